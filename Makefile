@@ -6,8 +6,9 @@
 #   make bench      delta engine benchmarks (docs/BENCHMARKS.md)
 #   make check SANITIZE=address,undefined   the same under sanitizers
 #
-# Layers call downward only: fs/ -> core/ -> sync/ -> backend/.  Everything
-# below fs/ goes into build/libasrfs.a, which the unit tests link.
+# Layers call downward only: fs/ -> core/ -> sync/ -> backend/.  sync/ and
+# backend/ make build/libsync.a (all asrfs-delta needs), core/ makes
+# build/libcore.a; unit tests named test_core_* link both, others libsync.a.
 
 CC       ?= cc
 SANITIZE ?=
@@ -27,12 +28,13 @@ ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recov
 LDFLAGS    += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC   = $(wildcard backend/*.c sync/*.c core/*.c)
-LIB_SRC  := $(filter-out sync/delta_main.c,$(LIB_SRC))
+SYNC_SRC  = $(filter-out sync/delta_main.c,$(wildcard backend/*.c sync/*.c))
+CORE_SRC  = $(wildcard core/*.c)
 FS_SRC    = $(wildcard fs/*.c)
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 
-LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SYNC_OBJ  = $(SYNC_SRC:%.c=$(BUILD)/obj/%.o)
+CORE_OBJ  = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 FS_OBJ    = $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -49,17 +51,25 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/libasrfs.a: $(LIB_OBJ)
+$(BUILD)/libsync.a: $(SYNC_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/asrfs: $(FS_OBJ) $(BUILD)/libasrfs.a
-	$(CC) $(LDFLAGS) -o $@ $(FS_OBJ) $(BUILD)/libasrfs.a $(LDLIBS)
+$(BUILD)/libcore.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
-$(BUILD)/asrfs-delta: $(BUILD)/obj/sync/delta_main.o $(BUILD)/libasrfs.a
+$(BUILD)/asrfs: $(FS_OBJ) $(BUILD)/libcore.a $(BUILD)/libsync.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libasrfs.a
+$(BUILD)/asrfs-delta: $(BUILD)/obj/sync/delta_main.o $(BUILD)/libsync.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_core_%: $(BUILD)/obj/tests/unit/test_core_%.o $(BUILD)/libcore.a $(BUILD)/libsync.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsync.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
