@@ -1,0 +1,233 @@
+/*
+ * blockmap.c - the per-page hash map of a replica (see blockmap.h).
+ *
+ * The delta engine's map mode compares XXH3-128 hashes of source pages with
+ * these entries so a replication cycle reads only the source; core/ keeps one
+ * map per replica disk as a backend record.  Entries are kept in xxHash's
+ * canonical (big-endian) form in memory too, so saving is a plain copy and a
+ * map written on one machine loads on any other.
+ *
+ * Record layout (all integers big-endian):
+ *   0  "ASRMAP01"
+ *   8  u32 page size (DELTA_PAGE)
+ *  12  u32 reserved (0)
+ *  16  u64 disk size in bytes
+ *  24  u64 generation
+ *  32  u64 XXH64 (seed 0) of the entry bytes
+ *  40  zero padding to 64
+ *  64  16 bytes per page, ceil(disk size / page) entries
+ */
+#include "blockmap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "delta.h"
+
+#define MAP_MAGIC "ASRMAP01"
+#define MAP_HDR 64u
+
+static XXH128_canonical_t zero_hash;
+static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
+
+static void zero_hash_init(void)
+{
+	static const unsigned char zeros[DELTA_PAGE];
+	XXH128_canonicalFromHash(&zero_hash, XXH3_128bits(zeros, sizeof(zeros)));
+}
+
+const XXH128_canonical_t *blockmap_zero_hash(void)
+{
+	pthread_once(&zero_once, zero_hash_init);
+	return &zero_hash;
+}
+
+void blockmap_hash_page(const void *page, size_t len, XXH128_canonical_t *out)
+{
+	unsigned char pad[DELTA_PAGE];
+
+	if (len >= DELTA_PAGE) {
+		XXH128_canonicalFromHash(out, XXH3_128bits(page, DELTA_PAGE));
+		return;
+	}
+	memcpy(pad, page, len);
+	memset(pad + len, 0, DELTA_PAGE - len);
+	XXH128_canonicalFromHash(out, XXH3_128bits(pad, DELTA_PAGE));
+}
+
+static uint64_t pages_of(uint64_t size)
+{
+	return size / DELTA_PAGE + (size % DELTA_PAGE != 0);
+}
+
+/* Entries for npages, at least one so a zero-size map still owns memory. */
+static XXH128_canonical_t *alloc_entries(uint64_t npages)
+{
+	if (npages > SIZE_MAX / sizeof(XXH128_canonical_t) - 1)
+		return NULL;
+	return malloc((size_t)(npages ? npages : 1) * sizeof(XXH128_canonical_t));
+}
+
+static void fill_zero(XXH128_canonical_t *h, uint64_t from, uint64_t to)
+{
+	const XXH128_canonical_t *z = blockmap_zero_hash();
+	for (uint64_t i = from; i < to; i++)
+		h[i] = *z;
+}
+
+int blockmap_new(uint64_t size, struct blockmap **out)
+{
+	struct blockmap *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->npages = pages_of(size);
+	m->disk_size = size;
+	m->h = alloc_entries(m->npages);
+	if (!m->h) {
+		free(m);
+		return -ENOMEM;
+	}
+	fill_zero(m->h, 0, m->npages);
+	*out = m;
+	return 0;
+}
+
+int blockmap_resize(struct blockmap *m, uint64_t size)
+{
+	uint64_t n = pages_of(size);
+	XXH128_canonical_t *h;
+
+	if (n != m->npages) {
+		if (n > SIZE_MAX / sizeof(*h) - 1)
+			return -ENOMEM;
+		h = realloc(m->h, (size_t)(n ? n : 1) * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		m->h = h;
+		if (n > m->npages)
+			fill_zero(m->h, m->npages, n);
+		m->npages = n;
+	}
+	m->disk_size = size;
+	return 0;
+}
+
+void blockmap_free(struct blockmap *m)
+{
+	if (!m)
+		return;
+	free(m->h);
+	free(m);
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int blockmap_save(struct backend *be, const char *key, const struct blockmap *m)
+{
+	size_t elen, len;
+	unsigned char *buf;
+	int rc;
+
+	if (m->npages != pages_of(m->disk_size))
+		return -EINVAL;
+	if (m->npages > (SIZE_MAX - MAP_HDR) / sizeof(XXH128_canonical_t))
+		return -ENOMEM;
+	elen = (size_t)m->npages * sizeof(XXH128_canonical_t);
+	len = MAP_HDR + elen;
+	buf = calloc(1, len);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, MAP_MAGIC, 8);
+	put_be32(buf + 8, DELTA_PAGE);
+	put_be32(buf + 12, 0);
+	put_be64(buf + 16, m->disk_size);
+	put_be64(buf + 24, m->generation);
+	if (elen)
+		memcpy(buf + MAP_HDR, m->h, elen);
+	put_be64(buf + 32, XXH64(buf + MAP_HDR, elen, 0));
+	rc = be_rec_put(be, key, buf, len, NULL, NULL);
+	free(buf);
+	return rc;
+}
+
+int blockmap_load(struct backend *be, const char *key, struct blockmap **out)
+{
+	struct blockmap *m = NULL;
+	unsigned char *buf = NULL;
+	char *data = NULL;
+	size_t len = 0, elen;
+	uint64_t size, npages;
+	int rc;
+
+	rc = be_rec_get(be, key, &data, &len, NULL);
+	if (rc < 0)
+		return rc;
+	buf = (unsigned char *)data;
+	rc = -EBADMSG;
+	if (len < MAP_HDR || memcmp(buf, MAP_MAGIC, 8) != 0)
+		goto out;
+	if (get_be32(buf + 8) != DELTA_PAGE || get_be32(buf + 12) != 0)
+		goto out;
+	size = get_be64(buf + 16);
+	npages = pages_of(size);
+	if (npages > (len - MAP_HDR) / sizeof(XXH128_canonical_t))
+		goto out;
+	elen = (size_t)npages * sizeof(XXH128_canonical_t);
+	if (len - MAP_HDR != elen)
+		goto out;
+	if (XXH64(buf + MAP_HDR, elen, 0) != get_be64(buf + 32))
+		goto out;
+	for (unsigned i = 40; i < MAP_HDR; i++)
+		if (buf[i])
+			goto out;
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	m->disk_size = size;
+	m->npages = npages;
+	m->generation = get_be64(buf + 24);
+	m->h = alloc_entries(npages);
+	if (!m->h) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (elen)
+		memcpy(m->h, buf + MAP_HDR, elen);
+	*out = m;
+	m = NULL;
+	rc = 0;
+out:
+	blockmap_free(m);
+	free(data);
+	return rc;
+}
