@@ -13,8 +13,10 @@
  *   disks    page blobs; pwrite is Put Page in 512-aligned ranges of at most
  *            4 MiB (read-modify-write of partial edge sectors, all-zero
  *            ranges sent as "clear" so the blob stays sparse); pread is ranged
- *            GETs, several in flight on a curl multi handle; next_data asks
- *            Get Page Ranges; rename is Copy Blob then Delete.
+ *            GETs of 8 MiB; the pieces of one large transfer go several at a
+ *            time on a curl multi handle.  next_data asks Get Page Ranges;
+ *            rename is Copy Blob then Delete.  A page blob has a fixed size:
+ *            pwrite past the end is -ENOSPC (truncate first).
  *   leases   blob leases (60 s, renewed by the caller), the lease id kept in
  *            the returned handle.
  *
@@ -52,7 +54,7 @@
 #define SECTOR 512ULL
 #define MAX_PUT_PAGE (4ULL << 20)   /* Azure's limit for one Put Page update */
 #define READ_PIECE (8ULL << 20)     /* one ranged GET of a pread */
-#define READ_INFLIGHT 4             /* ranged GETs in flight at once */
+#define INFLIGHT 4                  /* requests of one transfer in flight at once */
 #define CLEAR_PIECE (1ULL << 30)    /* one Put Page clear */
 #define PAGELIST_WINDOW (1ULL << 30) /* first Get Page Ranges window */
 #define MAX_HDRS 12
@@ -82,7 +84,8 @@ struct az_disk {
 	char *path; /* URL path of the blob, encoded */
 	int flags;
 	int is_page;
-	pthread_mutex_t lock; /* size, and read-modify-write of edge sectors */
+	pthread_mutex_t lock; /* size */
+	pthread_mutex_t rmw;  /* orders read-modify-writes of edge sectors */
 	uint64_t size;
 };
 
@@ -1377,6 +1380,7 @@ static int az_disk_open(struct backend *be, const char *key, int flags, struct b
 	d->is_page = is_page;
 	d->size = size;
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->rmw, NULL);
 	*out = &d->base;
 	return 0;
 fail:
@@ -1390,6 +1394,7 @@ static void az_disk_close(struct bdisk *bd)
 	if (!d)
 		return;
 	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->rmw);
 	free(d->path);
 	free(d);
 }
@@ -1446,119 +1451,184 @@ static void range_hdr(char *buf, size_t len, uint64_t off, uint64_t n)
 	snprintf(buf, len, "bytes=%llu-%llu", (unsigned long long)off, (unsigned long long)(off + n - 1));
 }
 
-/* Prepare (not send) a ranged GET of [off, off+n) into buf. */
-static void range_req(struct az_disk *d, struct az_req *r, char *range, size_t rlen, void *buf, uint64_t off,
-		      uint64_t n)
+/* One piece of a disk transfer: a ranged GET into dst, or a Put Page of src
+ * (an update, or a clear when src is NULL or all zeros). */
+struct pjob {
+	struct az_req r;
+	char range[64];
+	uint64_t off, len;
+	char *dst;
+	const char *src;
+};
+
+static int all_zero(const char *p, size_t n)
 {
-	memset(r, 0, sizeof(*r));
-	r->verb = "GET";
-	r->path = d->path;
-	r->into = buf;
-	r->into_cap = (size_t)n;
-	range_hdr(range, rlen, off, n);
-	req_hdr(r, "x-ms-range", range);
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-/* The outcome of a finished ranged GET of n bytes. */
-static int range_result(struct az_req *r, uint64_t n)
+static void job_prepare(struct az_disk *d, struct pjob *j)
 {
-	if (r->status == 416)
-		return 0; /* past the end (Azure); Azurite answers 206 with no bytes */
-	if (r->status != 206 && r->status != 200)
-		return status_errno(r);
-	return r->got == n ? 0 : -EIO;
+	memset(&j->r, 0, sizeof(j->r));
+	j->r.path = d->path;
+	range_hdr(j->range, sizeof(j->range), j->off, j->len);
+	req_hdr(&j->r, "x-ms-range", j->range);
+	if (j->dst) {
+		j->r.verb = "GET";
+		j->r.into = j->dst;
+		j->r.into_cap = (size_t)j->len;
+		return;
+	}
+	j->r.verb = "PUT";
+	j->r.query = "comp=page";
+	if (!j->src || all_zero(j->src, (size_t)j->len)) {
+		req_hdr(&j->r, "x-ms-page-write", "clear");
+	} else {
+		req_hdr(&j->r, "x-ms-page-write", "update");
+		j->r.body = j->src;
+		j->r.body_len = (size_t)j->len;
+	}
+}
+
+/* The outcome of a finished job. */
+static int job_result(struct pjob *j)
+{
+	if (j->dst) {
+		if (j->r.status == 416)
+			return 0; /* past the end (Azure); Azurite answers 206 with no bytes */
+		if (j->r.status != 206 && j->r.status != 200)
+			return status_errno(&j->r);
+		return j->r.got == j->len ? 0 : -EIO;
+	}
+	if (j->r.status == 201)
+		return 0;
+	return j->r.status == 416 ? -ENOSPC : status_errno(&j->r);
+}
+
+/* Run one job with az_perform's retries. */
+static int job_run(struct az_disk *d, struct pjob *j)
+{
+	int rc;
+	job_prepare(d, j);
+	rc = az_perform(d->ab, &j->r);
+	if (rc == 0)
+		rc = job_result(j);
+	req_free(&j->r);
+	return rc;
 }
 
 static int get_range(struct az_disk *d, void *buf, uint64_t off, uint64_t n)
 {
-	struct az_req r;
-	char range[64];
-	int rc;
-	range_req(d, &r, range, sizeof(range), buf, off, n);
-	rc = az_perform(d->ab, &r);
-	if (rc == 0)
-		rc = range_result(&r, n);
-	req_free(&r);
-	return rc;
+	struct pjob j = {.off = off, .len = n, .dst = buf};
+	return job_run(d, &j);
 }
 
-/* Read pieces [i*READ_PIECE, ...) of buf/off/len with up to READ_INFLIGHT
- * ranged GETs in flight; a piece that fails is retried alone (az_perform). */
-static int get_ranges_parallel(struct az_disk *d, char *buf, uint64_t off, uint64_t len)
+static int put_pages(struct az_disk *d, const char *data, uint64_t off, uint64_t n)
 {
-	struct slot {
-		struct az_req r;
-		char range[64];
-		uint64_t poff, plen;
-		CURL *h;
-		int busy;
-	} slots[READ_INFLIGHT];
-	uint64_t npieces = (len + READ_PIECE - 1) / READ_PIECE, next = 0;
-	CURLM *m = curl_multi_init();
-	int active = 0, rc = 0;
+	struct pjob j = {.off = off, .len = n, .src = data};
+	return job_run(d, &j);
+}
 
+/* Run n jobs with up to INFLIGHT of them in flight on a curl multi
+ * handle; a job whose try fails is run again alone, with retries. */
+static int run_jobs(struct az_disk *d, struct pjob *jobs, size_t n)
+{
+	CURL *hs[INFLIGHT] = {0};
+	struct pjob *busy[INFLIGHT] = {0};
+	size_t next = 0;
+	int active = 0, rc = 0;
+	CURLM *m;
+
+	if (n == 1)
+		return job_run(d, &jobs[0]);
+	m = curl_multi_init();
 	if (!m)
 		return -ENOMEM;
-	memset(slots, 0, sizeof(slots));
-	while ((next < npieces && rc == 0) || active > 0) {
+	while ((next < n && rc == 0) || active > 0) {
 		CURLMsg *msg;
 		int running = 0, left;
 
-		for (int i = 0; i < READ_INFLIGHT && next < npieces && rc == 0; i++) {
-			struct slot *s = &slots[i];
-			if (s->busy)
+		for (int i = 0; i < INFLIGHT && next < n && rc == 0; i++) {
+			struct pjob *j = &jobs[next];
+			if (busy[i])
 				continue;
-			s->poff = next * READ_PIECE;
-			s->plen = len - s->poff < READ_PIECE ? len - s->poff : READ_PIECE;
-			range_req(d, &s->r, s->range, sizeof(s->range), buf + s->poff, off + s->poff, s->plen);
-			if (!s->h)
-				s->h = pool_get(d->ab);
-			if (!s->h) {
+			if (!hs[i])
+				hs[i] = pool_get(d->ab);
+			if (!hs[i]) {
 				rc = -ENOMEM;
 				break;
 			}
-			rc = req_setup(d->ab, s->h, &s->r);
+			job_prepare(d, j);
+			rc = req_setup(d->ab, hs[i], &j->r);
 			if (rc == 0) {
-				curl_easy_setopt(s->h, CURLOPT_PRIVATE, (char *)s);
-				if (curl_multi_add_handle(m, s->h) != CURLM_OK)
+				curl_easy_setopt(hs[i], CURLOPT_PRIVATE, (char *)(intptr_t)i);
+				if (curl_multi_add_handle(m, hs[i]) != CURLM_OK)
 					rc = -ENOMEM;
 			}
 			if (rc < 0) {
-				req_free(&s->r);
+				req_free(&j->r);
 				break;
 			}
-			s->busy = 1;
+			busy[i] = j;
 			active++;
 			next++;
 		}
 		if (curl_multi_perform(m, &running) != CURLM_OK && rc == 0)
 			rc = -EIO;
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-			struct slot *s = NULL;
-			CURLcode cc;
-			int prc;
+			char *priv = NULL;
+			struct pjob *j;
+			int i, jrc;
 			if (msg->msg != CURLMSG_DONE)
 				continue;
-			cc = msg->data.result;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-			curl_multi_remove_handle(m, s->h);
-			curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->r.status);
-			prc = cc == CURLE_OK && !retryable_status(s->r.status) ? range_result(&s->r, s->plen) : -EAGAIN;
-			req_free(&s->r);
-			if (prc == -EAGAIN && rc == 0) /* the slow path, with retries */
-				prc = get_range(d, buf + s->poff, off + s->poff, s->plen);
-			if (prc < 0 && rc == 0)
-				rc = prc;
-			s->busy = 0;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+			i = (int)(intptr_t)priv;
+			j = busy[i];
+			curl_multi_remove_handle(m, hs[i]);
+			curl_easy_getinfo(hs[i], CURLINFO_RESPONSE_CODE, &j->r.status);
+			jrc = msg->data.result == CURLE_OK && !retryable_status(j->r.status) ? job_result(j) : -EAGAIN;
+			if (msg->data.result != CURLE_OK) {
+				curl_easy_cleanup(hs[i]); /* its connection is suspect */
+				hs[i] = NULL;
+			}
+			req_free(&j->r);
+			if (jrc == -EAGAIN && rc == 0) /* the slow path, with retries */
+				jrc = job_run(d, j);
+			if (jrc < 0 && rc == 0)
+				rc = jrc;
+			busy[i] = NULL;
 			active--;
 		}
 		if (active > 0 && running > 0)
 			curl_multi_poll(m, NULL, 0, 1000, NULL);
 	}
-	for (int i = 0; i < READ_INFLIGHT; i++)
-		if (slots[i].h)
-			pool_put(d->ab, slots[i].h);
+	for (int i = 0; i < INFLIGHT; i++)
+		if (hs[i])
+			pool_put(d->ab, hs[i]);
 	curl_multi_cleanup(m);
+	return rc;
+}
+
+/* Split [off, off+len) of buf into jobs of at most `piece` bytes and run them. */
+static int transfer(struct az_disk *d, char *dst, const char *src, uint64_t off, uint64_t len, uint64_t piece)
+{
+	size_t n = (size_t)((len + piece - 1) / piece);
+	struct pjob *jobs;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	jobs = calloc(n, sizeof(*jobs));
+	if (!jobs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t p = (uint64_t)i * piece;
+		jobs[i].off = off + p;
+		jobs[i].len = len - p < piece ? len - p : piece;
+		jobs[i].dst = dst ? dst + p : NULL;
+		jobs[i].src = src ? src + p : NULL;
+	}
+	rc = run_jobs(d, jobs, n);
+	free(jobs);
 	return rc;
 }
 
@@ -1572,37 +1642,22 @@ static ssize_t az_disk_pread(struct bdisk *bd, void *buf, size_t len, uint64_t o
 		return 0;
 	if (len > size - off)
 		len = (size_t)(size - off);
-	if (len <= READ_PIECE)
-		rc = get_range(d, buf, off, len);
-	else
-		rc = get_ranges_parallel(d, buf, off, len);
+	rc = transfer(d, buf, NULL, off, len, READ_PIECE);
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
-static int all_zero(const char *p, size_t n)
+/* Write [uoff, uoff+ulen) of one sector `sec` (read-modify-write). */
+static int rmw_sector(struct az_disk *d, uint64_t sec, const char *src, uint64_t uoff, uint64_t ulen)
 {
-	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
-/* Put Page of an aligned range: an update, or a clear when the bytes are
- * all zero (or data is NULL). */
-static int put_pages(struct az_disk *d, const char *data, uint64_t off, uint64_t n)
-{
-	struct az_req r = {.verb = "PUT", .path = d->path, .query = "comp=page"};
-	char range[64];
-	int rc, clear = !data || all_zero(data, (size_t)n);
-
-	range_hdr(range, sizeof(range), off, n);
-	req_hdr(&r, "x-ms-range", range);
-	req_hdr(&r, "x-ms-page-write", clear ? "clear" : "update");
-	if (!clear) {
-		r.body = data;
-		r.body_len = (size_t)n;
+	char tmp[SECTOR];
+	int rc;
+	pthread_mutex_lock(&d->rmw);
+	rc = get_range(d, tmp, sec, SECTOR);
+	if (rc == 0) {
+		memcpy(tmp + (uoff - sec), src, (size_t)ulen);
+		rc = put_pages(d, tmp, sec, SECTOR);
 	}
-	rc = az_perform(d->ab, &r);
-	if (rc == 0 && r.status != 201)
-		rc = r.status == 416 ? -ENOSPC : status_errno(&r);
-	req_free(&r);
+	pthread_mutex_unlock(&d->rmw);
 	return rc;
 }
 
@@ -1610,7 +1665,7 @@ static ssize_t az_disk_pwrite(struct bdisk *bd, const void *buf, size_t len, uin
 {
 	struct az_disk *d = AD(bd);
 	const char *src = buf;
-	uint64_t a, b, cs, ce, end = off + len, size;
+	uint64_t end = off + len, size, ma, mb;
 	int rc = 0;
 
 	if (!(d->flags & BDISK_RDWR))
@@ -1626,34 +1681,16 @@ static ssize_t az_disk_pwrite(struct bdisk *bd, const void *buf, size_t len, uin
 		if (end < off || end > size)
 			return -ENOSPC; /* a page blob has a fixed size: truncate first */
 	}
-	a = off & ~(SECTOR - 1);
-	b = (end + SECTOR - 1) & ~(SECTOR - 1);
-	for (cs = a; cs < b && rc == 0; cs = ce) {
-		int head, tail;
-		ce = b - cs > MAX_PUT_PAGE ? cs + MAX_PUT_PAGE : b;
-		head = cs < off;
-		tail = ce > end;
-		if (!head && !tail) {
-			rc = put_pages(d, src + (cs - off), cs, ce - cs);
-		} else {
-			/* Partial edge sectors: read them, merge, write back. */
-			uint64_t from = cs > off ? cs : off, to = ce < end ? ce : end;
-			char *tmp = malloc((size_t)(ce - cs));
-			if (!tmp)
-				return -ENOMEM;
-			pthread_mutex_lock(&d->lock);
-			if (head)
-				rc = get_range(d, tmp, cs, SECTOR);
-			if (rc == 0 && tail && !(head && ce - SECTOR == cs))
-				rc = get_range(d, tmp + (ce - SECTOR - cs), ce - SECTOR, SECTOR);
-			if (rc == 0) {
-				memcpy(tmp + (from - cs), src + (from - off), (size_t)(to - from));
-				rc = put_pages(d, tmp, cs, ce - cs);
-			}
-			pthread_mutex_unlock(&d->lock);
-			free(tmp);
-		}
+	ma = (off + SECTOR - 1) & ~(SECTOR - 1); /* the aligned middle [ma, mb) */
+	mb = end & ~(SECTOR - 1);
+	if (off % SECTOR) { /* the partial first sector (maybe the only one) */
+		uint64_t sec = off & ~(SECTOR - 1), to = end < sec + SECTOR ? end : sec + SECTOR;
+		rc = rmw_sector(d, sec, src, off, to - off);
 	}
+	if (rc == 0 && end % SECTOR && mb >= ma) /* a partial last sector of its own */
+		rc = rmw_sector(d, mb, src + (mb - off), mb, end - mb);
+	if (rc == 0 && ma < mb)
+		rc = transfer(d, NULL, src + (ma - off), ma, mb - ma, MAX_PUT_PAGE);
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
