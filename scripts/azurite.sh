@@ -5,8 +5,10 @@
 #   scripts/azurite.sh install     npm-install azurite into .cache/azurite
 #                                  (no-op when present; apt-installs nodejs
 #                                  and npm first when node is missing)
-#   scripts/azurite.sh start DIR   start azurite-blob on 127.0.0.1 with a free
-#                                  port and its data in DIR; wait until it
+#   scripts/azurite.sh start DIR [PORT]
+#                                  start azurite-blob on 127.0.0.1 with a free
+#                                  port (or PORT, to restart one on its old
+#                                  data) and its data in DIR; wait until it
 #                                  answers; print "PORT PID"
 #   scripts/azurite.sh stop PID    stop it (SIGTERM, so it saves its metadata)
 #
@@ -45,11 +47,11 @@ free_port() {
 }
 
 do_start() {
-	local dir=$1 port pid i
+	local dir=$1 want=${2:-} port pid i
 	installed || die "not installed (run: scripts/azurite.sh install)"
 	mkdir -p "$dir"
 	for _ in 1 2 3; do
-		port=$(free_port)
+		port=${want:-$(free_port)}
 		"$BIN" --blobHost 127.0.0.1 --blobPort "$port" --location "$dir" \
 			--skipApiVersionCheck --loose --silent --disableTelemetry \
 			>"$dir/azurite.log" 2>&1 </dev/null &
@@ -85,7 +87,7 @@ do_stop() {
 
 case "${1:-}" in
 install) do_install ;;
-start) [ $# -eq 2 ] || die "usage: $0 start DIR"; do_start "$2" ;;
+start) [ $# -ge 2 ] || die "usage: $0 start DIR [PORT]"; do_start "$2" "${3:-}" ;;
 stop) [ $# -eq 2 ] || die "usage: $0 stop PID"; do_stop "$2" ;;
-*) die "usage: $0 install | start DIR | stop PID" ;;
+*) die "usage: $0 install | start DIR [PORT] | stop PID" ;;
 esac

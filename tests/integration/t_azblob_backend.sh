@@ -4,7 +4,9 @@
 # test (build/tests/test_backend) against it, then checks outage handling:
 # with Azurite frozen (SIGSTOP) the region's probe reports it unreachable
 # (-EHOSTUNREACH) within its own short timeout, and after SIGCONT it is
-# available again.  Azurite is always stopped on exit.
+# available again; with Azurite stopped (SIGTERM) a record read fails with
+# -EHOSTUNREACH after its retries, and once it is started again on the same
+# data and port the record is there.  Azurite is always stopped on exit.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -84,6 +86,26 @@ if echo "$probe" | grep -q '^available'; then
 	ok "azblob probe available again after resume"
 else
 	notok "azblob probe available again after resume: $probe"
+fi
+
+# Down, then back on the same data: requests fail cleanly, then data is there.
+if out=$("$T" --put persist/state.json '{"v":1}' 2>&1); then ok "azblob record written"; else notok "azblob record written: $out"; fi
+scripts/azurite.sh stop "$pid"
+pid=""
+start=$(date +%s%3N)
+out=$(timeout 60 "$T" --get persist/state.json 2>&1)
+took_ms=$(($(date +%s%3N) - start))
+if echo "$out" | grep -q '^error: -113 ' && [ "$took_ms" -lt 15000 ]; then
+	ok "azblob request fails with EHOSTUNREACH while azurite is down"
+else
+	notok "azblob request fails with EHOSTUNREACH while azurite is down: $out (${took_ms} ms)"
+fi
+if out=$(scripts/azurite.sh start "$dir/data" "$port"); then
+	read -r _ pid <<<"$out"
+	out=$("$T" --get persist/state.json 2>&1)
+	if [ "$out" = '{"v":1}' ]; then ok "azblob records survive an azurite restart"; else notok "azblob records survive an azurite restart: $out"; fi
+else
+	notok "azblob records survive an azurite restart: azurite did not start again on port $port"
 fi
 
 [ $fails -eq 0 ]

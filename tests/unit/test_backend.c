@@ -11,6 +11,9 @@
  *   test_backend --probe   probe the azblob region from the environment once:
  *                          prints "available" (exit 0) or "unavailable: rc
  *                          reason" (exit 1), with the time it took
+ *   test_backend --put KEY VALUE / --get KEY
+ *                          one record operation on that region; prints the
+ *                          value read, or "error: rc" (exit 1)
  */
 #define _GNU_SOURCE
 #include "../../backend/backend.h"
@@ -433,6 +436,34 @@ static int azblob_conf(struct backend_conf *c)
 	return c->endpoint && *c->endpoint && c->account && c->key && c->container;
 }
 
+/* --put KEY VALUE / --get KEY against the azblob region of the environment. */
+static int record_op(int argc, char **argv)
+{
+	struct backend_conf c;
+	char *data = NULL;
+	size_t len = 0;
+	int rc, put = strcmp(argv[1], "--put") == 0;
+
+	if (!azblob_conf(&c) || argc != (put ? 4 : 3)) {
+		fprintf(stderr, "usage: test_backend --put KEY VALUE | --get KEY (with ASRFS_TEST_AZBLOB_*)\n");
+		return 2;
+	}
+	rc = backend_open(&c, &be);
+	if (rc == 0 && put)
+		rc = be->ops->init_region(be);
+	if (rc == 0)
+		rc = put ? be_rec_put(be, argv[2], argv[3], strlen(argv[3]), NULL, NULL)
+			 : be_rec_get(be, argv[2], &data, &len, NULL);
+	if (rc < 0)
+		printf("error: %d %s\n", rc, strerror(-rc));
+	else if (!put)
+		printf("%s\n", data);
+	free(data);
+	if (be)
+		be->ops->close(be);
+	return rc < 0 ? 1 : 0;
+}
+
 static int probe_once(void)
 {
 	struct backend_conf c;
@@ -468,6 +499,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--probe") == 0)
 		return probe_once();
+	if (argc > 1 && (strcmp(argv[1], "--put") == 0 || strcmp(argv[1], "--get") == 0))
+		return record_op(argc, argv);
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return 1;
