@@ -1,0 +1,1172 @@
+/*
+ * inventory.c - what each region holds: resource groups, VMs, managed disks,
+ * availability sets, networks, storage accounts and their VHDs.
+ *
+ * The backend is the truth; the model keeps a copy, read at start-up (or when
+ * the region becomes available) and written through on every change.  Keys:
+ *   resource-groups/<rg>/rg.json
+ *   resource-groups/<rg>/vms/<vm>.json
+ *   resource-groups/<rg>/disks/<disk>                (disk bytes)
+ *   resource-groups/<rg>/availability-sets/<name>.json
+ *   resource-groups/<rg>/networks/<name>.json
+ *   storage-accounts/<sa>/account.json
+ *   storage-accounts/<sa>/vhds/<disk>.vhd            (disk bytes)
+ *
+ * The core_* functions at the bottom are the fs-facing API for the region
+ * part of the tree; they take model_lock, check, change, persist.
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void disk_key(int managed, const char *parent, const char *name, char *buf, size_t len)
+{
+	if (managed)
+		snprintf(buf, len, "resource-groups/%s/disks/%s", parent, name);
+	else
+		snprintf(buf, len, "storage-accounts/%s/vhds/%s.vhd", parent, name);
+}
+
+static int put_small(struct region *r, const char *key, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	int rc = s ? r->be->ops->rec_put(r->be, key, s, strlen(s), NULL, NULL) : -ENOMEM;
+	json_object_put(o);
+	return rc;
+}
+
+static json_object *named_obj(const char *name, const char *region)
+{
+	json_object *o = json_object_new_object();
+	if (o) {
+		json_object_object_add(o, "name", json_object_new_string(name));
+		json_object_object_add(o, "location", json_object_new_string(region));
+	}
+	return o;
+}
+
+static void free_disks(struct disk_rec *d)
+{
+	while (d) {
+		struct disk_rec *n = d->next;
+		free(d);
+		d = n;
+	}
+}
+
+static void free_rg(struct rg_rec *g)
+{
+	while (g->vms) {
+		struct vm_rec *v = g->vms;
+		g->vms = v->next;
+		free(v);
+	}
+	free_disks(g->disks);
+	sl_free(&g->asets);
+	sl_free(&g->nets);
+	free(g);
+}
+
+void region_unload(struct region *r)
+{
+	while (r->rgs) {
+		struct rg_rec *g = r->rgs;
+		r->rgs = g->next;
+		free_rg(g);
+	}
+	while (r->sas) {
+		struct sa_rec *s = r->sas;
+		r->sas = s->next;
+		free_disks(s->vhds);
+		free(s);
+	}
+	r->loaded = 0;
+}
+
+/* Insert keeping names sorted, so listings are stable. */
+static void disk_insert(struct disk_rec **list, struct disk_rec *d)
+{
+	while (*list && strcmp((*list)->name, d->name) < 0)
+		list = &(*list)->next;
+	d->next = *list;
+	*list = d;
+}
+
+static int add_disk_rec(struct disk_rec **list, const char *name, uint64_t size)
+{
+	struct disk_rec *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->size = size;
+	disk_insert(list, d);
+	return 0;
+}
+
+static int vm_from_json(json_object *o, struct vm_info *vi)
+{
+	json_object *x, *disks;
+	memset(vi, 0, sizeof(*vi));
+#define GETS(f, k) if (json_object_object_get_ex(o, k, &x)) snprintf(vi->f, sizeof(vi->f), "%s", json_object_get_string(x))
+	GETS(name, "name");
+	GETS(rg, "resource_group");
+	GETS(region, "region");
+	GETS(network, "network");
+	GETS(availability_set, "availability_set");
+#undef GETS
+	vi->running = json_object_object_get_ex(o, "power", &x) && strcmp(json_object_get_string(x), "running") == 0;
+	if (json_object_object_get_ex(o, "created", &x))
+		vi->created = (time_t)json_object_get_int64(x);
+	if (json_object_object_get_ex(o, "disks", &disks)) {
+		for (size_t i = 0; i < json_object_array_length(disks) && i < MAX_DISKS; i++) {
+			json_object *d = json_object_array_get_idx(disks, i);
+			struct vm_disk_info *di = &vi->disks[vi->ndisks++];
+			if (json_object_object_get_ex(d, "name", &x))
+				snprintf(di->name, sizeof(di->name), "%s", json_object_get_string(x));
+			if (json_object_object_get_ex(d, "size", &x))
+				di->size = (uint64_t)json_object_get_int64(x);
+			di->managed = !json_object_object_get_ex(d, "managed", &x) || json_object_get_boolean(x);
+			if (json_object_object_get_ex(d, "storage_account", &x))
+				snprintf(di->storage_account, sizeof(di->storage_account), "%s", json_object_get_string(x));
+		}
+	}
+	return vi->name[0] ? 0 : -EBADMSG;
+}
+
+static json_object *vm_to_json(const struct vm_info *vi)
+{
+	json_object *o = json_object_new_object(), *disks = json_object_new_array();
+	char t[TIME_STR];
+	if (!o || !disks) {
+		json_object_put(o);
+		json_object_put(disks);
+		return NULL;
+	}
+	fmt_time(vi->created, t);
+	json_object_object_add(o, "name", json_object_new_string(vi->name));
+	json_object_object_add(o, "resource_group", json_object_new_string(vi->rg));
+	json_object_object_add(o, "region", json_object_new_string(vi->region));
+	json_object_object_add(o, "power", json_object_new_string(vi->running ? "running" : "stopped"));
+	json_object_object_add(o, "network", json_object_new_string(vi->network));
+	json_object_object_add(o, "availability_set", json_object_new_string(vi->availability_set));
+	json_object_object_add(o, "created", json_object_new_int64(vi->created));
+	json_object_object_add(o, "created_time", json_object_new_string(t));
+	for (int i = 0; i < vi->ndisks; i++) {
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "name", json_object_new_string(vi->disks[i].name));
+		json_object_object_add(d, "size", json_object_new_int64((int64_t)vi->disks[i].size));
+		json_object_object_add(d, "managed", json_object_new_boolean(vi->disks[i].managed));
+		json_object_object_add(d, "os_disk", json_object_new_boolean(i == 0));
+		if (!vi->disks[i].managed)
+			json_object_object_add(d, "storage_account", json_object_new_string(vi->disks[i].storage_account));
+		json_object_array_add(disks, d);
+	}
+	json_object_object_add(o, "disks", disks);
+	return o;
+}
+
+/* ---- loading ---- */
+
+struct load_ctx {
+	struct region *r;
+	struct rg_rec *g;
+	struct sa_rec *s;
+	const char *prefix;
+	int err;
+};
+
+static int disk_size_of(struct region *r, const char *key, uint64_t *size)
+{
+	struct bdisk *d;
+	int rc = r->be->ops->disk_open(r->be, key, BDISK_RDONLY, &d);
+	if (rc < 0)
+		return rc;
+	rc = bd_size(d, size);
+	bd_close(d);
+	return rc;
+}
+
+static int load_vm_cb(void *arg, const char *name, int is_dir)
+{
+	struct load_ctx *c = arg;
+	char key[1024], *data;
+	size_t len;
+	json_object *o;
+	struct vm_rec *v;
+	size_t n = strlen(name);
+
+	if (is_dir || n < 6 || strcmp(name + n - 5, ".json") != 0)
+		return 0;
+	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s", c->g->name, name);
+	if (c->r->be->ops->rec_get(c->r->be, key, &data, &len, NULL) < 0)
+		return 0;
+	o = json_tokener_parse(data);
+	free(data);
+	if (!o)
+		return 0;
+	v = calloc(1, sizeof(*v));
+	if (v && vm_from_json(o, &v->info) == 0) {
+		snprintf(v->info.rg, sizeof(v->info.rg), "%s", c->g->name);
+		snprintf(v->info.region, sizeof(v->info.region), "%s", c->r->name);
+		v->next = c->g->vms;
+		c->g->vms = v;
+	} else {
+		free(v);
+	}
+	json_object_put(o);
+	return 0;
+}
+
+static int load_disk_cb(void *arg, const char *name, int is_dir)
+{
+	struct load_ctx *c = arg;
+	char key[1024], nm[NAME_MAX_];
+	uint64_t size;
+	size_t n = strlen(name);
+
+	if (is_dir)
+		return 0;
+	snprintf(key, sizeof(key), "%s/%s", c->prefix, name);
+	if (disk_size_of(c->r, key, &size) < 0)
+		return 0;
+	if (c->s) {
+		if (n < 5 || strcmp(name + n - 4, ".vhd") != 0)
+			return 0;
+		snprintf(nm, sizeof(nm), "%.*s", (int)(n - 4), name);
+		c->err = add_disk_rec(&c->s->vhds, nm, size);
+	} else {
+		c->err = add_disk_rec(&c->g->disks, name, size);
+	}
+	return c->err != 0;
+}
+
+static int load_named_cb(void *arg, const char *name, int is_dir)
+{
+	struct strlist *sl = arg;
+	size_t n = strlen(name);
+	char nm[NAME_MAX_];
+	if (is_dir || n < 6 || strcmp(name + n - 5, ".json") != 0)
+		return 0;
+	snprintf(nm, sizeof(nm), "%.*s", (int)(n - 5), name);
+	return sl_add(sl, nm) != 0;
+}
+
+static int load_rg_cb(void *arg, const char *name, int is_dir)
+{
+	struct load_ctx *c = arg;
+	struct rg_rec *g;
+	char prefix[512];
+
+	if (!is_dir)
+		return 0;
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		c->err = -ENOMEM;
+		return 1;
+	}
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	g->next = c->r->rgs;
+	c->r->rgs = g;
+	c->g = g;
+	c->s = NULL;
+	snprintf(prefix, sizeof(prefix), "resource-groups/%s/vms", name);
+	c->r->be->ops->list(c->r->be, prefix, load_vm_cb, c);
+	snprintf(prefix, sizeof(prefix), "resource-groups/%s/disks", name);
+	c->prefix = prefix;
+	c->r->be->ops->list(c->r->be, prefix, load_disk_cb, c);
+	snprintf(prefix, sizeof(prefix), "resource-groups/%s/availability-sets", name);
+	c->r->be->ops->list(c->r->be, prefix, load_named_cb, &g->asets);
+	snprintf(prefix, sizeof(prefix), "resource-groups/%s/networks", name);
+	c->r->be->ops->list(c->r->be, prefix, load_named_cb, &g->nets);
+	sl_sort(&g->asets);
+	sl_sort(&g->nets);
+	return c->err != 0;
+}
+
+static int load_sa_cb(void *arg, const char *name, int is_dir)
+{
+	struct load_ctx *c = arg;
+	struct sa_rec *s;
+	char prefix[512];
+	if (!is_dir)
+		return 0;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		c->err = -ENOMEM;
+		return 1;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->next = c->r->sas;
+	c->r->sas = s;
+	c->s = s;
+	snprintf(prefix, sizeof(prefix), "storage-accounts/%s/vhds", name);
+	c->prefix = prefix;
+	c->r->be->ops->list(c->r->be, prefix, load_disk_cb, c);
+	return c->err != 0;
+}
+
+int region_load(struct region *r)
+{
+	struct load_ctx c = {.r = r};
+	region_unload(r);
+	r->be->ops->list(r->be, "resource-groups", load_rg_cb, &c);
+	if (c.err == 0)
+		r->be->ops->list(r->be, "storage-accounts", load_sa_cb, &c);
+	if (c.err < 0) {
+		region_unload(r);
+		return c.err;
+	}
+	r->loaded = 1;
+	return 0;
+}
+
+/* ---- changes (model_lock held) ---- */
+
+int inv_rg_create(struct region *r, const char *name, struct rg_rec **out)
+{
+	struct rg_rec *g;
+	char key[512];
+	json_object *o;
+	int rc;
+
+	g = rg_find(r, name);
+	if (g) {
+		if (out)
+			*out = g;
+		return -EEXIST;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	o = named_obj(name, r->name);
+	snprintf(key, sizeof(key), "resource-groups/%s/rg.json", name);
+	rc = o ? put_small(r, key, o) : -ENOMEM;
+	if (rc < 0) {
+		free(g);
+		return rc;
+	}
+	g->next = r->rgs;
+	r->rgs = g;
+	if (out)
+		*out = g;
+	return 0;
+}
+
+int inv_rg_delete(struct region *r, const char *name)
+{
+	struct rg_rec **pp, *g;
+	char key[512];
+	int rc;
+	for (pp = &r->rgs; *pp && strcmp((*pp)->name, name) != 0; pp = &(*pp)->next)
+		;
+	g = *pp;
+	if (!g)
+		return -ENOENT;
+	if (g->vms || g->disks)
+		return -ENOTEMPTY;
+	snprintf(key, sizeof(key), "resource-groups/%s", name);
+	rc = r->be->ops->remove_tree(r->be, key);
+	if (rc < 0)
+		return rc;
+	*pp = g->next;
+	free_rg(g);
+	return 0;
+}
+
+int inv_vm_save(struct region *r, const struct vm_info *vi)
+{
+	char key[512];
+	json_object *o = vm_to_json(vi);
+	if (!o)
+		return -ENOMEM;
+	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", vi->rg, vi->name);
+	return put_small(r, key, o);
+}
+
+int inv_disk_create(struct region *r, int managed, const char *parent, const char *name, uint64_t size)
+{
+	char key[1024];
+	int rc;
+	struct disk_rec **list;
+
+	if (managed) {
+		struct rg_rec *g = rg_find(r, parent);
+		if (!g)
+			return -ENOENT;
+		list = &g->disks;
+	} else {
+		struct sa_rec *s = sa_find(r, parent);
+		if (!s)
+			return -ENOENT;
+		list = &s->vhds;
+	}
+	if (disk_find(*list, name))
+		return -EEXIST;
+	disk_key(managed, parent, name, key, sizeof(key));
+	rc = r->be->ops->disk_create(r->be, key, size);
+	if (rc < 0)
+		return rc;
+	return add_disk_rec(list, name, size);
+}
+
+int inv_disk_delete(struct region *r, int managed, const char *parent, const char *name)
+{
+	char key[1024];
+	struct disk_rec **pp, *d;
+	int rc;
+
+	if (managed) {
+		struct rg_rec *g = rg_find(r, parent);
+		pp = g ? &g->disks : NULL;
+	} else {
+		struct sa_rec *s = sa_find(r, parent);
+		pp = s ? &s->vhds : NULL;
+	}
+	if (!pp)
+		return -ENOENT;
+	for (; *pp && strcmp((*pp)->name, name) != 0; pp = &(*pp)->next)
+		;
+	d = *pp;
+	disk_key(managed, parent, name, key, sizeof(key));
+	rc = r->be->ops->disk_delete(r->be, key);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (d) {
+		*pp = d->next;
+		free(d);
+	}
+	return 0;
+}
+
+static int ensure_named(struct region *r, const char *rg, const char *dir, const char *name,
+			struct strlist *sl)
+{
+	char key[512];
+	json_object *o;
+	int rc;
+	if (!name[0] || sl_has(sl, name))
+		return 0;
+	o = named_obj(name, r->name);
+	snprintf(key, sizeof(key), "resource-groups/%s/%s/%s.json", rg, dir, name);
+	rc = o ? put_small(r, key, o) : -ENOMEM;
+	if (rc == 0)
+		rc = sl_add(sl, name);
+	sl_sort(sl);
+	return rc;
+}
+
+int inv_aset_ensure(struct region *r, const char *rg, const char *name)
+{
+	struct rg_rec *g = rg_find(r, rg);
+	return g ? ensure_named(r, rg, "availability-sets", name, &g->asets) : -ENOENT;
+}
+
+int inv_net_ensure(struct region *r, const char *rg, const char *name)
+{
+	struct rg_rec *g = rg_find(r, rg);
+	return g ? ensure_named(r, rg, "networks", name, &g->nets) : -ENOENT;
+}
+
+int inv_sa_ensure(struct region *r, const char *name)
+{
+	struct sa_rec *s;
+	char key[512];
+	json_object *o;
+	int rc;
+	if (sa_find(r, name))
+		return 0;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	o = named_obj(name, r->name);
+	snprintf(key, sizeof(key), "storage-accounts/%s/account.json", name);
+	rc = o ? put_small(r, key, o) : -ENOMEM;
+	if (rc < 0) {
+		free(s);
+		return rc;
+	}
+	s->next = r->sas;
+	r->sas = s;
+	return 0;
+}
+
+/* ---- the fs-facing API ---- */
+
+/* Find an available, loaded region; model_lock held. */
+static int region_ready(const char *name, struct region **out)
+{
+	struct region *r = region_find(name);
+	if (!r)
+		return -ENOENT;
+	*out = r;
+	return 0;
+}
+
+int core_regions(struct strlist *out)
+{
+	int rc = 0;
+	pthread_mutex_lock(&model_lock);
+	for (struct region *r = M.regions; r && rc == 0; r = r->next)
+		rc = sl_add(out, r->name);
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_region_info(const char *region, struct region_info *out)
+{
+	struct region *r;
+	int rc;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&model_lock);
+	rc = region_ready(region, &r);
+	if (rc == 0) {
+		snprintf(out->name, sizeof(out->name), "%s", r->name);
+		out->available = r->available;
+		snprintf(out->reason, sizeof(out->reason), "%s", r->reason);
+		snprintf(out->backend, sizeof(out->backend), "%s", r->describe);
+		snprintf(out->error, sizeof(out->error), "%s", r->error);
+	}
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_rgs(const char *region, struct strlist *out)
+{
+	struct region *r;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = region_ready(region, &r);
+	for (struct rg_rec *g = rc == 0 ? r->rgs : NULL; g && rc == 0; g = g->next)
+		rc = sl_add(out, g->name);
+	pthread_mutex_unlock(&model_lock);
+	sl_sort(out);
+	return rc;
+}
+
+int core_rg_exists(const char *region, const char *rg)
+{
+	struct region *r;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = region_ready(region, &r);
+	if (rc == 0 && !rg_find(r, rg))
+		rc = -ENOENT;
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+/* Writable region: exists, available, loaded. */
+static int region_writable(const char *name, struct region **out)
+{
+	int rc = region_ready(name, out);
+	if (rc < 0)
+		return rc;
+	if (!(*out)->available || !(*out)->loaded)
+		return fail_region(*out, -EHOSTUNREACH, "region %s is unavailable: %s", name, (*out)->reason);
+	return 0;
+}
+
+int core_rg_create(const char *region, const char *rg)
+{
+	struct region *r;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = region_writable(region, &r);
+	if (rc == 0 && (rc = name_rg_ok(rg, r->error, sizeof(r->error))) < 0)
+		logmsg("region %s: %s", region, r->error);
+	if (rc == 0) {
+		rc = inv_rg_create(r, rg, NULL);
+		if (rc == -EEXIST)
+			fail_region(r, rc, "resource group %s already exists", rg);
+		else if (rc < 0)
+			fail_region(r, rc, "cannot create resource group %s: %s", rg, strerror(-rc));
+	}
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_rg_delete(const char *region, const char *rg)
+{
+	struct region *r;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = region_writable(region, &r);
+	if (rc == 0) {
+		rc = inv_rg_delete(r, rg);
+		if (rc == -ENOTEMPTY)
+			fail_region(r, rc, "resource group %s still holds VMs or disks", rg);
+	}
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_vms(const char *region, const char *rg, struct strlist *out)
+{
+	struct region *r;
+	struct rg_rec *g = NULL;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = region_ready(region, &r);
+	if (rc == 0 && !(g = rg_find(r, rg)))
+		rc = -ENOENT;
+	for (struct vm_rec *v = rc == 0 ? g->vms : NULL; v && rc == 0; v = v->next)
+		rc = sl_add(out, v->info.name);
+	pthread_mutex_unlock(&model_lock);
+	sl_sort(out);
+	return rc;
+}
+
+/* model_lock held */
+static struct vm_rec *vm_lookup(const char *region, const char *rg, const char *vm, struct region **rout)
+{
+	struct region *r = region_find(region);
+	struct rg_rec *g = r ? rg_find(r, rg) : NULL;
+	if (rout)
+		*rout = r;
+	return g ? vm_find(g, vm) : NULL;
+}
+
+int core_vm_info(const char *region, const char *rg, const char *vm, struct vm_info *out)
+{
+	struct vm_rec *v;
+	pthread_mutex_lock(&model_lock);
+	v = vm_lookup(region, rg, vm, NULL);
+	if (v)
+		*out = v->info;
+	pthread_mutex_unlock(&model_lock);
+	return v ? 0 : -ENOENT;
+}
+
+int core_vm_json(const char *region, const char *rg, const char *vm, struct sbuf *out)
+{
+	struct vm_info vi;
+	json_object *o;
+	int rc = core_vm_info(region, rg, vm, &vi);
+	if (rc < 0)
+		return rc;
+	o = vm_to_json(&vi);
+	if (!o)
+		return -ENOMEM;
+	sb_puts(out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	sb_puts(out, "\n");
+	json_object_put(o);
+	return out->err;
+}
+
+int core_vm_power(const char *region, const char *rg, const char *vm, const char *line, size_t len)
+{
+	struct ctl_line cl;
+	struct region *r;
+	struct vm_rec *v;
+	int rc, want;
+
+	pthread_mutex_lock(&model_lock);
+	v = vm_lookup(region, rg, vm, &r);
+	if (!v) {
+		rc = -ENOENT;
+		goto out;
+	}
+	rc = region_writable(region, &r);
+	if (rc < 0)
+		goto out;
+	rc = ctl_parse(line, len, &cl, r->error, sizeof(r->error));
+	if (rc == 0 && (cl.nkv || cl.nbare != 1 ||
+			(strcmp(cl.bare[0], "start") && strcmp(cl.bare[0], "stop")))) {
+		rc = fail_region(r, -EINVAL, "power takes 'start' or 'stop'");
+	}
+	if (rc < 0)
+		goto out;
+	want = strcmp(cl.bare[0], "start") == 0;
+	if (v->info.running != want) {
+		v->info.running = want;
+		rc = inv_vm_save(r, &v->info);
+		if (rc < 0)
+			v->info.running = !want;
+	}
+out:
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_vm_delete(const char *region, const char *rg, const char *vm)
+{
+	struct region *r;
+	struct rg_rec *g;
+	struct vm_rec **pp;
+	char key[512];
+	int rc;
+
+	pthread_mutex_lock(&model_lock);
+	rc = region_writable(region, &r);
+	if (rc < 0)
+		goto out;
+	g = rg_find(r, rg);
+	if (!g) {
+		rc = -ENOENT;
+		goto out;
+	}
+	for (pp = &g->vms; *pp && strcmp((*pp)->info.name, vm) != 0; pp = &(*pp)->next)
+		;
+	if (!*pp) {
+		rc = -ENOENT;
+		goto out;
+	}
+	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, vm);
+	rc = r->be->ops->rec_del(r->be, key);
+	if (rc == 0 || rc == -ENOENT) {
+		struct vm_rec *v = *pp;
+		*pp = v->next;
+		free(v);
+		rc = 0;
+		logmsg("region %s: VM %s/%s deleted (its disks are kept, as in Azure)", region, rg, vm);
+	}
+out:
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_vm_move(const char *region, const char *rg, const char *vm, const char *to_rg, const char *to_name)
+{
+	struct region *r;
+	struct rg_rec *from, *to;
+	struct vm_rec **pp, *v;
+	struct vm_info ni;
+	char key[512], a[1024], b[1024];
+	int rc, moved = 0;
+
+	pthread_mutex_lock(&model_lock);
+	rc = region_writable(region, &r);
+	if (rc < 0)
+		goto out;
+	from = rg_find(r, rg);
+	to = rg_find(r, to_rg);
+	if (!from || !to) {
+		rc = -ENOENT;
+		goto out;
+	}
+	for (pp = &from->vms; *pp && strcmp((*pp)->info.name, vm) != 0; pp = &(*pp)->next)
+		;
+	v = *pp;
+	if (!v) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if ((rc = name_vm_ok(to_name, r->error, sizeof(r->error))) < 0)
+		goto out;
+	if (vm_find(to, to_name)) {
+		rc = fail_region(r, -EEXIST, "VM %s already exists in %s", to_name, to_rg);
+		goto out;
+	}
+	if (from == to && strcmp(vm, to_name) == 0)
+		goto out;
+	ni = v->info;
+	snprintf(ni.name, sizeof(ni.name), "%s", to_name);
+	snprintf(ni.rg, sizeof(ni.rg), "%s", to_rg);
+	/* Managed disks go with the VM, as Azure's move does. */
+	if (from != to) {
+		for (int i = 0; i < ni.ndisks; i++) {
+			if (!ni.disks[i].managed)
+				continue;
+			if (disk_find(to->disks, ni.disks[i].name)) {
+				rc = fail_region(r, -EEXIST, "disk %s already exists in %s", ni.disks[i].name, to_rg);
+				goto undo;
+			}
+			disk_key(1, rg, ni.disks[i].name, a, sizeof(a));
+			disk_key(1, to_rg, ni.disks[i].name, b, sizeof(b));
+			rc = r->be->ops->disk_rename(r->be, a, b);
+			if (rc < 0) {
+				fail_region(r, rc, "cannot move disk %s: %s", ni.disks[i].name, strerror(-rc));
+				goto undo;
+			}
+			moved = i + 1;
+		}
+	}
+	rc = inv_vm_save(r, &ni);
+	if (rc < 0)
+		goto undo;
+	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, vm);
+	r->be->ops->rec_del(r->be, key);
+	*pp = v->next;
+	v->info = ni;
+	v->next = to->vms;
+	to->vms = v;
+	if (from != to) {
+		for (int i = 0; i < ni.ndisks; i++) {
+			struct disk_rec **dp;
+			if (!ni.disks[i].managed)
+				continue;
+			for (dp = &from->disks; *dp && strcmp((*dp)->name, ni.disks[i].name) != 0; dp = &(*dp)->next)
+				;
+			if (*dp) {
+				struct disk_rec *d = *dp;
+				*dp = d->next;
+				disk_insert(&to->disks, d);
+			}
+		}
+	}
+	goto out;
+undo:
+	for (int i = 0; i < moved; i++) {
+		if (!ni.disks[i].managed)
+			continue;
+		disk_key(1, rg, ni.disks[i].name, a, sizeof(a));
+		disk_key(1, to_rg, ni.disks[i].name, b, sizeof(b));
+		r->be->ops->disk_rename(r->be, b, a);
+	}
+out:
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_region_create_vm(const char *region, const char *line, size_t len)
+{
+	static const char *const keys[] = {"name", "resource-group", "disks", "network", "availability-set",
+					   "storage-account", NULL};
+	struct ctl_line cl;
+	struct region *r;
+	struct rg_rec *g;
+	struct vm_info vi;
+	const char *name, *rgn, *disks, *net, *aset, *sa;
+	char *save = NULL, *tok, dl[4097];
+	int rc, created = 0;
+
+	memset(&vi, 0, sizeof(vi));
+	pthread_mutex_lock(&model_lock);
+	rc = region_writable(region, &r);
+	if (rc < 0)
+		goto out;
+	rc = ctl_parse(line, len, &cl, r->error, sizeof(r->error));
+	if (rc == 0)
+		rc = ctl_check_keys(&cl, keys, r->error, sizeof(r->error));
+	if (rc == 0 && cl.nbare) {
+		snprintf(r->error, sizeof(r->error), "create-vm takes key=value words only, not '%s'", cl.bare[0]);
+		rc = -EINVAL;
+	}
+	if (rc < 0)
+		goto bad;
+	name = ctl_get(&cl, "name");
+	rgn = ctl_get(&cl, "resource-group");
+	disks = ctl_get(&cl, "disks");
+	net = ctl_get(&cl, "network");
+	aset = ctl_get(&cl, "availability-set");
+	sa = ctl_get(&cl, "storage-account");
+	if (!name || !rgn || !disks) {
+		snprintf(r->error, sizeof(r->error), "create-vm needs name=, resource-group= and disks=");
+		rc = -EINVAL;
+		goto bad;
+	}
+	if ((rc = name_vm_ok(name, r->error, sizeof(r->error))) < 0 ||
+	    (rc = name_rg_ok(rgn, r->error, sizeof(r->error))) < 0 ||
+	    (net && (rc = name_generic_ok("network", net, r->error, sizeof(r->error))) < 0) ||
+	    (aset && (rc = name_generic_ok("availability set", aset, r->error, sizeof(r->error))) < 0) ||
+	    (sa && (rc = name_sa_ok(sa, r->error, sizeof(r->error))) < 0))
+		goto bad;
+	snprintf(vi.name, sizeof(vi.name), "%s", name);
+	snprintf(vi.rg, sizeof(vi.rg), "%s", rgn);
+	snprintf(vi.region, sizeof(vi.region), "%s", region);
+	snprintf(vi.availability_set, sizeof(vi.availability_set), "%s", aset ? aset : "");
+	if (net)
+		snprintf(vi.network, sizeof(vi.network), "%s", net);
+	else
+		snprintf(vi.network, sizeof(vi.network), "%.80s-vnet", rgn);
+	vi.running = 1;
+	vi.created = time(NULL);
+	snprintf(dl, sizeof(dl), "%s", disks);
+	for (char *p = dl; (tok = strtok_r(p, ",", &save)) != NULL; p = NULL) {
+		char *colon = strchr(tok, ':');
+		struct vm_disk_info *di;
+		if (!colon) {
+			snprintf(r->error, sizeof(r->error), "disks= takes <name>:<size>[,...], not '%s'", tok);
+			rc = -EINVAL;
+			goto bad;
+		}
+		*colon = '\0';
+		if (vi.ndisks == MAX_DISKS) {
+			snprintf(r->error, sizeof(r->error), "at most %d disks", MAX_DISKS);
+			rc = -EINVAL;
+			goto bad;
+		}
+		di = &vi.disks[vi.ndisks];
+		if ((rc = name_generic_ok("disk", tok, r->error, sizeof(r->error))) < 0 ||
+		    (rc = parse_size(colon + 1, &di->size, r->error, sizeof(r->error))) < 0)
+			goto bad;
+		for (int i = 0; i < vi.ndisks; i++)
+			if (strcmp(vi.disks[i].name, tok) == 0) {
+				snprintf(r->error, sizeof(r->error), "disk %s named twice", tok);
+				rc = -EINVAL;
+				goto bad;
+			}
+		snprintf(di->name, sizeof(di->name), "%s", tok);
+		di->managed = sa == NULL;
+		snprintf(di->storage_account, sizeof(di->storage_account), "%s", sa ? sa : "");
+		vi.ndisks++;
+	}
+	if (vi.ndisks == 0) {
+		snprintf(r->error, sizeof(r->error), "a VM needs at least one disk");
+		rc = -EINVAL;
+		goto bad;
+	}
+	/* Existence checks before any change. */
+	g = rg_find(r, rgn);
+	if (g && vm_find(g, name)) {
+		rc = fail_region(r, -EEXIST, "VM %s already exists in resource group %s", name, rgn);
+		goto out;
+	}
+	for (int i = 0; i < vi.ndisks; i++) {
+		struct sa_rec *s = sa ? sa_find(r, sa) : NULL;
+		if ((g && !sa && disk_find(g->disks, vi.disks[i].name)) || (s && disk_find(s->vhds, vi.disks[i].name))) {
+			rc = fail_region(r, -EEXIST, "disk %s already exists", vi.disks[i].name);
+			goto out;
+		}
+	}
+	if (!g && (rc = inv_rg_create(r, rgn, &g)) < 0)
+		goto fail;
+	if (sa && (rc = inv_sa_ensure(r, sa)) < 0)
+		goto fail;
+	if ((rc = inv_net_ensure(r, rgn, vi.network)) < 0 || (aset && (rc = inv_aset_ensure(r, rgn, aset)) < 0))
+		goto fail;
+	for (int i = 0; i < vi.ndisks; i++) {
+		rc = inv_disk_create(r, !sa, sa ? sa : rgn, vi.disks[i].name, vi.disks[i].size);
+		if (rc < 0)
+			goto fail;
+		created++;
+	}
+	rc = inv_vm_save(r, &vi);
+	if (rc < 0)
+		goto fail;
+	{
+		struct vm_rec *v = calloc(1, sizeof(*v));
+		if (!v) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		v->info = vi;
+		v->next = g->vms;
+		g->vms = v;
+	}
+	r->error[0] = '\0';
+	logmsg("region %s: VM %s/%s created with %d disk(s)", region, rgn, name, vi.ndisks);
+	goto out;
+fail:
+	for (int i = 0; i < created; i++)
+		inv_disk_delete(r, !sa, sa ? sa : rgn, vi.disks[i].name);
+	fail_region(r, rc, "create-vm failed: %s", strerror(-rc));
+	goto out;
+bad:
+	logmsg("region %s: create-vm refused: %s", region, r->error);
+out:
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+static int list_disks(struct disk_rec *d, struct strlist *out, const char *suffix)
+{
+	char buf[NAME_MAX_ + 8];
+	for (; d; d = d->next) {
+		snprintf(buf, sizeof(buf), "%s%s", d->name, suffix);
+		if (sl_add(out, buf) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int core_rg_disks(const char *region, const char *rg, struct strlist *out)
+{
+	struct region *r;
+	struct rg_rec *g;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = region_ready(region, &r);
+	g = rc == 0 ? rg_find(r, rg) : NULL;
+	rc = g ? list_disks(g->disks, out, "") : -ENOENT;
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+static int copy_named(const char *region, const char *rg, int nets, struct strlist *out)
+{
+	struct region *r;
+	struct rg_rec *g;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = region_ready(region, &r);
+	g = rc == 0 ? rg_find(r, rg) : NULL;
+	if (!g)
+		rc = -ENOENT;
+	else {
+		struct strlist *src = nets ? &g->nets : &g->asets;
+		for (int i = 0; i < src->n && rc == 0; i++)
+			rc = sl_add(out, src->v[i]);
+	}
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_rg_asets(const char *region, const char *rg, struct strlist *out)
+{
+	return copy_named(region, rg, 0, out);
+}
+
+int core_rg_networks(const char *region, const char *rg, struct strlist *out)
+{
+	return copy_named(region, rg, 1, out);
+}
+
+int core_storage_accounts(const char *region, struct strlist *out)
+{
+	struct region *r;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = region_ready(region, &r);
+	for (struct sa_rec *s = rc == 0 ? r->sas : NULL; s && rc == 0; s = s->next)
+		rc = sl_add(out, s->name);
+	pthread_mutex_unlock(&model_lock);
+	sl_sort(out);
+	return rc;
+}
+
+int core_sa_vhds(const char *region, const char *sa, struct strlist *out)
+{
+	struct region *r;
+	struct sa_rec *s;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = region_ready(region, &r);
+	s = rc == 0 ? sa_find(r, sa) : NULL;
+	rc = s ? list_disks(s->vhds, out, ".vhd") : -ENOENT;
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+/* ---- disk bytes ---- */
+
+struct core_disk {
+	struct bdisk *bd;
+	uint64_t size;
+	struct rpchain *chain; /* set for a recovery-point image */
+	int disk;
+	char point[RP_ID_MAX];
+};
+
+/* model_lock held: the size of a listed disk. */
+static struct disk_rec *disk_lookup(struct region *r, int kind, const char *parent, const char *name)
+{
+	if (kind == 0) {
+		struct rg_rec *g = rg_find(r, parent);
+		return g ? disk_find(g->disks, name) : NULL;
+	} else {
+		struct sa_rec *s = sa_find(r, parent);
+		return s ? disk_find(s->vhds, name) : NULL;
+	}
+}
+
+int core_disk_size(const char *region, int kind, const char *parent, const char *name, uint64_t *size)
+{
+	struct region *r;
+	struct disk_rec *d = NULL;
+	pthread_mutex_lock(&model_lock);
+	r = region_find(region);
+	if (r)
+		d = disk_lookup(r, kind, parent, name);
+	if (d)
+		*size = d->size;
+	pthread_mutex_unlock(&model_lock);
+	return d ? 0 : -ENOENT;
+}
+
+int core_disk_open(const char *region, int kind, const char *parent, const char *name, int writable,
+		   struct core_disk **out)
+{
+	struct region *r;
+	struct disk_rec *d = NULL;
+	struct core_disk *cd;
+	char key[1024];
+	int rc;
+
+	pthread_mutex_lock(&model_lock);
+	r = region_find(region);
+	if (r)
+		d = disk_lookup(r, kind, parent, name);
+	rc = d ? 0 : -ENOENT;
+	if (rc == 0 && !r->available)
+		rc = -EHOSTUNREACH;
+	pthread_mutex_unlock(&model_lock);
+	if (rc < 0)
+		return rc;
+	cd = calloc(1, sizeof(*cd));
+	if (!cd)
+		return -ENOMEM;
+	disk_key(kind == 0, parent, name, key, sizeof(key));
+	rc = r->be->ops->disk_open(r->be, key, writable ? BDISK_RDWR : BDISK_RDONLY, &cd->bd);
+	if (rc == 0)
+		rc = bd_size(cd->bd, &cd->size);
+	if (rc < 0) {
+		bd_close(cd->bd);
+		free(cd);
+		return rc;
+	}
+	*out = cd;
+	return 0;
+}
+
+int core_point_handle(struct rpchain *chain, int disk, const char *point, struct core_disk **out);
+int core_point_handle(struct rpchain *chain, int disk, const char *point, struct core_disk **out)
+{
+	struct core_disk *cd = calloc(1, sizeof(*cd));
+	int rc;
+	if (!cd)
+		return -ENOMEM;
+	cd->chain = chain;
+	cd->disk = disk;
+	snprintf(cd->point, sizeof(cd->point), "%s", point);
+	rc = rpchain_disk_size(chain, point, disk, &cd->size);
+	if (rc < 0) {
+		free(cd);
+		return rc;
+	}
+	*out = cd;
+	return 0;
+}
+
+ssize_t core_disk_read(struct core_disk *d, void *buf, size_t len, uint64_t off)
+{
+	if (off >= d->size)
+		return 0;
+	if (len > d->size - off)
+		len = (size_t)(d->size - off);
+	if (d->chain)
+		return rpchain_read(d->chain, d->point, d->disk, buf, len, off);
+	return bd_pread(d->bd, buf, len, off);
+}
+
+ssize_t core_disk_write(struct core_disk *d, const void *buf, size_t len, uint64_t off)
+{
+	if (d->chain || !d->bd)
+		return -EROFS;
+	/* A disk's size is fixed: writes past the end are refused, as a block device does. */
+	if (off >= d->size)
+		return len ? -ENOSPC : 0;
+	if (len > d->size - off)
+		len = (size_t)(d->size - off);
+	return bd_pwrite(d->bd, buf, len, off);
+}
+
+int core_disk_flush(struct core_disk *d)
+{
+	return d->bd ? bd_sync(d->bd) : 0;
+}
+
+void core_disk_close(struct core_disk *d)
+{
+	if (!d)
+		return;
+	bd_close(d->bd);
+	free(d);
+}

@@ -1,0 +1,356 @@
+/*
+ * jobs.c - the worker pool and the life of a job.
+ *
+ * A small pool of threads (as redis's bio.c: a queue, a condition variable,
+ * workers that pop and run) executes two kinds of work: jobs, the operations
+ * of SPEC section 4, and replication cycles, which are not jobs.  FUSE
+ * threads only queue work here; they never run it.
+ *
+ * A job is created NotStarted by a control write (job_submit, model_lock
+ * held), becomes InProgress on a worker, runs its type's run() function,
+ * and ends Succeeded, Failed or Cancelled.  Its record (tasks, counters,
+ * checkpoint) is persisted at every task change and every few seconds of data
+ * movement.  At shut-down running jobs are told to stop at their next
+ * checkpoint and stay InProgress on disk; job_resume_all() queues them again
+ * at the next start, and they continue from the checkpoint.
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *job_state_name(int s);
+
+struct work {
+	void (*fn)(void *);
+	void *arg;
+	struct work *next;
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static struct work *queue_head, *queue_tail; /* protected by pool_lock */
+static int pool_stopping;                    /* protected by pool_lock */
+static volatile int jobs_stopping;           /* read without locks: a stop hint */
+static pthread_t *workers;
+static int nworkers;
+
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct work *w;
+		pthread_mutex_lock(&pool_lock);
+		while (!queue_head && !pool_stopping)
+			pthread_cond_wait(&pool_cond, &pool_lock);
+		if (!queue_head) {
+			pthread_mutex_unlock(&pool_lock);
+			return NULL;
+		}
+		w = queue_head;
+		queue_head = w->next;
+		if (!queue_head)
+			queue_tail = NULL;
+		pthread_mutex_unlock(&pool_lock);
+		w->fn(w->arg);
+		free(w);
+	}
+}
+
+int pool_submit(void (*fn)(void *), void *arg)
+{
+	struct work *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->fn = fn;
+	w->arg = arg;
+	pthread_mutex_lock(&pool_lock);
+	if (queue_tail)
+		queue_tail->next = w;
+	else
+		queue_head = w;
+	queue_tail = w;
+	pthread_cond_signal(&pool_cond);
+	pthread_mutex_unlock(&pool_lock);
+	return 0;
+}
+
+int jobs_start(int n)
+{
+	workers = calloc((size_t)n, sizeof(*workers));
+	if (!workers)
+		return -ENOMEM;
+	pool_stopping = 0;
+	jobs_stopping = 0;
+	for (nworkers = 0; nworkers < n; nworkers++) {
+		int rc = pthread_create(&workers[nworkers], NULL, worker_main, NULL);
+		if (rc)
+			return -rc;
+	}
+	return 0;
+}
+
+void jobs_stop(void)
+{
+	jobs_stopping = 1;
+	pthread_mutex_lock(&pool_lock);
+	pool_stopping = 1;
+	/* Drop queued work that has not started: queued jobs stay NotStarted on
+	 * disk and are resumed at the next start. */
+	while (queue_head) {
+		struct work *w = queue_head;
+		queue_head = w->next;
+		free(w);
+	}
+	queue_tail = NULL;
+	pthread_cond_broadcast(&pool_cond);
+	pthread_mutex_unlock(&pool_lock);
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	free(workers);
+	workers = NULL;
+	nworkers = 0;
+}
+
+/* ---- jobs ---- */
+
+static void job_worker(void *arg);
+
+static void job_link(struct vault_rec *v, struct job_rec *j)
+{
+	j->next = v->jobs;
+	v->jobs = j;
+}
+
+int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
+	       struct job_rec **out)
+{
+	struct job_rec *j = calloc(1, sizeof(*j));
+	int rc;
+
+	if (!j)
+		return -ENOMEM;
+	v->next_job++;
+	snprintf(j->id, sizeof(j->id), "%06llu-%s-%.50s", (unsigned long long)v->next_job, t->slug, it->name);
+	j->type = t;
+	snprintf(j->item, sizeof(j->item), "%s", it->name);
+	j->vault = v;
+	j->state = JOB_NOT_STARTED;
+	j->started = time(NULL);
+	snprintf(j->args, sizeof(j->args), "%s", args ? args : "");
+	snprintf(j->prev_state, sizeof(j->prev_state), "%s", it->state);
+	for (int i = 0; i < MAX_TASKS && t->tasks[i]; i++) {
+		snprintf(j->tasks[i].name, sizeof(j->tasks[i].name), "%s", t->tasks[i]);
+		j->tasks[i].state = JOB_NOT_STARTED;
+		j->ntasks++;
+	}
+	rc = persist_vault(v);
+	if (rc == 0)
+		rc = persist_job(v, j);
+	if (rc < 0) {
+		free(j);
+		return rc;
+	}
+	job_link(v, j);
+	it->job = j;
+	snprintf(it->job_id, sizeof(it->job_id), "%s", j->id);
+	it->error[0] = '\0';
+	if (t->running_state)
+		snprintf(it->state, sizeof(it->state), "%s", t->running_state);
+	persist_item(v, it);
+	rc = pool_submit(job_worker, j);
+	if (rc < 0)
+		return rc;
+	logmsg("job %s queued", j->id);
+	if (out)
+		*out = j;
+	return 0;
+}
+
+void job_resume_all(void)
+{
+	pthread_mutex_lock(&model_lock);
+	for (struct vault_rec *v = M.vaults; v; v = v->next) {
+		if (v->readonly)
+			continue;
+		for (struct job_rec *j = v->jobs; j; j = j->next) {
+			struct item_rec *it;
+			if (j->state != JOB_IN_PROGRESS && j->state != JOB_NOT_STARTED)
+				continue;
+			it = item_find(v, j->item);
+			if (!it) {
+				j->state = JOB_FAILED;
+				j->ended = time(NULL);
+				snprintf(j->error, sizeof(j->error), "the item is gone");
+				persist_job(v, j);
+				continue;
+			}
+			it->job = j;
+			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
+			       (unsigned long long)j->ck_offset);
+			pool_submit(job_worker, j);
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+}
+
+void job_task(struct jobctx *c, int task, int state)
+{
+	struct job_rec *j = c->j;
+	pthread_mutex_lock(&model_lock);
+	if (task >= 0 && task < j->ntasks) {
+		struct task_rec *t = &j->tasks[task];
+		if (state == JOB_IN_PROGRESS && t->state != JOB_IN_PROGRESS)
+			t->started = time(NULL);
+		if (state != JOB_IN_PROGRESS && state != JOB_NOT_STARTED) {
+			if (!t->started)
+				t->started = time(NULL);
+			t->ended = time(NULL);
+		}
+		t->state = state;
+		persist_job(c->v, j);
+	}
+	pthread_mutex_unlock(&model_lock);
+}
+
+int job_cancelled(struct jobctx *c)
+{
+	int r;
+	pthread_mutex_lock(&model_lock);
+	r = c->j->cancel || jobs_stopping;
+	pthread_mutex_unlock(&model_lock);
+	return r;
+}
+
+void job_set_total(struct jobctx *c, uint64_t total)
+{
+	pthread_mutex_lock(&model_lock);
+	c->j->bytes_total = total;
+	pthread_mutex_unlock(&model_lock);
+}
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int job_delta_progress(void *arg, const struct delta_stats *st)
+{
+	struct jobprog *p = arg;
+	struct job_rec *j = p->c->j;
+	static __thread double last_save;
+	double now = now_mono();
+	int stop;
+
+	pthread_mutex_lock(&model_lock);
+	if (j->rate_t0 == 0)
+		j->rate_t0 = now;
+	j->bytes_compared = p->base_compared + st->bytes_compared;
+	j->bytes_transferred = p->base_transferred + st->bytes_transferred;
+	if (now > j->rate_t0 + 0.05)
+		j->rate = (uint64_t)((double)(j->bytes_compared - p->base_compared) / (now - j->rate_t0));
+	if (j->bytes_total)
+		j->progress = (int)(j->bytes_compared * 99 / j->bytes_total);
+	j->ck_offset = st->bytes_compared;
+	if (now - last_save > 2.0) {
+		persist_job(p->c->v, j);
+		last_save = now;
+	}
+	stop = j->cancel || jobs_stopping;
+	pthread_mutex_unlock(&model_lock);
+	return stop;
+}
+
+void job_fail_msg(struct jobctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&model_lock);
+	va_start(ap, fmt);
+	vsnprintf(c->j->error, sizeof(c->j->error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&model_lock);
+}
+
+static void job_worker(void *arg)
+{
+	struct job_rec *j = arg;
+	struct jobctx c = {.v = j->vault, .j = j};
+	struct item_rec *it;
+	int rc;
+
+	pthread_mutex_lock(&model_lock);
+	snprintf(c.item, sizeof(c.item), "%s", j->item);
+	j->state = JOB_IN_PROGRESS;
+	j->rate_t0 = 0;
+	persist_job(c.v, j);
+	pthread_mutex_unlock(&model_lock);
+
+	rc = j->type->run(&c);
+
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c.v, j->item);
+	if (rc == -ECANCELED && jobs_stopping && !j->cancel) {
+		/* Shut-down: stay InProgress with the checkpoint; resumed at start. */
+		persist_job(c.v, j);
+		if (it)
+			it->job = NULL;
+		pthread_mutex_unlock(&model_lock);
+		return;
+	}
+	/* A task still running is closed with the job's outcome. */
+	for (int i = 0; i < j->ntasks; i++) {
+		struct task_rec *t = &j->tasks[i];
+		if (t->state == JOB_IN_PROGRESS) {
+			t->state = rc == 0 ? JOB_SUCCEEDED : (rc == -ECANCELED ? JOB_CANCELLED : JOB_FAILED);
+			t->ended = time(NULL);
+		}
+	}
+	j->ended = time(NULL);
+	if (rc == 0) {
+		j->state = JOB_SUCCEEDED;
+		j->progress = 100;
+	} else if (rc == -ECANCELED) {
+		j->state = JOB_CANCELLED;
+		snprintf(j->error, sizeof(j->error), "cancelled by the operator");
+	} else {
+		j->state = JOB_FAILED;
+		if (!j->error[0])
+			snprintf(j->error, sizeof(j->error), "%s", strerror(-rc));
+	}
+	logmsg("job %s %s%s%s", j->id, job_state_name(j->state), j->error[0] ? ": " : "", j->error);
+	persist_job(c.v, j);
+	if (it) {
+		it->job = NULL;
+		if (rc == 0 && j->type->done_state)
+			snprintf(it->state, sizeof(it->state), "%s", j->type->done_state);
+		else if (rc == -ECANCELED)
+			snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
+		else if (rc < 0)
+			snprintf(it->state, sizeof(it->state), "%s",
+				 j->type->failed_state ? j->type->failed_state : j->prev_state);
+		if (rc < 0 && rc != -ECANCELED)
+			snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
+		if (rc == -ECANCELED)
+			snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
+		if (rc == 0 && j->type == &JT_DISABLE) {
+			struct item_rec **pp;
+			for (pp = &c.v->items; *pp && *pp != it; pp = &(*pp)->next)
+				;
+			if (*pp)
+				*pp = it->next;
+			unpersist_item(c.v, it);
+			pthread_mutex_unlock(&model_lock);
+			item_close_chain(it);
+			free(it);
+			return;
+		}
+		persist_item(c.v, it);
+	}
+	pthread_mutex_unlock(&model_lock);
+}

@@ -1,0 +1,815 @@
+/*
+ * model.c - the model's life: configuration, start-up and shut-down, the
+ * JSON records that make it durable, and the scheduler thread.
+ *
+ * Start-up reads the config (or builds the embedded default), opens every
+ * region's backend, takes each vault's lease (or serves it read-only when
+ * another daemon holds it), loads inventories and vault state, resumes
+ * interrupted jobs, and starts the worker pool and the scheduler.  The
+ * scheduler ticks every 250 ms: it probes regions, loads a region's inventory
+ * when it comes back, renews leases, and hands due replication cycles to the
+ * worker pool (replication_tick()).
+ *
+ * Vault state lives in the vault's own region:
+ *   vaults/<vault>/vault.json              policies, network mappings, job counter
+ *   vaults/<vault>/items/<item>/item.json  one replicated item
+ *   vaults/<vault>/items/<item>/points.json the recovery-point catalog (sync/points.c)
+ *   vaults/<vault>/jobs/<id>.json          one job with its tasks and counters
+ *   vaults/<vault>/lease                   held by the managing daemon
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
+struct model M;
+
+static pthread_t sched_thread;
+static volatile int sched_stop;
+static int sched_started;
+
+/* ---- logging and errors -------------------------------------------- */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void logmsg(const char *fmt, ...)
+{
+	char ts[TIME_STR];
+	va_list ap;
+	fmt_time(time(NULL), ts);
+	pthread_mutex_lock(&log_lock);
+	fprintf(stderr, "%s asrfs: ", ts);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	pthread_mutex_unlock(&log_lock);
+}
+
+#define DEFINE_FAIL(fn, type, field, label)                                    \
+	int fn(type *obj, int rc, const char *fmt, ...)                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		vsnprintf(obj->field, sizeof(obj->field), fmt, ap);            \
+		va_end(ap);                                                    \
+		logmsg("%s %s: %s", label, obj->name, obj->field);             \
+		return rc;                                                     \
+	}
+DEFINE_FAIL(fail_item, struct item_rec, error, "item")
+DEFINE_FAIL(fail_region, struct region, error, "region")
+DEFINE_FAIL(fail_vault, struct vault_rec, error, "vault")
+
+/* ---- lookups ------------------------------------------------------- */
+
+#define FIND_IN(list, key) \
+	for (__typeof__(list) p_ = (list); p_; p_ = p_->next) \
+		if (strcmp(p_->key, name) == 0) \
+			return p_; \
+	return NULL
+
+struct region *region_find(const char *name) { FIND_IN(M.regions, name); }
+struct rg_rec *rg_find(struct region *r, const char *name) { FIND_IN(r->rgs, name); }
+struct vm_rec *vm_find(struct rg_rec *rg, const char *name) { FIND_IN(rg->vms, info.name); }
+struct disk_rec *disk_find(struct disk_rec *list, const char *name) { FIND_IN(list, name); }
+struct sa_rec *sa_find(struct region *r, const char *name) { FIND_IN(r->sas, name); }
+struct vault_rec *vault_find(const char *name) { FIND_IN(M.vaults, name); }
+struct policy_rec *policy_find(struct vault_rec *v, const char *name) { FIND_IN(v->policies, info.name); }
+struct item_rec *item_find(struct vault_rec *v, const char *name) { FIND_IN(v->items, name); }
+struct job_rec *job_find(struct vault_rec *v, const char *name) { FIND_IN(v->jobs, id); }
+
+struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const char *vnet)
+{
+	for (struct mapping_rec *m = v->maps; m; m = m->next)
+		if (strcmp(m->src_region, src) == 0 && strcmp(m->vnet, vnet) == 0)
+			return m;
+	return NULL;
+}
+
+/* ---- keys ---------------------------------------------------------- */
+
+void key_item(const struct vault_rec *v, const char *item, char *buf, size_t len)
+{
+	snprintf(buf, len, "vaults/%s/items/%s/item.json", v->name, item);
+}
+
+void key_points(const struct vault_rec *v, const char *item, char *buf, size_t len)
+{
+	snprintf(buf, len, "vaults/%s/items/%s/points.json", v->name, item);
+}
+
+/* Undo data and block maps sit in the target region, outside the inventory. */
+void key_item_data(const struct vault_rec *v, const char *item, char *buf, size_t len)
+{
+	snprintf(buf, len, "asr-data/%s/%s", v->name, item);
+}
+
+void key_map(const struct vault_rec *v, const char *item, int disk, char *buf, size_t len)
+{
+	snprintf(buf, len, "asr-data/%s/%s/maps/%d", v->name, item, disk);
+}
+
+/* ---- JSON helpers -------------------------------------------------- */
+
+static const char *js(json_object *o, const char *k)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
+		return "";
+	return json_object_get_string(v);
+}
+
+static uint64_t ju(json_object *o, const char *k)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, k, &v))
+		return 0;
+	return (uint64_t)json_object_get_int64(v);
+}
+
+#define JCPY(dst, o, k) snprintf((dst), sizeof(dst), "%s", js((o), (k)))
+
+static int put_json(struct backend *be, const char *key, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	int rc;
+	if (!s) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	rc = be->ops->rec_put(be, key, s, strlen(s), NULL, NULL);
+	json_object_put(o);
+	if (rc < 0)
+		logmsg("cannot write %s: %s", key, strerror(-rc));
+	return rc;
+}
+
+static int get_json(struct backend *be, const char *key, json_object **out)
+{
+	char *data;
+	size_t len;
+	int rc = be->ops->rec_get(be, key, &data, &len, NULL);
+	if (rc < 0)
+		return rc;
+	*out = json_tokener_parse(data);
+	free(data);
+	if (!*out) {
+		logmsg("%s is not valid JSON", key);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* ---- vault persistence --------------------------------------------- */
+
+int persist_vault(struct vault_rec *v)
+{
+	json_object *o = json_object_new_object(), *pols = json_object_new_array(), *maps = json_object_new_array();
+	char key[256];
+
+	if (!o || !pols || !maps) {
+		json_object_put(o);
+		json_object_put(pols);
+		json_object_put(maps);
+		return -ENOMEM;
+	}
+	json_object_object_add(o, "name", json_object_new_string(v->name));
+	json_object_object_add(o, "region", json_object_new_string(v->region->name));
+	json_object_object_add(o, "next_job", json_object_new_int64((int64_t)v->next_job));
+	for (struct policy_rec *p = v->policies; p; p = p->next) {
+		json_object *po = json_object_new_object();
+		json_object_object_add(po, "name", json_object_new_string(p->info.name));
+		json_object_object_add(po, POLICY_RETENTION, json_object_new_int64((int64_t)p->info.retention_hours));
+		json_object_object_add(po, POLICY_CRASH, json_object_new_int64((int64_t)p->info.crash_frequency_seconds));
+		json_object_object_add(po, POLICY_APP, json_object_new_int64((int64_t)p->info.app_frequency_minutes));
+		json_object_object_add(po, POLICY_RPO, json_object_new_int64((int64_t)p->info.rpo_threshold_seconds));
+		json_object_array_add(pols, po);
+	}
+	for (struct mapping_rec *m = v->maps; m; m = m->next) {
+		json_object *mo = json_object_new_object();
+		json_object_object_add(mo, "source_region", json_object_new_string(m->src_region));
+		json_object_object_add(mo, "vnet", json_object_new_string(m->vnet));
+		json_object_object_add(mo, "target", json_object_new_string(m->target));
+		json_object_array_add(maps, mo);
+	}
+	json_object_object_add(o, "policies", pols);
+	json_object_object_add(o, "network_mappings", maps);
+	snprintf(key, sizeof(key), "vaults/%s/vault.json", v->name);
+	return put_json(v->region->be, key, o);
+}
+
+int persist_item(struct vault_rec *v, struct item_rec *it)
+{
+	json_object *o = json_object_new_object(), *disks = json_object_new_array();
+	char key[512];
+
+	if (!o || !disks) {
+		json_object_put(o);
+		json_object_put(disks);
+		return -ENOMEM;
+	}
+#define S(k, f) json_object_object_add(o, k, json_object_new_string(it->f))
+#define U(k, f) json_object_object_add(o, k, json_object_new_int64((int64_t)it->f))
+	S("name", name); S("state", state); S("source_region", source_region);
+	S("target_region", target_region); S("active_region", active_region); S("vm_rg", vm_rg);
+	S("policy", policy); S("target_rg", target_rg); S("target_sa", target_sa);
+	S("cache_sa", cache_sa); S("aset", aset); S("network", network); S("error", error);
+	S("job", job_id); S("test_failover", test_failover);
+	U("bwlimit", bwlimit); U("created", created); U("resync_required", resync_required);
+	U("last_app_point_time", last_app_point_time);
+#undef S
+#undef U
+	for (int i = 0; i < it->ndisks; i++) {
+		struct item_disk *d = &it->disks[i];
+		json_object *dobj = json_object_new_object();
+		json_object_object_add(dobj, "name", json_object_new_string(d->name));
+		json_object_object_add(dobj, "size", json_object_new_int64((int64_t)d->size));
+		json_object_object_add(dobj, "managed", json_object_new_boolean(d->managed));
+		json_object_object_add(dobj, "src_parent", json_object_new_string(d->src_parent));
+		json_object_object_add(dobj, "replica", json_object_new_string(d->replica));
+		json_object_object_add(dobj, "replica_parent", json_object_new_string(d->replica_parent));
+		json_object_object_add(dobj, "replica_managed", json_object_new_boolean(d->replica_managed));
+		json_object_object_add(dobj, "synced_bytes", json_object_new_int64((int64_t)d->synced_bytes));
+		json_object_object_add(dobj, "state", json_object_new_string(d->state));
+		json_object_array_add(disks, dobj);
+	}
+	json_object_object_add(o, "disks", disks);
+	key_item(v, it->name, key, sizeof(key));
+	return put_json(v->region->be, key, o);
+}
+
+int unpersist_item(struct vault_rec *v, struct item_rec *it)
+{
+	char key[512];
+	snprintf(key, sizeof(key), "vaults/%s/items/%s", v->name, it->name);
+	return v->region->be->ops->remove_tree(v->region->be, key);
+}
+
+static const char *const job_state_names[] = {"NotStarted", "InProgress", "Succeeded", "Failed", "Cancelled"};
+
+static int job_state_parse(const char *s)
+{
+	for (int i = 0; i < 5; i++)
+		if (strcmp(s, job_state_names[i]) == 0)
+			return i;
+	return JOB_FAILED;
+}
+
+const char *job_state_name(int s);
+const char *job_state_name(int s)
+{
+	return (s >= 0 && s < 5) ? job_state_names[s] : "Failed";
+}
+
+int persist_job(struct vault_rec *v, struct job_rec *j)
+{
+	json_object *o = json_object_new_object(), *tasks = json_object_new_array();
+	char key[512];
+
+	if (!o || !tasks) {
+		json_object_put(o);
+		json_object_put(tasks);
+		return -ENOMEM;
+	}
+	json_object_object_add(o, "id", json_object_new_string(j->id));
+	json_object_object_add(o, "type", json_object_new_string(j->type->slug));
+	json_object_object_add(o, "item", json_object_new_string(j->item));
+	json_object_object_add(o, "state", json_object_new_string(job_state_name(j->state)));
+	json_object_object_add(o, "started", json_object_new_int64(j->started));
+	json_object_object_add(o, "ended", json_object_new_int64(j->ended));
+	json_object_object_add(o, "error", json_object_new_string(j->error));
+	json_object_object_add(o, "progress", json_object_new_int(j->progress));
+	json_object_object_add(o, "bytes_total", json_object_new_int64((int64_t)j->bytes_total));
+	json_object_object_add(o, "bytes_compared", json_object_new_int64((int64_t)j->bytes_compared));
+	json_object_object_add(o, "bytes_transferred", json_object_new_int64((int64_t)j->bytes_transferred));
+	json_object_object_add(o, "ck_disk", json_object_new_int(j->ck_disk));
+	json_object_object_add(o, "ck_offset", json_object_new_int64((int64_t)j->ck_offset));
+	json_object_object_add(o, "args", json_object_new_string(j->args));
+	json_object_object_add(o, "prev_state", json_object_new_string(j->prev_state));
+	for (int i = 0; i < j->ntasks; i++) {
+		json_object *t = json_object_new_object();
+		json_object_object_add(t, "name", json_object_new_string(j->tasks[i].name));
+		json_object_object_add(t, "state", json_object_new_string(job_state_name(j->tasks[i].state)));
+		json_object_object_add(t, "started", json_object_new_int64(j->tasks[i].started));
+		json_object_object_add(t, "ended", json_object_new_int64(j->tasks[i].ended));
+		json_object_array_add(tasks, t);
+	}
+	json_object_object_add(o, "tasks", tasks);
+	snprintf(key, sizeof(key), "vaults/%s/jobs/%s.json", v->name, j->id);
+	return put_json(v->region->be, key, o);
+}
+
+/* ---- vault loading -------------------------------------------------- */
+
+static int load_item_cb(void *arg, const char *name, int is_dir)
+{
+	struct vault_rec *v = arg;
+	struct item_rec *it;
+	json_object *o, *disks;
+	char key[512];
+
+	if (!is_dir)
+		return 0;
+	key_item(v, name, key, sizeof(key));
+	if (get_json(v->region->be, key, &o) < 0)
+		return 0;
+	it = calloc(1, sizeof(*it));
+	if (!it) {
+		json_object_put(o);
+		return 1;
+	}
+	JCPY(it->name, o, "name"); JCPY(it->state, o, "state"); JCPY(it->source_region, o, "source_region");
+	JCPY(it->target_region, o, "target_region"); JCPY(it->active_region, o, "active_region");
+	JCPY(it->vm_rg, o, "vm_rg"); JCPY(it->policy, o, "policy"); JCPY(it->target_rg, o, "target_rg");
+	JCPY(it->target_sa, o, "target_sa"); JCPY(it->cache_sa, o, "cache_sa"); JCPY(it->aset, o, "aset");
+	JCPY(it->network, o, "network"); JCPY(it->error, o, "error"); JCPY(it->job_id, o, "job");
+	JCPY(it->test_failover, o, "test_failover");
+	it->bwlimit = ju(o, "bwlimit");
+	it->created = (time_t)ju(o, "created");
+	it->resync_required = (int)ju(o, "resync_required");
+	it->last_app_point_time = (time_t)ju(o, "last_app_point_time");
+	if (json_object_object_get_ex(o, "disks", &disks)) {
+		size_t n = json_object_array_length(disks);
+		for (size_t i = 0; i < n && i < MAX_DISKS; i++) {
+			json_object *d = json_object_array_get_idx(disks, i);
+			struct item_disk *id = &it->disks[it->ndisks++];
+			JCPY(id->name, d, "name");
+			id->size = ju(d, "size");
+			id->managed = (int)ju(d, "managed");
+			JCPY(id->src_parent, d, "src_parent");
+			JCPY(id->replica, d, "replica");
+			JCPY(id->replica_parent, d, "replica_parent");
+			id->replica_managed = (int)ju(d, "replica_managed");
+			id->synced_bytes = ju(d, "synced_bytes");
+			JCPY(id->state, d, "state");
+		}
+	}
+	json_object_put(o);
+	it->next = v->items;
+	v->items = it;
+	return 0;
+}
+
+static int load_job_cb(void *arg, const char *name, int is_dir)
+{
+	struct vault_rec *v = arg;
+	struct job_rec *j, **pp;
+	json_object *o, *tasks;
+	char key[512];
+	size_t n = strlen(name);
+
+	if (is_dir || n < 6 || strcmp(name + n - 5, ".json") != 0)
+		return 0;
+	snprintf(key, sizeof(key), "vaults/%s/jobs/%s", v->name, name);
+	if (get_json(v->region->be, key, &o) < 0)
+		return 0;
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		json_object_put(o);
+		return 1;
+	}
+	JCPY(j->id, o, "id");
+	j->type = job_type_by_slug(js(o, "type"));
+	JCPY(j->item, o, "item");
+	j->vault = v;
+	j->state = job_state_parse(js(o, "state"));
+	j->started = (time_t)ju(o, "started");
+	j->ended = (time_t)ju(o, "ended");
+	JCPY(j->error, o, "error");
+	j->progress = (int)ju(o, "progress");
+	j->bytes_total = ju(o, "bytes_total");
+	j->bytes_compared = ju(o, "bytes_compared");
+	j->bytes_transferred = ju(o, "bytes_transferred");
+	j->ck_disk = (int)ju(o, "ck_disk");
+	j->ck_offset = ju(o, "ck_offset");
+	JCPY(j->args, o, "args");
+	JCPY(j->prev_state, o, "prev_state");
+	if (json_object_object_get_ex(o, "tasks", &tasks)) {
+		size_t nt = json_object_array_length(tasks);
+		for (size_t i = 0; i < nt && i < MAX_TASKS; i++) {
+			json_object *t = json_object_array_get_idx(tasks, i);
+			struct task_rec *tr = &j->tasks[j->ntasks++];
+			JCPY(tr->name, t, "name");
+			tr->state = job_state_parse(js(t, "state"));
+			tr->started = (time_t)ju(t, "started");
+			tr->ended = (time_t)ju(t, "ended");
+		}
+	}
+	json_object_put(o);
+	if (!j->type) {
+		free(j);
+		return 0;
+	}
+	/* keep newest first: ids sort by start */
+	for (pp = &v->jobs; *pp && strcmp((*pp)->id, j->id) > 0; pp = &(*pp)->next)
+		;
+	j->next = *pp;
+	*pp = j;
+	return 0;
+}
+
+static void policy_defaults(struct policy_info *pi, const char *name)
+{
+	memset(pi, 0, sizeof(*pi));
+	snprintf(pi->name, sizeof(pi->name), "%s", name);
+	pi->retention_hours = 24;
+	pi->crash_frequency_seconds = 300;
+	pi->app_frequency_minutes = 0;
+	pi->rpo_threshold_seconds = 900;
+}
+
+int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out);
+int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out)
+{
+	struct policy_rec *p = calloc(1, sizeof(*p)), **pp;
+	if (!p)
+		return -ENOMEM;
+	policy_defaults(&p->info, name);
+	for (pp = &v->policies; *pp; pp = &(*pp)->next)
+		;
+	*pp = p;
+	if (out)
+		*out = p;
+	return 0;
+}
+
+int vault_load(struct vault_rec *v)
+{
+	json_object *o, *a;
+	char key[256];
+	int rc;
+
+	snprintf(key, sizeof(key), "vaults/%s/vault.json", v->name);
+	rc = get_json(v->region->be, key, &o);
+	if (rc == -ENOENT) {
+		/* A new vault: the default policy, as the portal creates it. */
+		rc = policy_add(v, "24-hour-retention-policy", NULL);
+		if (rc == 0 && !v->readonly)
+			rc = persist_vault(v);
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	v->next_job = ju(o, "next_job");
+	if (json_object_object_get_ex(o, "policies", &a)) {
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *po = json_object_array_get_idx(a, i);
+			struct policy_rec *p;
+			if (policy_add(v, js(po, "name"), &p) < 0)
+				break;
+			p->info.retention_hours = ju(po, POLICY_RETENTION);
+			p->info.crash_frequency_seconds = ju(po, POLICY_CRASH);
+			p->info.app_frequency_minutes = ju(po, POLICY_APP);
+			p->info.rpo_threshold_seconds = ju(po, POLICY_RPO);
+		}
+	}
+	if (json_object_object_get_ex(o, "network_mappings", &a)) {
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *mo = json_object_array_get_idx(a, i);
+			struct mapping_rec *m = calloc(1, sizeof(*m));
+			if (!m)
+				break;
+			JCPY(m->src_region, mo, "source_region");
+			JCPY(m->vnet, mo, "vnet");
+			JCPY(m->target, mo, "target");
+			m->next = v->maps;
+			v->maps = m;
+		}
+	}
+	json_object_put(o);
+	snprintf(key, sizeof(key), "vaults/%s/items", v->name);
+	v->region->be->ops->list(v->region->be, key, load_item_cb, v);
+	snprintf(key, sizeof(key), "vaults/%s/jobs", v->name);
+	v->region->be->ops->list(v->region->be, key, load_job_cb, v);
+	return 0;
+}
+
+/* ---- configuration ------------------------------------------------- */
+
+static char *read_key_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char buf[512];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "key_file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || (st.st_mode & 0077)) {
+		snprintf(err, errlen, "key_file %s is readable by others (chmod 600 it)", path);
+		close(fd);
+		return NULL;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		snprintf(err, errlen, "key_file %s is empty", path);
+		return NULL;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return strdup(buf);
+}
+
+static int add_region(const struct backend_conf *bc, char *err, size_t errlen)
+{
+	struct region *r = calloc(1, sizeof(*r)), **pp;
+	int rc;
+	if (!r)
+		return -ENOMEM;
+	snprintf(r->name, sizeof(r->name), "%s", bc->region);
+	rc = backend_open(bc, &r->be);
+	if (rc < 0) {
+		snprintf(err, errlen, "region %s: cannot open %s backend: %s", bc->region, bc->kind, strerror(-rc));
+		free(r);
+		return rc;
+	}
+	r->be->ops->describe(r->be, r->describe, sizeof(r->describe));
+	for (pp = &M.regions; *pp; pp = &(*pp)->next)
+		;
+	*pp = r;
+	return 0;
+}
+
+static int add_vault(const char *name, const char *region, char *err, size_t errlen)
+{
+	struct vault_rec *v, **pp;
+	struct region *r = region_find(region);
+	if (!r) {
+		snprintf(err, errlen, "vault %s: no region %s", name, region);
+		return -EINVAL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	v->region = r;
+	for (pp = &M.vaults; *pp; pp = &(*pp)->next)
+		;
+	*pp = v;
+	return 0;
+}
+
+static int load_config(const char *path, char *err, size_t errlen)
+{
+	json_object *o = json_object_from_file(path), *a, *x;
+	int rc = 0;
+
+	if (!o) {
+		snprintf(err, errlen, "config %s: %s", path, json_util_get_last_err());
+		return -EINVAL;
+	}
+	if (!json_object_object_get_ex(o, "regions", &a) || !json_object_is_type(a, json_type_array)) {
+		snprintf(err, errlen, "config %s: no \"regions\" array", path);
+		rc = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < json_object_array_length(a) && rc == 0; i++) {
+		json_object *ro = json_object_array_get_idx(a, i);
+		struct backend_conf bc = {
+			.region = js(ro, "name"), .kind = js(ro, "backend"), .path = js(ro, "path"),
+			.endpoint = js(ro, "endpoint"), .account = js(ro, "account"),
+			.container = js(ro, "container"),
+		};
+		char *key = NULL;
+		if (!*bc.region || !backend_find(bc.kind)) {
+			snprintf(err, errlen, "config %s: region %zu needs a name and backend local|azblob", path, i);
+			rc = -EINVAL;
+			break;
+		}
+		if (strcmp(bc.kind, "azblob") == 0) {
+			if (*js(ro, "key_env")) {
+				const char *e = getenv(js(ro, "key_env"));
+				key = e ? strdup(e) : NULL;
+				if (!key)
+					snprintf(err, errlen, "region %s: environment variable %s is not set", bc.region,
+						 js(ro, "key_env"));
+			} else if (*js(ro, "key_file")) {
+				key = read_key_file(js(ro, "key_file"), err, errlen);
+			} else {
+				snprintf(err, errlen, "region %s: key_env or key_file is required", bc.region);
+			}
+			if (!key) {
+				rc = -EINVAL;
+				break;
+			}
+			bc.key = key;
+		}
+		rc = add_region(&bc, err, errlen);
+		if (key) {
+			explicit_bzero(key, strlen(key));
+			free(key);
+		}
+	}
+	if (rc == 0 && json_object_object_get_ex(o, "vaults", &a)) {
+		for (size_t i = 0; i < json_object_array_length(a) && rc == 0; i++) {
+			json_object *vo = json_object_array_get_idx(a, i);
+			rc = add_vault(js(vo, "name"), js(vo, "region"), err, errlen);
+		}
+	}
+	if (rc == 0 && json_object_object_get_ex(o, "workers", &x))
+		M.workers = json_object_get_int(x);
+	if (rc == 0 && json_object_object_get_ex(o, "hooks", &x))
+		M.hooks_dir = strdup(json_object_get_string(x));
+out:
+	json_object_put(o);
+	return rc;
+}
+
+static int default_config(char *err, size_t errlen)
+{
+	static const char *const names[] = {"westeurope", "northeurope"};
+	char path[4096];
+	int rc;
+	for (int i = 0; i < 2; i++) {
+		struct backend_conf bc = {.region = names[i], .kind = "local", .path = path};
+		snprintf(path, sizeof(path), "%s/regions/%s", M.state_dir, names[i]);
+		rc = add_region(&bc, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return add_vault("asr-vault", "northeurope", err, errlen);
+}
+
+/* First sight of a region by this state directory: make it (directory or
+ * container, and the marker).  Later a missing region stays missing: that
+ * is an outage, not something to paper over with an empty region. */
+static void region_first_init(struct region *r)
+{
+	char stamp[4096], reason[256];
+	int fd;
+	snprintf(stamp, sizeof(stamp), "%s/initialized", M.state_dir);
+	mkdir(stamp, 0755);
+	snprintf(stamp, sizeof(stamp), "%s/initialized/%s", M.state_dir, r->name);
+	if (access(stamp, F_OK) == 0)
+		return;
+	if (r->be->ops->probe(r->be, reason, sizeof(reason)) < 0) {
+		int rc = r->be->ops->init_region(r->be);
+		if (rc < 0) {
+			logmsg("region %s: cannot initialise: %s", r->name, strerror(-rc));
+			return;
+		}
+	}
+	fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* ---- scheduler ----------------------------------------------------- */
+
+static void probe_regions(void)
+{
+	for (struct region *r = M.regions; r; r = r->next) {
+		char reason[256] = "";
+		int ok = r->be->ops->probe(r->be, reason, sizeof(reason)) == 0;
+		pthread_mutex_lock(&model_lock);
+		if (ok != r->available)
+			logmsg("region %s is now %s%s%s", r->name, ok ? "available" : "unavailable",
+			       ok ? "" : ": ", ok ? "" : reason);
+		r->available = ok;
+		snprintf(r->reason, sizeof(r->reason), "%s", ok ? "" : reason);
+		if (ok && !r->loaded)
+			region_load(r);
+		pthread_mutex_unlock(&model_lock);
+	}
+}
+
+static void *sched_main(void *arg)
+{
+	time_t last_probe = 0, last_renew = time(NULL);
+	(void)arg;
+	while (!sched_stop) {
+		time_t now = time(NULL);
+		if (now - last_probe >= 2) {
+			probe_regions();
+			last_probe = now;
+		}
+		if (now - last_renew >= 15) {
+			for (struct vault_rec *v = M.vaults; v; v = v->next)
+				if (v->lease && v->region->be->ops->lease_renew(v->lease) < 0)
+					logmsg("vault %s: lease renewal failed", v->name);
+			last_renew = now;
+		}
+		replication_tick(now);
+		usleep(250 * 1000);
+	}
+	return NULL;
+}
+
+int core_start(const struct core_opts *o, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(&M, 0, sizeof(M));
+	M.started = time(NULL);
+	M.state_dir = strdup(o->state_dir);
+	M.workers = 4;
+	if (!M.state_dir)
+		return -ENOMEM;
+	if (mkdir(M.state_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "state directory %s: %s", M.state_dir, strerror(errno));
+		return -errno;
+	}
+	rc = o->config_path ? load_config(o->config_path, err, errlen) : default_config(err, errlen);
+	if (rc < 0)
+		return rc;
+	if (!M.hooks_dir && asprintf(&M.hooks_dir, "%s/hooks", M.state_dir) < 0)
+		return -ENOMEM;
+	if (M.workers < 1 || M.workers > 64)
+		M.workers = 4;
+
+	for (struct region *r = M.regions; r; r = r->next)
+		region_first_init(r);
+	probe_regions();
+
+	pthread_mutex_lock(&model_lock);
+	for (struct vault_rec *v = M.vaults; v; v = v->next) {
+		char key[256];
+		if (!v->region->available) {
+			logmsg("vault %s: its region %s is unavailable; the vault stays empty until it returns",
+			       v->name, v->region->name);
+			continue;
+		}
+		snprintf(key, sizeof(key), "vaults/%s/lease", v->name);
+		rc = v->region->be->ops->lease_acquire(v->region->be, key, &v->lease);
+		if (rc == -EBUSY) {
+			v->readonly = 1;
+			logmsg("vault %s is managed by another asrfs; serving it read-only", v->name);
+		} else if (rc < 0) {
+			logmsg("vault %s: cannot take its lease: %s", v->name, strerror(-rc));
+			v->readonly = 1;
+		}
+		rc = vault_load(v);
+		if (rc < 0)
+			logmsg("vault %s: cannot load: %s", v->name, strerror(-rc));
+	}
+	pthread_mutex_unlock(&model_lock);
+
+	rc = jobs_start(M.workers);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot start workers: %s", strerror(-rc));
+		return rc;
+	}
+	job_resume_all();
+	sched_stop = 0;
+	rc = pthread_create(&sched_thread, NULL, sched_main, NULL);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the scheduler: %s", strerror(rc));
+		return -rc;
+	}
+	sched_started = 1;
+	return 0;
+}
+
+void core_stop(void)
+{
+	if (sched_started) {
+		sched_stop = 1;
+		pthread_join(sched_thread, NULL);
+		sched_started = 0;
+	}
+	jobs_stop();
+	pthread_mutex_lock(&model_lock);
+	for (struct vault_rec *v = M.vaults; v; v = v->next) {
+		for (struct item_rec *it = v->items; it; it = it->next)
+			item_close_chain(it);
+		if (v->lease)
+			v->region->be->ops->lease_release(v->lease);
+		v->lease = NULL;
+	}
+	for (struct region *r = M.regions; r; r = r->next)
+		region_unload(r);
+	pthread_mutex_unlock(&model_lock);
+	protect_shutdown();
+	protect_free_maps();
+	while (M.vaults) {
+		struct vault_rec *v = M.vaults;
+		M.vaults = v->next;
+		while (v->policies) { struct policy_rec *p = v->policies; v->policies = p->next; free(p); }
+		while (v->maps) { struct mapping_rec *m = v->maps; v->maps = m->next; free(m); }
+		while (v->items) { struct item_rec *i = v->items; v->items = i->next; free(i); }
+		while (v->jobs) { struct job_rec *j = v->jobs; v->jobs = j->next; free(j); }
+		free(v);
+	}
+	while (M.regions) {
+		struct region *r = M.regions;
+		M.regions = r->next;
+		r->be->ops->close(r->be);
+		free(r);
+	}
+	free(M.state_dir);
+	free(M.hooks_dir);
+	memset(&M, 0, sizeof(M));
+}

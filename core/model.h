@@ -1,0 +1,280 @@
+/*
+ * model.h - core's in-memory model and the rules for touching it.
+ *
+ * LOCKING RULE.  One mutex, model_lock, protects every field of every
+ * structure in this file unless a field says otherwise.  Hold it for short,
+ * bounded work: look up, copy, change, and persist small JSON records
+ * (persist_*() are called with it held, so a change and its record go out in
+ * one step).  Never hold it across disk data I/O, a delta sync, a hook or a
+ * wait: workers copy what they need under the lock, drop it, do the work,
+ * and take it again to publish the result.  sync/'s rpchain has its own lock
+ * and is only ever called with model_lock NOT held.  Backend handles are
+ * thread-safe and never change after start-up.
+ */
+#ifndef ASRFS_MODEL_H
+#define ASRFS_MODEL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../backend/backend.h"
+#include "../sync/blockmap.h"
+#include "../sync/points.h"
+#include "core.h"
+
+extern pthread_mutex_t model_lock;
+
+/* -- region inventory -- */
+
+struct disk_rec {
+	char name[NAME_MAX_];
+	uint64_t size;
+	struct disk_rec *next;
+};
+
+struct vm_rec {
+	struct vm_info info;
+	struct vm_rec *next;
+};
+
+struct rg_rec {
+	char name[NAME_MAX_];
+	struct vm_rec *vms;
+	struct disk_rec *disks;
+	struct strlist asets, nets;
+	struct rg_rec *next;
+};
+
+struct sa_rec {
+	char name[NAME_MAX_];
+	struct disk_rec *vhds; /* names without ".vhd" */
+	struct sa_rec *next;
+};
+
+struct region {
+	char name[NAME_MAX_];
+	struct backend *be;          /* immutable after start */
+	char describe[512];          /* immutable */
+	int available;
+	char reason[256];
+	int loaded;                  /* inventory read from the backend */
+	struct rg_rec *rgs;
+	struct sa_rec *sas;
+	char error[ERR_MAX];
+	struct region *next;
+};
+
+/* -- vaults -- */
+
+struct policy_rec {
+	struct policy_info info;
+	struct policy_rec *next;
+};
+
+struct mapping_rec {
+	char src_region[NAME_MAX_];
+	char vnet[NAME_MAX_];
+	char target[2 * NAME_MAX_]; /* "<region>/<vnet>" */
+	struct mapping_rec *next;
+};
+
+struct item_disk {
+	char name[NAME_MAX_];        /* source disk name */
+	uint64_t size;
+	int managed;
+	char src_parent[NAME_MAX_];  /* rg (managed) or storage account (vhd) */
+	char replica[NAME_MAX_];     /* "<name>-ASRReplica" */
+	char replica_parent[NAME_MAX_];
+	int replica_managed;
+	uint64_t synced_bytes;
+	char state[40];
+};
+
+struct job_rec;
+
+struct item_rec {
+	char name[NAME_MAX_];
+	char state[40];
+	char source_region[NAME_MAX_];
+	char target_region[NAME_MAX_];
+	char active_region[NAME_MAX_];
+	char vm_rg[NAME_MAX_];       /* the source VM's resource group */
+	char policy[NAME_MAX_];
+	char target_rg[NAME_MAX_];
+	char target_sa[NAME_MAX_];
+	char cache_sa[NAME_MAX_];
+	char aset[NAME_MAX_];
+	char network[NAME_MAX_];     /* the source VM's network */
+	uint64_t bwlimit;
+	char error[ERR_MAX];
+	char job_id[NAME_MAX_];
+	struct job_rec *job;         /* running job or NULL */
+	int ndisks;
+	struct item_disk disks[MAX_DISKS];
+	/* replication */
+	int cycle_running;
+	time_t next_cycle;
+	time_t last_cycle;
+	time_t last_app_point_time;
+	uint64_t cycles, cycle_failures, bytes_replicated;
+	int failing;
+	char fail_reason[256];
+	int resync_required;
+	char last_point[32], last_app_point[32];
+	time_t last_point_time;
+	int npoints;
+	char test_failover[128];
+	time_t created;
+	struct rpchain *chain;       /* set once replication started; own lock */
+	struct item_rec *next;
+};
+
+struct task_rec {
+	char name[64];
+	int state; /* enum job_state */
+	time_t started, ended;
+};
+
+enum job_state { JOB_NOT_STARTED, JOB_IN_PROGRESS, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED };
+
+struct job_rec {
+	char id[NAME_MAX_];
+	const struct job_type *type;
+	char item[NAME_MAX_];
+	struct vault_rec *vault;
+	int state;
+	time_t started, ended;
+	char error[ERR_MAX];
+	int ntasks;
+	struct task_rec tasks[MAX_TASKS];
+	uint64_t bytes_total, bytes_compared, bytes_transferred;
+	uint64_t rate;
+	double rate_t0;              /* monotonic start of the data phase */
+	int progress;
+	int cancel;                  /* cancel requested */
+	/* checkpoint */
+	int ck_disk;
+	uint64_t ck_offset;
+	char args[512];              /* the control line, for resume */
+	char prev_state[40];         /* item state before the job */
+	struct job_rec *next;
+};
+
+struct vault_rec {
+	char name[NAME_MAX_];
+	struct region *region;
+	void *lease;
+	int readonly;
+	uint64_t next_job;
+	char error[ERR_MAX];
+	struct policy_rec *policies;
+	struct mapping_rec *maps;
+	struct item_rec *items;
+	struct job_rec *jobs;        /* newest first */
+	struct vault_rec *next;
+};
+
+struct model {
+	char *state_dir;
+	char *hooks_dir;
+	int workers;
+	struct region *regions;
+	struct vault_rec *vaults;
+	time_t started;
+};
+extern struct model M;
+
+/* lookups (model_lock held) */
+struct region *region_find(const char *name);
+struct rg_rec *rg_find(struct region *r, const char *name);
+struct vm_rec *vm_find(struct rg_rec *rg, const char *name);
+struct disk_rec *disk_find(struct disk_rec *list, const char *name);
+struct sa_rec *sa_find(struct region *r, const char *name);
+struct vault_rec *vault_find(const char *name);
+struct policy_rec *policy_find(struct vault_rec *v, const char *name);
+struct item_rec *item_find(struct vault_rec *v, const char *name);
+struct job_rec *job_find(struct vault_rec *v, const char *id);
+struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const char *vnet);
+
+/* inventory changes (model_lock held; they persist) */
+int inv_rg_create(struct region *r, const char *name, struct rg_rec **out);
+int inv_rg_delete(struct region *r, const char *name);
+int inv_vm_save(struct region *r, const struct vm_info *vi);
+int inv_disk_create(struct region *r, int managed, const char *parent, const char *name, uint64_t size);
+int inv_disk_delete(struct region *r, int managed, const char *parent, const char *name);
+int inv_aset_ensure(struct region *r, const char *rg, const char *name);
+int inv_net_ensure(struct region *r, const char *rg, const char *name);
+int inv_sa_ensure(struct region *r, const char *name);
+void disk_key(int managed, const char *parent, const char *name, char *buf, size_t len);
+int region_load(struct region *r); /* reads the inventory; model_lock held */
+void region_unload(struct region *r);
+
+/* vault persistence (model_lock held) */
+int persist_vault(struct vault_rec *v);
+int persist_item(struct vault_rec *v, struct item_rec *it);
+int persist_job(struct vault_rec *v, struct job_rec *j);
+int unpersist_item(struct vault_rec *v, struct item_rec *it);
+int vault_load(struct vault_rec *v);
+
+/* record keys in the vault region and the target region */
+void key_item(const struct vault_rec *v, const char *item, char *buf, size_t len);
+void key_points(const struct vault_rec *v, const char *item, char *buf, size_t len);
+void key_item_data(const struct vault_rec *v, const char *item, char *buf, size_t len);
+void key_map(const struct vault_rec *v, const char *item, int disk, char *buf, size_t len);
+
+/* errors: record on an item/region/vault and log; returns rc */
+int fail_item(struct item_rec *it, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int fail_region(struct region *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int fail_vault(struct vault_rec *v, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* item helpers */
+void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii); /* model_lock held */
+int item_allowed(struct item_rec *it, const char *control);                      /* model_lock held */
+
+/* jobs (jobs.c) */
+struct jobctx;
+struct job_type {
+	const char *name;           /* "Enable replication" */
+	const char *slug;           /* "enable-replication" */
+	const char *tasks[MAX_TASKS];
+	const char *running_state;  /* item state while it runs, NULL: unchanged */
+	const char *done_state;     /* on success, NULL: job sets it */
+	const char *failed_state;   /* on failure, NULL: the state before */
+	int (*run)(struct jobctx *ctx);
+};
+struct jobctx {
+	struct vault_rec *v;
+	struct job_rec *j;
+	char item[NAME_MAX_];
+};
+/* Create, persist and queue a job on item (model_lock held). */
+int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
+	       struct job_rec **out);
+void job_task(struct jobctx *c, int task, int state);     /* takes model_lock */
+int job_cancelled(struct jobctx *c);                       /* takes model_lock */
+void job_set_total(struct jobctx *c, uint64_t total);
+int job_delta_progress(void *arg, const struct delta_stats *st); /* arg = struct jobprog */
+struct jobprog {
+	struct jobctx *c;
+	uint64_t base_compared, base_transferred; /* from earlier disks */
+};
+void job_fail_msg(struct jobctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const struct job_type *job_type_by_slug(const char *slug);
+int jobs_start(int nworkers);
+void jobs_stop(void);
+/* Queue a plain function on the worker pool (replication cycles). */
+int pool_submit(void (*fn)(void *), void *arg);
+void job_resume_all(void);
+
+extern const struct job_type JT_ENABLE, JT_DISABLE;
+
+/* replication (protect.c) */
+void replication_tick(time_t now);     /* scheduler: model_lock NOT held */
+int item_open_chain(struct vault_rec *v, struct item_rec *it); /* model_lock NOT held */
+void item_close_chain(struct item_rec *it);
+void protect_shutdown(void);  /* frees retired chains */
+void protect_free_maps(void); /* frees cached block maps */
+
+#endif

@@ -1,0 +1,732 @@
+/*
+ * protect.c - protecting a VM: the Enable replication and Disable
+ * replication jobs, and the replication cycles that run between them.
+ *
+ * Enable creates the target resources (resource group, mapped network,
+ * availability set, cache storage account), the replica disks
+ * "<disk>-ASRReplica", copies every disk in full through the delta engine
+ * (compare mode, so a resumed copy skips what already matches), and records
+ * the first recovery point.
+ *
+ * A cycle (scheduled by replication_tick, run on the worker pool, never a
+ * job) ships what changed on the source since the last point: per disk the
+ * engine hashes the source and compares with the replica's block map (map
+ * mode: the replica is not read), saving pre-images into the point chain
+ * before it overwrites replica pages; then one recovery point is committed
+ * for all disks at once and retention is applied.  A map whose generation is
+ * not the newest point's cannot be trusted: that cycle compares source and
+ * replica instead (and the item shows "resynchronization required" until it
+ * has).
+ *
+ * Exclusivity: an item runs at most one job or one cycle at a time.  The
+ * scheduler starts a cycle only when no job is attached; a job waits for a
+ * running cycle to finish before it touches disks (wait_cycle_done).
+ * it->maps[] and the chain's cycle are used only by whoever holds that turn.
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Chains of items that went away stay allocated until shut-down, so an open
+ * recovery-point file never points at freed memory. */
+static struct graveyard {
+	struct rpchain *chain;
+	struct graveyard *next;
+} *graveyard;                        /* protected by model_lock */
+
+struct item_io {
+	struct backend *src_be, *tgt_be, *vault_be;
+	int src_avail, tgt_avail;
+	int ndisks;
+	char src_key[MAX_DISKS][1024];
+	char rep_key[MAX_DISKS][1024];
+	char map_key[MAX_DISKS][512];
+	char catalog[512], data_prefix[512];
+	uint64_t size[MAX_DISKS];
+	uint64_t bwlimit;
+	struct policy_info pol;
+	char src_reason[256], tgt_reason[256];
+};
+
+/* Copy what the data path needs (model_lock held). */
+static int item_io_fill(struct vault_rec *v, struct item_rec *it, struct item_io *io)
+{
+	struct region *src = region_find(it->source_region), *tgt = region_find(it->target_region);
+	struct policy_rec *p = policy_find(v, it->policy);
+
+	memset(io, 0, sizeof(*io));
+	if (!src || !tgt)
+		return -ENOENT;
+	io->src_be = src->be;
+	io->tgt_be = tgt->be;
+	io->vault_be = v->region->be;
+	io->src_avail = src->available;
+	io->tgt_avail = tgt->available;
+	snprintf(io->src_reason, sizeof(io->src_reason), "%s", src->reason);
+	snprintf(io->tgt_reason, sizeof(io->tgt_reason), "%s", tgt->reason);
+	io->ndisks = it->ndisks;
+	for (int i = 0; i < it->ndisks; i++) {
+		struct item_disk *d = &it->disks[i];
+		disk_key(d->managed, d->src_parent, d->name, io->src_key[i], sizeof(io->src_key[i]));
+		disk_key(d->replica_managed, d->replica_parent, d->replica, io->rep_key[i], sizeof(io->rep_key[i]));
+		key_map(v, it->name, i, io->map_key[i], sizeof(io->map_key[i]));
+		io->size[i] = d->size;
+	}
+	key_points(v, it->name, io->catalog, sizeof(io->catalog));
+	key_item_data(v, it->name, io->data_prefix, sizeof(io->data_prefix));
+	io->bwlimit = it->bwlimit;
+	if (p)
+		io->pol = p->info;
+	else {
+		io->pol.crash_frequency_seconds = 300;
+		io->pol.retention_hours = 24;
+	}
+	return 0;
+}
+
+static void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *chain)
+{
+	struct rp_point *pts = NULL;
+	int n = 0;
+	struct item_rec *it;
+
+	if (rpchain_list(chain, &pts, &n) < 0)
+		return;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, name);
+	if (it) {
+		it->npoints = n;
+		it->last_point[0] = it->last_app_point[0] = '\0';
+		it->last_point_time = 0;
+		if (n) {
+			snprintf(it->last_point, sizeof(it->last_point), "%s", pts[n - 1].id);
+			it->last_point_time = pts[n - 1].time;
+		}
+		for (int i = n - 1; i >= 0; i--)
+			if (pts[i].app_consistent) {
+				snprintf(it->last_app_point, sizeof(it->last_app_point), "%s", pts[i].id);
+				break;
+			}
+	}
+	pthread_mutex_unlock(&model_lock);
+	free(pts);
+}
+
+int item_open_chain(struct vault_rec *v, struct item_rec *it)
+{
+	struct item_io io;
+	struct rpchain *chain;
+	const char *keys[MAX_DISKS];
+	char name[NAME_MAX_];
+	int rc;
+
+	pthread_mutex_lock(&model_lock);
+	if (it->chain) {
+		pthread_mutex_unlock(&model_lock);
+		return 0;
+	}
+	rc = item_io_fill(v, it, &io);
+	snprintf(name, sizeof(name), "%s", it->name);
+	pthread_mutex_unlock(&model_lock);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < io.ndisks; i++)
+		keys[i] = io.rep_key[i];
+	{
+		struct rpchain_conf conf = {
+			.meta = io.vault_be, .catalog_key = io.catalog, .data = io.tgt_be,
+			.data_prefix = io.data_prefix, .ndisks = io.ndisks, .replica_keys = keys,
+		};
+		rc = rpchain_open(&conf, &chain);
+	}
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&model_lock);
+	if (item_find(v, name) == it && !it->chain) {
+		it->chain = chain;
+		chain = NULL;
+	}
+	pthread_mutex_unlock(&model_lock);
+	if (chain)
+		rpchain_close(chain);
+	item_points_refresh(v, name, it->chain);
+	return 0;
+}
+
+void item_close_chain(struct item_rec *it)
+{
+	/* called at shut-down or when an item goes away */
+	struct graveyard *g;
+	if (!it->chain)
+		return;
+	g = malloc(sizeof(*g));
+	if (!g) {
+		rpchain_close(it->chain); /* better a leak-free close than nothing */
+		it->chain = NULL;
+		return;
+	}
+	g->chain = it->chain;
+	g->next = graveyard;
+	graveyard = g;
+	it->chain = NULL;
+}
+
+void protect_shutdown(void)
+{
+	while (graveyard) {
+		struct graveyard *g = graveyard;
+		graveyard = g->next;
+		rpchain_close(g->chain);
+		free(g);
+	}
+}
+
+/* Wait until no cycle runs on the item; returns with it claimed for a job. */
+static int wait_cycle_done(struct jobctx *c)
+{
+	for (;;) {
+		struct item_rec *it;
+		int busy;
+		pthread_mutex_lock(&model_lock);
+		it = item_find(c->v, c->item);
+		busy = it && it->cycle_running;
+		pthread_mutex_unlock(&model_lock);
+		if (!it)
+			return -ENOENT;
+		if (!busy)
+			return 0;
+		if (job_cancelled(c))
+			return -ECANCELED;
+		usleep(50 * 1000);
+	}
+}
+
+/* ---- hooks ---- */
+
+static int run_hook(const char *name, const char *vault, const char *item)
+{
+	char path[4096];
+	char *argv[4];
+	struct stat st;
+	pid_t pid;
+	int status, rc;
+
+	snprintf(path, sizeof(path), "%s/%s", M.hooks_dir, name);
+	if (stat(path, &st) < 0 || !(st.st_mode & S_IXUSR))
+		return -ENOENT;
+	argv[0] = path;
+	argv[1] = (char *)vault;
+	argv[2] = (char *)item;
+	argv[3] = NULL;
+	rc = posix_spawn(&pid, path, NULL, NULL, argv, environ);
+	if (rc)
+		return -rc;
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		logmsg("hook %s for %s failed (status %d)", name, item, status);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- one disk through the engine ---- */
+
+static int sync_disk(struct backend *sbe, const char *skey, struct backend *dbe, const char *dkey,
+		     struct delta_opts *opts, struct delta_stats *st)
+{
+	struct bdisk *s = NULL, *d = NULL;
+	int rc = sbe->ops->disk_open(sbe, skey, BDISK_RDONLY, &s);
+	if (rc < 0)
+		goto out;
+	rc = dbe->ops->disk_open(dbe, dkey, BDISK_RDWR, &d);
+	if (rc < 0)
+		goto out;
+	memset(st, 0, sizeof(*st));
+	rc = delta_sync(s, d, opts, st);
+	if (rc == 0)
+		rc = bd_sync(d);
+out:
+	bd_close(s);
+	bd_close(d);
+	return rc;
+}
+
+/* ---- the replication cycle ---- */
+
+struct cycle_arg {
+	struct vault_rec *v;
+	char item[NAME_MAX_];
+};
+
+static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t shipped, int point_made)
+{
+	struct item_rec *it;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(a->v, a->item);
+	if (it) {
+		struct policy_rec *p = policy_find(a->v, it->policy);
+		time_t now = time(NULL);
+		it->cycle_running = 0;
+		it->last_cycle = now;
+		it->next_cycle = now + (time_t)(p ? p->info.crash_frequency_seconds : 300);
+		it->cycles++;
+		it->bytes_replicated += shipped;
+		if (rc < 0) {
+			it->cycle_failures++;
+			if (!it->failing)
+				logmsg("item %s: replication failing: %s", it->name, why);
+			it->failing = 1;
+			snprintf(it->fail_reason, sizeof(it->fail_reason), "%s", why);
+			/* retry sooner than a whole period, but not in a tight loop */
+			it->next_cycle = now + 2;
+		} else {
+			if (it->failing)
+				logmsg("item %s: replication healthy again", it->name);
+			it->failing = 0;
+			it->fail_reason[0] = '\0';
+			if (point_made && it->resync_required) {
+				it->resync_required = 0;
+				persist_item(a->v, it);
+			}
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+}
+
+struct item_maps {
+	char vault[NAME_MAX_], item[NAME_MAX_];
+	struct blockmap *m[MAX_DISKS];
+	struct item_maps *next;
+};
+static struct item_maps *maps_cache; /* protected by model_lock; each entry used by the item's turn holder */
+
+static struct item_maps *maps_for(struct vault_rec *v, const char *item)
+{
+	struct item_maps *im;
+	pthread_mutex_lock(&model_lock);
+	for (im = maps_cache; im; im = im->next)
+		if (strcmp(im->vault, v->name) == 0 && strcmp(im->item, item) == 0)
+			break;
+	if (!im && (im = calloc(1, sizeof(*im))) != NULL) {
+		snprintf(im->vault, sizeof(im->vault), "%s", v->name);
+		snprintf(im->item, sizeof(im->item), "%s", item);
+		im->next = maps_cache;
+		maps_cache = im;
+	}
+	pthread_mutex_unlock(&model_lock);
+	return im;
+}
+
+static void maps_forget(struct vault_rec *v, const char *item)
+{
+	struct item_maps **pp, *im;
+	pthread_mutex_lock(&model_lock);
+	for (pp = &maps_cache; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->vault, v->name) == 0 && strcmp((*pp)->item, item) == 0)
+			break;
+	im = *pp;
+	if (im)
+		*pp = im->next;
+	pthread_mutex_unlock(&model_lock);
+	if (im) {
+		for (int i = 0; i < MAX_DISKS; i++)
+			blockmap_free(im->m[i]);
+		free(im);
+	}
+}
+
+void protect_free_maps(void)
+{
+	while (maps_cache) {
+		struct item_maps *im = maps_cache;
+		maps_cache = im->next;
+		for (int i = 0; i < MAX_DISKS; i++)
+			blockmap_free(im->m[i]);
+		free(im);
+	}
+}
+
+static void cycle_work(void *arg)
+{
+	struct cycle_arg *a = arg;
+	struct item_io io;
+	struct item_rec *it;
+	struct rpchain *chain;
+	struct rp_cycle *cy = NULL;
+	struct rp_point newest, pt;
+	struct item_maps *im;
+	uint64_t shipped = 0;
+	char why[300] = "";
+	int rc, app = 0, have_newest;
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&model_lock);
+	it = item_find(a->v, a->item);
+	rc = it ? item_io_fill(a->v, it, &io) : -ENOENT;
+	if (rc == 0) {
+		app = io.pol.app_frequency_minutes > 0 &&
+		      now - it->last_app_point_time >= (time_t)io.pol.app_frequency_minutes * 60;
+	}
+	pthread_mutex_unlock(&model_lock);
+	if (rc < 0)
+		goto done;
+	if (!io.src_avail || !io.tgt_avail) {
+		rc = -EHOSTUNREACH;
+		snprintf(why, sizeof(why), "region %s is unavailable: %s", !io.src_avail ? "source" : "target",
+			 !io.src_avail ? io.src_reason : io.tgt_reason);
+		goto done;
+	}
+	rc = item_open_chain(a->v, it);
+	if (rc < 0) {
+		snprintf(why, sizeof(why), "cannot open the recovery points: %s", strerror(-rc));
+		goto done;
+	}
+	pthread_mutex_lock(&model_lock);
+	chain = it->chain;
+	pthread_mutex_unlock(&model_lock);
+	have_newest = rpchain_newest(chain, &newest) == 0;
+	im = maps_for(a->v, a->item);
+	if (!im) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	if (app && run_hook("freeze", a->v->name, a->item) < 0)
+		app = 0; /* no hook or it failed: this point is crash-consistent */
+	rc = rpchain_begin(chain, &cy);
+	if (rc < 0) {
+		snprintf(why, sizeof(why), "cannot start a recovery point: %s", strerror(-rc));
+		goto thaw;
+	}
+	for (int i = 0; i < io.ndisks && rc == 0; i++) {
+		struct delta_opts opts = {0};
+		struct delta_stats st;
+		if (!im->m[i] && blockmap_load(io.tgt_be, io.map_key[i], &im->m[i]) < 0)
+			im->m[i] = NULL;
+		if (!im->m[i] && blockmap_new(io.size[i], &im->m[i]) < 0) {
+			rc = -ENOMEM;
+			break;
+		}
+		opts.map = im->m[i];
+		opts.map_trusted = have_newest && im->m[i]->generation == newest.seq;
+		opts.undo = rp_cycle_undo(cy, i);
+		opts.bwlimit = io.bwlimit;
+		rc = sync_disk(io.src_be, io.src_key[i], io.tgt_be, io.rep_key[i], &opts, &st);
+		if (rc < 0) {
+			snprintf(why, sizeof(why), "disk %d: %s", i, strerror(-rc));
+			/* the map may describe pages the abort will roll back */
+			blockmap_free(im->m[i]);
+			im->m[i] = NULL;
+		}
+		shipped += st.bytes_transferred;
+	}
+	if (rc == 0) {
+		rc = rpchain_commit(cy, now, app, &pt);
+		if (rc < 0)
+			snprintf(why, sizeof(why), "cannot commit the recovery point: %s", strerror(-rc));
+	} else {
+		rpchain_abort(cy);
+	}
+	if (rc == 0) {
+		for (int i = 0; i < io.ndisks; i++) {
+			im->m[i]->generation = pt.seq;
+			if (blockmap_save(io.tgt_be, io.map_key[i], im->m[i]) < 0)
+				logmsg("item %s: cannot save the block map of disk %d", a->item, i);
+		}
+		pthread_mutex_lock(&model_lock);
+		it = item_find(a->v, a->item);
+		if (it && app)
+			it->last_app_point_time = now;
+		pthread_mutex_unlock(&model_lock);
+		rpchain_prune(chain, now, (unsigned)io.pol.retention_hours);
+		item_points_refresh(a->v, a->item, chain);
+	}
+thaw:
+	if (app)
+		run_hook("thaw", a->v->name, a->item);
+done:
+	cycle_finish(a, rc, why, shipped, rc == 0);
+	free(a);
+}
+
+void replication_tick(time_t now)
+{
+	pthread_mutex_lock(&model_lock);
+	for (struct vault_rec *v = M.vaults; v; v = v->next) {
+		if (v->readonly)
+			continue;
+		for (struct item_rec *it = v->items; it; it = it->next) {
+			struct cycle_arg *a;
+			if (strcmp(it->state, "Protected") != 0 || it->job || it->cycle_running || now < it->next_cycle)
+				continue;
+			a = calloc(1, sizeof(*a));
+			if (!a)
+				continue;
+			a->v = v;
+			snprintf(a->item, sizeof(a->item), "%s", it->name);
+			it->cycle_running = 1;
+			if (pool_submit(cycle_work, a) < 0) {
+				it->cycle_running = 0;
+				free(a);
+			}
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+}
+
+/* ---- Enable replication ---- */
+
+enum { EN_PREREQ, EN_TARGET, EN_DISKS, EN_COPY, EN_POINT, EN_START };
+
+static int enable_run(struct jobctx *c)
+{
+	struct item_io io;
+	struct item_rec *it;
+	struct item_maps *im;
+	struct rp_point pt;
+	struct region *src, *tgt;
+	int rc, ck_disk;
+	uint64_t total = 0, done_cmp = 0, done_xfer = 0;
+
+	/* Prerequisites check */
+	job_task(c, EN_PREREQ, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	src = it ? region_find(it->source_region) : NULL;
+	tgt = it ? region_find(it->target_region) : NULL;
+	rc = !it ? -ENOENT : (!src->available || !tgt->available) ? -EHOSTUNREACH : 0;
+	if (rc == -EHOSTUNREACH)
+		snprintf(c->j->error, sizeof(c->j->error), "region %s is unavailable",
+			 src->available ? tgt->name : src->name);
+	pthread_mutex_unlock(&model_lock);
+	job_task(c, EN_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc)
+		return rc;
+
+	/* Creating target resources */
+	job_task(c, EN_TARGET, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	rc = inv_rg_create(tgt, it->target_rg, NULL);
+	if (rc == -EEXIST)
+		rc = 0;
+	if (rc == 0) {
+		struct mapping_rec *m = mapping_find(c->v, it->source_region, it->network);
+		const char *slash = m ? strchr(m->target, '/') : NULL;
+		rc = inv_net_ensure(tgt, it->target_rg, slash ? slash + 1 : it->network);
+	}
+	if (rc == 0 && it->aset[0])
+		rc = inv_aset_ensure(tgt, it->target_rg, it->aset);
+	if (rc == 0 && it->cache_sa[0])
+		rc = inv_sa_ensure(src, it->cache_sa);
+	if (rc == 0 && it->target_sa[0])
+		rc = inv_sa_ensure(tgt, it->target_sa);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create target resources: %s", strerror(-rc));
+	pthread_mutex_unlock(&model_lock);
+	job_task(c, EN_TARGET, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc)
+		return rc;
+
+	/* Creating replica disks */
+	job_task(c, EN_DISKS, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	for (int i = 0; i < it->ndisks && rc == 0; i++) {
+		struct item_disk *d = &it->disks[i];
+		rc = inv_disk_create(tgt, d->replica_managed, d->replica_parent, d->replica, d->size);
+		if (rc == -EEXIST)
+			rc = 0; /* resumed: the copy below makes it right */
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "cannot create replica disk %s: %s", d->replica,
+				 strerror(-rc));
+		total += d->size;
+	}
+	snprintf(it->state, sizeof(it->state), "InitialReplicationInProgress");
+	persist_item(c->v, it);
+	c->j->bytes_total = total;
+	rc = rc ? rc : item_io_fill(c->v, it, &io);
+	ck_disk = c->j->ck_disk;
+	pthread_mutex_unlock(&model_lock);
+	job_task(c, EN_DISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc)
+		return rc;
+
+	/* Initial replication */
+	job_task(c, EN_COPY, JOB_IN_PROGRESS);
+	im = maps_for(c->v, c->item);
+	if (!im)
+		return -ENOMEM;
+	for (int i = 0; i < ck_disk && i < io.ndisks; i++) {
+		done_cmp += io.size[i];
+	}
+	for (int i = ck_disk; i < io.ndisks; i++) {
+		struct delta_opts opts = {0};
+		struct delta_stats st;
+		struct jobprog jp = {.c = c, .base_compared = done_cmp, .base_transferred = done_xfer};
+		blockmap_free(im->m[i]);
+		im->m[i] = NULL;
+		rc = blockmap_new(io.size[i], &im->m[i]);
+		if (rc < 0)
+			return rc;
+		opts.map = im->m[i];
+		opts.progress = job_delta_progress;
+		opts.progress_arg = &jp;
+		opts.bwlimit = io.bwlimit;
+		rc = sync_disk(io.src_be, io.src_key[i], io.tgt_be, io.rep_key[i], &opts, &st);
+		if (rc < 0) {
+			if (rc != -ECANCELED)
+				job_fail_msg(c, "copying disk %d: %s", i, strerror(-rc));
+			return rc;
+		}
+		done_cmp += io.size[i];
+		done_xfer += st.bytes_transferred;
+		pthread_mutex_lock(&model_lock);
+		it = item_find(c->v, c->item);
+		if (it) {
+			it->disks[i].synced_bytes = io.size[i];
+			snprintf(it->disks[i].state, sizeof(it->disks[i].state), "Protected");
+			persist_item(c->v, it);
+		}
+		c->j->ck_disk = i + 1;
+		c->j->ck_offset = 0;
+		persist_job(c->v, c->j);
+		pthread_mutex_unlock(&model_lock);
+	}
+	job_task(c, EN_COPY, JOB_SUCCEEDED);
+
+	/* Creating the first recovery point */
+	job_task(c, EN_POINT, JOB_IN_PROGRESS);
+	rc = item_open_chain(c->v, it);
+	if (rc == 0) {
+		struct rp_point newest;
+		if (rpchain_newest(it->chain, &newest) == 0)
+			pt = newest; /* resumed after the point was made */
+		else
+			rc = rpchain_add_initial(it->chain, time(NULL), 0, &pt);
+	}
+	if (rc < 0) {
+		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < io.ndisks; i++) {
+		if (!im->m[i])
+			continue; /* resumed past the copy: the first cycle rebuilds it */
+		im->m[i]->generation = pt.seq;
+		if (blockmap_save(io.tgt_be, io.map_key[i], im->m[i]) < 0)
+			logmsg("item %s: cannot save the block map of disk %d", c->item, i);
+	}
+	item_points_refresh(c->v, c->item, it->chain);
+	job_task(c, EN_POINT, JOB_SUCCEEDED);
+
+	/* Starting delta replication */
+	job_task(c, EN_START, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	if (it) {
+		struct policy_rec *p = policy_find(c->v, it->policy);
+		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
+	}
+	pthread_mutex_unlock(&model_lock);
+	job_task(c, EN_START, JOB_SUCCEEDED);
+	return 0;
+}
+
+const struct job_type JT_ENABLE = {
+	.name = "Enable replication",
+	.slug = "enable-replication",
+	.tasks = {"Prerequisites check", "Creating target resources", "Creating replica disks",
+		  "Initial replication", "Creating the first recovery point", "Starting delta replication"},
+	.running_state = "EnablingProtection",
+	.done_state = "Protected",
+	.failed_state = "InitialReplicationFailed",
+	.run = enable_run,
+};
+
+/* ---- Disable replication ---- */
+
+enum { DI_PREREQ, DI_POINTS, DI_DISKS, DI_CLEANUP };
+
+static int disable_run(struct jobctx *c)
+{
+	struct item_io io;
+	struct item_rec *it;
+	struct region *tgt;
+	struct rpchain *chain;
+	int rc;
+
+	job_task(c, DI_PREREQ, JOB_IN_PROGRESS);
+	rc = wait_cycle_done(c);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	tgt = it ? region_find(it->target_region) : NULL;
+	rc = !it ? -ENOENT : !tgt->available ? -EHOSTUNREACH : item_io_fill(c->v, it, &io);
+	if (rc == -EHOSTUNREACH)
+		snprintf(c->j->error, sizeof(c->j->error), "region %s, which holds the replicas, is unavailable",
+			 tgt->name);
+	pthread_mutex_unlock(&model_lock);
+	job_task(c, DI_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc)
+		return rc;
+
+	job_task(c, DI_POINTS, JOB_IN_PROGRESS);
+	rc = item_open_chain(c->v, it);
+	pthread_mutex_lock(&model_lock);
+	chain = it->chain;
+	pthread_mutex_unlock(&model_lock);
+	if (rc == 0 && chain)
+		rc = rpchain_destroy(chain);
+	if (rc < 0 && rc != -ENOENT) {
+		job_fail_msg(c, "cannot delete the recovery points: %s", strerror(-rc));
+		job_task(c, DI_POINTS, JOB_FAILED);
+		return rc;
+	}
+	job_task(c, DI_POINTS, JOB_SUCCEEDED);
+
+	job_task(c, DI_DISKS, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	rc = 0;
+	for (int i = 0; it && i < it->ndisks; i++) {
+		struct item_disk *d = &it->disks[i];
+		int r = inv_disk_delete(tgt, d->replica_managed, d->replica_parent, d->replica);
+		if (r < 0 && r != -ENOENT) {
+			rc = r;
+			snprintf(c->j->error, sizeof(c->j->error), "cannot delete replica disk %s: %s", d->replica,
+				 strerror(-r));
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+	job_task(c, DI_DISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc)
+		return rc;
+
+	job_task(c, DI_CLEANUP, JOB_IN_PROGRESS);
+	maps_forget(c->v, c->item);
+	rc = io.tgt_be->ops->remove_tree(io.tgt_be, io.data_prefix);
+	job_task(c, DI_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	return rc;
+}
+
+const struct job_type JT_DISABLE = {
+	.name = "Disable replication",
+	.slug = "disable-replication",
+	.tasks = {"Prerequisites check", "Deleting recovery points", "Deleting replica disks",
+		  "Cleaning up replication data"},
+	.running_state = "DisablingProtection",
+	.done_state = NULL,
+	.failed_state = NULL,
+	.run = disable_run,
+};

@@ -1,0 +1,312 @@
+/*
+ * render.c - turning copies of the model into text: an item's status and
+ * status.json, a job's job.json and tasks, the Prometheus metrics file and
+ * the README at the root of the tree.  Everything here works on copies taken
+ * under the model lock (struct item_info, struct job_info); nothing here
+ * takes the lock except core_render_metrics, which copies first.
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void core_render_item_status(const struct item_info *ii, struct sbuf *out)
+{
+	char t[TIME_STR];
+	sb_printf(out, "name: %s\n", ii->name);
+	sb_printf(out, "vault: %s\n", ii->vault);
+	sb_printf(out, "state: %s\n", ii->state);
+	sb_printf(out, "health: %s%s%s\n", ii->health, ii->health_reason[0] ? " (" : "", ii->health_reason);
+	if (ii->health_reason[0])
+		out->len--, sb_puts(out, ")\n");
+	sb_printf(out, "direction: %s -> %s\n", ii->source_region, ii->target_region);
+	sb_printf(out, "active-region: %s\n", ii->active_region);
+	if (ii->rpo_valid)
+		sb_printf(out, "rpo-seconds: %lld\n", (long long)ii->rpo_seconds);
+	else
+		sb_printf(out, "rpo-seconds: none (no recovery point yet)\n");
+	sb_printf(out, "last-recovery-point: %s\n", ii->last_point[0] ? ii->last_point : "none");
+	sb_printf(out, "last-app-consistent-point: %s\n", ii->last_app_point[0] ? ii->last_app_point : "none");
+	sb_printf(out, "recovery-points: %d\n", ii->npoints);
+	sb_printf(out, "policy: %s\n", ii->policy);
+	sb_printf(out, "job: %s%s\n", ii->job[0] ? ii->job : "none", ii->job_running ? " (running)" : "");
+	sb_printf(out, "progress: %d\n", ii->progress);
+	fmt_time(ii->last_cycle, t);
+	sb_printf(out, "last-replication-cycle: %s\n", t[0] ? t : "none");
+	sb_printf(out, "replication-cycles: %llu\n", (unsigned long long)ii->cycles);
+	sb_printf(out, "replication-failures: %llu\n", (unsigned long long)ii->cycle_failures);
+	sb_printf(out, "bytes-replicated: %llu\n", (unsigned long long)ii->bytes_replicated);
+	sb_printf(out, "test-failover: %s\n", ii->test_failover[0] ? ii->test_failover : "none");
+	for (int i = 0; i < ii->ndisks; i++)
+		sb_printf(out, "disk: %s size=%llu replica=%s state=%s synced-bytes=%llu\n", ii->disks[i].name,
+			  (unsigned long long)ii->disks[i].size, ii->disks[i].replica, ii->disks[i].state,
+			  (unsigned long long)ii->disks[i].synced_bytes);
+	sb_printf(out, "error: %s\n", ii->error);
+}
+
+static void jstr(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static void jint(json_object *o, const char *k, int64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static void jtime(json_object *o, const char *k, time_t t)
+{
+	char b[TIME_STR];
+	fmt_time(t, b);
+	json_object_object_add(o, k, t ? json_object_new_string(b) : NULL);
+}
+
+static void jdone(json_object *o, struct sbuf *out)
+{
+	if (!o) {
+		out->err = -ENOMEM;
+		return;
+	}
+	sb_puts(out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	sb_puts(out, "\n");
+	json_object_put(o);
+}
+
+void core_render_item_json(const struct item_info *ii, const char *allowed, struct sbuf *out)
+{
+	json_object *o = json_object_new_object(), *disks = json_object_new_array(), *ops = json_object_new_array(),
+		    *set = json_object_new_object();
+	char dir[2 * NAME_MAX_ + 8];
+	if (!o || !disks || !ops || !set) {
+		json_object_put(o);
+		json_object_put(disks);
+		json_object_put(ops);
+		json_object_put(set);
+		out->err = -ENOMEM;
+		return;
+	}
+	jstr(o, "name", ii->name);
+	jstr(o, "vault", ii->vault);
+	jstr(o, "state", ii->state);
+	jstr(o, "health", ii->health);
+	jstr(o, "health-reason", ii->health_reason);
+	snprintf(dir, sizeof(dir), "%s -> %s", ii->source_region, ii->target_region);
+	jstr(o, "direction", dir);
+	jstr(o, "source-region", ii->source_region);
+	jstr(o, "target-region", ii->target_region);
+	jstr(o, "active-region", ii->active_region);
+	json_object_object_add(o, "rpo-seconds", ii->rpo_valid ? json_object_new_int64(ii->rpo_seconds) : NULL);
+	json_object_object_add(o, "last-recovery-point", ii->last_point[0] ? json_object_new_string(ii->last_point) : NULL);
+	json_object_object_add(o, "last-app-consistent-recovery-point",
+			       ii->last_app_point[0] ? json_object_new_string(ii->last_app_point) : NULL);
+	jint(o, "recovery-points", ii->npoints);
+	jint(o, "progress", ii->progress);
+	jstr(o, "error", ii->error);
+	json_object_object_add(o, "job", ii->job[0] ? json_object_new_string(ii->job) : NULL);
+	json_object_object_add(o, "job-running", json_object_new_boolean(ii->job_running));
+	for (const char *p = allowed; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		json_object_array_add(ops, json_object_new_string_len(p, (int)n));
+		p += n + (e ? 1 : 0);
+	}
+	json_object_object_add(o, "allowed-operations", ops);
+	jstr(set, "policy", ii->policy);
+	jstr(set, "target-resource-group", ii->target_rg);
+	jstr(set, "target-storage-account", ii->target_sa);
+	jstr(set, "cache-storage-account", ii->cache_sa);
+	jstr(set, "availability-set", ii->aset);
+	jstr(set, "target-network", ii->target_network);
+	jint(set, "bandwidth-limit-bytes-per-second", (int64_t)ii->bwlimit);
+	json_object_object_add(o, "settings", set);
+	jtime(o, "last-replication-cycle", ii->last_cycle);
+	jint(o, "replication-cycles", (int64_t)ii->cycles);
+	jint(o, "replication-failures", (int64_t)ii->cycle_failures);
+	jint(o, "bytes-replicated", (int64_t)ii->bytes_replicated);
+	json_object_object_add(o, "resync-required", json_object_new_boolean(ii->resync_required));
+	json_object_object_add(o, "test-failover", ii->test_failover[0] ? json_object_new_string(ii->test_failover) : NULL);
+	for (int i = 0; i < ii->ndisks; i++) {
+		json_object *d = json_object_new_object();
+		jstr(d, "name", ii->disks[i].name);
+		jint(d, "size", (int64_t)ii->disks[i].size);
+		jstr(d, "replica", ii->disks[i].replica);
+		jstr(d, "replica-region", ii->disks[i].replica_region);
+		jint(d, "synced-bytes", (int64_t)ii->disks[i].synced_bytes);
+		jstr(d, "state", ii->disks[i].state);
+		json_object_array_add(disks, d);
+	}
+	json_object_object_add(o, "disks", disks);
+	jdone(o, out);
+}
+
+void core_render_tasks(const struct job_info *ji, struct sbuf *out)
+{
+	for (int i = 0; i < ji->ntasks; i++) {
+		char s[TIME_STR], e[TIME_STR];
+		fmt_time(ji->tasks[i].started, s);
+		fmt_time(ji->tasks[i].ended, e);
+		sb_printf(out, "%s %s %s %s\n", ji->tasks[i].state, s[0] ? s : "-", e[0] ? e : "-", ji->tasks[i].name);
+	}
+}
+
+void core_render_job_json(const struct job_info *ji, struct sbuf *out)
+{
+	json_object *o = json_object_new_object(), *tasks = json_object_new_array();
+	if (!o || !tasks) {
+		json_object_put(o);
+		json_object_put(tasks);
+		out->err = -ENOMEM;
+		return;
+	}
+	jstr(o, "id", ji->id);
+	jstr(o, "type", ji->type);
+	jstr(o, "item", ji->item);
+	jstr(o, "state", ji->state);
+	jint(o, "progress", ji->progress);
+	jtime(o, "started", ji->started);
+	jtime(o, "ended", ji->ended);
+	jstr(o, "error", ji->error);
+	jint(o, "bytes-total", (int64_t)ji->bytes_total);
+	jint(o, "bytes-compared", (int64_t)ji->bytes_compared);
+	jint(o, "bytes-transferred", (int64_t)ji->bytes_transferred);
+	jint(o, "rate-bytes-per-second", (int64_t)ji->rate);
+	json_object_object_add(o, "eta-seconds", ji->eta_known ? json_object_new_int64((int64_t)ji->eta) : NULL);
+	for (int i = 0; i < ji->ntasks; i++) {
+		json_object *t = json_object_new_object();
+		jstr(t, "name", ji->tasks[i].name);
+		jstr(t, "state", ji->tasks[i].state);
+		jtime(t, "started", ji->tasks[i].started);
+		jtime(t, "ended", ji->tasks[i].ended);
+		json_object_array_add(tasks, t);
+	}
+	json_object_object_add(o, "tasks", tasks);
+	jdone(o, out);
+}
+
+/* Prometheus label values escape \, " and newline. */
+static void label(struct sbuf *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			sb_printf(out, "\\%c", *s);
+		else if (*s == '\n')
+			sb_puts(out, "\\n");
+		else
+			sb_printf(out, "%c", *s);
+	}
+}
+
+void core_render_metrics(struct sbuf *out)
+{
+	static const char *const healths[] = {"Normal", "Warning", "Critical"};
+	struct item_info *items = NULL;
+	struct region_info *regs = NULL;
+	int ni = 0, nr = 0, cap = 0;
+	unsigned long long jobs_by_state[5] = {0};
+	const char *job_state_name(int s);
+
+	pthread_mutex_lock(&model_lock);
+	for (struct region *r = M.regions; r; r = r->next)
+		nr++;
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		for (struct item_rec *it = v->items; it; it = it->next)
+			cap++;
+	regs = calloc((size_t)nr + 1, sizeof(*regs));
+	items = calloc((size_t)cap + 1, sizeof(*items));
+	if (regs && items) {
+		int i = 0;
+		for (struct region *r = M.regions; r; r = r->next, i++) {
+			snprintf(regs[i].name, sizeof(regs[i].name), "%s", r->name);
+			regs[i].available = r->available;
+		}
+		for (struct vault_rec *v = M.vaults; v; v = v->next) {
+			for (struct item_rec *it = v->items; it; it = it->next)
+				item_to_info(v, it, &items[ni++]);
+			for (struct job_rec *j = v->jobs; j; j = j->next)
+				if (j->state >= 0 && j->state < 5)
+					jobs_by_state[j->state]++;
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+	if (!regs || !items) {
+		out->err = -ENOMEM;
+		goto out;
+	}
+	sb_puts(out, "# HELP asrfs_up 1 while the asrfs daemon serves this tree.\n# TYPE asrfs_up gauge\nasrfs_up 1\n");
+	sb_puts(out, "# HELP asrfs_region_available 1 when the region's storage answers.\n"
+		     "# TYPE asrfs_region_available gauge\n");
+	for (int i = 0; i < nr; i++) {
+		sb_puts(out, "asrfs_region_available{region=\"");
+		label(out, regs[i].name);
+		sb_printf(out, "\"} %d\n", regs[i].available);
+	}
+#define ITEM_LABELS(ii) do { sb_puts(out, "{vault=\""); label(out, (ii)->vault); \
+	sb_puts(out, "\",item=\""); label(out, (ii)->name); sb_puts(out, "\""); } while (0)
+	sb_puts(out, "# HELP asrfs_item_rpo_seconds Seconds since the newest recovery point.\n"
+		     "# TYPE asrfs_item_rpo_seconds gauge\n");
+	for (int i = 0; i < ni; i++)
+		if (items[i].rpo_valid) {
+			sb_puts(out, "asrfs_item_rpo_seconds");
+			ITEM_LABELS(&items[i]);
+			sb_printf(out, "} %lld\n", (long long)items[i].rpo_seconds);
+		}
+	sb_puts(out, "# HELP asrfs_item_health 1 for the item's current health.\n# TYPE asrfs_item_health gauge\n");
+	for (int i = 0; i < ni; i++)
+		for (int h = 0; h < 3; h++) {
+			sb_puts(out, "asrfs_item_health");
+			ITEM_LABELS(&items[i]);
+			sb_printf(out, ",health=\"%s\"} %d\n", healths[h], strcmp(items[i].health, healths[h]) == 0);
+		}
+	sb_puts(out, "# HELP asrfs_item_state 1 for the item's current state.\n# TYPE asrfs_item_state gauge\n");
+	for (int i = 0; i < ni; i++) {
+		sb_puts(out, "asrfs_item_state");
+		ITEM_LABELS(&items[i]);
+		sb_puts(out, ",state=\"");
+		label(out, items[i].state);
+		sb_puts(out, "\"} 1\n");
+	}
+#define COUNTER(name, help, field, type) \
+	sb_puts(out, "# HELP " name " " help "\n# TYPE " name " " type "\n"); \
+	for (int i = 0; i < ni; i++) { sb_puts(out, name); ITEM_LABELS(&items[i]); \
+		sb_printf(out, "} %llu\n", (unsigned long long)items[i].field); }
+	COUNTER("asrfs_item_recovery_points", "Recovery points kept.", npoints, "gauge")
+	COUNTER("asrfs_item_replication_cycles_total", "Replication cycles run.", cycles, "counter")
+	COUNTER("asrfs_item_replication_failures_total", "Replication cycles that failed.", cycle_failures, "counter")
+	COUNTER("asrfs_item_replicated_bytes_total", "Bytes shipped by replication cycles.", bytes_replicated, "counter")
+	COUNTER("asrfs_item_job_progress", "Progress of the running or last job, 0-100.", progress, "gauge")
+#undef COUNTER
+#undef ITEM_LABELS
+	sb_puts(out, "# HELP asrfs_jobs Jobs by state.\n# TYPE asrfs_jobs gauge\n");
+	for (int s = 0; s < 5; s++)
+		sb_printf(out, "asrfs_jobs{state=\"%s\"} %llu\n", job_state_name(s), jobs_by_state[s]);
+out:
+	free(items);
+	free(regs);
+}
+
+void core_render_readme(struct sbuf *out)
+{
+	sb_puts(out,
+		"asrfs - disaster recovery for VM disks, as a filesystem\n"
+		"\n"
+		"regions/<region>/               each site: status, backend, create-vm (control)\n"
+		"  resource-groups/<rg>/         mkdir creates, rmdir removes an empty one\n"
+		"    vms/<vm>/                   power (write start|stop), network, disks, vm.json\n"
+		"    disks/<disk>                the disk's bytes, read-write\n"
+		"  storage-accounts/<sa>/vhds/   unmanaged disks' bytes\n"
+		"vaults/<vault>/                 enable-replication (control), policies/, network-mappings/\n"
+		"  items/<vm>/                   state, health, rpo-seconds, progress, status, status.json\n"
+		"                                controls: failover commit reprotect resync disable cancel ...\n"
+		"    recovery-points/<id>/disks/ read-only disk images of each point\n"
+		"  jobs/<id>/                    type, state, progress, tasks, bytes-*, eta-seconds\n"
+		"<vm> -> vaults/<vault>/items/<vm>   a shortcut per replicated item\n"
+		"metrics/asrfs.prom              Prometheus text format\n"
+		"\n"
+		"Controls take one line:  echo start > web01/reprotect\n"
+		"A refused write fails with an errno; the reason is in the item's error file.\n"
+		"Try:  cat web01/status;  ls web01/recovery-points;  cat web01/allowed-operations\n");
+}

@@ -1,0 +1,1042 @@
+/*
+ * vault.c - the vault part of the tree: policies, network mappings,
+ * replicated items with their controls and settings, recovery points, jobs.
+ *
+ * Controls are described by one table (controls[]): the file name, the item
+ * states in which it is accepted, and the function that validates the line
+ * and queues the job.  allowed-operations is rendered from the same table,
+ * so what it lists is exactly what a write would accept.
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_POLICY "24-hour-retention-policy"
+
+/* ---- lookups with errors ---- */
+
+/* model_lock held.  Find vault and item; -ENOENT when either is missing. */
+static int find_vi(const char *vault, const char *item, struct vault_rec **vp, struct item_rec **ip)
+{
+	*vp = vault_find(vault);
+	if (!*vp)
+		return -ENOENT;
+	if (item) {
+		*ip = item_find(*vp, item);
+		if (!*ip)
+			return -ENOENT;
+	}
+	return 0;
+}
+
+/* model_lock held. */
+static int vault_writable(struct vault_rec *v)
+{
+	if (v->readonly)
+		return fail_vault(v, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
+	if (!v->region->available)
+		return fail_vault(v, -EHOSTUNREACH, "the vault's region %s is unavailable: %s", v->region->name,
+				  v->region->reason);
+	return 0;
+}
+
+int core_vaults(struct strlist *out)
+{
+	int rc = 0;
+	pthread_mutex_lock(&model_lock);
+	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
+		rc = sl_add(out, v->name);
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_vault_info(const char *vault, struct vault_info *out)
+{
+	struct vault_rec *v;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (v) {
+		snprintf(out->name, sizeof(out->name), "%s", v->name);
+		snprintf(out->region, sizeof(out->region), "%s", v->region->name);
+		out->readonly = v->readonly;
+		snprintf(out->error, sizeof(out->error), "%s", v->error);
+	}
+	pthread_mutex_unlock(&model_lock);
+	return v ? 0 : -ENOENT;
+}
+
+/* ---- policies ---- */
+
+int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out);
+
+static int policy_in_use(struct vault_rec *v, const char *name)
+{
+	for (struct item_rec *it = v->items; it; it = it->next)
+		if (strcmp(it->policy, name) == 0)
+			return 1;
+	return 0;
+}
+
+int core_policies(const char *vault, struct strlist *out)
+{
+	struct vault_rec *v;
+	int rc = 0;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (!v)
+		rc = -ENOENT;
+	for (struct policy_rec *p = v ? v->policies : NULL; p && rc == 0; p = p->next)
+		rc = sl_add(out, p->info.name);
+	pthread_mutex_unlock(&model_lock);
+	sl_sort(out);
+	return rc;
+}
+
+int core_policy_info(const char *vault, const char *policy, struct policy_info *out)
+{
+	struct vault_rec *v;
+	struct policy_rec *p = NULL;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (v)
+		p = policy_find(v, policy);
+	if (p) {
+		*out = p->info;
+		out->in_use = policy_in_use(v, policy);
+	}
+	pthread_mutex_unlock(&model_lock);
+	return p ? 0 : -ENOENT;
+}
+
+int core_policy_create(const char *vault, const char *policy)
+{
+	struct vault_rec *v;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	rc = v ? vault_writable(v) : -ENOENT;
+	if (rc == 0 && (rc = name_generic_ok("policy", policy, v->error, sizeof(v->error))) < 0)
+		logmsg("vault %s: %s", vault, v->error);
+	if (rc == 0 && policy_find(v, policy))
+		rc = fail_vault(v, -EEXIST, "policy %s already exists", policy);
+	if (rc == 0)
+		rc = policy_add(v, policy, NULL);
+	if (rc == 0)
+		rc = persist_vault(v);
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_policy_delete(const char *vault, const char *policy)
+{
+	struct vault_rec *v;
+	struct policy_rec **pp, *p;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	rc = v ? vault_writable(v) : -ENOENT;
+	if (rc < 0)
+		goto out;
+	for (pp = &v->policies; *pp && strcmp((*pp)->info.name, policy) != 0; pp = &(*pp)->next)
+		;
+	p = *pp;
+	if (!p) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (policy_in_use(v, policy)) {
+		rc = fail_vault(v, -EBUSY, "policy %s is in use by a replicated item", policy);
+		goto out;
+	}
+	*pp = p->next;
+	rc = persist_vault(v);
+	if (rc < 0) {
+		p->next = *pp;
+		*pp = p;
+		goto out;
+	}
+	free(p);
+out:
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_policy_set(const char *vault, const char *policy, const char *attr, const char *line, size_t len)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		uint64_t min, max;
+	} attrs[] = {
+		{POLICY_RETENTION, offsetof(struct policy_info, retention_hours), 0, 24 * 365},
+		{POLICY_CRASH, offsetof(struct policy_info, crash_frequency_seconds), 1, 86400},
+		{POLICY_APP, offsetof(struct policy_info, app_frequency_minutes), 0, 12 * 60},
+		{POLICY_RPO, offsetof(struct policy_info, rpo_threshold_seconds), 1, 86400 * 7},
+	};
+	struct vault_rec *v;
+	struct policy_rec *p;
+	struct ctl_line cl;
+	uint64_t val, old;
+	int rc;
+
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	rc = v ? vault_writable(v) : -ENOENT;
+	p = rc == 0 ? policy_find(v, policy) : NULL;
+	if (rc == 0 && !p)
+		rc = -ENOENT;
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+		uint64_t *field;
+		if (strcmp(attrs[i].name, attr) != 0)
+			continue;
+		rc = ctl_parse(line, len, &cl, v->error, sizeof(v->error));
+		if (rc == 0 && (cl.nbare != 1 || cl.nkv || parse_u64(cl.bare[0], attrs[i].min, attrs[i].max, &val) < 0))
+			rc = fail_vault(v, -EINVAL, "%s takes a whole number from %llu to %llu", attr,
+					(unsigned long long)attrs[i].min, (unsigned long long)attrs[i].max);
+		if (rc < 0)
+			goto out;
+		field = (uint64_t *)((char *)&p->info + attrs[i].off);
+		old = *field;
+		*field = val;
+		rc = persist_vault(v);
+		if (rc < 0)
+			*field = old;
+		else if (strcmp(attr, POLICY_CRASH) == 0)
+			for (struct item_rec *it = v->items; it; it = it->next)
+				if (strcmp(it->policy, policy) == 0 && it->next_cycle > time(NULL) + (time_t)val)
+					it->next_cycle = time(NULL) + (time_t)val;
+		goto out;
+	}
+	rc = -ENOENT;
+out:
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+/* ---- network mappings ---- */
+
+int core_mapping_regions(const char *vault, struct strlist *out)
+{
+	struct vault_rec *v;
+	int rc = 0;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (!v)
+		rc = -ENOENT;
+	/* every region can be a source; show those with mappings and all regions */
+	for (struct region *r = v ? M.regions : NULL; r && rc == 0; r = r->next)
+		rc = sl_add(out, r->name);
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_mapping_vnets(const char *vault, const char *src_region, struct strlist *out)
+{
+	struct vault_rec *v;
+	int rc = 0;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (!v || !region_find(src_region))
+		rc = -ENOENT;
+	for (struct mapping_rec *m = rc == 0 ? v->maps : NULL; m && rc == 0; m = m->next)
+		if (strcmp(m->src_region, src_region) == 0)
+			rc = sl_add(out, m->vnet);
+	pthread_mutex_unlock(&model_lock);
+	sl_sort(out);
+	return rc;
+}
+
+int core_mapping_get(const char *vault, const char *src_region, const char *vnet, char *out, size_t len)
+{
+	struct vault_rec *v;
+	struct mapping_rec *m = NULL;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (v)
+		m = mapping_find(v, src_region, vnet);
+	if (m)
+		snprintf(out, len, "%s", m->target);
+	pthread_mutex_unlock(&model_lock);
+	return m ? 0 : -ENOENT;
+}
+
+/* model_lock held.  Add or change a mapping after validating the target. */
+static int mapping_put(struct vault_rec *v, const char *src, const char *vnet, const char *target)
+{
+	struct mapping_rec *m = mapping_find(v, src, vnet);
+	char reg[NAME_MAX_], old[sizeof(m->target)];
+	const char *slash = strchr(target, '/');
+	int rc, added = 0;
+
+	if (!slash || (size_t)(slash - target) >= sizeof(reg))
+		return fail_vault(v, -EINVAL, "a network mapping holds <target-region>/<vnet>, not '%s'", target);
+	snprintf(reg, sizeof(reg), "%.*s", (int)(slash - target), target);
+	if (!region_find(reg))
+		return fail_vault(v, -EINVAL, "no region %s", reg);
+	if (strcmp(reg, src) == 0)
+		return fail_vault(v, -EINVAL, "a mapping must point to another region");
+	if ((rc = name_generic_ok("network", slash + 1, v->error, sizeof(v->error))) < 0)
+		return rc;
+	if (!m) {
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		snprintf(m->src_region, sizeof(m->src_region), "%s", src);
+		snprintf(m->vnet, sizeof(m->vnet), "%s", vnet);
+		m->next = v->maps;
+		v->maps = m;
+		added = 1;
+	}
+	snprintf(old, sizeof(old), "%s", m->target);
+	snprintf(m->target, sizeof(m->target), "%s", target);
+	rc = persist_vault(v);
+	if (rc < 0) {
+		if (added) {
+			v->maps = m->next;
+			free(m);
+		} else {
+			snprintf(m->target, sizeof(m->target), "%s", old);
+		}
+	}
+	return rc;
+}
+
+int core_mapping_set(const char *vault, const char *src_region, const char *vnet, const char *line, size_t len)
+{
+	struct vault_rec *v;
+	struct ctl_line cl;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	rc = v ? vault_writable(v) : -ENOENT;
+	if (rc == 0 && !region_find(src_region))
+		rc = -ENOENT;
+	if (rc == 0 && (rc = name_generic_ok("network", vnet, v->error, sizeof(v->error))) < 0)
+		logmsg("vault %s: %s", vault, v->error);
+	if (rc == 0)
+		rc = ctl_parse(line, len, &cl, v->error, sizeof(v->error));
+	if (rc == 0 && (cl.nbare != 1 || cl.nkv))
+		rc = fail_vault(v, -EINVAL, "a network mapping holds one word: <target-region>/<vnet>");
+	if (rc == 0)
+		rc = mapping_put(v, src_region, vnet, cl.bare[0]);
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+/* ---- items ---- */
+
+static const char *const failed_states[] = {"InitialReplicationFailed", "FailoverFailed", "ReprotectFailed",
+					    "ResynchronizationFailed", NULL};
+
+static int in_list(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(s, *list) == 0)
+			return 1;
+	return 0;
+}
+
+void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii)
+{
+	struct policy_rec *p = policy_find(v, it->policy);
+	struct mapping_rec *m = mapping_find(v, it->source_region, it->network);
+	struct job_rec *j = it->job ? it->job : job_find(v, it->job_id);
+	uint64_t thr = p ? p->info.rpo_threshold_seconds : 900;
+	time_t now = time(NULL);
+
+	memset(ii, 0, sizeof(*ii));
+#define CP(f, s) snprintf(ii->f, sizeof(ii->f), "%s", s)
+	CP(name, it->name); CP(vault, v->name); CP(state, it->state);
+	CP(source_region, it->source_region); CP(target_region, it->target_region);
+	CP(active_region, it->active_region); CP(vm_rg, it->vm_rg);
+	CP(last_point, it->last_point); CP(last_app_point, it->last_app_point);
+	CP(error, it->error); CP(job, it->job_id);
+	CP(policy, it->policy); CP(target_rg, it->target_rg); CP(target_sa, it->target_sa);
+	CP(cache_sa, it->cache_sa); CP(aset, it->aset); CP(test_failover, it->test_failover);
+	if (m)
+		snprintf(ii->target_network, sizeof(ii->target_network), "%.90s",
+			 strchr(m->target, '/') ? strchr(m->target, '/') + 1 : m->target);
+#undef CP
+	ii->job_running = it->job != NULL;
+	ii->progress = j ? j->progress : 0;
+	ii->bwlimit = it->bwlimit;
+	ii->last_cycle = it->last_cycle;
+	ii->cycles = it->cycles;
+	ii->cycle_failures = it->cycle_failures;
+	ii->bytes_replicated = it->bytes_replicated;
+	ii->npoints = it->npoints;
+	ii->resync_required = it->resync_required;
+	if (it->last_point_time) {
+		ii->rpo_valid = 1;
+		ii->rpo_seconds = now - it->last_point_time;
+		if (ii->rpo_seconds < 0)
+			ii->rpo_seconds = 0;
+	}
+	snprintf(ii->health, sizeof(ii->health), "Normal");
+	if (it->failing) {
+		snprintf(ii->health, sizeof(ii->health), "Critical");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "replication failing: %.100s", it->fail_reason);
+	} else if (in_list(it->state, failed_states)) {
+		snprintf(ii->health, sizeof(ii->health), "Critical");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "%s", it->state);
+	} else if (strcmp(it->state, "Protected") == 0 && ii->rpo_valid && ii->rpo_seconds > (int64_t)(2 * thr)) {
+		snprintf(ii->health, sizeof(ii->health), "Critical");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "RPO %llds is over twice the threshold %llus",
+			 (long long)ii->rpo_seconds, (unsigned long long)thr);
+	} else if (strcmp(it->state, "Protected") == 0 && ii->rpo_valid && ii->rpo_seconds > (int64_t)thr) {
+		snprintf(ii->health, sizeof(ii->health), "Warning");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "RPO %llds is over the threshold %llus",
+			 (long long)ii->rpo_seconds, (unsigned long long)thr);
+	} else if (it->resync_required) {
+		snprintf(ii->health, sizeof(ii->health), "Warning");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "resynchronization required");
+	}
+	ii->ndisks = it->ndisks;
+	for (int i = 0; i < it->ndisks; i++) {
+		struct item_disk_info *d = &ii->disks[i];
+		snprintf(d->name, sizeof(d->name), "%s", it->disks[i].name);
+		d->size = it->disks[i].size;
+		snprintf(d->replica, sizeof(d->replica), "%s", it->disks[i].replica);
+		snprintf(d->replica_region, sizeof(d->replica_region), "%s", it->target_region);
+		d->synced_bytes = it->disks[i].synced_bytes;
+		snprintf(d->state, sizeof(d->state), "%s", it->disks[i].state[0] ? it->disks[i].state : "NotSynced");
+	}
+}
+
+int core_items(const char *vault, struct strlist *out)
+{
+	struct vault_rec *v;
+	int rc = 0;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (!v)
+		rc = -ENOENT;
+	for (struct item_rec *it = v ? v->items : NULL; it && rc == 0; it = it->next)
+		rc = sl_add(out, it->name);
+	pthread_mutex_unlock(&model_lock);
+	sl_sort(out);
+	return rc;
+}
+
+int core_item_info(const char *vault, const char *item, struct item_info *out)
+{
+	struct vault_rec *v;
+	struct item_rec *it = NULL;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = find_vi(vault, item, &v, &it);
+	if (rc == 0)
+		item_to_info(v, it, out);
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_shortcuts(struct strlist *names, struct strlist *vaults)
+{
+	struct strlist all = {0};
+	int rc = 0;
+	pthread_mutex_lock(&model_lock);
+	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
+		for (struct item_rec *it = v->items; it && rc == 0; it = it->next)
+			rc = sl_add(&all, it->name);
+	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
+		for (struct item_rec *it = v->items; it && rc == 0; it = it->next) {
+			int count = 0;
+			for (int i = 0; i < all.n; i++)
+				count += strcmp(all.v[i], it->name) == 0;
+			if (count == 1 && (rc = sl_add(names, it->name)) == 0)
+				rc = sl_add(vaults, v->name);
+		}
+	pthread_mutex_unlock(&model_lock);
+	sl_free(&all);
+	return rc;
+}
+
+/* ---- enable replication ---- */
+
+static void replica_name(const char *disk, char *out, size_t len)
+{
+	size_t n = strlen(disk), s = strlen("-ASRReplica");
+	if (n > s && strcmp(disk + n - s, "-ASRReplica") == 0)
+		snprintf(out, len, "%s", disk); /* never -ASRReplica-ASRReplica */
+	else
+		snprintf(out, len, "%.80s-ASRReplica", disk);
+}
+
+int core_enable_replication(const char *vault, const char *line, size_t len)
+{
+	static const char *const keys[] = {"vm", "source", "target", "policy", "target-resource-group",
+					   "availability-set", "cache-storage-account", NULL};
+	struct vault_rec *v;
+	struct ctl_line cl;
+	struct region *src, *tgt;
+	struct rg_rec *g;
+	struct vm_rec *vm;
+	struct item_rec *it = NULL, *old;
+	const char *vmarg, *s, *t, *pol, *trg, *aset, *cache;
+	char rgname[NAME_MAX_], vmname[NAME_MAX_], *err;
+	size_t errlen;
+	int rc;
+
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (!v) {
+		rc = -ENOENT;
+		goto out;
+	}
+	err = v->error;
+	errlen = sizeof(v->error);
+	if ((rc = vault_writable(v)) < 0)
+		goto out;
+	rc = ctl_parse(line, len, &cl, err, errlen);
+	if (rc == 0)
+		rc = ctl_check_keys(&cl, keys, err, errlen);
+	if (rc == 0 && cl.nbare)
+		rc = fail_vault(v, -EINVAL, "enable-replication takes key=value words only, not '%s'", cl.bare[0]);
+	if (rc < 0)
+		goto bad;
+	vmarg = ctl_get(&cl, "vm");
+	s = ctl_get(&cl, "source");
+	t = ctl_get(&cl, "target");
+	pol = ctl_get(&cl, "policy");
+	trg = ctl_get(&cl, "target-resource-group");
+	aset = ctl_get(&cl, "availability-set");
+	cache = ctl_get(&cl, "cache-storage-account");
+	if (!vmarg || !s || !t) {
+		rc = fail_vault(v, -EINVAL, "enable-replication needs vm=<rg>/<vm> source=<region> target=<region>");
+		goto out;
+	}
+	if (!strchr(vmarg, '/') || strchr(vmarg, '/') - vmarg >= (long)sizeof(rgname)) {
+		rc = fail_vault(v, -EINVAL, "vm= takes <resource-group>/<vm>, not '%s'", vmarg);
+		goto out;
+	}
+	snprintf(rgname, sizeof(rgname), "%.*s", (int)(strchr(vmarg, '/') - vmarg), vmarg);
+	snprintf(vmname, sizeof(vmname), "%s", strchr(vmarg, '/') + 1);
+	if ((rc = name_rg_ok(rgname, err, errlen)) < 0 || (rc = name_vm_ok(vmname, err, errlen)) < 0 ||
+	    (trg && (rc = name_rg_ok(trg, err, errlen)) < 0) ||
+	    (aset && (rc = name_generic_ok("availability set", aset, err, errlen)) < 0) ||
+	    (cache && (rc = name_sa_ok(cache, err, errlen)) < 0))
+		goto bad;
+	src = region_find(s);
+	tgt = region_find(t);
+	if (!src || !tgt) {
+		rc = fail_vault(v, -EINVAL, "no region %s", !src ? s : t);
+		goto out;
+	}
+	if (src == tgt) {
+		rc = fail_vault(v, -EINVAL, "source and target must be different regions");
+		goto out;
+	}
+	if (!src->available || !tgt->available) {
+		struct region *down = !src->available ? src : tgt;
+		rc = fail_vault(v, -EHOSTUNREACH, "region %s is unavailable: %s", down->name, down->reason);
+		goto out;
+	}
+	if (!pol)
+		pol = policy_find(v, DEFAULT_POLICY) ? DEFAULT_POLICY : (v->policies ? v->policies->info.name : "");
+	if (!policy_find(v, pol)) {
+		rc = fail_vault(v, -EINVAL, "no policy '%s' in vault %s", pol, v->name);
+		goto out;
+	}
+	g = rg_find(src, rgname);
+	vm = g ? vm_find(g, vmname) : NULL;
+	if (!vm) {
+		rc = fail_vault(v, -EINVAL, "no VM %s/%s in region %s", rgname, vmname, s);
+		goto out;
+	}
+	old = item_find(v, vmname);
+	if (old && (strcmp(old->state, "InitialReplicationFailed") != 0 || old->job)) {
+		rc = fail_vault(v, -EEXIST, "%s is already protected by vault %s", vmname, v->name);
+		goto out;
+	}
+	it = old ? old : calloc(1, sizeof(*it));
+	if (!it) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (!old) {
+		snprintf(it->name, sizeof(it->name), "%s", vmname);
+		it->created = time(NULL);
+	}
+	snprintf(it->source_region, sizeof(it->source_region), "%s", s);
+	snprintf(it->target_region, sizeof(it->target_region), "%s", t);
+	snprintf(it->active_region, sizeof(it->active_region), "%s", s);
+	snprintf(it->vm_rg, sizeof(it->vm_rg), "%s", rgname);
+	snprintf(it->policy, sizeof(it->policy), "%s", pol);
+	if (trg)
+		snprintf(it->target_rg, sizeof(it->target_rg), "%s", trg);
+	else
+		snprintf(it->target_rg, sizeof(it->target_rg), "%.85s-asr", rgname);
+	if (aset)
+		snprintf(it->aset, sizeof(it->aset), "%s", aset);
+	else if (vm->info.availability_set[0])
+		snprintf(it->aset, sizeof(it->aset), "%.85s-asr", vm->info.availability_set);
+	if (cache)
+		snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", cache);
+	else {
+		char raw[200];
+		snprintf(raw, sizeof(raw), "%sasrcache", v->name);
+		sa_name_sanitize(raw, it->cache_sa, sizeof(it->cache_sa));
+	}
+	snprintf(it->network, sizeof(it->network), "%s", vm->info.network);
+	it->ndisks = vm->info.ndisks;
+	for (int i = 0; i < vm->info.ndisks; i++) {
+		struct vm_disk_info *vd = &vm->info.disks[i];
+		struct item_disk *d = &it->disks[i];
+		memset(d, 0, sizeof(*d));
+		snprintf(d->name, sizeof(d->name), "%s", vd->name);
+		d->size = vd->size;
+		d->managed = vd->managed;
+		d->replica_managed = vd->managed;
+		snprintf(d->src_parent, sizeof(d->src_parent), "%s", vd->managed ? rgname : vd->storage_account);
+		replica_name(vd->name, d->replica, sizeof(d->replica));
+		if (!vd->managed) {
+			char raw[200];
+			snprintf(raw, sizeof(raw), "%sasr", vd->storage_account);
+			sa_name_sanitize(raw, it->target_sa, sizeof(it->target_sa));
+			snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", it->target_sa);
+		} else {
+			snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", it->target_rg);
+		}
+		snprintf(d->state, sizeof(d->state), "InitialReplicationPending");
+	}
+	/* The network mapping: created with the default when missing. */
+	if (it->network[0] && !mapping_find(v, s, it->network)) {
+		char target[2 * NAME_MAX_];
+		snprintf(target, sizeof(target), "%s/%.80s-asr", t, it->network);
+		rc = mapping_put(v, s, it->network, target);
+		if (rc < 0)
+			goto undo;
+	}
+	if (!old) {
+		it->next = v->items;
+		v->items = it;
+	}
+	snprintf(it->state, sizeof(it->state), "EnablingProtection");
+	rc = persist_item(v, it);
+	if (rc == 0)
+		rc = job_submit(v, it, &JT_ENABLE, line, NULL);
+	if (rc < 0) {
+		struct item_rec **pp;
+		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
+			;
+		if (*pp && !old)
+			*pp = it->next;
+		if (!old)
+			unpersist_item(v, it);
+		fail_vault(v, rc, "cannot start enable replication: %s", strerror(-rc));
+		goto undo;
+	}
+	v->error[0] = '\0';
+	goto out;
+undo:
+	if (!old)
+		free(it);
+	goto out;
+bad:
+	logmsg("vault %s: enable-replication refused: %s", vault, err);
+out:
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+/* ---- item controls ---- */
+
+struct control {
+	const char *name;
+	const char *states[8];     /* accepted in these states (no job running) */
+	int (*prepare)(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line);
+};
+
+static int only_start(struct item_rec *it, struct ctl_line *cl, const char *control)
+{
+	if (cl->nbare == 1 && !cl->nkv && (strcmp(cl->bare[0], "start") == 0 || strcmp(cl->bare[0], "1") == 0))
+		return 0;
+	return fail_item(it, -EINVAL, "%s takes 'start'", control);
+}
+
+static int disable_prepare(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line)
+{
+	int rc = only_start(it, cl, "disable");
+	if (rc == 0)
+		rc = job_submit(v, it, &JT_DISABLE, line, NULL);
+	return rc;
+}
+
+int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
+		      const char *line);
+
+#define LIFECYCLE(n) \
+	static int n##_prepare(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line) \
+	{ return lifecycle_prepare(#n, v, it, cl, line); }
+LIFECYCLE(failover)
+LIFECYCLE(test_failover)
+LIFECYCLE(cleanup_test_failover)
+LIFECYCLE(commit)
+LIFECYCLE(change_recovery_point)
+LIFECYCLE(reprotect)
+LIFECYCLE(resync)
+LIFECYCLE(complete_migration)
+
+static const struct control controls[] = {
+	{"failover", {"Protected", "FailoverFailed"}, failover_prepare},
+	{"test-failover", {"Protected"}, test_failover_prepare},
+	{"cleanup-test-failover", {"*test"}, cleanup_test_failover_prepare},
+	{"commit", {"FailedOver"}, commit_prepare},
+	{"change-recovery-point", {"FailedOver"}, change_recovery_point_prepare},
+	{"reprotect", {"FailoverCommitted", "ReprotectFailed"}, reprotect_prepare},
+	{"resync", {"Protected", "ResynchronizationFailed"}, resync_prepare},
+	{"complete-migration", {"FailoverCommitted"}, complete_migration_prepare},
+	{"disable", {"*"}, disable_prepare},
+	{"cancel", {"*job"}, NULL},
+};
+
+/* model_lock held: would a write to control be accepted now (state-wise)? */
+int item_allowed(struct item_rec *it, const char *control)
+{
+	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
+		const struct control *c = &controls[i];
+		if (strcmp(c->name, control) != 0)
+			continue;
+		if (strcmp(c->states[0], "*job") == 0)
+			return it->job != NULL;
+		if (it->job)
+			return 0;
+		if (strcmp(c->states[0], "*") == 0)
+			return 1;
+		if (strcmp(c->states[0], "*test") == 0)
+			return it->test_failover[0] != '\0';
+		if (strcmp(c->name, "test-failover") == 0 && it->test_failover[0])
+			return 0;
+		for (int s = 0; s < 8 && c->states[s]; s++)
+			if (strcmp(c->states[s], it->state) == 0)
+				return 1;
+		return 0;
+	}
+	return 0;
+}
+
+int core_item_allowed(const char *vault, const char *item, struct sbuf *out)
+{
+	struct vault_rec *v;
+	struct item_rec *it = NULL;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = find_vi(vault, item, &v, &it);
+	for (size_t i = 0; rc == 0 && i < sizeof(controls) / sizeof(controls[0]); i++)
+		if (!v->readonly && item_allowed(it, controls[i].name))
+			sb_printf(out, "%s\n", controls[i].name);
+	pthread_mutex_unlock(&model_lock);
+	return rc ? rc : out->err;
+}
+
+int core_item_control(const char *vault, const char *item, const char *control, const char *line, size_t len)
+{
+	const struct control *c = NULL;
+	struct vault_rec *v;
+	struct item_rec *it = NULL;
+	struct ctl_line cl;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
+		if (strcmp(controls[i].name, control) == 0)
+			c = &controls[i];
+	if (!c)
+		return -ENOENT;
+	pthread_mutex_lock(&model_lock);
+	rc = find_vi(vault, item, &v, &it);
+	if (rc < 0)
+		goto out;
+	if (v->readonly) {
+		rc = fail_item(it, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
+		goto out;
+	}
+	rc = ctl_parse(line, len, &cl, it->error, sizeof(it->error));
+	if (rc < 0) {
+		logmsg("item %s: %s refused: %s", it->name, control, it->error);
+		goto out;
+	}
+	if (strcmp(control, "cancel") == 0) {
+		if ((rc = only_start(it, &cl, "cancel")) < 0)
+			goto out;
+		if (!it->job) {
+			rc = fail_item(it, -EPERM, "no job is running on %s", it->name);
+			goto out;
+		}
+		it->job->cancel = 1;
+		logmsg("job %s: cancel requested", it->job->id);
+		goto out;
+	}
+	if (it->job) {
+		rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
+		goto out;
+	}
+	if (!item_allowed(it, control)) {
+		rc = fail_item(it, -EPERM, "%s is not allowed while %s is %s%s", control, it->name, it->state,
+			       strcmp(c->states[0], "*test") == 0 ? " and has no test failover" : "");
+		goto out;
+	}
+	rc = c->prepare(v, it, &cl, line);
+out:
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_item_setting_set(const char *vault, const char *item, const char *setting, const char *line, size_t len)
+{
+	struct vault_rec *v;
+	struct item_rec *it = NULL;
+	struct ctl_line cl;
+	char *err;
+	size_t errlen;
+	int rc;
+
+	pthread_mutex_lock(&model_lock);
+	rc = find_vi(vault, item, &v, &it);
+	if (rc < 0)
+		goto out;
+	err = it->error;
+	errlen = sizeof(it->error);
+	if (v->readonly) {
+		rc = fail_item(it, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
+		goto out;
+	}
+	if (it->job) {
+		rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
+		goto out;
+	}
+	rc = ctl_parse(line, len, &cl, err, errlen);
+	if (rc == 0 && (cl.nbare != 1 || cl.nkv))
+		rc = fail_item(it, -EINVAL, "%s takes one value", setting);
+	if (rc < 0)
+		goto out;
+	if (strcmp(setting, "policy") == 0) {
+		if (!policy_find(v, cl.bare[0]))
+			rc = fail_item(it, -EINVAL, "no policy '%s' in vault %s", cl.bare[0], v->name);
+		else
+			snprintf(it->policy, sizeof(it->policy), "%s", cl.bare[0]);
+	} else if (strcmp(setting, "target-resource-group") == 0) {
+		if ((rc = name_rg_ok(cl.bare[0], err, errlen)) == 0)
+			snprintf(it->target_rg, sizeof(it->target_rg), "%s", cl.bare[0]);
+	} else if (strcmp(setting, "target-storage-account") == 0) {
+		if ((rc = name_sa_ok(cl.bare[0], err, errlen)) == 0)
+			snprintf(it->target_sa, sizeof(it->target_sa), "%s", cl.bare[0]);
+	} else if (strcmp(setting, "cache-storage-account") == 0) {
+		if ((rc = name_sa_ok(cl.bare[0], err, errlen)) == 0)
+			snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", cl.bare[0]);
+	} else if (strcmp(setting, "availability-set") == 0) {
+		if ((rc = name_generic_ok("availability set", cl.bare[0], err, errlen)) == 0)
+			snprintf(it->aset, sizeof(it->aset), "%s", cl.bare[0]);
+	} else if (strcmp(setting, "bandwidth-limit-bytes-per-second") == 0) {
+		uint64_t bw;
+		if (parse_u64(cl.bare[0], 0, UINT64_MAX, &bw) < 0)
+			rc = fail_item(it, -EINVAL, "%s takes a whole number of bytes per second (0: no limit)", setting);
+		else
+			it->bwlimit = bw;
+	} else if (strcmp(setting, "target-network") == 0) {
+		rc = fail_item(it, -EPERM, "the target network comes from the network mapping: change "
+			       "vaults/%s/network-mappings/%s/%s", v->name, it->source_region, it->network);
+	} else {
+		rc = -ENOENT;
+	}
+	if (rc == -EINVAL && err[0])
+		logmsg("item %s: %s", it->name, err);
+	if (rc == 0)
+		rc = persist_item(v, it);
+out:
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+/* ---- recovery points ---- */
+
+static int chain_of(const char *vault, const char *item, struct rpchain **out)
+{
+	struct vault_rec *v;
+	struct item_rec *it = NULL;
+	struct rpchain *ch = NULL;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = find_vi(vault, item, &v, &it);
+	if (rc == 0)
+		ch = it->chain;
+	/* before the first point there is nothing to open */
+	if (rc == 0 && !ch && (strcmp(it->state, "EnablingProtection") == 0 ||
+			       strcmp(it->state, "InitialReplicationFailed") == 0 ||
+			       strcmp(it->state, "DisablingProtection") == 0))
+		rc = -ENOENT;
+	pthread_mutex_unlock(&model_lock);
+	if (rc < 0)
+		return rc;
+	if (!ch) {
+		rc = item_open_chain(v, it);
+		if (rc < 0)
+			return rc;
+		pthread_mutex_lock(&model_lock);
+		rc = find_vi(vault, item, &v, &it);
+		ch = rc == 0 ? it->chain : NULL;
+		pthread_mutex_unlock(&model_lock);
+		if (!ch)
+			return -ENOENT;
+	}
+	*out = ch;
+	return 0;
+}
+
+int core_points(const char *vault, const char *item, struct point_info **pts, int *n)
+{
+	struct rpchain *ch;
+	struct rp_point *rp = NULL;
+	int rc = chain_of(vault, item, &ch), cnt = 0;
+
+	*pts = NULL;
+	*n = 0;
+	if (rc == -ENOENT) {
+		struct item_info ii;
+		return core_item_info(vault, item, &ii); /* no points yet: empty list */
+	}
+	if (rc < 0)
+		return rc;
+	rc = rpchain_list(ch, &rp, &cnt);
+	if (rc < 0)
+		return rc;
+	*pts = calloc((size_t)(cnt ? cnt : 1), sizeof(**pts));
+	if (!*pts) {
+		free(rp);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < cnt; i++) {
+		snprintf((*pts)[i].id, sizeof((*pts)[i].id), "%s", rp[i].id);
+		(*pts)[i].time = rp[i].time;
+		(*pts)[i].app_consistent = rp[i].app_consistent;
+	}
+	*n = cnt;
+	free(rp);
+	return 0;
+}
+
+/* The item's disk index by source disk name; -ENOENT. */
+static int item_disk_index(const char *vault, const char *item, const char *disk)
+{
+	struct vault_rec *v;
+	struct item_rec *it = NULL;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	rc = find_vi(vault, item, &v, &it);
+	if (rc == 0) {
+		rc = -ENOENT;
+		for (int i = 0; i < it->ndisks; i++)
+			if (strcmp(it->disks[i].name, disk) == 0)
+				rc = i;
+	}
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_point_handle(struct rpchain *chain, int disk, const char *point, struct core_disk **out);
+
+int core_point_open(const char *vault, const char *item, const char *point, const char *disk,
+		    struct core_disk **out)
+{
+	struct rpchain *ch;
+	int idx = item_disk_index(vault, item, disk), rc;
+	if (idx < 0)
+		return idx;
+	rc = chain_of(vault, item, &ch);
+	if (rc < 0)
+		return rc;
+	return core_point_handle(ch, idx, point, out);
+}
+
+int core_point_disk_size(const char *vault, const char *item, const char *point, const char *disk,
+			 uint64_t *size)
+{
+	struct rpchain *ch;
+	int idx = item_disk_index(vault, item, disk), rc;
+	if (idx < 0)
+		return idx;
+	rc = chain_of(vault, item, &ch);
+	if (rc < 0)
+		return rc;
+	return rpchain_disk_size(ch, point, idx, size);
+}
+
+/* ---- jobs ---- */
+
+const char *job_state_name(int s);
+
+int core_jobs(const char *vault, struct strlist *out)
+{
+	struct vault_rec *v;
+	int rc = 0;
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (!v)
+		rc = -ENOENT;
+	for (struct job_rec *j = v ? v->jobs : NULL; j && rc == 0; j = j->next)
+		rc = sl_add(out, j->id);
+	pthread_mutex_unlock(&model_lock);
+	sl_sort(out);
+	return rc;
+}
+
+int core_job_info(const char *vault, const char *job, struct job_info *out)
+{
+	struct vault_rec *v;
+	struct job_rec *j = NULL;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&model_lock);
+	v = vault_find(vault);
+	if (v)
+		j = job_find(v, job);
+	if (j) {
+		snprintf(out->id, sizeof(out->id), "%s", j->id);
+		snprintf(out->type, sizeof(out->type), "%s", j->type->name);
+		snprintf(out->item, sizeof(out->item), "%s", j->item);
+		snprintf(out->state, sizeof(out->state), "%s", job_state_name(j->state));
+		out->progress = j->progress;
+		out->started = j->started;
+		out->ended = j->ended;
+		snprintf(out->error, sizeof(out->error), "%s", j->error);
+		out->ntasks = j->ntasks;
+		for (int i = 0; i < j->ntasks; i++) {
+			snprintf(out->tasks[i].name, sizeof(out->tasks[i].name), "%s", j->tasks[i].name);
+			snprintf(out->tasks[i].state, sizeof(out->tasks[i].state), "%s", job_state_name(j->tasks[i].state));
+			out->tasks[i].started = j->tasks[i].started;
+			out->tasks[i].ended = j->tasks[i].ended;
+		}
+		out->bytes_total = j->bytes_total;
+		out->bytes_compared = j->bytes_compared;
+		out->bytes_transferred = j->bytes_transferred;
+		out->rate = j->state == JOB_IN_PROGRESS ? j->rate : 0;
+		if (j->state == JOB_IN_PROGRESS && j->rate > 0 && j->bytes_total >= j->bytes_compared) {
+			out->eta = (j->bytes_total - j->bytes_compared) / j->rate;
+			out->eta_known = 1;
+		} else if (j->state != JOB_IN_PROGRESS && j->state != JOB_NOT_STARTED) {
+			out->eta = 0;
+			out->eta_known = 1;
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+	return j ? 0 : -ENOENT;
+}
+
+const struct job_type *job_type_by_slug(const char *slug)
+{
+	extern const struct job_type *const lifecycle_job_types[];
+	static const struct job_type *const base[] = {&JT_ENABLE, &JT_DISABLE};
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		if (strcmp(base[i]->slug, slug) == 0)
+			return base[i];
+	for (int i = 0; lifecycle_job_types[i]; i++)
+		if (strcmp(lifecycle_job_types[i]->slug, slug) == 0)
+			return lifecycle_job_types[i];
+	return NULL;
+}
