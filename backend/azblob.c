@@ -1310,6 +1310,20 @@ static int az_disk_rename(struct backend *be, const char *from, const char *to)
 	rc = az_perform(ab, &r);
 	if (rc < 0)
 		goto out;
+	if ((r.status == 409 || r.status == 412) && r.tries > 1) {
+		/* Our own earlier try may have started this copy: then the target
+		 * names our source as its copy source. */
+		struct az_req h = {.verb = "HEAD", .path = dst};
+		char csrc[2048] = "";
+		if (az_perform(ab, &h) == 0 && h.status == 200 &&
+		    resp_hdr(&h, "x-ms-copy-source", csrc, sizeof(csrc)) && strcmp(csrc, url.p) == 0) {
+			resp_hdr(&h, "x-ms-copy-status", status, sizeof(status));
+			r.status = 202;
+		}
+		req_free(&h);
+		if (r.status == 202)
+			goto copying;
+	}
 	if (r.status == 409 || r.status == 412) {
 		rc = -EEXIST;
 		goto out;
@@ -1319,6 +1333,7 @@ static int az_disk_rename(struct backend *be, const char *from, const char *to)
 		goto out;
 	}
 	resp_hdr(&r, "x-ms-copy-status", status, sizeof(status));
+copying:
 	/* Azure may copy asynchronously: wait until the copy has finished. */
 	for (int polls = 0; strcmp(status, "pending") == 0; polls++) {
 		struct timespec ts = {0, 200 * 1000000L};

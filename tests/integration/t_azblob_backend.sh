@@ -13,8 +13,9 @@ BUILD=${BUILD:-build}
 T="$BUILD/tests/test_backend"
 fails=0
 
-ok() { echo "ok - $1"; }
-notok() { echo "not ok - $1"; fails=$((fails + 1)); }
+# One line each, whatever a captured output held.
+ok() { echo "ok - ${1%%$'\n'*}"; }
+notok() { echo "not ok - ${1%%$'\n'*}"; fails=$((fails + 1)); }
 
 if [ ! -x "$T" ]; then
 	notok "azblob_backend: $T is not built (make $T)"
