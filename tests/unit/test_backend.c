@@ -20,6 +20,7 @@
 #include "t.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -358,6 +359,65 @@ static void test_disk_rename_delete(void)
 	T_EQ_INT(be->ops->disk_delete(be, c), 0);
 }
 
+/* Several threads share one backend and one open disk (positional I/O). */
+struct worker {
+	struct bdisk *d;
+	int id, bad;
+};
+
+#define TBLOCK 65536u
+#define TBLOCKS 4
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	unsigned char *in = malloc(TBLOCK), *out = malloc(TBLOCK);
+	char *data = NULL, key[64];
+
+	if (!in || !out) {
+		w->bad = 1;
+		goto out;
+	}
+	for (int i = 0; i < TBLOCKS; i++) {
+		/* Interleaved blocks, at an odd offset inside each. */
+		uint64_t off = ((uint64_t)i * 4 + (uint64_t)w->id) * TBLOCK + 100;
+		fill(in, TBLOCK - 200, (unsigned)(w->id * 100 + i));
+		if (bd_pwrite(w->d, in, TBLOCK - 200, off) != (ssize_t)(TBLOCK - 200) ||
+		    bd_pread(w->d, out, TBLOCK - 200, off) != (ssize_t)(TBLOCK - 200) ||
+		    memcmp(in, out, TBLOCK - 200) != 0)
+			w->bad = 1;
+	}
+	snprintf(key, sizeof(key), "thr/%d", w->id);
+	if (be_rec_put(be, K(key), "x", 1, NULL, NULL) != 0 || be_rec_get(be, K(key), &data, NULL, NULL) != 0)
+		w->bad = 1;
+	free(data);
+out:
+	free(in);
+	free(out);
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	const char *k = K("disks/shared.raw");
+	struct worker w[4];
+	pthread_t t[4];
+	struct bdisk *d = NULL;
+
+	T_EQ_INT(be->ops->disk_create(be, k, (uint64_t)TBLOCK * TBLOCKS * 4), 0);
+	T_EQ_INT(be_disk_open(be, k, BDISK_RDWR, &d), 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){.d = d, .id = i};
+		T_ASSERT(pthread_create(&t[i], NULL, worker_run, &w[i]) == 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	bd_close(d);
+	for (int i = 0; i < 4; i++)
+		T_EQ_INT(w[i].bad, 0);
+	T_EQ_INT(be->ops->disk_delete(be, k), 0);
+}
+
 static void test_leases(void)
 {
 	const char *k = K("vaults/v1/lock");
@@ -401,6 +461,7 @@ static void run_all(const struct backend_conf *conf)
 	RUN(test_disk_io);
 	RUN(test_disk_sparse_truncate);
 	RUN(test_disk_rename_delete);
+	RUN(test_threads);
 	RUN(test_leases);
 	other.region = "some-other-region";
 	rc = backend_open(&other, &b2);
