@@ -1,0 +1,133 @@
+# lib.sh - shared helpers for the integration tests.  Source it from a test:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   asrfs_start            # fresh state dir, mounted at $MNT, default config
+#   check "name" cmd...    # runs cmd, prints ok/not ok
+#   ...
+#   finish                 # unmounts, cleans up, exits non-zero on failure
+#
+# The tests use only ordinary tools on the mount (echo, cat, ls, mv, rmdir,
+# dd, cmp, jq, e2fsck) plus build/tests/errno-write to see a write's errno.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
+ASRFS="$BUILD/asrfs"
+ERRNO_WRITE="$BUILD/tests/errno-write"
+WORK=$(mktemp -d /tmp/asrfs-it.XXXXXX)
+MNT="$WORK/mnt"
+STATE="$WORK/state"
+LOG="$WORK/asrfs.log"
+ASRFS_PID=
+FAILED=0
+mkdir -p "$MNT" "$STATE"
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; FAILED=$((FAILED + 1)); }
+skip() { echo "skip - $*"; }
+
+# check NAME CMD...: ok when CMD succeeds.
+check() {
+	local name=$1; shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# expect_errno NAME ERRNO FILE LINE: the write of LINE to FILE fails with ERRNO ("0": succeeds).
+expect_errno() {
+	local name=$1 want=$2 file=$3 line=$4 got
+	got=$("$ERRNO_WRITE" "$file" "$line")
+	if [ "$got" = "$want" ]; then ok "$name"; else not_ok "$name (got $got, want $want)"; fi
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
+wait_for() {
+	local t=$1; shift
+	local end=$((SECONDS + t))
+	while [ $SECONDS -le $end ]; do
+		"$@" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
+
+mounted() { grep -q " $MNT fuse" /proc/mounts; }
+
+# asrfs_start [extra args]: mount in the background (-f), wait until served.
+asrfs_start() {
+	"$ASRFS" -f --state "$STATE" "$@" "$MNT" >>"$LOG" 2>&1 &
+	ASRFS_PID=$!
+	if ! wait_for 15 test -e "$MNT/version"; then
+		echo "asrfs did not mount; log:"; tail -20 "$LOG"
+		return 1
+	fi
+}
+
+asrfs_stop() {
+	[ -n "$ASRFS_PID" ] || return 0
+	fusermount3 -u "$MNT" 2>/dev/null || kill "$ASRFS_PID" 2>/dev/null
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$ASRFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$ASRFS_PID" 2>/dev/null; then
+		echo "asrfs did not stop in 10 s"; kill -9 "$ASRFS_PID"; FAILED=$((FAILED + 1))
+	fi
+	wait "$ASRFS_PID" 2>/dev/null
+	local rc=$?
+	ASRFS_PID=
+	return $rc
+}
+
+# asrfs_kill: a crash (kill -9), leaving a stale mount to clear.
+asrfs_kill() {
+	kill -9 "$ASRFS_PID" 2>/dev/null
+	wait "$ASRFS_PID" 2>/dev/null
+	ASRFS_PID=
+	fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+}
+
+finish() {
+	asrfs_stop
+	if [ "$FAILED" -gt 0 ]; then
+		echo "--- asrfs log ($LOG):"
+		tail -40 "$LOG"
+	fi
+	if grep -qE "ERROR: (Address|Undefined|Leak)Sanitizer|runtime error:" "$LOG" 2>/dev/null; then
+		not_ok "sanitizer report in the daemon log"
+		grep -E -A20 "Sanitizer|runtime error:" "$LOG" | head -60
+	fi
+	rm -rf "$WORK"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
+trap 'asrfs_stop >/dev/null 2>&1; rm -rf "$WORK"' INT TERM
+
+R() { echo "$MNT/regions/$1"; }
+V() { echo "$MNT/vaults/${1:-asr-vault}"; }
+
+# create_vm REGION RG NAME DISKS [more key=value]
+create_vm() {
+	local region=$1 rg=$2 name=$3 disks=$4; shift 4
+	echo "name=$name resource-group=$rg disks=$disks $*" >"$MNT/regions/$region/create-vm"
+}
+
+# fast_policy SECONDS: the default policy makes a point every SECONDS.
+fast_policy() {
+	echo "$1" >"$(V)/policies/24-hour-retention-policy/crash-consistent-frequency-seconds"
+}
+
+# protect RG VM: enable replication westeurope -> northeurope, wait until Protected.
+protect() {
+	echo "vm=$1/$2 source=westeurope target=northeurope ${3:-}" >"$(V)/enable-replication" &&
+		wait_for 60 file_is "$(V)/items/$2/state" Protected
+}
+
+# newest point id, and wait for a point newer than $1
+latest_point() { readlink "$(V)/items/$1/recovery-points/latest"; }
+wait_new_point() {
+	local item=$1 after=$2
+	wait_for "${3:-30}" sh -c "p=\$(readlink '$(V)/items/$item/recovery-points/latest'); [ -n \"\$p\" ] && [ \"\$p\" '>' '$after' ]"
+}
