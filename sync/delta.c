@@ -12,7 +12,7 @@
  * applies the differences.  Each worker runs the whole read-compare-apply
  * pipeline for its chunk, so with two workers both files are read on both
  * cores at once and the compare runs while the chunk is still in that core's
- * cache; chunks are sized to fit in L2.  Holes are found with bd_next_data()
+ * cache.  Holes are found with bd_next_data()
  * (cached per worker, so a fully allocated file costs two lseeks in total)
  * and never read: they are zeros.
  *
@@ -46,7 +46,7 @@
 
 #define PAGE ((uint64_t)DELTA_PAGE)
 #ifndef DELTA_CHUNK
-#define DELTA_CHUNK (512u * 1024u) /* two buffers of this per worker fit in L2 */
+#define DELTA_CHUNK (2u * 1024u * 1024u) /* measured: 2-4 MiB beat L2-sized chunks */
 #endif
 #define CHUNK ((uint64_t)DELTA_CHUNK)
 #define CHUNK_PAGES ((unsigned)(CHUNK / PAGE))

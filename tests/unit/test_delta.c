@@ -601,7 +601,8 @@ static void test_cancel_and_resume(void)
 		T_EQ_INT(run_sync(&o, &st), 0);
 		T_ASSERT(files_equal(src_path, dst_path));
 		T_ASSERT(st.pages_changed + first_pages >= pages);
-		T_ASSERT(pr2.calls >= 2); /* at least once mid-way and at the end */
+		/* Mid-way (one worker: deterministic) and at the end. */
+		T_ASSERT(pr2.calls >= (threads_now == 1 ? 2 : 1));
 		T_ASSERT(pr2.monotonic);
 		T_EQ_INT(pr2.last, size);
 	}
