@@ -53,6 +53,7 @@ wait_for() {
 file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 
 mounted() { grep -q " $MNT fuse" /proc/mounts; }
+not_mounted() { ! mounted; }
 
 # asrfs_start [extra args]: mount in the background (-f), wait until served.
 asrfs_start() {
