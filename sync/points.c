@@ -77,6 +77,9 @@ struct undo {
 	uint64_t ucap, icap; /* current sizes of .undo and .idx */
 	struct bdisk *ud, *id;
 	int refs;
+	/* Serializes appends and syncs: the engine may call one sink from
+	 * several threads.  Never held with c->lock taken first. */
+	pthread_mutex_t wlock;
 };
 
 struct pt {
@@ -235,6 +238,7 @@ static struct undo *undo_new(uint64_t seq, int disk)
 	if (u) {
 		u->seq = seq;
 		u->disk = disk;
+		pthread_mutex_init(&u->wlock, NULL);
 	}
 	return u;
 }
@@ -248,6 +252,7 @@ static void undo_free(struct undo *u)
 	free(u->hkey);
 	free(u->hval);
 	free(u->order);
+	pthread_mutex_destroy(&u->wlock);
 	free(u);
 }
 
@@ -758,6 +763,27 @@ out:
 	return rc;
 }
 
+/* Delete a seq's undo objects: every .idx first, so a crash part way never
+ * leaves an index whose data is gone, then the rest. */
+static int remove_seq(struct rpchain *c, uint64_t seq)
+{
+	char key[BACKEND_KEY_MAX];
+	int rc = 0;
+
+	for (int d = 0; d < c->ndisks && rc == 0; d++) {
+		rc = undo_key(c, seq, d, "idx", key, sizeof(key));
+		if (rc == 0)
+			rc = c->data->ops->disk_delete(c->data, key);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = seq_dir(c, seq, key, sizeof(key));
+	if (rc == 0)
+		rc = c->data->ops->remove_tree(c->data, key);
+	return rc;
+}
+
 /* ---- rollback of undo(newest) ---- */
 
 /* Write undo(newest)'s pre-images back into the replicas and restore their
@@ -814,7 +840,6 @@ static int rollback(struct rpchain *c)
 static int drop_newest_undo(struct rpchain *c)
 {
 	struct undo **fresh = calloc((size_t)c->ndisks, sizeof(*fresh)), **old = NULL;
-	char key[BACKEND_KEY_MAX];
 	uint64_t seq;
 	int rc = -ENOMEM;
 
@@ -833,9 +858,7 @@ static int drop_newest_undo(struct rpchain *c)
 	for (int d = 0; d < c->ndisks; d++)
 		wait_unref(c, old[d]);
 	pthread_mutex_unlock(&c->lock);
-	rc = seq_dir(c, seq, key, sizeof(key));
-	if (rc == 0)
-		rc = c->data->ops->remove_tree(c->data, key);
+	rc = remove_seq(c, seq);
 out:
 	if (old)
 		for (int d = 0; d < c->ndisks; d++)
@@ -887,7 +910,6 @@ static int gc_cb(void *arg, const char *name, int is_dir)
 static int gc(struct rpchain *c, int keep_known)
 {
 	struct gc_list l = {0};
-	char key[BACKEND_KEY_MAX];
 	int rc = be_list(c->data, c->data_prefix, gc_cb, &l);
 
 	if (rc == -ENOENT)
@@ -901,9 +923,7 @@ static int gc(struct rpchain *c, int keep_known)
 		pthread_mutex_unlock(&c->lock);
 		if (known && keep_known)
 			continue;
-		rc = seq_dir(c, l.seqs[i], key, sizeof(key));
-		if (rc == 0)
-			rc = c->data->ops->remove_tree(c->data, key);
+		rc = remove_seq(c, l.seqs[i]);
 	}
 	free(l.seqs);
 	return rc;
@@ -1157,20 +1177,29 @@ static int sink_save(void *arg, uint64_t page, const void *old)
 	struct cyd *x = arg;
 	struct rpchain *c = x->cy->c;
 	struct undo *u = x->cy->u[x->disk];
-	int have;
+	int have, rc;
 
 	if (page >= UINT64_MAX / PG)
 		return -EINVAL;
+	pthread_mutex_lock(&u->wlock);
 	pthread_mutex_lock(&c->lock);
 	have = undo_find(u, page, NULL);
 	pthread_mutex_unlock(&c->lock);
-	return have ? 0 : undo_append(c, u, page, old); /* first pre-image wins */
+	rc = have ? 0 : undo_append(c, u, page, old); /* first pre-image wins */
+	pthread_mutex_unlock(&u->wlock);
+	return rc;
 }
 
 static int sink_commit(void *arg)
 {
 	struct cyd *x = arg;
-	return undo_sync(x->cy->u[x->disk]);
+	struct undo *u = x->cy->u[x->disk];
+	int rc;
+
+	pthread_mutex_lock(&u->wlock);
+	rc = undo_sync(u);
+	pthread_mutex_unlock(&u->wlock);
+	return rc;
 }
 
 static void cycle_free(struct rp_cycle *cy)
@@ -1371,16 +1400,33 @@ retry:
 	}
 	rc = 0;
 
-	/* Replica runs in one request each, undo pages one by one. */
+	/* Replica runs in one request each; whole undo pages in consecutive
+	 * slots of one undo too; partial pages through tmp. */
 	for (unsigned q = 0; q < np && rc == 0;) {
 		uint64_t base = (p0 + q) * PG, lo = base > off ? base : off, hi;
-		unsigned r = q;
+		unsigned r = q + 1;
 		if (!fromrep[q]) {
 			hi = base + PG < end ? base + PG : end;
-			rc = read_undo_page(&s[q], tmp, lo - base, hi - base, buf + (lo - off));
-			q++;
+			if (lo != base || hi != base + PG) {
+				rc = read_undo_page(&s[q], tmp, lo - base, hi - base, buf + (lo - off));
+				q++;
+				continue;
+			}
+			while (r < np && !fromrep[r] && s[r].u == s[q].u && s[r].slot == s[q].slot + (r - q) &&
+			       (p0 + r + 1) * PG <= end)
+				r++;
+			{
+				uint64_t n = (uint64_t)(r - q) * PG;
+				ssize_t got = bd_pread(s[q].u->ud, buf + (lo - off), n, s[q].slot * PG);
+				if (got < 0)
+					rc = (int)got;
+				else if ((uint64_t)got != n)
+					rc = -EIO;
+			}
+			q = r;
 			continue;
 		}
+		r = q;
 		while (r < np && fromrep[r])
 			r++;
 		hi = (p0 + r) * PG < end ? (p0 + r) * PG : end;
@@ -1587,6 +1633,7 @@ static int merge_into_prev(struct rpchain *c, uint64_t kseq, uint64_t pseq)
 		uk = c->pts[find_seq(c, kseq)].u[d];
 		up = c->pts[find_seq(c, pseq)].u[d];
 		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_lock(&up->wlock);
 		for (uint64_t s = 0; s < uk->nent && rc == 0; s++) {
 			uint64_t page = uk->order[s], slot;
 			ssize_t r;
@@ -1606,6 +1653,7 @@ static int merge_into_prev(struct rpchain *c, uint64_t kseq, uint64_t pseq)
 		}
 		if (rc == 0)
 			rc = undo_sync(up);
+		pthread_mutex_unlock(&up->wlock);
 	}
 	free(buf);
 	return rc;
@@ -1613,7 +1661,6 @@ static int merge_into_prev(struct rpchain *c, uint64_t kseq, uint64_t pseq)
 
 static int delete_locked(struct rpchain *c, const char *id)
 {
-	char key[BACKEND_KEY_MAX];
 	struct pt victim;
 	uint64_t seq, pseq = 0;
 	int i, n, rc;
@@ -1646,8 +1693,7 @@ static int delete_locked(struct rpchain *c, const char *id)
 	pthread_mutex_unlock(&c->lock);
 	pt_free(&victim, c->ndisks);
 	/* The catalog no longer names seq: a failure here leaves garbage for gc. */
-	if (seq_dir(c, seq, key, sizeof(key)) == 0)
-		(void)c->data->ops->remove_tree(c->data, key);
+	(void)remove_seq(c, seq);
 	return 0;
 }
 
