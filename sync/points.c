@@ -40,7 +40,13 @@
  * immutable once indexed, so a page found in an index is final.  Only the
  * writer of an undo (the running cycle for undo(newest), a merge for
  * undo(k-1)) appends to it; `order` and the capacities are the writer's.
+ *   wlock (per undo) serializes appends and syncs of one undo: the engine
+ *         may call a sink from several threads.  Order: op, wlock, lock.
  * Replica handles are opened lazily and kept until rpchain_close.
+ *
+ * Failure of rpchain_commit or rpchain_abort leaves the cycle open (begin
+ * says -EBUSY): commit again or abort; a crash or close leaves it for the
+ * next open to roll back.  After rpchain_destroy only rpchain_close is useful.
  */
 #define _GNU_SOURCE
 #include "points.h"
