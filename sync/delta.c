@@ -97,7 +97,8 @@ struct job {
 	int nworkers;
 	struct worker *w;
 	int err;       /* first error, or -ECANCELED; stops the workers */
-	uint64_t next_progress;
+	uint64_t work_done;     /* bytes of finished chunks, in any order */
+	uint64_t next_progress; /* call progress when work_done reaches this */
 	struct delta_stats st;
 
 	pthread_mutex_t bw_lock;
@@ -414,14 +415,20 @@ static void *worker_main(void *arg)
 				j->err = rc;
 			break;
 		}
+		if (w->cur != IDLE) {
+			uint64_t off = j->start + w->cur * CHUNK;
+			j->work_done += j->size - off < CHUNK ? j->size - off : CHUNK;
+		}
 		w->cur = IDLE;
 		j->st.bytes_transferred += sent;
 		j->st.pages_changed += changed;
 		sent = changed = 0;
 		j->st.bytes_compared = done_prefix(j);
-		if (!j->err && j->opts->progress && j->st.bytes_compared >= j->next_progress &&
-		    j->st.bytes_compared < j->size) {
-			j->next_progress = j->st.bytes_compared + PROGRESS_STEP;
+		/* Paced by work done, so a stalled chunk cannot starve the
+		 * callback (and cancel); reports the safe prefix. */
+		if (!j->err && j->opts->progress && j->work_done >= j->next_progress &&
+		    j->work_done < j->size - j->start) {
+			j->next_progress = j->work_done + PROGRESS_STEP;
 			j->st.seconds = now_s(&j->t0);
 			if (j->opts->progress(j->opts->progress_arg, &j->st))
 				j->err = -ECANCELED;
@@ -502,7 +509,7 @@ int delta_sync(struct bdisk *src, struct bdisk *dst, const struct delta_opts *op
 	j.st.bytes_total = j.size;
 	j.start = opts->start_offset < j.size ? opts->start_offset : j.size;
 	j.nchunks = (j.size - j.start + CHUNK - 1) / CHUNK;
-	j.next_progress = j.start + PROGRESS_STEP;
+	j.next_progress = PROGRESS_STEP;
 	j.st.bytes_compared = j.start;
 	if (j.map) {
 		rc = blockmap_resize(j.map, j.size);

@@ -581,7 +581,8 @@ static void test_cancel_and_resume(void)
 	o.progress_arg = &pr;
 	T_EQ_INT(run_sync(&o, &st), -ECANCELED);
 	T_EQ_INT(pr.calls, 1);
-	T_ASSERT(st.bytes_compared >= 16ull * 1024 * 1024);
+	/* The prefix may trail the 16 MiB of work done when a chunk was slow. */
+	T_ASSERT(st.bytes_compared >= 16ull * 1024 * 1024 - 2 * 2097152);
 	T_ASSERT(st.bytes_compared < size);
 	T_EQ_INT(st.bytes_compared % P, 0);
 	T_ASSERT(!files_equal(src_path, dst_path));
@@ -601,8 +602,7 @@ static void test_cancel_and_resume(void)
 		T_EQ_INT(run_sync(&o, &st), 0);
 		T_ASSERT(files_equal(src_path, dst_path));
 		T_ASSERT(st.pages_changed + first_pages >= pages);
-		/* Mid-way (one worker: deterministic) and at the end. */
-		T_ASSERT(pr2.calls >= (threads_now == 1 ? 2 : 1));
+		T_ASSERT(pr2.calls >= 2); /* at least once mid-way and at the end */
 		T_ASSERT(pr2.monotonic);
 		T_EQ_INT(pr2.last, size);
 	}
