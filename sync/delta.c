@@ -46,7 +46,7 @@
 
 #define PAGE ((uint64_t)DELTA_PAGE)
 #ifndef DELTA_CHUNK
-#define DELTA_CHUNK (2u * 1024u * 1024u) /* measured: 2-4 MiB beat L2-sized chunks */
+#define DELTA_CHUNK (512u * 1024u) /* src+dst buffers of a worker fit in L2 */
 #endif
 #define CHUNK ((uint64_t)DELTA_CHUNK)
 #define CHUNK_PAGES ((unsigned)(CHUNK / PAGE))
