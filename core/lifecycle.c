@@ -1,24 +1,1825 @@
 /*
- * lifecycle.c - failover, commit, reprotect, failback and the other item
- * operations of SPEC section 4 beyond enable and disable.
+ * lifecycle.c - the item operations of SPEC section 4 beyond enable and
+ * disable: failover, change-recovery-point, commit, reprotect (and so
+ * failback), test-failover and its cleanup, resync and complete-migration.
  *
- * NOT YET IMPLEMENTED: every control here is refused with EOPNOTSUPP and a
- * message in the item's error file.  (Issue: failover, commit, reprotect.)
+ * How it fits: vault.c's controls[] table checks a control's states and
+ * calls lifecycle_prepare() with model_lock held; prepare validates the line
+ * (EINVAL), the rules of lifecycle_check() (EHOSTUNREACH, EPERM) and the
+ * recovery point, then queues a job (jobs.c).  The job's run() function here
+ * follows the locking rule of model.h: copy what it needs under model_lock,
+ * drop it for disk I/O, take it again to publish.  Bytes move through the
+ * delta engine (sync_disk, replication_cycle_now in protect.c) and the
+ * recovery-point chain (rpchain_export).
+ *
+ * Cancel and failure: a run() returns -ECANCELED when job_cancelled() says
+ * so, and then (and on any failure) it puts back what it changed, so the
+ * item is left exactly as it was.  Work that can be undone (new disks,
+ * renames, power state) happens first; the step that can't be undone (the
+ * direction swap of reprotect, deleting the old disks, replacing disks by
+ * their rebuilt copies) is the last one and is not cancellable.  Disks built
+ * from a recovery point are written under a temporary name and only replace
+ * the existing ones once complete.
  */
+#define _GNU_SOURCE
 #include "model.h"
 
 #include <errno.h>
-#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-const struct job_type *const lifecycle_job_types[] = {NULL};
+#define TMP_SUFFIX "-asrtmp"
+#define REPLICA_SUFFIX "-ASRReplica"
+
+/* ---- inventory helpers (model_lock held) ---- */
+
+static void replica_of(const char *disk, char *out, size_t len)
+{
+	size_t n = strlen(disk), s = strlen(REPLICA_SUFFIX);
+	if (n > s && strcmp(disk + n - s, REPLICA_SUFFIX) == 0)
+		snprintf(out, len, "%s", disk); /* never -ASRReplica-ASRReplica */
+	else
+		snprintf(out, len, "%.80s" REPLICA_SUFFIX, disk);
+}
+
+/* The vnet a source network maps to in the other region (or vnet itself). */
+static void mapped_vnet(struct vault_rec *v, const char *src_region, const char *vnet, char *out, size_t len)
+{
+	struct mapping_rec *m = mapping_find(v, src_region, vnet);
+	const char *slash = m ? strchr(m->target, '/') : NULL;
+	snprintf(out, len, "%s", slash ? slash + 1 : vnet);
+}
+
+/* A VM by name in any resource group of r. */
+static struct vm_rec *vm_anywhere(struct region *r, const char *name, struct rg_rec **rgo)
+{
+	for (struct rg_rec *g = r->rgs; g; g = g->next) {
+		struct vm_rec *vm = vm_find(g, name);
+		if (vm) {
+			if (rgo)
+				*rgo = g;
+			return vm;
+		}
+	}
+	return NULL;
+}
+
+static struct vm_rec *vm_at(struct region *r, const char *rg, const char *name)
+{
+	struct rg_rec *g = rg_find(r, rg);
+	return g ? vm_find(g, name) : NULL;
+}
+
+/* Create or replace a VM record (its resource group exists). */
+static int vm_put(struct region *r, const struct vm_info *vi)
+{
+	struct rg_rec *g = rg_find(r, vi->rg);
+	struct vm_rec *vm;
+	int rc;
+
+	if (!g)
+		return -ENOENT;
+	vm = vm_find(g, vi->name);
+	if (!vm) {
+		vm = calloc(1, sizeof(*vm));
+		if (!vm)
+			return -ENOMEM;
+		rc = inv_vm_save(r, vi);
+		if (rc < 0) {
+			free(vm);
+			return rc;
+		}
+		vm->info = *vi;
+		vm->next = g->vms;
+		g->vms = vm;
+		return 0;
+	}
+	rc = inv_vm_save(r, vi);
+	if (rc == 0)
+		vm->info = *vi;
+	return rc;
+}
+
+static int vm_remove(struct region *r, const char *rg, const char *name)
+{
+	struct rg_rec *g = rg_find(r, rg);
+	struct vm_rec **pp, *vm;
+	char key[512];
+	int rc;
+
+	if (!g)
+		return -ENOENT;
+	for (pp = &g->vms; *pp && strcmp((*pp)->info.name, name) != 0; pp = &(*pp)->next)
+		;
+	if (!*pp)
+		return -ENOENT;
+	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, name);
+	rc = r->be->ops->rec_del(r->be, key);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	vm = *pp;
+	*pp = vm->next;
+	free(vm);
+	return 0;
+}
+
+static struct disk_rec **disk_list(struct region *r, int managed, const char *parent)
+{
+	if (managed) {
+		struct rg_rec *g = rg_find(r, parent);
+		return g ? &g->disks : NULL;
+	}
+	struct sa_rec *s = sa_find(r, parent);
+	return s ? &s->vhds : NULL;
+}
+
+static struct disk_rec *disk_at(struct region *r, int managed, const char *parent, const char *name)
+{
+	struct disk_rec **l = disk_list(r, managed, parent);
+	return l ? disk_find(*l, name) : NULL;
+}
+
+/* Rename a disk inside a region (keys and inventory, names kept sorted). */
+static int disk_rename_inv(struct region *r, int managed, const char *fparent, const char *fname,
+			   const char *tparent, const char *tname)
+{
+	struct disk_rec **from = disk_list(r, managed, fparent), **to = disk_list(r, managed, tparent), **pp, *d;
+	char a[1024], b[1024];
+	int rc;
+
+	if (!from || !to)
+		return -ENOENT;
+	for (pp = from; *pp && strcmp((*pp)->name, fname) != 0; pp = &(*pp)->next)
+		;
+	if (!*pp)
+		return -ENOENT;
+	if (disk_find(*to, tname))
+		return -EEXIST;
+	disk_key(managed, fparent, fname, a, sizeof(a));
+	disk_key(managed, tparent, tname, b, sizeof(b));
+	rc = r->be->ops->disk_rename(r->be, a, b);
+	if (rc < 0)
+		return rc;
+	d = *pp;
+	*pp = d->next;
+	snprintf(d->name, sizeof(d->name), "%s", tname);
+	for (pp = to; *pp && strcmp((*pp)->name, tname) < 0; pp = &(*pp)->next)
+		;
+	d->next = *pp;
+	*pp = d;
+	return 0;
+}
+
+/* Add a network mapping (the reverse one a reprotect needs). */
+static int mapping_add(struct vault_rec *v, const char *src, const char *vnet, const char *target)
+{
+	struct mapping_rec *m = calloc(1, sizeof(*m));
+	int rc;
+	if (!m)
+		return -ENOMEM;
+	snprintf(m->src_region, sizeof(m->src_region), "%s", src);
+	snprintf(m->vnet, sizeof(m->vnet), "%s", vnet);
+	snprintf(m->target, sizeof(m->target), "%s", target);
+	m->next = v->maps;
+	v->maps = m;
+	rc = persist_vault(v);
+	if (rc < 0) {
+		v->maps = m->next;
+		free(m);
+	}
+	return rc;
+}
+
+/* ---- job helpers ---- */
+
+static int task_index(struct jobctx *c, const char *name)
+{
+	int idx = -1;
+	pthread_mutex_lock(&model_lock);
+	for (int i = 0; i < c->j->ntasks; i++)
+		if (strcmp(c->j->tasks[i].name, name) == 0)
+			idx = i;
+	pthread_mutex_unlock(&model_lock);
+	return idx;
+}
+
+static void task(struct jobctx *c, const char *name, int state)
+{
+	job_task(c, task_index(c, name), state); /* a dropped task (-1) is ignored */
+}
+
+/* model_lock held: remove a task that does not apply from a new job. */
+static void job_drop_task(struct vault_rec *v, struct job_rec *j, const char *name)
+{
+	for (int i = 0; i < j->ntasks; i++) {
+		if (strcmp(j->tasks[i].name, name) != 0)
+			continue;
+		memmove(&j->tasks[i], &j->tasks[i + 1], sizeof(j->tasks[0]) * (size_t)(j->ntasks - i - 1));
+		j->ntasks--;
+		persist_job(v, j);
+		return;
+	}
+}
+
+static void job_progress(struct jobctx *c, int pct)
+{
+	pthread_mutex_lock(&model_lock);
+	c->j->progress = pct;
+	pthread_mutex_unlock(&model_lock);
+}
+
+static int cancel_only(void *arg, const struct delta_stats *st)
+{
+	(void)st;
+	return job_cancelled(arg);
+}
+
+/* The item's chain, opened if needed.  The job holds the item. */
+static int chain_get(struct vault_rec *v, const char *item, struct rpchain **out)
+{
+	struct item_rec *it;
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, item);
+	pthread_mutex_unlock(&model_lock);
+	if (!it)
+		return -ENOENT;
+	rc = item_open_chain(v, it);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&model_lock);
+	*out = it->chain;
+	pthread_mutex_unlock(&model_lock);
+	return *out ? 0 : -ENOENT;
+}
+
+/* A point word or id to a point id (model_lock NOT held); -EINVAL: none. */
+static int resolve_point(struct rpchain *ch, const char *word, char out[RP_ID_MAX], char *why, size_t len)
+{
+	struct rp_point *pts = NULL;
+	int n = 0, rc = rpchain_list(ch, &pts, &n);
+
+	if (rc < 0) {
+		snprintf(why, len, "cannot list the recovery points: %s", strerror(-rc));
+		return rc;
+	}
+	rc = -EINVAL;
+	if (n == 0) {
+		snprintf(why, len, "there is no recovery point");
+	} else if (strcmp(word, "latest") == 0 || strcmp(word, "latest-processed") == 0) {
+		snprintf(out, RP_ID_MAX, "%s", pts[n - 1].id);
+		rc = 0;
+	} else if (strcmp(word, "latest-app-consistent") == 0) {
+		for (int i = n - 1; i >= 0 && rc; i--)
+			if (pts[i].app_consistent) {
+				snprintf(out, RP_ID_MAX, "%s", pts[i].id);
+				rc = 0;
+			}
+		if (rc)
+			snprintf(why, len, "there is no app-consistent recovery point");
+	} else {
+		for (int i = 0; i < n && rc; i++)
+			if (strcmp(pts[i].id, word) == 0) {
+				snprintf(out, RP_ID_MAX, "%s", pts[i].id);
+				rc = 0;
+			}
+		if (rc)
+			snprintf(why, len, "no recovery point %s (see recovery-points/)", word);
+	}
+	free(pts);
+	return rc;
+}
+
+/* ---- disks from a recovery point ---- */
+
+struct dtarget {
+	int managed;
+	char parent[NAME_MAX_], name[NAME_MAX_];
+	uint64_t size;
+};
+
+/* Write each disk of a point into d[] in region r (model_lock NOT held).
+ * Each is built under "<name>-asrtmp"; only when all are complete (and the
+ * job was not cancelled) do they replace the existing disks of those names.
+ * On failure or cancel the temporaries are deleted and nothing changed. */
+static int build_from_point(struct jobctx *c, struct region *r, struct rpchain *ch, const char *point, int n,
+			    const struct dtarget *d, int pct_from, int pct_to)
+{
+	char tmp[NAME_MAX_ + 8], key[1024];
+	int rc = 0, made = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct bdisk *bd = NULL;
+		snprintf(tmp, sizeof(tmp), "%.80s" TMP_SUFFIX, d[i].name);
+		pthread_mutex_lock(&model_lock);
+		inv_disk_delete(r, d[i].managed, d[i].parent, tmp); /* a leftover of a crash */
+		rc = inv_disk_create(r, d[i].managed, d[i].parent, tmp, d[i].size);
+		pthread_mutex_unlock(&model_lock);
+		if (rc < 0) {
+			job_fail_msg(c, "cannot create disk %s: %s", tmp, strerror(-rc));
+			goto undo;
+		}
+		made = i + 1;
+		disk_key(d[i].managed, d[i].parent, tmp, key, sizeof(key));
+		rc = r->be->ops->disk_open(r->be, key, BDISK_RDWR, &bd);
+		if (rc == 0)
+			rc = rpchain_export(ch, point, i, bd, cancel_only, c);
+		bd_close(bd);
+		if (rc < 0) {
+			if (rc != -ECANCELED)
+				job_fail_msg(c, "cannot copy point %s into disk %s: %s", point, d[i].name, strerror(-rc));
+			goto undo;
+		}
+		job_progress(c, pct_from + (pct_to - pct_from) * (i + 1) / n);
+	}
+	if (job_cancelled(c)) {
+		rc = -ECANCELED;
+		goto undo;
+	}
+	/* The point of no return: the new disks replace the old ones. */
+	pthread_mutex_lock(&model_lock);
+	for (int i = 0; i < n && rc == 0; i++) {
+		snprintf(tmp, sizeof(tmp), "%.80s" TMP_SUFFIX, d[i].name);
+		if (disk_at(r, d[i].managed, d[i].parent, d[i].name))
+			rc = inv_disk_delete(r, d[i].managed, d[i].parent, d[i].name);
+		if (rc == 0)
+			rc = disk_rename_inv(r, d[i].managed, d[i].parent, tmp, d[i].parent, d[i].name);
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "cannot put disk %s in place: %s", d[i].name,
+				 strerror(-rc));
+	}
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+undo:
+	pthread_mutex_lock(&model_lock);
+	for (int i = 0; i < made; i++) {
+		snprintf(tmp, sizeof(tmp), "%.80s" TMP_SUFFIX, d[i].name);
+		inv_disk_delete(r, d[i].managed, d[i].parent, tmp);
+	}
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+/* The failed-over (or test) disks of an item: named like the source's plus
+ * suffix, in the target resource group or storage account. */
+static int item_targets(const struct item_rec *it, const char *suffix, struct dtarget *d)
+{
+	for (int i = 0; i < it->ndisks; i++) {
+		const struct item_disk *s = &it->disks[i];
+		d[i].managed = s->replica_managed;
+		snprintf(d[i].parent, sizeof(d[i].parent), "%s", s->replica_managed ? it->target_rg : it->target_sa);
+		snprintf(d[i].name, sizeof(d[i].name), "%.85s%s", s->name, suffix);
+		d[i].size = s->size;
+	}
+	return it->ndisks;
+}
+
+/* model_lock held: the target resource group, network, availability set
+ * and storage account a VM in the target region needs. */
+static int ensure_target(struct region *tgt, const struct item_rec *it, const char *vnet, int with_aset)
+{
+	int rc = inv_rg_create(tgt, it->target_rg, NULL);
+	if (rc == -EEXIST)
+		rc = 0;
+	if (rc == 0 && vnet[0])
+		rc = inv_net_ensure(tgt, it->target_rg, vnet);
+	if (rc == 0 && with_aset && it->aset[0])
+		rc = inv_aset_ensure(tgt, it->target_rg, it->aset);
+	for (int i = 0; rc == 0 && i < it->ndisks; i++)
+		if (!it->disks[i].replica_managed && it->target_sa[0])
+			rc = inv_sa_ensure(tgt, it->target_sa);
+	return rc;
+}
+
+static void vm_from_targets(struct vm_info *vi, const char *name, const char *rg, const char *region,
+			    const char *net, const char *aset, int n, const struct dtarget *d)
+{
+	memset(vi, 0, sizeof(*vi));
+	snprintf(vi->name, sizeof(vi->name), "%s", name);
+	snprintf(vi->rg, sizeof(vi->rg), "%s", rg);
+	snprintf(vi->region, sizeof(vi->region), "%s", region);
+	snprintf(vi->network, sizeof(vi->network), "%s", net);
+	snprintf(vi->availability_set, sizeof(vi->availability_set), "%s", aset);
+	vi->running = 1;
+	vi->created = time(NULL);
+	vi->ndisks = n;
+	for (int i = 0; i < n; i++) {
+		snprintf(vi->disks[i].name, sizeof(vi->disks[i].name), "%s", d[i].name);
+		vi->disks[i].size = d[i].size;
+		vi->disks[i].managed = d[i].managed;
+		if (!d[i].managed)
+			snprintf(vi->disks[i].storage_account, sizeof(vi->disks[i].storage_account), "%s", d[i].parent);
+	}
+}
+
+/* Set a VM's power (model_lock held); *was gets the old state. */
+static int vm_power(struct region *r, const char *rg, const char *name, int running, int *was)
+{
+	struct vm_rec *vm = vm_at(r, rg, name);
+	int rc = 0;
+	if (!vm)
+		return -ENOENT;
+	*was = vm->info.running;
+	if (vm->info.running != running) {
+		vm->info.running = running;
+		rc = inv_vm_save(r, &vm->info);
+		if (rc < 0)
+			vm->info.running = !running;
+	}
+	return rc;
+}
+
+/* ---- control lines ---- */
+
+struct op_args {
+	char point[RP_ID_MAX + 32];
+	int shutdown;
+	char network[NAME_MAX_];
+	char trg[NAME_MAX_], tsa[NAME_MAX_], cache[NAME_MAX_], aset[NAME_MAX_];
+	char notes[256];
+};
+
+static int is_point_word(const char *w)
+{
+	time_t t;
+	return strcmp(w, "latest") == 0 || strcmp(w, "latest-processed") == 0 ||
+	       strcmp(w, "latest-app-consistent") == 0 || parse_time(w, &t) == 0;
+}
+
+/* Parse a control's line into a (model_lock held or not: no model access). */
+static int parse_args(const char *control, struct ctl_line *cl, struct op_args *a, char *why, size_t len)
+{
+	static const char *const k_failover[] = {"shutdown", NULL};
+	static const char *const k_test[] = {"network", NULL};
+	static const char *const k_cleanup[] = {"notes", NULL};
+	static const char *const k_reprotect[] = {"target-resource-group", "target-storage-account",
+						  "cache-storage-account", "availability-set", "target-network",
+						  NULL};
+	static const char *const k_none[] = {NULL};
+	const char *const *keys = k_none;
+	const char *s;
+	int rc, point = 0, start = 0;
+
+	memset(a, 0, sizeof(*a));
+	if (strcmp(control, "failover") == 0)
+		keys = k_failover, point = 1;
+	else if (strcmp(control, "test-failover") == 0)
+		keys = k_test, point = 1;
+	else if (strcmp(control, "change-recovery-point") == 0)
+		point = 2;
+	else if (strcmp(control, "cleanup-test-failover") == 0)
+		keys = k_cleanup, start = 2;
+	else if (strcmp(control, "reprotect") == 0)
+		keys = k_reprotect, start = 1;
+	else
+		start = 1;
+	rc = ctl_check_keys(cl, keys, why, len);
+	if (rc < 0)
+		return rc;
+	if (point) {
+		if (cl->nbare > 1 || (point == 2 && cl->nbare != 1)) {
+			snprintf(why, len, "%s takes %s: latest, latest-processed, latest-app-consistent or a point id",
+				 control, point == 2 ? "one recovery point" : "at most one recovery point");
+			return -EINVAL;
+		}
+		snprintf(a->point, sizeof(a->point), "%s", cl->nbare ? cl->bare[0] : "latest");
+		if (!is_point_word(a->point)) {
+			snprintf(why, len, "'%s' is not a recovery point: use latest, latest-processed, "
+				 "latest-app-consistent or an id like 2026-11-24T10:05:00Z", a->point);
+			return -EINVAL;
+		}
+	} else if (start) {
+		int bare_ok = cl->nbare == 1 && (strcmp(cl->bare[0], "start") == 0 || strcmp(cl->bare[0], "1") == 0);
+		/* reprotect: "start" and/or overrides; cleanup: "start" or notes= */
+		if (!(bare_ok || (cl->nbare == 0 && cl->nkv > 0 && start >= 1 && keys != k_none))) {
+			snprintf(why, len, "%s takes 'start'%s", control,
+				 start == 2 ? " or notes=..." : keys != k_none ? " and optional key=value overrides" : "");
+			return -EINVAL;
+		}
+	}
+	if ((s = ctl_get(cl, "shutdown")) != NULL) {
+		if (strcmp(s, "yes") != 0 && strcmp(s, "no") != 0) {
+			snprintf(why, len, "shutdown= takes yes or no");
+			return -EINVAL;
+		}
+		a->shutdown = strcmp(s, "yes") == 0;
+	}
+	if ((s = ctl_get(cl, "network")) != NULL) {
+		if ((rc = name_generic_ok("network", s, why, len)) < 0)
+			return rc;
+		snprintf(a->network, sizeof(a->network), "%s", s);
+	}
+	if ((s = ctl_get(cl, "notes")) != NULL)
+		snprintf(a->notes, sizeof(a->notes), "%s", s);
+	if ((s = ctl_get(cl, "target-resource-group")) != NULL) {
+		if ((rc = name_rg_ok(s, why, len)) < 0)
+			return rc;
+		snprintf(a->trg, sizeof(a->trg), "%s", s);
+	}
+	if ((s = ctl_get(cl, "target-storage-account")) != NULL) {
+		if ((rc = name_sa_ok(s, why, len)) < 0)
+			return rc;
+		snprintf(a->tsa, sizeof(a->tsa), "%s", s);
+	}
+	if ((s = ctl_get(cl, "cache-storage-account")) != NULL) {
+		if ((rc = name_sa_ok(s, why, len)) < 0)
+			return rc;
+		snprintf(a->cache, sizeof(a->cache), "%s", s);
+	}
+	if ((s = ctl_get(cl, "availability-set")) != NULL) {
+		if ((rc = name_generic_ok("availability set", s, why, len)) < 0)
+			return rc;
+		snprintf(a->aset, sizeof(a->aset), "%s", s);
+	}
+	return 0;
+}
+
+/* A job's own line, parsed again (model_lock NOT held). */
+static int job_args(struct jobctx *c, struct op_args *a)
+{
+	struct ctl_line cl;
+	char line[sizeof(c->j->args)], why[256];
+	int rc;
+	pthread_mutex_lock(&model_lock);
+	snprintf(line, sizeof(line), "%s", c->j->args);
+	pthread_mutex_unlock(&model_lock);
+	rc = ctl_parse(line, strlen(line), &cl, why, sizeof(why));
+	if (rc == 0)
+		rc = parse_args(c->j->type->slug, &cl, a, why, sizeof(why));
+	if (rc < 0)
+		job_fail_msg(c, "bad arguments: %s", why);
+	return rc;
+}
+
+/* ---- the rules beyond states ---- */
+
+static int region_up(struct region *r, const char *role, char *why, size_t len)
+{
+	if (r && r->available && r->loaded)
+		return 0;
+	snprintf(why, len, "region %.40s (%.60s) is unavailable%s%.100s", r ? r->name : "?", role,
+		 r && r->reason[0] ? ": " : "", r ? r->reason : "");
+	return -EHOSTUNREACH;
+}
+
+int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len)
+{
+	char buf[ERR_MAX];
+	struct region *src = region_find(it->source_region), *tgt = region_find(it->target_region);
+	int rc = 0;
+
+	(void)v;
+	if (!why) {
+		why = buf;
+		len = sizeof(buf);
+	}
+	if (strcmp(control, "failover") == 0 || strcmp(control, "test-failover") == 0 ||
+	    strcmp(control, "change-recovery-point") == 0 || strcmp(control, "commit") == 0) {
+		rc = region_up(tgt, "the recovery region, which holds the replicas", why, len);
+	} else if (strcmp(control, "resync") == 0) {
+		rc = region_up(src, "the source", why, len);
+		if (rc == 0)
+			rc = region_up(tgt, "the target", why, len);
+	} else if (strcmp(control, "cleanup-test-failover") == 0) {
+		rc = region_up(region_find(it->tf_region), "where the test VM is", why, len);
+	} else if (strcmp(control, "reprotect") == 0) {
+		struct rg_rec *g = NULL;
+		rc = region_up(src, "the old primary, which becomes the target", why, len);
+		if (rc == 0)
+			rc = region_up(tgt, "where the failed-over VM runs", why, len);
+		if (rc == 0 && !vm_at(tgt, it->target_rg, it->name)) {
+			if (vm_anywhere(tgt, it->name, &g))
+				snprintf(why, len, "the failed-over VM %s was moved to resource group %s: move it back to %s "
+					 "to reprotect it", it->name, g->name, it->target_rg);
+			else
+				snprintf(why, len, "the failed-over VM %s/%s was deleted from %s: it cannot be reprotected",
+					 it->target_rg, it->name, tgt->name);
+			rc = -EPERM;
+		}
+	}
+	return rc;
+}
+
+/* model_lock held on entry and exit; dropped while the chain is consulted.
+ * 0 when the point word names a point now. */
+static int check_point(struct vault_rec *v, struct item_rec *it, const char *control, const char *word)
+{
+	char name[NAME_MAX_], why[ERR_MAX] = "", id[RP_ID_MAX];
+	struct rpchain *ch = NULL;
+	int rc;
+
+	snprintf(name, sizeof(name), "%s", it->name);
+	pthread_mutex_unlock(&model_lock);
+	rc = item_open_chain(v, it);
+	pthread_mutex_lock(&model_lock);
+	if (item_find(v, name) != it)
+		return -ENOENT;
+	ch = it->chain;
+	pthread_mutex_unlock(&model_lock);
+	if (rc == 0 && ch)
+		rc = resolve_point(ch, word, id, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "cannot open the recovery points: %s", strerror(rc ? -rc : ENOENT));
+	pthread_mutex_lock(&model_lock);
+	if (item_find(v, name) != it)
+		return -ENOENT;
+	if (it->job)
+		return fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
+	if (!item_allowed(it, control))
+		return fail_item(it, -EPERM, "%s is not allowed while %s is %s", control, it->name, it->state);
+	if (rc < 0)
+		return fail_item(it, rc == -EINVAL ? -EINVAL : rc, "%s refused: %s", control, why);
+	return 0;
+}
+
+/* ---- Failover ---- */
+
+#define T_PREREQ "Prerequisites check"
+#define T_SHUTDOWN "Shut down the virtual machine"
+#define T_SYNCLAST "Synchronizing the latest changes"
+#define T_FAILOVER "Start failover"
+#define T_STARTVM "Start the replica virtual machine"
+
+static uint64_t item_bytes(const struct item_rec *it)
+{
+	uint64_t t = 0;
+	for (int i = 0; i < it->ndisks; i++)
+		t += it->disks[i].size;
+	return t;
+}
+
+static int failover_run(struct jobctx *c)
+{
+	struct item_rec *it, *snap = malloc(sizeof(*snap));
+	struct op_args a;
+	struct region *src = NULL, *tgt = NULL;
+	struct rpchain *ch = NULL;
+	struct dtarget dt[MAX_DISKS];
+	struct vm_info vi;
+	char point[RP_ID_MAX], why[300], vnet[NAME_MAX_];
+	int rc, n, stopped = 0, was = 0, do_sync;
+
+	if (!snap)
+		return -ENOMEM;
+	rc = job_args(c, &a);
+	if (rc < 0)
+		goto out;
+	do_sync = task_index(c, T_SYNCLAST) >= 0;
+
+	task(c, T_PREREQ, JOB_IN_PROGRESS);
+	rc = wait_cycle_done(c);
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	if (it) {
+		*snap = *it;
+		src = region_find(snap->source_region);
+		tgt = region_find(snap->target_region);
+		rc = region_up(tgt, "the recovery region", why, sizeof(why));
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+	} else {
+		rc = -ENOENT;
+	}
+	pthread_mutex_unlock(&model_lock);
+	if (rc == 0 && (rc = chain_get(c->v, c->item, &ch)) < 0)
+		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
+	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto out;
+
+	if (a.shutdown) {
+		task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
+		pthread_mutex_lock(&model_lock);
+		rc = region_up(src, "the source", why, sizeof(why));
+		if (rc == 0) {
+			rc = vm_power(src, snap->vm_rg, snap->name, 0, &was);
+			if (rc == -ENOENT)
+				rc = 0; /* nothing to shut down */
+			else if (rc == 0)
+				stopped = was;
+		}
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "cannot shut down %s: %s", snap->name,
+				 rc == -EHOSTUNREACH ? why : strerror(-rc));
+		pthread_mutex_unlock(&model_lock);
+		task(c, T_SHUTDOWN, rc ? JOB_FAILED : JOB_SUCCEEDED);
+		if (rc < 0)
+			goto out;
+	}
+
+	if (do_sync) {
+		int up;
+		task(c, T_SYNCLAST, JOB_IN_PROGRESS);
+		pthread_mutex_lock(&model_lock);
+		up = src && src->available;
+		pthread_mutex_unlock(&model_lock);
+		if (up) {
+			struct jobprog jp = {.c = c};
+			job_set_total(c, item_bytes(snap));
+			rc = replication_cycle_now(c->v, c->item, 0, &jp, why, sizeof(why));
+			if (rc < 0 && rc != -ECANCELED)
+				job_fail_msg(c, "cannot ship the latest changes: %s", why);
+		} else {
+			logmsg("item %s: the source region is down; failing over to the latest processed point",
+			       c->item);
+		}
+		task(c, T_SYNCLAST, rc ? JOB_FAILED : JOB_SUCCEEDED);
+		if (rc < 0)
+			goto out;
+	}
+	if (job_cancelled(c)) {
+		rc = -ECANCELED;
+		goto out;
+	}
+
+	task(c, T_FAILOVER, JOB_IN_PROGRESS);
+	rc = resolve_point(ch, a.point, point, why, sizeof(why));
+	if (rc < 0) {
+		job_fail_msg(c, "%s", why);
+		goto out;
+	}
+	pthread_mutex_lock(&model_lock);
+	mapped_vnet(c->v, snap->source_region, snap->network, vnet, sizeof(vnet));
+	rc = ensure_target(tgt, snap, vnet, 1);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create the target resources: %s", strerror(-rc));
+	pthread_mutex_unlock(&model_lock);
+	n = item_targets(snap, "", dt);
+	if (rc == 0)
+		rc = build_from_point(c, tgt, ch, point, n, dt, 10, 90);
+	task(c, T_FAILOVER, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto out;
+	logmsg("item %s: failed over to %s from point %s", c->item, snap->target_region, point);
+
+	task(c, T_STARTVM, JOB_IN_PROGRESS);
+	vm_from_targets(&vi, snap->name, snap->target_rg, snap->target_region, vnet, snap->aset, n, dt);
+	pthread_mutex_lock(&model_lock);
+	rc = vm_put(tgt, &vi);
+	it = item_find(c->v, c->item);
+	if (rc < 0) {
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create VM %s: %s", snap->name, strerror(-rc));
+	} else if (it) {
+		snprintf(it->active_region, sizeof(it->active_region), "%s", it->target_region);
+		for (int i = 0; i < it->ndisks; i++)
+			snprintf(it->disks[i].state, sizeof(it->disks[i].state), "FailedOver");
+		persist_item(c->v, it);
+	}
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_STARTVM, rc ? JOB_FAILED : JOB_SUCCEEDED);
+out:
+	if (rc < 0 && stopped) {
+		/* put the source VM's power back: a failed failover changes nothing */
+		pthread_mutex_lock(&model_lock);
+		vm_power(src, snap->vm_rg, snap->name, 1, &was);
+		pthread_mutex_unlock(&model_lock);
+	}
+	free(snap);
+	return rc;
+}
+
+static const struct job_type JT_FAILOVER = {
+	.name = "Failover",
+	.slug = "failover",
+	.tasks = {T_PREREQ, T_SHUTDOWN, T_SYNCLAST, T_FAILOVER, T_STARTVM},
+	.running_state = "FailoverInProgress",
+	.done_state = "FailedOver",
+	.failed_state = "FailoverFailed",
+	.run = failover_run,
+};
+
+/* ---- Change recovery point ---- */
+
+#define T_CRP "Change recovery point"
+#define T_STARTVM2 "Start the virtual machine"
+
+static int crp_run(struct jobctx *c)
+{
+	struct item_rec *it, *snap = malloc(sizeof(*snap));
+	struct op_args a;
+	struct region *tgt = NULL;
+	struct rpchain *ch = NULL;
+	struct dtarget dt[MAX_DISKS];
+	char point[RP_ID_MAX], why[300];
+	int rc, n, was = 0, stopped = 0;
+
+	if (!snap)
+		return -ENOMEM;
+	rc = job_args(c, &a);
+	if (rc < 0)
+		goto out;
+	task(c, T_PREREQ, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	rc = it ? 0 : -ENOENT;
+	if (it) {
+		*snap = *it;
+		tgt = region_find(snap->target_region);
+		rc = region_up(tgt, "where the failed-over VM runs", why, sizeof(why));
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+	}
+	pthread_mutex_unlock(&model_lock);
+	if (rc == 0 && (rc = chain_get(c->v, c->item, &ch)) < 0)
+		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
+	if (rc == 0 && (rc = resolve_point(ch, a.point, point, why, sizeof(why))) < 0)
+		job_fail_msg(c, "%s", why);
+	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto out;
+
+	task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	rc = vm_power(tgt, snap->target_rg, snap->name, 0, &was);
+	if (rc == -ENOENT)
+		rc = 0;
+	else if (rc == 0)
+		stopped = was;
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_SHUTDOWN, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto out;
+
+	task(c, T_CRP, JOB_IN_PROGRESS);
+	n = item_targets(snap, "", dt);
+	rc = build_from_point(c, tgt, ch, point, n, dt, 10, 90);
+	task(c, T_CRP, rc ? (rc == -ECANCELED ? JOB_CANCELLED : JOB_FAILED) : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto out;
+	logmsg("item %s: the failed-over VM now runs from point %s", c->item, point);
+
+	task(c, T_STARTVM2, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	rc = vm_power(tgt, snap->target_rg, snap->name, 1, &was);
+	if (rc == -ENOENT)
+		rc = 0;
+	stopped = 0;
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_STARTVM2, rc ? JOB_FAILED : JOB_SUCCEEDED);
+out:
+	if (rc < 0 && stopped) {
+		pthread_mutex_lock(&model_lock);
+		vm_power(tgt, snap->target_rg, snap->name, 1, &was);
+		pthread_mutex_unlock(&model_lock);
+	}
+	free(snap);
+	return rc;
+}
+
+static const struct job_type JT_CRP = {
+	.name = "Change recovery point",
+	.slug = "change-recovery-point",
+	.tasks = {T_PREREQ, T_SHUTDOWN, T_CRP, T_STARTVM2},
+	.running_state = "ChangeRecoveryPointInProgress",
+	.done_state = "FailedOver",
+	.failed_state = NULL,
+	.run = crp_run,
+};
+
+/* ---- Commit ---- */
+
+#define T_DELPOINTS "Deleting recovery points"
+#define T_DELREPLICAS "Deleting replica disks"
+#define T_CLEANUP "Cleaning up replication data"
+
+/* model_lock held: forget the item's recovery points in memory. */
+static void item_points_gone(struct item_rec *it)
+{
+	item_close_chain(it);
+	it->npoints = 0;
+	it->last_point[0] = it->last_app_point[0] = '\0';
+	it->last_point_time = 0;
+}
+
+static int commit_run(struct jobctx *c)
+{
+	struct item_rec *it;
+	struct region *tgt = NULL;
+	struct rpchain *ch = NULL;
+	char why[300], prefix[512];
+	int rc;
+
+	task(c, T_PREREQ, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	rc = it ? 0 : -ENOENT;
+	if (it) {
+		tgt = region_find(it->target_region);
+		rc = region_up(tgt, "which holds the replicas", why, sizeof(why));
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+	}
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0 || job_cancelled(c))
+		return rc < 0 ? rc : -ECANCELED;
+
+	task(c, T_DELPOINTS, JOB_IN_PROGRESS);
+	rc = chain_get(c->v, c->item, &ch);
+	if (rc == 0)
+		rc = rpchain_destroy(ch);
+	if (rc < 0 && rc != -ENOENT) {
+		job_fail_msg(c, "cannot delete the recovery points: %s", strerror(-rc));
+		task(c, T_DELPOINTS, JOB_FAILED);
+		return rc;
+	}
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	if (it) {
+		item_points_gone(it);
+		persist_item(c->v, it);
+	}
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_DELPOINTS, JOB_SUCCEEDED);
+
+	task(c, T_DELREPLICAS, JOB_IN_PROGRESS);
+	rc = 0;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	for (int i = 0; it && i < it->ndisks; i++) {
+		struct item_disk *d = &it->disks[i];
+		int r = inv_disk_delete(tgt, d->replica_managed, d->replica_parent, d->replica);
+		if (r < 0 && r != -ENOENT) {
+			rc = r;
+			snprintf(c->j->error, sizeof(c->j->error), "cannot delete replica disk %s: %s", d->replica,
+				 strerror(-r));
+		}
+		snprintf(d->state, sizeof(d->state), "FailoverCommitted");
+		d->synced_bytes = 0;
+	}
+	if (it)
+		persist_item(c->v, it);
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_DELREPLICAS, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		return rc;
+
+	task(c, T_CLEANUP, JOB_IN_PROGRESS);
+	maps_forget(c->v, c->item);
+	key_item_data(c->v, c->item, prefix, sizeof(prefix));
+	rc = tgt->be->ops->remove_tree(tgt->be, prefix);
+	if (rc == -ENOENT)
+		rc = 0;
+	task(c, T_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	return rc;
+}
+
+static const struct job_type JT_COMMIT = {
+	.name = "Commit",
+	.slug = "commit",
+	.tasks = {T_PREREQ, T_DELPOINTS, T_DELREPLICAS, T_CLEANUP},
+	.running_state = "CommitInProgress",
+	.done_state = "FailoverCommitted",
+	.failed_state = NULL,
+	.run = commit_run,
+};
+
+/* ---- Reprotect ---- */
+
+#define T_RESOURCES "Creating target resources"
+#define T_PREPDISKS "Preparing target disks"
+#define T_DELTAS "Identifying the deltas"
+#define T_SYNC "Synchronizing"
+#define T_STARTREP "Starting delta replication"
+
+enum { PREP_EMPTY, PREP_COPY, PREP_USE, PREP_OS };
+
+struct rp_disk {
+	int managed;
+	char name[NAME_MAX_];
+	uint64_t size;
+	char src_parent[NAME_MAX_];             /* the failed-over disk: the new source */
+	char rep_parent[NAME_MAX_], rep[NAME_MAX_]; /* the new replica in the old primary */
+	char orig_parent[NAME_MAX_];            /* the original disk in the old primary */
+	int orig_managed;
+	int how;
+	int created, renamed, copied_back;      /* done so far, for the undo */
+};
+
+struct rp_ctx {
+	struct item_rec snap;
+	struct region *nsrc, *ntgt;
+	char trg[NAME_MAX_], tsa[NAME_MAX_], cache[NAME_MAX_], aset[NAME_MAX_];
+	char net_src[NAME_MAX_], net_tgt[NAME_MAX_];
+	int old_vm, powered_off, rg_changed, any_unmanaged;
+	struct vm_info old_vi;
+	int n;
+	struct rp_disk d[MAX_DISKS];
+	struct blockmap *maps[MAX_DISKS];
+};
+
+static void strip_suffix(const char *in, const char *suffix, char *out, size_t len)
+{
+	size_t n = strlen(in), s = strlen(suffix);
+	if (n > s && strcmp(in + n - s, suffix) == 0)
+		snprintf(out, len, "%.*s", (int)(n - s), in);
+	else
+		snprintf(out, len, "%s", in);
+}
+
+/* model_lock held: work out every name reprotect uses. */
+static int reprotect_plan(struct vault_rec *v, struct rp_ctx *x, const struct op_args *a)
+{
+	struct item_rec *s = &x->snap;
+	struct vm_rec *old, *rec;
+	struct mapping_rec *m;
+
+	x->nsrc = region_find(s->target_region);
+	x->ntgt = region_find(s->source_region);
+	rec = vm_at(x->nsrc, s->target_rg, s->name);
+	if (!rec)
+		return -EPERM;
+	old = vm_at(x->ntgt, s->vm_rg, s->name);
+	x->old_vm = old != NULL;
+	if (old)
+		x->old_vi = old->info;
+	snprintf(x->trg, sizeof(x->trg), "%s", a->trg[0] ? a->trg : s->vm_rg);
+	x->rg_changed = x->old_vm && strcmp(x->trg, s->vm_rg) != 0;
+	snprintf(x->cache, sizeof(x->cache), "%s", a->cache[0] ? a->cache : s->cache_sa);
+	if (a->aset[0])
+		snprintf(x->aset, sizeof(x->aset), "%s", a->aset);
+	else if (x->old_vm && x->old_vi.availability_set[0])
+		snprintf(x->aset, sizeof(x->aset), "%s", x->old_vi.availability_set);
+	else
+		strip_suffix(s->aset, "-asr", x->aset, sizeof(x->aset));
+	snprintf(x->net_src, sizeof(x->net_src), "%s", rec->info.network);
+	m = mapping_find(v, x->nsrc->name, x->net_src);
+	if (m && strchr(m->target, '/'))
+		snprintf(x->net_tgt, sizeof(x->net_tgt), "%s", strchr(m->target, '/') + 1);
+	else
+		snprintf(x->net_tgt, sizeof(x->net_tgt), "%s", x->old_vm ? x->old_vi.network : s->network);
+	x->n = s->ndisks;
+	for (int i = 0; i < x->n; i++)
+		if (!s->disks[i].replica_managed) {
+			x->any_unmanaged = 1;
+			/* the original account, else "asr" + the recovery VM's account */
+			if (a->tsa[0])
+				snprintf(x->tsa, sizeof(x->tsa), "%s", a->tsa);
+			else if (!s->disks[i].managed && sa_find(x->ntgt, s->disks[i].src_parent))
+				snprintf(x->tsa, sizeof(x->tsa), "%s", s->disks[i].src_parent);
+			else {
+				char raw[200];
+				snprintf(raw, sizeof(raw), "asr%s", s->target_sa);
+				sa_name_sanitize(raw, x->tsa, sizeof(x->tsa));
+			}
+			break;
+		}
+	for (int i = 0; i < x->n; i++) {
+		struct item_disk *sd = &s->disks[i];
+		struct rp_disk *d = &x->d[i];
+		struct disk_rec *orig, *rep;
+		memset(d, 0, sizeof(*d));
+		d->managed = sd->replica_managed;
+		snprintf(d->name, sizeof(d->name), "%s", sd->name);
+		d->size = sd->size;
+		snprintf(d->src_parent, sizeof(d->src_parent), "%s", d->managed ? s->target_rg : s->target_sa);
+		replica_of(sd->name, d->rep, sizeof(d->rep));
+		snprintf(d->rep_parent, sizeof(d->rep_parent), "%s", d->managed ? x->trg : x->tsa);
+		d->orig_managed = sd->managed;
+		snprintf(d->orig_parent, sizeof(d->orig_parent), "%s", sd->src_parent);
+		orig = x->old_vm ? disk_at(x->ntgt, sd->managed, sd->src_parent, sd->name) : NULL;
+		if (orig && orig->size != sd->size)
+			orig = NULL;
+		rep = disk_at(x->ntgt, d->managed, d->rep_parent, d->rep);
+		if (!orig || d->managed != sd->managed)
+			d->how = PREP_EMPTY;
+		else if (d->managed)
+			d->how = PREP_COPY;
+		else
+			d->how = i == 0 ? PREP_OS : PREP_USE;
+		/* resumed after a crash: the original was already renamed */
+		if (!d->managed && x->old_vm && !orig && rep && sd->managed == 0)
+			d->how = i == 0 ? PREP_OS : PREP_USE;
+	}
+	return 0;
+}
+
+/* Undo what "Preparing target disks" did (model_lock NOT held). */
+static void reprotect_undo(struct rp_ctx *x)
+{
+	int was;
+	pthread_mutex_lock(&model_lock);
+	for (int i = x->n - 1; i >= 0; i--) {
+		struct rp_disk *d = &x->d[i];
+		if (d->copied_back)
+			inv_disk_delete(x->ntgt, d->managed, d->orig_parent, d->name);
+		if (d->renamed && disk_rename_inv(x->ntgt, d->managed, d->rep_parent, d->rep, d->orig_parent, d->name) < 0)
+			logmsg("item %s: cannot rename disk %s back to %s", x->snap.name, d->rep, d->name);
+		if (d->created)
+			inv_disk_delete(x->ntgt, d->managed, d->rep_parent, d->rep);
+		d->copied_back = d->renamed = d->created = 0;
+	}
+	if (x->powered_off)
+		vm_power(x->ntgt, x->snap.vm_rg, x->snap.name, 1, &was);
+	x->powered_off = 0;
+	pthread_mutex_unlock(&model_lock);
+}
+
+/* A copy inside one region (not counted as transferred). */
+static int copy_in_region(struct jobctx *c, struct region *r, int managed, const char *fparent, const char *fname,
+			  const char *tparent, const char *tname)
+{
+	char a[1024], b[1024];
+	struct delta_opts opts = {0};
+	struct delta_stats st;
+	disk_key(managed, fparent, fname, a, sizeof(a));
+	disk_key(managed, tparent, tname, b, sizeof(b));
+	opts.progress = cancel_only;
+	opts.progress_arg = c;
+	return sync_disk(r->be, a, r->be, b, &opts, &st);
+}
+
+/* Hash every page of a disk into a new block map: the replica side of the
+ * comparison.  Holes are not read (they hash as zero pages). */
+static int hash_disk(struct jobctx *c, struct backend *be, const char *key, uint64_t size, struct blockmap **out,
+		     uint64_t done, uint64_t total)
+{
+	const uint64_t chunk = 1u << 20;
+	struct bdisk *d = NULL;
+	struct blockmap *m = NULL;
+	unsigned char *buf = malloc(chunk);
+	uint64_t off = 0;
+	int rc = buf ? blockmap_new(size, &m) : -ENOMEM;
+
+	if (rc == 0)
+		rc = be->ops->disk_open(be, key, BDISK_RDONLY, &d);
+	while (rc == 0 && off < size) {
+		uint64_t ds, de, n;
+		ssize_t got;
+		int r = bd_next_data(d, off, &ds, &de);
+		if (r == -ENXIO)
+			break;
+		if (r < 0) {
+			rc = r;
+			break;
+		}
+		if (ds > off)
+			off = ds - ds % DELTA_PAGE;
+		if (off >= size)
+			break;
+		n = size - off < chunk ? size - off : chunk;
+		got = bd_pread(d, buf, n, off);
+		if (got < 0) {
+			rc = (int)got;
+			break;
+		}
+		if ((uint64_t)got < n)
+			memset(buf + got, 0, n - (uint64_t)got);
+		for (uint64_t p = 0; p < n; p += DELTA_PAGE)
+			blockmap_hash_page(buf + p, n - p < DELTA_PAGE ? n - p : DELTA_PAGE, &m->h[(off + p) / DELTA_PAGE]);
+		off += n;
+		job_progress(c, total ? (int)((done + off) * 49 / total) : 0);
+		if (job_cancelled(c))
+			rc = -ECANCELED;
+	}
+	bd_close(d);
+	free(buf);
+	if (rc < 0) {
+		blockmap_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+/* Synchronizing reports progress 50..99 (the deltas took 0..49). */
+static int sync_progress(void *arg, const struct delta_stats *st)
+{
+	struct jobprog *jp = arg;
+	int stop = job_delta_progress(jp, st);
+	pthread_mutex_lock(&model_lock);
+	if (jp->c->j->bytes_total)
+		jp->c->j->progress = 50 + (int)(jp->c->j->bytes_compared * 49 / jp->c->j->bytes_total);
+	pthread_mutex_unlock(&model_lock);
+	return stop;
+}
+
+/* Create the new direction's recovery-point chain with its first point. */
+static int reprotect_chain(struct vault_rec *v, struct rp_ctx *x, struct rpchain **out, struct rp_point *pt)
+{
+	char keys[MAX_DISKS][1024], catalog[512], prefix[512];
+	const char *kp[MAX_DISKS];
+	struct rpchain *ch = NULL;
+	struct rp_point newest;
+	int rc;
+
+	for (int i = 0; i < x->n; i++) {
+		disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, keys[i], sizeof(keys[i]));
+		kp[i] = keys[i];
+	}
+	key_points(v, x->snap.name, catalog, sizeof(catalog));
+	key_item_data(v, x->snap.name, prefix, sizeof(prefix));
+	rc = x->ntgt->be->ops->remove_tree(x->ntgt->be, prefix); /* stale undo data of an earlier life */
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	{
+		struct rpchain_conf conf = {
+			.meta = v->region->be, .catalog_key = catalog, .data = x->ntgt->be,
+			.data_prefix = prefix, .ndisks = x->n, .replica_keys = kp,
+		};
+		rc = rpchain_open(&conf, &ch);
+	}
+	if (rc < 0)
+		return rc;
+	if (rpchain_newest(ch, &newest) == 0)
+		rc = rpchain_destroy(ch); /* a catalog left by an earlier attempt */
+	if (rc == 0)
+		rc = rpchain_add_initial(ch, time(NULL), 0, pt);
+	if (rc < 0) {
+		rpchain_close(ch);
+		return rc;
+	}
+	*out = ch;
+	return 0;
+}
+
+static int reprotect_run(struct jobctx *c)
+{
+	struct rp_ctx *x = calloc(1, sizeof(*x));
+	struct item_rec *it;
+	struct op_args a;
+	struct rpchain *ch = NULL;
+	struct rp_point pt;
+	char why[ERR_MAX], skey[1024], rkey[1024];
+	uint64_t total = 0, done = 0;
+	int rc, was;
+
+	if (!x)
+		return -ENOMEM;
+	rc = job_args(c, &a);
+	if (rc < 0)
+		goto out;
+
+	/* Prerequisites check */
+	task(c, T_PREREQ, JOB_IN_PROGRESS);
+	rc = wait_cycle_done(c);
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	rc = it ? lifecycle_check(c->v, it, "reprotect", why, sizeof(why)) : -ENOENT;
+	if (rc == 0) {
+		x->snap = *it;
+		rc = reprotect_plan(c->v, x, &a);
+	}
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "%s", rc == -ENOENT ? "the item is gone" : why);
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto out;
+
+	/* Creating target resources */
+	task(c, T_RESOURCES, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	rc = inv_rg_create(x->ntgt, x->trg, NULL);
+	if (rc == -EEXIST)
+		rc = 0;
+	if (rc == 0 && x->any_unmanaged)
+		rc = inv_sa_ensure(x->ntgt, x->tsa);
+	if (rc == 0 && x->cache[0])
+		rc = inv_sa_ensure(x->nsrc, x->cache);
+	if (rc == 0 && x->aset[0])
+		rc = inv_aset_ensure(x->ntgt, x->trg, x->aset);
+	if (rc == 0 && x->net_tgt[0])
+		rc = inv_net_ensure(x->ntgt, x->trg, x->net_tgt);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create the target resources: %s", strerror(-rc));
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_RESOURCES, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto out;
+
+	/* Preparing target disks */
+	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	if (x->old_vm && vm_power(x->ntgt, x->snap.vm_rg, x->snap.name, 0, &was) == 0 && was)
+		x->powered_off = 1;
+	for (int i = 0; i < x->n && rc == 0; i++) {
+		struct rp_disk *d = &x->d[i];
+		int rep_exists = disk_at(x->ntgt, d->managed, d->rep_parent, d->rep) != NULL;
+		if (d->how == PREP_EMPTY || d->how == PREP_COPY) {
+			if (!rep_exists) {
+				rc = inv_disk_create(x->ntgt, d->managed, d->rep_parent, d->rep, d->size);
+				d->created = rc == 0;
+			}
+		} else if (!rep_exists) {
+			rc = disk_rename_inv(x->ntgt, d->managed, d->orig_parent, d->name, d->rep_parent, d->rep);
+			d->renamed = rc == 0;
+		}
+		if (rc == 0 && d->how == PREP_OS && !disk_at(x->ntgt, d->managed, d->orig_parent, d->name)) {
+			rc = inv_disk_create(x->ntgt, d->managed, d->orig_parent, d->name, d->size);
+			d->copied_back = rc == 0;
+		}
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "cannot prepare replica disk %s: %s", d->rep,
+				 strerror(-rc));
+	}
+	pthread_mutex_unlock(&model_lock);
+	for (int i = 0; i < x->n && rc == 0; i++) {
+		struct rp_disk *d = &x->d[i];
+		if (d->how == PREP_COPY)
+			rc = copy_in_region(c, x->ntgt, d->managed, d->orig_parent, d->name, d->rep_parent, d->rep);
+		else if (d->how == PREP_OS)
+			rc = copy_in_region(c, x->ntgt, d->managed, d->rep_parent, d->rep, d->orig_parent, d->name);
+		if (rc < 0 && rc != -ECANCELED)
+			job_fail_msg(c, "cannot copy disk %s in %s: %s", d->name, x->ntgt->name, strerror(-rc));
+	}
+	task(c, T_PREPDISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto undo;
+
+	/* Identifying the deltas: the replica side's page hashes */
+	task(c, T_DELTAS, JOB_IN_PROGRESS);
+	for (int i = 0; i < x->n; i++)
+		total += x->d[i].size;
+	job_set_total(c, total);
+	for (int i = 0; i < x->n && rc == 0; i++) {
+		disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
+		rc = hash_disk(c, x->ntgt->be, rkey, x->d[i].size, &x->maps[i], done, total);
+		done += x->d[i].size;
+		if (rc < 0 && rc != -ECANCELED)
+			job_fail_msg(c, "cannot read replica disk %s: %s", x->d[i].rep, strerror(-rc));
+	}
+	task(c, T_DELTAS, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto undo;
+
+	/* Synchronizing: the source's pages against those hashes; only
+	 * differing pages cross to the old primary. */
+	task(c, T_SYNC, JOB_IN_PROGRESS);
+	{
+		struct jobprog jp = {.c = c};
+		for (int i = 0; i < x->n && rc == 0; i++) {
+			struct delta_opts opts = {0};
+			struct delta_stats st;
+			disk_key(x->d[i].managed, x->d[i].src_parent, x->d[i].name, skey, sizeof(skey));
+			disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
+			opts.map = x->maps[i];
+			opts.map_trusted = 1;
+			opts.bwlimit = x->snap.bwlimit;
+			opts.progress = sync_progress;
+			opts.progress_arg = &jp;
+			rc = sync_disk(x->nsrc->be, skey, x->ntgt->be, rkey, &opts, &st);
+			jp.base_compared += x->d[i].size;
+			jp.base_transferred += st.bytes_transferred;
+			if (rc < 0 && rc != -ECANCELED)
+				job_fail_msg(c, "cannot synchronize disk %s: %s", x->d[i].name, strerror(-rc));
+		}
+	}
+	task(c, T_SYNC, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto undo;
+
+	/* Starting delta replication: the first point, then the swap. */
+	task(c, T_STARTREP, JOB_IN_PROGRESS);
+	if (job_cancelled(c)) {
+		rc = -ECANCELED;
+		goto undo;
+	}
+	rc = reprotect_chain(c->v, x, &ch, &pt);
+	if (rc < 0) {
+		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
+		goto undo;
+	}
+	for (int i = 0; i < x->n; i++) {
+		char mkey[512];
+		key_map(c->v, x->snap.name, i, mkey, sizeof(mkey));
+		x->maps[i]->generation = pt.seq;
+		if (blockmap_save(x->ntgt->be, mkey, x->maps[i]) < 0)
+			logmsg("item %s: cannot save the block map of disk %d", x->snap.name, i);
+	}
+	maps_forget(c->v, c->item);
+	pthread_mutex_lock(&model_lock);
+	if (x->net_src[0] && !mapping_find(c->v, x->nsrc->name, x->net_src)) {
+		char target[2 * NAME_MAX_];
+		snprintf(target, sizeof(target), "%s/%s", x->ntgt->name, x->net_tgt);
+		if (mapping_add(c->v, x->nsrc->name, x->net_src, target) < 0)
+			logmsg("item %s: cannot add the network mapping %s/%s -> %s", x->snap.name, x->nsrc->name,
+			       x->net_src, target);
+	}
+	it = item_find(c->v, c->item);
+	if (it) {
+		struct policy_rec *p = policy_find(c->v, it->policy);
+		snprintf(it->source_region, sizeof(it->source_region), "%s", x->nsrc->name);
+		snprintf(it->target_region, sizeof(it->target_region), "%s", x->ntgt->name);
+		snprintf(it->active_region, sizeof(it->active_region), "%s", x->nsrc->name);
+		snprintf(it->vm_rg, sizeof(it->vm_rg), "%s", x->snap.target_rg);
+		snprintf(it->target_rg, sizeof(it->target_rg), "%s", x->trg);
+		snprintf(it->target_sa, sizeof(it->target_sa), "%s", x->any_unmanaged ? x->tsa : "");
+		snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", x->cache);
+		snprintf(it->aset, sizeof(it->aset), "%s", x->aset);
+		snprintf(it->network, sizeof(it->network), "%s", x->net_src);
+		for (int i = 0; i < x->n; i++) {
+			struct item_disk *d = &it->disks[i];
+			d->managed = x->d[i].managed;
+			snprintf(d->src_parent, sizeof(d->src_parent), "%s", x->d[i].src_parent);
+			snprintf(d->replica, sizeof(d->replica), "%s", x->d[i].rep);
+			snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", x->d[i].rep_parent);
+			d->replica_managed = x->d[i].managed;
+			d->synced_bytes = x->d[i].size;
+			snprintf(d->state, sizeof(d->state), "Protected");
+		}
+		it->resync_required = 0;
+		it->failing = 0;
+		it->fail_reason[0] = '\0';
+		item_close_chain(it);
+		it->chain = ch;
+		ch = NULL;
+		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
+		persist_item(c->v, it);
+	}
+	/* The old disks go last: the originals copied to -ASRReplica, and the
+	 * old VM when the resource group changed. */
+	for (int i = 0; i < x->n; i++) {
+		struct rp_disk *d = &x->d[i];
+		if (d->how == PREP_COPY || (x->rg_changed && d->how == PREP_OS))
+			inv_disk_delete(x->ntgt, d->orig_managed, d->orig_parent, d->name);
+	}
+	if (x->rg_changed) {
+		vm_remove(x->ntgt, x->snap.vm_rg, x->snap.name);
+	} else if (x->old_vm && x->any_unmanaged) {
+		/* the data disks were detached: the VM keeps its OS disk copy */
+		struct vm_rec *vm = vm_at(x->ntgt, x->snap.vm_rg, x->snap.name);
+		if (vm) {
+			struct vm_info vi = vm->info;
+			vi.ndisks = 0;
+			for (int i = 0; i < vm->info.ndisks; i++) {
+				int used = 0;
+				for (int k = 0; k < x->n; k++)
+					used |= x->d[k].how == PREP_USE && strcmp(x->d[k].name, vm->info.disks[i].name) == 0;
+				if (!used)
+					vi.disks[vi.ndisks++] = vm->info.disks[i];
+			}
+			vm_put(x->ntgt, &vi);
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+	if (ch)
+		rpchain_close(ch); /* the item went away meanwhile */
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	ch = it ? it->chain : NULL;
+	pthread_mutex_unlock(&model_lock);
+	if (ch)
+		item_points_refresh(c->v, c->item, ch);
+	task(c, T_STARTREP, JOB_SUCCEEDED);
+	logmsg("item %s: reprotected, now %s -> %s", c->item, x->nsrc->name, x->ntgt->name);
+	rc = 0;
+	goto out;
+undo:
+	reprotect_undo(x);
+out:
+	for (int i = 0; i < MAX_DISKS; i++)
+		blockmap_free(x->maps[i]);
+	free(x);
+	return rc;
+}
+
+static const struct job_type JT_REPROTECT = {
+	.name = "Reprotect",
+	.slug = "reprotect",
+	.tasks = {T_PREREQ, T_RESOURCES, T_PREPDISKS, T_DELTAS, T_SYNC, T_STARTREP},
+	.running_state = "ReprotectInProgress",
+	.done_state = "Protected",
+	.failed_state = "ReprotectFailed",
+	.run = reprotect_run,
+};
+
+/* ---- Test failover and its cleanup ---- */
+
+#define T_CREATETEST "Create test virtual machine"
+#define T_STARTTEST "Start the virtual machine"
+#define T_DELTEST "Delete the test virtual machine"
+
+static int test_failover_run(struct jobctx *c)
+{
+	struct item_rec *it, *snap = malloc(sizeof(*snap));
+	struct op_args a;
+	struct region *tgt = NULL;
+	struct rpchain *ch = NULL;
+	struct dtarget dt[MAX_DISKS];
+	struct vm_info vi;
+	char point[RP_ID_MAX], why[300], vnet[NAME_MAX_], vmname[NAME_MAX_ + 8];
+	int rc, n;
+
+	if (!snap)
+		return -ENOMEM;
+	rc = job_args(c, &a);
+	if (rc < 0)
+		goto out;
+	task(c, T_PREREQ, JOB_IN_PROGRESS);
+	rc = wait_cycle_done(c);
+	if (rc < 0)
+		goto out;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	rc = it ? 0 : -ENOENT;
+	if (it) {
+		*snap = *it;
+		tgt = region_find(snap->target_region);
+		rc = region_up(tgt, "the recovery region", why, sizeof(why));
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+		mapped_vnet(c->v, snap->source_region, snap->network, vnet, sizeof(vnet));
+	}
+	pthread_mutex_unlock(&model_lock);
+	if (rc == 0 && (rc = chain_get(c->v, c->item, &ch)) < 0)
+		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
+	if (rc == 0 && (rc = resolve_point(ch, a.point, point, why, sizeof(why))) < 0)
+		job_fail_msg(c, "%s", why);
+	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto out;
+	if (a.network[0])
+		snprintf(vnet, sizeof(vnet), "%s", a.network);
+	else {
+		char base[NAME_MAX_];
+		snprintf(base, sizeof(base), "%s", vnet);
+		snprintf(vnet, sizeof(vnet), "%.85s-test", base);
+	}
+	snprintf(vmname, sizeof(vmname), "%.85s-test", snap->name);
+
+	task(c, T_CREATETEST, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	rc = ensure_target(tgt, snap, vnet, 0);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create the test resources: %s", strerror(-rc));
+	pthread_mutex_unlock(&model_lock);
+	n = item_targets(snap, "-test", dt);
+	if (rc == 0)
+		rc = build_from_point(c, tgt, ch, point, n, dt, 5, 90);
+	task(c, T_CREATETEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		goto out;
+
+	task(c, T_STARTTEST, JOB_IN_PROGRESS);
+	vm_from_targets(&vi, vmname, snap->target_rg, snap->target_region, vnet, "", n, dt);
+	pthread_mutex_lock(&model_lock);
+	rc = vm_put(tgt, &vi);
+	it = item_find(c->v, c->item);
+	if (rc < 0) {
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create VM %s: %s", vmname, strerror(-rc));
+		for (int i = 0; i < n; i++)
+			inv_disk_delete(tgt, dt[i].managed, dt[i].parent, dt[i].name);
+	} else if (it) {
+		snprintf(it->test_failover, sizeof(it->test_failover), "Succeeded: %.24s in %.16s/%.16s from %.20s network %.16s",
+			 vmname, snap->target_region, snap->target_rg, point, vnet);
+		snprintf(it->tf_region, sizeof(it->tf_region), "%s", snap->target_region);
+		snprintf(it->tf_rg, sizeof(it->tf_rg), "%s", snap->target_rg);
+		persist_item(c->v, it);
+	}
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_STARTTEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
+out:
+	free(snap);
+	return rc;
+}
+
+static const struct job_type JT_TEST_FAILOVER = {
+	.name = "Test failover",
+	.slug = "test-failover",
+	.tasks = {T_PREREQ, T_CREATETEST, T_STARTTEST},
+	.running_state = NULL,
+	.done_state = NULL,
+	.failed_state = NULL,
+	.run = test_failover_run,
+};
+
+static int cleanup_tf_run(struct jobctx *c)
+{
+	struct item_rec *it;
+	struct region *r;
+	struct vm_rec *vm;
+	struct op_args a;
+	char name[NAME_MAX_ + 8], why[300];
+	int rc;
+
+	rc = job_args(c, &a);
+	if (rc < 0)
+		return rc;
+	task(c, T_PREREQ, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	r = it ? region_find(it->tf_region) : NULL;
+	rc = !it ? -ENOENT : region_up(r, "where the test VM is", why, sizeof(why));
+	if (rc == -EHOSTUNREACH)
+		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		return rc;
+
+	task(c, T_DELTEST, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	if (it) {
+		snprintf(name, sizeof(name), "%.85s-test", it->name);
+		vm = vm_at(r, it->tf_rg, name);
+		for (int i = 0; vm && i < vm->info.ndisks && rc == 0; i++) {
+			struct vm_disk_info *d = &vm->info.disks[i];
+			rc = inv_disk_delete(r, d->managed, d->managed ? it->tf_rg : d->storage_account, d->name);
+			if (rc == -ENOENT)
+				rc = 0;
+		}
+		if (rc == 0 && vm)
+			rc = vm_remove(r, it->tf_rg, name);
+		if (rc < 0) {
+			snprintf(c->j->error, sizeof(c->j->error), "cannot delete the test VM %s: %s", name, strerror(-rc));
+		} else {
+			logmsg("item %s: test failover cleaned up%s%s", it->name, a.notes[0] ? "; notes: " : "", a.notes);
+			it->test_failover[0] = it->tf_region[0] = it->tf_rg[0] = '\0';
+			persist_item(c->v, it);
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_DELTEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	return rc;
+}
+
+static const struct job_type JT_CLEANUP_TF = {
+	.name = "Cleanup test failover",
+	.slug = "cleanup-test-failover",
+	.tasks = {T_PREREQ, T_DELTEST},
+	.running_state = NULL,
+	.done_state = NULL,
+	.failed_state = NULL,
+	.run = cleanup_tf_run,
+};
+
+/* ---- Resynchronize ---- */
+
+#define T_RESYNC "Comparing and synchronizing disks"
+
+static int resync_run(struct jobctx *c)
+{
+	struct item_rec *it;
+	char why[300];
+	uint64_t total = 0;
+	int rc;
+
+	task(c, T_PREREQ, JOB_IN_PROGRESS);
+	rc = wait_cycle_done(c);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	rc = it ? lifecycle_check(c->v, it, "resync", why, sizeof(why)) : -ENOENT;
+	if (rc == -EHOSTUNREACH)
+		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+	if (it)
+		total = item_bytes(it);
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		return rc;
+
+	/* Compare mode on every disk: the maps are rebuilt from what is really
+	 * on the replicas, the differences are shipped, a point is made. */
+	task(c, T_RESYNC, JOB_IN_PROGRESS);
+	job_set_total(c, total);
+	{
+		struct jobprog jp = {.c = c};
+		rc = replication_cycle_now(c->v, c->item, 1, &jp, why, sizeof(why));
+	}
+	if (rc < 0 && rc != -ECANCELED)
+		job_fail_msg(c, "%s", why);
+	task(c, T_RESYNC, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	if (rc < 0)
+		return rc;
+	task(c, T_STARTREP, JOB_IN_PROGRESS);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	if (it) {
+		it->resync_required = 0;
+		for (int i = 0; i < it->ndisks; i++)
+			it->disks[i].synced_bytes = it->disks[i].size;
+		persist_item(c->v, it);
+	}
+	pthread_mutex_unlock(&model_lock);
+	task(c, T_STARTREP, JOB_SUCCEEDED);
+	return 0;
+}
+
+static const struct job_type JT_RESYNC = {
+	.name = "Resynchronize",
+	.slug = "resynchronize",
+	.tasks = {T_PREREQ, T_RESYNC, T_STARTREP},
+	.running_state = "ResynchronizationInProgress",
+	.done_state = "Protected",
+	.failed_state = "ResynchronizationFailed",
+	.run = resync_run,
+};
+
+/* ---- Complete migration ---- */
+
+#define T_MIGRATE "Complete migration"
+
+static int migrate_run(struct jobctx *c)
+{
+	task(c, T_PREREQ, JOB_IN_PROGRESS);
+	task(c, T_PREREQ, JOB_SUCCEEDED);
+	task(c, T_MIGRATE, JOB_IN_PROGRESS);
+	logmsg("item %s: migration completed; reprotect and failback are refused from now on", c->item);
+	task(c, T_MIGRATE, JOB_SUCCEEDED);
+	return 0;
+}
+
+static const struct job_type JT_MIGRATE = {
+	.name = "Complete migration",
+	.slug = "complete-migration",
+	.tasks = {T_PREREQ, T_MIGRATE},
+	.running_state = NULL,
+	.done_state = "MigrationCompleted",
+	.failed_state = NULL,
+	.run = migrate_run,
+};
+
+const struct job_type *const lifecycle_job_types[] = {
+	&JT_FAILOVER, &JT_CRP, &JT_COMMIT, &JT_REPROTECT, &JT_TEST_FAILOVER, &JT_CLEANUP_TF, &JT_RESYNC, &JT_MIGRATE,
+	NULL,
+};
+
+/* ---- prepare: validate and queue (model_lock held) ---- */
+
+/* The parsed line written back as one canonical line, for the job record. */
+static void line_of(const struct ctl_line *cl, char *out, size_t len)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (int i = 0; i < cl->nbare && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%s", used ? " " : "", cl->bare[i]);
+	for (int i = 0; i < cl->nkv && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%s=%s", used ? " " : "", cl->key[i], cl->val[i]);
+}
 
 int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
 		      const char *line);
 int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
 		      const char *line)
 {
-	(void)v;
-	(void)cl;
-	(void)line;
-	return fail_item(it, -EOPNOTSUPP, "%s is not implemented yet", control);
+	static const struct {
+		const char *control;
+		const struct job_type *type;
+	} map[] = {
+		{"failover", &JT_FAILOVER}, {"change_recovery_point", &JT_CRP}, {"commit", &JT_COMMIT},
+		{"reprotect", &JT_REPROTECT}, {"test_failover", &JT_TEST_FAILOVER},
+		{"cleanup_test_failover", &JT_CLEANUP_TF}, {"resync", &JT_RESYNC},
+		{"complete_migration", &JT_MIGRATE},
+	};
+	const struct job_type *t = NULL;
+	struct job_rec *j = NULL;
+	struct op_args a;
+	char name[40], why[ERR_MAX], args[512];
+	int rc;
+
+	/* vault.c passes the C identifier; the file name has hyphens */
+	snprintf(name, sizeof(name), "%s", control);
+	for (char *p = name; *p; p++)
+		if (*p == '_')
+			*p = '-';
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].control, control) == 0)
+			t = map[i].type;
+	if (!t)
+		return fail_item(it, -EOPNOTSUPP, "%s is not implemented", name);
+
+	rc = parse_args(name, cl, &a, why, sizeof(why));
+	if (rc < 0)
+		return fail_item(it, rc, "%s refused: %s", name, why);
+	if (ctl_get(cl, "target-network")) {
+		char vnet[NAME_MAX_];
+		mapped_vnet(v, it->source_region, it->network, vnet, sizeof(vnet));
+		return fail_item(it, -EPERM, "reprotect cannot change the target network: change the network mapping "
+			       "vaults/%s/network-mappings/%s/%s instead", v->name, it->target_region, vnet);
+	}
+	rc = lifecycle_check(v, it, name, why, sizeof(why));
+	if (rc < 0)
+		return fail_item(it, rc, "%s refused: %s", name, why);
+	if (t == &JT_FAILOVER && a.shutdown) {
+		rc = region_up(region_find(it->source_region), "the source, where the VM is to be shut down", why,
+			       sizeof(why));
+		if (rc < 0)
+			return fail_item(it, rc, "failover with shutdown=yes refused: %s", why);
+	}
+	if (a.point[0] && (rc = check_point(v, it, name, a.point)) < 0)
+		return rc;
+	(void)line; /* not NUL-terminated at its length: the parsed words are used */
+	line_of(cl, args, sizeof(args));
+	rc = job_submit(v, it, t, args, &j);
+	if (rc < 0)
+		return fail_item(it, rc, "cannot start %s: %s", name, strerror(-rc));
+	if (t == &JT_FAILOVER) {
+		struct region *src = region_find(it->source_region);
+		if (!a.shutdown)
+			job_drop_task(v, j, T_SHUTDOWN);
+		if (strcmp(a.point, "latest") != 0 || !src || !src->available)
+			job_drop_task(v, j, T_SYNCLAST);
+	}
+	it->error[0] = '\0';
+	return 0;
 }

@@ -225,7 +225,7 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 	S("target_region", target_region); S("active_region", active_region); S("vm_rg", vm_rg);
 	S("policy", policy); S("target_rg", target_rg); S("target_sa", target_sa);
 	S("cache_sa", cache_sa); S("aset", aset); S("network", network); S("error", error);
-	S("job", job_id); S("test_failover", test_failover);
+	S("job", job_id); S("test_failover", test_failover); S("tf_region", tf_region); S("tf_rg", tf_rg);
 	U("bwlimit", bwlimit); U("created", created); U("resync_required", resync_required);
 	U("last_app_point_time", last_app_point_time);
 #undef S
@@ -335,6 +335,8 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	JCPY(it->target_sa, o, "target_sa"); JCPY(it->cache_sa, o, "cache_sa"); JCPY(it->aset, o, "aset");
 	JCPY(it->network, o, "network"); JCPY(it->error, o, "error"); JCPY(it->job_id, o, "job");
 	JCPY(it->test_failover, o, "test_failover");
+	JCPY(it->tf_region, o, "tf_region");
+	JCPY(it->tf_rg, o, "tf_rg");
 	it->bwlimit = ju(o, "bwlimit");
 	it->created = (time_t)ju(o, "created");
 	it->resync_required = (int)ju(o, "resync_required");

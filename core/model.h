@@ -125,6 +125,8 @@ struct item_rec {
 	time_t last_point_time;
 	int npoints;
 	char test_failover[128];
+	char tf_region[NAME_MAX_];   /* where the test failover VM is */
+	char tf_rg[NAME_MAX_];
 	time_t created;
 	struct rpchain *chain;       /* set once replication started; own lock */
 	struct item_rec *next;
@@ -150,7 +152,8 @@ struct job_rec {
 	struct task_rec tasks[MAX_TASKS];
 	uint64_t bytes_total, bytes_compared, bytes_transferred;
 	uint64_t rate;
-	double rate_t0;              /* monotonic start of the data phase */
+	double rate_t0;              /* monotonic start of the running task */
+	uint64_t rate_base;          /* bytes_compared when it started */
 	int progress;
 	int cancel;                  /* cancel requested */
 	/* checkpoint */
@@ -275,6 +278,18 @@ void replication_tick(time_t now);     /* scheduler: model_lock NOT held */
 int item_open_chain(struct vault_rec *v, struct item_rec *it); /* model_lock NOT held */
 void item_close_chain(struct item_rec *it);
 void protect_shutdown(void);  /* frees retired chains */
+/* For lifecycle.c (model_lock NOT held unless said): */
+int wait_cycle_done(struct jobctx *c);  /* no cycle runs on the item (a job holds it) */
+int sync_disk(struct backend *sbe, const char *skey, struct backend *dbe, const char *dkey,
+	      struct delta_opts *opts, struct delta_stats *st);
+void maps_forget(struct vault_rec *v, const char *item);
+void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *chain);
+/* Run one replication cycle now, inside a job that holds the item. */
+int replication_cycle_now(struct vault_rec *v, const char *item, int force_compare, struct jobprog *jp,
+			  char *why, size_t whylen);
+/* lifecycle.c: region and VM rules of a control beyond its states (model_lock
+ * held); 0 or -errno with the reason in why. */
+int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len);
 void protect_free_maps(void); /* frees cached block maps */
 
 #endif

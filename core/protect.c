@@ -94,7 +94,7 @@ static int item_io_fill(struct vault_rec *v, struct item_rec *it, struct item_io
 	return 0;
 }
 
-static void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *chain)
+void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *chain)
 {
 	struct rp_point *pts = NULL;
 	int n = 0;
@@ -192,7 +192,7 @@ void protect_shutdown(void)
 }
 
 /* Wait until no cycle runs on the item; returns with it claimed for a job. */
-static int wait_cycle_done(struct jobctx *c)
+int wait_cycle_done(struct jobctx *c)
 {
 	for (;;) {
 		struct item_rec *it;
@@ -242,7 +242,7 @@ static int run_hook(const char *name, const char *vault, const char *item)
 
 /* ---- one disk through the engine ---- */
 
-static int sync_disk(struct backend *sbe, const char *skey, struct backend *dbe, const char *dkey,
+int sync_disk(struct backend *sbe, const char *skey, struct backend *dbe, const char *dkey,
 		     struct delta_opts *opts, struct delta_stats *st)
 {
 	struct bdisk *s = NULL, *d = NULL;
@@ -328,7 +328,7 @@ static struct item_maps *maps_for(struct vault_rec *v, const char *item)
 	return im;
 }
 
-static void maps_forget(struct vault_rec *v, const char *item)
+void maps_forget(struct vault_rec *v, const char *item)
 {
 	struct item_maps **pp, *im;
 	pthread_mutex_lock(&model_lock);
@@ -357,9 +357,11 @@ void protect_free_maps(void)
 	}
 }
 
-static void cycle_work(void *arg)
+/* One cycle's work; force_compare makes it compare source and replica
+ * whatever the map says (resync); jp, when given, reports to a job. */
+static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp, uint64_t *shipped_out,
+		      char *why, size_t whylen)
 {
-	struct cycle_arg *a = arg;
 	struct item_io io;
 	struct item_rec *it;
 	struct rpchain *chain;
@@ -367,7 +369,6 @@ static void cycle_work(void *arg)
 	struct rp_point newest, pt;
 	struct item_maps *im;
 	uint64_t shipped = 0;
-	char why[300] = "";
 	int rc, app = 0, have_newest;
 	time_t now = time(NULL);
 
@@ -383,13 +384,13 @@ static void cycle_work(void *arg)
 		goto done;
 	if (!io.src_avail || !io.tgt_avail) {
 		rc = -EHOSTUNREACH;
-		snprintf(why, sizeof(why), "region %s is unavailable: %s", !io.src_avail ? "source" : "target",
+		snprintf(why, whylen, "region %s is unavailable: %s", !io.src_avail ? "source" : "target",
 			 !io.src_avail ? io.src_reason : io.tgt_reason);
 		goto done;
 	}
 	rc = item_open_chain(a->v, it);
 	if (rc < 0) {
-		snprintf(why, sizeof(why), "cannot open the recovery points: %s", strerror(-rc));
+		snprintf(why, whylen, "cannot open the recovery points: %s", strerror(-rc));
 		goto done;
 	}
 	pthread_mutex_lock(&model_lock);
@@ -405,7 +406,7 @@ static void cycle_work(void *arg)
 		app = 0; /* no hook or it failed: this point is crash-consistent */
 	rc = rpchain_begin(chain, &cy);
 	if (rc < 0) {
-		snprintf(why, sizeof(why), "cannot start a recovery point: %s", strerror(-rc));
+		snprintf(why, whylen, "cannot start a recovery point: %s", strerror(-rc));
 		goto thaw;
 	}
 	for (int i = 0; i < io.ndisks && rc == 0; i++) {
@@ -418,12 +419,30 @@ static void cycle_work(void *arg)
 			break;
 		}
 		opts.map = im->m[i];
-		opts.map_trusted = have_newest && im->m[i]->generation == newest.seq;
+		opts.map_trusted = !force_compare && have_newest && im->m[i]->generation == newest.seq;
+		if (!opts.map_trusted && have_newest && !force_compare) {
+			/* the engine can't trust this map: this cycle is a resync */
+			pthread_mutex_lock(&model_lock);
+			it = item_find(a->v, a->item);
+			if (it && !it->resync_required) {
+				it->resync_required = 1;
+				persist_item(a->v, it);
+			}
+			pthread_mutex_unlock(&model_lock);
+		}
 		opts.undo = rp_cycle_undo(cy, i);
 		opts.bwlimit = io.bwlimit;
+		if (jp) {
+			opts.progress = job_delta_progress;
+			opts.progress_arg = jp;
+		}
 		rc = sync_disk(io.src_be, io.src_key[i], io.tgt_be, io.rep_key[i], &opts, &st);
+		if (jp) {
+			jp->base_compared += io.size[i];
+			jp->base_transferred += st.bytes_transferred;
+		}
 		if (rc < 0) {
-			snprintf(why, sizeof(why), "disk %d: %s", i, strerror(-rc));
+			snprintf(why, whylen, "disk %d: %s", i, strerror(-rc));
 			/* the map may describe pages the abort will roll back */
 			blockmap_free(im->m[i]);
 			im->m[i] = NULL;
@@ -433,7 +452,7 @@ static void cycle_work(void *arg)
 	if (rc == 0) {
 		rc = rpchain_commit(cy, now, app, &pt);
 		if (rc < 0)
-			snprintf(why, sizeof(why), "cannot commit the recovery point: %s", strerror(-rc));
+			snprintf(why, whylen, "cannot commit the recovery point: %s", strerror(-rc));
 	} else {
 		rpchain_abort(cy);
 	}
@@ -455,9 +474,45 @@ thaw:
 	if (app)
 		run_hook("thaw", a->v->name, a->item);
 done:
+	*shipped_out = shipped;
+	return rc;
+}
+
+static void cycle_work(void *arg)
+{
+	struct cycle_arg *a = arg;
+	uint64_t shipped = 0;
+	char why[300] = "";
+	int rc = cycle_body(a, 0, NULL, &shipped, why, sizeof(why));
 	cycle_finish(a, rc, why, shipped, rc == 0);
 	free(a);
 }
+
+int replication_cycle_now(struct vault_rec *v, const char *item, int force_compare, struct jobprog *jp,
+			  char *why, size_t whylen)
+{
+	struct cycle_arg a = {.v = v};
+	struct item_rec *it;
+	uint64_t shipped = 0;
+	int rc;
+
+	snprintf(a.item, sizeof(a.item), "%s", item);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, item);
+	if (it)
+		it->cycle_running = 1;
+	pthread_mutex_unlock(&model_lock);
+	if (!it)
+		return -ENOENT;
+	why[0] = '\0';
+	rc = cycle_body(&a, force_compare, jp, &shipped, why, whylen);
+	if (rc < 0 && !why[0])
+		snprintf(why, whylen, "%s", strerror(-rc));
+	/* a cancelled job's cycle rolled back: not a replication failure */
+	cycle_finish(&a, rc == -ECANCELED ? 0 : rc, why, shipped, rc == 0);
+	return rc;
+}
+
 
 void replication_tick(time_t now)
 {
@@ -496,7 +551,7 @@ static int enable_run(struct jobctx *c)
 	struct rp_point pt;
 	struct region *src, *tgt;
 	int rc, ck_disk;
-	uint64_t total = 0, done_cmp = 0, done_xfer = 0;
+	uint64_t total = 0, done_cmp = 0, done_xfer = 0, resume_off = 0;
 
 	/* Prerequisites check */
 	job_task(c, EN_PREREQ, JOB_IN_PROGRESS);
@@ -557,6 +612,7 @@ static int enable_run(struct jobctx *c)
 	c->j->bytes_total = total;
 	rc = rc ? rc : item_io_fill(c->v, it, &io);
 	ck_disk = c->j->ck_disk;
+	resume_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
 	pthread_mutex_unlock(&model_lock);
 	job_task(c, EN_DISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
@@ -579,6 +635,14 @@ static int enable_run(struct jobctx *c)
 		rc = blockmap_new(io.size[i], &im->m[i]);
 		if (rc < 0)
 			return rc;
+		/* Resume inside the disk where the last checkpoint says everything
+		 * before is final.  The map then misses that prefix, so it is not
+		 * kept: the first cycle compares and rebuilds it. */
+		if (i == ck_disk && resume_off) {
+			opts.start_offset = resume_off;
+			logmsg("item %s: initial copy of disk %d resumes at %llu bytes", c->item, i,
+			       (unsigned long long)resume_off);
+		}
 		opts.map = im->m[i];
 		opts.progress = job_delta_progress;
 		opts.progress_arg = &jp;
@@ -591,6 +655,10 @@ static int enable_run(struct jobctx *c)
 		}
 		done_cmp += io.size[i];
 		done_xfer += st.bytes_transferred;
+		if (i == ck_disk && resume_off) {
+			blockmap_free(im->m[i]);
+			im->m[i] = NULL;
+		}
 		pthread_mutex_lock(&model_lock);
 		it = item_find(c->v, c->item);
 		if (it) {

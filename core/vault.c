@@ -473,15 +473,17 @@ static void replica_name(const char *disk, char *out, size_t len)
 int core_enable_replication(const char *vault, const char *line, size_t len)
 {
 	static const char *const keys[] = {"vm", "source", "target", "policy", "target-resource-group",
-					   "availability-set", "cache-storage-account", NULL};
+					   "availability-set", "cache-storage-account",
+					   "bandwidth-limit-bytes-per-second", NULL};
 	struct vault_rec *v;
 	struct ctl_line cl;
 	struct region *src, *tgt;
 	struct rg_rec *g;
 	struct vm_rec *vm;
 	struct item_rec *it = NULL, *old;
-	const char *vmarg, *s, *t, *pol, *trg, *aset, *cache;
+	const char *vmarg, *s, *t, *pol, *trg, *aset, *cache, *bw;
 	char rgname[NAME_MAX_], vmname[NAME_MAX_], *err;
+	uint64_t bwlimit = 0;
 	size_t errlen;
 	int rc;
 
@@ -509,6 +511,11 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	trg = ctl_get(&cl, "target-resource-group");
 	aset = ctl_get(&cl, "availability-set");
 	cache = ctl_get(&cl, "cache-storage-account");
+	bw = ctl_get(&cl, "bandwidth-limit-bytes-per-second");
+	if (bw && parse_u64(bw, 0, UINT64_MAX, &bwlimit) < 0) {
+		rc = fail_vault(v, -EINVAL, "bandwidth-limit-bytes-per-second takes a whole number of bytes");
+		goto out;
+	}
 	if (!vmarg || !s || !t) {
 		rc = fail_vault(v, -EINVAL, "enable-replication needs vm=<rg>/<vm> source=<region> target=<region>");
 		goto out;
@@ -586,6 +593,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		sa_name_sanitize(raw, it->cache_sa, sizeof(it->cache_sa));
 	}
 	snprintf(it->network, sizeof(it->network), "%s", vm->info.network);
+	it->bwlimit = bwlimit;
 	it->ndisks = vm->info.ndisks;
 	for (int i = 0; i < vm->info.ndisks; i++) {
 		struct vm_disk_info *vd = &vm->info.disks[i];
@@ -731,7 +739,8 @@ int core_item_allowed(const char *vault, const char *item, struct sbuf *out)
 	pthread_mutex_lock(&model_lock);
 	rc = find_vi(vault, item, &v, &it);
 	for (size_t i = 0; rc == 0 && i < sizeof(controls) / sizeof(controls[0]); i++)
-		if (!v->readonly && item_allowed(it, controls[i].name))
+		if (!v->readonly && item_allowed(it, controls[i].name) &&
+		    lifecycle_check(v, it, controls[i].name, NULL, 0) == 0)
 			sb_printf(out, "%s\n", controls[i].name);
 	pthread_mutex_unlock(&model_lock);
 	return rc ? rc : out->err;
