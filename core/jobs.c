@@ -198,14 +198,24 @@ void job_resume_all(void)
 	pthread_mutex_unlock(&model_lock);
 }
 
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void job_task(struct jobctx *c, int task, int state)
 {
 	struct job_rec *j = c->j;
 	pthread_mutex_lock(&model_lock);
 	if (task >= 0 && task < j->ntasks) {
 		struct task_rec *t = &j->tasks[task];
-		if (state == JOB_IN_PROGRESS && t->state != JOB_IN_PROGRESS)
+		if (state == JOB_IN_PROGRESS && t->state != JOB_IN_PROGRESS) {
 			t->started = time(NULL);
+			j->rate_t0 = now_mono();
+			j->rate_base = j->bytes_compared;
+		}
 		if (state != JOB_IN_PROGRESS && state != JOB_NOT_STARTED) {
 			if (!t->started)
 				t->started = time(NULL);
@@ -233,13 +243,6 @@ void job_set_total(struct jobctx *c, uint64_t total)
 	pthread_mutex_unlock(&model_lock);
 }
 
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int job_delta_progress(void *arg, const struct delta_stats *st)
 {
 	struct jobprog *p = arg;
@@ -249,12 +252,14 @@ int job_delta_progress(void *arg, const struct delta_stats *st)
 	int stop;
 
 	pthread_mutex_lock(&model_lock);
-	if (j->rate_t0 == 0)
+	if (j->rate_t0 == 0) {
 		j->rate_t0 = now;
+		j->rate_base = j->bytes_compared;
+	}
 	j->bytes_compared = p->base_compared + st->bytes_compared;
 	j->bytes_transferred = p->base_transferred + st->bytes_transferred;
-	if (now > j->rate_t0 + 0.05)
-		j->rate = (uint64_t)((double)(j->bytes_compared - p->base_compared) / (now - j->rate_t0));
+	if (now > j->rate_t0 + 0.05 && j->bytes_compared >= j->rate_base)
+		j->rate = (uint64_t)((double)(j->bytes_compared - j->rate_base) / (now - j->rate_t0));
 	if (j->bytes_total)
 		j->progress = (int)(j->bytes_compared * 99 / j->bytes_total);
 	j->ck_offset = st->bytes_compared;
