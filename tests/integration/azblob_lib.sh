@@ -1,0 +1,119 @@
+# azblob_lib.sh - helpers for the integration tests that run the daemon on
+# azblob regions.  Source it after lib.sh:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   . "$(dirname "$0")/azblob_lib.sh"
+#   az_setup || finish            # installs Azurite or prints "skip - ..." and exits
+#   az_start northeurope          # one Azurite per region: AZ_PORT[r], AZ_PID[r]
+#   az_config "$WORK/asrfs.json" westeurope=local northeurope=azblob
+#   asrfs_start --config "$WORK/asrfs.json"
+#   az_stop northeurope / az_freeze / az_thaw / az_restart (same port and data)
+#
+# Each region gets its own Azurite (so one region's endpoint can be stopped
+# alone) with its data under $WORK/azurite-<region>.  The account key is
+# handed to asrfs only through the environment variable ASRFS_TEST_AZ_KEY
+# (config key_env), never written into a config.  Every Azurite this file
+# started is stopped when the test exits, however it exits.
+
+AZ_SCRIPT="$TOP/scripts/azurite.sh"
+# Azurite's public development account (documented by Microsoft; tests only).
+AZ_ACCOUNT=devstoreaccount1
+export ASRFS_TEST_AZ_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+declare -A AZ_PORT=() AZ_PID=()
+
+az_cleanup() {
+	local r
+	for r in "${!AZ_PID[@]}"; do
+		[ -n "${AZ_PID[$r]}" ] && "$AZ_SCRIPT" stop "${AZ_PID[$r]}" >/dev/null 2>&1
+	done
+	AZ_PID=()
+}
+# lib.sh's finish() exits; the EXIT trap then stops the Azurites.  On INT or
+# TERM: unmount, stop them, and leave.
+trap 'az_cleanup' EXIT
+trap 'asrfs_stop >/dev/null 2>&1; az_cleanup; rm -rf "$WORK"; exit 1' INT TERM
+
+# az_setup: Azurite installed, or "skip - " and exit when npm cannot reach
+# its registry (then there is nothing to test against).
+az_setup() {
+	local out="$WORK/azurite-install.log"
+	if "$AZ_SCRIPT" install >"$out" 2>&1; then
+		return 0
+	fi
+	if ! npm ping >/dev/null 2>&1; then
+		skip "$(basename "$0" .sh): Azurite could not be installed (npm registry unreachable)"
+		rm -rf "$WORK"
+		exit 0
+	fi
+	cat "$out"
+	not_ok "Azurite install failed"
+	return 1
+}
+
+# az_start REGION [PORT]: an Azurite for REGION (on PORT to restart one).
+az_start() {
+	local r=$1 out port pid
+	if ! out=$("$AZ_SCRIPT" start "$WORK/azurite-$r" ${2:-}); then
+		not_ok "Azurite for $r did not start"
+		return 1
+	fi
+	read -r port pid <<<"$out"
+	AZ_PORT[$r]=$port
+	AZ_PID[$r]=$pid
+}
+
+# az_stop REGION: SIGTERM (Azurite saves its metadata, unlike SIGKILL).
+az_stop() {
+	local r=$1
+	[ -n "${AZ_PID[$r]:-}" ] || return 0
+	"$AZ_SCRIPT" stop "${AZ_PID[$r]}"
+	AZ_PID[$r]=
+}
+
+# az_restart REGION: start it again on its old port and data.
+az_restart() { az_start "$1" "${AZ_PORT[$1]}"; }
+
+az_freeze() { kill -STOP "${AZ_PID[$1]}"; }
+az_thaw() { kill -CONT "${AZ_PID[$1]}"; }
+
+az_endpoint() { echo "http://127.0.0.1:${AZ_PORT[$1]}/$AZ_ACCOUNT"; }
+
+# az_config FILE REGION=KIND... [vault=REGION] [container=NAME] [extra JSON
+# members as key:value, e.g. lease_seconds:15]: the config asrfs reads.  The
+# first region is the primary by convention; the vault goes in the last one
+# unless vault= says otherwise.  azblob regions use their own Azurite.
+az_config() {
+	local file=$1; shift
+	local regions="" vault_region="" container=asr extra="" a name kind last=""
+	for a in "$@"; do
+		case "$a" in
+		vault=*) vault_region=${a#vault=} ;;
+		container=*) container=${a#container=} ;;
+		esac
+	done
+	for a in "$@"; do
+		case "$a" in
+		vault=* | container=*) ;;
+		*=*)
+			name=${a%%=*} kind=${a#*=}
+			[ -n "$regions" ] && regions="$regions,"
+			if [ "$kind" = azblob ]; then
+				regions="$regions
+    {\"name\": \"$name\", \"backend\": \"azblob\", \"endpoint\": \"$(az_endpoint "$name")\",
+     \"account\": \"$AZ_ACCOUNT\", \"key_env\": \"ASRFS_TEST_AZ_KEY\", \"container\": \"$container\"}"
+			else
+				regions="$regions
+    {\"name\": \"$name\", \"backend\": \"local\", \"path\": \"$WORK/regions/$name\"}"
+			fi
+			last=$name
+			;;
+		*:*) extra="$extra, \"${a%%:*}\": ${a#*:}" ;;
+		esac
+	done
+	[ -n "$vault_region" ] || vault_region=$last
+	cat >"$file" <<EOF
+{"regions": [$regions],
+ "vaults": [{"name": "asr-vault", "region": "$vault_region"}],
+ "workers": 2$extra}
+EOF
+}
