@@ -490,6 +490,11 @@ static int parse_args(const char *control, struct ctl_line *cl, struct op_args *
 				 "latest-app-consistent or an id like 2026-11-24T10:05:00Z", a->point);
 			return -EINVAL;
 		}
+	} else if (start == 2 && ctl_get(cl, "notes")) {
+		/* notes=... is free text: the words after it belong to it */
+		size_t used = (size_t)snprintf(a->notes, sizeof(a->notes), "%s", ctl_get(cl, "notes"));
+		for (int i = 0; i < cl->nbare && used < sizeof(a->notes); i++)
+			used += (size_t)snprintf(a->notes + used, sizeof(a->notes) - used, " %s", cl->bare[i]);
 	} else if (start) {
 		int bare_ok = cl->nbare == 1 && (strcmp(cl->bare[0], "start") == 0 || strcmp(cl->bare[0], "1") == 0);
 		/* reprotect: "start" and/or overrides; cleanup: "start" or notes= */
@@ -511,8 +516,6 @@ static int parse_args(const char *control, struct ctl_line *cl, struct op_args *
 			return rc;
 		snprintf(a->network, sizeof(a->network), "%s", s);
 	}
-	if ((s = ctl_get(cl, "notes")) != NULL)
-		snprintf(a->notes, sizeof(a->notes), "%s", s);
 	if ((s = ctl_get(cl, "target-resource-group")) != NULL) {
 		if ((rc = name_rg_ok(s, why, len)) < 0)
 			return rc;
