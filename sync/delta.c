@@ -4,28 +4,29 @@
  * devices; core/ calls it for every replication cycle with a block map and an
  * undo sink that keeps recovery points' pre-images.
  *
- * How it goes fast.  The disk is cut into chunks (CHUNK bytes, page
- * aligned) that worker threads claim in order.  A worker reads its chunk of
- * the source and, in compare mode, the same chunk of the destination into its
- * own two buffers, compares them page by page with memcmp (map mode instead
- * hashes each source page with XXH3-128 and compares with the map), then
- * applies the differences.  Each worker runs the whole read-compare-apply
- * pipeline for its chunk, so with two workers both files are read on both
- * cores at once and the compare runs while the chunk is still in that core's
- * cache.  Holes are found with bd_next_data()
- * (cached per worker, so a fully allocated file costs two lseeks in total)
- * and never read: they are zeros.
+ * How it goes fast.  The disk is cut into chunks (CHUNK bytes, page aligned)
+ * that worker threads claim in order.  A worker takes a free slot (a pair of
+ * CHUNK buffers), reads its chunk of the source and, in compare mode, of the
+ * destination, and compares them page by page with memcmp while they are
+ * still in that core's cache (map mode instead hashes each source page with
+ * XXH3-128 and compares with the map, never reading dst).  So with two
+ * workers both files are read on both cores at once.  Holes are found with
+ * bd_next_data() (cached per worker, so a fully allocated file costs two
+ * lseeks in total) and never read: they are zeros.
  *
- * Applying a chunk: for every changed page, the undo sink's save() gets the
- * old destination page (zeros for holes / past the old end), then commit()
- * once, then runs of changed pages are written with one pwrite each and runs
- * of source pages that are zero where the destination holds data are punched
- * with bd_zero().  save/commit run under the engine lock, so the sink sees
- * one batch at a time; the writes themselves run unlocked (chunks are
- * disjoint).  The progress callback also runs under the lock, never
- * concurrently, and reports the end of the contiguous prefix of finished
- * chunks as bytes_compared: everything before it is final on dst, so it is a
- * valid start_offset for a resumed run.
+ * Writing.  Writes to one file serialise in the kernel anyway (the inode
+ * lock; two writers only spin on it), so a chunk with changes is queued and
+ * one worker at a time acts as the writer: for each queued chunk it hands the
+ * old destination pages to the undo sink's save() (zeros for holes / past the
+ * old end), calls commit() once, then writes runs of changed pages with one
+ * pwrite each and punches runs of source-zero pages with bd_zero().  The
+ * other worker keeps reading meanwhile (two slots per worker).  The sink thus
+ * sees one batch at a time, always committed before its pages are touched.
+ *
+ * Progress runs under the engine lock, never concurrently, every 16 MiB of
+ * work, and reports as bytes_compared the end of the contiguous prefix of
+ * finished chunks: everything before it is final on dst, so it is a valid
+ * start_offset for a resumed run.
  *
  * Size changes: a growing dst is truncated up first (the new tail reads as
  * zeros); a shrinking dst keeps its size during the pass (its old last
@@ -65,17 +66,26 @@ struct extcache {
 
 struct job;
 
-struct worker {
-	struct job *job;
-	pthread_t tid;
-	bool started;
+/* One chunk's buffers and verdicts; a worker fills a slot, the writer
+ * empties it. */
+struct slot {
+	uint64_t idx;                         /* chunk, IDLE when the slot is free */
+	uint64_t off;                         /* its first byte */
+	unsigned npages;
+	unsigned changed;                     /* pages with op != OP_NONE */
 	unsigned char *sbuf, *dbuf;           /* CHUNK bytes each, page aligned */
 	unsigned char sdata[CHUNK_PAGES];     /* page holds source data (was read) */
 	unsigned char ddata[CHUNK_PAGES];     /* page holds destination data (was read) */
 	unsigned char op[CHUNK_PAGES];        /* OP_* per page */
 	XXH128_canonical_t hash[CHUNK_PAGES]; /* new map entries (map kept) */
+	struct slot *next;                    /* free list / write queue */
+};
+
+struct worker {
+	struct job *job;
+	pthread_t tid;
+	bool started;
 	struct extcache sx, dx;
-	uint64_t cur; /* chunk in hand, IDLE when none */
 };
 
 enum { OP_NONE, OP_WRITE, OP_ZERO };
@@ -91,11 +101,16 @@ struct job {
 	uint64_t start;    /* first byte of the pass */
 	uint64_t nchunks;
 	struct timespec t0;
+	int nworkers, nslots;
+	struct worker *w;
+	struct slot *slots;
 
 	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t cond;  /* a slot freed or queued, the writer idle, an error */
 	uint64_t next;        /* next chunk to claim */
-	int nworkers;
-	struct worker *w;
+	struct slot *free;    /* free slots */
+	struct slot *qhead, *qtail; /* chunks with changes, waiting for the writer */
+	bool writing;         /* a worker is the writer */
 	int err;       /* first error, or -ECANCELED; stops the workers */
 	uint64_t work_done;     /* bytes of finished chunks, in any order */
 	uint64_t next_progress; /* call progress when work_done reaches this */
@@ -226,115 +241,113 @@ static int read_marked(struct bdisk *d, uint64_t limit, uint64_t off, unsigned n
 	return 0;
 }
 
-/* Decide what each page of the chunk needs.  Returns the number of changed
- * pages; fills w->op[] and, when a map is kept, w->hash[]. */
-static unsigned classify(struct worker *w, uint64_t first_page, unsigned npages)
+/* Decide what each page of the chunk needs: fills sl->op[], sl->changed
+ * and, when a map is kept, sl->hash[]. */
+static void classify(struct job *j, struct slot *sl)
 {
-	struct job *j = w->job;
 	const XXH128_canonical_t *zh = blockmap_zero_hash();
+	uint64_t first_page = sl->off / PAGE;
 	unsigned changed = 0;
 
-	for (unsigned i = 0; i < npages; i++) {
-		const unsigned char *sp = w->sbuf + i * PAGE, *dp = w->dbuf + i * PAGE;
+	for (unsigned i = 0; i < sl->npages; i++) {
+		const unsigned char *sp = sl->sbuf + i * PAGE, *dp = sl->dbuf + i * PAGE;
 		bool szero;
 		unsigned char op = OP_NONE;
 
 		if (j->map_mode) {
 			const XXH128_canonical_t *old = &j->map->h[first_page + i];
-			szero = !w->sdata[i] || is_zero(sp, PAGE);
+			szero = !sl->sdata[i] || is_zero(sp, PAGE);
 			if (szero)
-				w->hash[i] = *zh;
+				sl->hash[i] = *zh;
 			else
-				blockmap_hash_page(sp, PAGE, &w->hash[i]);
-			if (memcmp(&w->hash[i], old, sizeof(*old)) != 0)
+				blockmap_hash_page(sp, PAGE, &sl->hash[i]);
+			if (memcmp(&sl->hash[i], old, sizeof(*old)) != 0)
 				op = szero ? OP_ZERO : OP_WRITE;
 		} else {
-			if (w->sdata[i] && w->ddata[i]) {
+			if (sl->sdata[i] && sl->ddata[i]) {
 				if (memcmp(sp, dp, PAGE) != 0) {
 					szero = is_zero(sp, PAGE);
 					op = szero ? OP_ZERO : OP_WRITE;
 				} else {
 					szero = !j->map || is_zero(sp, PAGE);
 				}
-			} else if (w->sdata[i]) {
+			} else if (sl->sdata[i]) {
 				szero = is_zero(sp, PAGE);
 				if (!szero)
 					op = OP_WRITE;
 			} else {
 				szero = true;
-				if (w->ddata[i] && !is_zero(dp, PAGE))
+				if (sl->ddata[i] && !is_zero(dp, PAGE))
 					op = OP_ZERO;
 			}
 			if (j->map) {
 				if (szero)
-					w->hash[i] = *zh;
+					sl->hash[i] = *zh;
 				else
-					blockmap_hash_page(sp, PAGE, &w->hash[i]);
+					blockmap_hash_page(sp, PAGE, &sl->hash[i]);
 			}
 		}
-		w->op[i] = op;
+		sl->op[i] = op;
 		changed += op != OP_NONE;
 	}
-	return changed;
+	sl->changed = changed;
 }
 
-/* Hand the pre-images of the changed pages to the undo sink and commit. */
-static int save_undo(struct worker *w, uint64_t off, unsigned npages)
+/* Hand the pre-images of the changed pages to the undo sink and commit.
+ * Only the writer calls this, so the sink sees one batch at a time. */
+static int save_undo(struct job *j, struct slot *sl)
 {
-	struct job *j = w->job;
 	const struct delta_undo *u = j->undo;
-	uint64_t first_page = off / PAGE;
+	uint64_t first_page = sl->off / PAGE;
+	unsigned npages = sl->npages;
 	int rc = 0;
 
 	if (j->map_mode) {
 		/* dst was not read: fetch just the pages about to change. */
+		memset(sl->ddata, 0, npages);
 		for (unsigned a = 0, b; a < npages; a = b) {
-			if (w->op[a] == OP_NONE) {
+			if (sl->op[a] == OP_NONE) {
 				b = a + 1;
 				continue;
 			}
-			for (b = a + 1; b < npages && w->op[b] != OP_NONE; b++)
+			for (b = a + 1; b < npages && sl->op[b] != OP_NONE; b++)
 				;
-			memset(w->ddata + a, 1, b - a);
-			rc = read_marked(j->dst, j->dst_size, off + a * PAGE, b - a, w->ddata + a,
-					 w->dbuf + a * PAGE);
+			memset(sl->ddata + a, 1, b - a);
+			rc = read_marked(j->dst, j->dst_size, sl->off + a * PAGE, b - a, sl->ddata + a,
+					 sl->dbuf + a * PAGE);
 			if (rc < 0)
 				return rc;
 		}
 	}
-	pthread_mutex_lock(&j->lock);
 	for (unsigned i = 0; i < npages && rc == 0; i++) {
-		if (w->op[i] == OP_NONE)
+		if (sl->op[i] == OP_NONE)
 			continue;
-		rc = u->save(u->arg, first_page + i, w->ddata[i] ? w->dbuf + i * PAGE : zero_page);
+		rc = u->save(u->arg, first_page + i, sl->ddata[i] ? sl->dbuf + i * PAGE : zero_page);
 	}
 	if (rc == 0)
 		rc = u->commit(u->arg);
-	pthread_mutex_unlock(&j->lock);
 	return rc > 0 ? -EIO : rc;
 }
 
 /* Write runs of OP_WRITE pages and punch runs of OP_ZERO pages. */
-static int apply(struct worker *w, uint64_t off, unsigned npages, uint64_t *sent)
+static int apply(struct job *j, struct slot *sl, uint64_t *sent)
 {
-	struct job *j = w->job;
-
-	for (unsigned a = 0, b; a < npages; a = b) {
-		unsigned char op = w->op[a];
+	for (unsigned a = 0, b; a < sl->npages; a = b) {
+		unsigned char op = sl->op[a];
 		uint64_t from, to;
 
-		for (b = a + 1; b < npages && w->op[b] == op; b++)
+		for (b = a + 1; b < sl->npages && sl->op[b] == op; b++)
 			;
 		if (op == OP_NONE)
 			continue;
-		from = off + a * PAGE;
-		to = off + b * PAGE;
+		from = sl->off + a * PAGE;
+		to = sl->off + b * PAGE;
 		if (op == OP_WRITE) {
 			ssize_t n;
 			if (to > j->size)
 				to = j->size;
 			throttle(j, to - from);
-			n = bd_pwrite(j->dst, w->sbuf + a * PAGE, (size_t)(to - from), from);
+			n = bd_pwrite(j->dst, sl->sbuf + a * PAGE, (size_t)(to - from), from);
 			if (n < 0)
 				return (int)n;
 			if ((uint64_t)n != to - from)
@@ -349,118 +362,172 @@ static int apply(struct worker *w, uint64_t off, unsigned npages, uint64_t *sent
 	return 0;
 }
 
-/* One chunk: read, compare, save pre-images, write. */
-static int do_chunk(struct worker *w, uint64_t idx, uint64_t *sent, uint64_t *changed_out)
+/* Read and compare the chunk in sl (sl->idx set). */
+static int scan_chunk(struct worker *w, struct slot *sl)
 {
 	struct job *j = w->job;
-	uint64_t off = j->start + idx * CHUNK;
+	uint64_t off = j->start + sl->idx * CHUNK;
 	uint64_t end = off + CHUNK < j->size ? off + CHUNK : j->size;
 	uint64_t pend = (end + PAGE - 1) / PAGE * PAGE; /* page-rounded */
-	unsigned npages = (unsigned)((pend - off) / PAGE);
-	unsigned changed;
 	int rc;
 
-	rc = map_data(j->src, &w->sx, off, pend, w->sdata);
+	sl->off = off;
+	sl->npages = (unsigned)((pend - off) / PAGE);
+	rc = map_data(j->src, &w->sx, off, pend, sl->sdata);
 	if (rc == 0)
-		rc = read_marked(j->src, j->size, off, npages, w->sdata, w->sbuf);
+		rc = read_marked(j->src, j->size, off, sl->npages, sl->sdata, sl->sbuf);
 	if (rc == 0 && !j->map_mode) {
-		rc = map_data(j->dst, &w->dx, off, pend, w->ddata);
+		rc = map_data(j->dst, &w->dx, off, pend, sl->ddata);
 		if (rc == 0)
-			rc = read_marked(j->dst, j->dst_size, off, npages, w->ddata, w->dbuf);
+			rc = read_marked(j->dst, j->dst_size, off, sl->npages, sl->ddata, sl->dbuf);
 	}
 	if (rc < 0)
 		return rc;
 	if (j->map_mode)
-		memset(w->ddata, 0, npages);
-	changed = classify(w, off / PAGE, npages);
-	if (changed) {
-		if (j->undo) {
-			rc = save_undo(w, off, npages);
-			if (rc < 0)
-				return rc;
-		}
-		rc = apply(w, off, npages, sent);
+		memset(sl->ddata, 0, sl->npages);
+	classify(j, sl);
+	return 0;
+}
+
+/* Save pre-images, write, update the map. */
+static int write_chunk(struct job *j, struct slot *sl, uint64_t *sent)
+{
+	int rc;
+
+	if (j->undo) {
+		rc = save_undo(j, sl);
 		if (rc < 0)
 			return rc;
 	}
-	if (j->map)
-		memcpy(&j->map->h[off / PAGE], w->hash, npages * sizeof(w->hash[0]));
-	*changed_out = changed;
-	return 0;
+	return apply(j, sl, sent);
 }
 
 /* With j->lock held: the end of the contiguous run of finished chunks. */
 static uint64_t done_prefix(struct job *j)
 {
 	uint64_t lo = j->next;
-	for (int i = 0; i < j->nworkers; i++)
-		if (j->w[i].cur < lo)
-			lo = j->w[i].cur;
+	for (int i = 0; i < j->nslots; i++)
+		if (j->slots[i].idx < lo)
+			lo = j->slots[i].idx;
 	lo = j->start + lo * CHUNK;
 	return lo < j->size ? lo : j->size;
 }
 
+/* With j->lock held: chunk in sl is done (written or unchanged); account for
+ * it, free the slot, report progress. */
+static void finish_chunk(struct job *j, struct slot *sl, uint64_t sent)
+{
+	uint64_t len = j->size - sl->off < CHUNK ? j->size - sl->off : CHUNK;
+
+	if (j->map)
+		memcpy(&j->map->h[sl->off / PAGE], sl->hash, sl->npages * sizeof(sl->hash[0]));
+	j->work_done += len;
+	j->st.bytes_transferred += sent;
+	j->st.pages_changed += sl->changed;
+	sl->idx = IDLE;
+	sl->next = j->free;
+	j->free = sl;
+	j->st.bytes_compared = done_prefix(j);
+	/* Paced by work done, so a stalled chunk cannot starve the callback
+	 * (and cancel); reports the safe prefix. */
+	if (!j->err && j->opts->progress && j->work_done >= j->next_progress &&
+	    j->work_done < j->size - j->start) {
+		j->next_progress = j->work_done + PROGRESS_STEP;
+		j->st.seconds = now_s(&j->t0);
+		if (j->opts->progress(j->opts->progress_arg, &j->st))
+			j->err = -ECANCELED;
+	}
+	pthread_cond_broadcast(&j->cond);
+}
+
+/*
+ * A worker loop.  Writes to one file serialise in the kernel (the inode
+ * lock), so rather than two threads spinning on it, one worker at a time is
+ * the writer: it drains the queue of chunks with changes while the other
+ * keeps reading and comparing into free slots.  Writing goes first when
+ * possible, so slots come back quickly.
+ */
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct job *j = w->job;
-	uint64_t sent = 0, changed = 0;
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&j->lock);
-	for (;;) {
-		if (rc < 0) {
-			/* Keep cur: the failed chunk bounds the finished prefix. */
-			if (!j->err)
-				j->err = rc;
-			break;
+	while (!j->err) {
+		struct slot *sl;
+
+		if (j->qhead && !j->writing) {
+			uint64_t sent = 0;
+			sl = j->qhead;
+			j->qhead = sl->next;
+			if (!j->qhead)
+				j->qtail = NULL;
+			j->writing = true;
+			pthread_mutex_unlock(&j->lock);
+			rc = write_chunk(j, sl, &sent);
+			pthread_mutex_lock(&j->lock);
+			j->writing = false;
+			if (rc < 0) {
+				if (!j->err)
+					j->err = rc; /* sl stays busy: it bounds the prefix */
+				break;
+			}
+			finish_chunk(j, sl, sent);
+			continue;
 		}
-		if (w->cur != IDLE) {
-			uint64_t off = j->start + w->cur * CHUNK;
-			j->work_done += j->size - off < CHUNK ? j->size - off : CHUNK;
+		if (j->next < j->nchunks && j->free) {
+			sl = j->free;
+			j->free = sl->next;
+			sl->idx = j->next++;
+			pthread_mutex_unlock(&j->lock);
+			rc = scan_chunk(w, sl);
+			pthread_mutex_lock(&j->lock);
+			if (rc < 0) {
+				if (!j->err)
+					j->err = rc;
+				break;
+			}
+			if (sl->changed) {
+				sl->next = NULL;
+				if (j->qtail)
+					j->qtail->next = sl;
+				else
+					j->qhead = sl;
+				j->qtail = sl;
+				pthread_cond_broadcast(&j->cond);
+			} else {
+				finish_chunk(j, sl, 0);
+			}
+			continue;
 		}
-		w->cur = IDLE;
-		j->st.bytes_transferred += sent;
-		j->st.pages_changed += changed;
-		sent = changed = 0;
-		j->st.bytes_compared = done_prefix(j);
-		/* Paced by work done, so a stalled chunk cannot starve the
-		 * callback (and cancel); reports the safe prefix. */
-		if (!j->err && j->opts->progress && j->work_done >= j->next_progress &&
-		    j->work_done < j->size - j->start) {
-			j->next_progress = j->work_done + PROGRESS_STEP;
-			j->st.seconds = now_s(&j->t0);
-			if (j->opts->progress(j->opts->progress_arg, &j->st))
-				j->err = -ECANCELED;
-		}
-		if (j->err || j->next >= j->nchunks)
-			break;
-		w->cur = j->next++;
-		pthread_mutex_unlock(&j->lock);
-		rc = do_chunk(w, w->cur, &sent, &changed);
-		pthread_mutex_lock(&j->lock);
+		if (j->next >= j->nchunks && !j->qhead)
+			break; /* nothing left to claim or write (a writer may finish its last) */
+		pthread_cond_wait(&j->cond, &j->lock);
 	}
+	pthread_cond_broadcast(&j->cond);
 	pthread_mutex_unlock(&j->lock);
 	return NULL;
 }
 
 /* Save the pages of dst past the new end (from page first on) and commit. */
-static int save_tail(struct job *j, struct worker *w, uint64_t first_page)
+static int save_tail(struct job *j, struct worker *w, struct slot *sl, uint64_t first_page)
 {
 	const struct delta_undo *u = j->undo;
 	uint64_t off = first_page * PAGE;
 	int rc = 0;
 
+	w->dx.valid = false;
 	while (off < j->dst_size && rc == 0) {
 		uint64_t end = off + CHUNK < j->dst_size ? off + CHUNK : j->dst_size;
 		uint64_t pend = (end + PAGE - 1) / PAGE * PAGE;
 		unsigned npages = (unsigned)((pend - off) / PAGE);
 
-		rc = map_data(j->dst, &w->dx, off, pend, w->ddata);
+		rc = map_data(j->dst, &w->dx, off, pend, sl->ddata);
 		if (rc == 0)
-			rc = read_marked(j->dst, j->dst_size, off, npages, w->ddata, w->dbuf);
+			rc = read_marked(j->dst, j->dst_size, off, npages, sl->ddata, sl->dbuf);
 		for (unsigned i = 0; i < npages && rc == 0; i++)
-			rc = u->save(u->arg, off / PAGE + i, w->ddata[i] ? w->dbuf + i * PAGE : zero_page);
+			rc = u->save(u->arg, off / PAGE + i, sl->ddata[i] ? sl->dbuf + i * PAGE : zero_page);
 		if (rc == 0)
 			rc = u->commit(u->arg);
 		off = pend;
@@ -468,14 +535,39 @@ static int save_tail(struct job *j, struct worker *w, uint64_t first_page)
 	return rc > 0 ? -EIO : rc;
 }
 
-static int worker_init(struct worker *w, struct job *j)
+static void free_job(struct job *j)
 {
-	w->job = j;
-	w->cur = IDLE;
-	if (posix_memalign((void **)&w->sbuf, PAGE, CHUNK))
+	if (j->slots) {
+		for (int i = 0; i < j->nslots; i++) {
+			free(j->slots[i].sbuf);
+			free(j->slots[i].dbuf);
+		}
+		free(j->slots);
+	}
+	free(j->w);
+}
+
+/* Workers and their slots: two slots a worker, so one can wait for the
+ * writer while the next chunk is read. */
+static int alloc_job(struct job *j, int nthreads)
+{
+	j->w = calloc((size_t)nthreads, sizeof(*j->w));
+	j->nslots = 2 * nthreads;
+	j->slots = calloc((size_t)j->nslots, sizeof(*j->slots));
+	if (!j->w || !j->slots)
 		return -ENOMEM;
-	if (posix_memalign((void **)&w->dbuf, PAGE, CHUNK))
-		return -ENOMEM;
+	for (int i = 0; i < nthreads; i++)
+		j->w[i].job = j;
+	for (int i = 0; i < j->nslots; i++) {
+		struct slot *sl = &j->slots[i];
+		sl->idx = IDLE;
+		if (posix_memalign((void **)&sl->sbuf, PAGE, CHUNK) ||
+		    posix_memalign((void **)&sl->dbuf, PAGE, CHUNK))
+			return -ENOMEM;
+		sl->next = j->free;
+		j->free = sl;
+	}
+	j->nworkers = nthreads;
 	return 0;
 }
 
@@ -484,8 +576,7 @@ int delta_sync(struct bdisk *src, struct bdisk *dst, const struct delta_opts *op
 {
 	static const struct delta_opts defaults;
 	struct job j;
-	bool locks = false;
-	int nthreads = 0, rc;
+	int nthreads = 0, locks = 0, rc;
 
 	memset(&j, 0, sizeof(j));
 	if (!opts)
@@ -529,27 +620,19 @@ int delta_sync(struct bdisk *src, struct bdisk *dst, const struct delta_opts *op
 		nthreads = MAX_THREADS;
 	if ((uint64_t)nthreads > j.nchunks)
 		nthreads = j.nchunks ? (int)j.nchunks : 1;
-	j.w = calloc((size_t)nthreads, sizeof(*j.w));
-	if (!j.w) {
-		rc = -ENOMEM;
+	rc = alloc_job(&j, nthreads);
+	if (rc < 0)
 		goto out;
-	}
-	if (pthread_mutex_init(&j.lock, NULL) != 0) {
-		rc = -ENOMEM;
+	rc = -ENOMEM;
+	if (pthread_mutex_init(&j.lock, NULL) != 0)
 		goto out;
-	}
-	if (pthread_mutex_init(&j.bw_lock, NULL) != 0) {
-		pthread_mutex_destroy(&j.lock);
-		rc = -ENOMEM;
+	locks = 1;
+	if (pthread_mutex_init(&j.bw_lock, NULL) != 0)
 		goto out;
-	}
-	locks = true;
-	for (int i = 0; i < nthreads; i++) {
-		rc = worker_init(&j.w[i], &j);
-		if (rc < 0)
-			goto out;
-	}
-	j.nworkers = nthreads;
+	locks = 2;
+	if (pthread_cond_init(&j.cond, NULL) != 0)
+		goto out;
+	locks = 3;
 	/* Worker 0 is this thread; a thread that cannot start just leaves more
 	 * chunks for the others. */
 	for (int i = 1; i < nthreads; i++)
@@ -565,8 +648,7 @@ int delta_sync(struct bdisk *src, struct bdisk *dst, const struct delta_opts *op
 
 	if (j.dst_size > j.size) {
 		if (j.undo) {
-			j.w[0].dx.valid = false;
-			rc = save_tail(&j, &j.w[0], (j.size + PAGE - 1) / PAGE);
+			rc = save_tail(&j, &j.w[0], &j.slots[0], (j.size + PAGE - 1) / PAGE);
 			if (rc < 0)
 				goto out;
 		}
@@ -583,16 +665,12 @@ out:
 	j.st.seconds = now_s(&j.t0);
 	if (stats)
 		*stats = j.st;
-	if (j.w) {
-		for (int i = 0; i < nthreads; i++) {
-			free(j.w[i].sbuf);
-			free(j.w[i].dbuf);
-		}
-		free(j.w);
-	}
-	if (locks) {
-		pthread_mutex_destroy(&j.lock);
+	free_job(&j);
+	if (locks >= 3)
+		pthread_cond_destroy(&j.cond);
+	if (locks >= 2)
 		pthread_mutex_destroy(&j.bw_lock);
-	}
+	if (locks >= 1)
+		pthread_mutex_destroy(&j.lock);
 	return rc;
 }
