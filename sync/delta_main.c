@@ -60,6 +60,29 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* True (after a message) when dst is a block device of another size than src. */
+static int fstat_blk_mismatch(struct bdisk *src, struct bdisk *dst, const char *dpath)
+{
+	struct stat st;
+	uint64_t ss, ds;
+	int rc;
+
+	if (stat(dpath, &st) < 0 || !S_ISBLK(st.st_mode))
+		return 0;
+	rc = bd_size(src, &ss);
+	if (rc == 0)
+		rc = bd_size(dst, &ds);
+	if (rc < 0) {
+		fprintf(stderr, "asrfs-delta: %s: %s\n", dpath, strerror(-rc));
+		return 1;
+	}
+	if (ss == ds)
+		return 0;
+	fprintf(stderr, "asrfs-delta: %s: block device of %" PRIu64 " bytes cannot take a source of %" PRIu64
+		" bytes: %s\n", dpath, ds, ss, strerror(EINVAL));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -127,6 +150,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "asrfs-delta: %s: %s\n", dpath, strerror(-rc));
 		goto out;
 	}
+	/* A block device cannot be resized: say so before moving any data. */
+	if (fstat_blk_mismatch(src, dst, dpath))
+		goto out;
 	rc = delta_sync(src, dst, &opts, &st);
 	if (rc < 0) {
 		fprintf(stderr, "asrfs-delta: %s -> %s: %s\n", spath, dpath, strerror(-rc));
