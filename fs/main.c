@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "asrfs: cannot mount on %s (is something mounted there already?)\n", mp);
 		goto out;
 	}
+	/* A shell starts background jobs with SIGINT ignored, and libfuse keeps
+	 * an ignored signal ignored: restore the defaults so SIGINT and SIGTERM
+	 * always unmount cleanly. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
 		fprintf(stderr, "asrfs: cannot set signal handlers\n");
 		fuse_unmount(f);

@@ -23,7 +23,7 @@ image() {
 	seq 1 2000 | sed "s/^/$name log line /" >"$src/var/log/app.log"
 	head -c 1048576 /dev/urandom >"$src/var/www/blob.bin"
 	rm -f "$WORK/$name.img"
-	mke2fs -q -F -t ext4 -L "$name" -d "$src" "$WORK/$name.img" "${mb}M"
+	mke2fs -q -F -t ext4 -L "$name" -d "$src" "$WORK/$name.img" "${mb}M" >/dev/null
 }
 
 # vm NAME DISK:MB ...: create the VM and fill its disks with ext4 images.

@@ -19,7 +19,7 @@ fi
 
 "$ASRFS" -f --state "$STATE" "$MNT" 2>>"$TOP/var/asrfs.log" &
 pid=$!
-trap 'kill -INT $pid 2>/dev/null' INT TERM
+trap 'kill -TERM $pid 2>/dev/null' INT TERM
 for _ in $(seq 1 100); do
 	[ -e "$MNT/version" ] && break
 	kill -0 $pid 2>/dev/null || { echo "asrfs failed to start:"; tail -5 "$TOP/var/asrfs.log"; exit 1; }
@@ -51,6 +51,12 @@ Try, in another terminal:
 
 Press Ctrl-C here to unmount.
 TXT
+# wait returns early when a trapped signal arrives: wait until asrfs is gone.
 wait $pid
 rc=$?
-echo "asrfs stopped (status $rc); $MNT unmounted"
+while kill -0 $pid 2>/dev/null; do
+	wait $pid
+	rc=$?
+done
+echo "asrfs stopped; $MNT unmounted"
+exit 0
