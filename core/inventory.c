@@ -1047,9 +1047,77 @@ int core_sa_vhds(const char *region, const char *sa, struct strlist *out)
 
 /* ---- disk bytes ---- */
 
+/*
+ * Write gates.  A recovery point is one instant for all of an item's disks,
+ * so while a cycle ships them no write through the mount may land on any of
+ * them.  Each disk key of each backend has a gate: a writer-preferring
+ * rwlock that mount writes take shared and a cycle takes exclusively for all
+ * its source disks, in index order (no two items share a source disk, so
+ * the order cannot deadlock).  Gates live until shut-down.
+ */
+struct gate {
+	struct backend *be;
+	char key[1024];
+	pthread_rwlock_t rw;
+	struct gate *next;
+};
+static struct gate *gates; /* protected by model_lock */
+
+/* model_lock held */
+static struct gate *gate_get(struct backend *be, const char *key)
+{
+	struct gate *g;
+	pthread_rwlockattr_t attr;
+	for (g = gates; g; g = g->next)
+		if (g->be == be && strcmp(g->key, key) == 0)
+			return g;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->be = be;
+	snprintf(g->key, sizeof(g->key), "%s", key);
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&g->rw, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	g->next = gates;
+	gates = g;
+	return g;
+}
+
+int gates_freeze(struct backend *be, const char (*keys)[1024], int n, struct gate **out)
+{
+	pthread_mutex_lock(&model_lock);
+	for (int i = 0; i < n; i++)
+		out[i] = gate_get(be, keys[i]);
+	pthread_mutex_unlock(&model_lock);
+	for (int i = 0; i < n; i++)
+		if (out[i])
+			pthread_rwlock_wrlock(&out[i]->rw);
+	return 0;
+}
+
+void gates_thaw(struct gate **g, int n)
+{
+	for (int i = n - 1; i >= 0; i--)
+		if (g[i])
+			pthread_rwlock_unlock(&g[i]->rw);
+}
+
+void gates_free(void)
+{
+	while (gates) {
+		struct gate *g = gates;
+		gates = g->next;
+		pthread_rwlock_destroy(&g->rw);
+		free(g);
+	}
+}
+
 struct core_disk {
 	struct bdisk *bd;
 	uint64_t size;
+	struct gate *gate;     /* writes through the mount; NULL for images */
 	struct rpchain *chain; /* set for a recovery-point image */
 	int disk;
 	char point[RP_ID_MAX];
@@ -1090,6 +1158,10 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 	char key[1024];
 	int rc;
 
+	cd = calloc(1, sizeof(*cd));
+	if (!cd)
+		return -ENOMEM;
+	disk_key(kind == 0, parent, name, key, sizeof(key));
 	pthread_mutex_lock(&model_lock);
 	r = region_find(region);
 	if (r)
@@ -1097,13 +1169,13 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 	rc = d ? 0 : -ENOENT;
 	if (rc == 0 && !r->available)
 		rc = -EHOSTUNREACH;
+	if (rc == 0 && writable && !(cd->gate = gate_get(r->be, key)))
+		rc = -ENOMEM;
 	pthread_mutex_unlock(&model_lock);
-	if (rc < 0)
+	if (rc < 0) {
+		free(cd);
 		return rc;
-	cd = calloc(1, sizeof(*cd));
-	if (!cd)
-		return -ENOMEM;
-	disk_key(kind == 0, parent, name, key, sizeof(key));
+	}
 	rc = r->be->ops->disk_open(r->be, key, writable ? BDISK_RDWR : BDISK_RDONLY, &cd->bd);
 	if (rc == 0)
 		rc = bd_size(cd->bd, &cd->size);
@@ -1153,9 +1225,15 @@ ssize_t core_disk_write(struct core_disk *d, const void *buf, size_t len, uint64
 	/* A disk's size is fixed: writes past the end are refused, as a block device does. */
 	if (off >= d->size)
 		return len ? -ENOSPC : 0;
+	ssize_t n;
 	if (len > d->size - off)
 		len = (size_t)(d->size - off);
-	return bd_pwrite(d->bd, buf, len, off);
+	if (d->gate)
+		pthread_rwlock_rdlock(&d->gate->rw);
+	n = bd_pwrite(d->bd, buf, len, off);
+	if (d->gate)
+		pthread_rwlock_unlock(&d->gate->rw);
+	return n;
 }
 
 int core_disk_flush(struct core_disk *d)

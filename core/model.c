@@ -796,6 +796,7 @@ void core_stop(void)
 	pthread_mutex_unlock(&model_lock);
 	protect_shutdown();
 	protect_free_maps();
+	gates_free();
 	while (M.vaults) {
 		struct vault_rec *v = M.vaults;
 		M.vaults = v->next;

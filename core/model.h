@@ -211,6 +211,12 @@ int inv_net_ensure(struct region *r, const char *rg, const char *name);
 int inv_sa_ensure(struct region *r, const char *name);
 void disk_key(int managed, const char *parent, const char *name, char *buf, size_t len);
 int region_load(struct region *r); /* reads the inventory; model_lock held */
+/* Write gates of source disks (inventory.c): a cycle freezes mount writes to
+ * an item's disks while it ships them.  model_lock NOT held. */
+struct gate;
+int gates_freeze(struct backend *be, const char (*keys)[1024], int n, struct gate **out);
+void gates_thaw(struct gate **g, int n);
+void gates_free(void);
 void region_unload(struct region *r);
 
 /* vault persistence (model_lock held) */

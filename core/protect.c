@@ -368,6 +368,7 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 	struct rp_cycle *cy = NULL;
 	struct rp_point newest, pt;
 	struct item_maps *im;
+	struct gate *gate[MAX_DISKS];
 	uint64_t shipped = 0;
 	int rc, app = 0, have_newest;
 	time_t now = time(NULL);
@@ -409,6 +410,8 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		snprintf(why, whylen, "cannot start a recovery point: %s", strerror(-rc));
 		goto thaw;
 	}
+	/* One instant for all disks: no mount write lands while they ship. */
+	gates_freeze(io.src_be, (const char (*)[1024])io.src_key, io.ndisks, gate);
 	for (int i = 0; i < io.ndisks && rc == 0; i++) {
 		struct delta_opts opts = {0};
 		struct delta_stats st;
@@ -456,6 +459,7 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 	} else {
 		rpchain_abort(cy);
 	}
+	gates_thaw(gate, io.ndisks);
 	if (rc == 0) {
 		for (int i = 0; i < io.ndisks; i++) {
 			im->m[i]->generation = pt.seq;
