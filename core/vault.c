@@ -72,6 +72,27 @@ int core_vault_info(const char *vault, struct vault_info *out)
 
 /* ---- policies ---- */
 
+/* The names in one of a vault's lists, copied under the lock. */
+#define VAULT_NAMES(fn, head, type, field)                                     \
+	int fn(const char *vault, struct strlist *out)                         \
+	{                                                                      \
+		struct vault_rec *v;                                           \
+		int rc = 0;                                                    \
+		pthread_mutex_lock(&model_lock);                               \
+		v = vault_find(vault);                                         \
+		if (!v)                                                        \
+			rc = -ENOENT;                                          \
+		for (type *p = v ? v->head : NULL; p && rc == 0; p = p->next)  \
+			rc = sl_add(out, p->field);                            \
+		pthread_mutex_unlock(&model_lock);                             \
+		sl_sort(out);                                                  \
+		return rc;                                                     \
+	}
+VAULT_NAMES(core_policies, policies, struct policy_rec, info.name)
+VAULT_NAMES(core_items, items, struct item_rec, name)
+VAULT_NAMES(core_jobs, jobs, struct job_rec, id)
+
+
 int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out);
 
 static int policy_in_use(struct vault_rec *v, const char *name)
@@ -82,20 +103,6 @@ static int policy_in_use(struct vault_rec *v, const char *name)
 	return 0;
 }
 
-int core_policies(const char *vault, struct strlist *out)
-{
-	struct vault_rec *v;
-	int rc = 0;
-	pthread_mutex_lock(&model_lock);
-	v = vault_find(vault);
-	if (!v)
-		rc = -ENOENT;
-	for (struct policy_rec *p = v ? v->policies : NULL; p && rc == 0; p = p->next)
-		rc = sl_add(out, p->info.name);
-	pthread_mutex_unlock(&model_lock);
-	sl_sort(out);
-	return rc;
-}
 
 int core_policy_info(const char *vault, const char *policy, struct policy_info *out)
 {
@@ -410,20 +417,6 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	}
 }
 
-int core_items(const char *vault, struct strlist *out)
-{
-	struct vault_rec *v;
-	int rc = 0;
-	pthread_mutex_lock(&model_lock);
-	v = vault_find(vault);
-	if (!v)
-		rc = -ENOENT;
-	for (struct item_rec *it = v ? v->items : NULL; it && rc == 0; it = it->next)
-		rc = sl_add(out, it->name);
-	pthread_mutex_unlock(&model_lock);
-	sl_sort(out);
-	return rc;
-}
 
 int core_item_info(const char *vault, const char *item, struct item_info *out)
 {
@@ -981,20 +974,6 @@ int core_point_disk_size(const char *vault, const char *item, const char *point,
 
 const char *job_state_name(int s);
 
-int core_jobs(const char *vault, struct strlist *out)
-{
-	struct vault_rec *v;
-	int rc = 0;
-	pthread_mutex_lock(&model_lock);
-	v = vault_find(vault);
-	if (!v)
-		rc = -ENOENT;
-	for (struct job_rec *j = v ? v->jobs : NULL; j && rc == 0; j = j->next)
-		rc = sl_add(out, j->id);
-	pthread_mutex_unlock(&model_lock);
-	sl_sort(out);
-	return rc;
-}
 
 int core_job_info(const char *vault, const char *job, struct job_info *out)
 {
