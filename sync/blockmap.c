@@ -248,16 +248,44 @@ out:
  * The page hash, compiled in: xxhash.h allows a second include with
  * XXH_INLINE_ALL after the plain one, which renames its symbols and types
  * from here to the end of the file (hence last, behind a plain-integer
- * interface).  Measured about 3x faster per 4 KiB page than calling the
- * shared library; same XXH3-128 algorithm and results (the unit test checks
- * them against libxxhash's XXH3_128bits and XXH128_canonicalFromHash).
+ * interface).  It is compiled for AVX2 (XXH3's wide vector path) and used
+ * when the CPU has AVX2; otherwise the shared library's XXH3_128bits does the
+ * work.  Measured per 4 KiB page: about 3x the shared library's speed.  Same
+ * XXH3-128 results either way (the unit test checks them against
+ * libxxhash's XXH3_128bits and XXH128_canonicalFromHash).
  */
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
-static void page_hash128(const void *page, uint64_t *high, uint64_t *low)
+static void page_hash128_lib(const void *page, uint64_t *high, uint64_t *low)
 {
 	XXH128_hash_t h = XXH3_128bits(page, DELTA_PAGE);
 	*high = h.high64;
 	*low = h.low64;
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static void page_hash128_avx2(const void *page, uint64_t *high, uint64_t *low)
+{
+	XXH128_hash_t h = XXH3_128bits(page, DELTA_PAGE);
+	*high = h.high64;
+	*low = h.low64;
+}
+#pragma GCC pop_options
+
+static void page_hash128(const void *page, uint64_t *high, uint64_t *low)
+{
+	static int have_avx2 = -1;
+	int a = __atomic_load_n(&have_avx2, __ATOMIC_RELAXED);
+
+	if (a < 0) {
+		__builtin_cpu_init();
+		a = __builtin_cpu_supports("avx2") ? 1 : 0;
+		__atomic_store_n(&have_avx2, a, __ATOMIC_RELAXED);
+	}
+	if (a)
+		page_hash128_avx2(page, high, low);
+	else
+		page_hash128_lib(page, high, low);
 }
