@@ -17,6 +17,17 @@
 
 #define DEFAULT_POLICY "24-hour-retention-policy"
 
+/* A write's buffer is not a C string: copy its first line, terminated. */
+static void line_copy(char *dst, size_t n, const char *line, size_t len)
+{
+	const char *nl = memchr(line, '\n', len);
+	size_t k = nl ? (size_t)(nl - line) : len;
+	if (k >= n)
+		k = n - 1;
+	memcpy(dst, line, k);
+	dst[k] = '\0';
+}
+
 /* ---- lookups with errors ---- */
 
 /* model_lock held.  Find vault and item; -ENOENT when either is missing. */
@@ -475,6 +486,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	struct vm_rec *vm;
 	struct item_rec *it = NULL, *old;
 	const char *vmarg, *s, *t, *pol, *trg, *aset, *cache, *bw;
+	char args[512];
 	char rgname[NAME_MAX_], vmname[NAME_MAX_], *err;
 	uint64_t bwlimit = 0;
 	size_t errlen;
@@ -495,6 +507,8 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		rc = ctl_check_keys(&cl, keys, err, errlen);
 	if (rc == 0 && cl.nbare)
 		rc = fail_vault(v, -EINVAL, "enable-replication takes key=value words only, not '%s'", cl.bare[0]);
+	/* The write's buffer is not a C string: keep a terminated copy. */
+	line_copy(args, sizeof(args), line, len);
 	if (rc < 0)
 		goto bad;
 	vmarg = ctl_get(&cl, "vm");
@@ -623,7 +637,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	snprintf(it->state, sizeof(it->state), "EnablingProtection");
 	rc = persist_item(v, it);
 	if (rc == 0)
-		rc = job_submit(v, it, &JT_ENABLE, line, NULL);
+		rc = job_submit(v, it, &JT_ENABLE, args, NULL);
 	if (rc < 0) {
 		struct item_rec **pp;
 		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
@@ -745,6 +759,7 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	struct ctl_line cl;
+	char text[4097];
 	int rc;
 
 	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
@@ -785,7 +800,8 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 			       strcmp(c->states[0], "*test") == 0 ? " and has no test failover" : "");
 		goto out;
 	}
-	rc = c->prepare(v, it, &cl, line);
+	line_copy(text, sizeof(text), line, len);
+	rc = c->prepare(v, it, &cl, text);
 out:
 	pthread_mutex_unlock(&model_lock);
 	return rc;
