@@ -72,6 +72,15 @@ control commit start
 wait_job
 show state state
 
+say "The VM now runs in the recovery region and its disk changes: 1 MiB is
+   written to web01-os there, which reprotect will have to send back."
+active=$(cat "$ITEM/active-region")
+disk=$(ls -d "$MNT"/regions/"$active"/resource-groups/*/disks/web01-os 2>/dev/null | head -1)
+if [ -n "$disk" ]; then
+	dd if=/dev/urandom of="$disk" bs=64k count=16 seek=100 conv=notrunc status=none
+	echo "   wrote 1048576 bytes to ${disk#"$MNT"/}"
+fi
+
 say "3. Reprotect: replicate back.  The old VM's disks become the replicas;
    both sides are compared block by block and only differing blocks cross
    between regions."
