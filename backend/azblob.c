@@ -17,8 +17,8 @@
  *            time on a curl multi handle.  next_data asks Get Page Ranges;
  *            rename is Copy Blob then Delete.  A page blob has a fixed size:
  *            pwrite past the end is -ENOSPC (truncate first).
- *   leases   blob leases (60 s, renewed by the caller), the lease id kept in
- *            the returned handle.
+ *   leases   blob leases (conf lease_seconds, 15..60, default 60; renewed
+ *            by the caller), the lease id kept in the returned handle.
  *
  * Requests.  Every request is signed with SharedKey (azblob_sign.c) and a
  * fresh x-ms-date on every try.  Easy handles come from a small pool on the
@@ -61,7 +61,7 @@
 #define TRIES 4
 #define PROBE_TRIES 2
 #define POOL_MAX 16
-#define LEASE_SECONDS "60"
+#define LEASE_DEFAULT 60 /* seconds; Azure takes 15..60 (or infinite) */
 
 struct az_backend {
 	struct backend base;
@@ -73,6 +73,7 @@ struct az_backend {
 	char *region;
 	unsigned char *key; /* decoded account key */
 	size_t keylen;
+	char lease_seconds[8]; /* x-ms-lease-duration */
 	pthread_mutex_t pool_lock;
 	CURL *pool[POOL_MAX];
 	int npool;
@@ -692,6 +693,8 @@ static int az_open(const struct backend_conf *conf, struct backend **out)
 	if (!conf->endpoint || !conf->account || !*conf->account || !conf->key || !conf->container ||
 	    !*conf->container || !conf->region)
 		return -EINVAL;
+	if (conf->lease_seconds && (conf->lease_seconds < 15 || conf->lease_seconds > 60))
+		return -EINVAL; /* what Azure accepts for a finite lease */
 	host = strstr(conf->endpoint, "://");
 	if (!host || !host[3])
 		return -EINVAL;
@@ -702,6 +705,8 @@ static int az_open(const struct backend_conf *conf, struct backend **out)
 	if (!ab)
 		return -ENOMEM;
 	ab->base.ops = &azblob_backend_ops;
+	snprintf(ab->lease_seconds, sizeof(ab->lease_seconds), "%d",
+		 conf->lease_seconds ? conf->lease_seconds : LEASE_DEFAULT);
 	pthread_mutex_init(&ab->pool_lock, NULL);
 	ab->endpoint = strdup(conf->endpoint);
 	ab->account = strdup(conf->account);
@@ -1897,7 +1902,7 @@ static int lease_op(struct az_lease *l, const char *action, long want)
 
 	req_hdr(&r, "x-ms-lease-action", action);
 	if (strcmp(action, "acquire") == 0) {
-		req_hdr(&r, "x-ms-lease-duration", LEASE_SECONDS);
+		req_hdr(&r, "x-ms-lease-duration", l->ab->lease_seconds);
 		req_hdr(&r, "x-ms-proposed-lease-id", l->id);
 	} else {
 		req_hdr(&r, "x-ms-lease-id", l->id);

@@ -38,6 +38,7 @@ struct backend_conf {
 	const char *account;   /* azblob */
 	const char *key;       /* azblob: base64 account key, already resolved */
 	const char *container; /* azblob */
+	int lease_seconds;     /* azblob: lease duration, 15..60 (0: 60) */
 };
 
 /* disk_open flags */

@@ -173,9 +173,16 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 
 void job_resume_all(void)
 {
+	job_resume_vault(NULL);
+}
+
+/* Resume the interrupted jobs of one vault (NULL: every vault), e.g. after
+ * this daemon took over a vault whose previous manager died. */
+void job_resume_vault(struct vault_rec *only)
+{
 	pthread_mutex_lock(&model_lock);
 	for (struct vault_rec *v = M.vaults; v; v = v->next) {
-		if (v->readonly)
+		if (v->readonly || (only && v != only))
 			continue;
 		for (struct job_rec *j = v->jobs; j; j = j->next) {
 			struct item_rec *it;

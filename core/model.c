@@ -10,6 +10,17 @@
  * when it comes back, renews leases, and hands due replication cycles to the
  * worker pool (replication_tick()).
  *
+ * A vault this daemon does not manage (another holds its lease, or its region
+ * was down at start) is read-only: every ~5 s the scheduler tries the lease
+ * again, and until it gets it reloads the vault's records so the tree shows
+ * the manager's current state.  Taking the lease ("taken over") reloads the
+ * vault once more, opens its recovery-point chains writable (which rolls back
+ * a cycle the dead manager cut short) and resumes its interrupted jobs.  A
+ * manager whose renewal is refused (its lease expired and another took it)
+ * turns read-only.  Records are loaded into a scratch vault without
+ * model_lock and swapped in under it; items are updated in place, so a
+ * pointer to one stays valid.
+ *
  * Vault state lives in the vault's own region:
  *   vaults/<vault>/vault.json              policies, network mappings, job counter
  *   vaults/<vault>/items/<item>/item.json  one replicated item
@@ -573,6 +584,14 @@ static int load_config(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "config %s: %s", path, json_util_get_last_err());
 		return -EINVAL;
 	}
+	if (json_object_object_get_ex(o, "lease_seconds", &x)) {
+		M.lease_seconds = json_object_get_int(x);
+		if (M.lease_seconds < 15 || M.lease_seconds > 60) {
+			snprintf(err, errlen, "config %s: lease_seconds must be 15..60", path);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
 	if (!json_object_object_get_ex(o, "regions", &a) || !json_object_is_type(a, json_type_array)) {
 		snprintf(err, errlen, "config %s: no \"regions\" array", path);
 		rc = -EINVAL;
@@ -583,7 +602,7 @@ static int load_config(const char *path, char *err, size_t errlen)
 		struct backend_conf bc = {
 			.region = js(ro, "name"), .kind = js(ro, "backend"), .path = js(ro, "path"),
 			.endpoint = js(ro, "endpoint"), .account = js(ro, "account"),
-			.container = js(ro, "container"),
+			.container = js(ro, "container"), .lease_seconds = M.lease_seconds,
 		};
 		char *key = NULL;
 		if (!*bc.region || !backend_find(bc.kind)) {
@@ -680,6 +699,11 @@ static void probe_regions(void)
 		if (ok != r->available)
 			logmsg("region %s is now %s%s%s", r->name, ok ? "available" : "unavailable",
 			       ok ? "" : ": ", ok ? "" : reason);
+		if (ok && !r->available) /* back: cycles that were backing off retry now */
+			for (struct vault_rec *v = M.vaults; v; v = v->next)
+				for (struct item_rec *it = v->items; it; it = it->next)
+					if (it->failing)
+						it->next_cycle = time(NULL);
 		r->available = ok;
 		snprintf(r->reason, sizeof(r->reason), "%s", ok ? "" : reason);
 		if (ok && !r->loaded)
@@ -688,21 +712,247 @@ static void probe_regions(void)
 	}
 }
 
+/* ---- lease takeover and read-only reload ------------------------------ */
+
+#define TAKEOVER_EVERY 5      /* seconds between lease tries / reloads */
+#define CHAIN_REFRESH_EVERY 6 /* reloads between re-reads of the point catalogs */
+
+/* Items that left a vault on a reload: a reader may still hold the pointer
+ * for a moment (vault.c chain_of), so they are freed at shut-down only.
+ * Protected by model_lock. */
+static struct item_rec *retired_items;
+
+static void free_vault_lists(struct policy_rec *p, struct mapping_rec *m, struct job_rec *j)
+{
+	while (p) { struct policy_rec *n = p->next; free(p); p = n; }
+	while (m) { struct mapping_rec *n = m->next; free(m); m = n; }
+	while (j) { struct job_rec *n = j->next; free(j); j = n; }
+}
+
+/* A scratch copy of v to load records into, without model_lock. */
+static void vault_scratch(struct vault_rec *tmp, const struct vault_rec *v, int readonly)
+{
+	memset(tmp, 0, sizeof(*tmp));
+	snprintf(tmp->name, sizeof(tmp->name), "%s", v->name);
+	tmp->region = v->region;
+	tmp->readonly = readonly;
+}
+
+static void scratch_free(struct vault_rec *tmp)
+{
+	free_vault_lists(tmp->policies, tmp->maps, tmp->jobs);
+	while (tmp->items) { struct item_rec *n = tmp->items->next; free(tmp->items); tmp->items = n; }
+	tmp->policies = NULL, tmp->maps = NULL, tmp->jobs = NULL;
+}
+
+/* Take what the records say from src; keep what this process learned at run
+ * time (its chain, running job, cycle counters and the points it read). */
+static void item_refresh(struct item_rec *dst, const struct item_rec *src)
+{
+	struct item_rec keep = *dst;
+	*dst = *src;
+	dst->next = keep.next;
+	dst->job = keep.job;
+	dst->chain = keep.chain;
+	dst->cycle_running = keep.cycle_running;
+	dst->next_cycle = keep.next_cycle;
+	dst->last_cycle = keep.last_cycle;
+	dst->cycles = keep.cycles;
+	dst->cycle_failures = keep.cycle_failures;
+	dst->bytes_replicated = keep.bytes_replicated;
+	dst->failing = keep.failing;
+	memcpy(dst->fail_reason, keep.fail_reason, sizeof(dst->fail_reason));
+	memcpy(dst->last_point, keep.last_point, sizeof(dst->last_point));
+	memcpy(dst->last_app_point, keep.last_app_point, sizeof(dst->last_app_point));
+	dst->last_point_time = keep.last_point_time;
+	dst->npoints = keep.npoints;
+}
+
+/* Swap the records loaded into tmp into v (model_lock held).  drop_chains
+ * retires every open chain so the next user opens it again (as the vault's
+ * new mode wants, and with the current catalog).  tmp is left empty. */
+static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chains)
+{
+	struct policy_rec *op = v->policies;
+	struct mapping_rec *om = v->maps;
+	struct job_rec *oj = v->jobs;
+	struct item_rec **pp;
+
+	v->policies = tmp->policies;
+	v->maps = tmp->maps;
+	v->jobs = tmp->jobs;
+	v->next_job = tmp->next_job;
+	tmp->policies = NULL, tmp->maps = NULL, tmp->jobs = NULL;
+	/* A job a worker still runs (this daemon just lost the lease) keeps its
+	 * record: the worker holds the pointer.  Every other old one goes. */
+	while (oj) {
+		struct job_rec *j = oj, **jp;
+		int running = 0;
+		oj = j->next;
+		for (struct item_rec *it = v->items; it; it = it->next)
+			running |= it->job == j;
+		if (!running) {
+			free(j);
+			continue;
+		}
+		for (jp = &v->jobs; *jp && strcmp((*jp)->id, j->id) != 0; jp = &(*jp)->next)
+			;
+		if (*jp) {
+			j->next = (*jp)->next;
+			free(*jp);
+		} else {
+			j->next = NULL; /* not in the records yet: last */
+		}
+		*jp = j;
+	}
+	for (struct job_rec *j = v->jobs; j; j = j->next)
+		j->vault = v;
+	free_vault_lists(op, om, NULL);
+
+	/* Items gone from the records leave; the others are updated in place. */
+	for (pp = &v->items; *pp;) {
+		struct item_rec *it = *pp, *t;
+		for (t = tmp->items; t && strcmp(t->name, it->name) != 0; t = t->next)
+			;
+		if (t) {
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		item_close_chain(it);
+		it->next = retired_items;
+		retired_items = it;
+	}
+	while (tmp->items) {
+		struct item_rec *t = tmp->items, *it = item_find(v, t->name);
+		tmp->items = t->next;
+		if (it) {
+			item_refresh(it, t);
+			free(t);
+		} else {
+			t->next = v->items;
+			v->items = t;
+		}
+	}
+	for (struct item_rec *it = v->items; it && drop_chains; it = it->next)
+		item_close_chain(it);
+}
+
+/* Open the chains of a read-only vault's items, so last-recovery-point and
+ * the points show without anyone listing them first (model_lock NOT held).
+ * Only this thread removes items from a read-only vault, so `it` stays valid. */
+static void vault_open_chains(struct vault_rec *v)
+{
+	struct strlist names = {0};
+
+	pthread_mutex_lock(&model_lock);
+	for (struct item_rec *it = v->items; it; it = it->next)
+		if (!it->chain && strcmp(it->state, "EnablingProtection") != 0 &&
+		    strcmp(it->state, "InitialReplicationFailed") != 0 &&
+		    strcmp(it->state, "DisablingProtection") != 0 && sl_add(&names, it->name) < 0)
+			break;
+	pthread_mutex_unlock(&model_lock);
+	for (int i = 0; i < names.n; i++) {
+		struct item_rec *it;
+		pthread_mutex_lock(&model_lock);
+		it = v->readonly ? item_find(v, names.v[i]) : NULL;
+		pthread_mutex_unlock(&model_lock);
+		if (it)
+			item_open_chain(v, it);
+	}
+	sl_free(&names);
+}
+
+/* A read-only vault: try its lease; got it -> manage the vault from now on,
+ * else reload its records (model_lock NOT held). */
+static void vault_takeover_or_reload(struct vault_rec *v, int refresh_chains)
+{
+	struct vault_rec tmp;
+	void *lease = NULL;
+	char key[256];
+	int rc;
+
+	if (!v->region->available)
+		return;
+	snprintf(key, sizeof(key), "vaults/%s/lease", v->name);
+	rc = v->region->be->ops->lease_acquire(v->region->be, key, &lease);
+	if (rc < 0 && rc != -EBUSY)
+		logmsg("vault %s: cannot take its lease: %s", v->name, strerror(-rc));
+	vault_scratch(&tmp, v, lease == NULL);
+	rc = vault_load(&tmp);
+	if (rc < 0) {
+		logmsg("vault %s: cannot load: %s", v->name, strerror(-rc));
+		scratch_free(&tmp);
+		if (lease)
+			v->region->be->ops->lease_release(lease);
+		return;
+	}
+	pthread_mutex_lock(&model_lock);
+	vault_swap(v, &tmp, lease != NULL || refresh_chains);
+	if (lease) {
+		v->lease = lease;
+		v->readonly = 0;
+		v->error[0] = '\0';
+	}
+	pthread_mutex_unlock(&model_lock);
+	scratch_free(&tmp);
+	if (lease) {
+		logmsg("vault %s: taken over; this asrfs manages it now", v->name);
+		job_resume_vault(v);
+	} else {
+		vault_open_chains(v);
+	}
+}
+
+/* Renew a managed vault's lease; refused -> another daemon has it now. */
+static void vault_renew(struct vault_rec *v)
+{
+	void *lease;
+	int rc = v->region->be->ops->lease_renew(v->lease);
+
+	if (rc == 0)
+		return;
+	if (rc != -EBUSY && rc != -ENOENT) {
+		logmsg("vault %s: lease renewal failed: %s (retrying)", v->name, strerror(-rc));
+		return;
+	}
+	pthread_mutex_lock(&model_lock);
+	lease = v->lease;
+	v->lease = NULL;
+	v->readonly = 1;
+	pthread_mutex_unlock(&model_lock);
+	v->region->be->ops->lease_release(lease);
+	logmsg("vault %s: its lease was taken by another asrfs; serving it read-only", v->name);
+}
+
 static void *sched_main(void *arg)
 {
-	time_t last_probe = 0, last_renew = time(NULL);
+	time_t last_probe = 0, last_renew = time(NULL), last_takeover = time(NULL);
+	int renew_every = 15, reloads = 0, lost = 0;
 	(void)arg;
+	if (M.lease_seconds && M.lease_seconds / 4 < renew_every)
+		renew_every = M.lease_seconds / 4 > 3 ? M.lease_seconds / 4 : 3;
 	while (!sched_stop) {
 		time_t now = time(NULL);
 		if (now - last_probe >= 2) {
 			probe_regions();
 			last_probe = now;
 		}
-		if (now - last_renew >= 15) {
+		if (now - last_renew >= renew_every) {
 			for (struct vault_rec *v = M.vaults; v; v = v->next)
-				if (v->lease && v->region->be->ops->lease_renew(v->lease) < 0)
-					logmsg("vault %s: lease renewal failed", v->name);
+				if (v->lease) {
+					vault_renew(v);
+					lost |= !v->lease;
+				}
 			last_renew = now;
+		}
+		if (now - last_takeover >= TAKEOVER_EVERY) {
+			int refresh = lost || ++reloads % CHAIN_REFRESH_EVERY == 0;
+			for (struct vault_rec *v = M.vaults; v; v = v->next)
+				if (v->readonly)
+					vault_takeover_or_reload(v, refresh);
+			lost = 0;
+			last_takeover = time(NULL);
 		}
 		replication_tick(now);
 		usleep(250 * 1000);
@@ -740,8 +990,9 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 	for (struct vault_rec *v = M.vaults; v; v = v->next) {
 		char key[256];
 		if (!v->region->available) {
-			logmsg("vault %s: its region %s is unavailable; the vault stays empty until it returns",
-			       v->name, v->region->name);
+			logmsg("vault %s: its region %s is unavailable; the vault stays empty and read-only until "
+			       "it returns", v->name, v->region->name);
+			v->readonly = 1; /* the scheduler takes the lease and loads it then */
 			continue;
 		}
 		snprintf(key, sizeof(key), "vaults/%s/lease", v->name);
@@ -794,6 +1045,11 @@ void core_stop(void)
 	for (struct region *r = M.regions; r; r = r->next)
 		region_unload(r);
 	pthread_mutex_unlock(&model_lock);
+	while (retired_items) {
+		struct item_rec *it = retired_items;
+		retired_items = it->next;
+		free(it);
+	}
 	protect_shutdown();
 	protect_free_maps();
 	gates_free();

@@ -185,6 +185,7 @@ struct model {
 	struct region *regions;
 	struct vault_rec *vaults;
 	time_t started;
+	int lease_seconds;           /* azblob vault leases (config "lease_seconds") */
 };
 extern struct model M;
 
@@ -276,6 +277,7 @@ void jobs_stop(void);
 /* Queue a plain function on the worker pool (replication cycles). */
 int pool_submit(void (*fn)(void *), void *arg);
 void job_resume_all(void);
+void job_resume_vault(struct vault_rec *v); /* model_lock NOT held; NULL: all */
 
 extern const struct job_type JT_ENABLE, JT_DISABLE;
 

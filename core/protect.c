@@ -125,10 +125,10 @@ void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *
 int item_open_chain(struct vault_rec *v, struct item_rec *it)
 {
 	struct item_io io;
-	struct rpchain *chain;
+	struct rpchain *chain, *attached;
 	const char *keys[MAX_DISKS];
 	char name[NAME_MAX_];
-	int rc;
+	int rc, readonly;
 
 	pthread_mutex_lock(&model_lock);
 	if (it->chain) {
@@ -137,6 +137,7 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 	}
 	rc = item_io_fill(v, it, &io);
 	snprintf(name, sizeof(name), "%s", it->name);
+	readonly = v->readonly; /* another daemon's chain: read it, never roll it back */
 	pthread_mutex_unlock(&model_lock);
 	if (rc < 0)
 		return rc;
@@ -146,20 +147,25 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 		struct rpchain_conf conf = {
 			.meta = io.vault_be, .catalog_key = io.catalog, .data = io.tgt_be,
 			.data_prefix = io.data_prefix, .ndisks = io.ndisks, .replica_keys = keys,
+			.readonly = readonly,
 		};
 		rc = rpchain_open(&conf, &chain);
 	}
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&model_lock);
-	if (item_find(v, name) == it && !it->chain) {
+	if (item_find(v, name) == it && !it->chain && v->readonly == readonly) {
 		it->chain = chain;
 		chain = NULL;
 	}
+	/* the item may have gone, or its vault changed hands meanwhile */
+	attached = item_find(v, name) == it ? it->chain : NULL;
 	pthread_mutex_unlock(&model_lock);
 	if (chain)
 		rpchain_close(chain);
-	item_points_refresh(v, name, it->chain);
+	if (!attached)
+		return -EAGAIN;
+	item_points_refresh(v, name, attached);
 	return 0;
 }
 
@@ -276,25 +282,36 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 	it = item_find(a->v, a->item);
 	if (it) {
 		struct policy_rec *p = policy_find(a->v, it->policy);
-		time_t now = time(NULL);
+		time_t now = time(NULL), prev = it->next_cycle - it->last_cycle; /* the last wait */
 		it->cycle_running = 0;
 		it->last_cycle = now;
 		it->next_cycle = now + (time_t)(p ? p->info.crash_frequency_seconds : 300);
 		it->cycles++;
 		it->bytes_replicated += shipped;
 		if (rc < 0) {
+			/* retry sooner than a whole period, backing off 2, 4 .. 60 s
+			 * while it keeps failing (a region outage) */
+			time_t delay = 2;
+			if (it->failing && prev >= 2)
+				delay = prev * 2 > 60 ? 60 : prev * 2;
 			it->cycle_failures++;
 			if (!it->failing)
 				logmsg("item %s: replication failing: %s", it->name, why);
 			it->failing = 1;
 			snprintf(it->fail_reason, sizeof(it->fail_reason), "%s", why);
-			/* retry sooner than a whole period, but not in a tight loop */
-			it->next_cycle = now + 2;
+			it->next_cycle = now + delay;
+			/* the item's error file says why its points stopped; no
+			 * operation's refusal is overwritten */
+			if (!it->error[0] || strncmp(it->error, "replication ", 12) == 0)
+				snprintf(it->error, sizeof(it->error), "replication waiting (retry in %ld s): %.200s",
+					 (long)delay, why);
 		} else {
 			if (it->failing)
 				logmsg("item %s: replication healthy again", it->name);
 			it->failing = 0;
 			it->fail_reason[0] = '\0';
+			if (strncmp(it->error, "replication ", 12) == 0)
+				it->error[0] = '\0';
 			if (point_made && it->resync_required) {
 				it->resync_required = 0;
 				persist_item(a->v, it);

@@ -117,6 +117,7 @@ struct rpchain {
 	uint64_t next_seq;
 	struct bdisk **rep;
 	struct rp_cycle *cycle;
+	int readonly; /* see rpchain_conf */
 };
 
 /* ---- small helpers ---- */
@@ -1009,8 +1010,9 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 	if (rc < 0)
 		goto out;
 
+	c->readonly = conf->readonly;
 	pthread_mutex_lock(&c->op);
-	if (c->n > 0) {
+	if (c->n > 0 && !c->readonly) {
 		uint64_t seq = c->pts[c->n - 1].p.seq;
 		for (int d = 0; d < c->ndisks && rc == 0; d++)
 			rc = ensure_loaded(c, seq, d);
@@ -1019,7 +1021,7 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 		if (rc == 0)
 			rc = drop_newest_undo(c);
 	}
-	if (rc == 0)
+	if (rc == 0 && !c->readonly)
 		rc = gc(c, 1);
 	pthread_mutex_unlock(&c->op);
 out:
@@ -1163,6 +1165,9 @@ int rpchain_add_initial(struct rpchain *c, time_t t, int app_consistent, struct 
 	struct pt p;
 	int rc;
 
+	if (c->readonly)
+		return -EROFS;
+
 	pthread_mutex_lock(&c->op);
 	if (c->n > 0 || c->cycle) {
 		rc = -EEXIST;
@@ -1223,6 +1228,9 @@ int rpchain_begin(struct rpchain *c, struct rp_cycle **out)
 	struct rp_cycle *cy = NULL;
 	uint64_t seq;
 	int rc;
+
+	if (c->readonly)
+		return -EROFS;
 
 	pthread_mutex_lock(&c->op);
 	if (c->cycle) {
@@ -1706,6 +1714,9 @@ static int delete_locked(struct rpchain *c, const char *id)
 int rpchain_delete(struct rpchain *c, const char *point_id)
 {
 	int rc;
+
+	if (c->readonly)
+		return -EROFS;
 	if (!point_id)
 		return -EINVAL;
 	pthread_mutex_lock(&c->op);
@@ -1754,6 +1765,9 @@ int rpchain_prune(struct rpchain *c, time_t now, unsigned retention_hours)
 	struct rp_point *pts = NULL;
 	int *keep = NULL, n = 0, done = 0, rc;
 
+	if (c->readonly)
+		return -EROFS;
+
 	pthread_mutex_lock(&c->op);
 	rc = rpchain_list(c, &pts, &n);
 	if (rc < 0)
@@ -1784,6 +1798,9 @@ int rpchain_destroy(struct rpchain *c)
 {
 	struct pt *old = NULL;
 	int n = 0, rc;
+
+	if (c->readonly)
+		return -EROFS;
 
 	pthread_mutex_lock(&c->op);
 	if (c->cycle) {

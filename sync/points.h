@@ -60,6 +60,10 @@ struct rpchain_conf {
 	const char *data_prefix;
 	int ndisks;
 	const char *const *replica_keys; /* ndisks keys in data */
+	/* Another process owns the chain (a read-only mount of the vault): open
+	 * neither rolls back nor collects garbage, and every call that would
+	 * change the chain returns -EROFS.  Reads see the catalog as opened. */
+	int readonly;
 };
 
 /* Load (or create empty) and roll back an interrupted cycle. */
