@@ -1895,9 +1895,11 @@ static int new_lease_id(char id[64])
 	return 0;
 }
 
+/* Lease calls use the probe's short timeouts: the caller (the scheduler)
+ * retries on its own, and must not hang for minutes on a frozen endpoint. */
 static int lease_op(struct az_lease *l, const char *action, long want)
 {
-	struct az_req r = {.verb = "PUT", .path = l->path, .query = "comp=lease"};
+	struct az_req r = {.verb = "PUT", .path = l->path, .query = "comp=lease", .probe = 1};
 	int rc;
 
 	req_hdr(&r, "x-ms-lease-action", action);

@@ -151,13 +151,22 @@ static uint64_t ju(json_object *o, const char *k)
 
 #define JCPY(dst, o, k) snprintf((dst), sizeof(dst), "%s", js((o), (k)))
 
-static int put_json(struct backend *be, const char *key, json_object *o)
+/* Write a vault record (model_lock held).  A region already known to be
+ * down fails at once: retrying a frozen endpoint takes minutes, and the
+ * whole tree waits for model_lock meanwhile. */
+static int put_json(struct region *r, const char *key, json_object *o)
 {
+	struct backend *be = r->be;
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	int rc;
 	if (!s) {
 		json_object_put(o);
 		return -ENOMEM;
+	}
+	if (!r->available) {
+		json_object_put(o);
+		logmsg("cannot write %s: region %s is unavailable", key, r->name);
+		return -EHOSTUNREACH;
 	}
 	rc = be->ops->rec_put(be, key, s, strlen(s), NULL, NULL);
 	json_object_put(o);
@@ -217,7 +226,7 @@ int persist_vault(struct vault_rec *v)
 	json_object_object_add(o, "policies", pols);
 	json_object_object_add(o, "network_mappings", maps);
 	snprintf(key, sizeof(key), "vaults/%s/vault.json", v->name);
-	return put_json(v->region->be, key, o);
+	return put_json(v->region, key, o);
 }
 
 int persist_item(struct vault_rec *v, struct item_rec *it)
@@ -257,13 +266,15 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 	}
 	json_object_object_add(o, "disks", disks);
 	key_item(v, it->name, key, sizeof(key));
-	return put_json(v->region->be, key, o);
+	return put_json(v->region, key, o);
 }
 
 int unpersist_item(struct vault_rec *v, struct item_rec *it)
 {
 	char key[512];
 	snprintf(key, sizeof(key), "vaults/%s/items/%s", v->name, it->name);
+	if (!v->region->available)
+		return -EHOSTUNREACH;
 	return v->region->be->ops->remove_tree(v->region->be, key);
 }
 
@@ -318,7 +329,7 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 	}
 	json_object_object_add(o, "tasks", tasks);
 	snprintf(key, sizeof(key), "vaults/%s/jobs/%s.json", v->name, j->id);
-	return put_json(v->region->be, key, o);
+	return put_json(v->region, key, o);
 }
 
 /* ---- vault loading -------------------------------------------------- */
@@ -940,7 +951,7 @@ static void *sched_main(void *arg)
 		}
 		if (now - last_renew >= renew_every) {
 			for (struct vault_rec *v = M.vaults; v; v = v->next)
-				if (v->lease) {
+				if (v->lease && v->region->available) {
 					vault_renew(v);
 					lost |= !v->lease;
 				}

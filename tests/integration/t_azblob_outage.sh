@@ -49,6 +49,21 @@ check "thawed: cycles resume" wait_new_point web01 "$(latest_point web01)" 30
 check "thawed: the new point is exact" cmp -s "$I/recovery-points/$(latest_point web01)/disks/web01-os" "$WORK/os.1"
 check "thawed: error cleared" wait_for 10 file_is "$I/error" ""
 
+# --- the vault's own region (northeurope) frozen: the tree still answers,
+# controls that need it say EHOSTUNREACH at once, then all resumes
+az_freeze northeurope
+check "vault region frozen: unavailable" wait_for 20 grep -q '^unavailable: ' "$N/status"
+check "vault region frozen: the item's files answer at once" quick cat "$I/state" "$I/status" "$(V)/mode"
+start=$SECONDS
+expect_errno "vault region frozen: a policy write fails with EHOSTUNREACH" EHOSTUNREACH \
+	"$(V)/policies/24-hour-retention-policy/rpo-threshold-seconds" 800
+check "  ... at once ($((SECONDS - start)) s)" test $((SECONDS - start)) -le 3
+sleep 5
+check "vault region frozen: still answering" quick cat "$I/state" "$W/status"
+az_thaw northeurope
+check "vault region thawed: available" wait_for 20 file_is "$N/status" available
+check "vault region thawed: cycles resume" wait_new_point web01 "$(latest_point web01)" 30
+
 # --- 2. stopped primary: unplanned failover
 P=$(latest_point web01)
 az_stop westeurope
