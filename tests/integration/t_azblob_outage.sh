@@ -46,6 +46,7 @@ dd if=/dev/urandom of="$(WD rg1 web01-os)" bs=4k count=11 seek=600 conv=notrunc 
 cp "$(WD rg1 web01-os)" "$WORK/os.1"
 cp "$(WD rg1 web01-data)" "$WORK/data.1"
 check "thawed: cycles resume" wait_new_point web01 "$(latest_point web01)" 30
+wait_new_point web01 "$(latest_point web01)" 30 # one whole cycle after the write
 check "thawed: the new point is exact" cmp -s "$I/recovery-points/$(latest_point web01)/disks/web01-os" "$WORK/os.1"
 check "thawed: error cleared" wait_for 10 file_is "$I/error" ""
 
