@@ -46,6 +46,9 @@ suite() {
 		cp "$D/web01-os" "$WORK/os.$k"
 		cp "$D/web01-data" "$WORK/data.$k"
 		wait_new_point web01 "$p" 20 || not_ok "$L: a new point after change $k"
+		# a cycle that began before the write may have made that one: wait
+		# for one begun after it
+		wait_new_point web01 "$(latest_point web01)" 20 || not_ok "$L: a second point after change $k"
 		PTS[$k]=$(latest_point web01)
 	done
 	for k in 1 2 3; do
