@@ -243,6 +243,15 @@ int job_cancelled(struct jobctx *c)
 	return r;
 }
 
+int job_shutting_down(struct jobctx *c)
+{
+	int r;
+	pthread_mutex_lock(&model_lock);
+	r = jobs_stopping && !c->j->cancel;
+	pthread_mutex_unlock(&model_lock);
+	return r;
+}
+
 void job_set_total(struct jobctx *c, uint64_t total)
 {
 	pthread_mutex_lock(&model_lock);

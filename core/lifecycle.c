@@ -1249,7 +1249,7 @@ static int reprotect_run(struct jobctx *c)
 	struct rp_point pt;
 	char why[ERR_MAX], skey[1024], rkey[1024];
 	uint64_t total = 0, done = 0;
-	int rc, was;
+	int rc, was, prepared;
 
 	if (!x)
 		return -ENOMEM;
@@ -1297,7 +1297,18 @@ static int reprotect_run(struct jobctx *c)
 	if (rc < 0)
 		goto out;
 
-	/* Preparing target disks */
+	/* Preparing target disks.  A resumed job whose disks were prepared
+	 * before the stop must not copy the originals over replicas it has
+	 * partly synchronized since. */
+	pthread_mutex_lock(&model_lock);
+	{
+		int k = -1;
+		for (int i = 0; i < c->j->ntasks; i++)
+			if (strcmp(c->j->tasks[i].name, T_PREPDISKS) == 0)
+				k = i;
+		prepared = k >= 0 && c->j->tasks[k].state == JOB_SUCCEEDED;
+	}
+	pthread_mutex_unlock(&model_lock);
 	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
 	pthread_mutex_lock(&model_lock);
 	if (x->old_vm && vm_power(x->ntgt, x->snap.vm_rg, x->snap.name, 0, &was) == 0 && was)
@@ -1325,6 +1336,12 @@ static int reprotect_run(struct jobctx *c)
 	pthread_mutex_unlock(&model_lock);
 	for (int i = 0; i < x->n && rc == 0; i++) {
 		struct rp_disk *d = &x->d[i];
+		int have;
+		pthread_mutex_lock(&model_lock);
+		have = disk_at(x->ntgt, d->managed, d->rep_parent, d->rep) != NULL;
+		pthread_mutex_unlock(&model_lock);
+		if (prepared && have)
+			continue;
 		if (d->how == PREP_COPY)
 			rc = copy_in_region(c, x->ntgt, d->managed, d->orig_parent, d->name, d->rep_parent, d->rep);
 		else if (d->how == PREP_OS)
@@ -1357,9 +1374,21 @@ static int reprotect_run(struct jobctx *c)
 	task(c, T_SYNC, JOB_IN_PROGRESS);
 	{
 		struct jobprog jp = {.c = c};
+		int ck_disk;
+		uint64_t ck_off;
+		/* A job resumed after an unmount or a crash continues where its
+		 * checkpoint says everything before is final on the replica. */
+		pthread_mutex_lock(&model_lock);
+		ck_disk = c->j->ck_disk;
+		ck_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
+		pthread_mutex_unlock(&model_lock);
 		for (int i = 0; i < x->n && rc == 0; i++) {
 			struct delta_opts opts = {0};
-			struct delta_stats st;
+			struct delta_stats st = {0};
+			if (i < ck_disk) {
+				jp.base_compared += x->d[i].size;
+				continue;
+			}
 			disk_key(x->d[i].managed, x->d[i].src_parent, x->d[i].name, skey, sizeof(skey));
 			disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
 			opts.map = x->maps[i];
@@ -1367,6 +1396,16 @@ static int reprotect_run(struct jobctx *c)
 			opts.bwlimit = x->snap.bwlimit;
 			opts.progress = sync_progress;
 			opts.progress_arg = &jp;
+			if (i == ck_disk && ck_off) {
+				opts.start_offset = ck_off < x->d[i].size ? ck_off : x->d[i].size;
+				logmsg("item %s: synchronizing disk %d resumes at %llu bytes", x->snap.name, i,
+				       (unsigned long long)opts.start_offset);
+			}
+			pthread_mutex_lock(&model_lock);
+			c->j->ck_disk = i;
+			c->j->ck_offset = opts.start_offset;
+			persist_job(c->v, c->j);
+			pthread_mutex_unlock(&model_lock);
 			rc = sync_disk(x->nsrc->be, skey, x->ntgt->be, rkey, &opts, &st);
 			jp.base_compared += x->d[i].size;
 			jp.base_transferred += st.bytes_transferred;
@@ -1475,7 +1514,9 @@ static int reprotect_run(struct jobctx *c)
 	rc = 0;
 	goto out;
 undo:
-	reprotect_undo(x);
+	/* An unmount is not a cancel: keep what is done for the resume. */
+	if (!(rc == -ECANCELED && job_shutting_down(c)))
+		reprotect_undo(x);
 out:
 	for (int i = 0; i < MAX_DISKS; i++)
 		blockmap_free(x->maps[i]);

@@ -264,6 +264,9 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	       struct job_rec **out);
 void job_task(struct jobctx *c, int task, int state);     /* takes model_lock */
 int job_cancelled(struct jobctx *c);                       /* takes model_lock */
+/* Stopping for an unmount, not a cancel: leave the work in place, the job
+ * resumes from its checkpoint at the next start (takes model_lock). */
+int job_shutting_down(struct jobctx *c);
 void job_set_total(struct jobctx *c, uint64_t total);
 int job_delta_progress(void *arg, const struct delta_stats *st); /* arg = struct jobprog */
 struct jobprog {

@@ -461,20 +461,24 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 			jp->base_compared += io.size[i];
 			jp->base_transferred += st.bytes_transferred;
 		}
-		if (rc < 0) {
+		if (rc < 0)
 			snprintf(why, whylen, "disk %d: %s", i, strerror(-rc));
-			/* the map may describe pages the abort will roll back */
-			blockmap_free(im->m[i]);
-			im->m[i] = NULL;
-		}
 		shipped += st.bytes_transferred;
 	}
 	if (rc == 0) {
 		rc = rpchain_commit(cy, now, app, &pt);
 		if (rc < 0)
 			snprintf(why, whylen, "cannot commit the recovery point: %s", strerror(-rc));
-	} else {
+	}
+	if (rc < 0) {
+		/* Roll the replicas back to the newest point.  Every map of the
+		 * item may now describe pages the abort undid, not only the failed
+		 * disk's: drop them all; the next cycle compares and rebuilds. */
 		rpchain_abort(cy);
+		for (int i = 0; i < io.ndisks; i++) {
+			blockmap_free(im->m[i]);
+			im->m[i] = NULL;
+		}
 	}
 	gates_thaw(gate, io.ndisks);
 	if (rc == 0) {

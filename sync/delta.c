@@ -23,7 +23,7 @@
  * other worker keeps reading meanwhile (two slots per worker).  The sink thus
  * sees one batch at a time, always committed before its pages are touched.
  *
- * Progress runs under the engine lock, never concurrently, every 16 MiB of
+ * Progress runs under the engine lock, never concurrently, every 4 MiB of
  * work, and reports as bytes_compared the end of the contiguous prefix of
  * finished chunks: everything before it is final on dst, so it is a valid
  * start_offset for a resumed run.
@@ -51,7 +51,7 @@
 #endif
 #define CHUNK ((uint64_t)DELTA_CHUNK)
 #define CHUNK_PAGES ((unsigned)(CHUNK / PAGE))
-#define PROGRESS_STEP (16ull << 20)
+#define PROGRESS_STEP (4ull << 20)
 #define MAX_THREADS 16
 #define IDLE UINT64_MAX
 

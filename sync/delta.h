@@ -55,7 +55,7 @@ struct delta_opts {
 	struct blockmap *map;
 	int map_trusted;
 	const struct delta_undo *undo;  /* optional */
-	/* Called about every 16 MiB and at the end; non-zero return cancels
+	/* Called about every 4 MiB and at the end; non-zero return cancels
 	 * (the engine returns -ECANCELED, dst consistent up to stats.bytes_compared). */
 	int (*progress)(void *arg, const struct delta_stats *st);
 	void *progress_arg;
