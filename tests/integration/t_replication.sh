@@ -38,6 +38,13 @@ check "item disk files" test "$(cat "$I/disks/web01-os/replica") $(cat "$I/disks
 expect_errno "enable again: EEXIST" EEXIST "$(V)/enable-replication" "vm=rg1/web01 source=westeurope target=northeurope"
 check "status.json parses" test "$(jq -r .state "$I/status.json")" = Protected
 check "allowed-operations lists disable" grep -qx disable "$I/allowed-operations"
+rmdir_errno() { python3 -c 'import os, sys, errno
+try:
+    os.rmdir(sys.argv[1]); print(0)
+except OSError as e:
+    print(errno.errorcode[e.errno])' "$1"; }
+check "rmdir of a policy in use: EBUSY" test "$(rmdir_errno "$(V)/policies/24-hour-retention-policy")" = EBUSY
+check "the policy is still there" test -d "$(V)/policies/24-hour-retention-policy"
 
 # Points: change data, wait for a point after each change, keep a copy.
 declare -a PTS
