@@ -87,6 +87,11 @@ check "policy setting kept" file_is "$(V)/policies/24-hour-retention-policy/cras
 echo 0 >"$(V)/policies/24-hour-retention-policy/recovery-point-retention-hours"
 wait_for 20 sh -c "[ \$(ls '$I/recovery-points' | grep -vc latest) -eq 1 ]"
 check "retention kept only the newest" test "$(ls "$I/recovery-points" | grep -vc latest)" -eq 1
+# Stop making points (one more may still come), so the newest stays put
+# while it is compared: with retention 0 each new point prunes the last.
+fast_policy 3600
+last=$(latest_point web01)
+wait_new_point web01 "$last" 4
 cp "$D/web01-os" "$WORK/os.now"
 newest=$(latest_point web01)
 check "the newest point is the replica" cmp -s "$I/recovery-points/$newest/disks/web01-os" "$WORK/os.now"
