@@ -375,3 +375,4 @@ EOF
 } >"$OUT"
 log "wrote $OUT"
 cat "$OUT"
+BUILD="$BUILD" scripts/bench-azblob.sh || echo "bench-azblob failed" >&2 # reprotect into azblob vs curl (docs/AZBLOB.md)
