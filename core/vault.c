@@ -960,16 +960,24 @@ static int item_disk_index(const char *vault, const char *item, const char *disk
 
 int core_point_handle(struct rpchain *chain, int disk, const char *point, struct core_disk **out);
 
+/* The item's disk index by source disk name, and the item's open chain in
+ * *ch; -errno.  model_lock must NOT be held. */
+static int chain_disk(const char *vault, const char *item, const char *disk, struct rpchain **ch)
+{
+	int idx = item_disk_index(vault, item, disk), rc;
+	if (idx < 0)
+		return idx;
+	rc = chain_of(vault, item, ch);
+	return rc < 0 ? rc : idx;
+}
+
 int core_point_open(const char *vault, const char *item, const char *point, const char *disk,
 		    struct core_disk **out)
 {
 	struct rpchain *ch;
-	int idx = item_disk_index(vault, item, disk), rc;
+	int idx = chain_disk(vault, item, disk, &ch);
 	if (idx < 0)
 		return idx;
-	rc = chain_of(vault, item, &ch);
-	if (rc < 0)
-		return rc;
 	return core_point_handle(ch, idx, point, out);
 }
 
@@ -977,12 +985,9 @@ int core_point_disk_size(const char *vault, const char *item, const char *point,
 			 uint64_t *size)
 {
 	struct rpchain *ch;
-	int idx = item_disk_index(vault, item, disk), rc;
+	int idx = chain_disk(vault, item, disk, &ch);
 	if (idx < 0)
 		return idx;
-	rc = chain_of(vault, item, &ch);
-	if (rc < 0)
-		return rc;
 	return rpchain_disk_size(ch, point, idx, size);
 }
 
