@@ -256,33 +256,47 @@ static int load_named_cb(void *arg, const char *name, int is_dir)
 	return sl_add(sl, nm) != 0;
 }
 
+/* List the backend folder <kind>/<name>/<sub> through cb(arg), with
+ * c->prefix naming it for the call; model_lock held, as for region_load(). */
+static void load_list(struct load_ctx *c, const char *kind, const char *name, const char *sub,
+		      int (*cb)(void *, const char *, int), void *arg)
+{
+	char prefix[512];
+	snprintf(prefix, sizeof(prefix), "%s/%s/%s", kind, name, sub);
+	c->prefix = prefix;
+	c->r->be->ops->list(c->r->be, prefix, cb, arg);
+	c->prefix = NULL;
+}
+
+/* A zeroed record of size bytes for the load, or NULL with c->err set to
+ * -ENOMEM; model_lock held, as for region_load(). */
+static void *load_alloc(struct load_ctx *c, size_t size)
+{
+	void *p = calloc(1, size);
+	if (!p)
+		c->err = -ENOMEM;
+	return p;
+}
+
 static int load_rg_cb(void *arg, const char *name, int is_dir)
 {
 	struct load_ctx *c = arg;
 	struct rg_rec *g;
-	char prefix[512];
 
 	if (!is_dir)
 		return 0;
-	g = calloc(1, sizeof(*g));
-	if (!g) {
-		c->err = -ENOMEM;
+	g = load_alloc(c, sizeof(*g));
+	if (!g)
 		return 1;
-	}
 	snprintf(g->name, sizeof(g->name), "%s", name);
 	g->next = c->r->rgs;
 	c->r->rgs = g;
 	c->g = g;
 	c->s = NULL;
-	snprintf(prefix, sizeof(prefix), "resource-groups/%s/vms", name);
-	c->r->be->ops->list(c->r->be, prefix, load_vm_cb, c);
-	snprintf(prefix, sizeof(prefix), "resource-groups/%s/disks", name);
-	c->prefix = prefix;
-	c->r->be->ops->list(c->r->be, prefix, load_disk_cb, c);
-	snprintf(prefix, sizeof(prefix), "resource-groups/%s/availability-sets", name);
-	c->r->be->ops->list(c->r->be, prefix, load_named_cb, &g->asets);
-	snprintf(prefix, sizeof(prefix), "resource-groups/%s/networks", name);
-	c->r->be->ops->list(c->r->be, prefix, load_named_cb, &g->nets);
+	load_list(c, "resource-groups", name, "vms", load_vm_cb, c);
+	load_list(c, "resource-groups", name, "disks", load_disk_cb, c);
+	load_list(c, "resource-groups", name, "availability-sets", load_named_cb, &g->asets);
+	load_list(c, "resource-groups", name, "networks", load_named_cb, &g->nets);
 	sl_sort(&g->asets);
 	sl_sort(&g->nets);
 	return c->err != 0;
@@ -292,21 +306,17 @@ static int load_sa_cb(void *arg, const char *name, int is_dir)
 {
 	struct load_ctx *c = arg;
 	struct sa_rec *s;
-	char prefix[512];
+
 	if (!is_dir)
 		return 0;
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		c->err = -ENOMEM;
+	s = load_alloc(c, sizeof(*s));
+	if (!s)
 		return 1;
-	}
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->next = c->r->sas;
 	c->r->sas = s;
 	c->s = s;
-	snprintf(prefix, sizeof(prefix), "storage-accounts/%s/vhds", name);
-	c->prefix = prefix;
-	c->r->be->ops->list(c->r->be, prefix, load_disk_cb, c);
+	load_list(c, "storage-accounts", name, "vhds", load_disk_cb, c);
 	return c->err != 0;
 }
 
@@ -327,11 +337,19 @@ int region_load(struct region *r)
 
 /* ---- changes (model_lock held) ---- */
 
+/* Write <kind>/<name>/<file>, the small record of a new resource group or
+ * storage account; model_lock held. */
+static int put_named(struct region *r, const char *kind, const char *name, const char *file)
+{
+	char key[512];
+	json_object *o = named_obj(name, r->name);
+	snprintf(key, sizeof(key), "%s/%s/%s", kind, name, file);
+	return o ? put_small(r, key, o) : -ENOMEM;
+}
+
 int inv_rg_create(struct region *r, const char *name, struct rg_rec **out)
 {
 	struct rg_rec *g;
-	char key[512];
-	json_object *o;
 	int rc;
 
 	g = rg_find(r, name);
@@ -344,9 +362,7 @@ int inv_rg_create(struct region *r, const char *name, struct rg_rec **out)
 	if (!g)
 		return -ENOMEM;
 	snprintf(g->name, sizeof(g->name), "%s", name);
-	o = named_obj(name, r->name);
-	snprintf(key, sizeof(key), "resource-groups/%s/rg.json", name);
-	rc = o ? put_small(r, key, o) : -ENOMEM;
+	rc = put_named(r, "resource-groups", name, "rg.json");
 	if (rc < 0) {
 		free(g);
 		return rc;
@@ -476,8 +492,6 @@ int inv_net_ensure(struct region *r, const char *rg, const char *name)
 int inv_sa_ensure(struct region *r, const char *name)
 {
 	struct sa_rec *s;
-	char key[512];
-	json_object *o;
 	int rc;
 	if (sa_find(r, name))
 		return 0;
@@ -485,9 +499,7 @@ int inv_sa_ensure(struct region *r, const char *name)
 	if (!s)
 		return -ENOMEM;
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	o = named_obj(name, r->name);
-	snprintf(key, sizeof(key), "storage-accounts/%s/account.json", name);
-	rc = o ? put_small(r, key, o) : -ENOMEM;
+	rc = put_named(r, "storage-accounts", name, "account.json");
 	if (rc < 0) {
 		free(s);
 		return rc;
