@@ -653,6 +653,102 @@ static uint64_t item_bytes(const struct item_rec *it)
 	return t;
 }
 
+/* Copy the item into *snap and find its regions (src may be NULL); fails,
+ * with the job's error set, when the target region (role says what it is
+ * to the job) is down.  vnet, when not NULL, gets the item's mapped target
+ * network.  model_lock must NOT be held: taken here. */
+static int snap_item(struct jobctx *c, struct item_rec *snap, const char *role, struct region **src,
+		     struct region **tgt, char *vnet)
+{
+	struct item_rec *it;
+	char why[300];
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	if (it) {
+		*snap = *it;
+		if (src)
+			*src = region_find(snap->source_region);
+		*tgt = region_find(snap->target_region);
+		rc = region_up(*tgt, role, why, sizeof(why));
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+		if (vnet)
+			mapped_vnet(c->v, snap->source_region, snap->network, vnet, NAME_MAX_);
+	}
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+/* Open the item's recovery points into *ch; the job's error says why not.
+ * model_lock must NOT be held. */
+static int open_points(struct jobctx *c, struct rpchain **ch)
+{
+	int rc = chain_get(c->v, c->item, ch);
+	if (rc < 0)
+		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
+	return rc;
+}
+
+/* Resolve the point word (an id, latest, ...) in ch into point; the job's
+ * error says why not.  model_lock must NOT be held. */
+static int pick_point(struct jobctx *c, struct rpchain *ch, const char *word, char point[RP_ID_MAX])
+{
+	char why[300];
+	int rc = resolve_point(ch, word, point, why, sizeof(why));
+	if (rc < 0)
+		job_fail_msg(c, "%s", why);
+	return rc;
+}
+
+/* Power the VM off, setting *stopped when it was running; a VM that is not
+ * there is nothing to shut down.  model_lock held. */
+static int vm_stop(struct region *r, const char *rg, const char *name, int *stopped)
+{
+	int was = 0, rc = vm_power(r, rg, name, 0, &was);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == 0)
+		*stopped = was;
+	return rc;
+}
+
+/* Power a VM the job stopped back on, as a failed job changes nothing.
+ * model_lock must NOT be held: taken here. */
+static void vm_restart(struct region *r, const char *rg, const char *name)
+{
+	int was;
+	pthread_mutex_lock(&model_lock);
+	vm_power(r, rg, name, 1, &was);
+	pthread_mutex_unlock(&model_lock);
+}
+
+/* Create the target resources and build the item's disks from point into
+ * dt (*n of them): for a failover the vnet is filled from the network
+ * mapping and the availability set is made; with test set, for a test
+ * failover, the disks are named "-test", the vnet is as given and no
+ * availability set is made.  model_lock must NOT be held: taken for the
+ * resources only, the disks are built outside it. */
+static int build_target(struct jobctx *c, struct region *tgt, const struct item_rec *snap, int test, char *vnet,
+			struct rpchain *ch, const char *point, struct dtarget *dt, int *n)
+{
+	int rc;
+
+	pthread_mutex_lock(&model_lock);
+	if (!test)
+		mapped_vnet(c->v, snap->source_region, snap->network, vnet, NAME_MAX_);
+	rc = ensure_target(tgt, snap, vnet, !test);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create the %s resources: %s",
+			 test ? "test" : "target", strerror(-rc));
+	pthread_mutex_unlock(&model_lock);
+	*n = item_targets(snap, test ? "-test" : "", dt);
+	if (rc == 0)
+		rc = build_from_point(c, tgt, ch, point, *n, dt, test ? 5 : 10, 90);
+	return rc;
+}
+
 static int failover_run(struct jobctx *c)
 {
 	struct item_rec *it, *snap = malloc(sizeof(*snap));
@@ -662,7 +758,7 @@ static int failover_run(struct jobctx *c)
 	struct dtarget dt[MAX_DISKS];
 	struct vm_info vi;
 	char point[RP_ID_MAX], why[300], vnet[NAME_MAX_];
-	int rc, n, stopped = 0, was = 0, do_sync;
+	int rc, n, stopped = 0, do_sync;
 
 	if (!snap)
 		return -ENOMEM;
@@ -675,21 +771,9 @@ static int failover_run(struct jobctx *c)
 	rc = wait_cycle_done(c);
 	if (rc < 0)
 		goto out;
-	pthread_mutex_lock(&model_lock);
-	it = item_find(c->v, c->item);
-	if (it) {
-		*snap = *it;
-		src = region_find(snap->source_region);
-		tgt = region_find(snap->target_region);
-		rc = region_up(tgt, "the recovery region", why, sizeof(why));
-		if (rc < 0)
-			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
-	} else {
-		rc = -ENOENT;
-	}
-	pthread_mutex_unlock(&model_lock);
-	if (rc == 0 && (rc = chain_get(c->v, c->item, &ch)) < 0)
-		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
+	rc = snap_item(c, snap, "the recovery region", &src, &tgt, NULL);
+	if (rc == 0)
+		rc = open_points(c, &ch);
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
@@ -698,13 +782,8 @@ static int failover_run(struct jobctx *c)
 		task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
 		pthread_mutex_lock(&model_lock);
 		rc = region_up(src, "the source", why, sizeof(why));
-		if (rc == 0) {
-			rc = vm_power(src, snap->vm_rg, snap->name, 0, &was);
-			if (rc == -ENOENT)
-				rc = 0; /* nothing to shut down */
-			else if (rc == 0)
-				stopped = was;
-		}
+		if (rc == 0)
+			rc = vm_stop(src, snap->vm_rg, snap->name, &stopped);
 		if (rc < 0)
 			snprintf(c->j->error, sizeof(c->j->error), "cannot shut down %s: %s", snap->name,
 				 rc == -EHOSTUNREACH ? why : strerror(-rc));
@@ -740,20 +819,10 @@ static int failover_run(struct jobctx *c)
 	}
 
 	task(c, T_FAILOVER, JOB_IN_PROGRESS);
-	rc = resolve_point(ch, a.point, point, why, sizeof(why));
-	if (rc < 0) {
-		job_fail_msg(c, "%s", why);
-		goto out;
-	}
-	pthread_mutex_lock(&model_lock);
-	mapped_vnet(c->v, snap->source_region, snap->network, vnet, sizeof(vnet));
-	rc = ensure_target(tgt, snap, vnet, 1);
+	rc = pick_point(c, ch, a.point, point);
 	if (rc < 0)
-		snprintf(c->j->error, sizeof(c->j->error), "cannot create the target resources: %s", strerror(-rc));
-	pthread_mutex_unlock(&model_lock);
-	n = item_targets(snap, "", dt);
-	if (rc == 0)
-		rc = build_from_point(c, tgt, ch, point, n, dt, 10, 90);
+		goto out;
+	rc = build_target(c, tgt, snap, 0, vnet, ch, point, dt, &n);
 	task(c, T_FAILOVER, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
@@ -775,12 +844,8 @@ static int failover_run(struct jobctx *c)
 	pthread_mutex_unlock(&model_lock);
 	task(c, T_STARTVM, rc ? JOB_FAILED : JOB_SUCCEEDED);
 out:
-	if (rc < 0 && stopped) {
-		/* put the source VM's power back: a failed failover changes nothing */
-		pthread_mutex_lock(&model_lock);
-		vm_power(src, snap->vm_rg, snap->name, 1, &was);
-		pthread_mutex_unlock(&model_lock);
-	}
+	if (rc < 0 && stopped)
+		vm_restart(src, snap->vm_rg, snap->name);
 	free(snap);
 	return rc;
 }
@@ -802,12 +867,12 @@ static const struct job_type JT_FAILOVER = {
 
 static int crp_run(struct jobctx *c)
 {
-	struct item_rec *it, *snap = malloc(sizeof(*snap));
+	struct item_rec *snap = malloc(sizeof(*snap));
 	struct op_args a;
 	struct region *tgt = NULL;
 	struct rpchain *ch = NULL;
 	struct dtarget dt[MAX_DISKS];
-	char point[RP_ID_MAX], why[300];
+	char point[RP_ID_MAX];
 	int rc, n, was = 0, stopped = 0;
 
 	if (!snap)
@@ -816,32 +881,18 @@ static int crp_run(struct jobctx *c)
 	if (rc < 0)
 		goto out;
 	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
-	it = item_find(c->v, c->item);
-	rc = it ? 0 : -ENOENT;
-	if (it) {
-		*snap = *it;
-		tgt = region_find(snap->target_region);
-		rc = region_up(tgt, "where the failed-over VM runs", why, sizeof(why));
-		if (rc < 0)
-			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
-	}
-	pthread_mutex_unlock(&model_lock);
-	if (rc == 0 && (rc = chain_get(c->v, c->item, &ch)) < 0)
-		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
-	if (rc == 0 && (rc = resolve_point(ch, a.point, point, why, sizeof(why))) < 0)
-		job_fail_msg(c, "%s", why);
+	rc = snap_item(c, snap, "where the failed-over VM runs", NULL, &tgt, NULL);
+	if (rc == 0)
+		rc = open_points(c, &ch);
+	if (rc == 0)
+		rc = pick_point(c, ch, a.point, point);
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
 
 	task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
 	pthread_mutex_lock(&model_lock);
-	rc = vm_power(tgt, snap->target_rg, snap->name, 0, &was);
-	if (rc == -ENOENT)
-		rc = 0;
-	else if (rc == 0)
-		stopped = was;
+	rc = vm_stop(tgt, snap->target_rg, snap->name, &stopped);
 	pthread_mutex_unlock(&model_lock);
 	task(c, T_SHUTDOWN, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
@@ -864,11 +915,8 @@ static int crp_run(struct jobctx *c)
 	pthread_mutex_unlock(&model_lock);
 	task(c, T_STARTVM2, rc ? JOB_FAILED : JOB_SUCCEEDED);
 out:
-	if (rc < 0 && stopped) {
-		pthread_mutex_lock(&model_lock);
-		vm_power(tgt, snap->target_rg, snap->name, 1, &was);
-		pthread_mutex_unlock(&model_lock);
-	}
+	if (rc < 0 && stopped)
+		vm_restart(tgt, snap->target_rg, snap->name);
 	free(snap);
 	return rc;
 }
@@ -1548,7 +1596,7 @@ static int test_failover_run(struct jobctx *c)
 	struct rpchain *ch = NULL;
 	struct dtarget dt[MAX_DISKS];
 	struct vm_info vi;
-	char point[RP_ID_MAX], why[300], vnet[NAME_MAX_], vmname[NAME_MAX_ + 8];
+	char point[RP_ID_MAX], vnet[NAME_MAX_], vmname[NAME_MAX_ + 8];
 	int rc, n;
 
 	if (!snap)
@@ -1560,22 +1608,11 @@ static int test_failover_run(struct jobctx *c)
 	rc = wait_cycle_done(c);
 	if (rc < 0)
 		goto out;
-	pthread_mutex_lock(&model_lock);
-	it = item_find(c->v, c->item);
-	rc = it ? 0 : -ENOENT;
-	if (it) {
-		*snap = *it;
-		tgt = region_find(snap->target_region);
-		rc = region_up(tgt, "the recovery region", why, sizeof(why));
-		if (rc < 0)
-			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
-		mapped_vnet(c->v, snap->source_region, snap->network, vnet, sizeof(vnet));
-	}
-	pthread_mutex_unlock(&model_lock);
-	if (rc == 0 && (rc = chain_get(c->v, c->item, &ch)) < 0)
-		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
-	if (rc == 0 && (rc = resolve_point(ch, a.point, point, why, sizeof(why))) < 0)
-		job_fail_msg(c, "%s", why);
+	rc = snap_item(c, snap, "the recovery region", NULL, &tgt, vnet);
+	if (rc == 0)
+		rc = open_points(c, &ch);
+	if (rc == 0)
+		rc = pick_point(c, ch, a.point, point);
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
@@ -1589,14 +1626,7 @@ static int test_failover_run(struct jobctx *c)
 	snprintf(vmname, sizeof(vmname), "%.85s-test", snap->name);
 
 	task(c, T_CREATETEST, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
-	rc = ensure_target(tgt, snap, vnet, 0);
-	if (rc < 0)
-		snprintf(c->j->error, sizeof(c->j->error), "cannot create the test resources: %s", strerror(-rc));
-	pthread_mutex_unlock(&model_lock);
-	n = item_targets(snap, "-test", dt);
-	if (rc == 0)
-		rc = build_from_point(c, tgt, ch, point, n, dt, 5, 90);
+	rc = build_target(c, tgt, snap, 1, vnet, ch, point, dt, &n);
 	task(c, T_CREATETEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
