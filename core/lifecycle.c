@@ -645,6 +645,18 @@ static int check_point(struct vault_rec *v, struct item_rec *it, const char *con
 #define T_FAILOVER "Start failover"
 #define T_STARTVM "Start the replica virtual machine"
 
+/* Parse the job's arguments and mark the prerequisites check in progress;
+ * with wait set, let a replication cycle in flight finish first.
+ * model_lock must NOT be held. */
+static int prereq_begin(struct jobctx *c, struct op_args *a, int wait)
+{
+	int rc = job_args(c, a);
+	if (rc < 0)
+		return rc;
+	task(c, T_PREREQ, JOB_IN_PROGRESS);
+	return wait ? wait_cycle_done(c) : 0;
+}
+
 static uint64_t item_bytes(const struct item_rec *it)
 {
 	uint64_t t = 0;
@@ -681,16 +693,6 @@ static int snap_item(struct jobctx *c, struct item_rec *snap, const char *role, 
 	return rc;
 }
 
-/* Open the item's recovery points into *ch; the job's error says why not.
- * model_lock must NOT be held. */
-static int open_points(struct jobctx *c, struct rpchain **ch)
-{
-	int rc = chain_get(c->v, c->item, ch);
-	if (rc < 0)
-		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
-	return rc;
-}
-
 /* Resolve the point word (an id, latest, ...) in ch into point; the job's
  * error says why not.  model_lock must NOT be held. */
 static int pick_point(struct jobctx *c, struct rpchain *ch, const char *word, char point[RP_ID_MAX])
@@ -699,6 +701,19 @@ static int pick_point(struct jobctx *c, struct rpchain *ch, const char *word, ch
 	int rc = resolve_point(ch, word, point, why, sizeof(why));
 	if (rc < 0)
 		job_fail_msg(c, "%s", why);
+	return rc;
+}
+
+/* Open the item's recovery points into *ch and, when word is not NULL,
+ * resolve it into point; the job's error says why not.  model_lock must
+ * NOT be held. */
+static int open_points(struct jobctx *c, struct rpchain **ch, const char *word, char point[RP_ID_MAX])
+{
+	int rc = chain_get(c->v, c->item, ch);
+	if (rc < 0)
+		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
+	else if (word)
+		rc = pick_point(c, *ch, word, point);
 	return rc;
 }
 
@@ -762,18 +777,13 @@ static int failover_run(struct jobctx *c)
 
 	if (!snap)
 		return -ENOMEM;
-	rc = job_args(c, &a);
+	rc = prereq_begin(c, &a, 1);
 	if (rc < 0)
 		goto out;
 	do_sync = task_index(c, T_SYNCLAST) >= 0;
-
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	rc = wait_cycle_done(c);
-	if (rc < 0)
-		goto out;
 	rc = snap_item(c, snap, "the recovery region", &src, &tgt, NULL);
 	if (rc == 0)
-		rc = open_points(c, &ch);
+		rc = open_points(c, &ch, NULL, NULL);
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
@@ -877,15 +887,12 @@ static int crp_run(struct jobctx *c)
 
 	if (!snap)
 		return -ENOMEM;
-	rc = job_args(c, &a);
+	rc = prereq_begin(c, &a, 0);
 	if (rc < 0)
 		goto out;
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
 	rc = snap_item(c, snap, "where the failed-over VM runs", NULL, &tgt, NULL);
 	if (rc == 0)
-		rc = open_points(c, &ch);
-	if (rc == 0)
-		rc = pick_point(c, ch, a.point, point);
+		rc = open_points(c, &ch, a.point, point);
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
@@ -1301,13 +1308,8 @@ static int reprotect_run(struct jobctx *c)
 
 	if (!x)
 		return -ENOMEM;
-	rc = job_args(c, &a);
-	if (rc < 0)
-		goto out;
-
 	/* Prerequisites check */
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	rc = wait_cycle_done(c);
+	rc = prereq_begin(c, &a, 1);
 	if (rc < 0)
 		goto out;
 	pthread_mutex_lock(&model_lock);
@@ -1601,18 +1603,12 @@ static int test_failover_run(struct jobctx *c)
 
 	if (!snap)
 		return -ENOMEM;
-	rc = job_args(c, &a);
-	if (rc < 0)
-		goto out;
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	rc = wait_cycle_done(c);
+	rc = prereq_begin(c, &a, 1);
 	if (rc < 0)
 		goto out;
 	rc = snap_item(c, snap, "the recovery region", NULL, &tgt, vnet);
 	if (rc == 0)
-		rc = open_points(c, &ch);
-	if (rc == 0)
-		rc = pick_point(c, ch, a.point, point);
+		rc = open_points(c, &ch, a.point, point);
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
@@ -1673,10 +1669,9 @@ static int cleanup_tf_run(struct jobctx *c)
 	char name[NAME_MAX_ + 8], why[300];
 	int rc;
 
-	rc = job_args(c, &a);
+	rc = prereq_begin(c, &a, 0);
 	if (rc < 0)
 		return rc;
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
 	pthread_mutex_lock(&model_lock);
 	it = item_find(c->v, c->item);
 	r = it ? region_find(it->tf_region) : NULL;
