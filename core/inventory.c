@@ -730,6 +730,10 @@ int core_vm_delete(const char *region, const char *rg, const char *vm)
 		rc = -ENOENT;
 		goto out;
 	}
+	if ((*pp)->moving) {
+		rc = fail_region(r, -EBUSY, "VM %s is being moved", vm);
+		goto out;
+	}
 	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, vm);
 	rc = r->be->ops->rec_del(r->be, key);
 	if (rc == 0 || rc == -ENOENT) {
@@ -744,30 +748,49 @@ out:
 	return rc;
 }
 
+/* Move the managed disks of vi from one resource group to another in the
+ * backend, or back with undo set; model_lock NOT held (on azblob each is a
+ * server-side copy).  Returns how many moved before a failure in *moved. */
+static int move_disks(struct region *r, const struct vm_info *vi, const char *from, const char *to, int undo,
+		      int *moved)
+{
+	char a[1024], b[1024];
+	int rc = 0;
+	for (int i = 0; i < vi->ndisks && rc == 0; i++) {
+		if (!vi->disks[i].managed)
+			continue;
+		disk_key(1, from, vi->disks[i].name, a, sizeof(a));
+		disk_key(1, to, vi->disks[i].name, b, sizeof(b));
+		rc = undo ? r->be->ops->disk_rename(r->be, b, a) : r->be->ops->disk_rename(r->be, a, b);
+		if (rc == 0 && moved)
+			*moved = i + 1;
+	}
+	return rc;
+}
+
 int core_vm_move(const char *region, const char *rg, const char *vm, const char *to_rg, const char *to_name)
 {
 	struct region *r;
 	struct rg_rec *from, *to;
 	struct vm_rec **pp, *v;
-	struct vm_info ni;
-	char key[512], a[1024], b[1024];
+	struct vm_info ni, oi;
+	char key[512];
 	int rc, moved = 0;
 
+	/* 1. check, and claim the VM (model_lock) */
 	pthread_mutex_lock(&model_lock);
 	rc = region_writable(region, &r);
 	if (rc < 0)
 		goto out;
 	from = rg_find(r, rg);
 	to = rg_find(r, to_rg);
-	if (!from || !to) {
+	v = from ? vm_find(from, vm) : NULL;
+	if (!from || !to || !v) {
 		rc = -ENOENT;
 		goto out;
 	}
-	for (pp = &from->vms; *pp && strcmp((*pp)->info.name, vm) != 0; pp = &(*pp)->next)
-		;
-	v = *pp;
-	if (!v) {
-		rc = -ENOENT;
+	if (v->moving) {
+		rc = fail_region(r, -EBUSY, "VM %s is being moved", vm);
 		goto out;
 	}
 	if ((rc = name_vm_ok(to_name, r->error, sizeof(r->error))) < 0)
@@ -778,59 +801,60 @@ int core_vm_move(const char *region, const char *rg, const char *vm, const char 
 	}
 	if (from == to && strcmp(vm, to_name) == 0)
 		goto out;
+	for (int i = 0; from != to && i < v->info.ndisks; i++)
+		if (v->info.disks[i].managed && disk_find(to->disks, v->info.disks[i].name)) {
+			rc = fail_region(r, -EEXIST, "disk %s already exists in %s", v->info.disks[i].name, to_rg);
+			goto out;
+		}
+	oi = v->info;
 	ni = v->info;
 	snprintf(ni.name, sizeof(ni.name), "%s", to_name);
 	snprintf(ni.rg, sizeof(ni.rg), "%s", to_rg);
-	/* Managed disks go with the VM, as Azure's move does. */
-	if (from != to) {
-		for (int i = 0; i < ni.ndisks; i++) {
-			if (!ni.disks[i].managed)
-				continue;
-			if (disk_find(to->disks, ni.disks[i].name)) {
-				rc = fail_region(r, -EEXIST, "disk %s already exists in %s", ni.disks[i].name, to_rg);
-				goto undo;
-			}
-			disk_key(1, rg, ni.disks[i].name, a, sizeof(a));
-			disk_key(1, to_rg, ni.disks[i].name, b, sizeof(b));
-			rc = r->be->ops->disk_rename(r->be, a, b);
-			if (rc < 0) {
-				fail_region(r, rc, "cannot move disk %s: %s", ni.disks[i].name, strerror(-rc));
-				goto undo;
-			}
-			moved = i + 1;
-		}
+	v->moving = 1;
+	pthread_mutex_unlock(&model_lock);
+
+	/* 2. managed disks go with the VM, as Azure's move does (no lock) */
+	if (strcmp(rg, to_rg) != 0)
+		rc = move_disks(r, &oi, rg, to_rg, 0, &moved);
+
+	/* 3. publish (model_lock): the new record, the lists */
+	pthread_mutex_lock(&model_lock);
+	from = rg_find(r, rg);
+	to = rg_find(r, to_rg);
+	if (rc == 0 && (!from || !to))
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = inv_vm_save(r, &ni);
+	if (rc < 0) {
+		struct vm_info part = oi;
+		part.ndisks = moved;
+		move_disks(r, &part, rg, to_rg, 1, NULL);
+		if (from && (v = vm_find(from, vm)) != NULL)
+			v->moving = 0;
+		fail_region(r, rc, "cannot move VM %s: %s", vm, strerror(-rc));
+		goto out;
 	}
-	rc = inv_vm_save(r, &ni);
-	if (rc < 0)
-		goto undo;
 	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, vm);
 	r->be->ops->rec_del(r->be, key);
+	for (pp = &from->vms; *pp && strcmp((*pp)->info.name, vm) != 0; pp = &(*pp)->next)
+		;
+	v = *pp;
 	*pp = v->next;
 	v->info = ni;
+	v->moving = 0;
 	v->next = to->vms;
 	to->vms = v;
-	if (from != to) {
-		for (int i = 0; i < ni.ndisks; i++) {
-			struct disk_rec **dp;
-			if (!ni.disks[i].managed)
-				continue;
-			for (dp = &from->disks; *dp && strcmp((*dp)->name, ni.disks[i].name) != 0; dp = &(*dp)->next)
-				;
-			if (*dp) {
-				struct disk_rec *d = *dp;
-				*dp = d->next;
-				disk_insert(&to->disks, d);
-			}
-		}
-	}
-	goto out;
-undo:
-	for (int i = 0; i < moved; i++) {
+	for (int i = 0; from != to && i < ni.ndisks; i++) {
+		struct disk_rec **dp;
 		if (!ni.disks[i].managed)
 			continue;
-		disk_key(1, rg, ni.disks[i].name, a, sizeof(a));
-		disk_key(1, to_rg, ni.disks[i].name, b, sizeof(b));
-		r->be->ops->disk_rename(r->be, b, a);
+		for (dp = &from->disks; *dp && strcmp((*dp)->name, ni.disks[i].name) != 0; dp = &(*dp)->next)
+			;
+		if (*dp) {
+			struct disk_rec *d = *dp;
+			*dp = d->next;
+			disk_insert(&to->disks, d);
+		}
 	}
 out:
 	pthread_mutex_unlock(&model_lock);

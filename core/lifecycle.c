@@ -141,27 +141,39 @@ static struct disk_rec *disk_at(struct region *r, int managed, const char *paren
 	return l ? disk_find(*l, name) : NULL;
 }
 
-/* Rename a disk inside a region (keys and inventory, names kept sorted). */
+/* Rename a disk inside a region (keys and inventory, names kept sorted).
+ * model_lock held on entry and on return, dropped around the backend call. */
 static int disk_rename_inv(struct region *r, int managed, const char *fparent, const char *fname,
 			   const char *tparent, const char *tname)
 {
-	struct disk_rec **from = disk_list(r, managed, fparent), **to = disk_list(r, managed, tparent), **pp, *d;
+	struct disk_rec **from, **to, **pp, *d;
 	char a[1024], b[1024];
 	int rc;
 
-	if (!from || !to)
-		return -ENOENT;
-	for (pp = from; *pp && strcmp((*pp)->name, fname) != 0; pp = &(*pp)->next)
-		;
-	if (!*pp)
+	from = disk_list(r, managed, fparent);
+	to = disk_list(r, managed, tparent);
+	if (!from || !to || !disk_find(*from, fname))
 		return -ENOENT;
 	if (disk_find(*to, tname))
 		return -EEXIST;
 	disk_key(managed, fparent, fname, a, sizeof(a));
 	disk_key(managed, tparent, tname, b, sizeof(b));
+	/* On azblob a rename is a server-side copy of the whole disk: never
+	 * under the model lock.  The callers hold no model pointer across it
+	 * (regions are never freed); the lists are looked up again after. */
+	pthread_mutex_unlock(&model_lock);
 	rc = r->be->ops->disk_rename(r->be, a, b);
+	pthread_mutex_lock(&model_lock);
 	if (rc < 0)
 		return rc;
+	from = disk_list(r, managed, fparent);
+	to = disk_list(r, managed, tparent);
+	for (pp = from; pp && *pp && strcmp((*pp)->name, fname) != 0; pp = &(*pp)->next)
+		;
+	if (!pp || !*pp || !to) {
+		logmsg("region %s: disk %s renamed to %s, but its records moved meanwhile", r->name, a, b);
+		return 0;
+	}
 	d = *pp;
 	*pp = d->next;
 	snprintf(d->name, sizeof(d->name), "%s", tname);

@@ -35,6 +35,7 @@ struct disk_rec {
 
 struct vm_rec {
 	struct vm_info info;
+	int moving;  /* an mv is copying its disks outside the lock: hands off */
 	struct vm_rec *next;
 };
 
