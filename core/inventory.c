@@ -688,6 +688,10 @@ int core_vm_power(const char *region, const char *rg, const char *vm, const char
 	rc = region_writable(region, &r);
 	if (rc < 0)
 		goto out;
+	if (v->moving) {
+		rc = fail_region(r, -EBUSY, "VM %s is being moved", vm);
+		goto out;
+	}
 	rc = ctl_parse(line, len, &cl, r->error, sizeof(r->error));
 	if (rc == 0 && (cl.nkv || cl.nbare != 1 ||
 			(strcmp(cl.bare[0], "start") && strcmp(cl.bare[0], "stop")))) {
