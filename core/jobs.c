@@ -259,25 +259,33 @@ void job_set_total(struct jobctx *c, uint64_t total)
 	pthread_mutex_unlock(&model_lock);
 }
 
+/* model_lock held: compared bytes so far, the rate over the running task,
+ * and progress from them. */
+static void account_compared(struct job_rec *j, uint64_t compared, double now)
+{
+	if (j->rate_t0 == 0) {
+		j->rate_t0 = now;
+		j->rate_base = j->bytes_compared;
+	}
+	j->bytes_compared = compared;
+	if (now > j->rate_t0 + 0.05 && compared >= j->rate_base)
+		j->rate = (uint64_t)((double)(compared - j->rate_base) / (now - j->rate_t0));
+	if (j->bytes_total)
+		j->progress = (int)(compared * 99 / j->bytes_total);
+}
+
 int job_delta_progress(void *arg, const struct delta_stats *st)
 {
 	struct jobprog *p = arg;
 	struct job_rec *j = p->c->j;
 	static __thread double last_save;
 	double now = now_mono();
+	uint64_t compared = (p->base_compared + st->bytes_compared) >> (p->halve ? 1 : 0);
 	int stop;
 
 	pthread_mutex_lock(&model_lock);
-	if (j->rate_t0 == 0) {
-		j->rate_t0 = now;
-		j->rate_base = j->bytes_compared;
-	}
-	j->bytes_compared = p->base_compared + st->bytes_compared;
+	account_compared(j, p->offset + compared, now);
 	j->bytes_transferred = p->base_transferred + st->bytes_transferred;
-	if (now > j->rate_t0 + 0.05 && j->bytes_compared >= j->rate_base)
-		j->rate = (uint64_t)((double)(j->bytes_compared - j->rate_base) / (now - j->rate_t0));
-	if (j->bytes_total)
-		j->progress = (int)(j->bytes_compared * 99 / j->bytes_total);
 	j->ck_offset = st->bytes_compared;
 	if (now - last_save > 2.0) {
 		persist_job(p->c->v, j);
@@ -286,6 +294,14 @@ int job_delta_progress(void *arg, const struct delta_stats *st)
 	stop = j->cancel || jobs_stopping;
 	pthread_mutex_unlock(&model_lock);
 	return stop;
+}
+
+void job_count_compared(struct jobctx *c, uint64_t compared)
+{
+	double now = now_mono();
+	pthread_mutex_lock(&model_lock);
+	account_compared(c->j, compared, now);
+	pthread_mutex_unlock(&model_lock);
 }
 
 void job_fail_msg(struct jobctx *c, const char *fmt, ...)

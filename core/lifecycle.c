@@ -1206,7 +1206,7 @@ static int copy_in_region(struct jobctx *c, struct region *r, int managed, const
 /* Hash every page of a disk into a new block map: the replica side of the
  * comparison.  Holes are not read (they hash as zero pages). */
 static int hash_disk(struct jobctx *c, struct backend *be, const char *key, uint64_t size, struct blockmap **out,
-		     uint64_t done, uint64_t total)
+		     uint64_t done)
 {
 	const uint64_t chunk = 1u << 20;
 	struct bdisk *d = NULL;
@@ -1242,7 +1242,8 @@ static int hash_disk(struct jobctx *c, struct backend *be, const char *key, uint
 		for (uint64_t p = 0; p < n; p += DELTA_PAGE)
 			blockmap_hash_page(buf + p, n - p < DELTA_PAGE ? n - p : DELTA_PAGE, &m->h[(off + p) / DELTA_PAGE]);
 		off += n;
-		job_progress(c, total ? (int)((done + off) * 49 / total) : 0);
+		/* the first of two passes: its bytes count as halves */
+		job_count_compared(c, (done + off) / 2);
 		if (job_cancelled(c))
 			rc = -ECANCELED;
 	}
@@ -1254,18 +1255,6 @@ static int hash_disk(struct jobctx *c, struct backend *be, const char *key, uint
 	}
 	*out = m;
 	return 0;
-}
-
-/* Synchronizing reports progress 50..99 (the deltas took 0..49). */
-static int sync_progress(void *arg, const struct delta_stats *st)
-{
-	struct jobprog *jp = arg;
-	int stop = job_delta_progress(jp, st);
-	pthread_mutex_lock(&model_lock);
-	if (jp->c->j->bytes_total)
-		jp->c->j->progress = 50 + (int)(jp->c->j->bytes_compared * 49 / jp->c->j->bytes_total);
-	pthread_mutex_unlock(&model_lock);
-	return stop;
 }
 
 /* Create the new direction's recovery-point chain with its first point. */
@@ -1422,7 +1411,7 @@ static int reprotect_run(struct jobctx *c)
 	job_set_total(c, total);
 	for (int i = 0; i < x->n && rc == 0; i++) {
 		disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
-		rc = hash_disk(c, x->ntgt->be, rkey, x->d[i].size, &x->maps[i], done, total);
+		rc = hash_disk(c, x->ntgt->be, rkey, x->d[i].size, &x->maps[i], done);
 		done += x->d[i].size;
 		if (rc < 0 && rc != -ECANCELED)
 			job_fail_msg(c, "cannot read replica disk %s: %s", x->d[i].rep, strerror(-rc));
@@ -1432,10 +1421,11 @@ static int reprotect_run(struct jobctx *c)
 		goto undo;
 
 	/* Synchronizing: the source's pages against those hashes; only
-	 * differing pages cross to the old primary. */
+	 * differing pages cross to the old primary.  The second pass: its
+	 * bytes count as the second half of bytes-compared. */
 	task(c, T_SYNC, JOB_IN_PROGRESS);
 	{
-		struct jobprog jp = {.c = c};
+		struct jobprog jp = {.c = c, .offset = total / 2, .halve = 1};
 		int ck_disk;
 		uint64_t ck_off;
 		/* A job resumed after an unmount or a crash continues where its
@@ -1456,7 +1446,7 @@ static int reprotect_run(struct jobctx *c)
 			opts.map = x->maps[i];
 			opts.map_trusted = 1;
 			opts.bwlimit = x->snap.bwlimit;
-			opts.progress = sync_progress;
+			opts.progress = job_delta_progress;
 			opts.progress_arg = &jp;
 			if (i == ck_disk && ck_off) {
 				opts.start_offset = ck_off < x->d[i].size ? ck_off : x->d[i].size;

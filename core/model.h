@@ -273,7 +273,13 @@ int job_delta_progress(void *arg, const struct delta_stats *st); /* arg = struct
 struct jobprog {
 	struct jobctx *c;
 	uint64_t base_compared, base_transferred; /* from earlier disks */
+	/* A job that compares in two passes (reprotect) counts each pass's
+	 * bytes as halves: bytes_compared = offset + (base + engine) / 2. */
+	uint64_t offset;
+	int halve;
 };
+/* Count compared bytes outside the engine (a hashing pass); no checkpoint. */
+void job_count_compared(struct jobctx *c, uint64_t compared);
 void job_fail_msg(struct jobctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const struct job_type *job_type_by_slug(const char *slug);
 int jobs_start(int nworkers);

@@ -23,17 +23,19 @@ echo 4194304 >"$I/settings/bandwidth-limit-bytes-per-second"
 expect_errno "reprotect" 0 "$I/reprotect" start
 check "synchronizing" wait_for 30 grep -q "^InProgress .* Synchronizing$" "$I/job/tasks"
 check "bytes moving" wait_for 15 sh -c "[ \$(cat '$I/job/bytes-transferred') -ge 8388608 ]"
+check "during Synchronizing, bytes-compared is past the first pass's half" \
+	test "$(cat "$I/job/bytes-compared")" -ge $((16 << 20))
+check "bytes-total is the disks' size" file_is "$I/job/bytes-total" $((32 << 20))
 sleep 2.5 # let a checkpoint be written
 job=$(readlink "$I/job"); job=${job##*/}
-cat "$I/job/tasks"; cat "$I/job/bytes-transferred" "$I/job/bytes-compared" "$I/job/rate-bytes-per-second"
 asrfs_stop
-jq -c "{state,ck_disk,ck_offset}" "$STATE/regions/northeurope/vaults/asr-vault/jobs/$job.json"
 check "job left InProgress" test "$(jq -r .state "$STATE/regions/northeurope/vaults/asr-vault/jobs/$job.json")" = InProgress
 asrfs_start || not_ok "remount"
 check "resumed from the checkpoint" wait_for 10 grep -q "synchronizing disk 0 resumes at [1-9][0-9]* bytes" "$LOG"
 check "Protected after the resumed reprotect" wait_for 60 file_is "$I/state" Protected
 check "job Succeeded" file_is "$(V)/jobs/$job/state" Succeeded
 check "direction reversed" file_is "$I/direction" "northeurope -> westeurope"
+check "bytes-compared reached bytes-total" test "$(cat "$(V)/jobs/$job/bytes-compared")" -eq $((32 << 20))
 check "replica equals the running disk" cmp -s "$(R westeurope)/resource-groups/rg1/disks/web01-os-ASRReplica" "$WORK/running"
 sent=$(cat "$(V)/jobs/$job/bytes-transferred")
 check "no byte sent twice ($sent <= 24 MiB)" test "$sent" -le $((24 << 20))
