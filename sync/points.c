@@ -468,39 +468,33 @@ static void wait_unref(struct rpchain *c, struct undo *u)
 
 /* ---- appending to an undo (its single writer, no lock for the I/O) ---- */
 
-static int undo_create_objects(struct rpchain *c, struct undo *u)
+/* Open one of an undo's objects ("undo" or "idx") for writing, creating it
+ * empty when missing; its size goes to *size. */
+static int undo_open_object(struct rpchain *c, struct undo *u, const char *what, struct bdisk **bd, uint64_t *size)
 {
 	char key[BACKEND_KEY_MAX];
+	int rc = undo_key(c, u->seq, u->disk, what, key, sizeof(key));
+	if (rc < 0)
+		return rc;
+	rc = c->data->ops->disk_create(c->data, key, 0);
+	if (rc < 0 && rc != -EEXIST)
+		return rc;
+	rc = be_disk_open(c->data, key, BDISK_RDWR, bd);
+	if (rc == 0)
+		rc = bd_size(*bd, size);
+	return rc;
+}
+
+static int undo_create_objects(struct rpchain *c, struct undo *u)
+{
 	struct bdisk *ud = NULL, *id = NULL;
 	uint64_t usz = 0, isz = 0;
-	int rc;
+	int rc = 0;
 
-	if (!u->ud) {
-		rc = undo_key(c, u->seq, u->disk, "undo", key, sizeof(key));
-		if (rc < 0)
-			return rc;
-		rc = c->data->ops->disk_create(c->data, key, 0);
-		if (rc < 0 && rc != -EEXIST)
-			return rc;
-		rc = be_disk_open(c->data, key, BDISK_RDWR, &ud);
-		if (rc == 0)
-			rc = bd_size(ud, &usz);
-		if (rc < 0)
-			goto out;
-	}
-	if (!u->id) {
-		rc = undo_key(c, u->seq, u->disk, "idx", key, sizeof(key));
-		if (rc < 0)
-			goto out;
-		rc = c->data->ops->disk_create(c->data, key, 0);
-		if (rc < 0 && rc != -EEXIST)
-			goto out;
-		rc = be_disk_open(c->data, key, BDISK_RDWR, &id);
-		if (rc == 0)
-			rc = bd_size(id, &isz);
-		if (rc < 0)
-			goto out;
-	}
+	if (!u->ud && (rc = undo_open_object(c, u, "undo", &ud, &usz)) < 0)
+		goto out;
+	if (!u->id && (rc = undo_open_object(c, u, "idx", &id, &isz)) < 0)
+		goto out;
 	pthread_mutex_lock(&c->lock);
 	if (ud) {
 		u->ud = ud;
