@@ -28,6 +28,7 @@ const char *job_state_name(int s);
 struct work {
 	void (*fn)(void *);
 	void *arg;
+	void (*drop)(void *); /* frees arg when the work is dropped unrun, or NULL */
 	struct work *next;
 };
 
@@ -61,13 +62,14 @@ static void *worker_main(void *arg)
 	}
 }
 
-int pool_submit(void (*fn)(void *), void *arg)
+int pool_submit(void (*fn)(void *), void *arg, void (*drop)(void *))
 {
 	struct work *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->fn = fn;
 	w->arg = arg;
+	w->drop = drop;
 	pthread_mutex_lock(&pool_lock);
 	if (queue_tail)
 		queue_tail->next = w;
@@ -104,6 +106,8 @@ void jobs_stop(void)
 	while (queue_head) {
 		struct work *w = queue_head;
 		queue_head = w->next;
+		if (w->drop)
+			w->drop(w->arg);
 		free(w);
 	}
 	queue_tail = NULL;
@@ -162,7 +166,7 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	if (t->running_state)
 		snprintf(it->state, sizeof(it->state), "%s", t->running_state);
 	persist_item(v, it);
-	rc = pool_submit(job_worker, j);
+	rc = pool_submit(job_worker, j, NULL);
 	if (rc < 0)
 		return rc;
 	logmsg("job %s queued", j->id);
@@ -199,7 +203,7 @@ void job_resume_vault(struct vault_rec *only)
 			it->job = j;
 			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
 			       (unsigned long long)j->ck_offset);
-			pool_submit(job_worker, j);
+			pool_submit(job_worker, j, NULL);
 		}
 	}
 	pthread_mutex_unlock(&model_lock);

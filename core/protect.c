@@ -555,7 +555,7 @@ void replication_tick(time_t now)
 			a->v = v;
 			snprintf(a->item, sizeof(a->item), "%s", it->name);
 			it->cycle_running = 1;
-			if (pool_submit(cycle_work, a) < 0) {
+			if (pool_submit(cycle_work, a, free) < 0) {
 				it->cycle_running = 0;
 				free(a);
 			}
