@@ -22,6 +22,7 @@
 #ifndef ASRFS_BACKEND_H
 #define ASRFS_BACKEND_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -103,6 +104,11 @@ struct backend_ops {
 	 * only holes follow.  A medium that can't tell reports everything as data. */
 	int (*disk_next_data)(struct bdisk *d, uint64_t off, uint64_t *start, uint64_t *end);
 	int (*disk_sync)(struct bdisk *d);
+	/* An opaque token for the disk's contents: it changes whenever its bytes
+	 * may have (any write, zero or truncate) and disk_rename keeps it, so two
+	 * equal tokens mean equal bytes.  -EOPNOTSUPP (or a NULL op) when the
+	 * medium cannot promise that; callers then read the disk instead. */
+	int (*disk_version)(struct backend *be, const char *key, char ver[BACKEND_ETAG_MAX]);
 
 	/* Exclusive ownership of a key (a vault): a lock file or a blob lease.
 	 * -EBUSY when another holder has it.  renew keeps a lease alive. */
@@ -145,5 +151,7 @@ static inline int bd_zero(struct bdisk *d, uint64_t o, uint64_t l) { return d->o
 static inline int bd_next_data(struct bdisk *d, uint64_t o, uint64_t *s, uint64_t *e)
 { return d->ops->disk_next_data(d, o, s, e); }
 static inline int bd_sync(struct bdisk *d) { return d->ops->disk_sync(d); }
+static inline int be_disk_version(struct backend *be, const char *k, char v[BACKEND_ETAG_MAX])
+{ return be->ops->disk_version ? be->ops->disk_version(be, k, v) : -EOPNOTSUPP; }
 
 #endif
