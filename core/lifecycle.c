@@ -965,6 +965,41 @@ static void item_points_gone(struct item_rec *it)
 	it->last_point_time = 0;
 }
 
+struct rm_arg {
+	struct backend *be;
+	const char *prefix;
+	int rc;
+};
+
+static int rm_child(void *arg, const char *name, int is_dir)
+{
+	struct rm_arg *a = arg;
+	char key[1024];
+	int rc;
+
+	(void)is_dir;
+	if (strcmp(name, "maps") == 0)
+		return 0;
+	snprintf(key, sizeof(key), "%s/%s", a->prefix, name);
+	rc = a->be->ops->remove_tree(a->be, key);
+	if (rc < 0 && rc != -ENOENT && a->rc == 0)
+		a->rc = rc;
+	return 0;
+}
+
+/* Remove an item's data in a region (undo data of its points) but keep its
+ * block maps: they name the source disks' bytes at the last cycle, which a
+ * later reprotect uses instead of reading those disks again. */
+static int remove_but_maps(struct backend *be, const char *prefix)
+{
+	struct rm_arg a = {.be = be, .prefix = prefix, .rc = 0};
+	int rc = be->ops->list(be, prefix, rm_child, &a);
+
+	if (rc == -ENOENT)
+		rc = 0;
+	return rc < 0 ? rc : a.rc;
+}
+
 static int commit_run(struct jobctx *c)
 {
 	struct item_rec *it;
@@ -1031,9 +1066,7 @@ static int commit_run(struct jobctx *c)
 	task(c, T_CLEANUP, JOB_IN_PROGRESS);
 	maps_forget(c->v, c->item);
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
-	rc = tgt->be->ops->remove_tree(tgt->be, prefix);
-	if (rc == -ENOENT)
-		rc = 0;
+	rc = remove_but_maps(tgt->be, prefix);
 	task(c, T_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
@@ -1257,6 +1290,30 @@ static int hash_disk(struct jobctx *c, struct backend *be, const char *key, uint
 	return 0;
 }
 
+/* The old direction's block map of disk i, if the disk now becoming its
+ * replica (rkey, in the old primary) still holds exactly the bytes the last
+ * cycle read from it: its version token is the one recorded with the map
+ * (the medium promises equal tokens mean equal bytes; rename keeps them).
+ * Then the replica need not be read at all.  The map sits in the old target
+ * region, which is now the source.  1 with *out set, else 0. */
+static int last_cycle_map(struct jobctx *c, struct rp_ctx *x, int i, const char *rkey, struct blockmap **out)
+{
+	char tok[BACKEND_ETAG_MAX], mkey[512];
+	struct blockmap *m = NULL;
+
+	if (be_disk_version(x->ntgt->be, rkey, tok) < 0)
+		return 0;
+	key_map(c->v, x->snap.name, i, mkey, sizeof(mkey));
+	if (blockmap_load(x->nsrc->be, mkey, &m) < 0)
+		return 0;
+	if (!m->src_version || m->src_version != blockmap_version(tok) || m->disk_size != x->d[i].size) {
+		blockmap_free(m);
+		return 0;
+	}
+	*out = m;
+	return 1;
+}
+
 /* Create the new direction's recovery-point chain with its first point. */
 static int reprotect_chain(struct vault_rec *v, struct rp_ctx *x, struct rpchain **out, struct rp_point *pt)
 {
@@ -1411,7 +1468,13 @@ static int reprotect_run(struct jobctx *c)
 	job_set_total(c, total);
 	for (int i = 0; i < x->n && rc == 0; i++) {
 		disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
-		rc = hash_disk(c, x->ntgt->be, rkey, x->d[i].size, &x->maps[i], done);
+		if (last_cycle_map(c, x, i, rkey, &x->maps[i])) {
+			logmsg("item %s: replica disk %s is as the last cycle read it: its hash map stands in "
+			       "for reading it", x->snap.name, x->d[i].rep);
+			job_count_compared(c, (done + x->d[i].size) / 2);
+		} else {
+			rc = hash_disk(c, x->ntgt->be, rkey, x->d[i].size, &x->maps[i], done);
+		}
 		done += x->d[i].size;
 		if (rc < 0 && rc != -ECANCELED)
 			job_fail_msg(c, "cannot read replica disk %s: %s", x->d[i].rep, strerror(-rc));

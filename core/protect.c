@@ -438,6 +438,7 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 			rc = -ENOMEM;
 			break;
 		}
+		im->m[i]->src_version = 0; /* set again below, once the cycle is whole */
 		opts.map = im->m[i];
 		opts.map_trusted = !force_compare && have_newest && im->m[i]->generation == newest.seq;
 		if (!opts.map_trusted && have_newest && !force_compare) {
@@ -469,6 +470,16 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		rc = rpchain_commit(cy, now, app, &pt);
 		if (rc < 0)
 			snprintf(why, whylen, "cannot commit the recovery point: %s", strerror(-rc));
+	}
+	if (rc == 0) {
+		/* Still frozen: each map is exactly its source disk's bytes now.
+		 * Name them by the source's version token, so a reprotect that
+		 * turns these disks into replicas can trust the maps unread. */
+		for (int i = 0; i < io.ndisks; i++) {
+			char tok[BACKEND_ETAG_MAX];
+			if (be_disk_version(io.src_be, io.src_key[i], tok) == 0)
+				im->m[i]->src_version = blockmap_version(tok);
+		}
 	}
 	if (rc < 0) {
 		/* Roll the replicas back to the newest point.  Every map of the

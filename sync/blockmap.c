@@ -14,7 +14,9 @@
  *  16  u64 disk size in bytes
  *  24  u64 generation
  *  32  u64 XXH64 (seed 0) of the entry bytes
- *  40  zero padding to 64
+ *  40  u64 source version: blockmap_version() of the disk the map was
+ *      read from, 0 when unknown (maps written before it existed)
+ *  48  zero padding to 64
  *  64  16 bytes per page, ceil(disk size / page) entries
  */
 #include "blockmap.h"
@@ -185,6 +187,7 @@ int blockmap_save(struct backend *be, const char *key, const struct blockmap *m)
 	if (elen)
 		memcpy(buf + MAP_HDR, m->h, elen);
 	put_be64(buf + 32, XXH64(buf + MAP_HDR, elen, 0));
+	put_be64(buf + 40, m->src_version);
 	rc = be_rec_put(be, key, buf, len, NULL, NULL);
 	free(buf);
 	return rc;
@@ -217,7 +220,7 @@ int blockmap_load(struct backend *be, const char *key, struct blockmap **out)
 		goto out;
 	if (XXH64(buf + MAP_HDR, elen, 0) != get_be64(buf + 32))
 		goto out;
-	for (unsigned i = 40; i < MAP_HDR; i++)
+	for (unsigned i = 48; i < MAP_HDR; i++)
 		if (buf[i])
 			goto out;
 	m = calloc(1, sizeof(*m));
@@ -228,6 +231,7 @@ int blockmap_load(struct backend *be, const char *key, struct blockmap **out)
 	m->disk_size = size;
 	m->npages = npages;
 	m->generation = get_be64(buf + 24);
+	m->src_version = get_be64(buf + 40);
 	m->h = alloc_entries(npages);
 	if (!m->h) {
 		rc = -ENOMEM;
@@ -288,4 +292,9 @@ static void page_hash128(const void *page, uint64_t *high, uint64_t *low)
 		page_hash128_avx2(page, high, low);
 	else
 		page_hash128_lib(page, high, low);
+}
+
+uint64_t blockmap_version(const char *token)
+{
+	return XXH3_64bits(token, strlen(token)) | 1;
 }

@@ -8,9 +8,14 @@
  * does not match the replica's newest point cannot be trusted and is rebuilt
  * by a full compare.
  *
+ * A map may also name the source disk's contents it was read from: the hash
+ * of the backend's disk_version token, taken while no write could land.  If
+ * that disk later shows the same token, the map describes its bytes exactly,
+ * so a reprotect that turns it into the replica need not read it.
+ *
  * Stored as one record (backend rec_put): a 64-byte header
  *   "ASRMAP01", u32 page size, u32 reserved, u64 disk size, u64 generation,
- *   u64 xxh64 of the entries, padding
+ *   u64 xxh64 of the entries, u64 source version, padding
  * followed by 16 bytes per page.  All integers big-endian.
  */
 #ifndef ASRFS_BLOCKMAP_H
@@ -25,6 +30,7 @@ struct blockmap {
 	uint64_t disk_size;
 	uint64_t npages;
 	uint64_t generation;
+	uint64_t src_version; /* blockmap_version() of the source's token, 0 unknown */
 	XXH128_canonical_t *h; /* npages entries */
 };
 
@@ -37,6 +43,8 @@ int blockmap_load(struct backend *be, const char *key, struct blockmap **out); /
 int blockmap_save(struct backend *be, const char *key, const struct blockmap *m);
 /* Hash one page (len <= DELTA_PAGE; a short last page is hashed as zero-padded). */
 void blockmap_hash_page(const void *page, size_t len, XXH128_canonical_t *out);
+/* The non-zero src_version for a backend disk_version token. */
+uint64_t blockmap_version(const char *token);
 /* The hash of an all-zero page. */
 const XXH128_canonical_t *blockmap_zero_hash(void);
 

@@ -119,6 +119,9 @@ static void test_save_load_round_trip(void)
 	T_EQ_INT(open_backend(&be), 0);
 	T_EQ_INT(blockmap_new(5 * DELTA_PAGE + 512, &m), 0);
 	m->generation = 0x0102030405060708ull;
+	m->src_version = blockmap_version("\"0x8DC1234ABCD\"");
+	T_ASSERT(m->src_version != 0);
+	T_ASSERT(m->src_version != blockmap_version("\"0x8DC1234ABCE\""));
 	for (uint64_t i = 0; i < m->npages; i++) {
 		unsigned char page[DELTA_PAGE];
 		memset(page, (int)i + 1, sizeof(page));
@@ -130,6 +133,7 @@ static void test_save_load_round_trip(void)
 	T_EQ_INT(l->disk_size, m->disk_size);
 	T_EQ_INT(l->npages, m->npages);
 	T_EQ_INT(l->generation, m->generation);
+	T_EQ_INT(l->src_version, m->src_version);
 	T_ASSERT(memcmp(l->h, m->h, m->npages * sizeof(m->h[0])) == 0);
 	{
 		/* header fields are big-endian at their documented offsets */
@@ -145,6 +149,8 @@ static void test_save_load_round_trip(void)
 		T_EQ_INT(b[16 + 6], 0x52); /* 5*4096+512 = 0x5200 */
 		T_EQ_INT(b[24], 0x01);
 		T_EQ_INT(b[31], 0x08);
+		T_EQ_INT(b[47], m->src_version & 0xff); /* source version at 40, big-endian */
+		T_EQ_INT(b[40], m->src_version >> 56);
 		T_ASSERT(memcmp(b + 64, &m->h[0], 16) == 0);
 		free(data);
 	}
