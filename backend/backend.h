@@ -126,8 +126,8 @@ int backend_open(const struct backend_conf *conf, struct backend **out);
 
 /* Open a plain file or block device as a disk (for asrfs-delta). */
 int local_disk_open_path(const char *path, int flags, struct bdisk **out);
-/* As above, creating a regular file (empty) when it does not exist. */
-int local_disk_open_path_create(const char *path, struct bdisk **out);
+/* As above, read-write, creating a regular file (empty) when it does not exist. */
+int local_disk_open_path_create(const char *path, int flags, struct bdisk **out);
 
 /* Thin wrappers, so callers read like function calls. */
 static inline int be_probe(struct backend *be, char *r, size_t n) { return be->ops->probe(be, r, n); }

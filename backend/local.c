@@ -538,9 +538,9 @@ int local_disk_open_path(const char *path, int flags, struct bdisk **out)
 	return open_fd_disk(fd, out);
 }
 
-int local_disk_open_path_create(const char *path, struct bdisk **out)
+int local_disk_open_path_create(const char *path, int flags, struct bdisk **out)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(path, open_flags(flags | BDISK_RDWR) | O_CREAT, 0644);
 	if (fd < 0)
 		return -errno;
 	return open_fd_disk(fd, out);

@@ -1,7 +1,7 @@
 /*
  * delta_main.c - build/asrfs-delta, the delta engine on its own (SPEC §2):
  *
- *   asrfs-delta [--stats] [--threads N] [--bwlimit BYTES] SRC DST
+ *   asrfs-delta [--stats] [--threads N] [--bwlimit BYTES] [--direct] SRC DST
  *
  * makes DST equal to SRC (regular files or block devices; DST created when
  * missing) moving only the 4 KiB pages that differ, through the same
@@ -9,6 +9,9 @@
  *   bytes-compared: N
  *   bytes-transferred: N
  *   seconds: F
+ * --direct opens both with O_DIRECT (block devices whose data should not go
+ * through, or evict, the page cache); every transfer is then whole 4 KiB
+ * pages, so both sizes must be multiples of 4096.
  * Errors go to stderr with the path and strerror; the exit status is 1.
  */
 #define _GNU_SOURCE
@@ -26,12 +29,13 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: asrfs-delta [--stats] [--threads N] [--bwlimit BYTES] SRC DST\n"
+		"usage: asrfs-delta [--stats] [--threads N] [--bwlimit BYTES] [--direct] SRC DST\n"
 		"Make DST equal to SRC (files or block devices; DST is created if\n"
 		"missing), writing only the 4 KiB pages that differ.\n"
 		"  --stats          print bytes-compared, bytes-transferred, seconds\n"
 		"  --threads N      worker threads (default 2)\n"
 		"  --bwlimit BYTES  limit writes to BYTES per second (suffix K, M, G)\n"
+		"  --direct         O_DIRECT on both (sizes must be multiples of 4096)\n"
 		"  -h, --help       this help\n");
 }
 
@@ -83,12 +87,30 @@ static int fstat_blk_mismatch(struct bdisk *src, struct bdisk *dst, const char *
 	return 1;
 }
 
+/* True (after a message) when --direct cannot move d in whole pages. */
+static int direct_misfit(struct bdisk *d, const char *path)
+{
+	uint64_t size;
+	int rc = bd_size(d, &size);
+
+	if (rc < 0) {
+		fprintf(stderr, "asrfs-delta: %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	if (size % DELTA_PAGE == 0)
+		return 0;
+	fprintf(stderr, "asrfs-delta: %s: --direct needs a size that is a multiple of %u, not %" PRIu64 ": %s\n",
+		path, DELTA_PAGE, size, strerror(EINVAL));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "stats", no_argument, NULL, 's' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "bwlimit", required_argument, NULL, 'b' },
+		{ "direct", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -96,7 +118,7 @@ int main(int argc, char **argv)
 	struct delta_stats st;
 	struct bdisk *src = NULL, *dst = NULL;
 	struct stat sst, dstt;
-	int stats = 0, c, rc, status = 1;
+	int stats = 0, direct = 0, c, rc, status = 1;
 	uint64_t v;
 
 	memset(&opts, 0, sizeof(opts));
@@ -120,6 +142,9 @@ int main(int argc, char **argv)
 			}
 			opts.bwlimit = v;
 			break;
+		case 'd':
+			direct = BDISK_DIRECT;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -134,7 +159,7 @@ int main(int argc, char **argv)
 	}
 	const char *spath = argv[optind], *dpath = argv[optind + 1];
 
-	rc = local_disk_open_path(spath, BDISK_RDONLY, &src);
+	rc = local_disk_open_path(spath, BDISK_RDONLY | direct, &src);
 	if (rc < 0) {
 		fprintf(stderr, "asrfs-delta: %s: %s\n", spath, strerror(-rc));
 		goto out;
@@ -145,13 +170,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "asrfs-delta: %s and %s are the same file\n", spath, dpath);
 		goto out;
 	}
-	rc = local_disk_open_path_create(dpath, &dst);
+	rc = local_disk_open_path_create(dpath, direct, &dst);
 	if (rc < 0) {
 		fprintf(stderr, "asrfs-delta: %s: %s\n", dpath, strerror(-rc));
 		goto out;
 	}
 	/* A block device cannot be resized: say so before moving any data. */
 	if (fstat_blk_mismatch(src, dst, dpath))
+		goto out;
+	if (direct && (direct_misfit(src, spath) || direct_misfit(dst, dpath)))
 		goto out;
 	rc = delta_sync(src, dst, &opts, &st);
 	if (rc < 0) {

@@ -112,7 +112,7 @@ static int run_sync(struct delta_opts *o, struct delta_stats *st)
 	o->threads = threads_now;
 	rc = local_disk_open_path(src_path, BDISK_RDONLY, &s);
 	if (rc == 0)
-		rc = local_disk_open_path_create(dst_path, &d);
+		rc = local_disk_open_path_create(dst_path, BDISK_RDWR, &d);
 	if (rc == 0)
 		rc = delta_sync(s, d, o, st);
 	bd_close(s);
