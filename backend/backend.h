@@ -60,8 +60,12 @@ struct bdisk {
 /* list() callback: one immediate child of the prefix.  Return non-zero to stop. */
 typedef int (*backend_list_cb)(void *arg, const char *name, int is_dir);
 
+/* backend_ops.flags */
+#define BACKEND_PARALLEL_WRITES 0x1 /* writes to one disk gain from running at once */
+
 struct backend_ops {
 	const char *kind;
+	unsigned flags; /* BACKEND_* */
 
 	int (*open)(const struct backend_conf *conf, struct backend **out);
 	void (*close)(struct backend *be);

@@ -16,7 +16,9 @@
  *
  * Writing.  Writes to one file serialise in the kernel anyway (the inode
  * lock; two writers only spin on it), so a chunk with changes is queued and
- * one worker at a time acts as the writer: for each queued chunk it hands the
+ * one worker at a time acts as the writer (a destination whose backend says
+ * BACKEND_PARALLEL_WRITES, a remote one where each write is a round trip,
+ * gets a writer per worker when there is no undo sink): for each queued chunk it hands the
  * old destination pages to the undo sink's save() (zeros for holes / past the
  * old end), calls commit() once, then writes runs of changed pages with one
  * pwrite each and punches runs of source-zero pages with bd_zero().  The
@@ -110,7 +112,8 @@ struct job {
 	uint64_t next;        /* next chunk to claim */
 	struct slot *free;    /* free slots */
 	struct slot *qhead, *qtail; /* chunks with changes, waiting for the writer */
-	bool writing;         /* a worker is the writer */
+	int writers;          /* workers writing now */
+	int max_writers;      /* 1, or nworkers for a parallel-write dst without undo */
 	int err;       /* first error, or -ECANCELED; stops the workers */
 	uint64_t work_done;     /* bytes of finished chunks, in any order */
 	uint64_t next_progress; /* call progress when work_done reaches this */
@@ -457,17 +460,17 @@ static void *worker_main(void *arg)
 	while (!j->err) {
 		struct slot *sl;
 
-		if (j->qhead && !j->writing) {
+		if (j->qhead && j->writers < j->max_writers) {
 			uint64_t sent = 0;
 			sl = j->qhead;
 			j->qhead = sl->next;
 			if (!j->qhead)
 				j->qtail = NULL;
-			j->writing = true;
+			j->writers++;
 			pthread_mutex_unlock(&j->lock);
 			rc = write_chunk(j, sl, &sent);
 			pthread_mutex_lock(&j->lock);
-			j->writing = false;
+			j->writers--;
 			if (rc < 0) {
 				if (!j->err)
 					j->err = rc; /* sl stays busy: it bounds the prefix */
@@ -623,6 +626,8 @@ int delta_sync(struct bdisk *src, struct bdisk *dst, const struct delta_opts *op
 	rc = alloc_job(&j, nthreads);
 	if (rc < 0)
 		goto out;
+	/* The undo sink must see one batch at a time: one writer then. */
+	j.max_writers = !j.undo && (dst->ops->flags & BACKEND_PARALLEL_WRITES) ? j.nworkers : 1;
 	rc = -ENOMEM;
 	if (pthread_mutex_init(&j.lock, NULL) != 0)
 		goto out;

@@ -25,6 +25,10 @@
 static char dir[64];
 static char src_path[128], dst_path[128];
 static int threads_now = 2;
+/* When set, dst claims BACKEND_PARALLEL_WRITES (as azblob does): the local
+ * ops with that flag, so the engine runs a writer per worker. */
+static bool parallel_dst;
+static struct backend_ops parallel_ops;
 
 /* --- helpers ----------------------------------------------------------- */
 
@@ -113,6 +117,11 @@ static int run_sync(struct delta_opts *o, struct delta_stats *st)
 	rc = local_disk_open_path(src_path, BDISK_RDONLY, &s);
 	if (rc == 0)
 		rc = local_disk_open_path_create(dst_path, BDISK_RDWR, &d);
+	if (rc == 0 && parallel_dst) {
+		parallel_ops = *d->ops;
+		parallel_ops.flags |= BACKEND_PARALLEL_WRITES;
+		d->ops = &parallel_ops;
+	}
 	if (rc == 0)
 		rc = delta_sync(s, d, o, st);
 	bd_close(s);
@@ -883,6 +892,9 @@ int main(void)
 	T_RUN(test_random_pairs);
 	T_RUN(test_undo_shrink);
 	T_RUN(test_bwlimit);
+	printf("# threads=3, a writer per worker\n");
+	parallel_dst = true;
+	run_all();
 	unlink(src_path);
 	unlink(dst_path);
 	rmdir(dir);
