@@ -83,45 +83,55 @@ static int gen(const char *path, uint64_t size)
 	return close(fd);
 }
 
+/* The pages a PERCENT change touches: n distinct pages of the file open on
+ * fd and, for each, the offset of the byte to flip, in drawing order (fixed
+ * by the seed).  Sets *count; the array is malloc'd. */
+static off_t *pick(int fd, const char *path, double pct, uint64_t *count)
+{
+	off_t size = lseek(fd, 0, SEEK_END), *at;
+	uint64_t np = (uint64_t)size / 4096, n = (uint64_t)((double)np * pct / 100.0);
+	unsigned char *used = calloc(np ? np : 1, 1);
+	at = malloc((n ? n : 1) * sizeof(*at));
+	if (size < 0 || !used || !at)
+		die(path);
+	for (uint64_t k = 0; k < n;) {
+		uint64_t p = rnd() % np;
+		if (used[p])
+			continue;
+		used[p] = 1;
+		at[k++] = (off_t)(p * 4096 + rnd() % 4096);
+	}
+	free(used);
+	*count = n;
+	return at;
+}
+
 /* XOR one byte in PERCENT % of the pages (distinct pages); running it twice
  * with the same seed restores the file.  Prints the number of pages. */
 static int flip(const char *path, double pct)
 {
 	int fd = open(path, O_RDWR);
-	off_t size;
-	uint64_t np, n;
-	unsigned char *used;
+	uint64_t n;
+	off_t *at;
 	if (fd < 0)
 		die(path);
-	size = lseek(fd, 0, SEEK_END);
-	np = (uint64_t)size / 4096;
-	n = (uint64_t)((double)np * pct / 100.0);
-	used = calloc(np ? np : 1, 1);
-	if (!used)
-		die("calloc");
-	for (uint64_t k = 0; k < n;) {
-		uint64_t p = rnd() % np;
-		off_t off;
+	at = pick(fd, path, pct, &n);
+	for (uint64_t k = 0; k < n; k++) {
 		unsigned char x;
-		if (used[p])
-			continue;
-		used[p] = 1;
-		k++;
-		off = (off_t)(p * 4096 + rnd() % 4096);
-		if (pread(fd, &x, 1, off) != 1)
+		if (pread(fd, &x, 1, at[k]) != 1)
 			die(path);
 		x ^= 0xA5;
-		if (pwrite(fd, &x, 1, off) != 1)
+		if (pwrite(fd, &x, 1, at[k]) != 1)
 			die(path);
 	}
-	free(used);
+	free(at);
 	printf("%llu\n", (unsigned long long)n);
 	return close(fd);
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_off(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	off_t x = *(const off_t *)a, y = *(const off_t *)b;
 	return x < y ? -1 : x > y;
 }
 
@@ -133,39 +143,28 @@ static int cmp_u64(const void *a, const void *b)
 static int wfloor(const char *path, double pct)
 {
 	int fd = open(path, O_RDWR);
-	off_t size;
-	uint64_t np, n, *pg;
-	unsigned char *used, *data;
+	uint64_t n;
+	off_t *at;
+	unsigned char *data;
 	double t0;
 	if (fd < 0)
 		die(path);
-	size = lseek(fd, 0, SEEK_END);
-	np = (uint64_t)size / 4096;
-	n = (uint64_t)((double)np * pct / 100.0);
-	used = calloc(np ? np : 1, 1);
-	pg = malloc((n ? n : 1) * sizeof(*pg));
+	at = pick(fd, path, pct, &n);
 	data = malloc((n ? n : 1) * 4096);
-	if (!used || !pg || !data)
+	if (!data)
 		die("malloc");
-	for (uint64_t k = 0; k < n;) {
-		uint64_t p = rnd() % np;
-		if (used[p])
-			continue;
-		used[p] = 1;
-		(void)rnd(); /* flip() draws the byte offset here */
-		pg[k++] = p;
-	}
-	qsort(pg, n, sizeof(*pg), cmp_u64);
 	for (uint64_t k = 0; k < n; k++)
-		if (pread(fd, data + k * 4096, 4096, (off_t)(pg[k] * 4096)) != 4096)
+		at[k] -= at[k] % 4096;
+	qsort(at, n, sizeof(*at), cmp_off);
+	for (uint64_t k = 0; k < n; k++)
+		if (pread(fd, data + k * 4096, 4096, at[k]) != 4096)
 			die(path);
 	t0 = now();
 	for (uint64_t k = 0; k < n; k++)
-		if (pwrite(fd, data + k * 4096, 4096, (off_t)(pg[k] * 4096)) != 4096)
+		if (pwrite(fd, data + k * 4096, 4096, at[k]) != 4096)
 			die(path);
 	printf("%.4f\n", now() - t0);
-	free(used);
-	free(pg);
+	free(at);
 	free(data);
 	return close(fd);
 }
