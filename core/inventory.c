@@ -1286,5 +1286,7 @@ void core_disk_close(struct core_disk *d)
 	if (!d)
 		return;
 	bd_close(d->bd);
+	if (d->chain)
+		chain_unpin(d->chain); /* the pin core_point_open took */
 	free(d);
 }

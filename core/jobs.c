@@ -386,8 +386,8 @@ static void job_worker(void *arg)
 			if (*pp)
 				*pp = it->next;
 			unpersist_item(c.v, it);
+			item_close_chain(it); /* the graveyard is model_lock's */
 			pthread_mutex_unlock(&model_lock);
-			item_close_chain(it);
 			free(it);
 			return;
 		}

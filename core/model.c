@@ -765,6 +765,7 @@ static void item_refresh(struct item_rec *dst, const struct item_rec *src)
 	dst->next = keep.next;
 	dst->job = keep.job;
 	dst->chain = keep.chain;
+	dst->chain_ro = keep.chain_ro;
 	dst->cycle_running = keep.cycle_running;
 	dst->next_cycle = keep.next_cycle;
 	dst->last_cycle = keep.last_cycle;
@@ -962,6 +963,7 @@ static void *sched_main(void *arg)
 			for (struct vault_rec *v = M.vaults; v; v = v->next)
 				if (v->readonly)
 					vault_takeover_or_reload(v, refresh);
+			chains_sweep(); /* the read-only chains a refresh retired */
 			lost = 0;
 			last_takeover = time(NULL);
 		}

@@ -130,6 +130,7 @@ struct item_rec {
 	char tf_rg[NAME_MAX_];
 	time_t created;
 	struct rpchain *chain;       /* set once replication started; own lock */
+	int chain_ro;                /* chain was opened read-only (see chain_pin) */
 	struct item_rec *next;
 };
 
@@ -295,7 +296,14 @@ extern const struct job_type JT_ENABLE, JT_DISABLE;
 /* replication (protect.c) */
 void replication_tick(time_t now);     /* scheduler: model_lock NOT held */
 int item_open_chain(struct vault_rec *v, struct item_rec *it); /* model_lock NOT held */
-void item_close_chain(struct item_rec *it);
+void item_close_chain(struct item_rec *it); /* model_lock held */
+/* A FUSE reader of a read-only chain pins it while it uses it outside
+ * model_lock (chain_pin with the lock held, chain_unpin without);
+ * chains_sweep closes retired read-only chains nobody pins. */
+int chain_pin(struct rpchain *c);
+void chain_unpin(struct rpchain *c);
+void chains_sweep(void);
+int chains_open(void); /* model_lock held: items' chains plus retired ones */
 void protect_shutdown(void);  /* frees retired chains */
 /* For lifecycle.c (model_lock NOT held unless said): */
 int wait_cycle_done(struct jobctx *c);  /* no cycle runs on the item (a job holds it) */

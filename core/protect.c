@@ -37,12 +37,103 @@
 
 extern char **environ;
 
-/* Chains of items that went away stay allocated until shut-down, so an open
- * recovery-point file never points at freed memory. */
+/* Retired chains (their item went away, or a read-only vault re-read its
+ * catalogs).  Whoever uses a chain outside model_lock must be sure it is not
+ * closed meanwhile.  Jobs and cycles of a managed vault rely on their item's
+ * turn, so a chain opened read-write stays here until shut-down.  A chain
+ * opened read-only is only ever read by FUSE threads (a read-only vault runs
+ * no jobs or cycles), and they pin it (chain_pin) for as long as they use it
+ * -- an open recovery-point file for its whole life -- so it is closed as
+ * soon as it is retired and unpinned: a standby daemon that re-reads the
+ * catalogs every half minute does not grow. */
 static struct graveyard {
 	struct rpchain *chain;
+	int ro;                      /* opened read-only: closed once unpinned */
 	struct graveyard *next;
 } *graveyard;                        /* protected by model_lock */
+
+static struct chainpin {
+	struct rpchain *chain;
+	int n;
+	struct chainpin *next;
+} *pins;                             /* protected by model_lock */
+
+int chain_pin(struct rpchain *c)
+{
+	struct chainpin *p;
+
+	for (p = pins; p; p = p->next)
+		if (p->chain == c) {
+			p->n++;
+			return 0;
+		}
+	p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->chain = c;
+	p->n = 1;
+	p->next = pins;
+	pins = p;
+	return 0;
+}
+
+static int chain_pinned(const struct rpchain *c)
+{
+	for (struct chainpin *p = pins; p; p = p->next)
+		if (p->chain == c)
+			return 1;
+	return 0;
+}
+
+void chain_unpin(struct rpchain *c)
+{
+	pthread_mutex_lock(&model_lock);
+	for (struct chainpin **pp = &pins, *p; (p = *pp) != NULL; pp = &p->next)
+		if (p->chain == c) {
+			if (--p->n == 0) {
+				*pp = p->next;
+				free(p);
+			}
+			break;
+		}
+	pthread_mutex_unlock(&model_lock);
+	chains_sweep();
+}
+
+int chains_open(void)
+{
+	int n = 0;
+
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		for (struct item_rec *it = v->items; it; it = it->next)
+			n += it->chain != NULL;
+	for (struct graveyard *g = graveyard; g; g = g->next)
+		n++;
+	return n;
+}
+
+void chains_sweep(void)
+{
+	struct graveyard *dead = NULL, **pp, *g;
+
+	pthread_mutex_lock(&model_lock);
+	for (pp = &graveyard; (g = *pp) != NULL;) {
+		if (g->ro && !chain_pinned(g->chain)) {
+			*pp = g->next;
+			g->next = dead;
+			dead = g;
+		} else {
+			pp = &g->next;
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+	while (dead) { /* closing may free handles: not under model_lock */
+		g = dead;
+		dead = g->next;
+		rpchain_close(g->chain);
+		free(g);
+	}
+}
 
 struct item_io {
 	struct backend *src_be, *tgt_be, *vault_be;
@@ -156,16 +247,20 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 	pthread_mutex_lock(&model_lock);
 	if (item_find(v, name) == it && !it->chain && v->readonly == readonly) {
 		it->chain = chain;
+		it->chain_ro = readonly;
 		chain = NULL;
 	}
 	/* the item may have gone, or its vault changed hands meanwhile */
 	attached = item_find(v, name) == it ? it->chain : NULL;
+	if (attached && chain_pin(attached) < 0)
+		attached = NULL;
 	pthread_mutex_unlock(&model_lock);
 	if (chain)
 		rpchain_close(chain);
 	if (!attached)
 		return -EAGAIN;
 	item_points_refresh(v, name, attached);
+	chain_unpin(attached);
 	return 0;
 }
 
@@ -182,6 +277,7 @@ void item_close_chain(struct item_rec *it)
 		return;
 	}
 	g->chain = it->chain;
+	g->ro = it->chain_ro;
 	g->next = graveyard;
 	graveyard = g;
 	it->chain = NULL;

@@ -208,8 +208,10 @@ void core_render_metrics(struct sbuf *out)
 	int ni = 0, nr = 0, cap = 0;
 	unsigned long long jobs_by_state[5] = {0};
 	const char *job_state_name(int s);
+	int chains;
 
 	pthread_mutex_lock(&model_lock);
+	chains = chains_open();
 	for (struct region *r = M.regions; r; r = r->next)
 		nr++;
 	for (struct vault_rec *v = M.vaults; v; v = v->next)
@@ -283,6 +285,8 @@ void core_render_metrics(struct sbuf *out)
 	sb_puts(out, "# HELP asrfs_jobs Jobs by state.\n# TYPE asrfs_jobs gauge\n");
 	for (int s = 0; s < 5; s++)
 		sb_printf(out, "asrfs_jobs{state=\"%s\"} %llu\n", job_state_name(s), jobs_by_state[s]);
+	sb_printf(out, "# HELP asrfs_point_chains_open Recovery-point chains held open, retired ones still in use "
+		       "included.\n# TYPE asrfs_point_chains_open gauge\nasrfs_point_chains_open %d\n", chains);
 out:
 	free(items);
 	free(regs);

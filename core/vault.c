@@ -875,6 +875,8 @@ out:
 
 /* ---- recovery points ---- */
 
+/* The item's chain, opened if need be and pinned (chain_pin): the caller
+ * calls chain_unpin when done with it. */
 static int chain_of(const char *vault, const char *item, struct rpchain **out)
 {
 	struct vault_rec *v;
@@ -885,6 +887,8 @@ static int chain_of(const char *vault, const char *item, struct rpchain **out)
 	rc = find_vi(vault, item, &v, &it);
 	if (rc == 0)
 		ch = it->chain;
+	if (ch && chain_pin(ch) < 0)
+		rc = -ENOMEM;
 	/* before the first point there is nothing to open */
 	if (rc == 0 && !ch && (strcmp(it->state, "EnablingProtection") == 0 ||
 			       strcmp(it->state, "InitialReplicationFailed") == 0 ||
@@ -900,7 +904,11 @@ static int chain_of(const char *vault, const char *item, struct rpchain **out)
 		pthread_mutex_lock(&model_lock);
 		rc = find_vi(vault, item, &v, &it);
 		ch = rc == 0 ? it->chain : NULL;
+		if (ch && chain_pin(ch) < 0)
+			rc = -ENOMEM;
 		pthread_mutex_unlock(&model_lock);
+		if (rc < 0)
+			return rc;
 		if (!ch)
 			return -ENOENT;
 	}
@@ -923,6 +931,7 @@ int core_points(const char *vault, const char *item, struct point_info **pts, in
 	if (rc < 0)
 		return rc;
 	rc = rpchain_list(ch, &rp, &cnt);
+	chain_unpin(ch);
 	if (rc < 0)
 		return rc;
 	*pts = calloc((size_t)(cnt ? cnt : 1), sizeof(**pts));
@@ -961,7 +970,7 @@ static int item_disk_index(const char *vault, const char *item, const char *disk
 int core_point_handle(struct rpchain *chain, int disk, const char *point, struct core_disk **out);
 
 /* The item's disk index by source disk name, and the item's open chain in
- * *ch; -errno.  model_lock must NOT be held. */
+ * *ch, pinned; -errno.  model_lock must NOT be held. */
 static int chain_disk(const char *vault, const char *item, const char *disk, struct rpchain **ch)
 {
 	int idx = item_disk_index(vault, item, disk), rc;
@@ -975,20 +984,25 @@ int core_point_open(const char *vault, const char *item, const char *point, cons
 		    struct core_disk **out)
 {
 	struct rpchain *ch;
-	int idx = chain_disk(vault, item, disk, &ch);
+	int idx = chain_disk(vault, item, disk, &ch), rc;
 	if (idx < 0)
 		return idx;
-	return core_point_handle(ch, idx, point, out);
+	rc = core_point_handle(ch, idx, point, out); /* keeps the pin until core_disk_close */
+	if (rc < 0)
+		chain_unpin(ch);
+	return rc;
 }
 
 int core_point_disk_size(const char *vault, const char *item, const char *point, const char *disk,
 			 uint64_t *size)
 {
 	struct rpchain *ch;
-	int idx = chain_disk(vault, item, disk, &ch);
+	int idx = chain_disk(vault, item, disk, &ch), rc;
 	if (idx < 0)
 		return idx;
-	return rpchain_disk_size(ch, point, idx, size);
+	rc = rpchain_disk_size(ch, point, idx, size);
+	chain_unpin(ch);
+	return rc;
 }
 
 /* ---- jobs ---- */
