@@ -61,7 +61,7 @@ struct bdisk {
 typedef int (*backend_list_cb)(void *arg, const char *name, int is_dir);
 
 /* backend_ops.flags */
-#define BACKEND_PARALLEL_WRITES 0x1 /* writes to one disk gain from running at once */
+#define BACKEND_REMOTE 0x1 /* each call is a network round trip: large requests, several at once */
 
 struct backend_ops {
 	const char *kind;

@@ -4,9 +4,12 @@
  * devices; core/ calls it for every replication cycle with a block map and an
  * undo sink that keeps recovery points' pre-images.
  *
- * How it goes fast.  The disk is cut into chunks (CHUNK bytes, page aligned)
- * that worker threads claim in order.  A worker takes a free slot (a pair of
- * CHUNK buffers), reads its chunk of the source and, in compare mode, of the
+ * How it goes fast.  The disk is cut into page-aligned chunks that worker
+ * threads claim in order: 256 KiB, so a worker's source and destination
+ * buffers stay in its core's L2 between the kernel's copy and the compare
+ * (measured: 512 KiB chunks cost a third more), or 4 MiB when either side is
+ * BACKEND_REMOTE, where each read or write is a round trip.  A worker takes
+ * a free slot (a pair of chunk buffers), reads its chunk of the source and, in compare mode, of the
  * destination, and compares them page by page with memcmp while they are
  * still in that core's cache (map mode instead hashes each source page with
  * XXH3-128 and compares with the map, never reading dst).  So with two
@@ -17,8 +20,8 @@
  * Writing.  Writes to one file serialise in the kernel anyway (the inode
  * lock; two writers only spin on it), so a chunk with changes is queued and
  * one worker at a time acts as the writer (a destination whose backend says
- * BACKEND_PARALLEL_WRITES, a remote one where each write is a round trip,
- * gets a writer per worker when there is no undo sink): for each queued chunk it hands the
+ * BACKEND_REMOTE, where each write is a round trip, gets a writer per
+ * worker when there is no undo sink): for each queued chunk it hands the
  * old destination pages to the undo sink's save() (zeros for holes / past the
  * old end), calls commit() once, then writes runs of changed pages with one
  * pwrite each and punches runs of source-zero pages with bd_zero().  The
@@ -49,10 +52,11 @@
 
 #define PAGE ((uint64_t)DELTA_PAGE)
 #ifndef DELTA_CHUNK
-#define DELTA_CHUNK (512u * 1024u) /* src+dst buffers of a worker fit in L2 */
+#define DELTA_CHUNK (256u * 1024u) /* local: src+dst buffers of a worker fit in L2 */
 #endif
-#define CHUNK ((uint64_t)DELTA_CHUNK)
-#define CHUNK_PAGES ((unsigned)(CHUNK / PAGE))
+#define REMOTE_CHUNK (4ull << 20)  /* a remote side: few, large requests */
+#define MAX_CHUNK (REMOTE_CHUNK > DELTA_CHUNK ? REMOTE_CHUNK : (uint64_t)DELTA_CHUNK)
+#define CHUNK_PAGES ((unsigned)(MAX_CHUNK / PAGE))
 #define PROGRESS_STEP (4ull << 20)
 #define MAX_THREADS 16
 #define IDLE UINT64_MAX
@@ -75,7 +79,7 @@ struct slot {
 	uint64_t off;                         /* its first byte */
 	unsigned npages;
 	unsigned changed;                     /* pages with op != OP_NONE */
-	unsigned char *sbuf, *dbuf;           /* CHUNK bytes each, page aligned */
+	unsigned char *sbuf, *dbuf;           /* j->chunk bytes each, page aligned */
 	unsigned char sdata[CHUNK_PAGES];     /* page holds source data (was read) */
 	unsigned char ddata[CHUNK_PAGES];     /* page holds destination data (was read) */
 	unsigned char op[CHUNK_PAGES];        /* OP_* per page */
@@ -101,6 +105,7 @@ struct job {
 	uint64_t size;     /* source size = final dst size */
 	uint64_t dst_size; /* dst size during the pass */
 	uint64_t start;    /* first byte of the pass */
+	uint64_t chunk;    /* bytes a slot holds: DELTA_CHUNK or REMOTE_CHUNK */
 	uint64_t nchunks;
 	struct timespec t0;
 	int nworkers, nslots;
@@ -369,8 +374,8 @@ static int apply(struct job *j, struct slot *sl, uint64_t *sent)
 static int scan_chunk(struct worker *w, struct slot *sl)
 {
 	struct job *j = w->job;
-	uint64_t off = j->start + sl->idx * CHUNK;
-	uint64_t end = off + CHUNK < j->size ? off + CHUNK : j->size;
+	uint64_t off = j->start + sl->idx * j->chunk;
+	uint64_t end = off + j->chunk < j->size ? off + j->chunk : j->size;
 	uint64_t pend = (end + PAGE - 1) / PAGE * PAGE; /* page-rounded */
 	int rc;
 
@@ -412,7 +417,7 @@ static uint64_t done_prefix(struct job *j)
 	for (int i = 0; i < j->nslots; i++)
 		if (j->slots[i].idx < lo)
 			lo = j->slots[i].idx;
-	lo = j->start + lo * CHUNK;
+	lo = j->start + lo * j->chunk;
 	return lo < j->size ? lo : j->size;
 }
 
@@ -420,7 +425,7 @@ static uint64_t done_prefix(struct job *j)
  * it, free the slot, report progress. */
 static void finish_chunk(struct job *j, struct slot *sl, uint64_t sent)
 {
-	uint64_t len = j->size - sl->off < CHUNK ? j->size - sl->off : CHUNK;
+	uint64_t len = j->size - sl->off < j->chunk ? j->size - sl->off : j->chunk;
 
 	if (j->map)
 		memcpy(&j->map->h[sl->off / PAGE], sl->hash, sl->npages * sizeof(sl->hash[0]));
@@ -522,7 +527,7 @@ static int save_tail(struct job *j, struct worker *w, struct slot *sl, uint64_t 
 
 	w->dx.valid = false;
 	while (off < j->dst_size && rc == 0) {
-		uint64_t end = off + CHUNK < j->dst_size ? off + CHUNK : j->dst_size;
+		uint64_t end = off + j->chunk < j->dst_size ? off + j->chunk : j->dst_size;
 		uint64_t pend = (end + PAGE - 1) / PAGE * PAGE;
 		unsigned npages = (unsigned)((pend - off) / PAGE);
 
@@ -564,8 +569,8 @@ static int alloc_job(struct job *j, int nthreads)
 	for (int i = 0; i < j->nslots; i++) {
 		struct slot *sl = &j->slots[i];
 		sl->idx = IDLE;
-		if (posix_memalign((void **)&sl->sbuf, PAGE, CHUNK) ||
-		    posix_memalign((void **)&sl->dbuf, PAGE, CHUNK))
+		if (posix_memalign((void **)&sl->sbuf, PAGE, j->chunk) ||
+		    posix_memalign((void **)&sl->dbuf, PAGE, j->chunk))
 			return -ENOMEM;
 		sl->next = j->free;
 		j->free = sl;
@@ -602,7 +607,8 @@ int delta_sync(struct bdisk *src, struct bdisk *dst, const struct delta_opts *op
 		goto out;
 	j.st.bytes_total = j.size;
 	j.start = opts->start_offset < j.size ? opts->start_offset : j.size;
-	j.nchunks = (j.size - j.start + CHUNK - 1) / CHUNK;
+	j.chunk = ((src->ops->flags | dst->ops->flags) & BACKEND_REMOTE) ? REMOTE_CHUNK : DELTA_CHUNK;
+	j.nchunks = (j.size - j.start + j.chunk - 1) / j.chunk;
 	j.next_progress = PROGRESS_STEP;
 	j.st.bytes_compared = j.start;
 	if (j.map) {
@@ -627,7 +633,7 @@ int delta_sync(struct bdisk *src, struct bdisk *dst, const struct delta_opts *op
 	if (rc < 0)
 		goto out;
 	/* The undo sink must see one batch at a time: one writer then. */
-	j.max_writers = !j.undo && (dst->ops->flags & BACKEND_PARALLEL_WRITES) ? j.nworkers : 1;
+	j.max_writers = !j.undo && (dst->ops->flags & BACKEND_REMOTE) ? j.nworkers : 1;
 	rc = -ENOMEM;
 	if (pthread_mutex_init(&j.lock, NULL) != 0)
 		goto out;

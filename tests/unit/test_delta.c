@@ -25,7 +25,7 @@
 static char dir[64];
 static char src_path[128], dst_path[128];
 static int threads_now = 2;
-/* When set, dst claims BACKEND_PARALLEL_WRITES (as azblob does): the local
+/* When set, dst claims BACKEND_REMOTE (as azblob does): the local
  * ops with that flag, so the engine runs a writer per worker. */
 static bool parallel_dst;
 static struct backend_ops parallel_ops;
@@ -119,7 +119,7 @@ static int run_sync(struct delta_opts *o, struct delta_stats *st)
 		rc = local_disk_open_path_create(dst_path, BDISK_RDWR, &d);
 	if (rc == 0 && parallel_dst) {
 		parallel_ops = *d->ops;
-		parallel_ops.flags |= BACKEND_PARALLEL_WRITES;
+		parallel_ops.flags |= BACKEND_REMOTE;
 		d->ops = &parallel_ops;
 	}
 	if (rc == 0)
