@@ -1970,7 +1970,7 @@ static void az_lease_release(void *lease)
 
 const struct backend_ops azblob_backend_ops = {
 	.kind = "azblob",
-	.flags = BACKEND_REMOTE, /* each Put Page is a round trip */
+	.flags = BACKEND_REMOTE | BACKEND_LEASE_EXPIRES,
 	.open = az_open,
 	.close = az_close,
 	.probe = az_probe,

@@ -61,7 +61,8 @@ struct bdisk {
 typedef int (*backend_list_cb)(void *arg, const char *name, int is_dir);
 
 /* backend_ops.flags */
-#define BACKEND_REMOTE 0x1 /* each call is a network round trip: large requests, several at once */
+#define BACKEND_REMOTE 0x1        /* each call is a network round trip: large requests, several at once */
+#define BACKEND_LEASE_EXPIRES 0x2 /* a lease lapses unless renewed (so another may take it) */
 
 struct backend_ops {
 	const char *kind;

@@ -200,6 +200,8 @@ void job_resume_vault(struct vault_rec *only)
 				persist_job(v, j);
 				continue;
 			}
+			if (it->job == j)
+				continue; /* its worker still runs (the lease was lost and taken back) */
 			it->job = j;
 			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
 			       (unsigned long long)j->ck_offset);
@@ -242,7 +244,7 @@ int job_cancelled(struct jobctx *c)
 {
 	int r;
 	pthread_mutex_lock(&model_lock);
-	r = c->j->cancel || jobs_stopping;
+	r = c->j->cancel || jobs_stopping || c->v->readonly; /* readonly: the lease was lost */
 	pthread_mutex_unlock(&model_lock);
 	return r;
 }
@@ -251,7 +253,7 @@ int job_shutting_down(struct jobctx *c)
 {
 	int r;
 	pthread_mutex_lock(&model_lock);
-	r = jobs_stopping && !c->j->cancel;
+	r = (jobs_stopping || c->v->readonly) && !c->j->cancel;
 	pthread_mutex_unlock(&model_lock);
 	return r;
 }
@@ -336,8 +338,21 @@ static void job_worker(void *arg)
 
 	pthread_mutex_lock(&model_lock);
 	it = item_find(c.v, j->item);
-	if (rc == -ECANCELED && jobs_stopping && !j->cancel) {
-		/* Shut-down: stay InProgress with the checkpoint; resumed at start. */
+	if (rc == -ECANCELED && !j->cancel && !jobs_stopping && !c.v->readonly && it && it->job == j) {
+		/* Stopped by a fence (nothing else cancels without j->cancel)
+		 * but the vault was taken back meanwhile: job_resume_vault left
+		 * this job to its running worker, so go on from the checkpoint. */
+		logmsg("job %s resumes from its checkpoint after the vault's lease was taken back", j->id);
+		pthread_mutex_unlock(&model_lock);
+		if (pool_submit(job_worker, j, NULL) == 0)
+			return;
+		pthread_mutex_lock(&model_lock);
+		it = item_find(c.v, j->item);
+	}
+	if (rc == -ECANCELED && !j->cancel) {
+		/* Shut-down, or the vault's lease lost: stay InProgress with the
+		 * checkpoint; resumed at start or by the next manager (a read-only
+		 * vault's records are not written: persist_job refuses). */
 		persist_job(c.v, j);
 		if (it)
 			it->job = NULL;

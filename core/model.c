@@ -195,8 +195,12 @@ static int get_json(struct backend *be, const char *key, json_object **out)
 
 int persist_vault(struct vault_rec *v)
 {
-	json_object *o = json_object_new_object(), *pols = json_object_new_array(), *maps = json_object_new_array();
+	json_object *o, *pols, *maps;
 	char key[256];
+
+	if (v->readonly)
+		return -EROFS; /* another daemon's records, or this one fenced itself */
+	o = json_object_new_object(), pols = json_object_new_array(), maps = json_object_new_array();
 
 	if (!o || !pols || !maps) {
 		json_object_put(o);
@@ -231,8 +235,12 @@ int persist_vault(struct vault_rec *v)
 
 int persist_item(struct vault_rec *v, struct item_rec *it)
 {
-	json_object *o = json_object_new_object(), *disks = json_object_new_array();
+	json_object *o, *disks;
 	char key[512];
+
+	if (v->readonly)
+		return -EROFS;
+	o = json_object_new_object(), disks = json_object_new_array();
 
 	if (!o || !disks) {
 		json_object_put(o);
@@ -273,6 +281,8 @@ int unpersist_item(struct vault_rec *v, struct item_rec *it)
 {
 	char key[512];
 	snprintf(key, sizeof(key), "vaults/%s/items/%s", v->name, it->name);
+	if (v->readonly)
+		return -EROFS;
 	if (!v->region->available)
 		return -EHOSTUNREACH;
 	return v->region->be->ops->remove_tree(v->region->be, key);
@@ -296,8 +306,12 @@ const char *job_state_name(int s)
 
 int persist_job(struct vault_rec *v, struct job_rec *j)
 {
-	json_object *o = json_object_new_object(), *tasks = json_object_new_array();
+	json_object *o, *tasks;
 	char key[512];
+
+	if (v->readonly)
+		return -EROFS;
+	o = json_object_new_object(), tasks = json_object_new_array();
 
 	if (!o || !tasks) {
 		json_object_put(o);
@@ -903,6 +917,7 @@ static void vault_takeover_or_reload(struct vault_rec *v, int refresh_chains)
 	vault_swap(v, &tmp, lease != NULL || refresh_chains);
 	if (lease) {
 		v->lease = lease;
+		v->lease_ok = time(NULL);
 		v->readonly = 0;
 		v->error[0] = '\0';
 	}
@@ -916,25 +931,88 @@ static void vault_takeover_or_reload(struct vault_rec *v, int refresh_chains)
 	}
 }
 
-/* Renew a managed vault's lease; refused -> another daemon has it now. */
-static void vault_renew(struct vault_rec *v)
-{
-	void *lease;
-	int rc = v->region->be->ops->lease_renew(v->lease);
+/* Self-fencing.  A vault lease this daemon cannot renew for FENCE_PART of
+ * its term (the region does not answer) is given up before it can expire and
+ * another daemon take it: from then on the vault is read-only here, so its
+ * jobs and cycles stop at their next checkpoint (left for the next manager to
+ * resume or roll back) and no record of it is written.  The takeover path
+ * wins it back when the region answers and nobody else took it. */
+#define FENCE_PART(secs) ((secs) * 3 / 4)
 
-	if (rc == 0)
-		return;
-	if (rc != -EBUSY && rc != -ENOENT) {
-		logmsg("vault %s: lease renewal failed: %s (retrying)", v->name, strerror(-rc));
-		return;
-	}
+static void lease_release_work(void *arg)
+{
+	struct { struct backend *be; void *lease; } *r = arg;
+	r->be->ops->lease_release(r->lease);
+	free(r);
+}
+
+/* Stop managing v (sched thread, model_lock NOT held).  The lease is
+ * released by a worker: on a region that does not answer that can take the
+ * request timeout, which must not stall the scheduler. */
+static void vault_fence(struct vault_rec *v)
+{
+	struct { struct backend *be; void *lease; } *r = malloc(sizeof(*r));
+	void *lease;
+
 	pthread_mutex_lock(&model_lock);
 	lease = v->lease;
 	v->lease = NULL;
 	v->readonly = 1;
 	pthread_mutex_unlock(&model_lock);
+	if (!lease)
+		return;
+	if (r) {
+		r->be = v->region->be;
+		r->lease = lease;
+		if (pool_submit(lease_release_work, r, lease_release_work) == 0)
+			return;
+		free(r);
+	}
 	v->region->be->ops->lease_release(lease);
-	logmsg("vault %s: its lease was taken by another asrfs; serving it read-only", v->name);
+}
+
+static int lease_term(void) { return M.lease_seconds ? M.lease_seconds : 60; }
+
+/* Renew a managed vault's lease (its region answers probes); refused ->
+ * another daemon has it now; failing too long -> fence. */
+static void vault_renew(struct vault_rec *v)
+{
+	int rc = v->region->be->ops->lease_renew(v->lease);
+	time_t now = time(NULL);
+
+	if (rc == 0) {
+		pthread_mutex_lock(&model_lock);
+		v->lease_ok = now;
+		pthread_mutex_unlock(&model_lock);
+		return;
+	}
+	if (rc == -EBUSY || rc == -ENOENT) {
+		vault_fence(v);
+		logmsg("vault %s: its lease was taken by another asrfs; serving it read-only", v->name);
+	} else {
+		logmsg("vault %s: lease renewal failed: %s (retrying)", v->name, strerror(-rc));
+	}
+}
+
+/* Fence every managed vault whose expiring lease was last renewed too long
+ * ago: its region does not answer, or this process was stopped (SIGSTOP, a
+ * frozen VM) and its workers may resume writing any moment.  No I/O, so it
+ * runs every turn of the scheduler, before cycles are handed out.  Returns
+ * whether one was fenced. */
+static int fence_stale(time_t now)
+{
+	int fenced = 0;
+
+	for (struct vault_rec *v = M.vaults; v; v = v->next) {
+		if (!v->lease || !(v->region->be->ops->flags & BACKEND_LEASE_EXPIRES) ||
+		    now - v->lease_ok < FENCE_PART(lease_term()))
+			continue;
+		vault_fence(v);
+		logmsg("vault %s: lease not renewed for %ld s: given up before it can expire; serving the vault "
+		       "read-only until it can be taken again", v->name, (long)(now - v->lease_ok));
+		fenced = 1;
+	}
+	return fenced;
 }
 
 static void *sched_main(void *arg)
@@ -946,6 +1024,12 @@ static void *sched_main(void *arg)
 		renew_every = M.lease_seconds / 4 > 3 ? M.lease_seconds / 4 : 3;
 	while (!sched_stop) {
 		time_t now = time(NULL);
+		/* First, with no I/O: after a stall (this process stopped, a
+		 * request hung) the lease may be another's by now.  Renewing might
+		 * still work, but the workers have been writing since the stall
+		 * ended; fence and take the vault again through the takeover path
+		 * (which rolls back what a stopped cycle left and resumes jobs). */
+		lost |= fence_stale(now);
 		if (now - last_probe >= 2) {
 			probe_regions();
 			last_probe = now;
@@ -1010,6 +1094,7 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 		}
 		snprintf(key, sizeof(key), "vaults/%s/lease", v->name);
 		rc = v->region->be->ops->lease_acquire(v->region->be, key, &v->lease);
+		v->lease_ok = time(NULL);
 		if (rc == -EBUSY) {
 			v->readonly = 1;
 			logmsg("vault %s is managed by another asrfs; serving it read-only", v->name);

@@ -170,6 +170,7 @@ struct vault_rec {
 	char name[NAME_MAX_];
 	struct region *region;
 	void *lease;
+	time_t lease_ok;             /* last time the lease was taken or renewed */
 	int readonly;
 	uint64_t next_job;
 	char error[ERR_MAX];

@@ -470,6 +470,23 @@ void protect_free_maps(void)
 	}
 }
 
+/* True once the vault turned read-only: its lease was lost or given up. */
+static int vault_fenced(struct vault_rec *v)
+{
+	int r;
+	pthread_mutex_lock(&model_lock);
+	r = v->readonly;
+	pthread_mutex_unlock(&model_lock);
+	return r;
+}
+
+/* A scheduled cycle's progress: stop at the next checkpoint once fenced. */
+static int cycle_progress(void *arg, const struct delta_stats *st)
+{
+	(void)st;
+	return vault_fenced(arg);
+}
+
 /* One cycle's work; force_compare makes it compare source and replica
  * whatever the map says (resync); jp, when given, reports to a job. */
 static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp, uint64_t *shipped_out,
@@ -552,6 +569,9 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		if (jp) {
 			opts.progress = job_delta_progress;
 			opts.progress_arg = jp;
+		} else {
+			opts.progress = cycle_progress;
+			opts.progress_arg = a->v;
 		}
 		rc = sync_disk(io.src_be, io.src_key[i], io.tgt_be, io.rep_key[i], &opts, &st);
 		if (jp) {
@@ -561,6 +581,20 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		if (rc < 0)
 			snprintf(why, whylen, "disk %d: %s", i, strerror(-rc));
 		shipped += st.bytes_transferred;
+	}
+	if (rc == 0 && vault_fenced(a->v))
+		rc = -ECANCELED;
+	if (rc == -ECANCELED && vault_fenced(a->v)) {
+		/* The lease is gone: write nothing more, not even the roll-back.
+		 * The cycle's undo data is durable; whoever manages the vault next
+		 * rolls it back when it opens the chain (as after a crash). */
+		snprintf(why, whylen, "the vault's lease was lost: cycle left for the next manager to roll back");
+		for (int i = 0; i < io.ndisks; i++) {
+			blockmap_free(im->m[i]);
+			im->m[i] = NULL;
+		}
+		gates_thaw(gate, io.ndisks);
+		goto thaw;
 	}
 	if (rc == 0) {
 		rc = rpchain_commit(cy, now, app, &pt);
