@@ -14,14 +14,24 @@
  *   test_backend --put KEY VALUE / --get KEY
  *                          one record operation on that region; prints the
  *                          value read, or "error: rc" (exit 1)
+ *
+ * On azblob, a disk key is a link to a hidden physical page blob
+ * (backend/azblob.c).  The azblob-only tests look behind the backend with
+ * raw Blob REST calls (curl(1), signed by backend/azblob_sign.c): they list
+ * and HEAD the physical blobs, and write links and owners by hand to play
+ * a rename cut short by a crash, and a page blob made before links.
  */
 #define _GNU_SOURCE
 #include "../../backend/backend.h"
 #include "t.h"
 
+#include "../../backend/azblob_sign.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <strings.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +39,7 @@ static struct backend *be;
 static const char *kind;
 static char pfx[128];   /* every key of this run lives below it */
 static int strict_holes; /* the medium reports holes exactly (azblob) */
+static const struct backend_conf *cur; /* the run's config */
 
 #define RUN(fn)                                                                \
 	do {                                                                   \
@@ -47,6 +58,11 @@ static const char *K(const char *rest)
 	snprintf(b, BACKEND_KEY_MAX, "%s/%s", pfx, rest);
 	return b;
 }
+
+/* A key of this run kept in the caller's buffer (K's four rotate). */
+#define KEEP(var, rest)                                                        \
+	char var[BACKEND_KEY_MAX];                                             \
+	snprintf(var, sizeof(var), "%s", K(rest))
 
 static void test_region(void)
 {
@@ -359,6 +375,463 @@ static void test_disk_rename_delete(void)
 	T_EQ_INT(be->ops->disk_delete(be, c), 0);
 }
 
+static int write_at(const char *key, unsigned seed, size_t len, uint64_t off)
+{
+	struct bdisk *d = NULL;
+	unsigned char *buf = malloc(len);
+	int rc = buf ? be_disk_open(be, key, BDISK_RDWR, &d) : -ENOMEM;
+	if (rc == 0) {
+		fill(buf, len, seed);
+		rc = bd_pwrite(d, buf, len, off) == (ssize_t)len ? 0 : -EIO;
+	}
+	bd_close(d);
+	free(buf);
+	return rc;
+}
+
+/* The whole disk at key holds exactly want[0..size). */
+static int same_bytes(const char *key, const unsigned char *want, uint64_t size)
+{
+	struct bdisk *d = NULL;
+	unsigned char *buf = malloc(size);
+	int ok = 0;
+	if (buf && be_disk_open(be, key, BDISK_RDONLY, &d) == 0) {
+		ok = bd_pread(d, buf, size, 0) == (ssize_t)size && memcmp(buf, want, size) == 0;
+		bd_close(d);
+	}
+	free(buf);
+	return ok;
+}
+
+static int read_all(const char *key, unsigned char *buf, uint64_t size)
+{
+	struct bdisk *d = NULL;
+	int rc = be_disk_open(be, key, BDISK_RDONLY, &d);
+	if (rc == 0)
+		rc = bd_pread(d, buf, size, 0) == (ssize_t)size ? 0 : -EIO;
+	bd_close(d);
+	return rc;
+}
+
+/* disk_version: equal across renames, different after every kind of write. */
+static void test_disk_version(void)
+{
+	KEEP(a, "ver/a");
+	KEEP(b, "ver/b");
+	KEEP(c, "ver/moved/c");
+	KEEP(e, "ver/e");
+	char v1[BACKEND_ETAG_MAX] = "", v2[BACKEND_ETAG_MAX] = "", v[BACKEND_ETAG_MAX] = "";
+	const uint64_t size = 1 << 20;
+	unsigned char *before = malloc(size), in[600];
+	struct bdisk *d = NULL;
+	int rc;
+
+	T_ASSERT(before);
+	T_EQ_INT(be->ops->disk_create(be, a, size), 0);
+	rc = be_disk_version(be, a, v1);
+	if (strcmp(kind, "local") == 0) { /* mtime cannot promise equality */
+		T_EQ_INT(rc, -EOPNOTSUPP);
+		T_EQ_INT(be->ops->disk_delete(be, a), 0);
+		free(before);
+		return;
+	}
+	T_EQ_INT(rc, 0);
+	T_ASSERT(v1[0]);
+	T_EQ_INT(write_at(a, 11, 5000, 70000), 0);
+	T_EQ_INT(be_disk_version(be, a, v1), 0);
+	T_EQ_INT(be_disk_version(be, a, v), 0);
+	T_EQ_STR(v, v1); /* stable while nothing changes */
+	T_EQ_INT(read_all(a, before, size), 0);
+
+	/* A rename keeps bytes and version; the old name has neither. */
+	T_EQ_INT(be->ops->disk_rename(be, a, b), 0);
+	T_EQ_INT(be_disk_version(be, b, v), 0);
+	T_EQ_STR(v, v1);
+	T_EQ_INT(be_disk_version(be, a, v), -ENOENT);
+	T_ASSERT(same_bytes(b, before, size));
+	/* And again (the version alias carries over), into another folder. */
+	T_EQ_INT(be->ops->disk_rename(be, b, c), 0);
+	T_EQ_INT(be_disk_version(be, c, v), 0);
+	T_EQ_STR(v, v1);
+	T_ASSERT(same_bytes(c, before, size));
+
+	/* Each kind of write changes it: Put Page... */
+	T_EQ_INT(write_at(c, 12, 1, 4095), 0);
+	T_EQ_INT(be_disk_version(be, c, v2), 0);
+	T_ASSERT(strcmp(v2, v1) != 0);
+	/* ...clear... */
+	T_EQ_INT(be_disk_open(be, c, BDISK_RDWR, &d), 0);
+	T_EQ_INT(bd_zero(d, 65536, 65536), 0);
+	T_EQ_INT(be_disk_version(be, c, v), 0);
+	T_ASSERT(strcmp(v, v2) != 0 && strcmp(v, v1) != 0);
+	snprintf(v2, sizeof(v2), "%s", v);
+	/* ...and resize. */
+	T_EQ_INT(bd_truncate(d, size + 4096), 0);
+	T_EQ_INT(be_disk_version(be, c, v), 0);
+	T_ASSERT(strcmp(v, v2) != 0 && strcmp(v, v1) != 0);
+	snprintf(v2, sizeof(v2), "%s", v);
+	/* A handle opened before a rename writes the renamed disk. */
+	T_EQ_INT(be->ops->disk_rename(be, c, a), 0);
+	T_EQ_INT(be_disk_version(be, a, v), 0);
+	T_EQ_STR(v, v2);
+	fill(in, sizeof(in), 13);
+	T_EQ_INT(bd_pwrite(d, in, sizeof(in), 1000), (ssize_t)sizeof(in));
+	bd_close(d);
+	d = NULL;
+	T_EQ_INT(be_disk_version(be, a, v), 0);
+	T_ASSERT(strcmp(v, v2) != 0);
+	snprintf(v2, sizeof(v2), "%s", v);
+
+	/* Onto an existing disk: -EEXIST, and both keep their versions. */
+	T_EQ_INT(be->ops->disk_create(be, e, 512), 0);
+	T_EQ_INT(be_disk_version(be, e, v1), 0);
+	T_ASSERT(strcmp(v1, v2) != 0); /* another disk, another token */
+	T_EQ_INT(be->ops->disk_rename(be, a, e), -EEXIST);
+	T_EQ_INT(be->ops->disk_rename(be, a, a), -EEXIST);
+	T_EQ_INT(be_disk_version(be, a, v), 0);
+	T_EQ_STR(v, v2);
+	T_EQ_INT(be_disk_version(be, e, v), 0);
+	T_EQ_STR(v, v1);
+	T_EQ_INT(be_disk_version(be, K("ver/absent"), v), -ENOENT);
+	T_EQ_INT(be->ops->disk_delete(be, a), 0);
+	T_EQ_INT(be->ops->disk_delete(be, e), 0);
+	free(before);
+}
+
+/* ---- azblob behind the backend --------------------------------------------- */
+
+struct raw_hdr {
+	const char *name, *value;
+};
+
+/* One signed Blob REST request with curl(1) to blob `name` of the run's
+ * container ("" for the container): returns the HTTP status (-1 when curl
+ * failed) and *out (malloc'd): the response's header lines and body. */
+static int raw(const char *verb, const char *name, const char *query, const struct raw_hdr *hdrs, size_t nh,
+	       char **out)
+{
+	struct az_hdr sh[16];
+	char date[32], sig[64], path[1024], url[1400], auth[256], hv[16][1200];
+	const char *argv[64];
+	unsigned char *key = NULL;
+	size_t keylen = 0, n = 0, len = 0, cap = 0;
+	char *sts = NULL, *buf = NULL;
+	const char *host = strstr(cur->endpoint, "://"), *base;
+	int fds[2], status = -1, argc = 0, wst;
+	pid_t pid;
+
+	*out = NULL;
+	if (!host || nh > 12)
+		return -1;
+	base = strchr(host + 3, '/');
+	snprintf(path, sizeof(path), "%s/%s%s%s", base ? base : "", cur->container, *name ? "/" : "", name);
+	snprintf(url, sizeof(url), "%.*s%s%s%s", (int)(base ? base - cur->endpoint : (long)strlen(cur->endpoint)),
+		 cur->endpoint, path, query ? "?" : "", query ? query : "");
+	az_http_date(time(NULL), date);
+	for (size_t i = 0; i < nh; i++)
+		sh[n++] = (struct az_hdr){hdrs[i].name, hdrs[i].value};
+	sh[n++] = (struct az_hdr){"x-ms-date", date};
+	sh[n++] = (struct az_hdr){"x-ms-version", "2021-08-06"};
+	if (az_b64_decode(cur->key, &key, &keylen) < 0 ||
+	    az_string_to_sign(verb, cur->account, path, query, sh, n, &sts) < 0 ||
+	    az_hmac_b64(key, keylen, sts, sig, sizeof(sig)) < 0)
+		goto out;
+	snprintf(auth, sizeof(auth), "Authorization: SharedKey %s:%s", cur->account, sig);
+	argv[argc++] = "curl";
+	argv[argc++] = "-s";
+	if (strcmp(verb, "HEAD") == 0) {
+		argv[argc++] = "-I";
+	} else {
+		argv[argc++] = "-i";
+		argv[argc++] = "-X";
+		argv[argc++] = verb;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(hv[i], sizeof(hv[i]), "%s: %s", sh[i].name, sh[i].value);
+		argv[argc++] = "-H";
+		argv[argc++] = hv[i];
+	}
+	argv[argc++] = "-H";
+	argv[argc++] = auth;
+	argv[argc++] = url;
+	argv[argc] = NULL;
+	if (pipe(fds) < 0)
+		goto out;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		goto out;
+	}
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execvp("curl", (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	for (;;) {
+		ssize_t k;
+		if (len + 4097 > cap) {
+			char *nb = realloc(buf, cap + 65536);
+			if (!nb)
+				break;
+			buf = nb;
+			cap += 65536;
+		}
+		k = read(fds[0], buf + len, cap - len - 1);
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	close(fds[0]);
+	waitpid(pid, &wst, 0);
+	if (buf && WIFEXITED(wst) && WEXITSTATUS(wst) == 0) {
+		buf[len] = '\0';
+		if (sscanf(buf, "HTTP/%*s %d", &status) != 1)
+			status = -1;
+		*out = buf;
+		buf = NULL;
+	}
+out:
+	free(buf);
+	free(sts);
+	free(key);
+	return status;
+}
+
+/* A header's value in a raw response (case-insensitive name) into v. */
+static int raw_hdr(const char *resp, const char *name, char *v, size_t len)
+{
+	size_t nl = strlen(name);
+	for (const char *p = resp; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *s = p + nl + 1;
+			size_t n;
+			while (*s == ' ')
+				s++;
+			n = strcspn(s, "\r\n");
+			snprintf(v, len, "%.*s", (int)n, s);
+			return 1;
+		}
+		if (*p == '\r' || *p == '\n')
+			break; /* the end of the headers */
+	}
+	v[0] = '\0';
+	return 0;
+}
+
+/* HEAD blob name: status, and the value of header hname into v. */
+static int raw_head(const char *name, const char *hname, char *v, size_t len)
+{
+	char *resp = NULL;
+	int st = raw("HEAD", name, NULL, NULL, 0, &resp);
+	if (resp && hname)
+		raw_hdr(resp, hname, v, len);
+	else if (hname)
+		v[0] = '\0';
+	free(resp);
+	return st;
+}
+
+/* The physical blob a disk key links to, into phys. */
+static int phys_of(const char *key, char *phys, size_t len)
+{
+	return raw_head(key, "x-ms-meta-asrfsdisk", phys, len) == 200 && phys[0];
+}
+
+/* How many physical blobs name an owner key beginning with owner_prefix
+ * (the run's keys are plain: their percent-encoding is themselves). */
+static int count_phys(const char *owner_prefix)
+{
+	char *resp = NULL, pat[300];
+	int n = 0;
+	if (raw("GET", "", "restype=container&comp=list&prefix=.disks%2F&include=metadata", NULL, 0, &resp) != 200) {
+		free(resp);
+		return -1;
+	}
+	snprintf(pat, sizeof(pat), "<asrfsowner>%s", owner_prefix);
+	for (const char *p = strstr(resp, pat); p; p = strstr(p + 1, pat))
+		n++;
+	free(resp);
+	return n;
+}
+
+/* Write a link by hand: key -> phys. */
+static int raw_link(const char *key, const char *phys)
+{
+	struct raw_hdr h[] = {{"x-ms-blob-type", "BlockBlob"}, {"x-ms-meta-asrfsdisk", phys}, {"Content-Length", "0"}};
+	char *resp = NULL;
+	int st = raw("PUT", key, NULL, h, 3, &resp);
+	free(resp);
+	return st;
+}
+
+/* Set a physical blob's owner by hand; its new ETag into etag. */
+static int raw_owner(const char *phys, const char *owner, char *etag, size_t len)
+{
+	struct raw_hdr h[] = {{"x-ms-meta-asrfsowner", owner}, {"Content-Length", "0"}};
+	char *resp = NULL;
+	int st = raw("PUT", phys, "comp=metadata", h, 2, &resp);
+	if (resp && etag)
+		raw_hdr(resp, "ETag", etag, len);
+	free(resp);
+	return st;
+}
+
+/* Disks are links to hidden physical blobs, which delete and remove_tree
+ * take with them; rename moves no bytes. */
+static void test_az_physical_blobs(void)
+{
+	KEEP(a, "phys/a");
+	KEEP(b, "phys/b");
+	char pa[128] = "", pb[128] = "", own[300] = "", e0[BACKEND_ETAG_MAX] = "", e1[BACKEND_ETAG_MAX] = "";
+	char v0[BACKEND_ETAG_MAX] = "", v1[BACKEND_ETAG_MAX] = "";
+	struct seen s = {0};
+
+	T_EQ_INT(count_phys(K("phys/")), 0);
+	T_EQ_INT(be->ops->disk_create(be, a, 1 << 20), 0);
+	T_EQ_INT(write_at(a, 21, 3000, 100000), 0);
+	T_ASSERT(phys_of(a, pa, sizeof(pa)));
+	T_ASSERT(strncmp(pa, ".disks/", 7) == 0);
+	T_EQ_INT(raw_head(pa, "x-ms-meta-asrfsowner", own, sizeof(own)), 200);
+	T_EQ_STR(own, a);
+	T_EQ_INT(count_phys(K("phys/")), 1);
+	/* list() shows the key, never the physical blob. */
+	T_EQ_INT(be_list(be, K("phys"), on_entry, &s), 0);
+	T_EQ_INT(s.n, 1);
+	T_ASSERT(seen_has(&s, "a", 0));
+
+	/* Rename: the same physical blob, now owned by b; its ETag changed
+	 * (Set Blob Metadata) but the disk's version did not. */
+	T_EQ_INT(raw_head(pa, "ETag", e0, sizeof(e0)), 200);
+	T_EQ_INT(be_disk_version(be, a, v0), 0);
+	T_EQ_INT(be->ops->disk_rename(be, a, b), 0);
+	T_ASSERT(phys_of(b, pb, sizeof(pb)));
+	T_EQ_STR(pb, pa);
+	T_EQ_INT(raw_head(a, NULL, NULL, 0), 404);
+	T_EQ_INT(raw_head(pa, "x-ms-meta-asrfsowner", own, sizeof(own)), 200);
+	T_EQ_STR(own, b);
+	T_EQ_INT(raw_head(pa, "ETag", e1, sizeof(e1)), 200);
+	T_ASSERT(strcmp(e0, e1) != 0);
+	T_EQ_INT(be_disk_version(be, b, v1), 0);
+	T_EQ_STR(v1, v0);
+	T_EQ_INT(count_phys(K("phys/")), 1);
+
+	/* Delete takes the physical blob. */
+	T_EQ_INT(be->ops->disk_delete(be, b), 0);
+	T_EQ_INT(raw_head(pa, NULL, NULL, 0), 404);
+	T_EQ_INT(raw_head(b, NULL, NULL, 0), 404);
+	T_EQ_INT(count_phys(K("phys/")), 0);
+
+	/* remove_tree takes the physical blobs of the disks below it. */
+	T_EQ_INT(be->ops->disk_create(be, K("phys/tree/x"), 4096), 0);
+	T_EQ_INT(be->ops->disk_create(be, K("phys/tree/sub/y"), 4096), 0);
+	T_EQ_INT(be->ops->disk_create(be, K("phys/tree"), 4096), 0); /* a disk named like the prefix */
+	T_EQ_INT(be_rec_put(be, K("phys/tree/r.json"), "{}", 2, NULL, NULL), 0);
+	T_EQ_INT(count_phys(K("phys/")), 3);
+	T_EQ_INT(be->ops->remove_tree(be, K("phys/tree")), 0);
+	T_EQ_INT(count_phys(K("phys/")), 0);
+	memset(&s, 0, sizeof(s));
+	T_EQ_INT(be_list(be, K("phys"), on_entry, &s), -ENOENT);
+}
+
+/* A rename cut short at each step leaves exactly one live disk, and the
+ * stale link it leaves never takes the live disk's bytes with it. */
+static void test_az_half_rename(void)
+{
+	KEEP(a, "half/a");
+	KEEP(b, "half/b");
+	KEEP(c, "half/sub/c");
+	const uint64_t size = 1 << 20;
+	unsigned char *bytes = malloc(size);
+	char phys[128] = "", other[128] = "", v0[BACKEND_ETAG_MAX] = "", v[BACKEND_ETAG_MAX] = "";
+	struct bdisk *d = NULL;
+
+	T_ASSERT(bytes);
+	T_EQ_INT(be->ops->disk_create(be, a, size), 0);
+	T_EQ_INT(write_at(a, 31, 7000, 12345), 0);
+	T_EQ_INT(read_all(a, bytes, size), 0);
+	T_EQ_INT(be_disk_version(be, a, v0), 0);
+	T_ASSERT(phys_of(a, phys, sizeof(phys)));
+
+	/* Cut after "link b": a is the disk, b is nothing. */
+	T_EQ_INT(raw_link(b, phys), 201);
+	T_EQ_INT(be->ops->disk_exists(be, a), 1);
+	T_EQ_INT(be->ops->disk_exists(be, b), 0);
+	T_EQ_INT(be_disk_open(be, b, BDISK_RDONLY, &d), -ENOENT);
+	T_EQ_INT(be_disk_version(be, b, v), -ENOENT);
+	T_ASSERT(same_bytes(a, bytes, size));
+
+	/* Cut after "owner b": b is the disk, a is nothing. */
+	T_EQ_INT(raw_owner(phys, b, NULL, 0), 200);
+	T_EQ_INT(be->ops->disk_exists(be, a), 0);
+	T_EQ_INT(be->ops->disk_exists(be, b), 1);
+	T_EQ_INT(be_disk_open(be, a, BDISK_RDONLY, &d), -ENOENT);
+	T_ASSERT(same_bytes(b, bytes, size));
+	T_EQ_INT(be_disk_version(be, b, v), 0);
+	T_ASSERT(strcmp(v, v0) != 0); /* no alias was written: a new token, which is safe */
+
+	/* Deleting the stale link a keeps b's bytes. */
+	T_EQ_INT(be->ops->disk_delete(be, a), -ENOENT);
+	T_EQ_INT(raw_head(a, NULL, NULL, 0), 404);
+	T_EQ_INT(raw_head(phys, NULL, NULL, 0), 200);
+	T_ASSERT(same_bytes(b, bytes, size));
+	/* So does remove_tree of a folder holding a stale link to it. */
+	T_EQ_INT(raw_link(c, phys), 201);
+	T_EQ_INT(be->ops->remove_tree(be, K("half/sub")), 0);
+	T_EQ_INT(raw_head(c, NULL, NULL, 0), 404);
+	T_EQ_INT(raw_head(phys, NULL, NULL, 0), 200);
+	T_ASSERT(same_bytes(b, bytes, size));
+
+	/* A stale link does not stop a create or a rename onto its key. */
+	T_EQ_INT(raw_link(a, phys), 201);
+	T_EQ_INT(be->ops->disk_create(be, a, 512), 0);
+	T_ASSERT(phys_of(a, other, sizeof(other)));
+	T_ASSERT(strcmp(other, phys) != 0);
+	T_EQ_INT(be->ops->disk_delete(be, a), 0);
+	T_EQ_INT(raw_link(a, phys), 201);
+	T_EQ_INT(be->ops->disk_rename(be, b, a), 0);
+	T_EQ_INT(be->ops->disk_exists(be, b), 0);
+	T_ASSERT(same_bytes(a, bytes, size));
+	T_EQ_INT(be->ops->disk_delete(be, a), 0);
+	T_EQ_INT(count_phys(K("half/")), 0);
+	free(bytes);
+}
+
+/* A page blob at the key itself (made before links) is still a disk. */
+static void test_az_plain_page_blob(void)
+{
+	KEEP(k, "plain/old.raw");
+	KEEP(to, "plain/new.raw");
+	struct raw_hdr h[] = {{"x-ms-blob-type", "PageBlob"}, {"x-ms-blob-content-length", "1048576"},
+			      {"Content-Length", "0"}};
+	unsigned char in[3000], out[3000];
+	char *resp = NULL, v[BACKEND_ETAG_MAX];
+	struct bdisk *d = NULL;
+	int st = raw("PUT", k, NULL, h, 3, &resp);
+
+	free(resp);
+	T_EQ_INT(st, 201);
+	T_EQ_INT(be->ops->disk_exists(be, k), 1);
+	T_EQ_INT(be->ops->disk_create(be, k, 512), -EEXIST);
+	T_EQ_INT(be_disk_open(be, k, BDISK_RDWR, &d), 0);
+	fill(in, sizeof(in), 41);
+	T_EQ_INT(bd_pwrite(d, in, sizeof(in), 777), (ssize_t)sizeof(in));
+	bd_close(d);
+	d = NULL;
+	T_EQ_INT(be_disk_version(be, k, v), -EOPNOTSUPP); /* its rename copies */
+	T_EQ_INT(be->ops->disk_rename(be, k, to), 0);
+	T_EQ_INT(be->ops->disk_exists(be, k), 0);
+	T_EQ_INT(be_disk_open(be, to, BDISK_RDONLY, &d), 0);
+	T_EQ_INT(bd_pread(d, out, sizeof(out), 777), (ssize_t)sizeof(out));
+	bd_close(d);
+	T_ASSERT(memcmp(in, out, sizeof(in)) == 0);
+	T_EQ_INT(be->ops->disk_delete(be, to), 0);
+	T_EQ_INT(be->ops->disk_exists(be, to), 0);
+}
+
 /* Several threads share one backend and one open disk (positional I/O). */
 struct worker {
 	struct bdisk *d;
@@ -445,6 +918,7 @@ static void run_all(const struct backend_conf *conf)
 	int rc;
 
 	kind = conf->kind;
+	cur = conf;
 	strict_holes = strcmp(kind, "azblob") == 0;
 	snprintf(pfx, sizeof(pfx), "t%d-%ld/run", (int)getpid(), (long)time(NULL));
 	rc = backend_open(conf, &be);
@@ -461,6 +935,12 @@ static void run_all(const struct backend_conf *conf)
 	RUN(test_disk_io);
 	RUN(test_disk_sparse_truncate);
 	RUN(test_disk_rename_delete);
+	RUN(test_disk_version);
+	if (strcmp(kind, "azblob") == 0) {
+		RUN(test_az_physical_blobs);
+		RUN(test_az_half_rename);
+		RUN(test_az_plain_page_blob);
+	}
 	RUN(test_threads);
 	RUN(test_leases);
 	other.region = "some-other-region";
