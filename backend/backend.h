@@ -29,6 +29,7 @@
 
 #define BACKEND_ETAG_MAX 80
 #define BACKEND_KEY_MAX 1024
+#define BACKEND_SNAP_MAX 64 /* a snapshot id ("2026-11-24T10:05:00.1234567Z"), NUL included */
 
 /* What the config file says about a region (strings owned by the caller). */
 struct backend_conf {
@@ -114,6 +115,32 @@ struct backend_ops {
 	 * equal tokens mean equal bytes.  -EOPNOTSUPP (or a NULL op) when the
 	 * medium cannot promise that; callers then read the disk instead. */
 	int (*disk_version)(struct backend *be, const char *key, char ver[BACKEND_ETAG_MAX]);
+
+	/* Snapshots: read-only, point-in-time images of one disk that live with
+	 * it (azblob: Snapshot Blob; a disk_rename keeps them, disk_delete
+	 * deletes them too).  All optional: a NULL disk_snapshot means the medium
+	 * has none, and then recovery points are an undo chain (sync/points.h).
+	 * A backend that has disk_snapshot has every op of this group.
+	 *   disk_snapshot         take one; its id (opaque, unique per disk, at
+	 *                         most BACKEND_SNAP_MAX-1 chars) into snap.
+	 *   disk_snapshot_delete  -ENOENT when no such snapshot.
+	 *   disk_snapshot_list    every snapshot id of a disk, one call each
+	 *                         (non-zero from cb stops); -ENOENT: no disk.
+	 *   disk_open_snapshot    a read-only bdisk of a snapshot: size, pread
+	 *                         and next_data work, writes are -EROFS.
+	 *   disk_copy_snapshot    make dst (a disk open read-write) a copy of the
+	 *                         snapshot, size and holes included, done by the
+	 *                         service (azblob: Copy Blob from the snapshot URL,
+	 *                         polled until it ends).  -EXDEV when dst is not
+	 *                         in be's storage account: the caller reads and
+	 *                         writes instead.  dst may be the snapshot's own
+	 *                         disk (restoring it). */
+	int (*disk_snapshot)(struct backend *be, const char *key, char snap[BACKEND_SNAP_MAX]);
+	int (*disk_snapshot_delete)(struct backend *be, const char *key, const char *snap);
+	int (*disk_snapshot_list)(struct backend *be, const char *key,
+				  int (*cb)(void *arg, const char *snap), void *arg);
+	int (*disk_open_snapshot)(struct backend *be, const char *key, const char *snap, struct bdisk **out);
+	int (*disk_copy_snapshot)(struct bdisk *dst, struct backend *be, const char *key, const char *snap);
 
 	/* Exclusive ownership of a key (a vault): a lock file or a blob lease.
 	 * -EBUSY when another holder has it.  renew keeps a lease alive. */

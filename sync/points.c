@@ -1,13 +1,17 @@
 /*
  * points.c - the recovery-point chain of one replicated item (see points.h
  * for the design: replica = newest point, undo data = pre-images per older
- * point, merge on middle delete, rollback on open, read with recheck).
+ * point, merge on middle delete, rollback on open, read with recheck; or in
+ * snapshot mode a snapshot per point and disk, restore on abort or open).
  *
  * On-disk formats
  *   catalog (record, meta backend):
  *     {"version":1,"next_seq":N,"points":[{"id":"2026-11-24T10:05:00Z",
  *      "time":<unix s>,"seq":S,"app_consistent":false,"sizes":[bytes,...]}]}
  *     points oldest first, seq increasing, all seq < next_seq.
+ *     Snapshot mode adds "version":2,"mode":"snapshot","cycle":<bool> (a
+ *     cycle is in progress) and per point "snaps":[<snapshot id>,...] (one
+ *     per disk, of the replica disk).  No "mode" means an undo chain.
  *   <data_prefix>/<seq>/<disk>.undo  pre-image pages; entry n at n*4096.
  *   <data_prefix>/<seq>/<disk>.idx   16-byte header "ASRUNDO1" + u64 BE count,
  *     then count u64 BE page numbers.  Both objects are grown by truncate in
@@ -23,6 +27,17 @@
  *            gains undo(k)'s missing pages (harmless alone), then the catalog
  *            drops k, then undo(k)'s objects go.  Objects of a seq the catalog
  *            lacks are garbage, removed on open.
+ *
+ * Crash ordering, snapshot mode:
+ *   cycle    begin writes the catalog with "cycle":true before the caller
+ *            touches a replica; commit syncs the replicas, snapshots them,
+ *            then writes the catalog with the point and "cycle":false.  Open
+ *            with the mark set copies the newest point's snapshots back.
+ *            Snapshots taken by a commit cut short are garbage.
+ *   delete   catalog first, then the snapshots.  A snapshot of a replica
+ *            the catalog does not name is garbage, deleted on open (never
+ *            when readonly).  A failed catalog write never deletes the new
+ *            snapshots (the write may have landed): open collects them.
  *
  * Locking.  Two mutexes:
  *   op    serializes everything that changes the chain (catalog writers,
@@ -42,7 +57,13 @@
  * undo(k-1)) appends to it; `order` and the capacities are the writer's.
  *   wlock (per undo) serializes appends and syncs of one undo: the engine
  *         may call a sink from several threads.  Order: op, wlock, lock.
- * Replica handles are opened lazily and kept until rpchain_close.
+ * Replica handles are opened lazily and kept until rpchain_close (or a
+ * snapshot restore, which replaces the replicas under op).
+ * Snapshot mode has no undos: a point's snapd per disk carries its snapshot
+ * id, a lazily opened read handle and refs, pinned under `lock` by readers
+ * and exports for their I/O; delete and destroy unhook the point under
+ * `lock`, wait on `unref` until its refs are zero, then delete the
+ * snapshots.  Snapshot ids never change while a point exists.
  *
  * Failure of rpchain_commit or rpchain_abort leaves the cycle open (begin
  * says -EBUSY): commit again or abort; a crash or close leaves it for the
@@ -88,10 +109,18 @@ struct undo {
 	pthread_mutex_t wlock;
 };
 
+/* Snapshot mode: a point's snapshot of one disk. */
+struct snapd {
+	char id[BACKEND_SNAP_MAX];
+	struct bdisk *bd; /* opened by the first reader, closed with the point */
+	int refs;         /* readers and exports using it */
+};
+
 struct pt {
 	struct rp_point p;
 	uint64_t *sizes;  /* per disk */
-	struct undo **u;  /* per disk; NULL until loaded */
+	struct undo **u;  /* undo mode: per disk; NULL until loaded */
+	struct snapd **s; /* snapshot mode: per disk; NULL in undo mode */
 };
 
 struct rp_cycle {
@@ -118,6 +147,8 @@ struct rpchain {
 	struct bdisk **rep;
 	struct rp_cycle *cycle;
 	int readonly; /* see rpchain_conf */
+	int snap;     /* snapshot mode (else an undo chain) */
+	int busy;     /* snapshot mode: the catalog says a cycle is in progress */
 };
 
 /* ---- small helpers ---- */
@@ -401,10 +432,30 @@ static void pt_free(struct pt *p, int ndisks)
 	if (p->u)
 		for (int d = 0; d < ndisks; d++)
 			undo_free(p->u[d]);
+	if (p->s)
+		for (int d = 0; d < ndisks; d++)
+			if (p->s[d]) {
+				bd_close(p->s[d]->bd);
+				free(p->s[d]);
+			}
 	free(p->u);
+	free(p->s);
 	free(p->sizes);
 	p->u = NULL;
+	p->s = NULL;
 	p->sizes = NULL;
+}
+
+/* Snapshot mode: give p an empty snapd per disk. */
+static int pt_alloc_snaps(struct pt *p, int ndisks)
+{
+	p->s = calloc((size_t)ndisks, sizeof(*p->s));
+	if (!p->s)
+		return -ENOMEM;
+	for (int d = 0; d < ndisks; d++)
+		if (!(p->s[d] = calloc(1, sizeof(*p->s[d]))))
+			return -ENOMEM;
+	return 0;
 }
 
 /* Make sure point seq's undo for disk is in memory.  -ENOENT: point gone. */
@@ -617,6 +668,21 @@ static int parse_catalog(struct rpchain *c, const char *text)
 	if (!json_object_object_get_ex(root, "next_seq", &v) || !json_object_is_type(v, json_type_int))
 		goto out;
 	c->next_seq = (uint64_t)json_object_get_int64(v);
+	c->snap = 0;
+	if (json_object_object_get_ex(root, "mode", &v)) {
+		if (!json_object_is_type(v, json_type_string))
+			goto out;
+		if (strcmp(json_object_get_string(v), "snapshot") == 0)
+			c->snap = 1;
+		else if (strcmp(json_object_get_string(v), "undo") != 0)
+			goto out;
+	}
+	c->busy = 0;
+	if (c->snap && json_object_object_get_ex(root, "cycle", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			goto out;
+		c->busy = json_object_get_boolean(v);
+	}
 	if (!json_object_object_get_ex(root, "points", &arr) || !json_object_is_type(arr, json_type_array))
 		goto out;
 	np = json_object_array_length(arr);
@@ -669,6 +735,22 @@ static int parse_catalog(struct rpchain *c, const char *text)
 				goto out;
 			p->sizes[d] = (uint64_t)json_object_get_int64(v);
 		}
+		if (!c->snap)
+			continue;
+		if (!json_object_object_get_ex(o, "snaps", &sz) || !json_object_is_type(sz, json_type_array) ||
+		    json_object_array_length(sz) != (size_t)c->ndisks)
+			goto out;
+		if (pt_alloc_snaps(p, c->ndisks) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (int d = 0; d < c->ndisks; d++) {
+			v = json_object_array_get_idx(sz, (size_t)d);
+			if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
+			    json_object_get_string_len(v) >= BACKEND_SNAP_MAX)
+				goto out;
+			snprintf(p->s[d]->id, BACKEND_SNAP_MAX, "%s", json_object_get_string(v));
+		}
 	}
 	rc = 0;
 out:
@@ -703,6 +785,18 @@ static int add_point_json(struct json_object *arr, const struct pt *p, int ndisk
 		}
 	}
 	rc = add_field(o, "id", json_object_new_string(p->p.id));
+	if (rc == 0 && p->s) {
+		struct json_object *sn = json_object_new_array();
+		for (int d = 0; d < ndisks && sn; d++) {
+			struct json_object *v = json_object_new_string(p->s[d]->id);
+			if (!v || json_object_array_add(sn, v) < 0) {
+				json_object_put(v);
+				json_object_put(sn);
+				sn = NULL;
+			}
+		}
+		rc = add_field(o, "snaps", sn);
+	}
 	if (rc == 0)
 		rc = add_field(o, "time", json_object_new_int64((int64_t)p->p.time));
 	if (rc == 0)
@@ -726,8 +820,9 @@ out:
 }
 
 /* Write the catalog as the current points without index `skip` (-1: none)
- * plus `extra` (NULL: none).  Caller holds op. */
-static int write_catalog(struct rpchain *c, int skip, const struct pt *extra, uint64_t next_seq)
+ * plus `extra` (NULL: none); in snapshot mode with the cycle mark `busy`.
+ * Caller holds op. */
+static int write_catalog(struct rpchain *c, int skip, const struct pt *extra, uint64_t next_seq, int busy)
 {
 	struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
 	const char *text;
@@ -744,7 +839,11 @@ static int write_catalog(struct rpchain *c, int skip, const struct pt *extra, ui
 	if (rc == 0 && extra)
 		rc = add_point_json(arr, extra, c->ndisks);
 	if (rc == 0)
-		rc = add_field(root, "version", json_object_new_int(1));
+		rc = add_field(root, "version", json_object_new_int(c->snap ? 2 : 1));
+	if (rc == 0 && c->snap)
+		rc = add_field(root, "mode", json_object_new_string("snapshot"));
+	if (rc == 0 && c->snap)
+		rc = add_field(root, "cycle", json_object_new_boolean(busy));
 	if (rc == 0)
 		rc = add_field(root, "next_seq", json_object_new_int64((int64_t)next_seq));
 	if (rc == 0)
@@ -930,6 +1029,157 @@ static int gc(struct rpchain *c, int keep_known)
 	return rc;
 }
 
+/* ---- snapshot mode ---- */
+
+/* Pin point seq's snapshot of disk (and open it when `open`), so no delete
+ * takes it away until snap_unpin.  -ENOENT: the point is gone. */
+static int snap_pin(struct rpchain *c, uint64_t seq, int disk, int open, struct snapd **out)
+{
+	struct bdisk *bd = NULL;
+	char id[BACKEND_SNAP_MAX];
+	struct snapd *s;
+	int i, have, rc;
+
+	pthread_mutex_lock(&c->lock);
+	i = find_seq(c, seq);
+	if (i < 0) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOENT;
+	}
+	s = c->pts[i].s[disk];
+	s->refs++;
+	have = s->bd != NULL;
+	memcpy(id, s->id, sizeof(id));
+	pthread_mutex_unlock(&c->lock);
+	*out = s;
+	if (have || !open)
+		return 0;
+	rc = c->data->ops->disk_open_snapshot(c->data, c->replica_keys[disk], id, &bd);
+	pthread_mutex_lock(&c->lock);
+	if (rc == 0 && !s->bd) {
+		s->bd = bd;
+		bd = NULL;
+	}
+	if (rc < 0 && --s->refs == 0)
+		pthread_cond_broadcast(&c->unref);
+	pthread_mutex_unlock(&c->lock);
+	bd_close(bd);
+	return rc;
+}
+
+static void snap_unpin(struct rpchain *c, struct snapd *s)
+{
+	pthread_mutex_lock(&c->lock);
+	if (--s->refs == 0)
+		pthread_cond_broadcast(&c->unref);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Wait until nobody uses a point's snapshots (c->lock held). */
+static void wait_unref_snaps(struct rpchain *c, const struct pt *p)
+{
+	for (int d = 0; p->s && d < c->ndisks; d++)
+		while (p->s[d] && p->s[d]->refs > 0)
+			pthread_cond_wait(&c->unref, &c->lock);
+}
+
+/* Delete a point's snapshots (it is out of the catalog and unpinned).  A
+ * failure leaves garbage for snap_gc, never a damaged point. */
+static void snap_drop(struct rpchain *c, const struct pt *p)
+{
+	for (int d = 0; p->s && d < c->ndisks; d++)
+		if (p->s[d] && p->s[d]->id[0])
+			(void)c->data->ops->disk_snapshot_delete(c->data, c->replica_keys[d], p->s[d]->id);
+}
+
+/* Bring every replica back to the newest point: a copy of its snapshot.
+ * Caller holds op; there is a point. */
+static int snap_restore(struct rpchain *c)
+{
+	struct pt *p = &c->pts[c->n - 1];
+	int rc = 0;
+
+	for (int d = 0; d < c->ndisks && rc == 0; d++) {
+		struct bdisk *old, *bd = NULL;
+
+		/* the cached handle would outlive a copy that replaces the disk */
+		pthread_mutex_lock(&c->lock);
+		old = c->rep[d];
+		c->rep[d] = NULL;
+		pthread_mutex_unlock(&c->lock);
+		bd_close(old);
+		rc = be_disk_open(c->data, c->replica_keys[d], BDISK_RDWR, &bd);
+		if (rc == -ENOENT) {
+			rc = c->data->ops->disk_create(c->data, c->replica_keys[d], 0);
+			if (rc == 0)
+				rc = be_disk_open(c->data, c->replica_keys[d], BDISK_RDWR, &bd);
+		}
+		if (rc == 0)
+			rc = c->data->ops->disk_copy_snapshot(bd, c->data, c->replica_keys[d], p->s[d]->id);
+		if (rc == 0)
+			rc = bd_sync(bd);
+		bd_close(bd);
+	}
+	return rc;
+}
+
+struct snap_list {
+	char (*ids)[BACKEND_SNAP_MAX];
+	size_t n, cap;
+	int err;
+};
+
+static int snap_list_cb(void *arg, const char *id)
+{
+	struct snap_list *l = arg;
+
+	if (strlen(id) >= BACKEND_SNAP_MAX)
+		return 0; /* not one of ours */
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		void *a = realloc(l->ids, ncap * sizeof(*l->ids));
+		if (!a) {
+			l->err = -ENOMEM;
+			return 1;
+		}
+		l->ids = a;
+		l->cap = ncap;
+	}
+	snprintf(l->ids[l->n++], BACKEND_SNAP_MAX, "%s", id);
+	return 0;
+}
+
+/* Delete every snapshot of the replicas that no point names.  Caller holds op. */
+static int snap_gc(struct rpchain *c)
+{
+	int rc = 0;
+
+	if (!c->data->ops->disk_snapshot_list)
+		return 0;
+	for (int d = 0; d < c->ndisks && rc == 0; d++) {
+		struct snap_list l = {0};
+		rc = c->data->ops->disk_snapshot_list(c->data, c->replica_keys[d], snap_list_cb, &l);
+		if (rc == -ENOENT)
+			rc = 0;
+		if (rc == 0)
+			rc = l.err;
+		for (size_t k = 0; k < l.n && rc == 0; k++) {
+			int known = 0;
+			pthread_mutex_lock(&c->lock);
+			for (int i = 0; i < c->n && !known; i++)
+				known = c->pts[i].s && strcmp(c->pts[i].s[d]->id, l.ids[k]) == 0;
+			pthread_mutex_unlock(&c->lock);
+			if (!known) {
+				rc = c->data->ops->disk_snapshot_delete(c->data, c->replica_keys[d], l.ids[k]);
+				if (rc == -ENOENT)
+					rc = 0;
+			}
+		}
+		free(l.ids);
+	}
+	return rc;
+}
+
 /* ---- open / close ---- */
 
 void rpchain_close(struct rpchain *c)
@@ -999,14 +1249,27 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 	rc = be_rec_get(c->meta, c->catalog_key, &text, NULL, NULL);
 	if (rc == 0)
 		rc = parse_catalog(c, text);
-	else if (rc == -ENOENT)
+	else if (rc == -ENOENT) {
+		c->snap = c->data->ops->disk_snapshot != NULL; /* a new chain */
 		rc = 0;
+	}
+	if (rc == 0 && c->snap && !c->data->ops->disk_snapshot)
+		rc = -EOPNOTSUPP; /* snapshot points on a medium without snapshots */
 	if (rc < 0)
 		goto out;
 
 	c->readonly = conf->readonly;
 	pthread_mutex_lock(&c->op);
-	if (c->n > 0 && !c->readonly) {
+	if (c->snap && !c->readonly) {
+		if (c->busy && c->n > 0)
+			rc = snap_restore(c); /* a cycle was cut short */
+		if (rc == 0 && c->busy)
+			rc = write_catalog(c, -1, NULL, c->next_seq, 0);
+		if (rc == 0)
+			c->busy = 0;
+		if (rc == 0)
+			rc = snap_gc(c);
+	} else if (c->n > 0 && !c->readonly) {
 		uint64_t seq = c->pts[c->n - 1].p.seq;
 		for (int d = 0; d < c->ndisks && rc == 0; d++)
 			rc = ensure_loaded(c, seq, d);
@@ -1077,7 +1340,8 @@ int rpchain_disk_size(struct rpchain *c, const char *point_id, int disk, uint64_
 /* ---- adding points ---- */
 
 /* Build the next point (id from t, sizes from the synced replicas) with empty
- * undos.  Caller holds op. */
+ * undos, or in snapshot mode with a new snapshot of every replica.  Caller
+ * holds op. */
 static int new_point(struct rpchain *c, time_t t, int app_consistent, struct pt *p)
 {
 	int rc = 0;
@@ -1085,11 +1349,27 @@ static int new_point(struct rpchain *c, time_t t, int app_consistent, struct pt 
 	memset(p, 0, sizeof(*p));
 	p->sizes = calloc((size_t)c->ndisks, sizeof(*p->sizes));
 	p->u = calloc((size_t)c->ndisks, sizeof(*p->u));
-	if (!p->sizes || !p->u) {
+	if (!p->sizes || !p->u || (c->snap && pt_alloc_snaps(p, c->ndisks) < 0)) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (int d = 0; d < c->ndisks; d++) {
+	for (int d = 0; d < c->ndisks && c->snap; d++) {
+		struct bdisk *rep;
+		rc = get_replica(c, d, &rep);
+		if (rc == 0)
+			rc = bd_sync(rep);
+		if (rc == 0)
+			rc = bd_size(rep, &p->sizes[d]);
+		if (rc == 0)
+			rc = c->data->ops->disk_snapshot(c->data, c->replica_keys[d], p->s[d]->id);
+		if (rc < 0) {
+			/* nothing names the ones already taken: drop them */
+			for (int k = 0; k < d; k++)
+				(void)c->data->ops->disk_snapshot_delete(c->data, c->replica_keys[k], p->s[k]->id);
+			goto out;
+		}
+	}
+	for (int d = 0; d < c->ndisks && !c->snap; d++) {
 		struct bdisk *rep;
 		rc = get_replica(c, d, &rep);
 		if (rc == 0)
@@ -1139,12 +1419,13 @@ static int append_point(struct rpchain *c, struct pt *p, struct rp_point *out)
 			goto out;
 		}
 	}
-	rc = write_catalog(c, -1, p, c->next_seq + 1);
+	rc = write_catalog(c, -1, p, c->next_seq + 1, 0);
 	if (rc < 0)
 		goto out;
 	pthread_mutex_lock(&c->lock);
 	c->pts[c->n++] = *p;
 	c->next_seq++;
+	c->busy = 0;
 	pthread_mutex_unlock(&c->lock);
 	if (out)
 		*out = p->p;
@@ -1245,8 +1526,15 @@ int rpchain_begin(struct rpchain *c, struct rp_cycle **out)
 	cy->sink = calloc((size_t)c->ndisks, sizeof(*cy->sink));
 	if (!cy->u || !cy->arg || !cy->sink)
 		goto out;
+	if (c->snap) {
+		/* no pre-images: the mark alone tells a later open to restore */
+		rc = write_catalog(c, -1, NULL, c->next_seq, 1);
+		if (rc < 0)
+			goto out;
+		c->busy = 1;
+	}
 	seq = c->pts[c->n - 1].p.seq;
-	for (int d = 0; d < c->ndisks; d++) {
+	for (int d = 0; d < c->ndisks && !c->snap; d++) {
 		rc = ensure_loaded(c, seq, d);
 		if (rc < 0)
 			goto out;
@@ -1273,7 +1561,7 @@ out:
 
 const struct delta_undo *rp_cycle_undo(struct rp_cycle *cy, int disk)
 {
-	if (!cy || disk < 0 || disk >= cy->c->ndisks)
+	if (!cy || disk < 0 || disk >= cy->c->ndisks || cy->c->snap)
 		return NULL;
 	return &cy->sink[disk];
 }
@@ -1285,7 +1573,7 @@ int rpchain_commit(struct rp_cycle *cy, time_t t, int app_consistent, struct rp_
 	int rc = 0;
 
 	pthread_mutex_lock(&c->op);
-	for (int d = 0; d < c->ndisks && rc == 0; d++)
+	for (int d = 0; d < c->ndisks && rc == 0 && !c->snap; d++)
 		rc = undo_sync(cy->u[d]);
 	if (rc == 0)
 		rc = new_point(c, t, app_consistent, &p);
@@ -1306,9 +1594,17 @@ int rpchain_abort(struct rp_cycle *cy)
 	int rc;
 
 	pthread_mutex_lock(&c->op);
-	rc = rollback(c);
-	if (rc == 0)
-		rc = drop_newest_undo(c);
+	if (c->snap) {
+		rc = snap_restore(c);
+		if (rc == 0)
+			rc = write_catalog(c, -1, NULL, c->next_seq, 0);
+		if (rc == 0)
+			c->busy = 0;
+	} else {
+		rc = rollback(c);
+		if (rc == 0)
+			rc = drop_newest_undo(c);
+	}
 	if (rc == 0) {
 		c->cycle = NULL;
 		cycle_free(cy);
@@ -1481,15 +1777,37 @@ retry:
 	return rc;
 }
 
+/* Snapshot mode: [off, off+len) of a point is its snapshot's bytes. */
+static int read_snap(struct rpchain *c, uint64_t seq, int disk, void *buf, uint64_t len, uint64_t off)
+{
+	struct snapd *sd;
+	ssize_t r;
+	int rc = snap_pin(c, seq, disk, 1, &sd);
+
+	if (rc < 0)
+		return rc;
+	r = bd_pread(sd->bd, buf, len, off);
+	if (r < 0)
+		rc = (int)r;
+	else if ((uint64_t)r < len) /* past the snapshot's end: zeros, as the image */
+		memset((unsigned char *)buf + r, 0, len - (uint64_t)r);
+	snap_unpin(c, sd);
+	return rc;
+}
+
 /* Read [off, off+len) of a point, len already clipped to its size. */
 static int read_range(struct rpchain *c, uint64_t seq, int disk, void *buf, uint64_t len, uint64_t off)
 {
-	struct src *s = calloc(BATCH_PAGES, sizeof(*s));
-	unsigned char *tmp = malloc(PG);
+	struct src *s;
+	unsigned char *tmp;
 	struct bdisk *rep = NULL;
 	uint64_t end = off + len, p;
 	int rc = 0;
 
+	if (c->snap)
+		return len ? read_snap(c, seq, disk, buf, len, off) : 0;
+	s = calloc(BATCH_PAGES, sizeof(*s));
+	tmp = malloc(PG);
 	if (!s || !tmp) {
 		rc = -ENOMEM;
 		goto out;
@@ -1566,6 +1884,25 @@ int rpchain_export(struct rpchain *c, const char *point_id, int disk, struct bdi
 
 	if (rc < 0)
 		return rc;
+	if (c->snap) {
+		/* the service copies the snapshot when dst is in its account */
+		struct snapd *sd;
+		rc = snap_pin(c, seq, disk, 0, &sd);
+		if (rc < 0)
+			return rc;
+		rc = c->data->ops->disk_copy_snapshot(dst, c->data, c->replica_keys[disk], sd->id);
+		snap_unpin(c, sd);
+		if (rc == 0) {
+			st.bytes_total = st.bytes_compared = size;
+			st.seconds = now_s() - t0;
+			if (progress && progress(arg, &st) != 0)
+				rc = -ECANCELED;
+			return rc == 0 ? bd_sync(dst) : rc;
+		}
+		if (rc != -EXDEV && rc != -EOPNOTSUPP)
+			return rc;
+		rc = 0; /* another account: read and write below */
+	}
 	rc = bd_size(dst, &old);
 	if (rc == 0 && old != size)
 		rc = bd_truncate(dst, size);
@@ -1684,12 +2021,27 @@ static int delete_locked(struct rpchain *c, const char *id)
 		return -ENOENT;
 	if (i == n - 1)
 		return -EPERM; /* the newest is the replica itself */
+	if (c->snap) {
+		/* catalog first: a snapshot it does not name is only garbage */
+		rc = write_catalog(c, i, NULL, c->next_seq, c->busy);
+		if (rc < 0)
+			return rc;
+		pthread_mutex_lock(&c->lock);
+		victim = c->pts[i];
+		memmove(&c->pts[i], &c->pts[i + 1], sizeof(*c->pts) * (size_t)(c->n - i - 1));
+		c->n--;
+		wait_unref_snaps(c, &victim);
+		pthread_mutex_unlock(&c->lock);
+		snap_drop(c, &victim);
+		pt_free(&victim, c->ndisks);
+		return 0;
+	}
 	if (i > 0) {
 		rc = merge_into_prev(c, seq, pseq);
 		if (rc < 0)
 			return rc;
 	}
-	rc = write_catalog(c, i, NULL, c->next_seq);
+	rc = write_catalog(c, i, NULL, c->next_seq, c->busy);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&c->lock);
@@ -1810,14 +2162,23 @@ int rpchain_destroy(struct rpchain *c)
 	n = c->n;
 	c->pts = NULL;
 	c->n = c->cap = 0;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		for (int d = 0; d < c->ndisks; d++)
 			wait_unref(c, old[i].u[d]);
+		wait_unref_snaps(c, &old[i]);
+	}
 	pthread_mutex_unlock(&c->lock);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		snap_drop(c, &old[i]);
 		pt_free(&old[i], c->ndisks);
+	}
 	free(old);
-	rc = gc(c, 0);
+	rc = c->snap ? snap_gc(c) : 0;
+	if (rc == 0)
+		rc = gc(c, 0);
+	/* a chain made anew (reprotect) takes the medium's mode */
+	c->snap = c->data->ops->disk_snapshot != NULL;
+	c->busy = 0;
 out:
 	pthread_mutex_unlock(&c->op);
 	return rc;

@@ -1,5 +1,28 @@
 /*
- * points.h - recovery points of one replicated item, as an undo chain.
+ * points.h - recovery points of one replicated item: an undo chain, or on
+ * a medium with snapshots (backend.h disk_snapshot) a snapshot chain.
+ *
+ * The mode is chosen when the chain is created (no catalog yet): snapshot
+ * mode when the data backend has disk_snapshot, else an undo chain; the
+ * catalog records it ("mode":"snapshot"), so an existing undo chain stays
+ * one.  Snapshot mode:
+ *   - every point names one snapshot per replica disk; the newest point's
+ *     snapshots equal the replicas between cycles;
+ *   - a cycle has no undo sinks (rp_cycle_undo returns NULL): begin marks
+ *     the catalog "cycle in progress" (durably), the engine writes the
+ *     replicas, commit syncs them, snapshots each and writes the catalog
+ *     with the new point and without the mark;
+ *   - abort, and open with the mark set (a crash), copy the newest point's
+ *     snapshots back onto the replicas (disk_copy_snapshot): nothing stays
+ *     half-applied;
+ *   - reads and exports of any point use its snapshots only, so readers
+ *     never see a running cycle; export lets the service copy the snapshot
+ *     when the destination shares the account;
+ *   - delete (any point but the newest), prune and destroy write the
+ *     catalog first, then delete the snapshots; snapshots of the replicas
+ *     the catalog does not name are garbage, deleted on open.
+ *
+ * Undo mode:
  *
  * The replica disks always hold the newest point.  Each older point k keeps,
  * per disk, the pre-images of the pages that the cycle creating point k+1
@@ -56,7 +79,7 @@ struct rp_cycle;
 struct rpchain_conf {
 	struct backend *meta;    /* holds the catalog */
 	const char *catalog_key;
-	struct backend *data;    /* holds replicas and undo objects */
+	struct backend *data;    /* holds replicas, undo objects and snapshots */
 	const char *data_prefix;
 	int ndisks;
 	const char *const *replica_keys; /* ndisks keys in data */
@@ -77,11 +100,12 @@ int rpchain_newest(struct rpchain *c, struct rp_point *out); /* -ENOENT when non
 /* First point, after the initial copy: no undo data, the replicas are it. */
 int rpchain_add_initial(struct rpchain *c, time_t t, int app_consistent, struct rp_point *out);
 
-/* A cycle: undo sinks per disk for delta_sync, then commit or abort. */
+/* A cycle: undo sinks per disk for delta_sync (NULL in snapshot mode: the
+ * engine writes the replica directly), then commit or abort. */
 int rpchain_begin(struct rpchain *c, struct rp_cycle **out);
 const struct delta_undo *rp_cycle_undo(struct rp_cycle *cy, int disk);
 int rpchain_commit(struct rp_cycle *cy, time_t t, int app_consistent, struct rp_point *out);
-int rpchain_abort(struct rp_cycle *cy); /* writes the pre-images back, nothing half-applied */
+int rpchain_abort(struct rp_cycle *cy); /* restores the newest point, nothing half-applied */
 
 /* Bytes of a point's disk image; short only at the end.  -ENOENT: no such point. */
 ssize_t rpchain_read(struct rpchain *c, const char *point_id, int disk, void *buf, size_t len,

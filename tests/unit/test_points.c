@@ -11,6 +11,12 @@
  * rpchain_export, after deletes, merges, crashes, aborts, reopens and
  * prunes, and while a reader thread races the cycles.  The delta engine
  * itself is not used.
+ *
+ * Every chain test runs twice: as an undo chain on the local backend, and
+ * in snapshot mode on "localsnap", the local backend's ops table plus the
+ * snapshot ops done here by copying a disk to "zz-snaps/<key>/<id>".  In
+ * snapshot mode the cycle's sink is NULL and the writes go straight to the
+ * replicas, as the engine does then.
  */
 #define _GNU_SOURCE
 #include "t.h"
@@ -63,6 +69,152 @@ struct fx {
 };
 
 static const time_t T0 = 1795514700; /* 2026-11-24T10:05:00Z */
+
+/* ---- a snapshot-capable local backend ---- */
+
+static int snap_mode;     /* the running test uses localsnap: snapshot mode */
+static int fake_xdev;     /* disk_copy_snapshot answers -EXDEV (another account) */
+static unsigned snap_counter;
+static struct backend_ops snap_ops;
+
+static int snap_key(const char *key, const char *id, char *buf, size_t len)
+{
+	int n = id ? snprintf(buf, len, "zz-snaps/%s/%s", key, id) : snprintf(buf, len, "zz-snaps/%s", key);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* dst := src, size and holes included (dst open read-write). */
+static int copy_bdisk(struct bdisk *src, struct bdisk *dst)
+{
+	static unsigned char buf[1u << 20];
+	uint64_t size, off = 0, a, e;
+	int rc = bd_size(src, &size);
+
+	if (rc == 0)
+		rc = bd_truncate(dst, 0);
+	if (rc == 0)
+		rc = bd_truncate(dst, size);
+	while (rc == 0 && (rc = bd_next_data(src, off, &a, &e)) == 0) {
+		for (off = a; off < e && rc == 0;) {
+			uint64_t n = e - off < sizeof(buf) ? e - off : sizeof(buf);
+			ssize_t r = bd_pread(src, buf, n, off);
+			if (r != (ssize_t)n || bd_pwrite(dst, buf, n, off) != (ssize_t)n)
+				rc = -EIO;
+			off += n;
+		}
+	}
+	return rc == -ENXIO ? bd_sync(dst) : rc;
+}
+
+static int fake_snapshot(struct backend *be, const char *key, char snap[BACKEND_SNAP_MAX])
+{
+	char sk[BACKEND_KEY_MAX];
+	struct bdisk *src = NULL, *dst = NULL;
+	int rc;
+
+	snprintf(snap, BACKEND_SNAP_MAX, "s%06u", __atomic_add_fetch(&snap_counter, 1, __ATOMIC_RELAXED));
+	rc = snap_key(key, snap, sk, sizeof(sk));
+	if (rc == 0)
+		rc = local_backend_ops.disk_open(be, key, BDISK_RDONLY, &src);
+	if (rc == 0)
+		rc = local_backend_ops.disk_create(be, sk, 0);
+	if (rc == 0)
+		rc = local_backend_ops.disk_open(be, sk, BDISK_RDWR, &dst);
+	if (rc == 0)
+		rc = copy_bdisk(src, dst);
+	bd_close(src);
+	bd_close(dst);
+	return rc;
+}
+
+static int fake_snapshot_delete(struct backend *be, const char *key, const char *snap)
+{
+	char sk[BACKEND_KEY_MAX];
+	int rc = snap_key(key, snap, sk, sizeof(sk));
+	return rc < 0 ? rc : local_backend_ops.disk_delete(be, sk);
+}
+
+struct fake_list {
+	int (*cb)(void *, const char *);
+	void *arg;
+};
+
+static int fake_list_cb(void *arg, const char *name, int is_dir)
+{
+	struct fake_list *l = arg;
+	return is_dir ? 0 : l->cb(l->arg, name);
+}
+
+static int fake_snapshot_list(struct backend *be, const char *key, int (*cb)(void *, const char *), void *arg)
+{
+	char sk[BACKEND_KEY_MAX];
+	struct fake_list l = {cb, arg};
+	int rc = snap_key(key, NULL, sk, sizeof(sk));
+	if (rc == 0)
+		rc = local_backend_ops.disk_exists(be, key);
+	if (rc == 0)
+		return -ENOENT;
+	rc = local_backend_ops.list(be, sk, fake_list_cb, &l);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+static int fake_open_snapshot(struct backend *be, const char *key, const char *snap, struct bdisk **out)
+{
+	char sk[BACKEND_KEY_MAX];
+	int rc = snap_key(key, snap, sk, sizeof(sk));
+	return rc < 0 ? rc : local_backend_ops.disk_open(be, sk, BDISK_RDONLY, out);
+}
+
+static int fake_copy_snapshot(struct bdisk *dst, struct backend *be, const char *key, const char *snap)
+{
+	struct bdisk *src;
+	int rc;
+
+	if (fake_xdev)
+		return -EXDEV;
+	rc = fake_open_snapshot(be, key, snap, &src);
+	if (rc < 0)
+		return rc;
+	rc = copy_bdisk(src, dst);
+	bd_close(src);
+	return rc;
+}
+
+/* A disk's snapshots go with it. */
+static int fake_disk_delete(struct backend *be, const char *key)
+{
+	char sk[BACKEND_KEY_MAX];
+	int rc = local_backend_ops.disk_delete(be, key);
+	if (rc == 0 && snap_key(key, NULL, sk, sizeof(sk)) == 0)
+		(void)local_backend_ops.remove_tree(be, sk);
+	return rc;
+}
+
+static void snap_ops_init(void)
+{
+	snap_ops = local_backend_ops;
+	snap_ops.kind = "localsnap";
+	snap_ops.disk_delete = fake_disk_delete;
+	snap_ops.disk_snapshot = fake_snapshot;
+	snap_ops.disk_snapshot_delete = fake_snapshot_delete;
+	snap_ops.disk_snapshot_list = fake_snapshot_list;
+	snap_ops.disk_open_snapshot = fake_open_snapshot;
+	snap_ops.disk_copy_snapshot = fake_copy_snapshot;
+}
+
+static int count_cb(void *arg, const char *id)
+{
+	(void)id;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* How many snapshots replica d has (-1 on error). */
+static int n_snaps_key(struct backend *be, const char *key)
+{
+	int n = 0;
+	return fake_snapshot_list(be, key, count_cb, &n) < 0 ? -1 : n;
+}
 
 static int fx_open(struct fx *f)
 {
@@ -139,6 +291,9 @@ static int fx_setup(struct fx *f, int ndisks, const uint64_t *sizes)
 		return -1;
 	if (f->be->ops->init_region(f->be) < 0)
 		return -1;
+	fake_xdev = 0;
+	if (snap_mode)
+		f->be->ops = &snap_ops;
 	f->ndisks = ndisks;
 	f->keys[0] = "replicas/web01/disk0";
 	f->keys[1] = "replicas/web01/disk1";
@@ -190,9 +345,9 @@ static int apply_batch(struct fx *f, struct rp_cycle *cy, int d, const struct wr
 	struct bdisk *bd;
 	unsigned char old[PGS];
 	int rc = be_disk_open(f->be, f->keys[d], BDISK_RDWR, &bd);
-	if (rc < 0 || !u)
+	if (rc < 0 || (u == NULL) != snap_mode)
 		return -1;
-	for (int i = 0; i < n && rc == 0; i++) {
+	for (int i = 0; i < n && rc == 0 && u; i++) {
 		ssize_t r = bd_pread(bd, old, PGS, w[i].page * PGS);
 		if (r < 0)
 			rc = -1;
@@ -201,7 +356,7 @@ static int apply_batch(struct fx *f, struct rp_cycle *cy, int d, const struct wr
 			rc = u->save(u->arg, w[i].page, old);
 		}
 	}
-	if (rc == 0)
+	if (rc == 0 && u)
 		rc = u->commit(u->arg);
 	for (int i = 0; i < n && rc == 0; i++) {
 		if (w[i].data)
@@ -224,7 +379,9 @@ static int resize(struct fx *f, struct rp_cycle *cy, int d, uint64_t nsize)
 	if (rc < 0)
 		return -1;
 	rc = bd_size(bd, &size);
-	for (uint64_t p = nsize / PGS; rc == 0 && p * PGS < size; p++) {
+	if ((u == NULL) != snap_mode)
+		rc = -1;
+	for (uint64_t p = nsize / PGS; rc == 0 && u && p * PGS < size; p++) {
 		ssize_t r = bd_pread(bd, old, PGS, p * PGS);
 		if (r < 0)
 			rc = -1;
@@ -233,7 +390,7 @@ static int resize(struct fx *f, struct rp_cycle *cy, int d, uint64_t nsize)
 			rc = u->save(u->arg, p, old);
 		}
 	}
-	if (rc == 0)
+	if (rc == 0 && u)
 		rc = u->commit(u->arg);
 	if (rc == 0)
 		rc = bd_truncate(bd, nsize);
@@ -372,6 +529,22 @@ static int n_points(struct fx *f)
 	return n;
 }
 
+/* Snapshot mode: every replica has exactly one snapshot per point (none
+ * missing, no garbage).  Undo mode: true. */
+static int snaps_match(struct fx *f)
+{
+	int n = n_points(f);
+	for (int d = 0; snap_mode && d < f->ndisks; d++)
+		if (n_snaps_key(f->be, f->keys[d]) != n) {
+			fprintf(stderr, "  replica %d has %d snapshots for %d points\n", d,
+				n_snaps_key(f->be, f->keys[d]), n);
+			return 0;
+		}
+	return 1;
+}
+
+/* Whether point seq has undo objects (always 0 in snapshot mode: none are
+ * ever made, so the undo-mode checks below read "if (!snap_mode)"). */
 static int undo_exists(struct fx *f, uint64_t seq, int d, const char *ext)
 {
 	char key[256];
@@ -422,6 +595,9 @@ static void test_cycles_read(void)
 		T_ASSERT(f.m[4].size[0] == (4u << 20) + 1024);
 		T_ASSERT(check_all(&f) == 0);
 		T_ASSERT(check_replicas(&f) == 0);
+		T_ASSERT(snaps_match(&f));
+		if (snap_mode) /* no pre-images are kept */
+			T_EQ_INT(undo_exists(&f, f.m[0].seq, 0, "undo"), 0);
 	}
 	fx_free(&f);
 	T_EQ_INT(rc, 0);
@@ -503,11 +679,15 @@ static void test_export(void)
 	if (rc == 0) {
 		for (int i = 0; i < f.nm; i++)
 			for (int d = 0; d < f.ndisks; d++) {
+				/* snapshot mode: the service's copy, or (another
+				 * account) reads of the snapshot */
+				fake_xdev = snap_mode && (i + d) % 2;
 				snprintf(key, sizeof(key), "exp/fresh-%d-%d", i, d);
 				T_ASSERT(export_check(&f, &f.m[i], d, key, 1) == 0);
 				snprintf(key, sizeof(key), "exp/used-%d-%d", i, d);
 				T_ASSERT(export_check(&f, &f.m[i], d, key, 0) == 0);
 			}
+		fake_xdev = 0;
 		/* point 0 of disk 0 has a 2-page hole: the export keeps it */
 		snprintf(key, sizeof(key), "exp/fresh-0-0");
 		T_ASSERT(allocated(&f, key) <= f.m[0].size[0] - 2 * PGS);
@@ -543,8 +723,8 @@ static void test_delete(void)
 	int rc = build_history(&f);
 	if (rc == 0) {
 		uint64_t s0 = f.m[0].seq, s5 = f.m[5].seq;
-		T_EQ_INT(undo_exists(&f, s0, 0, "idx"), 1);
-		T_EQ_INT(undo_exists(&f, s0, 0, "undo"), 1);
+		T_EQ_INT(undo_exists(&f, s0, 0, "idx"), !snap_mode);
+		T_EQ_INT(undo_exists(&f, s0, 0, "undo"), !snap_mode);
 		/* the newest is the replica: never deleted; unknown ids */
 		T_EQ_INT(rpchain_delete(f.c, f.m[10].id), -EPERM);
 		T_EQ_INT(rpchain_delete(f.c, "2000-01-01T00:00:00Z"), -ENOENT);
@@ -557,14 +737,16 @@ static void test_delete(void)
 			T_EQ_INT(undo_exists(&f, s0, d, "undo"), 0);
 		}
 		T_EQ_INT(n_points(&f), 10);
+		T_ASSERT(snaps_match(&f));
 		T_ASSERT(check_all(&f) == 0);
 		/* middle: merged into its predecessor, the others stay exact */
-		T_EQ_INT(undo_exists(&f, s5, 0, "idx"), 1);
+		T_EQ_INT(undo_exists(&f, s5, 0, "idx"), !snap_mode);
 		T_EQ_INT(rpchain_delete(f.c, f.m[5].id), 0);
 		f.m[5].gone = 1;
 		T_EQ_INT(undo_exists(&f, s5, 0, "idx"), 0);
 		T_EQ_INT(undo_exists(&f, s5, 1, "idx"), 0);
 		T_EQ_INT(n_points(&f), 9);
+		T_ASSERT(snaps_match(&f));
 		T_ASSERT(check_all(&f) == 0);
 		/* two neighbours in a row, then the one before the newest */
 		T_EQ_INT(rpchain_delete(f.c, f.m[6].id), 0);
@@ -575,6 +757,7 @@ static void test_delete(void)
 		/* the same after a reopen (merged undo data is durable) */
 		T_EQ_INT(fx_reopen(&f), 0);
 		T_EQ_INT(n_points(&f), 7);
+		T_ASSERT(snaps_match(&f));
 		T_ASSERT(check_all(&f) == 0);
 		T_ASSERT(check_replicas(&f) == 0);
 	}
@@ -596,18 +779,31 @@ static void test_crash_rollback(void)
 		T_EQ_INT(resize(&f, cy, 1, 2u << 20), 0);
 		T_EQ_INT(resize(&f, cy, 0, 1u << 20), 0);
 		T_EQ_INT(change_pages(&f, cy, 60), 0);
-		{
+		if (!snap_mode) {
 			/* a save whose sink commit never came */
 			unsigned char junk[PGS];
 			const struct delta_undo *u = rp_cycle_undo(cy, 0);
 			memset(junk, 0x5a, sizeof(junk));
 			T_EQ_INT(u->save(u->arg, 3, junk), 0);
+		} else {
+			/* the catalog says a cycle runs; a crash in commit after
+			 * the snapshots, before the catalog, leaves garbage */
+			char *text = NULL;
+			char sn[BACKEND_SNAP_MAX];
+			T_EQ_INT(be_rec_get(f.be, f.conf.catalog_key, &text, NULL, NULL), 0);
+			T_ASSERT(strstr(text, "\"cycle\":true") != NULL);
+			free(text);
+			T_EQ_INT(f.be->ops->disk_snapshot(f.be, f.keys[0], sn), 0);
+			T_EQ_INT(f.be->ops->disk_snapshot(f.be, f.keys[1], sn), 0);
+			T_ASSERT(!snaps_match(&f));
 		}
-		T_EQ_INT(undo_exists(&f, newest, 0, "idx"), 1);
+		T_EQ_INT(undo_exists(&f, newest, 0, "idx"), !snap_mode);
 		T_ASSERT(check_replicas_q(&f, 1) != 0); /* the test can fail */
+		T_ASSERT(check_all(&f) == 0);      /* readers never see the cycle */
 		T_EQ_INT(fx_reopen(&f), 0);        /* "kill -9" + restart */
 		T_EQ_INT(n_points(&f), 11);
 		T_ASSERT(check_replicas(&f) == 0);
+		T_ASSERT(snaps_match(&f));
 		T_EQ_INT(undo_exists(&f, newest, 0, "idx"), 0);
 		T_EQ_INT(undo_exists(&f, newest, 1, "idx"), 0);
 		T_ASSERT(check_all(&f) == 0);
@@ -633,6 +829,7 @@ static void test_abort(void)
 		T_ASSERT(check_all(&f) == 0);
 		T_EQ_INT(rpchain_abort(cy), 0);
 		T_ASSERT(check_replicas(&f) == 0);
+		T_ASSERT(snaps_match(&f));
 		T_EQ_INT(undo_exists(&f, f.m[10].seq, 0, "idx"), 0);
 		T_EQ_INT(n_points(&f), 11);
 		T_ASSERT(check_all(&f) == 0);
@@ -720,6 +917,18 @@ static void test_ids_catalog(void)
 			T_EQ_INT(json_object_get_boolean(x), 1);
 			T_ASSERT(json_object_object_get_ex(v, "sizes", &x));
 			T_EQ_INT(json_object_get_int64(json_object_array_get_idx(x, 0)), 64 * PGS);
+			T_EQ_INT(json_object_object_get_ex(v, "snaps", &x), snap_mode);
+			if (snap_mode)
+				T_EQ_INT(json_object_array_length(x), 1);
+		}
+		{
+			struct json_object *x;
+			T_EQ_INT(json_object_object_get_ex(root, "mode", &x), snap_mode);
+			if (snap_mode) {
+				T_EQ_STR(json_object_get_string(x), "snapshot");
+				T_ASSERT(json_object_object_get_ex(root, "cycle", &x));
+				T_EQ_INT(json_object_get_boolean(x), 0);
+			}
 		}
 		json_object_put(root);
 	}
@@ -737,7 +946,14 @@ static void test_gc(void)
 		T_EQ_INT(f.be->ops->disk_create(f.be, "replicas/web01/points/999/0.idx", 4096), 0);
 		T_EQ_INT(f.be->ops->disk_create(f.be, "replicas/web01/points/999/0.undo", 4096), 0);
 		T_EQ_INT(f.be->ops->disk_create(f.be, "replicas/web01/points/keepme", 512), 0);
+		if (snap_mode) {
+			/* a snapshot no point names */
+			char sn[BACKEND_SNAP_MAX];
+			T_EQ_INT(f.be->ops->disk_snapshot(f.be, f.keys[0], sn), 0);
+			T_EQ_INT(n_snaps_key(f.be, f.keys[0]), 2);
+		}
 		T_EQ_INT(fx_reopen(&f), 0);
+		T_ASSERT(snaps_match(&f));
 		T_EQ_INT(undo_exists(&f, 999, 0, "idx"), 0);
 		T_EQ_INT(undo_exists(&f, 999, 0, "undo"), 0);
 		T_EQ_INT(f.be->ops->disk_exists(f.be, "replicas/web01/points/keepme"), 1);
@@ -745,8 +961,10 @@ static void test_gc(void)
 		/* destroy: catalog and every undo object */
 		T_EQ_INT(run_cycle(&f, 10), 0);
 		T_EQ_INT(run_cycle(&f, 10), 0);
-		T_EQ_INT(undo_exists(&f, f.m[1].seq, 0, "idx"), 1);
+		T_EQ_INT(undo_exists(&f, f.m[1].seq, 0, "idx"), !snap_mode);
 		T_EQ_INT(rpchain_destroy(f.c), 0);
+		if (snap_mode)
+			T_EQ_INT(n_snaps_key(f.be, f.keys[0]), 0);
 		T_EQ_INT(n_points(&f), 0);
 		T_EQ_INT(undo_exists(&f, f.m[0].seq, 0, "idx"), 0);
 		T_EQ_INT(undo_exists(&f, f.m[1].seq, 0, "idx"), 0);
@@ -846,6 +1064,7 @@ static void test_prune(void)
 		T_ASSERT(keep[0] == 0 && keep[n - 1] == 1);
 		T_EQ_INT(rpchain_prune(f.c, f.t + 30 * M, 3), expect);
 		T_EQ_INT(n_points(&f), n - expect);
+		T_ASSERT(snaps_match(&f));
 		for (int i = 0; i < n; i++)
 			if (f.m[i].gone && undo_exists(&f, f.m[i].seq, 0, "idx") != 0)
 				T_FAIL("point %d's undo is still there", i);
@@ -954,6 +1173,7 @@ static void test_concurrent_read(void)
 		}
 		fprintf(stderr, "  readers: %ld and %ld reads\n", r[0].reads, r[1].reads);
 		T_ASSERT(check_all(&f) == 0);
+		T_ASSERT(snaps_match(&f));
 	}
 	fx_free(&f);
 	T_EQ_INT(rc, 0);
@@ -1020,7 +1240,11 @@ static void test_torn_undo(void)
 {
 	struct fx f;
 	uint64_t sizes[1] = {128 * PGS};
-	int rc = fx_setup(&f, 1, sizes);
+	int rc;
+
+	if (snap_mode)
+		return; /* no undo objects */
+	rc = fx_setup(&f, 1, sizes);
 	if (rc == 0) {
 		char key[256];
 		struct bdisk *bd;
@@ -1068,20 +1292,128 @@ static void test_torn_undo(void)
 	T_EQ_INT(rc, 0);
 }
 
+/* A read-only chain (another daemon's): reads every point, changes nothing,
+ * and never rolls back the owner's running cycle. */
+static void test_readonly(void)
+{
+	struct fx f;
+	uint64_t sizes[2] = {64 * PGS, 32 * PGS};
+	int rc = fx_setup(&f, 2, sizes);
+	if (rc == 0) {
+		struct rpchain *owner, *ro;
+		struct rpchain_conf cf = f.conf;
+		struct rp_cycle *cy, *cy2;
+		struct rp_point pt;
+		for (int i = 0; i < 3 && rc == 0; i++)
+			rc = run_cycle(&f, 10);
+		T_EQ_INT(rc, 0);
+		T_EQ_INT(rpchain_begin(f.c, &cy), 0);
+		T_EQ_INT(change_pages(&f, cy, 20), 0);
+		cf.readonly = 1;
+		T_EQ_INT(rpchain_open(&cf, &ro), 0);
+		owner = f.c;
+		f.c = ro;
+		T_EQ_INT(n_points(&f), 4);
+		T_ASSERT(check_replicas_q(&f, 1) != 0); /* not rolled back */
+		/* undo mode reads the newest from the replica, mid-cycle here */
+		for (int i = 0; i < f.nm - !snap_mode; i++)
+			T_ASSERT(check_point(&f, &f.m[i], 0) == 0);
+		T_EQ_INT(rpchain_begin(ro, &cy2), -EROFS);
+		T_EQ_INT(rpchain_delete(ro, f.m[0].id), -EROFS);
+		T_EQ_INT(rpchain_prune(ro, f.t, 0), -EROFS);
+		T_EQ_INT(rpchain_destroy(ro), -EROFS);
+		T_EQ_INT(rpchain_add_initial(ro, f.t, 0, &pt), -EROFS);
+		rpchain_close(ro);
+		f.c = owner;
+		T_EQ_INT(rpchain_abort(cy), 0);
+		T_ASSERT(check_all(&f) == 0);
+		T_ASSERT(check_replicas(&f) == 0);
+		T_ASSERT(snaps_match(&f));
+	}
+	fx_free(&f);
+	T_EQ_INT(rc, 0);
+}
+
+/* The mode is the catalog's: an undo chain stays one on a medium that
+ * gained snapshots; a chain made anew there (after destroy) takes them. */
+static void test_mode_kept(void)
+{
+	struct fx f;
+	uint64_t sizes[1] = {64 * PGS};
+	int rc;
+
+	if (snap_mode)
+		return;
+	rc = fx_setup(&f, 1, sizes);
+	if (rc == 0) {
+		struct rp_point pt;
+		char *text = NULL;
+		T_EQ_INT(run_cycle(&f, 10), 0);
+		T_EQ_INT(run_cycle(&f, 10), 0);
+		f.be->ops = &snap_ops;
+		T_EQ_INT(fx_reopen(&f), 0);
+		T_ASSERT(check_all(&f) == 0);
+		snap_mode = 0; /* the sink is still there */
+		T_EQ_INT(run_cycle(&f, 10), 0);
+		T_EQ_INT(undo_exists(&f, f.m[2].seq, 0, "idx"), 1);
+		T_ASSERT(check_all(&f) == 0);
+		T_EQ_INT(n_snaps_key(f.be, f.keys[0]), 0);
+		T_EQ_INT(rpchain_destroy(f.c), 0);
+		for (int i = 0; i < f.nm; i++)
+			f.m[i].gone = 1;
+		T_EQ_INT(rpchain_add_initial(f.c, f.t + 600, 0, &pt), 0);
+		T_EQ_INT(be_rec_get(f.be, f.conf.catalog_key, &text, NULL, NULL), 0);
+		T_ASSERT(strstr(text, "\"mode\":\"snapshot\"") != NULL);
+		free(text);
+		T_EQ_INT(n_snaps_key(f.be, f.keys[0]), 1);
+		T_EQ_INT(snapshot(&f, &pt), 0);
+		snap_mode = 1;
+		T_EQ_INT(run_cycle(&f, 10), 0);
+		T_EQ_INT(fx_reopen(&f), 0);
+		T_ASSERT(check_all(&f) == 0);
+		T_ASSERT(snaps_match(&f));
+		snap_mode = 0;
+		/* a snapshot catalog on a medium without snapshots: refused */
+		f.be->ops = &local_backend_ops;
+		T_EQ_INT(fx_reopen(&f), -EOPNOTSUPP);
+	}
+	fx_free(&f);
+	T_EQ_INT(rc, 0);
+}
+
+/* Each chain test in both modes. */
+#define RUN_MODE(fn, mode)                                                                  \
+	do {                                                                                \
+		snap_mode = (mode);                                                         \
+		t_failed_now = 0;                                                           \
+		fn();                                                                       \
+		printf("%s - %s%s\n", t_failed_now ? "not ok" : "ok", #fn, (mode) ? " [snapshot]" : ""); \
+		fflush(stdout);                                                             \
+		t_failures += t_failed_now;                                                 \
+	} while (0)
+#define RUN_BOTH(fn)                                                                        \
+	do {                                                                                \
+		RUN_MODE(fn, 0);                                                            \
+		RUN_MODE(fn, 1);                                                            \
+	} while (0)
+
 int main(void)
 {
-	T_RUN(test_cycles_read);
-	T_RUN(test_export);
-	T_RUN(test_delete);
-	T_RUN(test_crash_rollback);
-	T_RUN(test_abort);
-	T_RUN(test_reopen);
-	T_RUN(test_ids_catalog);
-	T_RUN(test_gc);
+	snap_ops_init();
+	RUN_BOTH(test_cycles_read);
+	RUN_BOTH(test_export);
+	RUN_BOTH(test_delete);
+	RUN_BOTH(test_crash_rollback);
+	RUN_BOTH(test_abort);
+	RUN_BOTH(test_reopen);
+	RUN_BOTH(test_ids_catalog);
+	RUN_BOTH(test_gc);
 	T_RUN(test_retention);
-	T_RUN(test_prune);
-	T_RUN(test_concurrent_read);
-	T_RUN(test_sink_threads);
+	RUN_BOTH(test_prune);
+	RUN_BOTH(test_concurrent_read);
+	RUN_BOTH(test_sink_threads);
+	RUN_BOTH(test_readonly);
 	T_RUN(test_torn_undo);
+	T_RUN(test_mode_kept);
 	T_DONE();
 }
