@@ -158,9 +158,10 @@ static int disk_rename_inv(struct region *r, int managed, const char *fparent, c
 		return -EEXIST;
 	disk_key(managed, fparent, fname, a, sizeof(a));
 	disk_key(managed, tparent, tname, b, sizeof(b));
-	/* On azblob a rename is a server-side copy of the whole disk: never
-	 * under the model lock.  The callers hold no model pointer across it
-	 * (regions are never freed); the lists are looked up again after. */
+	/* A rename is backend I/O (a few requests on azblob, a copy for a
+	 * disk made before links): never under the model lock.  The callers
+	 * hold no model pointer across it (regions are never freed); the lists
+	 * are looked up again after. */
 	pthread_mutex_unlock(&model_lock);
 	rc = r->be->ops->disk_rename(r->be, a, b);
 	pthread_mutex_lock(&model_lock);
@@ -1089,7 +1090,18 @@ static const struct job_type JT_COMMIT = {
 #define T_SYNC "Synchronizing"
 #define T_STARTREP "Starting delta replication"
 
-enum { PREP_EMPTY, PREP_COPY, PREP_USE, PREP_OS };
+/* How each replica disk is prepared in the old primary:
+ *   EMPTY  no usable original (VM or disk gone, kind changed): created empty,
+ *          the synchronization copies everything;
+ *   COPY   a managed disk, as SPEC says: copied to -ASRReplica, the original
+ *          deleted at the end, so a cancel finds it untouched;
+ *   MOVE   the same where the medium has snapshots: one rename (no bytes
+ *          move, and they keep their version, so the last cycle's map still
+ *          names them) and a snapshot of the original bytes before anything
+ *          writes them; a cancel restores the snapshot and renames back;
+ *   USE    an unmanaged data disk: detached and used in place (renamed);
+ *   OS     an unmanaged OS disk: used in place, a copy stays with the VM. */
+enum { PREP_EMPTY, PREP_COPY, PREP_MOVE, PREP_USE, PREP_OS };
 
 struct rp_disk {
 	int managed;
@@ -1101,6 +1113,7 @@ struct rp_disk {
 	int orig_managed;
 	int how;
 	int created, renamed, copied_back;      /* done so far, for the undo */
+	char snap[BACKEND_SNAP_MAX];            /* MOVE: the original's bytes, "" if none */
 };
 
 struct rp_ctx {
@@ -1191,7 +1204,7 @@ static int reprotect_plan(struct vault_rec *v, struct rp_ctx *x, const struct op
 		if (!orig || d->managed != sd->managed)
 			d->how = PREP_EMPTY;
 		else if (d->managed)
-			d->how = PREP_COPY;
+			d->how = x->ntgt->be->ops->disk_snapshot ? PREP_MOVE : PREP_COPY;
 		else
 			d->how = i == 0 ? PREP_OS : PREP_USE;
 		/* resumed after a crash: the original was already renamed */
@@ -1201,10 +1214,65 @@ static int reprotect_plan(struct vault_rec *v, struct rp_ctx *x, const struct op
 	return 0;
 }
 
+static int first_snap(void *arg, const char *snap)
+{
+	char *out = arg;
+	if (!*out || strcmp(snap, out) < 0) /* ids are times: the oldest */
+		snprintf(out, BACKEND_SNAP_MAX, "%s", snap);
+	return 0;
+}
+
+/* PREP_MOVE, after the rename: keep the original's bytes in a snapshot of
+ * the replica before anything writes it.  A resumed job finds the one it
+ * took before the stop (nothing else snapshots a replica before its chain
+ * exists: the oldest is the original).  model_lock NOT held. */
+static int move_guard(struct jobctx *c, struct rp_ctx *x, struct rp_disk *d)
+{
+	struct backend *be = x->ntgt->be;
+	char key[1024];
+	int rc;
+
+	disk_key(d->managed, d->rep_parent, d->rep, key, sizeof(key));
+	d->snap[0] = '\0';
+	rc = be->ops->disk_snapshot_list(be, key, first_snap, d->snap);
+	if (rc == 0 && !d->snap[0])
+		rc = be->ops->disk_snapshot(be, key, d->snap);
+	if (rc < 0) {
+		d->snap[0] = '\0';
+		job_fail_msg(c, "cannot keep the original bytes of %s: %s", d->name, strerror(-rc));
+	}
+	return rc;
+}
+
+/* Cancel of a PREP_MOVE: the replica gets the original's bytes back from
+ * the snapshot (then the undo renames it back), and the snapshot goes. */
+static int move_restore(struct rp_ctx *x, struct rp_disk *d)
+{
+	struct backend *be = x->ntgt->be;
+	struct bdisk *bd = NULL;
+	char key[1024];
+	int rc;
+
+	disk_key(d->managed, d->rep_parent, d->rep, key, sizeof(key));
+	rc = be->ops->disk_open(be, key, BDISK_RDWR, &bd);
+	if (rc == 0)
+		rc = be->ops->disk_copy_snapshot(bd, be, key, d->snap);
+	bd_close(bd);
+	if (rc == 0)
+		be->ops->disk_snapshot_delete(be, key, d->snap);
+	return rc;
+}
+
 /* Undo what "Preparing target disks" did (model_lock NOT held). */
 static void reprotect_undo(struct rp_ctx *x)
 {
 	int was;
+	for (int i = x->n - 1; i >= 0; i--) {
+		struct rp_disk *d = &x->d[i];
+		if (d->renamed && d->snap[0] && move_restore(x, d) < 0)
+			logmsg("item %s: cannot restore disk %s from its snapshot: its bytes may be partly "
+			       "synchronized", x->snap.name, d->rep);
+	}
 	pthread_mutex_lock(&model_lock);
 	for (int i = x->n - 1; i >= 0; i--) {
 		struct rp_disk *d = &x->d[i];
@@ -1362,7 +1430,7 @@ static int reprotect_run(struct jobctx *c)
 	struct rp_point pt;
 	char why[ERR_MAX], skey[1024], rkey[1024];
 	uint64_t total = 0, done = 0;
-	int rc, was, prepared;
+	int rc, was, prepared, began;
 
 	if (!x)
 		return -ENOMEM;
@@ -1415,6 +1483,19 @@ static int reprotect_run(struct jobctx *c)
 			if (strcmp(c->j->tasks[i].name, T_PREPDISKS) == 0)
 				k = i;
 		prepared = k >= 0 && c->j->tasks[k].state == JOB_SUCCEEDED;
+		began = k >= 0 && c->j->tasks[k].state != JOB_NOT_STARTED;
+		/* Resumed after a stop: a managed original this job moved is no
+		 * longer there, and the plan saw no original.  It is still this
+		 * job's to put back on a cancel. */
+		for (int i = 0; began && i < x->n; i++) {
+			struct rp_disk *d = &x->d[i];
+			if (d->how == PREP_EMPTY && d->managed && x->ntgt->be->ops->disk_snapshot && x->old_vm &&
+			    !disk_at(x->ntgt, d->orig_managed, d->orig_parent, d->name) &&
+			    disk_at(x->ntgt, d->managed, d->rep_parent, d->rep)) {
+				d->how = PREP_MOVE;
+				d->renamed = 1;
+			}
+		}
 	}
 	pthread_mutex_unlock(&model_lock);
 	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
@@ -1448,9 +1529,11 @@ static int reprotect_run(struct jobctx *c)
 		pthread_mutex_lock(&model_lock);
 		have = disk_at(x->ntgt, d->managed, d->rep_parent, d->rep) != NULL;
 		pthread_mutex_unlock(&model_lock);
-		if (prepared && have)
+		if (prepared && have && d->how != PREP_MOVE)
 			continue;
-		if (d->how == PREP_COPY)
+		if (d->how == PREP_MOVE)
+			rc = move_guard(c, x, d);
+		else if (d->how == PREP_COPY)
 			rc = copy_in_region(c, x->ntgt, d->managed, d->orig_parent, d->name, d->rep_parent, d->rep);
 		else if (d->how == PREP_OS)
 			rc = copy_in_region(c, x->ntgt, d->managed, d->rep_parent, d->rep, d->orig_parent, d->name);
@@ -1616,6 +1699,13 @@ static int reprotect_run(struct jobctx *c)
 		}
 	}
 	pthread_mutex_unlock(&model_lock);
+	for (int i = 0; i < x->n; i++) { /* no cancel can come now: the originals' snapshots go */
+		struct rp_disk *d = &x->d[i];
+		if (d->how == PREP_MOVE && d->snap[0]) {
+			disk_key(d->managed, d->rep_parent, d->rep, rkey, sizeof(rkey));
+			x->ntgt->be->ops->disk_snapshot_delete(x->ntgt->be, rkey, d->snap);
+		}
+	}
 	if (ch)
 		rpchain_close(ch); /* the item went away meanwhile */
 	pthread_mutex_lock(&model_lock);
