@@ -1158,9 +1158,11 @@ struct core_disk {
 	struct bdisk *bd;
 	uint64_t size;
 	struct gate *gate;     /* writes through the mount; NULL for images */
-	struct rpchain *chain; /* set for a recovery-point image */
+	struct rpchain *chain; /* set for a recovery-point image (pinned); see lock */
 	int disk;
 	char point[RP_ID_MAX];
+	char vault[NAME_MAX_], item[NAME_MAX_]; /* an image's item, to reopen its chain */
+	pthread_mutex_t lock;  /* an image: reads, and the swap of a stale chain */
 };
 
 /* model_lock held: the size of a listed disk. */
@@ -1228,8 +1230,10 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 	return 0;
 }
 
-int core_point_handle(struct rpchain *chain, int disk, const char *point, struct core_disk **out);
-int core_point_handle(struct rpchain *chain, int disk, const char *point, struct core_disk **out)
+int core_point_handle(struct rpchain *chain, int disk, const char *point, const char *vault, const char *item,
+		      struct core_disk **out);
+int core_point_handle(struct rpchain *chain, int disk, const char *point, const char *vault, const char *item,
+		      struct core_disk **out)
 {
 	struct core_disk *cd = calloc(1, sizeof(*cd));
 	int rc;
@@ -1238,13 +1242,42 @@ int core_point_handle(struct rpchain *chain, int disk, const char *point, struct
 	cd->chain = chain;
 	cd->disk = disk;
 	snprintf(cd->point, sizeof(cd->point), "%s", point);
+	snprintf(cd->vault, sizeof(cd->vault), "%s", vault);
+	snprintf(cd->item, sizeof(cd->item), "%s", item);
 	rc = rpchain_disk_size(chain, point, disk, &cd->size);
+	if (rc == 0 && pthread_mutex_init(&cd->lock, NULL) != 0)
+		rc = -ENOMEM;
 	if (rc < 0) {
 		free(cd);
 		return rc;
 	}
 	*out = cd;
 	return 0;
+}
+
+/* A point image's bytes.  On a read-only vault the chain belongs to another
+ * daemon, whose cycles may have overwritten replica pages since this one
+ * opened it: when rpchain_stale says so, the read is made again through a
+ * freshly opened chain, until one is exact. */
+static ssize_t point_read(struct core_disk *d, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n;
+	int st;
+
+	pthread_mutex_lock(&d->lock);
+	for (int tries = 0;; tries++) {
+		n = rpchain_read(d->chain, d->point, d->disk, buf, len, off);
+		if (n < 0)
+			break;
+		st = rpchain_stale(d->chain);
+		if (st == 0)
+			break;
+		n = st < 0 ? st : tries >= 8 ? -EAGAIN : core_point_rechain(d->vault, d->item, &d->chain);
+		if (n < 0)
+			break;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return n;
 }
 
 ssize_t core_disk_read(struct core_disk *d, void *buf, size_t len, uint64_t off)
@@ -1254,7 +1287,7 @@ ssize_t core_disk_read(struct core_disk *d, void *buf, size_t len, uint64_t off)
 	if (len > d->size - off)
 		len = (size_t)(d->size - off);
 	if (d->chain)
-		return rpchain_read(d->chain, d->point, d->disk, buf, len, off);
+		return point_read(d, buf, len, off);
 	return bd_pread(d->bd, buf, len, off);
 }
 
@@ -1286,7 +1319,9 @@ void core_disk_close(struct core_disk *d)
 	if (!d)
 		return;
 	bd_close(d->bd);
-	if (d->chain)
+	if (d->chain) {
 		chain_unpin(d->chain); /* the pin core_point_open took */
+		pthread_mutex_destroy(&d->lock);
+	}
 	free(d);
 }

@@ -967,7 +967,8 @@ static int item_disk_index(const char *vault, const char *item, const char *disk
 	return rc;
 }
 
-int core_point_handle(struct rpchain *chain, int disk, const char *point, struct core_disk **out);
+int core_point_handle(struct rpchain *chain, int disk, const char *point, const char *vault, const char *item,
+		      struct core_disk **out);
 
 /* The item's disk index by source disk name, and the item's open chain in
  * *ch, pinned; -errno.  model_lock must NOT be held. */
@@ -980,6 +981,28 @@ static int chain_disk(const char *vault, const char *item, const char *disk, str
 	return rc < 0 ? rc : idx;
 }
 
+/* A point image's chain turned stale (rpchain_stale): retire it from the
+ * item if it is still the item's, and put a freshly opened one, pinned, in
+ * *chain instead (the old pin is dropped). */
+int core_point_rechain(const char *vault, const char *item, struct rpchain **chain)
+{
+	struct vault_rec *v;
+	struct item_rec *it = NULL;
+	struct rpchain *old = *chain, *ch;
+	int rc;
+
+	pthread_mutex_lock(&model_lock);
+	if (find_vi(vault, item, &v, &it) == 0 && it->chain == old)
+		item_close_chain(it);
+	pthread_mutex_unlock(&model_lock);
+	rc = chain_of(vault, item, &ch);
+	if (rc < 0)
+		return rc;
+	*chain = ch;
+	chain_unpin(old);
+	return 0;
+}
+
 int core_point_open(const char *vault, const char *item, const char *point, const char *disk,
 		    struct core_disk **out)
 {
@@ -987,7 +1010,7 @@ int core_point_open(const char *vault, const char *item, const char *point, cons
 	int idx = chain_disk(vault, item, disk, &ch), rc;
 	if (idx < 0)
 		return idx;
-	rc = core_point_handle(ch, idx, point, out); /* keeps the pin until core_disk_close */
+	rc = core_point_handle(ch, idx, point, vault, item, out); /* keeps the pin until core_disk_close */
 	if (rc < 0)
 		chain_unpin(ch);
 	return rc;

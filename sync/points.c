@@ -147,6 +147,9 @@ struct rpchain {
 	struct bdisk **rep;
 	struct rp_cycle *cycle;
 	int readonly; /* see rpchain_conf */
+	/* readonly undo chains: what the chain saw at open, for rpchain_stale */
+	char cat_etag[BACKEND_ETAG_MAX];
+	uint64_t *seen;   /* per disk: entries of the newest point's undo */
 	int snap;     /* snapshot mode (else an undo chain) */
 	int busy;     /* snapshot mode: the catalog says a cycle is in progress */
 };
@@ -1206,10 +1209,85 @@ void rpchain_close(struct rpchain *c)
 	free(c->replica_keys);
 	free(c->catalog_key);
 	free(c->data_prefix);
+	free(c->seen);
 	pthread_cond_destroy(&c->unref);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->op);
 	free(c);
+}
+
+/* The durable entry count of undo(seq, disk) as storage has it now (0 when
+ * it has no undo objects). */
+static int undo_count_now(struct rpchain *c, uint64_t seq, int disk, uint64_t *count)
+{
+	char key[BACKEND_KEY_MAX];
+	unsigned char hdr[IDX_HDR];
+	struct bdisk *id = NULL;
+	ssize_t r;
+	int rc = undo_key(c, seq, disk, "idx", key, sizeof(key));
+
+	*count = 0;
+	if (rc == 0)
+		rc = be_disk_open(c->data, key, BDISK_RDONLY, &id);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	r = bd_pread(id, hdr, IDX_HDR, 0);
+	bd_close(id);
+	if (r < 0)
+		return (int)r;
+	if (r == (ssize_t)IDX_HDR && memcmp(hdr, idx_magic, 8) == 0)
+		*count = get_be64(hdr + 8);
+	return 0;
+}
+
+/* A read-only undo chain loads the newest point's undo now and remembers
+ * its size: another process's cycle appends there before it overwrites a
+ * replica page (c->op held). */
+static int seen_load(struct rpchain *c)
+{
+	c->seen = calloc((size_t)c->ndisks, sizeof(*c->seen));
+	if (!c->seen)
+		return -ENOMEM;
+	if (c->n == 0)
+		return 0;
+	for (int d = 0; d < c->ndisks; d++) {
+		uint64_t seq = c->pts[c->n - 1].p.seq;
+		int rc = ensure_loaded(c, seq, d);
+		if (rc < 0)
+			return rc;
+		pthread_mutex_lock(&c->lock);
+		c->seen[d] = c->pts[c->n - 1].u[d] ? c->pts[c->n - 1].u[d]->ndurable : 0;
+		pthread_mutex_unlock(&c->lock);
+	}
+	return 0;
+}
+
+int rpchain_stale(struct rpchain *c)
+{
+	char etag[BACKEND_ETAG_MAX], *text = NULL;
+	int rc;
+
+	if (!c->readonly || c->snap)
+		return 0; /* the owner's own chain, or immutable snapshots */
+	rc = be_rec_get(c->meta, c->catalog_key, &text, NULL, etag);
+	free(text);
+	if (rc == -ENOENT)
+		return c->n > 0; /* the chain was destroyed */
+	if (rc < 0)
+		return rc;
+	if (strcmp(etag, c->cat_etag) != 0)
+		return 1;
+	for (int d = 0; d < c->ndisks && c->n > 0; d++) {
+		uint64_t now;
+		rc = undo_count_now(c, c->pts[c->n - 1].p.seq, d, &now);
+		if (rc < 0)
+			return rc;
+		if (now != c->seen[d])
+			return 1;
+	}
+	return 0;
 }
 
 int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
@@ -1246,7 +1324,7 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 		if (!(c->replica_keys[d] = strdup(conf->replica_keys[d])))
 			goto out;
 	}
-	rc = be_rec_get(c->meta, c->catalog_key, &text, NULL, NULL);
+	rc = be_rec_get(c->meta, c->catalog_key, &text, NULL, c->cat_etag);
 	if (rc == 0)
 		rc = parse_catalog(c, text);
 	else if (rc == -ENOENT) {
@@ -1280,6 +1358,8 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 	}
 	if (rc == 0 && !c->readonly)
 		rc = gc(c, 1);
+	if (rc == 0 && c->readonly && !c->snap)
+		rc = seen_load(c);
 	pthread_mutex_unlock(&c->op);
 out:
 	free(text);

@@ -107,6 +107,15 @@ const struct delta_undo *rp_cycle_undo(struct rp_cycle *cy, int disk);
 int rpchain_commit(struct rp_cycle *cy, time_t t, int app_consistent, struct rp_point *out);
 int rpchain_abort(struct rp_cycle *cy); /* restores the newest point, nothing half-applied */
 
+/* A read-only chain (another process owns it) in undo mode reads its
+ * points through the replica, which the owner's cycles overwrite once they
+ * have appended the old pages to the newest point's undo data.  This tells
+ * whether anything moved since the chain was opened: the catalog (points
+ * added or deleted) or that undo data.  0 means every read made through the
+ * chain so far was exact; 1 means reopen the chain and read again; <0 an
+ * error.  Always 0 for a chain that is not read-only or in snapshot mode. */
+int rpchain_stale(struct rpchain *c);
+
 /* Bytes of a point's disk image; short only at the end.  -ENOENT: no such point. */
 ssize_t rpchain_read(struct rpchain *c, const char *point_id, int disk, void *buf, size_t len,
 		     uint64_t off);

@@ -3,7 +3,9 @@
 # manages, read-only) runs for days: it re-reads the point catalogs every
 # half minute, and must not keep the chains each re-read retires (metrics:
 # asrfs_point_chains_open), while a point image it has open keeps reading
-# its bytes across those re-reads (the chain it was opened on is pinned).
+# its bytes across those re-reads (the chain it was opened on is pinned),
+# and a point read while the manager's cycles overwrite the replica still
+# gives that point's bytes.
 . "$(dirname "$0")/lib.sh"
 asrfs_start || { not_ok "mount"; finish; }
 I=$(V)/items/web01
@@ -47,6 +49,24 @@ check "a point image open across re-reads still reads its bytes" cmp -s "$WORK/p
 exec 3<&-
 c3=$(chains)
 check "closing it lets its retired chain go ($c3)" wait_for 45 test "$(chains)" -le 1
+
+# While the manager's cycles overwrite the replica, a point read on the
+# standby still gives that point's bytes (its chain is re-opened when the
+# manager's undo data or catalog moved under it).
+p=$(latest_point web01)
+check "the standby sees the point" wait_for 40 test -e "$I2/recovery-points/$p/disks/web01-os"
+exec 4<"$I2/recovery-points/$p/disks/web01-os"
+for i in 1 2 3 4 5 6; do
+	dd if=/dev/urandom of="$MNT/regions/westeurope/resource-groups/rg1/disks/web01-os" bs=4k count=64 \
+		seek=$((i * 100)) conv=notrunc status=none
+	sleep 1
+done
+wait_new_point web01 "$(latest_point web01)" 30
+check "a standby point image read while cycles ran = the manager's" \
+	cmp -s "$I/recovery-points/$p/disks/web01-os" - <&4
+exec 4<&-
+check "a fresh standby read of it = the manager's" \
+	cmp -s "$I/recovery-points/$p/disks/web01-os" "$I2/recovery-points/$p/disks/web01-os"
 fusermount3 -u "$WORK/mnt2"; wait $second
 check "standby stopped cleanly" test $? -eq 0
 finish
