@@ -435,9 +435,10 @@ EOF
   1.01 x the changed pages; a full copy into an empty target no slower than
   cp, holes kept; a map-mode cycle on an unchanged disk at most 1.2 x reading
   the source alone.
-- Design: two workers claim 512 KiB chunks in order; each reads its chunk of
+- Design: two workers claim 256 KiB chunks in order; each reads its chunk of
   both files into its own buffers and compares page by page with memcmp
-  while the data is in that core's cache, so both cores read at once.
+  while the data is in that core's L2 (512 KiB chunks measured a third
+  slower: the pair no longer fits), so both cores read at once.
   Writes to one file serialise on the inode lock, so one worker at a time is
   the writer and drains a queue of changed chunks while the other keeps
   reading.  Only changed 4 KiB pages are written (adjacent ones in one
