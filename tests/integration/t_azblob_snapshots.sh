@@ -92,6 +92,7 @@ done
 check "a daemon killed while the catalog says a cycle runs" test "$caught" = 1
 before=$(catalog | ids)
 last=$(catalog | ids | awk '{print $NF}')
+check "the catalog still names the points made before the crash" test -n "$last"
 asrfs_start --config "$CONF" || { not_ok "mount after kill -9"; finish; }
 # The marked cycle is resolved (restored) before any new one commits.
 check "a new point after the restart" wait_new_point web01 "$last" 90
