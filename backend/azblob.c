@@ -68,6 +68,25 @@
  * change; Azurite's are a millisecond clock times a random factor, unique in
  * practice.)
  *
+ * Snapshots.  A disk's snapshots (backend.h's optional group) are Snapshot
+ * Blobs of its physical blob (of a plain page blob: of itself), so a
+ * rename keeps them and the link is never snapshotted.  The id is the
+ * x-ms-snapshot time; reads of one are GETs and Get Page Ranges with
+ * ?snapshot=<id> on the physical blob, which a snapshot handle keeps (as
+ * disk_open's does); disk_snapshot_list is List Blobs include=snapshots
+ * with the physical's name as the prefix.  disk_copy_snapshot is Copy Blob
+ * (x-ms-copy-source: <physical>?snapshot=<id>) onto the destination
+ * handle's blob, polled until x-ms-copy-status leaves "pending".  Copy Blob
+ * gives the destination the source's metadata unless the request names
+ * some, so it sends the destination's own (its owner), read by a HEAD and
+ * made conditional on that HEAD's ETag (If-Match): an owner a rename moved
+ * meanwhile is read again, never written back.  The copy changes the ETag,
+ * so the disk's version changes (a rename's alias names an older ETag).
+ * Deleting a disk's blob (disk_delete, remove_tree) sends
+ * x-ms-delete-snapshots: include, as Azure refuses to delete a blob that
+ * has snapshots (409 SnapshotsPresent).  A plain page blob's rename, a
+ * copy, could not take its snapshots along: it is -EBUSY while it has any.
+ *
  * Requests.  Every request is signed with SharedKey (azblob_sign.c) and a
  * fresh x-ms-date on every try.  Easy handles come from a small pool on the
  * backend, so connections are reused across calls and threads.  Transport
@@ -133,6 +152,8 @@ struct az_disk {
 	char *path; /* URL path of the blob, encoded */
 	int flags;
 	int is_page;
+	char *snapq; /* a snapshot's handle (read-only): "snapshot=<id>", else NULL */
+	char *pageq; /* its Get Page Ranges query, else NULL */
 	pthread_mutex_t lock; /* size */
 	pthread_mutex_t rmw;  /* orders read-modify-writes of edge sectors */
 	uint64_t size;
@@ -959,12 +980,16 @@ static int break_lease(struct az_backend *ab, const char *path)
 }
 
 /* Delete a blob by URL path, breaking a lease on it first if need be (as an
- * unlink ignores a flock). */
-static int delete_blob(struct az_backend *ab, const char *path)
+ * unlink ignores a flock); with snaps, its snapshots too (a blob that has
+ * any is otherwise kept: 409 SnapshotsPresent). */
+static int delete_blob_snaps(struct az_backend *ab, const char *path, int snaps)
 {
 	for (int attempt = 0;; attempt++) {
 		struct az_req r = {.verb = "DELETE", .path = path};
-		int rc = az_perform(ab, &r);
+		int rc;
+		if (snaps)
+			req_hdr(&r, "x-ms-delete-snapshots", "include");
+		rc = az_perform(ab, &r);
 		if (rc == 0) {
 			if (r.status == 202)
 				rc = 0;
@@ -984,6 +1009,8 @@ static int delete_blob(struct az_backend *ab, const char *path)
 			return rc;
 	}
 }
+
+static int delete_blob(struct az_backend *ab, const char *path) { return delete_blob_snaps(ab, path, 0); }
 
 static int create_container(struct az_backend *ab)
 {
@@ -1574,7 +1601,7 @@ static int drop_link(struct az_backend *ab, const char *key, const char *kpath, 
 		if (rc == 0)
 			rc = head_props(ab, ppath, &p);
 		if (rc == 0 && strcmp(p.owner, own) == 0)
-			rc = delete_blob(ab, ppath);
+			rc = delete_blob_snaps(ab, ppath, 1);
 		if (rc == -ENOENT)
 			rc = 0;
 	}
@@ -1600,7 +1627,7 @@ static int az_disk_delete(struct backend *be, const char *key)
 		goto out;
 	switch (t.kind) {
 	case D_PLAIN:
-		rc = delete_blob(ab, kpath);
+		rc = delete_blob_snaps(ab, kpath, 1);
 		break;
 	case D_LINK:
 		rc = drop_link(ab, key, kpath, t.phys, t.link_etag);
@@ -1644,6 +1671,15 @@ static int az_disk_version(struct backend *be, const char *key, char ver[BACKEND
 		return link_version(&t, ver);
 	/* A plain page blob's rename is a copy, which cannot keep its ETag. */
 	return t.kind == D_PLAIN ? -EOPNOTSUPP : -ENOENT;
+}
+
+static int list_snaps(struct az_backend *ab, const char *name, int (*cb)(void *, const char *), void *arg);
+
+static int count_snap(void *arg, const char *snap)
+{
+	(void)snap;
+	++*(int *)arg;
+	return 0;
 }
 
 /* Rename a plain blob (made before links) the old way: Copy Blob to dst,
@@ -1792,7 +1828,13 @@ static int az_disk_rename(struct backend *be, const char *from, const char *to)
 		goto out;
 	}
 	if (f.kind == D_PLAIN) {
-		rc = resolve(ab, to, tpath, &t);
+		/* Its copy could not take its snapshots along. */
+		int nsnap = 0;
+		rc = list_snaps(ab, from, count_snap, &nsnap);
+		if (rc == 0 && nsnap > 0)
+			rc = -EBUSY;
+		if (rc == 0)
+			rc = resolve(ab, to, tpath, &t);
 		if (rc == 0 && (t.kind == D_PLAIN || t.kind == D_LINK))
 			rc = -EEXIST;
 		if (rc == 0 && t.kind == D_STALE)
@@ -1946,7 +1988,7 @@ static int az_remove_tree(struct backend *be, const char *prefix)
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		rc = blob_path_raw(ab, l.v[i], &path);
 		if (rc == 0)
-			rc = l.disk[i] ? drop_link(ab, l.v[i], path, l.disk[i], NULL) : delete_blob(ab, path);
+			rc = l.disk[i] ? drop_link(ab, l.v[i], path, l.disk[i], NULL) : delete_blob_snaps(ab, path, 1);
 		if (rc == -ENOENT)
 			rc = 0;
 		free(path);
@@ -1972,6 +2014,8 @@ static void az_disk_close(struct bdisk *bd)
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->rmw);
 	free(d->path);
+	free(d->snapq);
+	free(d->pageq);
 	free(d);
 }
 
@@ -1994,7 +2038,13 @@ static void set_cached_size(struct az_disk *d, uint64_t s)
 static int az_disk_size(struct bdisk *bd, uint64_t *size)
 {
 	struct az_disk *d = AD(bd);
-	int rc = head_blob(d->ab, d->path, size, NULL);
+	int rc;
+
+	if (d->snapq) { /* a snapshot never changes */
+		*size = cached_size(d);
+		return 0;
+	}
+	rc = head_blob(d->ab, d->path, size, NULL);
 	if (rc == 0)
 		set_cached_size(d, *size);
 	return rc;
@@ -2007,6 +2057,8 @@ static int az_disk_truncate(struct bdisk *bd, uint64_t size)
 	char len[32];
 	int rc;
 
+	if (d->snapq)
+		return -EROFS;
 	if (!(d->flags & BDISK_RDWR))
 		return -EBADF;
 	if (size % SECTOR)
@@ -2050,6 +2102,7 @@ static void job_prepare(struct az_disk *d, struct pjob *j)
 	req_hdr(&j->r, "x-ms-range", j->range);
 	if (j->dst) {
 		j->r.verb = "GET";
+		j->r.query = d->snapq;
 		j->r.into = j->dst;
 		j->r.into_cap = (size_t)j->len;
 		return;
@@ -2244,6 +2297,8 @@ static ssize_t az_disk_pwrite(struct bdisk *bd, const void *buf, size_t len, uin
 	uint64_t end = off + len, size, ma, mb;
 	int rc = 0;
 
+	if (d->snapq)
+		return -EROFS;
 	if (!(d->flags & BDISK_RDWR))
 		return -EBADF;
 	if (len == 0)
@@ -2277,6 +2332,8 @@ static int az_disk_zero(struct bdisk *bd, uint64_t off, uint64_t len)
 	uint64_t size, a, b, end;
 	int rc;
 
+	if (d->snapq)
+		return -EROFS;
 	if (!(d->flags & BDISK_RDWR))
 		return -EBADF;
 	rc = az_disk_size(bd, &size);
@@ -2328,7 +2385,7 @@ static int prange_cmp(const void *x, const void *y)
 static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t off, uint64_t *start,
 		       uint64_t *end)
 {
-	struct az_req r = {.verb = "GET", .path = d->path, .query = "comp=pagelist"};
+	struct az_req r = {.verb = "GET", .path = d->path, .query = d->pageq ? d->pageq : "comp=pagelist"};
 	struct prange *v = NULL;
 	size_t n = 0, cap = 0;
 	char range[64];
@@ -2435,6 +2492,402 @@ static int az_disk_sync(struct bdisk *bd)
 {
 	(void)bd; /* each Put Page is durable when it returns */
 	return 0;
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+/*
+ * A disk's snapshots are Snapshot Blobs of the blob that holds its bytes:
+ * a link's physical blob (so a rename, which keeps the physical, keeps
+ * them), or a plain page blob itself.  The id is the x-ms-snapshot time;
+ * a snapshot is addressed as that blob's URL with ?snapshot=<id>.
+ */
+
+/* The blob holding key's bytes: its name (the physical's, or key for a
+ * plain blob) into *name and URL path into *path, both malloc'd (name may
+ * be NULL).  -ENOENT when key holds no disk. */
+static int disk_blob(struct az_backend *ab, const char *key, char **name, char **path)
+{
+	struct az_target t;
+	char *kpath = NULL;
+	const char *n;
+	int rc = blob_path(ab, key, &kpath);
+
+	if (name)
+		*name = NULL;
+	*path = NULL;
+	if (rc == 0)
+		rc = resolve(ab, key, kpath, &t);
+	if (rc < 0)
+		goto out;
+	if (t.kind != D_LINK && t.kind != D_PLAIN) {
+		rc = -ENOENT;
+		goto out;
+	}
+	n = t.kind == D_LINK ? t.phys : key;
+	if (t.kind == D_LINK) {
+		rc = blob_path_raw(ab, n, path);
+	} else {
+		*path = kpath;
+		kpath = NULL;
+	}
+	if (rc == 0 && name && !(*name = strdup(n)))
+		rc = -ENOMEM;
+	if (rc < 0) {
+		free(*path);
+		*path = NULL;
+	}
+out:
+	free(kpath);
+	return rc;
+}
+
+/* "<prefix>snapshot=<id, encoded>" (malloc'd), or NULL when out of memory. */
+static char *snap_query(const char *prefix, const char *snap)
+{
+	struct dbuf q = {0};
+
+	db_add(&q, prefix);
+	db_add(&q, "snapshot=");
+	db_add_enc(&q, snap, 0);
+	if (q.err) {
+		db_free(&q);
+		return NULL;
+	}
+	return q.p;
+}
+
+/* Call cb(arg, id) for each snapshot of blob `name` (List Blobs with
+ * include=snapshots, its name as the prefix); non-zero from cb stops. */
+static int list_snaps(struct az_backend *ab, const char *name, int (*cb)(void *, const char *), void *arg)
+{
+	char *cpath = NULL, *marker = NULL;
+	int rc = blob_path_raw(ab, NULL, &cpath), stop = 0;
+
+	while (rc == 0 && !stop) {
+		struct dbuf q = {0};
+		struct az_req r = {.verb = "GET"};
+		const char *p, *end, *vb;
+		size_t vn;
+
+		db_add(&q, "restype=container&comp=list&include=snapshots&prefix=");
+		db_add_enc(&q, name, 0);
+		if (marker) {
+			db_add(&q, "&marker=");
+			db_add_enc(&q, marker, 0);
+		}
+		free(marker);
+		marker = NULL;
+		if (q.err) {
+			rc = q.err;
+			db_free(&q);
+			break;
+		}
+		r.path = cpath;
+		r.query = q.p;
+		rc = az_perform(ab, &r);
+		if (rc == 0 && r.status != 200)
+			rc = status_errno(&r);
+		p = rc == 0 ? r.resp.p : NULL;
+		end = p ? p + r.resp.len : NULL;
+		while (rc == 0 && !stop && p && (p = xml_elem(p, end, "Blob", &vb, &vn)) != NULL) {
+			const char *nb, *sb;
+			size_t nn, sn;
+			char *bname, *id;
+
+			if (!xml_elem(vb, vb + vn, "Name", &nb, &nn) || !xml_elem(vb, vb + vn, "Snapshot", &sb, &sn))
+				continue; /* the base blob itself */
+			bname = xml_text(nb, nn);
+			id = xml_text(sb, sn);
+			if (!bname || !id)
+				rc = -ENOMEM;
+			else if (strcmp(bname, name) == 0 && *id && cb(arg, id))
+				stop = 1;
+			free(bname);
+			free(id);
+		}
+		if (rc == 0 && !stop && r.resp.p &&
+		    xml_elem(r.resp.p, r.resp.p + r.resp.len, "NextMarker", &vb, &vn) && vn > 0 &&
+		    !(marker = xml_text(vb, vn)))
+			rc = -ENOMEM;
+		req_free(&r);
+		db_free(&q);
+		if (!marker)
+			break;
+	}
+	free(marker);
+	free(cpath);
+	return rc;
+}
+
+static int az_disk_snapshot(struct backend *be, const char *key, char snap[BACKEND_SNAP_MAX])
+{
+	struct az_backend *ab = AB(be);
+	struct az_req r = {.verb = "PUT", .query = "comp=snapshot"};
+	char *path = NULL;
+	int rc = disk_blob(ab, key, NULL, &path);
+
+	if (rc < 0)
+		return rc;
+	r.path = path;
+	rc = az_perform(ab, &r);
+	if (rc == 0 && r.status != 201)
+		rc = status_errno(&r);
+	/* A try whose answer was lost made a snapshot nobody names: garbage,
+	 * which the recovery-point chain collects when it opens. */
+	if (rc == 0 && (!resp_hdr(&r, "x-ms-snapshot", snap, BACKEND_SNAP_MAX) || !snap[0] ||
+			strlen(snap) >= BACKEND_SNAP_MAX - 1))
+		rc = -EIO;
+	req_free(&r);
+	free(path);
+	return rc;
+}
+
+static int az_disk_snapshot_delete(struct backend *be, const char *key, const char *snap)
+{
+	struct az_backend *ab = AB(be);
+	struct az_req r = {.verb = "DELETE"};
+	char *path = NULL, *q = NULL;
+	int rc;
+
+	if (!snap || !*snap)
+		return -EINVAL;
+	rc = disk_blob(ab, key, NULL, &path);
+	if (rc == 0 && !(q = snap_query("", snap)))
+		rc = -ENOMEM;
+	if (rc < 0)
+		goto out;
+	r.path = path;
+	r.query = q;
+	rc = az_perform(ab, &r);
+	if (rc == 0 && r.status == 404)
+		rc = r.tries > 1 ? 0 : -ENOENT; /* a lost answer to our delete */
+	else if (rc == 0 && r.status != 202)
+		rc = status_errno(&r);
+	req_free(&r);
+out:
+	free(q);
+	free(path);
+	return rc;
+}
+
+static int az_disk_snapshot_list(struct backend *be, const char *key, int (*cb)(void *arg, const char *snap),
+				 void *arg)
+{
+	struct az_backend *ab = AB(be);
+	char *name = NULL, *path = NULL;
+	int rc = disk_blob(ab, key, &name, &path);
+
+	if (rc == 0)
+		rc = list_snaps(ab, name, cb, arg);
+	free(name);
+	free(path);
+	return rc;
+}
+
+static int az_disk_open_snapshot(struct backend *be, const char *key, const char *snap, struct bdisk **out)
+{
+	struct az_backend *ab = AB(be);
+	struct az_req r = {.verb = "HEAD"};
+	struct az_disk *d;
+	char v[64];
+	int rc;
+
+	if (!snap || !*snap)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	/* The handle keeps the physical blob, so it survives a rename. */
+	rc = disk_blob(ab, key, NULL, &d->path);
+	if (rc == 0 && (!(d->snapq = snap_query("", snap)) || !(d->pageq = snap_query("comp=pagelist&", snap))))
+		rc = -ENOMEM;
+	if (rc < 0)
+		goto fail;
+	r.path = d->path;
+	r.query = d->snapq;
+	rc = az_perform(ab, &r);
+	if (rc == 0 && r.status != 200)
+		rc = status_errno(&r);
+	if (rc == 0) {
+		resp_hdr(&r, "Content-Length", v, sizeof(v));
+		d->size = strtoull(v, NULL, 10);
+		resp_hdr(&r, "x-ms-blob-type", v, sizeof(v));
+		d->is_page = strcmp(v, "PageBlob") == 0;
+	}
+	req_free(&r);
+	if (rc < 0)
+		goto fail;
+	d->base.ops = &azblob_backend_ops;
+	d->ab = ab;
+	d->flags = BDISK_RDONLY;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->rmw, NULL);
+	*out = &d->base;
+	return 0;
+fail:
+	free(d->path);
+	free(d->snapq);
+	free(d->pageq);
+	free(d);
+	return rc;
+}
+
+/* Add every x-ms-meta-* header of response h to request r as its own
+ * (the values point into h, cut in place); how many, or -E2BIG when r has
+ * no room for them all. */
+static int copy_meta(struct az_req *h, struct az_req *r)
+{
+	char *p = h->hdrs.p;
+	int n = 0;
+
+	while (p && *p) {
+		char *eol = strchr(p, '\n'), *colon, *v, *e;
+		if (eol)
+			*eol = '\0';
+		colon = strchr(p, ':');
+		if (strncasecmp(p, "x-ms-meta-", 10) == 0 && colon) {
+			*colon = '\0';
+			v = colon + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			e = v + strlen(v);
+			while (e > v && (e[-1] == '\r' || e[-1] == ' '))
+				*--e = '\0';
+			if (r->nh >= MAX_HDRS)
+				return -E2BIG;
+			req_hdr(r, p, v);
+			n++;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return n;
+}
+
+/* Wait until the copy onto the blob at path has ended; status is the
+ * x-ms-copy-status we have so far.  0 when it succeeded. */
+static int copy_wait(struct az_backend *ab, const char *path, char status[64])
+{
+	int rc = 0;
+
+	for (int polls = 0; strcmp(status, "pending") == 0; polls++) {
+		struct timespec ts = {0, 200 * 1000000L};
+		struct az_req h = {.verb = "HEAD", .path = path};
+		if (polls > 5 * 3600)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+		rc = az_perform(ab, &h);
+		if (rc == 0 && h.status != 200)
+			rc = status_errno(&h);
+		if (rc == 0)
+			resp_hdr(&h, "x-ms-copy-status", status, 64);
+		req_free(&h);
+		if (rc < 0)
+			return rc;
+	}
+	return *status && strcmp(status, "success") != 0 ? -EIO : 0;
+}
+
+/* One Copy Blob of url onto the blob at path, keeping the blob's own
+ * metadata (a physical blob's owner): Copy Blob would give it the
+ * source's, unless the request names metadata.  The destination must
+ * still be as we read it (If-Match), so an owner moved meanwhile is never
+ * written back.  1 when it changed under us (try again). */
+static int copy_keep_meta(struct az_backend *ab, const char *path, const char *url)
+{
+	struct az_req h = {.verb = "HEAD", .path = path};
+	struct az_req r = {.verb = "PUT", .path = path};
+	char etag[BACKEND_ETAG_MAX] = "", status[64] = "", csrc[2048] = "";
+	int rc, nmeta;
+
+	rc = az_perform(ab, &h);
+	if (rc == 0 && h.status != 200)
+		rc = status_errno(&h);
+	if (rc < 0)
+		goto out;
+	resp_hdr(&h, "ETag", etag, sizeof(etag));
+	req_hdr(&r, "x-ms-copy-source", url);
+	req_hdr(&r, "If-Match", etag);
+	rc = nmeta = copy_meta(&h, &r); /* cuts h's header lines: read them first */
+	if (rc < 0)
+		goto out;
+	rc = az_perform(ab, &r);
+	if (rc < 0)
+		goto out;
+	if (r.status == 412 || r.status == 409) {
+		/* Our own earlier try may have landed (or be copying): then the
+		 * blob names our source as its copy source. */
+		struct az_req c = {.verb = "HEAD", .path = path};
+		rc = 1;
+		if (az_perform(ab, &c) == 0 && c.status == 200 &&
+		    resp_hdr(&c, "x-ms-copy-source", csrc, sizeof(csrc)) && strcmp(csrc, url) == 0 &&
+		    resp_hdr(&c, "x-ms-copy-status", status, sizeof(status)) && strcmp(status, "pending") == 0)
+			rc = 0;
+		req_free(&c);
+		if (rc == 1)
+			goto out;
+	} else if (r.status != 202 && r.status != 201) {
+		rc = status_errno(&r);
+		goto out;
+	} else {
+		resp_hdr(&r, "x-ms-copy-status", status, sizeof(status));
+	}
+	rc = copy_wait(ab, path, status);
+	if (rc == 0 && nmeta == 0) {
+		/* It had none, and now has the source's: clear them. */
+		struct az_req m = {.verb = "PUT", .path = path, .query = "comp=metadata"};
+		rc = az_perform(ab, &m);
+		if (rc == 0 && m.status != 200)
+			rc = status_errno(&m);
+		req_free(&m);
+	}
+out:
+	req_free(&r);
+	req_free(&h);
+	return rc;
+}
+
+/* Copy Blob of key's snapshot onto dst's blob (the physical blob the
+ * handle keeps), polled until it ends.  The copy changes dst's ETag, so
+ * its disk_version changes too (a rename's alias names the old ETag). */
+static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const char *key, const char *snap)
+{
+	struct az_backend *ab = AB(be);
+	struct az_disk *d = AD(dst);
+	struct dbuf url = {0};
+	char *src = NULL;
+	uint64_t size;
+	int rc;
+
+	if (dst->ops != &azblob_backend_ops || strcmp(d->ab->origin, ab->origin) != 0 ||
+	    strcmp(d->ab->base_path, ab->base_path) != 0 || strcmp(d->ab->account, ab->account) != 0)
+		return -EXDEV; /* Copy Blob here takes a source in the same account */
+	if (d->snapq)
+		return -EROFS;
+	if (!(d->flags & BDISK_RDWR) || !d->is_page)
+		return -EBADF;
+	if (!snap || !*snap)
+		return -EINVAL;
+	rc = disk_blob(ab, key, NULL, &src);
+	if (rc < 0)
+		return rc;
+	db_add(&url, ab->origin);
+	db_add(&url, src);
+	db_add(&url, "?snapshot=");
+	db_add_enc(&url, snap, 0);
+	rc = url.err;
+	for (int i = 0; rc == 0 && i < OWNER_TRIES; i++) {
+		rc = copy_keep_meta(d->ab, d->path, url.p);
+		if (rc == 1)
+			rc = i + 1 < OWNER_TRIES ? 0 : -EBUSY;
+		else
+			break;
+	}
+	if (rc == 0)
+		rc = az_disk_size(dst, &size); /* the copy gave dst the snapshot's size */
+	db_free(&url);
+	free(src);
+	return rc;
 }
 
 /* ---- leases --------------------------------------------------------------- */
@@ -2551,6 +3004,11 @@ const struct backend_ops azblob_backend_ops = {
 	.disk_next_data = az_disk_next_data,
 	.disk_sync = az_disk_sync,
 	.disk_version = az_disk_version,
+	.disk_snapshot = az_disk_snapshot,
+	.disk_snapshot_delete = az_disk_snapshot_delete,
+	.disk_snapshot_list = az_disk_snapshot_list,
+	.disk_open_snapshot = az_disk_open_snapshot,
+	.disk_copy_snapshot = az_disk_copy_snapshot,
 	.lease_acquire = az_lease_acquire,
 	.lease_renew = az_lease_renew,
 	.lease_release = az_lease_release,

@@ -117,3 +117,32 @@ az_config() {
  "workers": 2$extra}
 EOF
 }
+
+# az_get REGION PATH [QUERY]: a signed GET of PATH (after the account, e.g.
+# /asr/vaults/asr-vault/vault.json) on REGION's Azurite, body to stdout.
+# QUERY is name=value&... with values that need no URL encoding.  For
+# looking at what asrfs stored (blob snapshots, catalogs) from outside.
+az_get() {
+	local r=$1 path=$2 query=${3:-} date canon kv sts hexkey sig
+	date=$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')
+	canon="/$AZ_ACCOUNT/$AZ_ACCOUNT$path"
+	if [ -n "$query" ]; then
+		for kv in $(tr '&' '\n' <<<"$query" | sort); do
+			canon="$canon"$'\n'"${kv%%=*}:${kv#*=}"
+		done
+	fi
+	sts="GET"$'\n\n\n\n\n\n\n\n\n\n\n\n'"x-ms-date:$date"$'\n'"x-ms-version:2021-08-06"$'\n'"$canon"
+	hexkey=$(base64 -d <<<"$ASRFS_TEST_AZ_KEY" | od -An -v -tx1 | tr -d ' \n')
+	sig=$(printf '%s' "$sts" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary | base64 -w0)
+	curl -sf -H "x-ms-date: $date" -H "x-ms-version: 2021-08-06" \
+		-H "Authorization: SharedKey $AZ_ACCOUNT:$sig" "$(az_endpoint "$r")$path${query:+?$query}"
+}
+
+# az_snapshot_count REGION [CONTAINER] [PREFIX]: how many blob snapshots
+# the region's container holds (List Blobs with include=snapshots), of
+# blobs whose names begin with PREFIX when given.
+az_snapshot_count() {
+	local out
+	out=$(az_get "$1" "/${2:-asr}" "restype=container&comp=list&include=snapshots${3:+&prefix=$3}") || return 1
+	grep -o '<Snapshot>' <<<"$out" | wc -l
+}

@@ -832,6 +832,313 @@ static void test_az_plain_page_blob(void)
 	T_EQ_INT(be->ops->disk_exists(be, to), 0);
 }
 
+/* ---- snapshots (a medium that has them: azblob) ------------------------------ */
+
+struct snap_ids {
+	char id[8][BACKEND_SNAP_MAX];
+	int n;
+};
+
+static int on_snap(void *arg, const char *snap)
+{
+	struct snap_ids *s = arg;
+	if (s->n < 8)
+		snprintf(s->id[s->n], BACKEND_SNAP_MAX, "%s", snap);
+	s->n++;
+	return 0;
+}
+
+static int snap_listed(const struct snap_ids *s, const char *snap)
+{
+	for (int i = 0; i < s->n && i < 8; i++)
+		if (strcmp(s->id[i], snap) == 0)
+			return 1;
+	return 0;
+}
+
+/* The snapshot of key has exactly want[0..size), read through its own handle. */
+static int snap_bytes(const char *key, const char *snap, const unsigned char *want, uint64_t size)
+{
+	struct bdisk *d = NULL;
+	uint64_t s = 0;
+	int ok;
+	if (be->ops->disk_open_snapshot(be, key, snap, &d) < 0)
+		return 0;
+	ok = bd_size(d, &s) == 0 && s == size && disk_matches(d, want, size);
+	bd_close(d);
+	return ok;
+}
+
+/* Copy key's snapshot onto disk dkey (open read-write). */
+static int copy_snap(const char *dkey, const char *key, const char *snap)
+{
+	struct bdisk *d = NULL;
+	int rc = be_disk_open(be, dkey, BDISK_RDWR, &d);
+	if (rc == 0)
+		rc = be->ops->disk_copy_snapshot(d, be, key, snap);
+	bd_close(d);
+	return rc;
+}
+
+/* The snapshot ops of backend.h: take, list, read (holes kept), copy back
+ * and onto another disk (size included), delete, and a disk's delete takes
+ * its snapshots with it. */
+static void test_snapshots(void)
+{
+	KEEP(a, "snap/a");
+	KEEP(b, "snap/b");
+	const uint64_t size = 1 << 20;
+	unsigned char *s1 = malloc(size), *s2 = malloc(size), buf[512];
+	char id1[BACKEND_SNAP_MAX] = "", id2[BACKEND_SNAP_MAX] = "", v0[BACKEND_ETAG_MAX], v[BACKEND_ETAG_MAX];
+	struct snap_ids l = {0};
+	struct bdisk *d = NULL;
+	uint64_t st = 0, en = 0, sz = 0;
+
+	T_ASSERT(s1 && s2);
+	if (!be->ops->disk_snapshot) { /* an undo chain's medium: none of the group */
+		T_ASSERT(!be->ops->disk_snapshot_delete && !be->ops->disk_copy_snapshot);
+		free(s1);
+		free(s2);
+		return;
+	}
+	T_EQ_INT(be->ops->disk_create(be, a, size), 0);
+	T_EQ_INT(write_at(a, 51, 5000, 300000), 0);
+	T_EQ_INT(read_all(a, s1, size), 0);
+	T_EQ_INT(be->ops->disk_snapshot(be, a, id1), 0);
+	T_ASSERT(id1[0]);
+	T_EQ_INT(write_at(a, 52, 4096, 300000), 0);
+	T_EQ_INT(write_at(a, 53, 700, 900001), 0);
+	T_EQ_INT(read_all(a, s2, size), 0);
+	T_EQ_INT(be->ops->disk_snapshot(be, a, id2), 0);
+	T_ASSERT(strcmp(id1, id2) != 0);
+	T_EQ_INT(be->ops->disk_snapshot_list(be, a, on_snap, &l), 0);
+	T_EQ_INT(l.n, 2);
+	T_ASSERT(snap_listed(&l, id1) && snap_listed(&l, id2));
+
+	/* Each reads what the disk held; the disk goes on changing. */
+	T_EQ_INT(write_at(a, 54, 10000, 0), 0);
+	T_ASSERT(snap_bytes(a, id1, s1, size));
+	T_ASSERT(snap_bytes(a, id2, s2, size));
+	T_EQ_INT(be->ops->disk_open_snapshot(be, a, id1, &d), 0);
+	T_EQ_INT(bd_next_data(d, 0, &st, &en), 0); /* the hole before the data stays a hole */
+	T_ASSERT(st <= 300000 && st > 200000 && en >= 305000);
+	T_EQ_INT(bd_next_data(d, en + 4096, &st, &en), -ENXIO);
+	T_EQ_INT(bd_pwrite(d, buf, sizeof(buf), 0), -EROFS);
+	T_EQ_INT(bd_truncate(d, 512), -EROFS);
+	T_EQ_INT(bd_zero(d, 0, 512), -EROFS);
+	bd_close(d);
+	d = NULL;
+	T_EQ_INT(be->ops->disk_open_snapshot(be, a, "2000-01-01T00:00:00.0000000Z", &d), -ENOENT);
+
+	/* Copied back onto its own disk: the bytes, the size, a new version. */
+	T_EQ_INT(be_disk_open(be, a, BDISK_RDWR, &d), 0);
+	T_EQ_INT(bd_truncate(d, 2 * size), 0);
+	bd_close(d);
+	d = NULL;
+	T_EQ_INT(be_disk_version(be, a, v0), 0);
+	T_EQ_INT(copy_snap(a, a, id1), 0);
+	T_ASSERT(same_bytes(a, s1, size));
+	T_EQ_INT(be_disk_open(be, a, BDISK_RDONLY, &d), 0);
+	T_EQ_INT(bd_size(d, &sz), 0);
+	T_EQ_INT(sz, size);
+	bd_close(d);
+	d = NULL;
+	T_EQ_INT(be_disk_version(be, a, v), 0);
+	T_ASSERT(strcmp(v, v0) != 0);
+	/* Onto another disk of another size; the snapshot stays. */
+	T_EQ_INT(be->ops->disk_create(be, b, 4096), 0);
+	T_EQ_INT(copy_snap(b, a, id2), 0);
+	T_ASSERT(same_bytes(b, s2, size));
+	T_ASSERT(snap_bytes(a, id2, s2, size));
+	/* Only onto a disk open read-write. */
+	T_EQ_INT(be_disk_open(be, b, BDISK_RDONLY, &d), 0);
+	T_EQ_INT(be->ops->disk_copy_snapshot(d, be, a, id1), -EBADF);
+	bd_close(d);
+	d = NULL;
+	/* b has none of a's snapshots. */
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(be->ops->disk_snapshot_list(be, b, on_snap, &l), 0);
+	T_EQ_INT(l.n, 0);
+
+	/* Delete one; the other stays. */
+	T_EQ_INT(be->ops->disk_snapshot_delete(be, a, id2), 0);
+	T_EQ_INT(be->ops->disk_snapshot_delete(be, a, id2), -ENOENT);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(be->ops->disk_snapshot_list(be, a, on_snap, &l), 0);
+	T_EQ_INT(l.n, 1);
+	T_EQ_STR(l.id[0], id1);
+	T_ASSERT(snap_bytes(a, id1, s1, size));
+
+	/* No disk: -ENOENT. */
+	T_EQ_INT(be->ops->disk_snapshot(be, K("snap/absent"), id2), -ENOENT);
+	T_EQ_INT(be->ops->disk_snapshot_list(be, K("snap/absent"), on_snap, &l), -ENOENT);
+	/* A disk that has snapshots is deleted with them. */
+	T_EQ_INT(be->ops->disk_delete(be, a), 0);
+	T_EQ_INT(be->ops->disk_exists(be, a), 0);
+	T_EQ_INT(be->ops->disk_snapshot_list(be, a, on_snap, &l), -ENOENT);
+	T_EQ_INT(be->ops->disk_create(be, a, 512), 0);
+	memset(&l, 0, sizeof(l));
+	T_EQ_INT(be->ops->disk_snapshot_list(be, a, on_snap, &l), 0);
+	T_EQ_INT(l.n, 0);
+	T_EQ_INT(be->ops->disk_delete(be, a), 0);
+	T_EQ_INT(be->ops->disk_delete(be, b), 0);
+	free(s1);
+	free(s2);
+}
+
+/* Snapshots behind the backend (raw List Blobs include=snapshots) of the
+ * blob whose name begins with `name`. */
+static int count_snaps(const char *name)
+{
+	char *resp = NULL, q[512];
+	int n = 0, k;
+
+	k = snprintf(q, sizeof(q), "restype=container&comp=list&include=snapshots&prefix=");
+	for (const char *c = name; *c && k < (int)sizeof(q) - 4; c++)
+		k += *c == '/' ? snprintf(q + k, sizeof(q) - (size_t)k, "%%2F")
+			       : snprintf(q + k, sizeof(q) - (size_t)k, "%c", *c);
+	if (raw("GET", "", q, NULL, 0, &resp) != 200) {
+		free(resp);
+		return -1;
+	}
+	for (const char *p = strstr(resp, "<Snapshot>"); p; p = strstr(p + 1, "<Snapshot>"))
+		n++;
+	free(resp);
+	return n;
+}
+
+/* Snapshots are of the physical blob behind a link: a rename keeps them
+ * (and every op works through the new key), a copy keeps the destination's
+ * owner and changes its version even right after a rename, and delete and
+ * remove_tree take them with the physical blob. */
+static void test_az_snapshots(void)
+{
+	KEEP(a, "azsnap/a");
+	KEEP(b, "azsnap/b");
+	KEEP(c, "azsnap/moved/c");
+	KEEP(t, "azsnap/tree/t");
+	const uint64_t size = 1 << 20;
+	unsigned char *s1 = malloc(size), *now = malloc(size);
+	char pa[128] = "", pb[128] = "", pc[128] = "", own[300] = "", id1[BACKEND_SNAP_MAX] = "";
+	char id2[BACKEND_SNAP_MAX] = "", v0[BACKEND_ETAG_MAX] = "", v1[BACKEND_ETAG_MAX] = "", v[BACKEND_ETAG_MAX];
+	struct snap_ids l = {0};
+	struct bdisk *sd = NULL;
+
+	T_ASSERT(s1 && now);
+	T_EQ_INT(be->ops->disk_create(be, a, size), 0);
+	T_EQ_INT(write_at(a, 61, 3000, 5000), 0);
+	T_EQ_INT(read_all(a, s1, size), 0);
+	T_ASSERT(phys_of(a, pa, sizeof(pa)));
+	T_EQ_INT(be->ops->disk_snapshot(be, a, id1), 0);
+	T_EQ_INT(count_snaps(pa), 1); /* of the physical blob... */
+	T_EQ_INT(count_snaps(a), 0);  /* ...never of the link */
+	T_EQ_INT(write_at(a, 62, 3000, 5000), 0);
+	T_EQ_INT(read_all(a, now, size), 0);
+	T_EQ_INT(be->ops->disk_open_snapshot(be, a, id1, &sd), 0); /* opened before the rename */
+
+	/* Rename: the same physical blob, its snapshots with it. */
+	T_EQ_INT(be_disk_version(be, a, v0), 0);
+	T_EQ_INT(be->ops->disk_rename(be, a, c), 0);
+	T_ASSERT(phys_of(c, pc, sizeof(pc)));
+	T_EQ_STR(pc, pa);
+	T_EQ_INT(count_snaps(pa), 1);
+	T_EQ_INT(be->ops->disk_snapshot_list(be, a, on_snap, &l), -ENOENT);
+	T_EQ_INT(be->ops->disk_snapshot_list(be, c, on_snap, &l), 0);
+	T_EQ_INT(l.n, 1);
+	T_EQ_STR(l.id[0], id1);
+	T_ASSERT(disk_matches(sd, s1, size));
+	bd_close(sd);
+	sd = NULL;
+	T_ASSERT(snap_bytes(c, id1, s1, size));
+	T_EQ_INT(be->ops->disk_open_snapshot(be, a, id1, &sd), -ENOENT);
+	T_EQ_INT(be->ops->disk_snapshot(be, c, id2), 0);
+	T_EQ_INT(count_snaps(pa), 2);
+	T_ASSERT(snap_bytes(c, id2, now, size));
+
+	/* The renamed disk's version is its alias; a copy onto it changes it
+	 * (the alias names the ETag before the copy), and keeps its owner. */
+	T_EQ_INT(be_disk_version(be, c, v), 0);
+	T_EQ_STR(v, v0);
+	T_EQ_INT(copy_snap(c, c, id1), 0);
+	T_ASSERT(same_bytes(c, s1, size));
+	T_EQ_INT(be_disk_version(be, c, v1), 0);
+	T_ASSERT(strcmp(v1, v0) != 0);
+	T_EQ_INT(raw_head(pc, "x-ms-meta-asrfsowner", own, sizeof(own)), 200);
+	T_EQ_STR(own, c);
+	T_EQ_INT(be->ops->disk_exists(be, c), 1);
+	/* Onto another disk: its own owner stays too, and it is still a disk. */
+	T_EQ_INT(be->ops->disk_create(be, b, 512), 0);
+	T_ASSERT(phys_of(b, pb, sizeof(pb)));
+	T_EQ_INT(copy_snap(b, c, id2), 0);
+	T_EQ_INT(raw_head(pb, "x-ms-meta-asrfsowner", own, sizeof(own)), 200);
+	T_EQ_STR(own, b);
+	T_EQ_INT(be->ops->disk_exists(be, b), 1);
+	T_ASSERT(same_bytes(b, now, size));
+	T_EQ_INT(count_snaps(pb), 0);
+	/* And renamed on, the copy's version stays (no old token answers). */
+	T_EQ_INT(be->ops->disk_rename(be, c, a), 0);
+	T_EQ_INT(be_disk_version(be, a, v), 0);
+	T_EQ_STR(v, v1);
+	T_EQ_INT(copy_snap(a, a, id2), 0);
+	T_EQ_INT(be_disk_version(be, a, v), 0);
+	T_ASSERT(strcmp(v, v1) != 0 && strcmp(v, v0) != 0);
+	T_ASSERT(same_bytes(a, now, size));
+
+	/* Deletes take the snapshots: one, then the disk with the rest. */
+	T_EQ_INT(be->ops->disk_snapshot_delete(be, a, id1), 0);
+	T_EQ_INT(count_snaps(pa), 1);
+	T_EQ_INT(be->ops->disk_delete(be, a), 0);
+	T_EQ_INT(count_snaps(pa), 0);
+	T_EQ_INT(raw_head(pa, NULL, NULL, 0), 404);
+	/* remove_tree too. */
+	T_EQ_INT(be->ops->disk_create(be, t, 4096), 0);
+	T_EQ_INT(be->ops->disk_snapshot(be, t, id1), 0);
+	T_ASSERT(phys_of(t, pa, sizeof(pa)));
+	T_EQ_INT(count_snaps(pa), 1);
+	T_EQ_INT(be->ops->remove_tree(be, K("azsnap/tree")), 0);
+	T_EQ_INT(count_snaps(pa), 0);
+	T_EQ_INT(be->ops->disk_delete(be, b), 0);
+	T_EQ_INT(count_phys(K("azsnap/")), 0);
+	free(s1);
+	free(now);
+}
+
+/* A page blob at the key (made before links) is its own snapshots' blob:
+ * they work, its delete takes them, and its rename (a copy, which could not
+ * take them along) is refused while it has any. */
+static void test_az_plain_snapshots(void)
+{
+	KEEP(k, "plainsnap/old.raw");
+	KEEP(to, "plainsnap/new.raw");
+	struct raw_hdr h[] = {{"x-ms-blob-type", "PageBlob"}, {"x-ms-blob-content-length", "65536"},
+			      {"Content-Length", "0"}};
+	unsigned char want[65536];
+	char id[BACKEND_SNAP_MAX] = "", own[300] = "", *resp = NULL;
+	struct snap_ids l = {0};
+	int st = raw("PUT", k, NULL, h, 3, &resp);
+
+	free(resp);
+	T_EQ_INT(st, 201);
+	T_EQ_INT(write_at(k, 71, 2000, 1000), 0);
+	T_EQ_INT(read_all(k, want, sizeof(want)), 0);
+	T_EQ_INT(be->ops->disk_snapshot(be, k, id), 0);
+	T_EQ_INT(count_snaps(k), 1);
+	T_EQ_INT(be->ops->disk_snapshot_list(be, k, on_snap, &l), 0);
+	T_EQ_INT(l.n, 1);
+	T_EQ_INT(write_at(k, 72, 2000, 1000), 0);
+	T_ASSERT(snap_bytes(k, id, want, sizeof(want)));
+	T_EQ_INT(copy_snap(k, k, id), 0);
+	T_ASSERT(same_bytes(k, want, sizeof(want)));
+	T_EQ_INT(raw_head(k, "x-ms-meta-asrfsowner", own, sizeof(own)), 200);
+	T_EQ_STR(own, ""); /* no owner came with the copy */
+	T_EQ_INT(be->ops->disk_rename(be, k, to), -EBUSY);
+	T_EQ_INT(be->ops->disk_exists(be, k), 1);
+	T_EQ_INT(be->ops->disk_exists(be, to), 0);
+	T_EQ_INT(be->ops->disk_delete(be, k), 0);
+	T_EQ_INT(count_snaps(k), 0);
+	T_EQ_INT(be->ops->disk_exists(be, k), 0);
+}
+
 /* Several threads share one backend and one open disk (positional I/O). */
 struct worker {
 	struct bdisk *d;
@@ -936,10 +1243,13 @@ static void run_all(const struct backend_conf *conf)
 	RUN(test_disk_sparse_truncate);
 	RUN(test_disk_rename_delete);
 	RUN(test_disk_version);
+	RUN(test_snapshots);
 	if (strcmp(kind, "azblob") == 0) {
 		RUN(test_az_physical_blobs);
 		RUN(test_az_half_rename);
 		RUN(test_az_plain_page_blob);
+		RUN(test_az_snapshots);
+		RUN(test_az_plain_snapshots);
 	}
 	RUN(test_threads);
 	RUN(test_leases);
