@@ -624,7 +624,9 @@ int delta_sync(struct bdisk *src, struct bdisk *dst, const struct delta_opts *op
 		j.dst_size = j.size;
 	}
 
-	nthreads = opts->threads > 0 ? opts->threads : 2;
+	/* Two workers, one a core; four against a remote side, where a worker
+	 * mostly waits for its request. */
+	nthreads = opts->threads > 0 ? opts->threads : j.chunk == REMOTE_CHUNK ? 4 : 2;
 	if (nthreads > MAX_THREADS)
 		nthreads = MAX_THREADS;
 	if ((uint64_t)nthreads > j.nchunks)
