@@ -2101,26 +2101,12 @@ static int delete_locked(struct rpchain *c, const char *id)
 		return -ENOENT;
 	if (i == n - 1)
 		return -EPERM; /* the newest is the replica itself */
-	if (c->snap) {
-		/* catalog first: a snapshot it does not name is only garbage */
-		rc = write_catalog(c, i, NULL, c->next_seq, c->busy);
-		if (rc < 0)
-			return rc;
-		pthread_mutex_lock(&c->lock);
-		victim = c->pts[i];
-		memmove(&c->pts[i], &c->pts[i + 1], sizeof(*c->pts) * (size_t)(c->n - i - 1));
-		c->n--;
-		wait_unref_snaps(c, &victim);
-		pthread_mutex_unlock(&c->lock);
-		snap_drop(c, &victim);
-		pt_free(&victim, c->ndisks);
-		return 0;
-	}
-	if (i > 0) {
+	if (!c->snap && i > 0) {
 		rc = merge_into_prev(c, seq, pseq);
 		if (rc < 0)
 			return rc;
 	}
+	/* catalog first: objects it does not name are only garbage */
 	rc = write_catalog(c, i, NULL, c->next_seq, c->busy);
 	if (rc < 0)
 		return rc;
@@ -2128,12 +2114,18 @@ static int delete_locked(struct rpchain *c, const char *id)
 	victim = c->pts[i];
 	memmove(&c->pts[i], &c->pts[i + 1], sizeof(*c->pts) * (size_t)(c->n - i - 1));
 	c->n--;
-	for (int d = 0; d < c->ndisks; d++)
-		wait_unref(c, victim.u[d]);
+	if (c->snap)
+		wait_unref_snaps(c, &victim);
+	else
+		for (int d = 0; d < c->ndisks; d++)
+			wait_unref(c, victim.u[d]);
 	pthread_mutex_unlock(&c->lock);
+	if (c->snap)
+		snap_drop(c, &victim);
 	pt_free(&victim, c->ndisks);
-	/* The catalog no longer names seq: a failure here leaves garbage for gc. */
-	(void)remove_seq(c, seq);
+	/* A failure here leaves garbage for gc. */
+	if (!c->snap)
+		(void)remove_seq(c, seq);
 	return 0;
 }
 
