@@ -1433,32 +1433,22 @@ static int new_point(struct rpchain *c, time_t t, int app_consistent, struct pt 
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (int d = 0; d < c->ndisks && c->snap; d++) {
+	for (int d = 0; d < c->ndisks; d++) {
 		struct bdisk *rep;
 		rc = get_replica(c, d, &rep);
 		if (rc == 0)
 			rc = bd_sync(rep);
 		if (rc == 0)
 			rc = bd_size(rep, &p->sizes[d]);
-		if (rc == 0)
+		if (rc == 0 && c->snap)
 			rc = c->data->ops->disk_snapshot(c->data, c->replica_keys[d], p->s[d]->id);
 		if (rc < 0) {
-			/* nothing names the ones already taken: drop them */
-			for (int k = 0; k < d; k++)
+			/* nothing names the snapshots already taken: drop them */
+			for (int k = 0; k < d && c->snap; k++)
 				(void)c->data->ops->disk_snapshot_delete(c->data, c->replica_keys[k], p->s[k]->id);
 			goto out;
 		}
-	}
-	for (int d = 0; d < c->ndisks && !c->snap; d++) {
-		struct bdisk *rep;
-		rc = get_replica(c, d, &rep);
-		if (rc == 0)
-			rc = bd_sync(rep);
-		if (rc == 0)
-			rc = bd_size(rep, &p->sizes[d]);
-		if (rc < 0)
-			goto out;
-		if (!(p->u[d] = undo_new(c->next_seq, d))) {
+		if (!c->snap && !(p->u[d] = undo_new(c->next_seq, d))) {
 			rc = -ENOMEM;
 			goto out;
 		}
