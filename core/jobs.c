@@ -9,8 +9,11 @@
  * A job is created NotStarted by a control write (job_submit, model_lock
  * held), becomes InProgress on a worker, runs its type's run() function,
  * and ends Succeeded, Failed or Cancelled.  Its record (tasks, counters,
- * checkpoint) is persisted at every task change and every few seconds of data
- * movement.  At shut-down running jobs are told to stop at their next
+ * checkpoint) is written when it is created and when it ends; in between,
+ * task changes and every 2 s of data movement mark it dirty and jobs_flush()
+ * writes it within a scheduler tick (or before the next other record of its
+ * vault), so a job's steps do not wait for its record.  A step whose undo a
+ * resumed job must know about calls job_save() first.  At shut-down running jobs are told to stop at their next
  * checkpoint and stay InProgress on disk; job_resume_all() queues them again
  * at the next start, and they continue from the checkpoint.
  */
@@ -235,8 +238,15 @@ void job_task(struct jobctx *c, int task, int state)
 			t->ended = time(NULL);
 		}
 		t->state = state;
-		persist_job(c->v, j);
+		j->dirty = 1; /* written by jobs_flush() within a tick */
 	}
+	pthread_mutex_unlock(&model_lock);
+}
+
+void job_save(struct jobctx *c)
+{
+	pthread_mutex_lock(&model_lock);
+	persist_job(c->v, c->j);
 	pthread_mutex_unlock(&model_lock);
 }
 
@@ -284,7 +294,6 @@ int job_delta_progress(void *arg, const struct delta_stats *st)
 {
 	struct jobprog *p = arg;
 	struct job_rec *j = p->c->j;
-	static __thread double last_save;
 	double now = now_mono();
 	uint64_t compared = (p->base_compared + st->bytes_compared) >> (p->halve ? 1 : 0);
 	int stop;
@@ -293,9 +302,9 @@ int job_delta_progress(void *arg, const struct delta_stats *st)
 	account_compared(j, p->offset + compared, now);
 	j->bytes_transferred = p->base_transferred + st->bytes_transferred;
 	j->ck_offset = st->bytes_compared;
-	if (now - last_save > 2.0) {
-		persist_job(p->c->v, j);
-		last_save = now;
+	if (now - j->dirty_at > 2.0) { /* the checkpoint goes out every 2 s */
+		j->dirty = 1;
+		j->dirty_at = now;
 	}
 	stop = j->cancel || jobs_stopping;
 	pthread_mutex_unlock(&model_lock);
@@ -331,7 +340,7 @@ static void job_worker(void *arg)
 	snprintf(c.item, sizeof(c.item), "%s", j->item);
 	j->state = JOB_IN_PROGRESS;
 	j->rate_t0 = 0;
-	persist_job(c.v, j);
+	j->dirty = 1;
 	pthread_mutex_unlock(&model_lock);
 
 	rc = j->type->run(&c);

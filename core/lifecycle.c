@@ -1499,6 +1499,7 @@ static int reprotect_run(struct jobctx *c)
 	}
 	pthread_mutex_unlock(&model_lock);
 	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
+	job_save(c); /* a resume must know a rename may have happened: `began` above */
 	pthread_mutex_lock(&model_lock);
 	if (x->old_vm && vm_power(x->ntgt, x->snap.vm_rg, x->snap.name, 0, &was) == 0 && was)
 		x->powered_off = 1;
@@ -1602,7 +1603,7 @@ static int reprotect_run(struct jobctx *c)
 			pthread_mutex_lock(&model_lock);
 			c->j->ck_disk = i;
 			c->j->ck_offset = opts.start_offset;
-			persist_job(c->v, c->j);
+			c->j->dirty = 1;
 			pthread_mutex_unlock(&model_lock);
 			rc = sync_disk(x->nsrc->be, skey, x->ntgt->be, rkey, &opts, &st);
 			jp.base_compared += x->d[i].size;

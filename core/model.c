@@ -200,6 +200,7 @@ int persist_vault(struct vault_rec *v)
 
 	if (v->readonly)
 		return -EROFS; /* another daemon's records, or this one fenced itself */
+	jobs_flush(v);
 	o = json_object_new_object(), pols = json_object_new_array(), maps = json_object_new_array();
 
 	if (!o || !pols || !maps) {
@@ -240,6 +241,7 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 
 	if (v->readonly)
 		return -EROFS;
+	jobs_flush(v);
 	o = json_object_new_object(), disks = json_object_new_array();
 
 	if (!o || !disks) {
@@ -308,6 +310,7 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 {
 	json_object *o, *tasks;
 	char key[512];
+	int rc;
 
 	if (v->readonly)
 		return -EROFS;
@@ -343,7 +346,29 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 	}
 	json_object_object_add(o, "tasks", tasks);
 	snprintf(key, sizeof(key), "vaults/%s/jobs/%s.json", v->name, j->id);
-	return put_json(v->region, key, o);
+	rc = put_json(v->region, key, o);
+	if (rc == 0)
+		j->dirty = 0;
+	return rc;
+}
+
+/* Write the records of v's jobs (every vault's when v is NULL) that changed
+ * since they were last written.  A running job's task changes and progress
+ * only mark it dirty: writing them is the scheduler's, within a tick, or
+ * the next other record's of its vault (persist_vault and persist_item
+ * flush first), so a vault's records reach the medium in the order they
+ * changed and a crash finds an earlier state of the job, never a later one
+ * beside an earlier item.  Any earlier state is one a resume handles: a job
+ * could always stop between two writes.  model_lock held. */
+void jobs_flush(struct vault_rec *v)
+{
+	for (struct vault_rec *w = v ? v : M.vaults; w; w = v ? NULL : w->next) {
+		if (w->readonly || !w->region->available)
+			continue;
+		for (struct job_rec *j = w->jobs; j; j = j->next)
+			if (j->dirty)
+				persist_job(w, j);
+	}
 }
 
 /* ---- vault loading -------------------------------------------------- */
@@ -1052,6 +1077,9 @@ static void *sched_main(void *arg)
 			last_takeover = time(NULL);
 		}
 		replication_tick(now);
+		pthread_mutex_lock(&model_lock);
+		jobs_flush(NULL);
+		pthread_mutex_unlock(&model_lock);
 		usleep(250 * 1000);
 	}
 	return NULL;
@@ -1133,6 +1161,7 @@ void core_stop(void)
 	}
 	jobs_stop();
 	pthread_mutex_lock(&model_lock);
+	jobs_flush(NULL); /* before the leases go */
 	for (struct vault_rec *v = M.vaults; v; v = v->next) {
 		for (struct item_rec *it = v->items; it; it = it->next)
 			item_close_chain(it);

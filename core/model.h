@@ -163,6 +163,8 @@ struct job_rec {
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
 	char prev_state[40];         /* item state before the job */
+	int dirty;                   /* changed since its record was written */
+	double dirty_at;             /* monotonic time progress last made it dirty */
 	struct job_rec *next;
 };
 
@@ -227,6 +229,7 @@ void region_unload(struct region *r);
 int persist_vault(struct vault_rec *v);
 int persist_item(struct vault_rec *v, struct item_rec *it);
 int persist_job(struct vault_rec *v, struct job_rec *j);
+void jobs_flush(struct vault_rec *v);
 int unpersist_item(struct vault_rec *v, struct item_rec *it);
 int vault_load(struct vault_rec *v);
 
@@ -266,6 +269,7 @@ struct jobctx {
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
 	       struct job_rec **out);
 void job_task(struct jobctx *c, int task, int state);     /* takes model_lock */
+void job_save(struct jobctx *c);                            /* takes model_lock: write its record now */
 int job_cancelled(struct jobctx *c);                       /* takes model_lock */
 /* Stopping for an unmount, not a cancel: leave the work in place, the job
  * resumes from its checkpoint at the next start (takes model_lock). */
