@@ -32,6 +32,7 @@ struct blockmap {
 	uint64_t generation;
 	uint64_t src_version; /* blockmap_version() of the source's token, 0 unknown */
 	XXH128_canonical_t *h; /* npages entries */
+	unsigned char *rec;    /* owns h: the record's header room, then the entries */
 };
 
 /* An empty map (all entries the hash of a zero page) for a disk of size bytes. */

@@ -154,6 +154,23 @@ static void test_save_load_round_trip(void)
 		T_ASSERT(memcmp(b + 64, &m->h[0], 16) == 0);
 		free(data);
 	}
+	/* A loaded map lives in its record's memory: it grows, changes and
+	 * is saved again like a new one, and the saved header is its own. */
+	T_EQ_INT(blockmap_resize(l, 9 * DELTA_PAGE), 0);
+	T_EQ_INT(l->npages, 9);
+	T_ASSERT(memcmp(l->h, m->h, 6 * sizeof(m->h[0])) == 0);
+	T_ASSERT(memcmp(&l->h[8], blockmap_zero_hash(), sizeof(l->h[0])) == 0);
+	l->generation = 77;
+	T_EQ_INT(blockmap_save(be, "maps/d1.map", l), 0);
+	{
+		struct blockmap *l2 = NULL;
+		T_EQ_INT(blockmap_load(be, "maps/d1.map", &l2), 0);
+		T_EQ_INT(l2->disk_size, 9 * DELTA_PAGE);
+		T_EQ_INT(l2->generation, 77);
+		T_EQ_INT(l2->src_version, m->src_version);
+		T_ASSERT(memcmp(l2->h, l->h, 9 * sizeof(l->h[0])) == 0);
+		blockmap_free(l2);
+	}
 	blockmap_free(l);
 	l = NULL;
 	/* an empty map too */
