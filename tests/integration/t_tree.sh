@@ -29,6 +29,7 @@ expect_errno "create-vm accepted" 0 "$W/create-vm" "name=web01 resource-group=rg
 check "VM directory" test -d "$W/resource-groups/rg1/vms/web01"
 check "disks, OS disk first" test "$(cat "$W/resource-groups/rg1/vms/web01/disks" | tr '\n' ' ')" = "web01-os web01-data "
 check "disk file of the right size" test "$(stat -c %s "$W/resource-groups/rg1/disks/web01-os")" -eq $((4 << 20))
+check "disk advertises 1 MiB I/O blocks (st_blksize)" test "$(stat -c %o "$W/resource-groups/rg1/disks/web01-os")" -eq $((1 << 20))
 check "disk is sparse zeros" cmp -s -n $((4 << 20)) "$W/resource-groups/rg1/disks/web01-os" /dev/zero
 check "network created" test -e "$W/resource-groups/rg1/networks/vnet1"
 check "availability set created" test -e "$W/resource-groups/rg1/availability-sets/as1"
