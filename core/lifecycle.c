@@ -1126,6 +1126,7 @@ struct rp_ctx {
 	int n;
 	struct rp_disk d[MAX_DISKS];
 	struct blockmap *maps[MAX_DISKS];
+	struct vault_rec *v; /* for the thread that saves the maps */
 };
 
 static void strip_suffix(const char *in, const char *suffix, char *out, size_t len)
@@ -1226,15 +1227,16 @@ static int first_snap(void *arg, const char *snap)
  * the replica before anything writes it.  A resumed job finds the one it
  * took before the stop (nothing else snapshots a replica before its chain
  * exists: the oldest is the original).  model_lock NOT held. */
-static int move_guard(struct jobctx *c, struct rp_ctx *x, struct rp_disk *d)
+static int move_guard(struct jobctx *c, struct rp_ctx *x, struct rp_disk *d, int resumed)
 {
 	struct backend *be = x->ntgt->be;
 	char key[1024];
-	int rc;
+	int rc = 0;
 
 	disk_key(d->managed, d->rep_parent, d->rep, key, sizeof(key));
 	d->snap[0] = '\0';
-	rc = be->ops->disk_snapshot_list(be, key, first_snap, d->snap);
+	if (resumed) /* the guard this job took before the stop */
+		rc = be->ops->disk_snapshot_list(be, key, first_snap, d->snap);
 	if (rc == 0 && !d->snap[0])
 		rc = be->ops->disk_snapshot(be, key, d->snap);
 	if (rc < 0) {
@@ -1382,11 +1384,25 @@ static int last_cycle_map(struct jobctx *c, struct rp_ctx *x, int i, const char 
 	return 1;
 }
 
+/* Save the new direction's block maps (a thread of reprotect_run's). */
+static void *reprotect_save_maps(void *arg)
+{
+	struct rp_ctx *x = arg;
+
+	for (int i = 0; i < x->n; i++) {
+		char mkey[512];
+		key_map(x->v, x->snap.name, i, mkey, sizeof(mkey));
+		if (blockmap_save(x->ntgt->be, mkey, x->maps[i]) < 0)
+			logmsg("item %s: cannot save the block map of disk %d", x->snap.name, i);
+	}
+	return NULL;
+}
+
 /* Create the new direction's recovery-point chain with its first point. */
 static int reprotect_chain(struct vault_rec *v, struct rp_ctx *x, struct rpchain **out, struct rp_point *pt)
 {
 	char keys[MAX_DISKS][1024], catalog[512], prefix[512];
-	const char *kp[MAX_DISKS];
+	const char *kp[MAX_DISKS], *keep[MAX_DISKS];
 	struct rpchain *ch = NULL;
 	struct rp_point newest;
 	int rc;
@@ -1394,6 +1410,7 @@ static int reprotect_chain(struct vault_rec *v, struct rp_ctx *x, struct rpchain
 	for (int i = 0; i < x->n; i++) {
 		disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, keys[i], sizeof(keys[i]));
 		kp[i] = keys[i];
+		keep[i] = x->d[i].snap; /* a moved original's guard: undo still needs it */
 	}
 	key_points(v, x->snap.name, catalog, sizeof(catalog));
 	key_item_data(v, x->snap.name, prefix, sizeof(prefix));
@@ -1403,7 +1420,7 @@ static int reprotect_chain(struct vault_rec *v, struct rp_ctx *x, struct rpchain
 	{
 		struct rpchain_conf conf = {
 			.meta = v->region->be, .catalog_key = catalog, .data = x->ntgt->be,
-			.data_prefix = prefix, .ndisks = x->n, .replica_keys = kp,
+			.data_prefix = prefix, .ndisks = x->n, .replica_keys = kp, .keep_snaps = keep,
 		};
 		rc = rpchain_open(&conf, &ch);
 	}
@@ -1430,7 +1447,8 @@ static int reprotect_run(struct jobctx *c)
 	struct rp_point pt;
 	char why[ERR_MAX], skey[1024], rkey[1024];
 	uint64_t total = 0, done = 0;
-	int rc, was, prepared, began;
+	int rc, was, prepared, began, saving;
+	pthread_t saver;
 
 	if (!x)
 		return -ENOMEM;
@@ -1533,7 +1551,7 @@ static int reprotect_run(struct jobctx *c)
 		if (prepared && have && d->how != PREP_MOVE)
 			continue;
 		if (d->how == PREP_MOVE)
-			rc = move_guard(c, x, d);
+			rc = move_guard(c, x, d, began);
 		else if (d->how == PREP_COPY)
 			rc = copy_in_region(c, x->ntgt, d->managed, d->orig_parent, d->name, d->rep_parent, d->rep);
 		else if (d->how == PREP_OS)
@@ -1627,13 +1645,15 @@ static int reprotect_run(struct jobctx *c)
 		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
 		goto undo;
 	}
-	for (int i = 0; i < x->n; i++) {
-		char mkey[512];
-		key_map(c->v, x->snap.name, i, mkey, sizeof(mkey));
+	/* The new replicas' maps go out while the records change: a map is a
+	 * megabyte per 256 MiB of disk, a round trip's worth on a remote
+	 * region.  No cycle can use them before the job ends. */
+	for (int i = 0; i < x->n; i++)
 		x->maps[i]->generation = pt.seq;
-		if (blockmap_save(x->ntgt->be, mkey, x->maps[i]) < 0)
-			logmsg("item %s: cannot save the block map of disk %d", x->snap.name, i);
-	}
+	x->v = c->v;
+	saving = pthread_create(&saver, NULL, reprotect_save_maps, x) == 0;
+	if (!saving)
+		reprotect_save_maps(x);
 	maps_forget(c->v, c->item);
 	pthread_mutex_lock(&model_lock);
 	if (x->net_src[0] && !mapping_find(c->v, x->nsrc->name, x->net_src)) {
@@ -1715,6 +1735,8 @@ static int reprotect_run(struct jobctx *c)
 	pthread_mutex_unlock(&model_lock);
 	if (ch)
 		item_points_refresh(c->v, c->item, ch);
+	if (saving)
+		pthread_join(saver, NULL);
 	task(c, T_STARTREP, JOB_SUCCEEDED);
 	logmsg("item %s: reprotected, now %s -> %s", c->item, x->nsrc->name, x->ntgt->name);
 	rc = 0;

@@ -138,6 +138,7 @@ struct rpchain {
 	char *catalog_key, *data_prefix;
 	int ndisks;
 	char **replica_keys;
+	char (*keep)[BACKEND_SNAP_MAX]; /* per disk: rpchain_conf's keep_snaps, "" none */
 	pthread_mutex_t op;
 	pthread_mutex_t lock;
 	pthread_cond_t unref;
@@ -1167,7 +1168,7 @@ static int snap_gc(struct rpchain *c)
 		if (rc == 0)
 			rc = l.err;
 		for (size_t k = 0; k < l.n && rc == 0; k++) {
-			int known = 0;
+			int known = strcmp(c->keep[d], l.ids[k]) == 0;
 			pthread_mutex_lock(&c->lock);
 			for (int i = 0; i < c->n && !known; i++)
 				known = c->pts[i].s && strcmp(c->pts[i].s[d]->id, l.ids[k]) == 0;
@@ -1207,6 +1208,7 @@ void rpchain_close(struct rpchain *c)
 		for (int d = 0; d < c->ndisks; d++)
 			free(c->replica_keys[d]);
 	free(c->replica_keys);
+	free(c->keep);
 	free(c->catalog_key);
 	free(c->data_prefix);
 	free(c->seen);
@@ -1313,8 +1315,9 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 	c->data_prefix = strdup(conf->data_prefix);
 	c->replica_keys = calloc((size_t)conf->ndisks, sizeof(*c->replica_keys));
 	c->rep = calloc((size_t)conf->ndisks, sizeof(*c->rep));
+	c->keep = calloc((size_t)conf->ndisks, sizeof(*c->keep));
 	rc = -ENOMEM;
-	if (!c->catalog_key || !c->data_prefix || !c->replica_keys || !c->rep)
+	if (!c->catalog_key || !c->data_prefix || !c->replica_keys || !c->rep || !c->keep)
 		goto out;
 	for (int d = 0; d < conf->ndisks; d++) {
 		if (!conf->replica_keys[d]) {
@@ -1323,6 +1326,8 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 		}
 		if (!(c->replica_keys[d] = strdup(conf->replica_keys[d])))
 			goto out;
+		if (conf->keep_snaps && conf->keep_snaps[d])
+			snprintf(c->keep[d], sizeof(c->keep[d]), "%s", conf->keep_snaps[d]);
 	}
 	rc = be_rec_get(c->meta, c->catalog_key, &text, NULL, c->cat_etag);
 	if (rc == 0)

@@ -87,6 +87,11 @@ struct rpchain_conf {
 	 * neither rolls back nor collects garbage, and every call that would
 	 * change the chain returns -EROFS.  Reads see the catalog as opened. */
 	int readonly;
+	/* Snapshot mode: per disk, a snapshot id that is not the chain's but
+	 * must outlive its garbage collection (NULL, or NULL / "" entries, for
+	 * none): reprotect's guard of a moved original, which a failure after
+	 * the chain is made still restores. */
+	const char *const *keep_snaps;
 };
 
 /* Load (or create empty) and roll back an interrupted cycle. */
