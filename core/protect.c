@@ -615,7 +615,18 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		/* Roll the replicas back to the newest point.  Every map of the
 		 * item may now describe pages the abort undid, not only the failed
 		 * disk's: drop them all; the next cycle compares and rebuilds. */
-		rpchain_abort(cy);
+		if (rpchain_abort(cy) < 0) {
+			/* The replicas' region went away mid-cycle: the chain keeps
+			 * the cycle open and would refuse every next one (EBUSY).
+			 * Retire it; the next cycle opens the catalog afresh, and
+			 * that open rolls the cut-short cycle back, as after a crash. */
+			pthread_mutex_lock(&model_lock);
+			it = item_find(a->v, a->item);
+			if (it && it->chain == chain)
+				item_close_chain(it);
+			pthread_mutex_unlock(&model_lock);
+			logmsg("item %s: could not roll the cut-short cycle back now: the next cycle will", a->item);
+		}
 		for (int i = 0; i < io.ndisks; i++) {
 			blockmap_free(im->m[i]);
 			im->m[i] = NULL;
