@@ -13,7 +13,8 @@
  * task changes and every 2 s of data movement mark it dirty and jobs_flush()
  * writes it within a scheduler tick (or before the next other record of its
  * vault), so a job's steps do not wait for its record.  A step whose undo a
- * resumed job must know about calls job_save() first.  At shut-down running jobs are told to stop at their next
+ * resumed job must know about calls job_save() first.  A run that could not
+ * reach a region waits for it and goes again (wait_for_region).  At shut-down running jobs are told to stop at their next
  * checkpoint and stay InProgress on disk; job_resume_all() queues them again
  * at the next start, and they continue from the checkpoint.
  */
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *job_state_name(int s);
 
@@ -329,6 +331,53 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...)
 	pthread_mutex_unlock(&model_lock);
 }
 
+/* A run that stopped because a region could not be reached (-EHOSTUNREACH)
+ * waits for it rather than failing: the job stays InProgress, its error and
+ * the item's say what it waits for and when it tries again, the task that
+ * failed shows InProgress again, and after the wait (5 s, doubling to 60 s)
+ * run() goes again, from the job's checkpoint and task states as a job
+ * resumed after an unmount does (a reprotect that undid its preparation
+ * starts its sync over).  1: run again; 0: stop, *rc says how (-ECANCELED
+ * for a cancel, an unmount or a lost lease, which end the wait). */
+static int wait_for_region(struct jobctx *c, int tries, int *rc)
+{
+	struct job_rec *j = c->j;
+	int secs = tries < 4 ? 5 << tries : 60;
+	char cause[ERR_MAX];
+	struct item_rec *it;
+
+	pthread_mutex_lock(&model_lock);
+	snprintf(cause, sizeof(cause), "%s", j->error[0] ? j->error : "a region is unavailable");
+	snprintf(j->error, sizeof(j->error), "waiting for an unavailable region (next try in %d s): %.400s", secs,
+		 cause);
+	for (int i = 0; i < j->ntasks; i++)
+		if (j->tasks[i].state == JOB_FAILED) {
+			j->tasks[i].state = JOB_IN_PROGRESS;
+			j->tasks[i].ended = 0;
+		}
+	it = item_find(c->v, j->item);
+	if (it)
+		snprintf(it->error, sizeof(it->error), "%s %.480s", j->type->name, j->error);
+	j->dirty = 1;
+	pthread_mutex_unlock(&model_lock);
+	logmsg("job %s: %s", j->id, j->error);
+
+	for (int i = 0; i < secs * 4; i++) {
+		if (job_cancelled(c)) {
+			*rc = -ECANCELED;
+			return 0;
+		}
+		usleep(250 * 1000);
+	}
+	pthread_mutex_lock(&model_lock);
+	j->error[0] = '\0';
+	it = item_find(c->v, j->item);
+	if (it)
+		it->error[0] = '\0';
+	pthread_mutex_unlock(&model_lock);
+	return 1;
+}
+
 static void job_worker(void *arg)
 {
 	struct job_rec *j = arg;
@@ -343,7 +392,11 @@ static void job_worker(void *arg)
 	j->dirty = 1;
 	pthread_mutex_unlock(&model_lock);
 
-	rc = j->type->run(&c);
+	for (int tries = 0;; tries++) {
+		rc = j->type->run(&c);
+		if (rc != -EHOSTUNREACH || !wait_for_region(&c, tries, &rc))
+			break;
+	}
 
 	pthread_mutex_lock(&model_lock);
 	it = item_find(c.v, j->item);

@@ -1743,8 +1743,16 @@ static int reprotect_run(struct jobctx *c)
 	goto out;
 undo:
 	/* An unmount is not a cancel: keep what is done for the resume. */
-	if (!(rc == -ECANCELED && job_shutting_down(c)))
+	if (!(rc == -ECANCELED && job_shutting_down(c))) {
 		reprotect_undo(x);
+		/* What was synchronized may be gone: a run again (after waiting
+		 * for a region) starts its sync over. */
+		pthread_mutex_lock(&model_lock);
+		c->j->ck_disk = 0;
+		c->j->ck_offset = 0;
+		c->j->dirty = 1;
+		pthread_mutex_unlock(&model_lock);
+	}
 out:
 	for (int i = 0; i < MAX_DISKS; i++)
 		blockmap_free(x->maps[i]);
