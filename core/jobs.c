@@ -14,9 +14,10 @@
  * writes it within a scheduler tick (or before the next other record of its
  * vault), so a job's steps do not wait for its record.  A step whose undo a
  * resumed job must know about calls job_save() first.  A run that could not
- * reach a region waits for it and goes again (wait_for_region).  At shut-down running jobs are told to stop at their next
- * checkpoint and stay InProgress on disk; job_resume_all() queues them again
- * at the next start, and they continue from the checkpoint.
+ * reach a region waits for it and goes again (wait_for_region).  At
+ * shut-down running jobs are told to stop at their next checkpoint and stay
+ * InProgress on disk; job_resume_all() queues them again at the next start,
+ * and they continue from the checkpoint.
  */
 #define _GNU_SOURCE
 #include "model.h"
