@@ -558,7 +558,7 @@ static void free_job(struct job *j)
  * sink: no dbuf without one).  All chunk buffers are one arena backed by
  * huge pages where the kernel offers them (madvise): on a virtual machine
  * a page fault costs ~20 us, so faulting in 2 MiB of fresh buffers 4 KiB
- * at a time costs ~10 ms, more than comparing 256 MiB of disk. */
+ * at a time costs ~10 ms, as long as comparing 128 MiB of disk takes. */
 static int alloc_job(struct job *j, int nthreads)
 {
 	const size_t huge = 2u << 20;
