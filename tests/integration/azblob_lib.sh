@@ -3,6 +3,7 @@
 #
 #   . "$(dirname "$0")/lib.sh"
 #   . "$(dirname "$0")/azblob_lib.sh"
+#   az_mount westeurope=local northeurope=azblob   # all of the below in one
 #   az_setup || finish            # installs Azurite or prints "skip - ..." and exits
 #   az_start northeurope          # one Azurite per region: AZ_PORT[r], AZ_PID[r]
 #   az_config "$WORK/asrfs.json" westeurope=local northeurope=azblob
@@ -77,6 +78,20 @@ az_freeze() { kill -STOP "${AZ_PID[$1]}"; }
 az_thaw() { kill -CONT "${AZ_PID[$1]}"; }
 
 az_endpoint() { echo "http://127.0.0.1:${AZ_PORT[$1]}/$AZ_ACCOUNT"; }
+
+# az_mount REGION=KIND... [more az_config words]: Azurite installed, one
+# started for each azblob region, the config written to $CONF, and asrfs
+# mounted on it; the test ends at once if any of that fails.
+az_mount() {
+	local a
+	az_setup || finish
+	for a in "$@"; do
+		case "$a" in *=azblob) az_start "${a%%=*}" || finish ;; esac
+	done
+	CONF="$WORK/asrfs.json"
+	az_config "$CONF" "$@"
+	asrfs_start --config "$CONF" || { not_ok "mount"; finish; }
+}
 
 # az_config FILE REGION=KIND... [vault=REGION] [container=NAME] [extra JSON
 # members as key:value, e.g. lease_seconds:15]: the config asrfs reads.  The

@@ -108,6 +108,11 @@ trap 'asrfs_stop >/dev/null 2>&1; rm -rf "$WORK"' INT TERM
 
 R() { echo "$MNT/regions/$1"; }
 V() { echo "$MNT/vaults/${1:-asr-vault}"; }
+# WD / ND RG DISK: a managed disk's file in westeurope / northeurope.
+WD() { echo "$MNT/regions/westeurope/resource-groups/$1/disks/$2"; }
+ND() { echo "$MNT/regions/northeurope/resource-groups/$1/disks/$2"; }
+# scribble FILE PAGES AT: PAGES random 4 KiB pages into FILE from page AT, in place.
+scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 
 # create_vm REGION RG NAME DISKS [more key=value]
 create_vm() {

@@ -11,14 +11,8 @@
 # equals the source byte for byte.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/azblob_lib.sh"
-az_setup || finish
-az_start northeurope || finish
-CONF="$WORK/asrfs.json"
-az_config "$CONF" westeurope=local northeurope=azblob vault=westeurope
-asrfs_start --config "$CONF" || { not_ok "mount"; finish; }
+az_mount westeurope=local northeurope=azblob vault=westeurope
 I=$(V)/items/web01
-WD() { echo "$MNT/regions/westeurope/resource-groups/$1/disks/$2"; }
-ND() { echo "$MNT/regions/northeurope/resource-groups/$1/disks/$2"; }
 J() { echo "$(V)/jobs/$(basename "$(readlink "$I/job")")"; }
 
 create_vm westeurope rg1 web01 web01-os:8M network=vnet1

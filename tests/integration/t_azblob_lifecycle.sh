@@ -7,18 +7,10 @@
 # local regions, with more detail.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/azblob_lib.sh"
-az_setup || finish
-az_start westeurope || finish
-az_start northeurope || finish
-CONF="$WORK/asrfs.json"
-az_config "$CONF" westeurope=azblob northeurope=azblob
-asrfs_start --config "$CONF" || { not_ok "mount"; finish; }
+az_mount westeurope=azblob northeurope=azblob
 I=$(V)/items/web01
-WD() { echo "$MNT/regions/westeurope/resource-groups/$1/disks/$2"; }
-ND() { echo "$MNT/regions/northeurope/resource-groups/$1/disks/$2"; }
 wait_state() { wait_for "${2:-60}" file_is "$I/state" "$1"; }
 job_ok() { file_is "$I/job/state" Succeeded; }
-scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 
 fast_policy 2
 create_vm westeurope rg1 web01 web01-os:8M,web01-data:4M network=vnet1 availability-set=as1

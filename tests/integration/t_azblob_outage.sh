@@ -12,17 +12,10 @@
 #      in westeurope equal to the recovery VM's disk.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/azblob_lib.sh"
-az_setup || finish
-az_start westeurope || finish
-az_start northeurope || finish
-CONF="$WORK/asrfs.json"
-az_config "$CONF" westeurope=azblob northeurope=azblob
-asrfs_start --config "$CONF" || { not_ok "mount"; finish; }
+az_mount westeurope=azblob northeurope=azblob
 W=$(R westeurope)
 N=$(R northeurope)
 I="$(V)/items/web01"
-WD() { echo "$W/resource-groups/$1/disks/$2"; }
-ND() { echo "$N/resource-groups/$1/disks/$2"; }
 # quick CMD...: CMD finishes within 3 s (the tree must not hang on a dead region)
 quick() { timeout 3 "$@" >/dev/null; }
 

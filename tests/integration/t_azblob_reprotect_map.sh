@@ -12,16 +12,9 @@
 # stale and cmp would fail.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/azblob_lib.sh"
-az_setup || finish
-az_start westeurope || finish
-CONF="$WORK/asrfs.json"
-az_config "$CONF" westeurope=azblob northeurope=local
-asrfs_start --config "$CONF" || { not_ok "mount"; finish; }
+az_mount westeurope=azblob northeurope=local
 I=$(V)/items/web01
-WD() { echo "$MNT/regions/westeurope/resource-groups/$1/disks/$2"; }
-ND() { echo "$MNT/regions/northeurope/resource-groups/$1/disks/$2"; }
 wait_state() { wait_for "${2:-60}" file_is "$I/state" "$1"; }
-scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 stand_in() { grep -c "replica disk $1 is as the last cycle read it" "$LOG"; }
 
 fast_policy 2

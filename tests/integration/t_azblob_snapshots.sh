@@ -15,16 +15,8 @@
 # hidden physical blobs .disks/<id>, which the counts below see.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/azblob_lib.sh"
-az_setup || finish
-az_start westeurope || finish
-az_start northeurope || finish
-CONF="$WORK/asrfs.json"
-az_config "$CONF" westeurope=azblob northeurope=azblob
-asrfs_start --config "$CONF" || { not_ok "mount"; finish; }
+az_mount westeurope=azblob northeurope=azblob
 I=$(V)/items/web01
-WD() { echo "$MNT/regions/westeurope/resource-groups/$1/disks/$2"; }
-ND() { echo "$MNT/regions/northeurope/resource-groups/$1/disks/$2"; }
-scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 catalog() { az_get northeurope /asr/vaults/asr-vault/items/web01/points.json; }
 cycle_marked() { catalog | grep -q '"cycle":true'; }
 one_point() { [ "$(npoints)" -eq 1 ]; }

@@ -9,13 +9,10 @@
 
 asrfs_start || { not_ok "mount"; finish; }
 I=$(V)/items/web01
-WD() { echo "$MNT/regions/westeurope/resource-groups/$1/disks/$2"; }
-ND() { echo "$MNT/regions/northeurope/resource-groups/$1/disks/$2"; }
 wait_state() { wait_for "${2:-60}" file_is "$I/state" "$1"; }
 allowed_is() { [ "$(tr '\n' ' ' <"$I/allowed-operations")" = "$1" ]; }
 job_ok() { file_is "$I/job/state" Succeeded; }
 # writes N 4 KiB pages of random data at page offset SEEK into FILE
-scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 
 fast_policy 1
 create_vm westeurope rg1 web01 web01-os:16M,web01-data:8M network=vnet1 availability-set=as1

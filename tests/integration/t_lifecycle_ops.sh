@@ -13,7 +13,6 @@ WE=$MNT/regions/westeurope/resource-groups
 NE=$MNT/regions/northeurope/resource-groups
 wait_state() { wait_for "${3:-60}" file_is "$1/state" "$2"; }
 allowed_is() { [ "$(tr '\n' ' ' <"$1/allowed-operations")" = "$2" ]; }
-scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 task_running() { grep -q "^InProgress .* $2\$" "$1/job/tasks"; }
 
 fast_policy 1

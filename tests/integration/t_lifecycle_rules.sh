@@ -13,7 +13,6 @@ NE=$MNT/regions/northeurope/resource-groups
 wait_state() { wait_for "${3:-60}" file_is "$1/state" "$2"; }
 allowed_is() { [ "$(tr '\n' ' ' <"$1/allowed-operations")" = "$2" ]; }
 error_has() { grep -q -- "$2" "$1/error"; }
-scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 
 fast_policy 1
 create_vm westeurope rg1 web01 web01-os:8M network=vnet1

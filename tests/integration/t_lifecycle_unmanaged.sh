@@ -13,7 +13,6 @@ WV() { echo "$MNT/regions/westeurope/storage-accounts/$1/vhds/$2.vhd"; }
 NV() { echo "$MNT/regions/northeurope/storage-accounts/$1/vhds/$2.vhd"; }
 WVM=$MNT/regions/westeurope/resource-groups/rg2/vms/app01
 wait_state() { wait_for "${2:-60}" file_is "$I/state" "$1"; }
-scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 
 fast_policy 1
 create_vm westeurope rg2 app01 app01-os:16M,app01-data:8M network=vnet2 storage-account=sa1
