@@ -113,7 +113,7 @@ static int make_parents(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
@@ -192,7 +192,7 @@ static int local_init_region(struct backend *be)
 		return local_probe(be, reason, sizeof(reason)) == 0 ? 0 : -EINVAL;
 	{
 		char line[300];
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return -errno;
 		snprintf(line, sizeof(line), "%s\n", lb->region);
@@ -340,7 +340,7 @@ static int local_rec_put(struct backend *be, const char *key, const void *data, 
 		snprintf(tmp, sizeof(tmp), "%.*s/.tmp.%d.%lu", (int)(slash - path), path, (int)getpid(),
 			 __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		goto out;
@@ -447,7 +447,7 @@ static int local_disk_create(struct backend *be, const char *key, uint64_t size)
 	rc = make_parents(path);
 	if (rc < 0)
 		return rc;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
@@ -540,7 +540,7 @@ int local_disk_open_path(const char *path, int flags, struct bdisk **out)
 
 int local_disk_open_path_create(const char *path, int flags, struct bdisk **out)
 {
-	int fd = open(path, open_flags(flags | BDISK_RDWR) | O_CREAT, 0644);
+	int fd = open(path, open_flags(flags | BDISK_RDWR) | O_CREAT, 0600);
 	if (fd < 0)
 		return -errno;
 	return open_fd_disk(fd, out);
@@ -694,7 +694,7 @@ static int local_lease_acquire(struct backend *be, const char *key, void **lease
 	rc = make_parents(path);
 	if (rc < 0)
 		return rc;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

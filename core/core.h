@@ -93,6 +93,9 @@ int core_sa_vhds(const char *region, const char *sa, struct strlist *out); /* "<
 /* Disk bytes.  kind: 0 = managed disk <rg>/disks/<name>, 1 = VHD <sa>/vhds/<name>. */
 struct core_disk;
 int core_disk_size(const char *region, int kind, const char *parent, const char *name, uint64_t *size);
+/* 1 when the disk is an item's replica: only replication writes it, and a
+ * writable open is -EPERM (SPEC 8). */
+int core_disk_readonly(const char *region, int kind, const char *parent, const char *name);
 int core_disk_open(const char *region, int kind, const char *parent, const char *name, int writable,
 		   struct core_disk **out);
 ssize_t core_disk_read(struct core_disk *d, void *buf, size_t len, uint64_t off);

@@ -1125,15 +1125,20 @@ static struct gate *gate_get(struct backend *be, const char *key)
 	return g;
 }
 
+/* All of the disks' gates shut, or -ENOMEM with none held: a disk left
+ * open to writes would tear the point being taken. */
 int gates_freeze(struct backend *be, const char (*keys)[1024], int n, struct gate **out)
 {
+	int rc = 0;
 	pthread_mutex_lock(&model_lock);
 	for (int i = 0; i < n; i++)
-		out[i] = gate_get(be, keys[i]);
+		if (!(out[i] = gate_get(be, keys[i])))
+			rc = -ENOMEM;
 	pthread_mutex_unlock(&model_lock);
+	if (rc < 0)
+		return rc;
 	for (int i = 0; i < n; i++)
-		if (out[i])
-			pthread_rwlock_wrlock(&out[i]->rw);
+		pthread_rwlock_wrlock(&out[i]->rw);
 	return 0;
 }
 
@@ -1177,6 +1182,36 @@ static struct disk_rec *disk_lookup(struct region *r, int kind, const char *pare
 	}
 }
 
+/* model_lock held: is this disk an item's replica?  Replicas change only by
+ * replication (SPEC 8), so the mount serves them read-only. */
+static int disk_is_replica(const struct region *r, int kind, const char *parent, const char *name)
+{
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		for (struct item_rec *it = v->items; it; it = it->next) {
+			if (strcmp(it->target_region, r->name) != 0)
+				continue;
+			for (int i = 0; i < it->ndisks; i++) {
+				const struct item_disk *d = &it->disks[i];
+				if (d->replica_managed == (kind == 0) && strcmp(d->replica, name) == 0 &&
+				    strcmp(d->replica_parent, parent) == 0)
+					return 1;
+			}
+		}
+	return 0;
+}
+
+int core_disk_readonly(const char *region, int kind, const char *parent, const char *name)
+{
+	struct region *r;
+	int ro = 0;
+	pthread_mutex_lock(&model_lock);
+	r = region_find(region);
+	if (r)
+		ro = disk_is_replica(r, kind, parent, name);
+	pthread_mutex_unlock(&model_lock);
+	return ro;
+}
+
 int core_disk_size(const char *region, int kind, const char *parent, const char *name, uint64_t *size)
 {
 	struct region *r;
@@ -1209,6 +1244,8 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 	if (r)
 		d = disk_lookup(r, kind, parent, name);
 	rc = d ? 0 : -ENOENT;
+	if (rc == 0 && writable && disk_is_replica(r, kind, parent, name))
+		rc = -EPERM;
 	if (rc == 0 && !r->available)
 		rc = -EHOSTUNREACH;
 	if (rc == 0 && writable && !(cd->gate = gate_get(r->be, key)))

@@ -1915,7 +1915,7 @@ static int resync_run(struct jobctx *c)
 	struct item_rec *it;
 	char why[300];
 	uint64_t total = 0;
-	int rc;
+	int rc, lost = 0;
 
 	task(c, T_PREREQ, JOB_IN_PROGRESS);
 	rc = wait_cycle_done(c);
@@ -1934,13 +1934,18 @@ static int resync_run(struct jobctx *c)
 		return rc;
 
 	/* Compare mode on every disk: the maps are rebuilt from what is really
-	 * on the replicas, the differences are shipped, a point is made. */
+	 * on the replicas, the differences are shipped, a point is made.  A
+	 * replica lost behind our back is made again first, and then the
+	 * points that read through it go. */
 	task(c, T_RESYNC, JOB_IN_PROGRESS);
 	job_set_total(c, total);
-	{
+	rc = replicas_recreate_lost(c->v, c->item, &lost, why, sizeof(why));
+	if (rc == 0) {
 		struct jobprog jp = {.c = c};
 		rc = replication_cycle_now(c->v, c->item, 1, &jp, why, sizeof(why));
 	}
+	if (rc == 0 && lost && points_drop_older(c->v, c->item) < 0)
+		logmsg("item %s: could not delete the points of the lost replica yet", c->item);
 	if (rc < 0 && rc != -ECANCELED)
 		job_fail_msg(c, "%s", why);
 	task(c, T_RESYNC, rc ? JOB_FAILED : JOB_SUCCEEDED);

@@ -722,7 +722,7 @@ static void region_first_init(struct region *r)
 	char stamp[4096], reason[256];
 	int fd;
 	snprintf(stamp, sizeof(stamp), "%s/initialized", M.state_dir);
-	mkdir(stamp, 0755);
+	mkdir(stamp, 0700);
 	snprintf(stamp, sizeof(stamp), "%s/initialized/%s", M.state_dir, r->name);
 	if (access(stamp, F_OK) == 0)
 		return;
@@ -733,7 +733,7 @@ static void region_first_init(struct region *r)
 			return;
 		}
 	}
-	fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		close(fd);
 }

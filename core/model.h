@@ -324,5 +324,11 @@ int replication_cycle_now(struct vault_rec *v, const char *item, int force_compa
  * held); 0 or -errno with the reason in why. */
 int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len);
 void protect_free_maps(void); /* frees cached block maps */
+/* Resync's repair of replicas deleted behind the daemon's back (model_lock
+ * NOT held): create each missing one again, empty (*lost counts them), so
+ * a full compare fills it; then, once the resync's point exists, delete the
+ * older points, which all read through the lost bytes. */
+int replicas_recreate_lost(struct vault_rec *v, const char *item, int *lost, char *why, size_t whylen);
+int points_drop_older(struct vault_rec *v, const char *item);
 
 #endif

@@ -348,13 +348,14 @@ int sync_disk(struct backend *sbe, const char *skey, struct backend *dbe, const 
 		     struct delta_opts *opts, struct delta_stats *st)
 {
 	struct bdisk *s = NULL, *d = NULL;
-	int rc = sbe->ops->disk_open(sbe, skey, BDISK_RDONLY, &s);
+	int rc;
+	memset(st, 0, sizeof(*st)); /* the caller adds them up, failed or not */
+	rc = sbe->ops->disk_open(sbe, skey, BDISK_RDONLY, &s);
 	if (rc < 0)
 		goto out;
 	rc = dbe->ops->disk_open(dbe, dkey, BDISK_RDWR, &d);
 	if (rc < 0)
 		goto out;
-	memset(st, 0, sizeof(*st));
 	rc = delta_sync(s, d, opts, st);
 	if (rc == 0)
 		rc = bd_sync(d);
@@ -541,7 +542,12 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		goto thaw;
 	}
 	/* One instant for all disks: no mount write lands while they ship. */
-	gates_freeze(io.src_be, (const char (*)[1024])io.src_key, io.ndisks, gate);
+	rc = gates_freeze(io.src_be, (const char (*)[1024])io.src_key, io.ndisks, gate);
+	if (rc < 0) {
+		snprintf(why, whylen, "cannot hold the source disks' writes: %s", strerror(-rc));
+		rpchain_abort(cy);
+		goto thaw;
+	}
 	for (int i = 0; i < io.ndisks && rc == 0; i++) {
 		struct delta_opts opts = {0};
 		struct delta_stats st;
@@ -690,6 +696,59 @@ int replication_cycle_now(struct vault_rec *v, const char *item, int force_compa
 	return rc;
 }
 
+int replicas_recreate_lost(struct vault_rec *v, const char *item, int *lost, char *why, size_t whylen)
+{
+	struct item_io io;
+	struct item_rec *it;
+	int rc;
+
+	*lost = 0;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, item);
+	rc = it ? item_io_fill(v, it, &io) : -ENOENT;
+	pthread_mutex_unlock(&model_lock);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < io.ndisks; i++) {
+		rc = io.tgt_be->ops->disk_exists(io.tgt_be, io.rep_key[i]);
+		if (rc == 0)
+			rc = io.tgt_be->ops->disk_create(io.tgt_be, io.rep_key[i], io.size[i]);
+		else if (rc == 1)
+			continue;
+		if (rc < 0) {
+			snprintf(why, whylen, "cannot create the lost replica of disk %d again: %s", i, strerror(-rc));
+			return rc;
+		}
+		logmsg("item %s: the replica %s was gone; created it again, empty, for the resync to fill", item,
+		       io.rep_key[i]);
+		(*lost)++;
+	}
+	return 0;
+}
+
+int points_drop_older(struct vault_rec *v, const char *item)
+{
+	struct item_rec *it;
+	struct rp_point *pts = NULL;
+	int n = 0, rc;
+
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, item);
+	pthread_mutex_unlock(&model_lock);
+	if (!it)
+		return -ENOENT;
+	rc = item_open_chain(v, it);
+	if (rc < 0)
+		return rc;
+	rc = rpchain_list(it->chain, &pts, &n);
+	for (int i = 0; rc == 0 && i < n - 1; i++)
+		rc = rpchain_delete(it->chain, pts[i].id);
+	if (rc == 0 && n > 1)
+		logmsg("item %s: %d older recovery point(s) read through a lost replica: deleted", item, n - 1);
+	free(pts);
+	item_points_refresh(v, item, it->chain);
+	return rc;
+}
 
 void replication_tick(time_t now)
 {

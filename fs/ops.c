@@ -198,7 +198,7 @@ static int asr_getattr(const char *path, struct stat *st, struct fuse_file_info 
 		rc = n.attr->size(&n.ctx, &size);
 		if (rc < 0)
 			return rc;
-		st->st_mode = S_IFREG | n.attr->mode;
+		st->st_mode = S_IFREG | attr_mode(n.attr, &n.ctx);
 		st->st_size = (off_t)size;
 		st->st_blocks = (blkcnt_t)((size + 511) / 512);
 		/* cat, cp and cmp size their reads by this, and direct_io hands
@@ -287,8 +287,9 @@ static int asr_open(const char *path, struct fuse_file_info *fi)
 		goto fail;
 	}
 	if (h->node.attr->kind == A_DISK) {
-		if (acc != O_RDONLY && !(h->node.attr->mode & 0200)) {
-			rc = -EACCES;
+		/* Replicas and point images are read-only for root too (SPEC 8). */
+		if (acc != O_RDONLY && !(attr_mode(h->node.attr, &h->node.ctx) & 0200)) {
+			rc = -EPERM;
 			goto fail;
 		}
 		rc = h->node.attr->open(&h->node.ctx, acc != O_RDONLY, &h->disk);
@@ -402,25 +403,26 @@ static int asr_write(const char *path, const char *buf, size_t size, off_t off, 
 static int asr_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct node n;
+	const struct node *np = &n;
 	const struct attr *a;
 	int rc = 0;
 	(void)size;
 	if (fi) {
-		a = FH(fi)->node.attr;
+		np = &FH(fi)->node;
 	} else {
 		if (pending_has(path))
 			return 0;
 		rc = node_resolve(path, &n);
-		a = n.attr;
 	}
 	if (rc < 0)
 		return rc;
+	a = np->attr;
 	if (!a)
 		return -EISDIR;
 	/* O_TRUNC on a control or setting is part of `echo x > f`; a disk keeps
 	 * its size, as a block device does. */
 	if (a->kind == A_DISK)
-		return (a->mode & 0200) ? 0 : -EACCES;
+		return (attr_mode(a, &np->ctx) & 0200) ? 0 : -EPERM;
 	return a->store ? 0 : -EACCES;
 }
 
