@@ -149,6 +149,12 @@ struct item_io {
 	char src_reason[256], tgt_reason[256];
 };
 
+/* A region an item names may be gone from the config: as good as down. */
+static int region_ok(const struct region *r)
+{
+	return r && r->available;
+}
+
 /* Copy what the data path needs (model_lock held). */
 static int item_io_fill(struct vault_rec *v, struct item_rec *it, struct item_io *io)
 {
@@ -156,8 +162,11 @@ static int item_io_fill(struct vault_rec *v, struct item_rec *it, struct item_io
 	struct policy_rec *p = policy_find(v, it->policy);
 
 	memset(io, 0, sizeof(*io));
-	if (!src || !tgt)
-		return -ENOENT;
+	if (!src || !tgt) {
+		snprintf(io->src_reason, sizeof(io->src_reason), "region %s is not in the configuration",
+			 src ? it->target_region : it->source_region);
+		return -EHOSTUNREACH;
+	}
 	io->src_be = src->be;
 	io->tgt_be = tgt->be;
 	io->vault_be = v->region->be;
@@ -512,8 +521,10 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		      now - it->last_app_point_time >= (time_t)io.pol.app_frequency_minutes * 60;
 	}
 	pthread_mutex_unlock(&model_lock);
-	if (rc < 0)
+	if (rc < 0) {
+		snprintf(why, whylen, "%s", io.src_reason[0] ? io.src_reason : strerror(-rc));
 		goto done;
+	}
 	if (!io.src_avail || !io.tgt_avail) {
 		rc = -EHOSTUNREACH;
 		snprintf(why, whylen, "region %s is unavailable: %s", !io.src_avail ? "source" : "target",
@@ -795,10 +806,10 @@ static int enable_run(struct jobctx *c)
 	it = item_find(c->v, c->item);
 	src = it ? region_find(it->source_region) : NULL;
 	tgt = it ? region_find(it->target_region) : NULL;
-	rc = !it ? -ENOENT : (!src->available || !tgt->available) ? -EHOSTUNREACH : 0;
+	rc = !it ? -ENOENT : (!region_ok(src) || !region_ok(tgt)) ? -EHOSTUNREACH : 0;
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "region %s is unavailable",
-			 src->available ? tgt->name : src->name);
+			 region_ok(src) ? it->target_region : it->source_region);
 	pthread_mutex_unlock(&model_lock);
 	job_task(c, EN_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
@@ -976,10 +987,10 @@ static int disable_run(struct jobctx *c)
 	pthread_mutex_lock(&model_lock);
 	it = item_find(c->v, c->item);
 	tgt = it ? region_find(it->target_region) : NULL;
-	rc = !it ? -ENOENT : !tgt->available ? -EHOSTUNREACH : item_io_fill(c->v, it, &io);
+	rc = !it ? -ENOENT : !region_ok(tgt) ? -EHOSTUNREACH : item_io_fill(c->v, it, &io);
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "region %s, which holds the replicas, is unavailable",
-			 tgt->name);
+			 it->target_region);
 	pthread_mutex_unlock(&model_lock);
 	job_task(c, DI_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
