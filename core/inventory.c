@@ -711,6 +711,32 @@ out:
 	return rc;
 }
 
+/* model_lock held: -EBUSY (the reason in r's error) when replication needs
+ * this VM where it is: the source of an item that replicates it, or either
+ * VM of an item with a job running.  A failed-over item's old source VM, or
+ * a committed item's VM, may go: reprotect then copies in full, or refuses
+ * (SPEC 6). */
+static int vm_in_use(struct region *r, const char *rg, const char *vm)
+{
+	static const char *const free_states[] = {"FailedOver", "FailoverCommitted", "MigrationCompleted", NULL};
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		for (struct item_rec *it = v->items; it; it = it->next) {
+			int src = strcmp(it->source_region, r->name) == 0 && strcmp(it->vm_rg, rg) == 0 &&
+				  strcmp(it->name, vm) == 0;
+			int tgt = strcmp(it->target_region, r->name) == 0 && strcmp(it->target_rg, rg) == 0 &&
+				  strcmp(it->name, vm) == 0;
+			int replicating = src;
+			for (int i = 0; free_states[i] && replicating; i++)
+				if (strcmp(it->state, free_states[i]) == 0)
+					replicating = 0;
+			if (replicating || ((src || tgt) && it->job))
+				return fail_region(r, -EBUSY, "VM %s/%s is in use by item %s of vault %s (%s%s): %s", rg,
+						   vm, it->name, v->name, it->state, it->job ? ", a job running" : "",
+						   it->job ? "wait for the job" : "disable replication first");
+		}
+	return 0;
+}
+
 int core_vm_delete(const char *region, const char *rg, const char *vm)
 {
 	struct region *r;
@@ -738,6 +764,8 @@ int core_vm_delete(const char *region, const char *rg, const char *vm)
 		rc = fail_region(r, -EBUSY, "VM %s is being moved", vm);
 		goto out;
 	}
+	if ((rc = vm_in_use(r, rg, vm)) < 0)
+		goto out;
 	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, vm);
 	rc = r->be->ops->rec_del(r->be, key);
 	if (rc == 0 || rc == -ENOENT) {
@@ -797,6 +825,8 @@ int core_vm_move(const char *region, const char *rg, const char *vm, const char 
 		rc = fail_region(r, -EBUSY, "VM %s is being moved", vm);
 		goto out;
 	}
+	if ((rc = vm_in_use(r, rg, vm)) < 0)
+		goto out;
 	if ((rc = name_vm_ok(to_name, r->error, sizeof(r->error))) < 0)
 		goto out;
 	if (vm_find(to, to_name)) {
