@@ -40,7 +40,7 @@ UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps run check unit integration bench clean distclean flags
 
-all: $(BUILD)/asrfs $(BUILD)/asrfs-delta $(BUILD)/tests/errno-write
+all: $(BUILD)/asrfs $(BUILD)/asrfs-delta $(BUILD)/tests/errno-write $(BUILD)/tests/eio.so
 
 # Rebuild everything when the flags change (e.g. SANITIZE=...).
 $(BUILD)/.flags: flags
@@ -76,6 +76,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsync.a
 $(BUILD)/tests/errno-write: tests/errno-write.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+
+# The tests' faulty medium (LD_PRELOAD): plain flags, never a sanitizer,
+# since it is loaded into processes built either way.
+$(BUILD)/tests/eio.so: tests/shim/eio.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
 
 deps:
 	@./scripts/install-deps.sh
