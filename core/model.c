@@ -142,6 +142,16 @@ static const char *js(json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
+/* The array under k, or NULL when there is none: absent, or a damaged
+ * record's other type (json-c asserts on array calls with a non-array). */
+static json_object *ja(json_object *o, const char *k)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_array))
+		return NULL;
+	return v;
+}
+
 static uint64_t ju(json_object *o, const char *k)
 {
 	json_object *v;
@@ -403,7 +413,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	it->created = (time_t)ju(o, "created");
 	it->resync_required = (int)ju(o, "resync_required");
 	it->last_app_point_time = (time_t)ju(o, "last_app_point_time");
-	if (json_object_object_get_ex(o, "disks", &disks)) {
+	if ((disks = ja(o, "disks")) != NULL) {
 		size_t n = json_object_array_length(disks);
 		for (size_t i = 0; i < n && i < MAX_DISKS; i++) {
 			json_object *d = json_object_array_get_idx(disks, i);
@@ -459,7 +469,7 @@ static int load_job_cb(void *arg, const char *name, int is_dir)
 	j->ck_offset = ju(o, "ck_offset");
 	JCPY(j->args, o, "args");
 	JCPY(j->prev_state, o, "prev_state");
-	if (json_object_object_get_ex(o, "tasks", &tasks)) {
+	if ((tasks = ja(o, "tasks")) != NULL) {
 		size_t nt = json_object_array_length(tasks);
 		for (size_t i = 0; i < nt && i < MAX_TASKS; i++) {
 			json_object *t = json_object_array_get_idx(tasks, i);
@@ -526,7 +536,7 @@ int vault_load(struct vault_rec *v)
 	if (rc < 0)
 		return rc;
 	v->next_job = ju(o, "next_job");
-	if (json_object_object_get_ex(o, "policies", &a)) {
+	if ((a = ja(o, "policies")) != NULL) {
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
 			json_object *po = json_object_array_get_idx(a, i);
 			struct policy_rec *p;
@@ -538,7 +548,7 @@ int vault_load(struct vault_rec *v)
 			p->info.rpo_threshold_seconds = ju(po, POLICY_RPO);
 		}
 	}
-	if (json_object_object_get_ex(o, "network_mappings", &a)) {
+	if ((a = ja(o, "network_mappings")) != NULL) {
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
 			json_object *mo = json_object_array_get_idx(a, i);
 			struct mapping_rec *m = calloc(1, sizeof(*m));
@@ -670,6 +680,10 @@ int config_parse(json_object *o, const char *path, struct config *cf, char *err,
 		}
 	}
 	if (json_object_object_get_ex(o, "vaults", &a)) {
+		if (!json_object_is_type(a, json_type_array)) {
+			snprintf(err, errlen, "config %s: \"vaults\" is not an array", path);
+			return -EINVAL;
+		}
 		n = json_object_array_length(a);
 		cf->vaults = calloc(n ? n : 1, sizeof(*cf->vaults));
 		if (!cf->vaults)
