@@ -2,7 +2,9 @@
  * fuzz_undo.c - libFuzzer target: the index of a point's undo data
  * (<data_prefix>/<seq>/<disk>.idx: "ASRUNDO1", a count, page numbers), read
  * when a chain is opened and when an older point is read.  A valid catalog
- * of two points names it for both; the older point is then read whole.
+ * of two points names it for both; read-only, the older point is then read
+ * whole; writable, open rolls the newest undo back onto the replica (whose
+ * writes fail: the error paths).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define REPLICA (256u << 10)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void try_open(const uint8_t *data, size_t size, int readonly)
 {
 	static const char catalog[] =
 		"{\"version\":1,\"next_seq\":3,\"points\":["
@@ -26,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct backend *be = membe_new(0);
 	struct rpchain_conf conf = {
 		.catalog_key = "points.json", .data_prefix = "d", .ndisks = 1,
-		.replica_keys = reps, .readonly = 1,
+		.replica_keys = reps, .readonly = readonly,
 	};
 	struct rpchain *c;
 
@@ -44,5 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rpchain_close(c);
 	}
 	membe_free(be);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	try_open(data, size, 1);
+	try_open(data, size, 0);
 	return 0;
 }

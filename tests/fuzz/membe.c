@@ -195,14 +195,16 @@ static int m_disk_next_data(struct bdisk *d, uint64_t off, uint64_t *start, uint
 	return 0;
 }
 
-/* Everything that would change the medium. */
+/* Everything else that would change the medium. */
 static int m_rec_put(struct backend *be, const char *key, const void *data, size_t len, const char *if_match,
 		     char etag[BACKEND_ETAG_MAX])
 {
 	(void)be, (void)key, (void)data, (void)len, (void)if_match, (void)etag;
 	return -EROFS;
 }
-static int m_key_ro(struct backend *be, const char *key) { (void)be, (void)key; return -EROFS; }
+/* Deletes succeed and change nothing, so that a loader's clean-up goes on
+ * to what follows it (a writable chain's garbage collection). */
+static int m_key_del(struct backend *be, const char *key) { (void)be, (void)key; return 0; }
 static int m_disk_create(struct backend *be, const char *key, uint64_t size)
 {
 	(void)be, (void)key, (void)size;
@@ -248,9 +250,9 @@ static int m_copy_snapshot(struct bdisk *dst, struct backend *be, const char *ke
 }
 
 #define MEM_OPS                                                                        \
-	.kind = "mem", .rec_get = m_rec_get, .rec_put = m_rec_put, .rec_del = m_key_ro,  \
-	.list = m_list, .remove_tree = m_key_ro, .disk_create = m_disk_create,           \
-	.disk_delete = m_key_ro, .disk_rename = m_disk_rename, .disk_exists = m_disk_exists, \
+	.kind = "mem", .rec_get = m_rec_get, .rec_put = m_rec_put, .rec_del = m_key_del,  \
+	.list = m_list, .remove_tree = m_key_del, .disk_create = m_disk_create,           \
+	.disk_delete = m_key_del, .disk_rename = m_disk_rename, .disk_exists = m_disk_exists, \
 	.disk_open = m_disk_open, .disk_close = m_disk_close, .disk_size = m_disk_size,  \
 	.disk_truncate = m_disk_truncate, .disk_pread = m_disk_pread,                     \
 	.disk_pwrite = m_disk_pwrite, .disk_zero = m_disk_zero,                           \

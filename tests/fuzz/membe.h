@@ -5,8 +5,9 @@
  * the ordinary backend calls, with no file or network I/O.
  *
  * Records and disks are looked up by exact key; list() reports the
- * immediate children of a prefix from the keys held.  Every call that would
- * change the medium returns -EROFS.
+ * immediate children of a prefix from the keys held.  Deletes succeed and
+ * change nothing; every other call that would change the medium returns
+ * -EROFS.
  */
 #ifndef ASRFS_FUZZ_MEMBE_H
 #define ASRFS_FUZZ_MEMBE_H
