@@ -112,29 +112,33 @@ static int vm_from_json(json_object *o, struct vm_info *vi)
 {
 	json_object *x, *disks;
 	memset(vi, 0, sizeof(*vi));
-#define GETS(f, k) if (json_object_object_get_ex(o, k, &x)) snprintf(vi->f, sizeof(vi->f), "%s", json_object_get_string(x))
+	/* A damaged record's values may be of any type: strings and the disk
+	 * array are taken only when they are one (json-c asserts otherwise). */
+#define IS_STR(obj, k) (json_object_object_get_ex(obj, k, &x) && json_object_is_type(x, json_type_string))
+#define GETS(f, k) if (IS_STR(o, k)) snprintf(vi->f, sizeof(vi->f), "%s", json_object_get_string(x))
 	GETS(name, "name");
 	GETS(rg, "resource_group");
 	GETS(region, "region");
 	GETS(network, "network");
 	GETS(availability_set, "availability_set");
-#undef GETS
-	vi->running = json_object_object_get_ex(o, "power", &x) && strcmp(json_object_get_string(x), "running") == 0;
+	vi->running = IS_STR(o, "power") && strcmp(json_object_get_string(x), "running") == 0;
 	if (json_object_object_get_ex(o, "created", &x))
 		vi->created = (time_t)json_object_get_int64(x);
-	if (json_object_object_get_ex(o, "disks", &disks)) {
+	if (json_object_object_get_ex(o, "disks", &disks) && json_object_is_type(disks, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(disks) && i < MAX_DISKS; i++) {
 			json_object *d = json_object_array_get_idx(disks, i);
 			struct vm_disk_info *di = &vi->disks[vi->ndisks++];
-			if (json_object_object_get_ex(d, "name", &x))
+			if (IS_STR(d, "name"))
 				snprintf(di->name, sizeof(di->name), "%s", json_object_get_string(x));
 			if (json_object_object_get_ex(d, "size", &x))
 				di->size = (uint64_t)json_object_get_int64(x);
 			di->managed = !json_object_object_get_ex(d, "managed", &x) || json_object_get_boolean(x);
-			if (json_object_object_get_ex(d, "storage_account", &x))
+			if (IS_STR(d, "storage_account"))
 				snprintf(di->storage_account, sizeof(di->storage_account), "%s", json_object_get_string(x));
 		}
 	}
+#undef GETS
+#undef IS_STR
 	return vi->name[0] ? 0 : -EBADMSG;
 }
 

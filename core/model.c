@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -139,6 +140,16 @@ static const char *js(json_object *o, const char *k)
 	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
 		return "";
 	return json_object_get_string(v);
+}
+
+/* The array under k, or NULL when there is none: absent, or a damaged
+ * record's other type (json-c asserts on array calls with a non-array). */
+static json_object *ja(json_object *o, const char *k)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_array))
+		return NULL;
+	return v;
 }
 
 static uint64_t ju(json_object *o, const char *k)
@@ -402,7 +413,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	it->created = (time_t)ju(o, "created");
 	it->resync_required = (int)ju(o, "resync_required");
 	it->last_app_point_time = (time_t)ju(o, "last_app_point_time");
-	if (json_object_object_get_ex(o, "disks", &disks)) {
+	if ((disks = ja(o, "disks")) != NULL) {
 		size_t n = json_object_array_length(disks);
 		for (size_t i = 0; i < n && i < MAX_DISKS; i++) {
 			json_object *d = json_object_array_get_idx(disks, i);
@@ -458,7 +469,7 @@ static int load_job_cb(void *arg, const char *name, int is_dir)
 	j->ck_offset = ju(o, "ck_offset");
 	JCPY(j->args, o, "args");
 	JCPY(j->prev_state, o, "prev_state");
-	if (json_object_object_get_ex(o, "tasks", &tasks)) {
+	if ((tasks = ja(o, "tasks")) != NULL) {
 		size_t nt = json_object_array_length(tasks);
 		for (size_t i = 0; i < nt && i < MAX_TASKS; i++) {
 			json_object *t = json_object_array_get_idx(tasks, i);
@@ -525,7 +536,7 @@ int vault_load(struct vault_rec *v)
 	if (rc < 0)
 		return rc;
 	v->next_job = ju(o, "next_job");
-	if (json_object_object_get_ex(o, "policies", &a)) {
+	if ((a = ja(o, "policies")) != NULL) {
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
 			json_object *po = json_object_array_get_idx(a, i);
 			struct policy_rec *p;
@@ -537,7 +548,7 @@ int vault_load(struct vault_rec *v)
 			p->info.rpo_threshold_seconds = ju(po, POLICY_RPO);
 		}
 	}
-	if (json_object_object_get_ex(o, "network_mappings", &a)) {
+	if ((a = ja(o, "network_mappings")) != NULL) {
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
 			json_object *mo = json_object_array_get_idx(a, i);
 			struct mapping_rec *m = calloc(1, sizeof(*m));
@@ -625,76 +636,123 @@ static int add_vault(const char *name, const char *region, char *err, size_t err
 	return 0;
 }
 
+int config_parse(json_object *o, const char *path, struct config *cf, char *err, size_t errlen)
+{
+	json_object *a, *x;
+	size_t n;
+
+	memset(cf, 0, sizeof(*cf));
+	if (json_object_object_get_ex(o, "lease_seconds", &x)) {
+		cf->lease_seconds = json_object_get_int(x);
+		if (cf->lease_seconds < 15 || cf->lease_seconds > 60) {
+			snprintf(err, errlen, "config %s: lease_seconds must be 15..60", path);
+			return -EINVAL;
+		}
+	}
+	if (!json_object_object_get_ex(o, "regions", &a) || !json_object_is_type(a, json_type_array)) {
+		snprintf(err, errlen, "config %s: no \"regions\" array", path);
+		return -EINVAL;
+	}
+	n = json_object_array_length(a);
+	cf->regions = calloc(n ? n : 1, sizeof(*cf->regions));
+	if (!cf->regions)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++, cf->nregions++) {
+		json_object *ro = json_object_array_get_idx(a, i);
+		struct config_region *cr = &cf->regions[i];
+		cr->bc = (struct backend_conf){
+			.region = js(ro, "name"), .kind = js(ro, "backend"), .path = js(ro, "path"),
+			.endpoint = js(ro, "endpoint"), .account = js(ro, "account"),
+			.container = js(ro, "container"), .lease_seconds = cf->lease_seconds,
+		};
+		cr->key_env = cr->key_file = "";
+		if (!*cr->bc.region || !backend_find(cr->bc.kind)) {
+			snprintf(err, errlen, "config %s: region %zu needs a name and backend local|azblob", path, i);
+			return -EINVAL;
+		}
+		if (strcmp(cr->bc.kind, "azblob") != 0)
+			continue;
+		cr->key_env = js(ro, "key_env");
+		cr->key_file = *cr->key_env ? "" : js(ro, "key_file");
+		if (!*cr->key_env && !*cr->key_file) {
+			snprintf(err, errlen, "region %s: key_env or key_file is required", cr->bc.region);
+			return -EINVAL;
+		}
+	}
+	if (json_object_object_get_ex(o, "vaults", &a)) {
+		if (!json_object_is_type(a, json_type_array)) {
+			snprintf(err, errlen, "config %s: \"vaults\" is not an array", path);
+			return -EINVAL;
+		}
+		n = json_object_array_length(a);
+		cf->vaults = calloc(n ? n : 1, sizeof(*cf->vaults));
+		if (!cf->vaults)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++, cf->nvaults++) {
+			json_object *vo = json_object_array_get_idx(a, i);
+			cf->vaults[i].name = js(vo, "name");
+			cf->vaults[i].region = js(vo, "region");
+		}
+	}
+	if (json_object_object_get_ex(o, "workers", &x)) {
+		cf->has_workers = 1;
+		cf->workers = json_object_get_int(x);
+	}
+	if (json_object_object_get_ex(o, "hooks", &x))
+		cf->hooks = json_object_get_string(x);
+	return 0;
+}
+
+void config_free(struct config *cf)
+{
+	free(cf->regions);
+	free(cf->vaults);
+	memset(cf, 0, sizeof(*cf));
+}
+
 static int load_config(const char *path, char *err, size_t errlen)
 {
-	json_object *o = json_object_from_file(path), *a, *x;
-	int rc = 0;
+	json_object *o = json_object_from_file(path);
+	struct config cf;
+	int rc;
 
 	if (!o) {
 		snprintf(err, errlen, "config %s: %s", path, json_util_get_last_err());
 		return -EINVAL;
 	}
-	if (json_object_object_get_ex(o, "lease_seconds", &x)) {
-		M.lease_seconds = json_object_get_int(x);
-		if (M.lease_seconds < 15 || M.lease_seconds > 60) {
-			snprintf(err, errlen, "config %s: lease_seconds must be 15..60", path);
-			rc = -EINVAL;
-			goto out;
-		}
-	}
-	if (!json_object_object_get_ex(o, "regions", &a) || !json_object_is_type(a, json_type_array)) {
-		snprintf(err, errlen, "config %s: no \"regions\" array", path);
-		rc = -EINVAL;
-		goto out;
-	}
-	for (size_t i = 0; i < json_object_array_length(a) && rc == 0; i++) {
-		json_object *ro = json_object_array_get_idx(a, i);
-		struct backend_conf bc = {
-			.region = js(ro, "name"), .kind = js(ro, "backend"), .path = js(ro, "path"),
-			.endpoint = js(ro, "endpoint"), .account = js(ro, "account"),
-			.container = js(ro, "container"), .lease_seconds = M.lease_seconds,
-		};
+	rc = config_parse(o, path, &cf, err, errlen);
+	if (rc == 0 && cf.lease_seconds)
+		M.lease_seconds = cf.lease_seconds;
+	for (size_t i = 0; i < cf.nregions && rc == 0; i++) {
+		struct config_region *cr = &cf.regions[i];
 		char *key = NULL;
-		if (!*bc.region || !backend_find(bc.kind)) {
-			snprintf(err, errlen, "config %s: region %zu needs a name and backend local|azblob", path, i);
+		if (*cr->key_env) {
+			const char *e = getenv(cr->key_env);
+			key = e ? strdup(e) : NULL;
+			if (!key)
+				snprintf(err, errlen, "region %s: environment variable %s is not set", cr->bc.region,
+					 cr->key_env);
+		} else if (*cr->key_file) {
+			key = read_key_file(cr->key_file, err, errlen);
+		}
+		if ((*cr->key_env || *cr->key_file) && !key) {
 			rc = -EINVAL;
 			break;
 		}
-		if (strcmp(bc.kind, "azblob") == 0) {
-			if (*js(ro, "key_env")) {
-				const char *e = getenv(js(ro, "key_env"));
-				key = e ? strdup(e) : NULL;
-				if (!key)
-					snprintf(err, errlen, "region %s: environment variable %s is not set", bc.region,
-						 js(ro, "key_env"));
-			} else if (*js(ro, "key_file")) {
-				key = read_key_file(js(ro, "key_file"), err, errlen);
-			} else {
-				snprintf(err, errlen, "region %s: key_env or key_file is required", bc.region);
-			}
-			if (!key) {
-				rc = -EINVAL;
-				break;
-			}
-			bc.key = key;
-		}
-		rc = add_region(&bc, err, errlen);
+		cr->bc.key = key;
+		rc = add_region(&cr->bc, err, errlen);
 		if (key) {
 			explicit_bzero(key, strlen(key));
 			free(key);
 		}
 	}
-	if (rc == 0 && json_object_object_get_ex(o, "vaults", &a)) {
-		for (size_t i = 0; i < json_object_array_length(a) && rc == 0; i++) {
-			json_object *vo = json_object_array_get_idx(a, i);
-			rc = add_vault(js(vo, "name"), js(vo, "region"), err, errlen);
-		}
-	}
-	if (rc == 0 && json_object_object_get_ex(o, "workers", &x))
-		M.workers = json_object_get_int(x);
-	if (rc == 0 && json_object_object_get_ex(o, "hooks", &x))
-		M.hooks_dir = strdup(json_object_get_string(x));
-out:
+	for (size_t i = 0; i < cf.nvaults && rc == 0; i++)
+		rc = add_vault(cf.vaults[i].name, cf.vaults[i].region, err, errlen);
+	if (rc == 0 && cf.has_workers)
+		M.workers = cf.workers;
+	if (rc == 0 && cf.hooks && !(M.hooks_dir = strdup(cf.hooks)))
+		rc = -ENOMEM;
+	config_free(&cf);
 	json_object_put(o);
 	return rc;
 }
