@@ -184,7 +184,7 @@ struct item_info {
 	uint64_t bytes_replicated;
 	int npoints;
 	int resync_required;
-	char test_failover[128];  /* "" or state of a test failover */
+	char test_failover[512];  /* "" or state of a test failover */
 	int ndisks;
 	struct item_disk_info disks[MAX_DISKS];
 };

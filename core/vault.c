@@ -566,8 +566,15 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		goto out;
 	}
 	old = item_find(v, vmname);
+	if (old && (strcmp(old->source_region, s) != 0 || strcmp(old->vm_rg, rgname) != 0)) {
+		/* items are named after their VM: another VM holds the name */
+		rc = fail_vault(v, -EEXIST, "vault %s already has an item %s, protecting VM %s/%s in region %s: "
+				"%s/%s cannot be protected in this vault under the same name", v->name, vmname,
+				old->vm_rg, vmname, old->source_region, rgname, vmname);
+		goto out;
+	}
 	if (old && (strcmp(old->state, "InitialReplicationFailed") != 0 || old->job)) {
-		rc = fail_vault(v, -EEXIST, "%s is already protected by vault %s", vmname, v->name);
+		rc = fail_vault(v, -EEXIST, "%s/%s is already protected by vault %s", rgname, vmname, v->name);
 		goto out;
 	}
 	it = old ? old : calloc(1, sizeof(*it));
@@ -793,6 +800,11 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 	}
 	if (it->job) {
 		rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
+		goto out;
+	}
+	if (strcmp(control, "test-failover") == 0 && it->test_failover[0]) {
+		rc = fail_item(it, -EPERM, "a test failover of %s exists (%s): run cleanup-test-failover first",
+			       it->name, it->test_failover);
 		goto out;
 	}
 	if (!item_allowed(it, control)) {
