@@ -426,14 +426,15 @@ static int asr_write(const char *path, const char *buf, size_t size, off_t off, 
 	struct fh *h = FH(fi);
 	struct refusal_owner o;
 	char saved[ERR_MAX];
-	int rc, again = h->written;
+	int rc, again;
 	if (h->disk) {
 		ssize_t n = core_disk_write(h->disk, buf, size, (uint64_t)off);
 		return n < 0 ? (int)n : (int)n;
 	}
 	/* A control or setting takes one write of one line at offset 0 per
-	 * open; anything after it, accepted or not, is refused whole. */
-	h->written = 1;
+	 * open; anything after it, accepted or not, is refused whole (two
+	 * writes racing on one descriptor: one of them is the second). */
+	again = __atomic_exchange_n(&h->written, 1, __ATOMIC_SEQ_CST);
 	if (again)
 		return refuse(&h->node, path, "", -EINVAL,
 			      "takes one write per open: a second write on one descriptor is refused");
@@ -524,9 +525,11 @@ static int still_open(pid_t pid, const char *path)
 static int asr_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fh *h = FH(fi);
-	if (h->disk || !h->wants_line || h->written || still_open(fuse_get_context()->pid, path))
+	if (h->disk || !h->wants_line || __atomic_load_n(&h->written, __ATOMIC_SEQ_CST) ||
+	    still_open(fuse_get_context()->pid, path))
 		return 0;
-	h->written = 1;
+	if (__atomic_exchange_n(&h->written, 1, __ATOMIC_SEQ_CST))
+		return 0; /* a write came meanwhile */
 	return refuse(&h->node, path, "", -EINVAL, "an empty write: it takes one line");
 }
 
