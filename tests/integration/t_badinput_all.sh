@@ -17,8 +17,9 @@
 # directory and every object's status.json / vm.json / job.json and value
 # files: nothing may differ.  What legitimately moves is left out:
 #   - `error` files and the "error" fields (they are what a refusal sets);
-#   - rpo-seconds (the clock moves it) and metrics/asrfs.prom (counters);
-#   - the vault's `lease` record (its owner renews it every few seconds).
+#   - rpo-seconds (the clock moves it) and metrics/asrfs.prom (its figures
+#     move with the clock and the daemon's counters).
+# Every record on disk is compared, the vault's lock (`lease`) included.
 # No replication cycle runs meanwhile: the policy's crash-consistent
 # frequency is an hour, so replica disks and point catalogs hold still.
 . "$(dirname "$0")/lib.sh"
@@ -55,7 +56,7 @@ check "the resync it started ends" wait_for 60 file_is "$I/job/state" Succeeded
 
 # ---- what must not change ----
 records() {
-	(cd "$STATE" && find . -type f ! -name lease -print0 | sort -z | xargs -0 sha256sum)
+	(cd "$STATE" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
 }
 objects() {
 	(cd "$MNT" && find regions vaults -path '*/recovery-points/*/disks' -prune -o -type f -perm -u=r \
@@ -80,6 +81,15 @@ printf '\000start\n' >"$D/nul-before"
 head -c $((1 << 20)) /dev/zero | tr '\0' a >"$D/mib" && echo >>"$D/mib"
 head -c 5000 /dev/zero | tr '\0' 'x' >"$D/long" && echo >>"$D/long"
 LONG300=$(printf 'n%.0s' $(seq 300))
+# random bytes from a fixed key (the same on every run): NRAND payloads of
+# 1 to 512 bytes, each with a control character in it, so none is a line
+NRAND=40
+openssl enc -aes-128-ctr -K 0a5f5b1e00000000000000000000a5f5 -iv 0 -nosalt </dev/zero 2>/dev/null |
+	head -c $((NRAND * 513)) >"$D/stream"
+for i in $(seq 0 $((NRAND - 1))); do
+	len=$(( $(od -An -tu2 -j $((i * 513)) -N2 "$D/stream") % 512 + 1 ))
+	{ printf '\001'; tail -c +$((i * 513 + 3)) "$D/stream" | head -c "$len"; } >"$D/rand$i"
+done
 # lines that no file takes (controls, settings, names, numbers)
 lines=(
 	"" "   " "start start" "start\nstart" "bogus=1" "start bogus=1" "name=a name=a" "=" "==" "=x"
@@ -91,9 +101,10 @@ lines=(
 numbers=("-1" "18446744073709551616" "99999999999999999999999" "0x10" "1e9" "5.5" "+5" "-0" "1 2")
 # a file's owner: the object whose `error` reports a refused write to it
 owner() {
+	local rest
 	case "$1" in
-	vaults/*/items/*) echo "${1%%/items/*}/items/$(echo "$1" | cut -d/ -f4)" ;;
-	vaults/* | regions/*) echo "$1" | cut -d/ -f1-2 ;;
+	vaults/*/items/*) rest=${1#vaults/*/items/} && OWNER=${1%%/items/*}/items/${rest%%/*} ;;
+	*) rest=${1#*/} && OWNER=${1%%/*}/${rest%%/*} ;;
 	esac
 }
 files=$(cd "$MNT" && find regions vaults -path '*/recovery-points' -prune -o -path '*/jobs' -prune -o \
@@ -113,7 +124,8 @@ one_write() {
 		[ $bad -le 20 ] && echo "# $f <- $* '${LINE[*]:0:40}': $r, want $want"
 		return
 	fi
-	o=$(owner "$f")
+	owner "$f"
+	o=$OWNER
 	rel=${f#"$o"/}
 	IFS= read -r msg <"$MNT/$o/error"
 	if [[ "$msg" != "$rel: "* && "$msg" != "${f##*/} "* && "$msg" != "${f##*/}:"* ]]; then
@@ -121,25 +133,28 @@ one_write() {
 		[ $nomsg -le 20 ] && echo "# $f <- $* '${LINE[*]:0:40}': error reads '$msg'"
 	fi
 }
-want_of() { # the errno a junk write to $1 must get
-	case "$1" in
-	vaults/*/items/*/settings/* | */policies/* | */network-mappings/* | */create-vm | */enable-replication | */power) echo EINVAL ;;
-	*) if grep -qx "${1##*/}" <<<"$allowed"; then echo EINVAL; else echo "EINVAL|EPERM"; fi ;;
+declare -A WANT # the errno a junk write to a file must get
+for f in $files; do
+	case "$f" in
+	vaults/*/items/*/settings/* | */policies/* | */network-mappings/* | */create-vm | */enable-replication | */power)
+		WANT[$f]=EINVAL ;;
+	*) if grep -qx "${f##*/}" <<<"$allowed"; then WANT[$f]=EINVAL; else WANT[$f]="EINVAL|EPERM"; fi ;;
 	esac
-}
+done
 for l in "${lines[@]}"; do
 	for f in $files; do
 		LINE=("$(printf "$l")")
-		one_write "$f" "$(want_of "$f")"
+		one_write "$f" "${WANT[$f]}"
 	done
 done
 for f in $files; do
-	w=$(want_of "$f")
+	w=${WANT[$f]}
 	case "$f" in */policies/* | */bandwidth-limit-bytes-per-second)
 		for l in "${numbers[@]}"; do LINE=("$l"); one_write "$f" "$w"; done ;;
 	esac
 	LINE=()
 	for d in binary nul-after nul nul-before mib long; do one_write "$f" "$w" -d "$D/$d"; done
+	for i in $(seq 0 $((NRAND - 1))); do one_write "$f" "$w" -d "$D/rand$i"; done
 	LINE=("")
 	one_write "$f" EINVAL -n # a zero-length write: refused at close
 	# "start" (or a valid-looking value) where it must not be taken
