@@ -824,7 +824,8 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	struct ctl_line cl;
-	char *err;
+	char *err, old[NAME_MAX_], *field = NULL;
+	uint64_t old_bw = 0;
 	size_t errlen;
 	int rc;
 
@@ -832,6 +833,7 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	rc = find_vi(vault, item, &v, &it);
 	if (rc < 0)
 		goto out;
+	old_bw = it->bwlimit;
 	err = it->error;
 	errlen = sizeof(it->error);
 	if (v->readonly) {
@@ -850,20 +852,19 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	if (strcmp(setting, "policy") == 0) {
 		if (!policy_find(v, cl.bare[0]))
 			rc = fail_item(it, -EINVAL, "no policy '%s' in vault %s", cl.bare[0], v->name);
-		else
-			snprintf(it->policy, sizeof(it->policy), "%s", cl.bare[0]);
+		field = it->policy;
 	} else if (strcmp(setting, "target-resource-group") == 0) {
-		if ((rc = name_rg_ok(cl.bare[0], err, errlen)) == 0)
-			snprintf(it->target_rg, sizeof(it->target_rg), "%s", cl.bare[0]);
+		rc = name_rg_ok(cl.bare[0], err, errlen);
+		field = it->target_rg;
 	} else if (strcmp(setting, "target-storage-account") == 0) {
-		if ((rc = name_sa_ok(cl.bare[0], err, errlen)) == 0)
-			snprintf(it->target_sa, sizeof(it->target_sa), "%s", cl.bare[0]);
+		rc = name_sa_ok(cl.bare[0], err, errlen);
+		field = it->target_sa;
 	} else if (strcmp(setting, "cache-storage-account") == 0) {
-		if ((rc = name_sa_ok(cl.bare[0], err, errlen)) == 0)
-			snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", cl.bare[0]);
+		rc = name_sa_ok(cl.bare[0], err, errlen);
+		field = it->cache_sa;
 	} else if (strcmp(setting, "availability-set") == 0) {
-		if ((rc = name_generic_ok("availability set", cl.bare[0], err, errlen)) == 0)
-			snprintf(it->aset, sizeof(it->aset), "%s", cl.bare[0]);
+		rc = name_generic_ok("availability set", cl.bare[0], err, errlen);
+		field = it->aset;
 	} else if (strcmp(setting, "bandwidth-limit-bytes-per-second") == 0) {
 		uint64_t bw;
 		if (parse_u64(cl.bare[0], 0, UINT64_MAX, &bw) < 0)
@@ -878,8 +879,21 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	}
 	if (rc == -EINVAL && err[0])
 		logmsg("item %s: %s", it->name, err);
-	if (rc == 0)
-		rc = persist_item(v, it);
+	if (rc < 0)
+		goto out;
+	/* every name field is NAME_MAX_ long; names past that were refused */
+	if (field) {
+		snprintf(old, sizeof(old), "%s", field);
+		snprintf(field, NAME_MAX_, "%s", cl.bare[0]);
+	}
+	rc = persist_item(v, it);
+	if (rc < 0) {
+		/* refused: the setting keeps the value that is saved */
+		if (field)
+			snprintf(field, NAME_MAX_, "%s", old);
+		it->bwlimit = old_bw;
+		fail_item(it, rc, "%s: cannot save it: %s", setting, strerror(-rc));
+	}
 out:
 	pthread_mutex_unlock(&model_lock);
 	return rc;
