@@ -33,6 +33,11 @@ mkdir "$(V)/policies/p2"
 echo "latest network=$TNET" >"$(V)/items/web01/test-failover"
 check "test failover done" wait_for 60 file_is "$(V)/items/web01/job/state" Succeeded
 I="$(V)/items/web01"
+# a second item, failed over: other controls are allowed there
+create_vm westeurope rg2 web02 "web02-os:4M" network=vnet1
+check "web02 protected" protect rg2 web02
+echo latest >"$(V)/items/web02/failover"
+check "web02 failed over" wait_for 60 file_is "$(V)/items/web02/state" FailedOver
 
 # ---- the small items of issue 10 ----
 check "status shows the test network's whole name" grep -q "network $TNET\$" "$I/status"
@@ -110,7 +115,8 @@ owner() {
 files=$(cd "$MNT" && find regions vaults -path '*/recovery-points' -prune -o -path '*/jobs' -prune -o \
 	-type f -perm /0222 ! -path '*/disks/*' ! -name '*.vhd' -print | sort)
 nfiles=$(echo "$files" | wc -l)
-allowed=$(cat "$I/allowed-operations")
+declare -A ALLOWED # the controls each item's state allows now
+for it in "$(V)"/items/*; do ALLOWED[${it##*/}]=$(cat "$it/allowed-operations"); done
 writes=0 bad=0 nomsg=0
 # one_write FILE WANT ARGS...: errno-write ARGS on FILE; the errno must be
 # WANT (a regex), and the owner's error must name FILE.
@@ -138,7 +144,8 @@ for f in $files; do
 	case "$f" in
 	vaults/*/items/*/settings/* | */policies/* | */network-mappings/* | */create-vm | */enable-replication | */power)
 		WANT[$f]=EINVAL ;;
-	*) if grep -qx "${f##*/}" <<<"$allowed"; then WANT[$f]=EINVAL; else WANT[$f]="EINVAL|EPERM"; fi ;;
+	*) owner "$f"
+	   if grep -qx "${f##*/}" <<<"${ALLOWED[${OWNER##*/}]}"; then WANT[$f]=EINVAL; else WANT[$f]="EINVAL|EPERM"; fi ;;
 	esac
 done
 for l in "${lines[@]}"; do
@@ -206,6 +213,9 @@ special=(
 	"*/network-mappings/*|EINVAL|northeurope/"
 	"*/network-mappings/*|EINVAL|northeurope/a/b"
 	"*/items/*/failover|EINVAL|latest-app-consistent"
+	"*/items/*/change-recovery-point|EINVAL|2099-01-01T00:00:00Z"
+	"*/items/*/change-recovery-point|EINVAL|latest latest"
+	"*/items/*/commit|EINVAL|start now"
 	"*/items/*/failover|EINVAL|1999-01-01T00:00:00Z shutdown=no"
 	"*/items/*/reprotect|EPERM|start target-network=x"
 	"*/items/*/settings/policy|EINVAL|nope"
@@ -218,6 +228,7 @@ for s in "${special[@]}"; do
 		# shellcheck disable=SC2053
 		[[ "$f" == $glob ]] || continue
 		LINE=("$l")
+		[ "${WANT[$f]}" = EINVAL ] || want="$want|EPERM" # a control not allowed now
 		one_write "$f" "$want"
 	done
 done
@@ -270,7 +281,8 @@ diff "$WORK/records.before" "$WORK/records.after" | head -10
 check "every object's status.json, vm.json, job.json and value is unchanged" \
 	cmp -s "$WORK/objects.before" "$WORK/objects.after"
 diff "$WORK/objects.before" "$WORK/objects.after" | cut -c1-300 | head -10
-check "the item is still Protected" file_is "$I/state" Protected
+check "web01 is still Protected" file_is "$I/state" Protected
+check "web02 is still FailedOver" file_is "$(V)/items/web02/state" FailedOver
 
 # ---- a refused job submission uses up no job number ----
 # The job records' directory turns read-only: the submission is refused
@@ -292,5 +304,21 @@ if mount --bind "$VDIR/jobs" "$VDIR/jobs" && mount -o remount,bind,ro "$VDIR/job
 else
 	umount "$VDIR/jobs" 2>/dev/null
 	skip "a read-only bind mount is needed for the job-number check"
+fi
+
+# ---- a setting that cannot be saved is not applied ----
+IDIR="$VDIR/items/web01"
+if mount --bind "$IDIR" "$IDIR" && mount -o remount,bind,ro "$IDIR"; then
+	r=$("$ERRNO_WRITE" "$I/settings/bandwidth-limit-bytes-per-second" 1000)
+	check "a bandwidth limit that cannot be saved is refused (got $r)" test "$r" != 0
+	check "... and does not show" file_is "$I/settings/bandwidth-limit-bytes-per-second" 0
+	check "... with a message" grep -q "bandwidth-limit-bytes-per-second: cannot save it" "$I/error"
+	r=$("$ERRNO_WRITE" "$I/settings/policy" p2)
+	check "a policy that cannot be saved is refused (got $r)" test "$r" != 0
+	check "... and does not show" file_is "$I/settings/policy" 24-hour-retention-policy
+	umount "$IDIR"
+else
+	umount "$IDIR" 2>/dev/null
+	skip "a read-only bind mount is needed for the setting check"
 fi
 finish
