@@ -187,7 +187,7 @@ struct item_info {
 	uint64_t bytes_replicated;
 	int npoints;
 	int resync_required;
-	char test_failover[128];  /* "" or state of a test failover */
+	char test_failover[512];  /* "" or state of a test failover */
 	int ndisks;
 	struct item_disk_info disks[MAX_DISKS];
 };
@@ -201,6 +201,19 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 int core_item_allowed(const char *vault, const char *item, struct sbuf *out);
 int core_item_setting_set(const char *vault, const char *item, const char *setting, const char *line,
 			  size_t len);
+/* The `error` file a write through the tree reports to: the item's when
+ * item is set, else the vault's, else the region's.  fs/ calls
+ * core_refusal_begin before a store, mkdir, rmdir or rename (it clears that
+ * error, keeping a copy in saved) and core_refusal_end after it with the
+ * result: a refusal always leaves a message naming what (the path below
+ * the object), why when fs/ refused on its own, else core's reason; an
+ * accepted change puts the saved text back unless core set a new one. */
+struct refusal_owner {
+	const char *region, *vault, *item;
+};
+void core_refusal_begin(const struct refusal_owner *o, char *saved, size_t len);
+void core_refusal_end(const struct refusal_owner *o, const char *saved, const char *what, int rc,
+		      const char *why);
 /* The item's top-level shortcut: items whose name is unique across vaults. */
 int core_shortcuts(struct strlist *names, struct strlist *vaults);
 

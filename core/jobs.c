@@ -140,7 +140,7 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	       struct job_rec **out)
 {
 	struct job_rec *j = calloc(1, sizeof(*j));
-	int rc;
+	int rc, counted;
 
 	if (!j)
 		return -ENOMEM;
@@ -159,9 +159,16 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		j->ntasks++;
 	}
 	rc = persist_vault(v);
+	counted = rc == 0;
 	if (rc == 0)
 		rc = persist_job(v, j);
 	if (rc < 0) {
+		/* A refused submission uses up no job number.  No record holds
+		 * it; if vault.json already counts it, writing it back is best
+		 * effort: a failure leaves a gap, never a number used twice. */
+		v->next_job--;
+		if (counted)
+			persist_vault(v);
 		free(j);
 		return rc;
 	}

@@ -1823,7 +1823,7 @@ static int test_failover_run(struct jobctx *c)
 		for (int i = 0; i < n; i++)
 			inv_disk_delete(tgt, dt[i].managed, dt[i].parent, dt[i].name);
 	} else if (it) {
-		snprintf(it->test_failover, sizeof(it->test_failover), "Succeeded: %.24s in %.16s/%.16s from %.20s network %.16s",
+		snprintf(it->test_failover, sizeof(it->test_failover), "Succeeded: %s in %s/%s from %s network %s",
 			 vmname, snap->target_region, snap->target_rg, point, vnet);
 		snprintf(it->tf_region, sizeof(it->tf_region), "%s", snap->target_region);
 		snprintf(it->tf_rg, sizeof(it->tf_rg), "%s", snap->target_rg);

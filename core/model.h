@@ -125,7 +125,7 @@ struct item_rec {
 	char last_point[32], last_app_point[32];
 	time_t last_point_time;
 	int npoints;
-	char test_failover[128];
+	char test_failover[512];
 	char tf_region[NAME_MAX_];   /* where the test failover VM is */
 	char tf_rg[NAME_MAX_];
 	time_t created;

@@ -566,8 +566,15 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		goto out;
 	}
 	old = item_find(v, vmname);
+	if (old && (strcmp(old->source_region, s) != 0 || strcmp(old->vm_rg, rgname) != 0)) {
+		/* items are named after their VM: another VM holds the name */
+		rc = fail_vault(v, -EEXIST, "vault %s already has an item %s, protecting VM %s/%s in region %s: "
+				"%s/%s cannot be protected in this vault under the same name", v->name, vmname,
+				old->vm_rg, vmname, old->source_region, rgname, vmname);
+		goto out;
+	}
 	if (old && (strcmp(old->state, "InitialReplicationFailed") != 0 || old->job)) {
-		rc = fail_vault(v, -EEXIST, "%s is already protected by vault %s", vmname, v->name);
+		rc = fail_vault(v, -EEXIST, "%s/%s is already protected by vault %s", rgname, vmname, v->name);
 		goto out;
 	}
 	it = old ? old : calloc(1, sizeof(*it));
@@ -795,6 +802,11 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 		rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
 		goto out;
 	}
+	if (strcmp(control, "test-failover") == 0 && it->test_failover[0]) {
+		rc = fail_item(it, -EPERM, "a test failover of %s exists (%s): run cleanup-test-failover first",
+			       it->name, it->test_failover);
+		goto out;
+	}
 	if (!item_allowed(it, control)) {
 		rc = fail_item(it, -EPERM, "%s is not allowed while %s is %s%s", control, it->name, it->state,
 			       strcmp(c->states[0], "*test") == 0 ? " and has no test failover" : "");
@@ -812,7 +824,8 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	struct ctl_line cl;
-	char *err;
+	char *err, old[NAME_MAX_], *field = NULL;
+	uint64_t old_bw = 0;
 	size_t errlen;
 	int rc;
 
@@ -820,6 +833,7 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	rc = find_vi(vault, item, &v, &it);
 	if (rc < 0)
 		goto out;
+	old_bw = it->bwlimit;
 	err = it->error;
 	errlen = sizeof(it->error);
 	if (v->readonly) {
@@ -838,20 +852,19 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	if (strcmp(setting, "policy") == 0) {
 		if (!policy_find(v, cl.bare[0]))
 			rc = fail_item(it, -EINVAL, "no policy '%s' in vault %s", cl.bare[0], v->name);
-		else
-			snprintf(it->policy, sizeof(it->policy), "%s", cl.bare[0]);
+		field = it->policy;
 	} else if (strcmp(setting, "target-resource-group") == 0) {
-		if ((rc = name_rg_ok(cl.bare[0], err, errlen)) == 0)
-			snprintf(it->target_rg, sizeof(it->target_rg), "%s", cl.bare[0]);
+		rc = name_rg_ok(cl.bare[0], err, errlen);
+		field = it->target_rg;
 	} else if (strcmp(setting, "target-storage-account") == 0) {
-		if ((rc = name_sa_ok(cl.bare[0], err, errlen)) == 0)
-			snprintf(it->target_sa, sizeof(it->target_sa), "%s", cl.bare[0]);
+		rc = name_sa_ok(cl.bare[0], err, errlen);
+		field = it->target_sa;
 	} else if (strcmp(setting, "cache-storage-account") == 0) {
-		if ((rc = name_sa_ok(cl.bare[0], err, errlen)) == 0)
-			snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", cl.bare[0]);
+		rc = name_sa_ok(cl.bare[0], err, errlen);
+		field = it->cache_sa;
 	} else if (strcmp(setting, "availability-set") == 0) {
-		if ((rc = name_generic_ok("availability set", cl.bare[0], err, errlen)) == 0)
-			snprintf(it->aset, sizeof(it->aset), "%s", cl.bare[0]);
+		rc = name_generic_ok("availability set", cl.bare[0], err, errlen);
+		field = it->aset;
 	} else if (strcmp(setting, "bandwidth-limit-bytes-per-second") == 0) {
 		uint64_t bw;
 		if (parse_u64(cl.bare[0], 0, UINT64_MAX, &bw) < 0)
@@ -866,8 +879,21 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	}
 	if (rc == -EINVAL && err[0])
 		logmsg("item %s: %s", it->name, err);
-	if (rc == 0)
-		rc = persist_item(v, it);
+	if (rc < 0)
+		goto out;
+	/* every name field is NAME_MAX_ long; names past that were refused */
+	if (field) {
+		snprintf(old, sizeof(old), "%s", field);
+		snprintf(field, NAME_MAX_, "%s", cl.bare[0]);
+	}
+	rc = persist_item(v, it);
+	if (rc < 0) {
+		/* refused: the setting keeps the value that is saved */
+		if (field)
+			snprintf(field, NAME_MAX_, "%s", old);
+		it->bwlimit = old_bw;
+		fail_item(it, rc, "%s: cannot save it: %s", setting, strerror(-rc));
+	}
 out:
 	pthread_mutex_unlock(&model_lock);
 	return rc;
