@@ -156,6 +156,11 @@ extern const struct backend_ops azblob_backend_ops;
 const struct backend_ops *backend_find(const char *kind);
 int backend_open(const struct backend_conf *conf, struct backend **out);
 
+/* A record that does not parse: keep its bytes as "<key>.damaged-<UTC time>"
+ * (created, never overwritten; an earlier copy of the same bytes is reused),
+ * then with move delete the record itself.  The copy's key goes to aside. */
+int backend_keep_damaged(struct backend *be, const char *key, int move, char *aside, size_t asidelen);
+
 /* Open a plain file or block device as a disk (for asrfs-delta). */
 int local_disk_open_path(const char *path, int flags, struct bdisk **out);
 /* As above, read-write, creating a regular file (empty) when it does not exist. */

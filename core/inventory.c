@@ -123,6 +123,8 @@ static int vm_from_json(json_object *o, struct vm_info *vi)
 	if (json_object_object_get_ex(o, "created", &x))
 		vi->created = (time_t)json_object_get_int64(x);
 	if (json_object_object_get_ex(o, "disks", &disks)) {
+		if (!json_object_is_type(disks, json_type_array))
+			return -EBADMSG;
 		for (size_t i = 0; i < json_object_array_length(disks) && i < MAX_DISKS; i++) {
 			json_object *d = json_object_array_get_idx(disks, i);
 			struct vm_disk_info *di = &vi->disks[vi->ndisks++];
@@ -207,15 +209,21 @@ static int load_vm_cb(void *arg, const char *name, int is_dir)
 		return 0;
 	o = json_tokener_parse(data);
 	free(data);
-	if (!o)
-		return 0;
 	v = calloc(1, sizeof(*v));
-	if (v && vm_from_json(o, &v->info) == 0) {
+	if (!v) {
+		json_object_put(o);
+		c->err = -ENOMEM;
+		return 1;
+	}
+	if (o && json_object_is_type(o, json_type_object) && vm_from_json(o, &v->info) == 0) {
 		snprintf(v->info.rg, sizeof(v->info.rg), "%s", c->g->name);
 		snprintf(v->info.region, sizeof(v->info.region), "%s", c->r->name);
 		v->next = c->g->vms;
 		c->g->vms = v;
 	} else {
+		/* Moved aside, said in the log and the region's error: the name
+		 * is free again, and what it held is kept for the operator. */
+		record_damaged(c->r->be, key, 1, 0, c->r->error, sizeof(c->r->error));
 		free(v);
 	}
 	json_object_put(o);

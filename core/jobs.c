@@ -158,10 +158,14 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		j->tasks[i].state = JOB_NOT_STARTED;
 		j->ntasks++;
 	}
-	rc = persist_vault(v);
+	/* A vault whose record is damaged is never rewritten; its counter is
+	 * rebuilt from the job records at load, so the job's own record is
+	 * enough.  A refused job gives its number back. */
+	rc = v->damaged[0] ? 0 : persist_vault(v);
 	if (rc == 0)
 		rc = persist_job(v, j);
 	if (rc < 0) {
+		v->next_job--;
 		free(j);
 		return rc;
 	}

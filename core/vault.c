@@ -49,6 +49,8 @@ static int vault_writable(struct vault_rec *v)
 {
 	if (v->readonly)
 		return fail_vault(v, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
+	if (v->damaged[0])
+		return fail_vault(v, -EIO, "%s: the vault's settings cannot change until it is repaired", v->damaged);
 	if (!v->region->available)
 		return fail_vault(v, -EHOSTUNREACH, "the vault's region %s is unavailable: %s", v->region->name,
 				  v->region->reason);
@@ -398,7 +400,10 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 			ii->rpo_seconds = 0;
 	}
 	snprintf(ii->health, sizeof(ii->health), "Normal");
-	if (it->failing) {
+	if (it->damaged[0]) {
+		snprintf(ii->health, sizeof(ii->health), "Critical");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "its record item.json is damaged (see error)");
+	} else if (it->failing) {
 		snprintf(ii->health, sizeof(ii->health), "Critical");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "replication failing: %.100s", it->fail_reason);
 	} else if (in_list(it->state, failed_states)) {
@@ -713,9 +718,19 @@ static const struct control controls[] = {
 	{"cancel", {"*job"}, NULL},
 };
 
+/* model_lock held: an item whose record did not read takes no change. */
+static int item_refuse_damaged(struct item_rec *it)
+{
+	if (!it->damaged[0])
+		return 0;
+	return fail_item(it, -EIO, "%s: the item takes no control or setting until it is repaired", it->damaged);
+}
+
 /* model_lock held: would a write to control be accepted now (state-wise)? */
 int item_allowed(struct item_rec *it, const char *control)
 {
+	if (it->damaged[0])
+		return 0;
 	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
 		const struct control *c = &controls[i];
 		if (strcmp(c->name, control) != 0)
@@ -775,6 +790,8 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 		rc = fail_item(it, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
 		goto out;
 	}
+	if ((rc = item_refuse_damaged(it)) < 0)
+		goto out;
 	rc = ctl_parse(line, len, &cl, it->error, sizeof(it->error));
 	if (rc < 0) {
 		logmsg("item %s: %s refused: %s", it->name, control, it->error);
@@ -809,6 +826,7 @@ out:
 
 int core_item_setting_set(const char *vault, const char *item, const char *setting, const char *line, size_t len)
 {
+	static struct item_rec saved; /* the item before the change; model_lock held */
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	struct ctl_line cl;
@@ -826,10 +844,13 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 		rc = fail_item(it, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
 		goto out;
 	}
+	if ((rc = item_refuse_damaged(it)) < 0)
+		goto out;
 	if (it->job) {
 		rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
 		goto out;
 	}
+	saved = *it;
 	rc = ctl_parse(line, len, &cl, err, errlen);
 	if (rc == 0 && (cl.nbare != 1 || cl.nkv))
 		rc = fail_item(it, -EINVAL, "%s takes one value", setting);
@@ -866,8 +887,11 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	}
 	if (rc == -EINVAL && err[0])
 		logmsg("item %s: %s", it->name, err);
-	if (rc == 0)
-		rc = persist_item(v, it);
+	if (rc == 0 && (rc = persist_item(v, it)) < 0) {
+		/* not durable: the setting does not show either (the error stays) */
+		memcpy(saved.error, it->error, sizeof(saved.error));
+		*it = saved;
+	}
 out:
 	pthread_mutex_unlock(&model_lock);
 	return rc;
