@@ -147,6 +147,11 @@ struct backend_ops {
 	int (*lease_acquire)(struct backend *be, const char *key, void **lease);
 	int (*lease_renew)(void *lease);
 	void (*lease_release)(void *lease);
+
+	/* Optional (NULL: the medium never fills).  Give back the space the
+	 * region keeps in reserve, so that an operation that frees space can
+	 * write its records on a full medium; -ENOENT when none is held. */
+	int (*reserve_release)(struct backend *be);
 };
 
 extern const struct backend_ops local_backend_ops;

@@ -517,6 +517,31 @@ int inv_sa_ensure(struct region *r, const char *name)
 	return 0;
 }
 
+/* Take back what a refused create-vm made (model_lock held): a named record
+ * of a resource group's (networks, availability sets) or an empty storage
+ * account.  Deleting frees space, so this works on a full medium too. */
+static void named_drop(struct region *r, const char *rg, const char *dir, const char *name, struct strlist *sl)
+{
+	char key[512];
+	snprintf(key, sizeof(key), "resource-groups/%s/%s/%s.json", rg, dir, name);
+	if (r->be->ops->rec_del(r->be, key) == 0)
+		sl_del(sl, name);
+}
+
+static void sa_drop(struct region *r, const char *name)
+{
+	struct sa_rec **pp, *s;
+	char key[512];
+	for (pp = &r->sas; *pp && strcmp((*pp)->name, name) != 0; pp = &(*pp)->next)
+		;
+	s = *pp;
+	snprintf(key, sizeof(key), "storage-accounts/%s", name);
+	if (!s || s->vhds || r->be->ops->remove_tree(r->be, key) < 0)
+		return;
+	*pp = s->next;
+	free(s);
+}
+
 /* ---- the fs-facing API ---- */
 
 /* Find an available, loaded region; model_lock held. */
@@ -883,7 +908,7 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 	struct vm_info vi;
 	const char *name, *rgn, *disks, *net, *aset, *sa;
 	char *save = NULL, *tok, dl[4097];
-	int rc, created = 0;
+	int rc, created = 0, rg_made = 0, sa_made = 0, net_made = 0, aset_made = 0;
 
 	memset(&vi, 0, sizeof(vi));
 	pthread_mutex_lock(&model_lock);
@@ -974,12 +999,28 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 			goto out;
 		}
 	}
-	if (!g && (rc = inv_rg_create(r, rgn, &g)) < 0)
-		goto fail;
-	if (sa && (rc = inv_sa_ensure(r, sa)) < 0)
-		goto fail;
-	if ((rc = inv_net_ensure(r, rgn, vi.network)) < 0 || (aset && (rc = inv_aset_ensure(r, rgn, aset)) < 0))
-		goto fail;
+	/* Everything made here is taken back if a later step fails (at fail:),
+	 * so a refused create-vm leaves nothing behind. */
+	if (!g) {
+		if ((rc = inv_rg_create(r, rgn, &g)) < 0)
+			goto fail;
+		rg_made = 1;
+	}
+	if (sa && !sa_find(r, sa)) {
+		if ((rc = inv_sa_ensure(r, sa)) < 0)
+			goto fail;
+		sa_made = 1;
+	}
+	if (!sl_has(&g->nets, vi.network)) {
+		if ((rc = inv_net_ensure(r, rgn, vi.network)) < 0)
+			goto fail;
+		net_made = 1;
+	}
+	if (aset && !sl_has(&g->asets, aset)) {
+		if ((rc = inv_aset_ensure(r, rgn, aset)) < 0)
+			goto fail;
+		aset_made = 1;
+	}
 	for (int i = 0; i < vi.ndisks; i++) {
 		rc = inv_disk_create(r, !sa, sa ? sa : rgn, vi.disks[i].name, vi.disks[i].size);
 		if (rc < 0)
@@ -1005,6 +1046,14 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 fail:
 	for (int i = 0; i < created; i++)
 		inv_disk_delete(r, !sa, sa ? sa : rgn, vi.disks[i].name);
+	if (aset_made)
+		named_drop(r, rgn, "availability-sets", aset, &g->asets);
+	if (net_made)
+		named_drop(r, rgn, "networks", vi.network, &g->nets);
+	if (rg_made)
+		inv_rg_delete(r, rgn);
+	if (sa_made)
+		sa_drop(r, sa);
 	fail_region(r, rc, "create-vm failed: %s", strerror(-rc));
 	goto out;
 bad:

@@ -53,17 +53,57 @@ static int sched_started;
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* One failure repeated (a full or read-only medium: every retry, every
+ * flush) must not flood the log: a line already written in the last
+ * LOG_QUIET seconds is counted, not written, and the next time it is
+ * written it says how many times it came meanwhile.  Lines are told apart
+ * by a hash of their whole text, in a small table (log_lock held). */
+#define LOG_QUIET 60
+#define LOG_SLOTS 64
+static struct {
+	uint64_t hash;
+	time_t since;
+	unsigned long held;
+} log_seen[LOG_SLOTS];
+
+static uint64_t text_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 void logmsg(const char *fmt, ...)
 {
-	char ts[TIME_STR];
+	char ts[TIME_STR], line[2048];
+	time_t now = time(NULL);
+	uint64_t h;
+	unsigned long held = 0;
 	va_list ap;
-	fmt_time(time(NULL), ts);
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "%s asrfs: ", ts);
+	int slot;
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	h = text_hash(line);
+	slot = (int)(h % LOG_SLOTS);
+	fmt_time(now, ts);
+	pthread_mutex_lock(&log_lock);
+	if (log_seen[slot].hash == h && now - log_seen[slot].since < LOG_QUIET) {
+		log_seen[slot].held++;
+		pthread_mutex_unlock(&log_lock);
+		return;
+	}
+	if (log_seen[slot].hash == h)
+		held = log_seen[slot].held;
+	log_seen[slot].hash = h;
+	log_seen[slot].since = now;
+	log_seen[slot].held = 0;
+	if (held)
+		fprintf(stderr, "%s asrfs: %s (and %lu more times in the last %d s)\n", ts, line, held, LOG_QUIET);
+	else
+		fprintf(stderr, "%s asrfs: %s\n", ts, line);
 	fflush(stderr);
 	pthread_mutex_unlock(&log_lock);
 }

@@ -136,6 +136,7 @@ int core_policy_info(const char *vault, const char *policy, struct policy_info *
 int core_policy_create(const char *vault, const char *policy)
 {
 	struct vault_rec *v;
+	struct policy_rec *p;
 	int rc;
 	pthread_mutex_lock(&model_lock);
 	v = vault_find(vault);
@@ -145,9 +146,15 @@ int core_policy_create(const char *vault, const char *policy)
 	if (rc == 0 && policy_find(v, policy))
 		rc = fail_vault(v, -EEXIST, "policy %s already exists", policy);
 	if (rc == 0)
-		rc = policy_add(v, policy, NULL);
-	if (rc == 0)
-		rc = persist_vault(v);
+		rc = policy_add(v, policy, &p);
+	if (rc == 0 && (rc = persist_vault(v)) < 0) {
+		/* not durable: it does not show either */
+		struct policy_rec **pp;
+		for (pp = &v->policies; *pp != p; pp = &(*pp)->next)
+			;
+		*pp = p->next;
+		free(p);
+	}
 	pthread_mutex_unlock(&model_lock);
 	return rc;
 }
@@ -684,9 +691,16 @@ static int only_start(struct item_rec *it, struct ctl_line *cl, const char *cont
 
 static int disable_prepare(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line)
 {
+	struct backend *be = v->region->be;
 	int rc = only_start(it, cl, "disable");
 	if (rc == 0)
 		rc = job_submit(v, it, &JT_DISABLE, line, NULL);
+	/* A full medium must not keep disable, which frees space, from
+	 * writing its records: spend the region's reserve on it, once. */
+	if (rc == -ENOSPC && be->ops->reserve_release && be->ops->reserve_release(be) == 0) {
+		logmsg("region %s is full: its reserved space is given to disable %s", v->region->name, it->name);
+		rc = job_submit(v, it, &JT_DISABLE, line, NULL);
+	}
 	return rc;
 }
 
