@@ -124,7 +124,9 @@ static int vm_from_json(json_object *o, struct vm_info *vi)
 	vi->running = IS_STR(o, "power") && strcmp(json_object_get_string(x), "running") == 0;
 	if (json_object_object_get_ex(o, "created", &x))
 		vi->created = (time_t)json_object_get_int64(x);
-	if (json_object_object_get_ex(o, "disks", &disks) && json_object_is_type(disks, json_type_array)) {
+	if (json_object_object_get_ex(o, "disks", &disks)) {
+		if (!json_object_is_type(disks, json_type_array))
+			return -EBADMSG;
 		for (size_t i = 0; i < json_object_array_length(disks) && i < MAX_DISKS; i++) {
 			json_object *d = json_object_array_get_idx(disks, i);
 			struct vm_disk_info *di = &vi->disks[vi->ndisks++];
@@ -211,15 +213,21 @@ static int load_vm_cb(void *arg, const char *name, int is_dir)
 		return 0;
 	o = json_tokener_parse(data);
 	free(data);
-	if (!o)
-		return 0;
 	v = calloc(1, sizeof(*v));
-	if (v && vm_from_json(o, &v->info) == 0) {
+	if (!v) {
+		json_object_put(o);
+		c->err = -ENOMEM;
+		return 1;
+	}
+	if (o && json_object_is_type(o, json_type_object) && vm_from_json(o, &v->info) == 0) {
 		snprintf(v->info.rg, sizeof(v->info.rg), "%s", c->g->name);
 		snprintf(v->info.region, sizeof(v->info.region), "%s", c->r->name);
 		v->next = c->g->vms;
 		c->g->vms = v;
 	} else {
+		/* Moved aside, said in the log and the region's error: the name
+		 * is free again, and what it held is kept for the operator. */
+		record_damaged(c->r->be, key, 1, 0, c->r->error, sizeof(c->r->error));
 		free(v);
 	}
 	json_object_put(o);
@@ -511,6 +519,31 @@ int inv_sa_ensure(struct region *r, const char *name)
 	s->next = r->sas;
 	r->sas = s;
 	return 0;
+}
+
+/* Take back what a refused create-vm made (model_lock held): a named record
+ * of a resource group's (networks, availability sets) or an empty storage
+ * account.  Deleting frees space, so this works on a full medium too. */
+static void named_drop(struct region *r, const char *rg, const char *dir, const char *name, struct strlist *sl)
+{
+	char key[512];
+	snprintf(key, sizeof(key), "resource-groups/%s/%s/%s.json", rg, dir, name);
+	if (r->be->ops->rec_del(r->be, key) == 0)
+		sl_del(sl, name);
+}
+
+static void sa_drop(struct region *r, const char *name)
+{
+	struct sa_rec **pp, *s;
+	char key[512];
+	for (pp = &r->sas; *pp && strcmp((*pp)->name, name) != 0; pp = &(*pp)->next)
+		;
+	s = *pp;
+	snprintf(key, sizeof(key), "storage-accounts/%s", name);
+	if (!s || s->vhds || r->be->ops->remove_tree(r->be, key) < 0)
+		return;
+	*pp = s->next;
+	free(s);
 }
 
 /* ---- the fs-facing API ---- */
@@ -909,7 +942,7 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 	struct vm_info vi;
 	const char *name, *rgn, *disks, *net, *aset, *sa;
 	char *save = NULL, *tok, dl[4097];
-	int rc, created = 0;
+	int rc, created = 0, rg_made = 0, sa_made = 0, net_made = 0, aset_made = 0;
 
 	memset(&vi, 0, sizeof(vi));
 	pthread_mutex_lock(&model_lock);
@@ -1000,12 +1033,28 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 			goto out;
 		}
 	}
-	if (!g && (rc = inv_rg_create(r, rgn, &g)) < 0)
-		goto fail;
-	if (sa && (rc = inv_sa_ensure(r, sa)) < 0)
-		goto fail;
-	if ((rc = inv_net_ensure(r, rgn, vi.network)) < 0 || (aset && (rc = inv_aset_ensure(r, rgn, aset)) < 0))
-		goto fail;
+	/* Everything made here is taken back if a later step fails (at fail:),
+	 * so a refused create-vm leaves nothing behind. */
+	if (!g) {
+		if ((rc = inv_rg_create(r, rgn, &g)) < 0)
+			goto fail;
+		rg_made = 1;
+	}
+	if (sa && !sa_find(r, sa)) {
+		if ((rc = inv_sa_ensure(r, sa)) < 0)
+			goto fail;
+		sa_made = 1;
+	}
+	if (!sl_has(&g->nets, vi.network)) {
+		if ((rc = inv_net_ensure(r, rgn, vi.network)) < 0)
+			goto fail;
+		net_made = 1;
+	}
+	if (aset && !sl_has(&g->asets, aset)) {
+		if ((rc = inv_aset_ensure(r, rgn, aset)) < 0)
+			goto fail;
+		aset_made = 1;
+	}
 	for (int i = 0; i < vi.ndisks; i++) {
 		rc = inv_disk_create(r, !sa, sa ? sa : rgn, vi.disks[i].name, vi.disks[i].size);
 		if (rc < 0)
@@ -1031,6 +1080,14 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 fail:
 	for (int i = 0; i < created; i++)
 		inv_disk_delete(r, !sa, sa ? sa : rgn, vi.disks[i].name);
+	if (aset_made)
+		named_drop(r, rgn, "availability-sets", aset, &g->asets);
+	if (net_made)
+		named_drop(r, rgn, "networks", vi.network, &g->nets);
+	if (rg_made)
+		inv_rg_delete(r, rgn);
+	if (sa_made)
+		sa_drop(r, sa);
 	fail_region(r, rc, "create-vm failed: %s", strerror(-rc));
 	goto out;
 bad:

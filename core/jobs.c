@@ -158,8 +158,11 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		j->tasks[i].state = JOB_NOT_STARTED;
 		j->ntasks++;
 	}
-	rc = persist_vault(v);
-	counted = rc == 0;
+	/* A vault whose record is damaged is never rewritten; its counter is
+	 * rebuilt from the job records at load, so the job's own record is
+	 * enough. */
+	rc = v->damaged[0] ? 0 : persist_vault(v);
+	counted = rc == 0 && !v->damaged[0];
 	if (rc == 0)
 		rc = persist_job(v, j);
 	if (rc < 0) {

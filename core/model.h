@@ -129,6 +129,7 @@ struct item_rec {
 	char tf_region[NAME_MAX_];   /* where the test failover VM is */
 	char tf_rg[NAME_MAX_];
 	time_t created;
+	char damaged[ERR_MAX];       /* item.json did not parse: why; shown, never written */
 	struct rpchain *chain;       /* set once replication started; own lock */
 	int chain_ro;                /* chain was opened read-only (see chain_pin) */
 	struct item_rec *next;
@@ -175,6 +176,7 @@ struct vault_rec {
 	time_t lease_ok;             /* last time the lease was taken or renewed */
 	int readonly;
 	uint64_t next_job;
+	char damaged[ERR_MAX];       /* vault.json did not parse: why; never written then */
 	char error[ERR_MAX];
 	struct policy_rec *policies;
 	struct mapping_rec *maps;
@@ -232,6 +234,13 @@ int persist_job(struct vault_rec *v, struct job_rec *j);
 void jobs_flush(struct vault_rec *v);
 int unpersist_item(struct vault_rec *v, struct item_rec *it);
 int vault_load(struct vault_rec *v);
+/* A record that does not parse (model_lock held or not: no model state):
+ * keep it aside (backend_keep_damaged; not when readonly), log it, and
+ * say so in msg.  move: the record itself goes too. */
+void record_damaged(struct backend *be, const char *key, int move, int readonly, char *msg, size_t len);
+/* The point catalog of item was damaged or missing (rpchain_conf.note says
+ * what stood in for it): the item's error and the log (model_lock NOT held). */
+void catalog_note(struct vault_rec *v, const char *item, const char *note);
 
 /* record keys in the vault region and the target region */
 void key_item(const struct vault_rec *v, const char *item, char *buf, size_t len);

@@ -227,7 +227,7 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 	struct item_io io;
 	struct rpchain *chain, *attached;
 	const char *keys[MAX_DISKS];
-	char name[NAME_MAX_];
+	char name[NAME_MAX_], note[ERR_MAX];
 	int rc, readonly;
 
 	pthread_mutex_lock(&model_lock);
@@ -247,10 +247,12 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 		struct rpchain_conf conf = {
 			.meta = io.vault_be, .catalog_key = io.catalog, .data = io.tgt_be,
 			.data_prefix = io.data_prefix, .ndisks = io.ndisks, .replica_keys = keys,
-			.readonly = readonly,
+			.readonly = readonly, .note = note, .notelen = sizeof(note),
 		};
 		rc = rpchain_open(&conf, &chain);
 	}
+	if (note[0])
+		catalog_note(v, name, note);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&model_lock);

@@ -49,6 +49,8 @@ static int vault_writable(struct vault_rec *v)
 {
 	if (v->readonly)
 		return fail_vault(v, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
+	if (v->damaged[0])
+		return fail_vault(v, -EIO, "%s: the vault's settings cannot change until it is repaired", v->damaged);
 	if (!v->region->available)
 		return fail_vault(v, -EHOSTUNREACH, "the vault's region %s is unavailable: %s", v->region->name,
 				  v->region->reason);
@@ -134,6 +136,7 @@ int core_policy_info(const char *vault, const char *policy, struct policy_info *
 int core_policy_create(const char *vault, const char *policy)
 {
 	struct vault_rec *v;
+	struct policy_rec *p;
 	int rc;
 	pthread_mutex_lock(&model_lock);
 	v = vault_find(vault);
@@ -143,9 +146,15 @@ int core_policy_create(const char *vault, const char *policy)
 	if (rc == 0 && policy_find(v, policy))
 		rc = fail_vault(v, -EEXIST, "policy %s already exists", policy);
 	if (rc == 0)
-		rc = policy_add(v, policy, NULL);
-	if (rc == 0)
-		rc = persist_vault(v);
+		rc = policy_add(v, policy, &p);
+	if (rc == 0 && (rc = persist_vault(v)) < 0) {
+		/* not durable: it does not show either */
+		struct policy_rec **pp;
+		for (pp = &v->policies; *pp != p; pp = &(*pp)->next)
+			;
+		*pp = p->next;
+		free(p);
+	}
 	pthread_mutex_unlock(&model_lock);
 	return rc;
 }
@@ -398,7 +407,10 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 			ii->rpo_seconds = 0;
 	}
 	snprintf(ii->health, sizeof(ii->health), "Normal");
-	if (it->failing) {
+	if (it->damaged[0]) {
+		snprintf(ii->health, sizeof(ii->health), "Critical");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "its record item.json is damaged (see error)");
+	} else if (it->failing) {
 		snprintf(ii->health, sizeof(ii->health), "Critical");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "replication failing: %.100s", it->fail_reason);
 	} else if (in_list(it->state, failed_states)) {
@@ -686,9 +698,16 @@ static int only_start(struct item_rec *it, struct ctl_line *cl, const char *cont
 
 static int disable_prepare(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line)
 {
+	struct backend *be = v->region->be;
 	int rc = only_start(it, cl, "disable");
 	if (rc == 0)
 		rc = job_submit(v, it, &JT_DISABLE, line, NULL);
+	/* A full medium must not keep disable, which frees space, from
+	 * writing its records: spend the region's reserve on it, once. */
+	if (rc == -ENOSPC && be->ops->reserve_release && be->ops->reserve_release(be) == 0) {
+		logmsg("region %s is full: its reserved space is given to disable %s", v->region->name, it->name);
+		rc = job_submit(v, it, &JT_DISABLE, line, NULL);
+	}
 	return rc;
 }
 
@@ -720,9 +739,19 @@ static const struct control controls[] = {
 	{"cancel", {"*job"}, NULL},
 };
 
+/* model_lock held: an item whose record did not read takes no change. */
+static int item_refuse_damaged(struct item_rec *it)
+{
+	if (!it->damaged[0])
+		return 0;
+	return fail_item(it, -EIO, "%s: the item takes no control or setting until it is repaired", it->damaged);
+}
+
 /* model_lock held: would a write to control be accepted now (state-wise)? */
 int item_allowed(struct item_rec *it, const char *control)
 {
+	if (it->damaged[0])
+		return 0;
 	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
 		const struct control *c = &controls[i];
 		if (strcmp(c->name, control) != 0)
@@ -782,6 +811,8 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 		rc = fail_item(it, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
 		goto out;
 	}
+	if ((rc = item_refuse_damaged(it)) < 0)
+		goto out;
 	rc = ctl_parse(line, len, &cl, it->error, sizeof(it->error));
 	if (rc < 0) {
 		logmsg("item %s: %s refused: %s", it->name, control, it->error);
@@ -840,6 +871,8 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 		rc = fail_item(it, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
 		goto out;
 	}
+	if ((rc = item_refuse_damaged(it)) < 0)
+		goto out;
 	if (it->job) {
 		rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
 		goto out;
@@ -888,7 +921,7 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	}
 	rc = persist_item(v, it);
 	if (rc < 0) {
-		/* refused: the setting keeps the value that is saved */
+		/* not durable: the setting keeps the value that is saved */
 		if (field)
 			snprintf(field, NAME_MAX_, "%s", old);
 		it->bwlimit = old_bw;
