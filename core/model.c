@@ -642,6 +642,16 @@ static int load_config(const char *path, char *err, size_t errlen)
 			goto out;
 		}
 	}
+	if (json_object_object_get_ex(o, "hook-timeout-seconds", &x)) {
+		errno = 0;
+		M.hook_timeout = json_object_get_int(x);
+		if (!json_object_is_type(x, json_type_int) || errno || M.hook_timeout < 1 ||
+		    M.hook_timeout > 86400) {
+			snprintf(err, errlen, "config %s: hook-timeout-seconds must be a whole number 1..86400", path);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
 	if (!json_object_object_get_ex(o, "regions", &a) || !json_object_is_type(a, json_type_array)) {
 		snprintf(err, errlen, "config %s: no \"regions\" array", path);
 		rc = -EINVAL;
@@ -1093,6 +1103,7 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 	M.started = time(NULL);
 	M.state_dir = strdup(o->state_dir);
 	M.workers = 4;
+	M.hook_timeout = 60;
 	if (!M.state_dir)
 		return -ENOMEM;
 	if (mkdir(M.state_dir, 0700) < 0 && errno != EEXIST) {

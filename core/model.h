@@ -126,6 +126,7 @@ struct item_rec {
 	time_t last_point_time;
 	int npoints;
 	char test_failover[128];
+	char hook_note[200];         /* why the last app-consistent point was not, "" if it was */
 	char tf_region[NAME_MAX_];   /* where the test failover VM is */
 	char tf_rg[NAME_MAX_];
 	time_t created;
@@ -191,6 +192,7 @@ struct model {
 	struct vault_rec *vaults;
 	time_t started;
 	int lease_seconds;           /* azblob vault leases (config "lease_seconds") */
+	int hook_timeout;            /* seconds a hook may run (config "hook-timeout-seconds") */
 };
 extern struct model M;
 

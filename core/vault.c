@@ -416,6 +416,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 		snprintf(ii->health, sizeof(ii->health), "Warning");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "resynchronization required");
 	}
+	snprintf(ii->hook_note, sizeof(ii->hook_note), "%s", it->hook_note);
 	ii->ndisks = it->ndisks;
 	for (int i = 0; i < it->ndisks; i++) {
 		struct item_disk_info *d = &ii->disks[i];
