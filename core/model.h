@@ -164,6 +164,7 @@ struct job_rec {
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
 	char prev_state[40];         /* item state before the job */
+	int drop_item;               /* its end removes the item (a cancelled enable) */
 	int dirty;                   /* changed since its record was written */
 	double dirty_at;             /* monotonic time progress last made it dirty */
 	struct job_rec *next;

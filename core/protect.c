@@ -891,7 +891,7 @@ void replication_tick(time_t now)
 
 enum { EN_PREREQ, EN_TARGET, EN_DISKS, EN_COPY, EN_POINT, EN_START };
 
-static int enable_run(struct jobctx *c)
+static int enable_steps(struct jobctx *c)
 {
 	struct item_io io;
 	struct item_rec *it;
@@ -1056,6 +1056,70 @@ static int enable_run(struct jobctx *c)
 	pthread_mutex_unlock(&model_lock);
 	job_task(c, EN_START, JOB_SUCCEEDED);
 	return 0;
+}
+
+/* A cancelled enable leaves nothing half-made: the replicas, the undo data
+ * and maps, and any points go, and the job's end removes the item.  When
+ * something cannot go (a region went away), the item stays, failed, for a
+ * disable to finish.  model_lock NOT held. */
+static int enable_undo(struct jobctx *c)
+{
+	struct item_rec *it;
+	struct region *tgt;
+	struct rpchain *chain;
+	char prefix[512];
+	int rc = 0;
+
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	chain = it ? it->chain : NULL;
+	pthread_mutex_unlock(&model_lock);
+	if (!it)
+		return 0;
+	if (chain) {
+		rc = rpchain_destroy(chain);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	maps_forget(c->v, c->item);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	tgt = it ? region_find(it->target_region) : NULL;
+	for (int i = 0; it && tgt && i < it->ndisks; i++) {
+		struct item_disk *d = &it->disks[i];
+		int r = inv_disk_delete(tgt, d->replica_managed, d->replica_parent, d->replica);
+		if (r < 0 && r != -ENOENT) {
+			logmsg("item %s: cancelled enable cannot delete replica disk %s: %s", c->item, d->replica,
+			       strerror(-r));
+			rc = rc ? rc : r;
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+	key_item_data(c->v, c->item, prefix, sizeof(prefix));
+	if (tgt) {
+		int r = tgt->be->ops->remove_tree(tgt->be, prefix);
+		if (r < 0 && r != -ENOENT)
+			rc = rc ? rc : r;
+	}
+	pthread_mutex_lock(&model_lock);
+	if (rc == 0)
+		c->j->drop_item = 1;
+	else
+		snprintf(c->j->error, sizeof(c->j->error),
+			 "cancelled, but not everything it made could be removed (%s): disable the item to finish",
+			 strerror(-rc));
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+static int enable_run(struct jobctx *c)
+{
+	int rc = enable_steps(c);
+	if (rc == 0 && job_cancelled(c) && !job_shutting_down(c))
+		rc = -ECANCELED; /* cancelled after the copy: undone all the same */
+	if (rc == -ECANCELED && !job_shutting_down(c) && enable_undo(c) < 0)
+		rc = -EIO; /* the item stays, InitialReplicationFailed, for a disable */
+	return rc;
 }
 
 const struct job_type JT_ENABLE = {
