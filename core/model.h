@@ -227,6 +227,29 @@ int gates_freeze(struct backend *be, const char (*keys)[1024], int n, struct gat
 void gates_thaw(struct gate **g, int n);
 void gates_free(void);
 void region_unload(struct region *r);
+/* Protection records (inventory.c, model_lock held): a disk's region names
+ * the one item that protects it, as source or replica. */
+struct disk_ref {
+	struct region *r;
+	int managed;
+	char parent[NAME_MAX_];
+	char name[NAME_MAX_];
+	int replica;                 /* its role: 0 source, 1 replica */
+};
+/* The disks an item's layout protects, sources and replicas (at most
+ * 2 * MAX_DISKS); none once committed or migrated. */
+int item_disk_refs(const struct item_rec *it, struct disk_ref *out);
+/* Claim every disk for vault/item, all or nothing: 0, or -EEXIST with the
+ * holding vault and item in why, or another -errno. */
+int protection_claim(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
+		     size_t len);
+/* Check only: 0 when no other item holds any of the disks, else as claim. */
+int protection_free(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
+		    size_t len);
+/* Remove the records that name vault/item (others are left alone). */
+void protection_release(struct vault_rec *v, const char *item, const struct disk_ref *d, int n);
+/* Release what the item's layout claims (model_lock held). */
+void protection_release_item(struct vault_rec *v, const struct item_rec *it);
 
 /* vault persistence (model_lock held) */
 int persist_vault(struct vault_rec *v);

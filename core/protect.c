@@ -1102,6 +1102,9 @@ static int enable_undo(struct jobctx *c)
 			rc = rc ? rc : r;
 	}
 	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	if (rc == 0 && it)
+		protection_release_item(c->v, it);
 	if (rc == 0)
 		c->j->drop_item = 1;
 	else
@@ -1196,6 +1199,14 @@ static int disable_run(struct jobctx *c)
 	job_task(c, DI_CLEANUP, JOB_IN_PROGRESS);
 	maps_forget(c->v, c->item);
 	rc = io.tgt_be->ops->remove_tree(io.tgt_be, io.data_prefix);
+	if (rc == 0) {
+		/* the disks are no longer protected: their regions say so */
+		pthread_mutex_lock(&model_lock);
+		it = item_find(c->v, c->item);
+		if (it)
+			protection_release_item(c->v, it);
+		pthread_mutex_unlock(&model_lock);
+	}
 	job_task(c, DI_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
