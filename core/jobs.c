@@ -102,6 +102,11 @@ int jobs_start(int n)
 	return 0;
 }
 
+int jobs_stopping_now(void)
+{
+	return jobs_stopping;
+}
+
 void jobs_stop(void)
 {
 	jobs_stopping = 1;

@@ -316,6 +316,7 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...) __attribute__((format(
 const struct job_type *job_type_by_slug(const char *slug);
 int jobs_start(int nworkers);
 void jobs_stop(void);
+int jobs_stopping_now(void); /* an unmount is under way (a hint, no lock) */
 /* Queue a plain function on the worker pool (replication cycles).  drop,
  * if not NULL, frees arg should the work be dropped unrun at shut-down. */
 int pool_submit(void (*fn)(void *), void *arg, void (*drop)(void *));

@@ -616,8 +616,8 @@ static int cycle_progress(void *arg, const struct delta_stats *st)
 	return vault_fenced(arg);
 }
 
-/* A scheduled cycle gives the item up to a job waiting for it (or a fence)
- * while it waits for a hook. */
+/* A scheduled cycle gives the item up to a job waiting for it (or to a
+ * fence, or an unmount) while it waits for a hook. */
 static int cycle_preempted(void *arg)
 {
 	struct cycle_arg *a = arg;
@@ -625,7 +625,7 @@ static int cycle_preempted(void *arg)
 	int r;
 	pthread_mutex_lock(&model_lock);
 	it = item_find(a->v, a->item);
-	r = !it || it->job || a->v->readonly;
+	r = !it || it->job || a->v->readonly || jobs_stopping_now();
 	pthread_mutex_unlock(&model_lock);
 	return r;
 }

@@ -3,7 +3,8 @@
 # hook still running after `hook-timeout-seconds` is killed, its whole
 # process group with it; the point is crash-consistent and `status` says why.
 # A hook never delays a failover: a failover asked for while a cycle waits on
-# a freeze that never returns starts at once, and the freeze is killed.
+# a freeze that never returns starts at once, and the freeze is killed; nor
+# does it hold up an unmount.
 # A bad hook-timeout-seconds in the config is refused at start.
 . "$(dirname "$0")/lib.sh"
 HOOKS="$WORK/hooks"
@@ -64,10 +65,20 @@ check "status.json carries it" sh -c "jq -e '.hooks | test(\"freeze hook still r
 check "points keep coming" wait_new_point app01 "$p" 15
 asrfs_stop
 
-# --- a failover does not wait behind a freeze (limit 60 s)
+# --- an unmount does not wait behind a freeze (limit 60 s)
 config 60
 rm -f "$WORK/freeze.pid" "$WORK/freeze-child.pid"
 asrfs_start --config "$WORK/asrfs.json" || { not_ok "mount again"; finish; }
+check "a cycle waits in the freeze hook" wait_for 15 test -s "$WORK/freeze.pid"
+hook=$(cat "$WORK/freeze.pid")
+t0=$SECONDS
+asrfs_stop
+check "the unmount took under 10 s" test $((SECONDS - t0)) -lt 10
+check "the freeze was killed" wait_for 5 gone "$hook"
+
+# --- a failover does not wait behind a freeze (limit 60 s)
+rm -f "$WORK/freeze.pid" "$WORK/freeze-child.pid"
+asrfs_start --config "$WORK/asrfs.json" || { not_ok "mount a third time"; finish; }
 check "a cycle waits in the freeze hook" wait_for 15 test -s "$WORK/freeze.pid"
 hook=$(cat "$WORK/freeze.pid") child=$(cat "$WORK/freeze-child.pid")
 t0=$SECONDS
