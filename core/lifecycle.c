@@ -1063,17 +1063,19 @@ static int commit_run(struct jobctx *c)
 	task(c, T_DELREPLICAS, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		return rc;
-	/* Protection of the source and the replicas ends here. */
-	pthread_mutex_lock(&model_lock);
-	it = item_find(c->v, c->item);
-	if (it)
-		protection_release_item(c->v, it);
-	pthread_mutex_unlock(&model_lock);
 
 	task(c, T_CLEANUP, JOB_IN_PROGRESS);
 	maps_forget(c->v, c->item);
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
 	rc = remove_but_maps(tgt->be, prefix);
+	if (rc == 0) {
+		/* Protection of the source and the replicas ends here. */
+		pthread_mutex_lock(&model_lock);
+		it = item_find(c->v, c->item);
+		if (it)
+			protection_release_item(c->v, it);
+		pthread_mutex_unlock(&model_lock);
+	}
 	task(c, T_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }

@@ -4,7 +4,8 @@
 # records who protects it (protection/<disk key>.json); enabling a VM that
 # another vault protects is EEXIST, and the vault's `error` names that vault
 # and item; so is an enable whose replicas would be another item's.  Disable
-# and commit remove the records, reprotect moves them to the new layout, and a
+# and commit remove the records, reprotect moves them to the new layout (and
+# is refused while another item protects the disks it would consume), and a
 # second daemon (its own state, another vault, the same regions) is refused
 # too.
 . "$(dirname "$0")/lib.sh"
@@ -95,6 +96,18 @@ echo start >"$B/items/web01/commit"
 check "committed" wait_for 30 file_is "$B/items/web01/state" FailoverCommitted
 check "commit removed the source records" test ! -e "$(rec "$WE" rg1 web01-os)"
 check "and the replica's" test ! -e "$(rec "$NE" rg1-asr web01-os-ASRReplica)"
+# the original VM's disks are free now: vault-a protects them, and then
+# vault-b's reprotect, which would consume them, is refused
+expect_errno "vault-a protects the original VM now" 0 "$A/enable-replication" \
+	"vm=rg1/web01 source=westeurope target=northeurope"
+check "vault-a: Protected again" wait_for 30 file_is "$A/items/web01/state" Protected
+echo start >"$B/items/web01/reprotect"
+check "vault-b's reprotect fails" wait_for 30 file_is "$B/items/web01/state" ReprotectFailed
+check "naming vault-a's item" grep -q "item web01 of vault vault-a" "$B/items/web01/error"
+check "vault-a's source is untouched" cmp -s "$(WD rg1 web01-os)" "$(ND rg1-asr web01-os-ASRReplica)"
+check "no record for the new layout is left" test ! -e "$(rec "$NE" rg1-asr web01-os)"
+echo start >"$A/items/web01/disable"
+check "vault-a lets it go" wait_for 30 test ! -e "$A/items/web01"
 echo start >"$B/items/web01/reprotect"
 check "reprotected" wait_for 60 file_is "$B/items/web01/state" Protected
 check "the failed-over disk is now the protected source" \
