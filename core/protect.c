@@ -509,6 +509,11 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 		struct policy_rec *p = policy_find(a->v, it->policy);
 		time_t now = time(NULL), prev = it->next_cycle - it->last_cycle; /* the last wait */
 		it->cycle_running = 0;
+		if (rc == -EAGAIN) {
+			/* gave way to a job before it began: not a cycle, nor a failure */
+			pthread_mutex_unlock(&model_lock);
+			return;
+		}
 		it->last_cycle = now;
 		it->next_cycle = now + (time_t)(p ? p->info.crash_frequency_seconds : 300);
 		it->cycles++;
@@ -832,7 +837,7 @@ static void cycle_work(void *arg)
 	uint64_t shipped = 0;
 	char why[300] = "";
 	int rc = cycle_body(a, 0, NULL, &shipped, why, sizeof(why));
-	cycle_finish(a, rc == -EAGAIN ? 0 : rc, why, shipped, rc == 0);
+	cycle_finish(a, rc, why, shipped, rc == 0);
 	free(a);
 }
 
