@@ -408,19 +408,30 @@ static struct item_rec *ref_holder(const struct vault_rec *v, const char *item, 
 }
 
 /* A record naming an item of a vault this daemon manages, where that item
- * is gone or protects nothing any more and runs no job: left by a crash
- * between the claim and the item's first record, or by a release whose
- * region was down.  Such a record may be taken over. */
-static int record_stale(const char *vault, const char *item)
+ * is gone, or runs no job and its layout does not hold the disk (it was
+ * committed, or reprotected away from it): left by a crash between the claim
+ * and the item's first record, or by a release whose region was down.  Such
+ * a record may be taken over.  (A job that claimed disks outside its item's
+ * layout, a reprotect, holds its item while it runs.) */
+static int record_stale(const char *vault, const char *item, const struct disk_ref *d)
 {
+	struct disk_ref refs[2 * MAX_DISKS];
 	struct vault_rec *w = vault_find(vault);
 	struct item_rec *it;
+	int n;
+
 	if (!w || w->readonly)
 		return 0;
 	it = item_find(w, item);
 	if (!it)
 		return 1;
-	return !it->job && (strcmp(it->state, "FailoverCommitted") == 0 || strcmp(it->state, "MigrationCompleted") == 0);
+	if (it->job)
+		return 0;
+	n = item_disk_refs(it, refs);
+	for (int i = 0; i < n; i++)
+		if (ref_same(&refs[i], d))
+			return 0;
+	return 1;
 }
 
 static const char *role_name(const struct disk_ref *d)
@@ -490,7 +501,7 @@ static int ref_check(struct vault_rec *v, const char *item, const struct disk_re
 		*how = REF_OURS;
 		return 0;
 	}
-	if (!record_stale(ov, oi)) {
+	if (!record_stale(ov, oi, d)) {
 		snprintf(why, len, "%s disk %s/%s in %s is already protected by item %s of vault %s", role_name(d),
 			 d->parent, d->name, d->r->name, oi, ov);
 		return -EEXIST;

@@ -53,6 +53,20 @@ check "its source disk is left unclaimed" test ! -e "$(rec "$WE" rg2 web01-os)"
 check "vault-a's replica is intact" cmp -s "$(WD rg1 web01-os)" "$(ND rg1-asr web01-os-ASRReplica)"
 check "vault-a still Protected" file_is "$A/items/web01/state" Protected
 
+# --- records left behind: one naming a vault no daemon here manages is
+# respected; one naming a gone item of a vault this daemon manages is stale
+create_vm westeurope rg3 web03 "web03-os:4M"
+mkdir -p "$WE/protection/resource-groups/rg3/disks"
+echo '{"vault": "vault-elsewhere", "item": "web03"}' >"$(rec "$WE" rg3 web03-os)"
+expect_errno "a record of another daemon's vault: EEXIST" EEXIST "$B/enable-replication" \
+	"vm=rg3/web03 source=westeurope target=northeurope"
+check "naming it" grep -q "item web03 of vault vault-elsewhere" "$B/error"
+echo '{"vault": "vault-a", "item": "ghost"}' >"$(rec "$WE" rg3 web03-os)"
+expect_errno "a stale record of a managed vault is taken over" 0 "$B/enable-replication" \
+	"vm=rg3/web03 source=westeurope target=northeurope"
+check "it names vault-b's item now" test "$(owner "$(rec "$WE" rg3 web03-os)")" = "vault-b/web03/source"
+check "web03 Protected" wait_for 30 file_is "$B/items/web03/state" Protected
+
 # --- a second daemon, its own state and vault, the same regions
 mkdir -p "$WORK/mnt2"
 cat >"$WORK/other.json" <<JSON
