@@ -421,8 +421,16 @@ static int local_rec_put(struct backend *be, const char *key, const void *data, 
 	rc = write_all(fd, data, len);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
+	if (rc == 0 && if_match && !*if_match) {
+		/* Create-only must hold between processes too (two daemons on
+		 * one region directory): link() fails when the name exists,
+		 * where the stat() above only saw this process's view. */
+		if (link(tmp, path) < 0)
+			rc = -errno;
+		unlink(tmp);
+	} else if (rc == 0 && rename(tmp, path) < 0) {
 		rc = -errno;
+	}
 	if (rc < 0) {
 		unlink(tmp);
 		goto out;

@@ -27,6 +27,7 @@ struct config_vault {
 /* Strings point into the json_object given to config_parse. */
 struct config {
 	int lease_seconds;      /* 0: not given */
+	int hook_timeout;       /* 0: not given (hook-timeout-seconds) */
 	struct config_region *regions;
 	size_t nregions;
 	struct config_vault *vaults;

@@ -188,6 +188,7 @@ struct item_info {
 	int npoints;
 	int resync_required;
 	char test_failover[512];  /* "" or state of a test failover */
+	char hook_note[200];      /* why the last app-consistent point was not, "" if it was */
 	int ndisks;
 	struct item_disk_info disks[MAX_DISKS];
 };

@@ -11,6 +11,7 @@
  *   resource-groups/<rg>/networks/<name>.json
  *   storage-accounts/<sa>/account.json
  *   storage-accounts/<sa>/vhds/<disk>.vhd            (disk bytes)
+ *   protection/<disk key>.json                       (who protects the disk)
  *
  * The core_* functions at the bottom are the fs-facing API for the region
  * part of the tree; they take model_lock, check, change, persist.
@@ -345,6 +346,282 @@ int region_load(struct region *r)
 	}
 	r->loaded = 1;
 	return 0;
+}
+
+/* ---- protection records (model_lock held) ----
+ *
+ * A disk is protected by at most one item, whichever vault or daemon owns
+ * it.  The disk's own region says which: protection/<disk key>.json names the
+ * vault and item, written create-only (If-None-Match), so of two vaults or
+ * two daemons claiming one disk only one wins.  An item claims its source
+ * disks and its replicas before its enable job starts; disable, commit and a
+ * cancelled enable release them; reprotect claims the new layout. */
+
+static void prot_key(const struct disk_ref *d, char *buf, size_t len)
+{
+	char dk[BACKEND_KEY_MAX - 32];
+	disk_key(d->managed, d->parent, d->name, dk, sizeof(dk));
+	snprintf(buf, len, "protection/%s.json", dk);
+}
+
+/* Does an item's layout hold this disk?  A committed or migrated item
+ * protects nothing any more. */
+int item_disk_refs(const struct item_rec *it, struct disk_ref *out)
+{
+	int n = 0;
+	struct region *src, *tgt;
+
+	if (strcmp(it->state, "FailoverCommitted") == 0 || strcmp(it->state, "MigrationCompleted") == 0)
+		return 0;
+	src = region_find(it->source_region);
+	tgt = region_find(it->target_region);
+	for (int i = 0; i < it->ndisks; i++) {
+		const struct item_disk *d = &it->disks[i];
+		if (src) {
+			out[n] = (struct disk_ref){.r = src, .managed = d->managed, .replica = 0};
+			snprintf(out[n].parent, sizeof(out[n].parent), "%s", d->src_parent);
+			snprintf(out[n].name, sizeof(out[n].name), "%s", d->name);
+			n++;
+		}
+		if (tgt) {
+			out[n] = (struct disk_ref){.r = tgt, .managed = d->replica_managed, .replica = 1};
+			snprintf(out[n].parent, sizeof(out[n].parent), "%s", d->replica_parent);
+			snprintf(out[n].name, sizeof(out[n].name), "%s", d->replica);
+			n++;
+		}
+	}
+	return n;
+}
+
+static int ref_same(const struct disk_ref *a, const struct disk_ref *b)
+{
+	return a->r == b->r && a->managed == b->managed && strcmp(a->parent, b->parent) == 0 &&
+	       strcmp(a->name, b->name) == 0;
+}
+
+/* An item this daemon knows, other than vault/item, whose layout holds d. */
+static struct item_rec *ref_holder(const struct vault_rec *v, const char *item, const struct disk_ref *d,
+				   struct vault_rec **hv)
+{
+	struct disk_ref refs[2 * MAX_DISKS];
+	for (struct vault_rec *w = M.vaults; w; w = w->next)
+		for (struct item_rec *it = w->items; it; it = it->next) {
+			int n;
+			if (w == v && strcmp(it->name, item) == 0)
+				continue;
+			n = item_disk_refs(it, refs);
+			for (int i = 0; i < n; i++)
+				if (ref_same(&refs[i], d)) {
+					*hv = w;
+					return it;
+				}
+		}
+	return NULL;
+}
+
+/* A record naming an item of a vault this daemon manages, where that item
+ * is gone, or runs no job and its layout does not hold the disk (it was
+ * committed, or reprotected away from it): left by a crash between the claim
+ * and the item's first record, or by a release whose region was down.  Such
+ * a record may be taken over.  (A job that claimed disks outside its item's
+ * layout, a reprotect, holds its item while it runs.) */
+static int record_stale(const char *vault, const char *item, const struct disk_ref *d)
+{
+	struct disk_ref refs[2 * MAX_DISKS];
+	struct vault_rec *w = vault_find(vault);
+	struct item_rec *it;
+	int n;
+
+	if (!w || w->readonly)
+		return 0;
+	it = item_find(w, item);
+	if (!it)
+		return 1;
+	if (it->job)
+		return 0;
+	n = item_disk_refs(it, refs);
+	for (int i = 0; i < n; i++)
+		if (ref_same(&refs[i], d))
+			return 0;
+	return 1;
+}
+
+static const char *role_name(const struct disk_ref *d)
+{
+	return d->replica ? "replica" : "source";
+}
+
+/* Read a disk's record: 0 with owner's vault and item, -ENOENT, -EIO (not
+ * a record we can read), or the backend's error. */
+static int record_read(const struct disk_ref *d, char *vault, char *item, size_t len, char etag[BACKEND_ETAG_MAX])
+{
+	char key[BACKEND_KEY_MAX], *data = NULL;
+	json_object *o = NULL, *x;
+	int rc;
+
+	prot_key(d, key, sizeof(key));
+	rc = d->r->be->ops->rec_get(d->r->be, key, &data, NULL, etag);
+	if (rc < 0)
+		return rc;
+	o = json_tokener_parse(data);
+	free(data);
+	rc = -EIO;
+	if (o && json_object_object_get_ex(o, "vault", &x) && json_object_is_type(x, json_type_string)) {
+		snprintf(vault, len, "%s", json_object_get_string(x));
+		if (json_object_object_get_ex(o, "item", &x) && json_object_is_type(x, json_type_string)) {
+			snprintf(item, len, "%s", json_object_get_string(x));
+			rc = 0;
+		}
+	}
+	json_object_put(o);
+	return rc;
+}
+
+enum { REF_FREE, REF_OURS, REF_STALE };
+
+/* Who holds d: -EEXIST (why names the item and vault) when another item
+ * does; else 0 and *how: REF_FREE, REF_OURS (a record names vault/item) or
+ * REF_STALE (a stale record, its etag in etag, may be taken over). */
+static int ref_check(struct vault_rec *v, const char *item, const struct disk_ref *d, char *why, size_t len,
+		     int *how, char etag[BACKEND_ETAG_MAX])
+{
+	char ov[NAME_MAX_], oi[NAME_MAX_];
+	struct vault_rec *hv = NULL;
+	struct item_rec *holder = ref_holder(v, item, d, &hv);
+	int rc;
+
+	*how = REF_FREE;
+	if (holder) {
+		snprintf(why, len, "%s disk %s/%s in %s is already protected by item %s of vault %s", role_name(d),
+			 d->parent, d->name, d->r->name, holder->name, hv->name);
+		return -EEXIST;
+	}
+	rc = record_read(d, ov, oi, sizeof(ov), etag);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == -EIO) {
+		snprintf(why, len, "%s disk %s/%s in %s has a protection record that cannot be read: refusing to "
+			 "take it over", role_name(d), d->parent, d->name, d->r->name);
+		return -EEXIST;
+	}
+	if (rc < 0) {
+		snprintf(why, len, "cannot read the protection record of disk %s/%s in %s: %s", d->parent, d->name,
+			 d->r->name, strerror(-rc));
+		return rc;
+	}
+	if (strcmp(ov, v->name) == 0 && strcmp(oi, item) == 0) {
+		*how = REF_OURS;
+		return 0;
+	}
+	if (!record_stale(ov, oi, d)) {
+		snprintf(why, len, "%s disk %s/%s in %s is already protected by item %s of vault %s", role_name(d),
+			 d->parent, d->name, d->r->name, oi, ov);
+		return -EEXIST;
+	}
+	logmsg("disk %s/%s in %s: protection record of item %s of vault %s is stale: it may be taken over", d->parent,
+	       d->name, d->r->name, oi, ov);
+	*how = REF_STALE;
+	return 0;
+}
+
+/* Claim one disk: 1 when this call made the record, 0 when it was already
+ * the item's, -EEXIST (why names the holder) or another -errno. */
+static int claim_one(struct vault_rec *v, const char *item, const struct disk_ref *d, char *why, size_t len)
+{
+	char key[BACKEND_KEY_MAX], ov[NAME_MAX_], oi[NAME_MAX_], etag[BACKEND_ETAG_MAX], since[TIME_STR];
+	json_object *o;
+	const char *s;
+	int rc, how;
+
+	rc = ref_check(v, item, d, why, len, &how, etag);
+	if (rc < 0 || how == REF_OURS)
+		return rc;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	fmt_time(time(NULL), since);
+	json_object_object_add(o, "vault", json_object_new_string(v->name));
+	json_object_object_add(o, "vault-region", json_object_new_string(v->region->name));
+	json_object_object_add(o, "item", json_object_new_string(item));
+	json_object_object_add(o, "role", json_object_new_string(role_name(d)));
+	json_object_object_add(o, "since", json_object_new_string(since));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	prot_key(d, key, sizeof(key));
+	/* create-only, or replacing exactly the stale record just read */
+	rc = s ? d->r->be->ops->rec_put(d->r->be, key, s, strlen(s), how == REF_STALE ? etag : "", NULL) : -ENOMEM;
+	json_object_put(o);
+	if (rc == -EEXIST || rc == -ESTALE) {
+		/* another vault or daemon won the race: name it if we can */
+		if (record_read(d, ov, oi, sizeof(ov), etag) == 0)
+			snprintf(why, len, "%s disk %s/%s in %s is already protected by item %s of vault %s",
+				 role_name(d), d->parent, d->name, d->r->name, oi, ov);
+		else
+			snprintf(why, len, "%s disk %s/%s in %s was just claimed by another vault", role_name(d),
+				 d->parent, d->name, d->r->name);
+		return -EEXIST;
+	}
+	if (rc < 0) {
+		snprintf(why, len, "cannot write the protection record of disk %s/%s in %s: %s", d->parent, d->name,
+			 d->r->name, strerror(-rc));
+		return rc;
+	}
+	return 1;
+}
+
+int protection_free(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why, size_t len)
+{
+	char etag[BACKEND_ETAG_MAX];
+	int rc = 0, how;
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = ref_check(v, item, &d[i], why, len, &how, etag);
+	return rc;
+}
+
+int protection_claim(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
+		     size_t len)
+{
+	int made[2 * MAX_DISKS] = {0};
+	int rc = 0;
+
+	if (n > 2 * MAX_DISKS)
+		return -EINVAL;
+	for (int i = 0; i < n && rc >= 0; i++) {
+		rc = claim_one(v, item, &d[i], why, len);
+		made[i] = rc == 1;
+	}
+	if (rc >= 0)
+		return 0;
+	/* all or nothing: give back what this call took */
+	for (int i = 0; i < n; i++)
+		if (made[i]) {
+			char key[BACKEND_KEY_MAX];
+			prot_key(&d[i], key, sizeof(key));
+			d[i].r->be->ops->rec_del(d[i].r->be, key);
+		}
+	return rc;
+}
+
+void protection_release(struct vault_rec *v, const char *item, const struct disk_ref *d, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char key[BACKEND_KEY_MAX], ov[NAME_MAX_], oi[NAME_MAX_];
+		int rc = record_read(&d[i], ov, oi, sizeof(ov), NULL);
+		if (rc == -ENOENT || (rc == 0 && (strcmp(ov, v->name) != 0 || strcmp(oi, item) != 0)))
+			continue; /* not ours (any more) */
+		prot_key(&d[i], key, sizeof(key));
+		if (rc == 0)
+			rc = d[i].r->be->ops->rec_del(d[i].r->be, key);
+		if (rc < 0 && rc != -ENOENT)
+			logmsg("disk %s/%s in %s: cannot remove the protection record of item %s: %s (taken over "
+			       "when next claimed here)", d[i].parent, d[i].name, d[i].r->name, item, strerror(-rc));
+	}
+}
+
+void protection_release_item(struct vault_rec *v, const struct item_rec *it)
+{
+	struct disk_ref refs[2 * MAX_DISKS];
+	int n = item_disk_refs(it, refs);
+	protection_release(v, it->name, refs, n);
 }
 
 /* ---- changes (model_lock held) ---- */

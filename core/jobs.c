@@ -102,6 +102,11 @@ int jobs_start(int n)
 	return 0;
 }
 
+int jobs_stopping_now(void)
+{
+	return jobs_stopping;
+}
+
 void jobs_stop(void)
 {
 	jobs_stopping = 1;
@@ -467,7 +472,7 @@ static void job_worker(void *arg)
 			snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
 		if (rc == -ECANCELED)
 			snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
-		if (rc == 0 && j->type == &JT_DISABLE) {
+		if ((rc == 0 && j->type == &JT_DISABLE) || (rc == -ECANCELED && j->drop_item)) {
 			struct item_rec **pp;
 			for (pp = &c.v->items; *pp && *pp != it; pp = &(*pp)->next)
 				;

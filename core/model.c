@@ -809,6 +809,15 @@ int config_parse(json_object *o, const char *path, struct config *cf, char *err,
 			return -EINVAL;
 		}
 	}
+	if (json_object_object_get_ex(o, "hook-timeout-seconds", &x)) {
+		errno = 0;
+		cf->hook_timeout = json_object_get_int(x);
+		if (!json_object_is_type(x, json_type_int) || errno || cf->hook_timeout < 1 ||
+		    cf->hook_timeout > 86400) {
+			snprintf(err, errlen, "config %s: hook-timeout-seconds must be a whole number 1..86400", path);
+			return -EINVAL;
+		}
+	}
 	if (!json_object_object_get_ex(o, "regions", &a) || !json_object_is_type(a, json_type_array)) {
 		snprintf(err, errlen, "config %s: no \"regions\" array", path);
 		return -EINVAL;
@@ -883,6 +892,8 @@ static int load_config(const char *path, char *err, size_t errlen)
 	rc = config_parse(o, path, &cf, err, errlen);
 	if (rc == 0 && cf.lease_seconds)
 		M.lease_seconds = cf.lease_seconds;
+	if (rc == 0 && cf.hook_timeout)
+		M.hook_timeout = cf.hook_timeout;
 	for (size_t i = 0; i < cf.nregions && rc == 0; i++) {
 		struct config_region *cr = &cf.regions[i];
 		char *key = NULL;
@@ -1312,6 +1323,7 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 	M.started = time(NULL);
 	M.state_dir = strdup(o->state_dir);
 	M.workers = 4;
+	M.hook_timeout = 60;
 	if (!M.state_dir)
 		return -ENOMEM;
 	if (mkdir(M.state_dir, 0700) < 0 && errno != EEXIST) {

@@ -126,6 +126,7 @@ struct item_rec {
 	time_t last_point_time;
 	int npoints;
 	char test_failover[512];
+	char hook_note[200];         /* why the last app-consistent point was not, "" if it was */
 	char tf_region[NAME_MAX_];   /* where the test failover VM is */
 	char tf_rg[NAME_MAX_];
 	time_t created;
@@ -164,6 +165,7 @@ struct job_rec {
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
 	char prev_state[40];         /* item state before the job */
+	int drop_item;               /* its end removes the item (a cancelled enable) */
 	int dirty;                   /* changed since its record was written */
 	double dirty_at;             /* monotonic time progress last made it dirty */
 	struct job_rec *next;
@@ -193,6 +195,7 @@ struct model {
 	struct vault_rec *vaults;
 	time_t started;
 	int lease_seconds;           /* azblob vault leases (config "lease_seconds") */
+	int hook_timeout;            /* seconds a hook may run (config "hook-timeout-seconds") */
 };
 extern struct model M;
 
@@ -226,6 +229,29 @@ int gates_freeze(struct backend *be, const char (*keys)[1024], int n, struct gat
 void gates_thaw(struct gate **g, int n);
 void gates_free(void);
 void region_unload(struct region *r);
+/* Protection records (inventory.c, model_lock held): a disk's region names
+ * the one item that protects it, as source or replica. */
+struct disk_ref {
+	struct region *r;
+	int managed;
+	char parent[NAME_MAX_];
+	char name[NAME_MAX_];
+	int replica;                 /* its role: 0 source, 1 replica */
+};
+/* The disks an item's layout protects, sources and replicas (at most
+ * 2 * MAX_DISKS); none once committed or migrated. */
+int item_disk_refs(const struct item_rec *it, struct disk_ref *out);
+/* Claim every disk for vault/item, all or nothing: 0, or -EEXIST with the
+ * holding vault and item in why, or another -errno. */
+int protection_claim(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
+		     size_t len);
+/* Check only: 0 when no other item holds any of the disks, else as claim. */
+int protection_free(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
+		    size_t len);
+/* Remove the records that name vault/item (others are left alone). */
+void protection_release(struct vault_rec *v, const char *item, const struct disk_ref *d, int n);
+/* Release what the item's layout claims (model_lock held). */
+void protection_release_item(struct vault_rec *v, const struct item_rec *it);
 
 /* vault persistence (model_lock held) */
 int persist_vault(struct vault_rec *v);
@@ -299,6 +325,7 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...) __attribute__((format(
 const struct job_type *job_type_by_slug(const char *slug);
 int jobs_start(int nworkers);
 void jobs_stop(void);
+int jobs_stopping_now(void); /* an unmount is under way (a hint, no lock) */
 /* Queue a plain function on the worker pool (replication cycles).  drop,
  * if not NULL, frees arg should the work be dropped unrun at shut-down. */
 int pool_submit(void (*fn)(void *), void *arg, void (*drop)(void *));

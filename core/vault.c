@@ -428,6 +428,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 		snprintf(ii->health, sizeof(ii->health), "Warning");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "resynchronization required");
 	}
+	snprintf(ii->hook_note, sizeof(ii->hook_note), "%s", it->hook_note);
 	ii->ndisks = it->ndisks;
 	for (int i = 0; i < it->ndisks; i++) {
 		struct item_disk_info *d = &ii->disks[i];
@@ -496,7 +497,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	struct region *src, *tgt;
 	struct rg_rec *g;
 	struct vm_rec *vm;
-	struct item_rec *it = NULL, *old;
+	struct item_rec *it = NULL, *old, *saved = NULL;
 	const char *vmarg, *s, *t, *pol, *trg, *aset, *cache, *bw;
 	char args[512];
 	char rgname[NAME_MAX_], vmname[NAME_MAX_], *err;
@@ -589,6 +590,14 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		rc = fail_vault(v, -EEXIST, "%s/%s is already protected by vault %s", rgname, vmname, v->name);
 		goto out;
 	}
+	/* A retry rewrites the failed item: keep it as it was should the claim
+	 * below fail. */
+	if (old && !(saved = malloc(sizeof(*saved)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (old)
+		*saved = *old;
 	it = old ? old : calloc(1, sizeof(*it));
 	if (!it) {
 		rc = -ENOMEM;
@@ -641,6 +650,20 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		}
 		snprintf(d->state, sizeof(d->state), "InitialReplicationPending");
 	}
+	/* The disks' regions record who protects them: claimed before the job
+	 * exists, so two vaults (or daemons) cannot both start protecting a
+	 * disk, nor write into replicas another item owns. */
+	{
+		struct disk_ref refs[2 * MAX_DISKS];
+		int n = item_disk_refs(it, refs);
+		rc = protection_claim(v, it->name, refs, n, err, errlen);
+		if (rc < 0) {
+			logmsg("vault %s: enable-replication of %s refused: %s", v->name, vmarg, err);
+			if (old)
+				*old = *saved;
+			goto undo;
+		}
+	}
 	/* The network mapping: created with the default when missing. */
 	if (it->network[0] && !mapping_find(v, s, it->network)) {
 		char target[2 * NAME_MAX_];
@@ -671,13 +694,16 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	v->error[0] = '\0';
 	goto out;
 undo:
-	if (!old)
+	if (!old) {
+		protection_release_item(v, it);
 		free(it);
+	}
 	goto out;
 bad:
 	logmsg("vault %s: enable-replication refused: %s", vault, err);
 out:
 	pthread_mutex_unlock(&model_lock);
+	free(saved);
 	return rc;
 }
 
