@@ -134,6 +134,7 @@ int core_policy_info(const char *vault, const char *policy, struct policy_info *
 int core_policy_create(const char *vault, const char *policy)
 {
 	struct vault_rec *v;
+	struct policy_rec *p = NULL, **pp;
 	int rc;
 	pthread_mutex_lock(&model_lock);
 	v = vault_find(vault);
@@ -143,9 +144,16 @@ int core_policy_create(const char *vault, const char *policy)
 	if (rc == 0 && policy_find(v, policy))
 		rc = fail_vault(v, -EEXIST, "policy %s already exists", policy);
 	if (rc == 0)
-		rc = policy_add(v, policy, NULL);
-	if (rc == 0)
-		rc = persist_vault(v);
+		rc = policy_add(v, policy, &p);
+	if (rc == 0 && (rc = persist_vault(v)) < 0) {
+		/* refused: the policy was never saved, so it is not there */
+		for (pp = &v->policies; *pp && *pp != p; pp = &(*pp)->next)
+			;
+		if (*pp)
+			*pp = p->next;
+		free(p);
+		fail_vault(v, rc, "cannot save policy %s: %s", policy, strerror(-rc));
+	}
 	pthread_mutex_unlock(&model_lock);
 	return rc;
 }
