@@ -306,6 +306,19 @@ else
 	skip "a read-only bind mount is needed for the job-number check"
 fi
 
+# ---- a policy that cannot be saved is not created ----
+if mount --bind "$VDIR" "$VDIR" && mount -o remount,bind,ro "$VDIR"; then
+	check "mkdir of a policy that cannot be saved is refused" test ! "$(mkdir "$(V)/policies/p3" 2>&1)" = ""
+	check "... and it is not listed" test ! -e "$(V)/policies/p3"
+	check "... with a message" grep -q "^mkdir policies/p3: cannot save policy p3" "$(V)/error"
+	umount "$VDIR"
+	check "... nor saved by the next change" sh -c "echo 7 >'$(V)/policies/p2/rpo-threshold-seconds' &&
+		! grep -q '\"p3\"' '$VDIR/vault.json' && test ! -e '$(V)/policies/p3'"
+else
+	umount "$VDIR" 2>/dev/null
+	skip "a read-only bind mount is needed for the policy check"
+fi
+
 # ---- a setting that cannot be saved is not applied ----
 IDIR="$VDIR/items/web01"
 if mount --bind "$IDIR" "$IDIR" && mount -o remount,bind,ro "$IDIR"; then
