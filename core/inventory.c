@@ -477,6 +477,41 @@ static int ensure_named(struct region *r, const char *rg, const char *dir, const
 	return rc;
 }
 
+/* Undo ensure_named (a refused change made it): the record and the name. */
+static void unensure_named(struct region *r, const char *rg, const char *dir, const char *name,
+			   struct strlist *sl)
+{
+	char key[512];
+	int i;
+	snprintf(key, sizeof(key), "resource-groups/%s/%s/%s.json", rg, dir, name);
+	if (r->be->ops->rec_del(r->be, key) < 0)
+		return; /* still on record: keep it listed, as it will load */
+	for (i = 0; i < sl->n && strcmp(sl->v[i], name) != 0; i++)
+		;
+	if (i == sl->n)
+		return;
+	free(sl->v[i]);
+	memmove(&sl->v[i], &sl->v[i + 1], (size_t)(sl->n - i - 1) * sizeof(sl->v[0]));
+	sl->n--;
+}
+
+/* Undo inv_sa_ensure of an account that a refused change created. */
+static void sa_unensure(struct region *r, const char *name)
+{
+	struct sa_rec **pp, *s;
+	char key[512];
+	for (pp = &r->sas; *pp && strcmp((*pp)->name, name) != 0; pp = &(*pp)->next)
+		;
+	s = *pp;
+	if (!s || s->vhds)
+		return;
+	snprintf(key, sizeof(key), "storage-accounts/%s", name);
+	if (r->be->ops->remove_tree(r->be, key) < 0)
+		return;
+	*pp = s->next;
+	free(s);
+}
+
 int inv_aset_ensure(struct region *r, const char *rg, const char *name)
 {
 	struct rg_rec *g = rg_find(r, rg);
@@ -875,7 +910,7 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 	struct vm_info vi;
 	const char *name, *rgn, *disks, *net, *aset, *sa;
 	char *save = NULL, *tok, dl[4097];
-	int rc, created = 0;
+	int rc, created = 0, had_rg, had_sa, had_net, had_aset;
 
 	memset(&vi, 0, sizeof(vi));
 	pthread_mutex_lock(&model_lock);
@@ -966,6 +1001,11 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 			goto out;
 		}
 	}
+	/* what is there already stays when a later step fails; the rest goes */
+	had_rg = g != NULL;
+	had_sa = !sa || sa_find(r, sa) != NULL;
+	had_net = g && sl_has(&g->nets, vi.network);
+	had_aset = !aset || (g && sl_has(&g->asets, aset));
 	if (!g && (rc = inv_rg_create(r, rgn, &g)) < 0)
 		goto fail;
 	if (sa && (rc = inv_sa_ensure(r, sa)) < 0)
@@ -995,8 +1035,17 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 	logmsg("region %s: VM %s/%s created with %d disk(s)", region, rgn, name, vi.ndisks);
 	goto out;
 fail:
+	/* a refused create-vm leaves nothing behind: disks, then what holds them */
 	for (int i = 0; i < created; i++)
 		inv_disk_delete(r, !sa, sa ? sa : rgn, vi.disks[i].name);
+	if (!had_rg && g)
+		inv_rg_delete(r, rgn);
+	else if (g && !had_net)
+		unensure_named(r, rgn, "networks", vi.network, &g->nets);
+	if (had_rg && g && !had_aset)
+		unensure_named(r, rgn, "availability-sets", aset, &g->asets);
+	if (!had_sa)
+		sa_unensure(r, sa);
 	fail_region(r, rc, "create-vm failed: %s", strerror(-rc));
 	goto out;
 bad:
