@@ -200,9 +200,6 @@ special=(
 	"*/create-vm|EINVAL|name=x resource-group=rg1 disks=a:1M network=../x"
 	"*/create-vm|EINVAL|name=x resource-group=rg1 disks=a:1M availability-set=.."
 	"*/create-vm|EINVAL|name=x resource-group=rg1 disks=../a:1M"
-	"regions/westeurope/create-vm|EFBIG|name=x resource-group=rgnew disks=a:4M,b:16T network=n1 availability-set=s1"
-	"regions/westeurope/create-vm|EFBIG|name=x resource-group=rg1 disks=a:4M,b:16T network=n1 availability-set=s1"
-	"regions/westeurope/create-vm|EFBIG|name=x resource-group=rg1 disks=a:4M,b:16T storage-account=newsa"
 	"*/enable-replication|EEXIST|vm=rg1/web01 source=westeurope target=northeurope"
 	"*/enable-replication|EINVAL|vm=rg1/nope source=westeurope target=northeurope"
 	"*/enable-replication|EINVAL|vm=rgX/web01 source=nowhere target=northeurope"
@@ -225,6 +222,18 @@ special=(
 	"*/items/*/settings/target-storage-account|EINVAL|ABC"
 	"*/items/*/settings/target-resource-group|EINVAL|x."
 )
+# a disk too big for the state directory's filesystem (ext4: 16T): the
+# create-vm that wants it must leave nothing behind
+if ! truncate -s 16T "$WORK/big" 2>/dev/null; then
+	special+=(
+		"regions/westeurope/create-vm|EFBIG|name=x resource-group=rgnew disks=a:4M,b:16T network=n1 availability-set=s1"
+		"regions/westeurope/create-vm|EFBIG|name=x resource-group=rg1 disks=a:4M,b:16T network=n1 availability-set=s1"
+		"regions/westeurope/create-vm|EFBIG|name=x resource-group=rg1 disks=a:4M,b:16T storage-account=newsa"
+	)
+else
+	skip "the state directory takes 16T files: no disk size is too big for create-vm there"
+fi
+rm -f "$WORK/big"
 for s in "${special[@]}"; do
 	IFS='|' read -r glob want l <<<"$s"
 	for f in $files; do
