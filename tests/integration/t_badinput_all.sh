@@ -313,6 +313,7 @@ if mount --bind "$VDIR/jobs" "$VDIR/jobs" && mount -o remount,bind,ro "$VDIR/job
 	check "the next job takes the next number" \
 		wait_for 10 sh -c "readlink '$I/job' | grep -q '/$(printf %06d $((njobs + 1)))-cleanup-test-failover-web01\$'"
 	check "... and ends" wait_for 60 file_is "$I/job/state" Succeeded
+	check "an accepted control leaves no refusal in error" file_is "$I/error" ""
 else
 	umount "$VDIR/jobs" 2>/dev/null
 	skip "a read-only bind mount is needed for the job-number check"
