@@ -1355,6 +1355,7 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 	logmsg("region %s: VM %s/%s created with %d disk(s)", region, rgn, name, vi.ndisks);
 	goto out;
 fail:
+	/* a refused create-vm leaves nothing behind: disks, then what holds them */
 	for (int i = 0; i < created; i++)
 		inv_disk_delete(r, !sa, sa ? sa : rgn, vi.disks[i].name);
 	if (aset_made)
