@@ -88,4 +88,13 @@ job=$(readlink "$I/job")
 check "the failover job takes the next unused id" sh -c "case '$job' in */000003-failover-web01) ;; *) exit 1 ;; esac"
 check "the failover job's record is new" test -e "$VS/jobs/${job##*/}.json"
 check "the damaged job's copy is intact" sh -c "ls '$VS/jobs' | grep -q '^$enable_job.damaged-20'"
+
+# Mounting again finds the same damage: no second copy, still not rewritten.
+asrfs_stop
+sleep 1
+asrfs_start || not_ok "mount again"
+check "one copy of vault.json, not two" test "$(ls "$VS" | grep -c '^vault.json.damaged-')" -eq 1
+check "one copy of item.json, not two" test "$(ls "$VS/items/app01" | grep -c '^item.json.damaged-')" -eq 1
+check "vault.json still not overwritten" test "$(sha256sum <"$VS/vault.json")" = "$vault_sum"
+check "app01 still listed and Critical" file_is "$A/health" Critical
 finish
