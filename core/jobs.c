@@ -223,6 +223,12 @@ void job_resume_vault(struct vault_rec *only)
 			}
 			if (it->job == j)
 				continue; /* its worker still runs (the lease was lost and taken back) */
+			if (it->damaged[0]) {
+				/* its record did not read: nothing to resume from; the
+				 * job stays as it is on the medium until it is repaired */
+				logmsg("job %s does not resume: %s", j->id, it->damaged);
+				continue;
+			}
 			it->job = j;
 			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
 			       (unsigned long long)j->ck_offset);

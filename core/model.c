@@ -1128,7 +1128,7 @@ static void vault_open_chains(struct vault_rec *v)
 
 	pthread_mutex_lock(&model_lock);
 	for (struct item_rec *it = v->items; it; it = it->next)
-		if (!it->chain && strcmp(it->state, "EnablingProtection") != 0 &&
+		if (!it->chain && !it->damaged[0] && strcmp(it->state, "EnablingProtection") != 0 &&
 		    strcmp(it->state, "InitialReplicationFailed") != 0 &&
 		    strcmp(it->state, "DisablingProtection") != 0 && sl_add(&names, it->name) < 0)
 			break;
