@@ -212,6 +212,7 @@ int inv_rg_delete(struct region *r, const char *name);
 int inv_vm_save(struct region *r, const struct vm_info *vi);
 int inv_disk_create(struct region *r, int managed, const char *parent, const char *name, uint64_t size);
 int inv_disk_delete(struct region *r, int managed, const char *parent, const char *name);
+int inv_vm_has_disk(struct region *r, const struct vm_info *vi, int k);
 int inv_aset_ensure(struct region *r, const char *rg, const char *name);
 int inv_net_ensure(struct region *r, const char *rg, const char *name);
 int inv_sa_ensure(struct region *r, const char *name);
