@@ -163,6 +163,9 @@ struct job_rec {
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
 	char prev_state[40];         /* item state before the job */
+	char plan[4096];             /* the job type's own resume record, JSON text
+	                                (reprotect: the direction it reverses, its
+	                                plan and the steps done), "" if none */
 	int dirty;                   /* changed since its record was written */
 	double dirty_at;             /* monotonic time progress last made it dirty */
 	struct job_rec *next;
