@@ -17,7 +17,8 @@
 #     after the next cycle each equals its source;
 #   - the old VM's shell (its disks became replicas) is gone.
 # The same for failback's reprotect (back to westeurope -> northeurope).
-# `make check` runs a fixed sample of N; ASRFS_CRASH_ALL=1 runs every N.
+# Then kills at random times (fixed seed) for both.  `make check` runs a
+# fixed sample; ASRFS_CRASH_ALL=1 runs every N and more random times.
 . "$(dirname "$0")/lib.sh"
 I="$(V)/items/web01"
 ALL=${ASRFS_CRASH_ALL:-0}
@@ -88,7 +89,9 @@ run_point() {
 	read -r treg trg <<<"$(replica_of "$base")"
 	restore "$base"
 	rm -f "$WORK/trace"
-	env "ASRFS_CRASH_$mode=$n" ASRFS_CRASH_ARM="$WORK/arm" ASRFS_CRASH_TRACE="${trace:-$WORK/trace}" \
+	local var="ASRFS_CRASH_$mode=$n"
+	[ "$mode" = TIME ] && var=ASRFS_CRASH_AFTER=0 # killed by the test, N ms in
+	env "$var" ASRFS_CRASH_ARM="$WORK/arm" ASRFS_CRASH_TRACE="${trace:-$WORK/trace}" \
 		"$ASRFS" -f --state "$STATE" "$MNT" >>"$LOG" 2>&1 &
 	ASRFS_PID=$!
 	disown "$ASRFS_PID" # its SIGKILL is expected: no "Killed" line from bash
@@ -97,13 +100,19 @@ run_point() {
 		cp "$MNT/regions/$rreg/resource-groups/$rrg/disks/$d" "$WORK/before-$d"
 	done
 	touch "$WORK/arm"
+	local t0; t0=$(date +%s%N)
 	echo start >"$I/reprotect" 2>/dev/null
 	if [ -n "$trace" ]; then
 		wait_for 60 file_is "$I/state" Protected
+		echo $((($(date +%s%N) - t0) / 1000000)) >"$trace.ms"
 		rm -f "$WORK/arm"
 		asrfs_stop
 		restore "$base"
 		return
+	fi
+	if [ "$mode" = TIME ]; then
+		sleep "$(printf '%d.%03d' $((n / 1000)) $((n % 1000)))"
+		kill -9 "$ASRFS_PID" 2>/dev/null
 	fi
 	await_death
 	asrfs_start || { not_ok "$tag: remount"; return; }
@@ -165,7 +174,7 @@ check "failback's reprotect makes durable writes ($W2)" test "$W2" -gt 5
 # sample W: a fixed set spread over 1..W (every N with ASRFS_CRASH_ALL=1)
 sample() {
 	local w=$1 n
-	if [ "$ALL" = 1 ]; then seq 1 "$w"; return; fi
+	if [ "$ALL" = 1 ]; then seq 1 $((w + 2)); return; fi # a run may make a write or two more
 	for n in 1 2 $((w / 3)) $((w / 2)) $((2 * w / 3)) $((w - 3)) $((w - 2)) $((w - 1)) "$w"; do
 		[ "$n" -ge 1 ] && [ "$n" -le "$w" ] && echo "$n"
 	done | sort -nu
@@ -177,5 +186,15 @@ done
 for n in $(sample "$W2"); do
 	run_point base2 AFTER "$n"
 	run_point base2 BEFORE "$n"
+done
+# and at random times (a fixed seed): N ms after the control write
+# within the dry run's duration
+T1=$(cat "$WORK/trace1.ms" 2>/dev/null || echo 1000)
+T2=$(cat "$WORK/trace2.ms" 2>/dev/null || echo 1000)
+echo "# the reprotects took $T1 ms and $T2 ms"
+RANDOM=10
+for i in $(seq 1 $([ "$ALL" = 1 ] && echo 12 || echo 3)); do
+	run_point base1 TIME $((RANDOM % (T1 + 1)))
+	run_point base2 TIME $((RANDOM % (T2 + 1)))
 done
 finish
