@@ -1475,11 +1475,6 @@ static void item_direction(const struct item_rec *it, int reversed, char *out, s
 		 reversed ? it->source_region : it->target_region);
 }
 
-static void jset(json_object *o, const char *k, json_object *v)
-{
-	json_object_object_add(o, k, v);
-}
-
 /* model_lock held: record the plan at step and write the job's record. */
 static int rp_plan_save(struct jobctx *c, struct rp_ctx *x, int step)
 {
@@ -1493,13 +1488,13 @@ static int rp_plan_save(struct jobctx *c, struct rp_ctx *x, int step)
 		goto out;
 	}
 	item_direction(&x->snap, 0, from, sizeof(from));
-	jset(o, "from", json_object_new_string(from));
-	jset(o, "step", json_object_new_string(rp_step_names[step]));
-	jset(o, "old_rg", json_object_new_string(x->old_rg));
-	jset(o, "old_vm", json_object_new_int(x->old_vm));
-	jset(o, "was_running", json_object_new_int(x->was_running));
-	jset(o, "rg_changed", json_object_new_int(x->rg_changed));
-	jset(o, "any_unmanaged", json_object_new_int(x->any_unmanaged));
+	json_object_object_add(o, "from", json_object_new_string(from));
+	json_object_object_add(o, "step", json_object_new_string(rp_step_names[step]));
+	json_object_object_add(o, "old_rg", json_object_new_string(x->old_rg));
+	json_object_object_add(o, "old_vm", json_object_new_int(x->old_vm));
+	json_object_object_add(o, "was_running", json_object_new_int(x->was_running));
+	json_object_object_add(o, "rg_changed", json_object_new_int(x->rg_changed));
+	json_object_object_add(o, "any_unmanaged", json_object_new_int(x->any_unmanaged));
 	for (int i = 0; i < x->n; i++) {
 		json_object *d = json_object_new_object();
 		if (!d || json_object_array_add(ds, d) < 0) {
@@ -1507,12 +1502,12 @@ static int rp_plan_save(struct jobctx *c, struct rp_ctx *x, int step)
 			json_object_put(ds);
 			goto out;
 		}
-		jset(d, "how", json_object_new_int(x->d[i].how));
-		jset(d, "rep_existed", json_object_new_int(x->d[i].rep_existed));
-		jset(d, "orig_parent", json_object_new_string(x->d[i].orig_parent));
-		jset(d, "orig_managed", json_object_new_int(x->d[i].orig_managed));
+		json_object_object_add(d, "how", json_object_new_int(x->d[i].how));
+		json_object_object_add(d, "rep_existed", json_object_new_int(x->d[i].rep_existed));
+		json_object_object_add(d, "orig_parent", json_object_new_string(x->d[i].orig_parent));
+		json_object_object_add(d, "orig_managed", json_object_new_int(x->d[i].orig_managed));
 	}
-	jset(o, "disks", ds);
+	json_object_object_add(o, "disks", ds);
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (!txt)
 		goto out;

@@ -19,12 +19,47 @@
 # The same for failback's reprotect (back to westeurope -> northeurope).
 # Then kills at random times (fixed seed) for both.  `make check` runs a
 # fixed sample; ASRFS_CRASH_ALL=1 runs every N and more random times.
+# With REPROTECT_CRASH_AZBLOB=1 (t_azblob_reprotect_crash.sh) westeurope is
+# an azblob region (Azurite), so the first reprotect moves the originals
+# (rename and a guard snapshot) instead of copying them.
 . "$(dirname "$0")/lib.sh"
 I="$(V)/items/web01"
 ALL=${ASRFS_CRASH_ALL:-0}
+AZ=${REPROTECT_CRASH_AZBLOB:-0}
+
+# save NAME / restore NAME: everything the daemon keeps (state directory,
+# local regions' directories, westeurope's Azurite data), daemon stopped.
+DATA=("$STATE" "$WORK/regions" "$WORK/azurite-westeurope")
+save() {
+	local d
+	[ "$AZ" = 1 ] && az_stop westeurope
+	mkdir -p "$WORK/$1"
+	for d in "${DATA[@]}"; do
+		[ -e "$d" ] && cp -a --sparse=always "$d" "$WORK/$1/"
+	done
+	[ "$AZ" = 1 ] && az_restart westeurope
+	return 0
+}
+restore() {
+	local d
+	[ "$AZ" = 1 ] && az_stop westeurope
+	for d in "${DATA[@]}"; do
+		rm -rf "$d"
+		[ -e "$WORK/$1/$(basename "$d")" ] && cp -a --sparse=always "$WORK/$1/$(basename "$d")" "$d"
+	done
+	[ "$AZ" = 1 ] && az_restart westeurope
+	return 0
+}
 
 # ---- set-up: protect, fail over, commit, write on the failed-over VM ----
-asrfs_start || { not_ok "mount"; finish; }
+if [ "$AZ" = 1 ]; then
+	. "$(dirname "$0")/azblob_lib.sh"
+	az_mount westeurope=azblob northeurope=local
+	START=(--config "$CONF")
+else
+	START=()
+	asrfs_start || { not_ok "mount"; finish; }
+fi
 create_vm westeurope rgA web01 "web01-os:8M,web01-data:4M" network=vnet1
 dd if=/dev/urandom of="$(WD rgA web01-os)" bs=1M count=8 conv=notrunc status=none
 dd if=/dev/urandom of="$(WD rgA web01-data)" bs=1M count=4 conv=notrunc status=none
@@ -37,10 +72,10 @@ check "committed" wait_for 30 file_is "$I/state" FailoverCommitted
 scribble "$(ND rgA-asr web01-os)" 300 100
 scribble "$(ND rgA-asr web01-data)" 50 700
 asrfs_stop
-cp -a --sparse=always "$STATE" "$WORK/base1"
+save base1
 
 # The failback's set-up: reprotect, fail back, commit, write in westeurope.
-asrfs_start || { not_ok "mount"; finish; }
+asrfs_start "${START[@]}" || { not_ok "mount"; finish; }
 expect_errno "reprotect" 0 "$I/reprotect" start
 check "reprotected" wait_for 60 file_is "$I/state" Protected
 expect_errno "failback" 0 "$I/failover" "latest shutdown=yes"
@@ -50,13 +85,9 @@ check "failback committed" wait_for 30 file_is "$I/state" FailoverCommitted
 scribble "$(WD rgA web01-os)" 200 1000
 scribble "$(WD rgA web01-data)" 30 10
 asrfs_stop
-cp -a --sparse=always "$STATE" "$WORK/base2"
+save base2
 
 # ---- one kill point ----
-# restore BASE: the state directory as the set-up left it
-restore() {
-	rm -rf "$STATE" && cp -a --sparse=always "$WORK/$1" "$STATE"
-}
 
 # The running VM's region and group, and the reversed direction, per base.
 running_of() { if [ "$1" = base1 ]; then echo "northeurope rgA-asr"; else echo "westeurope rgA"; fi; }
@@ -92,7 +123,7 @@ run_point() {
 	local var="ASRFS_CRASH_$mode=$n"
 	[ "$mode" = TIME ] && var=ASRFS_CRASH_AFTER=0 # killed by the test, N ms in
 	env "$var" ASRFS_CRASH_ARM="$WORK/arm" ASRFS_CRASH_TRACE="${trace:-$WORK/trace}" \
-		"$ASRFS" -f --state "$STATE" "$MNT" >>"$LOG" 2>&1 &
+		"$ASRFS" -f --state "$STATE" "${START[@]}" "$MNT" >>"$LOG" 2>&1 &
 	ASRFS_PID=$!
 	disown "$ASRFS_PID" # its SIGKILL is expected: no "Killed" line from bash
 	wait_for 15 test -e "$MNT/version" || { not_ok "$tag: mount"; asrfs_kill; return; }
@@ -115,7 +146,7 @@ run_point() {
 		kill -9 "$ASRFS_PID" 2>/dev/null
 	fi
 	await_death
-	asrfs_start || { not_ok "$tag: remount"; return; }
+	asrfs_start "${START[@]}" || { not_ok "$tag: remount"; return; }
 	job=$(reprotect_job)
 	[ -n "$job" ] && wait_for 60 job_done "$job"
 	state=$(cat "$I/state")
@@ -174,8 +205,10 @@ check "failback's reprotect makes durable writes ($W2)" test "$W2" -gt 5
 # sample W: a fixed set spread over 1..W (every N with ASRFS_CRASH_ALL=1)
 sample() {
 	local w=$1 n
+	local some="1 2 $((w / 3)) $((w / 2)) $((2 * w / 3)) $((w - 3)) $((w - 2)) $((w - 1)) $w"
 	if [ "$ALL" = 1 ]; then seq 1 $((w + 2)); return; fi # a run may make a write or two more
-	for n in 1 2 $((w / 3)) $((w / 2)) $((2 * w / 3)) $((w - 3)) $((w - 2)) $((w - 1)) "$w"; do
+	[ "$AZ" = 1 ] && some="$((w / 2)) $((2 * w / 3)) $((w - 1))" # each restore restarts Azurite
+	for n in $some; do
 		[ "$n" -ge 1 ] && [ "$n" -le "$w" ] && echo "$n"
 	done | sort -nu
 }
@@ -193,7 +226,7 @@ T1=$(cat "$WORK/trace1.ms" 2>/dev/null || echo 1000)
 T2=$(cat "$WORK/trace2.ms" 2>/dev/null || echo 1000)
 echo "# the reprotects took $T1 ms and $T2 ms"
 RANDOM=10
-for i in $(seq 1 $([ "$ALL" = 1 ] && echo 12 || echo 3)); do
+for i in $(seq 1 $([ "$ALL" = 1 ] && echo 12 || echo $((AZ ? 1 : 3)))); do
 	run_point base1 TIME $((RANDOM % (T1 + 1)))
 	run_point base2 TIME $((RANDOM % (T2 + 1)))
 done
