@@ -102,6 +102,11 @@ int jobs_start(int n)
 	return 0;
 }
 
+int jobs_stopping_now(void)
+{
+	return jobs_stopping;
+}
+
 void jobs_stop(void)
 {
 	jobs_stopping = 1;
@@ -140,7 +145,7 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	       struct job_rec **out)
 {
 	struct job_rec *j = calloc(1, sizeof(*j));
-	int rc;
+	int rc, counted;
 
 	if (!j)
 		return -ENOMEM;
@@ -158,10 +163,20 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		j->tasks[i].state = JOB_NOT_STARTED;
 		j->ntasks++;
 	}
-	rc = persist_vault(v);
+	/* A vault whose record is damaged is never rewritten; its counter is
+	 * rebuilt from the job records at load, so the job's own record is
+	 * enough. */
+	rc = v->damaged[0] ? 0 : persist_vault(v);
+	counted = rc == 0 && !v->damaged[0];
 	if (rc == 0)
 		rc = persist_job(v, j);
 	if (rc < 0) {
+		/* A refused submission uses up no job number.  No record holds
+		 * it; if vault.json already counts it, writing it back is best
+		 * effort: a failure leaves a gap, never a number used twice. */
+		v->next_job--;
+		if (counted)
+			persist_vault(v);
 		free(j);
 		return rc;
 	}
@@ -480,7 +495,7 @@ static void job_worker(void *arg)
 	if (it) {
 		it->job = NULL;
 		job_outcome_to_item(j, it);
-		if (rc == 0 && j->type == &JT_DISABLE) {
+		if ((rc == 0 && j->type == &JT_DISABLE) || (rc == -ECANCELED && j->drop_item)) {
 			struct item_rec **pp;
 			for (pp = &c.v->items; *pp && *pp != it; pp = &(*pp)->next)
 				;

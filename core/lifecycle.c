@@ -1069,6 +1069,14 @@ static int commit_run(struct jobctx *c)
 	maps_forget(c->v, c->item);
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
 	rc = remove_but_maps(tgt->be, prefix);
+	if (rc == 0) {
+		/* Protection of the source and the replicas ends here. */
+		pthread_mutex_lock(&model_lock);
+		it = item_find(c->v, c->item);
+		if (it)
+			protection_release_item(c->v, it);
+		pthread_mutex_unlock(&model_lock);
+	}
 	task(c, T_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
@@ -1694,6 +1702,55 @@ static void job_claim_item(struct jobctx *c, struct item_rec *it)
 		logmsg("job %s: cannot link item %s to it", c->j->id, it->name);
 }
 
+/* Protection moves with reprotect: the failed-over disks become sources and
+ * the old primary's -ASRReplica disks replicas; their regions record it
+ * before anything is prepared (claim 1), and a reprotect undone gives them
+ * back (claim 0).  The old layout's records went with the commit; the
+ * originals it consumes are checked to be nobody else's.
+ * model_lock NOT held. */
+static int reprotect_claim(struct jobctx *c, const struct rp_ctx *x, int claim)
+{
+	struct disk_ref refs[2 * MAX_DISKS];
+	char why[ERR_MAX] = "";
+	int n = 0, rc = 0;
+
+	for (int i = 0; i < x->n; i++) {
+		const struct rp_disk *d = &x->d[i];
+		refs[n] = (struct disk_ref){.r = x->nsrc, .managed = d->managed, .replica = 0};
+		snprintf(refs[n].parent, sizeof(refs[n].parent), "%s", d->src_parent);
+		snprintf(refs[n].name, sizeof(refs[n].name), "%s", d->name);
+		n++;
+		refs[n] = (struct disk_ref){.r = x->ntgt, .managed = d->managed, .replica = 1};
+		snprintf(refs[n].parent, sizeof(refs[n].parent), "%s", d->rep_parent);
+		snprintf(refs[n].name, sizeof(refs[n].name), "%s", d->rep);
+		n++;
+	}
+	pthread_mutex_lock(&model_lock);
+	if (claim) {
+		/* The originals it copies from or renames must not be another
+		 * item's sources either: reprotect consumes them. */
+		struct disk_ref orig[MAX_DISKS];
+		int m = 0;
+		for (int i = 0; i < x->n; i++) {
+			const struct rp_disk *d = &x->d[i];
+			if (d->how == PREP_EMPTY)
+				continue;
+			orig[m] = (struct disk_ref){.r = x->ntgt, .managed = d->orig_managed, .replica = 0};
+			snprintf(orig[m].parent, sizeof(orig[m].parent), "%s", d->orig_parent);
+			snprintf(orig[m].name, sizeof(orig[m].name), "%s", d->name);
+			m++;
+		}
+		rc = protection_free(c->v, c->item, orig, m, why, sizeof(why));
+		if (rc == 0)
+			rc = protection_claim(c->v, c->item, refs, n, why, sizeof(why));
+	} else
+		protection_release(c->v, c->item, refs, n);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "%s", why[0] ? why : strerror(-rc));
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
 static int reprotect_run(struct jobctx *c)
 {
 	struct rp_ctx *x = calloc(1, sizeof(*x));
@@ -1809,7 +1866,15 @@ static int reprotect_run(struct jobctx *c)
 	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
 	pthread_mutex_lock(&model_lock);
 	rc = rp_plan_save(c, x, RP_PREPARING);
-	if (rc == 0 && x->old_vm && vm_power(x->ntgt, x->old_rg, x->snap.name, 0, &was) == 0 && was)
+	pthread_mutex_unlock(&model_lock);
+	if (rc == 0)
+		rc = reprotect_claim(c, x, 1);
+	if (rc < 0) {
+		task(c, T_PREPDISKS, JOB_FAILED);
+		goto out;
+	}
+	pthread_mutex_lock(&model_lock);
+	if (x->old_vm && vm_power(x->ntgt, x->old_rg, x->snap.name, 0, &was) == 0 && was)
 		x->powered_off = 1;
 	for (int i = 0; i < x->n && rc == 0; i++) {
 		struct rp_disk *d = &x->d[i];
@@ -2037,6 +2102,7 @@ undo:
 	/* An unmount is not a cancel: keep what is done for the resume. */
 	if (!(rc == -ECANCELED && job_shutting_down(c))) {
 		reprotect_undo(x);
+		reprotect_claim(c, x, 0);
 		/* What was synchronized may be gone: a run again (after waiting
 		 * for a region) starts its sync over. */
 		pthread_mutex_lock(&model_lock);
@@ -2115,7 +2181,7 @@ static int test_failover_run(struct jobctx *c)
 		for (int i = 0; i < n; i++)
 			inv_disk_delete(tgt, dt[i].managed, dt[i].parent, dt[i].name);
 	} else if (it) {
-		snprintf(it->test_failover, sizeof(it->test_failover), "Succeeded: %.24s in %.16s/%.16s from %.20s network %.16s",
+		snprintf(it->test_failover, sizeof(it->test_failover), "Succeeded: %s in %s/%s from %s network %s",
 			 vmname, snap->target_region, snap->target_rg, point, vnet);
 		snprintf(it->tf_region, sizeof(it->tf_region), "%s", snap->target_region);
 		snprintf(it->tf_rg, sizeof(it->tf_rg), "%s", snap->target_rg);
@@ -2207,7 +2273,7 @@ static int resync_run(struct jobctx *c)
 	struct item_rec *it;
 	char why[300];
 	uint64_t total = 0;
-	int rc;
+	int rc, lost = 0;
 
 	task(c, T_PREREQ, JOB_IN_PROGRESS);
 	rc = wait_cycle_done(c);
@@ -2226,13 +2292,18 @@ static int resync_run(struct jobctx *c)
 		return rc;
 
 	/* Compare mode on every disk: the maps are rebuilt from what is really
-	 * on the replicas, the differences are shipped, a point is made. */
+	 * on the replicas, the differences are shipped, a point is made.  A
+	 * replica lost behind our back is made again first, and then the
+	 * points that read through it go. */
 	task(c, T_RESYNC, JOB_IN_PROGRESS);
 	job_set_total(c, total);
-	{
+	rc = replicas_recreate_lost(c->v, c->item, &lost, why, sizeof(why));
+	if (rc == 0) {
 		struct jobprog jp = {.c = c};
 		rc = replication_cycle_now(c->v, c->item, 1, &jp, why, sizeof(why));
 	}
+	if (rc == 0 && lost && points_drop_older(c->v, c->item) < 0)
+		logmsg("item %s: could not delete the points of the lost replica yet", c->item);
 	if (rc < 0 && rc != -ECANCELED)
 		job_fail_msg(c, "%s", why);
 	task(c, T_RESYNC, rc ? JOB_FAILED : JOB_SUCCEEDED);
