@@ -1014,6 +1014,14 @@ int core_vm_power(const char *region, const char *rg, const char *vm, const char
 	if (rc < 0)
 		goto out;
 	want = strcmp(cl.bare[0], "start") == 0;
+	for (int k = 0; want && k < v->info.ndisks; k++) {
+		/* a shell whose disks went away (deleted, or taken by a reprotect) */
+		if (!inv_vm_has_disk(r, &v->info, k)) {
+			rc = fail_region(r, -EPERM, "VM %s cannot start: its disk %s does not exist", vm,
+					 v->info.disks[k].name);
+			goto out;
+		}
+	}
 	if (v->info.running != want) {
 		v->info.running = want;
 		rc = inv_vm_save(r, &v->info);
@@ -1549,6 +1557,14 @@ static struct disk_rec *disk_lookup(struct region *r, int kind, const char *pare
 		struct sa_rec *s = sa_find(r, parent);
 		return s ? disk_find(s->vhds, name) : NULL;
 	}
+}
+
+/* model_lock held: whether region r holds disk k of a VM (a managed disk in
+ * the VM's resource group, an unmanaged one in its storage account). */
+int inv_vm_has_disk(struct region *r, const struct vm_info *vi, int k)
+{
+	const struct vm_disk_info *d = &vi->disks[k];
+	return disk_lookup(r, d->managed ? 0 : 1, d->managed ? vi->rg : d->storage_account, d->name) != NULL;
 }
 
 /* model_lock held: is this disk an item's replica?  Replicas change only by

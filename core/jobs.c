@@ -196,6 +196,37 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	return 0;
 }
 
+/* model_lock held: the item's state and error as job j's outcome leaves
+ * them (j has ended). */
+static void job_outcome_to_item(const struct job_rec *j, struct item_rec *it)
+{
+	if (j->state == JOB_SUCCEEDED && j->type->done_state)
+		snprintf(it->state, sizeof(it->state), "%s", j->type->done_state);
+	else if (j->state == JOB_CANCELLED)
+		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
+	else if (j->state == JOB_FAILED)
+		snprintf(it->state, sizeof(it->state), "%s", j->type->failed_state ? j->type->failed_state : j->prev_state);
+	if (j->state == JOB_FAILED)
+		snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
+	if (j->state == JOB_CANCELLED)
+		snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
+}
+
+/* model_lock held: a crash between an ended job's record and its item's
+ * (job_worker writes the job first) left the item in the job's running
+ * state, naming the job: give it the state the job's outcome gives. */
+static void job_settle_item(struct vault_rec *v, struct job_rec *j)
+{
+	struct item_rec *it = item_find(v, j->item);
+
+	if (!it || it->job || !j->type->running_state || strcmp(it->job_id, j->id) != 0 ||
+	    strcmp(it->state, j->type->running_state) != 0)
+		return;
+	job_outcome_to_item(j, it);
+	logmsg("job %s had ended (%s): item %s is %s", j->id, job_state_name(j->state), it->name, it->state);
+	persist_item(v, it);
+}
+
 void job_resume_all(void)
 {
 	job_resume_vault(NULL);
@@ -211,8 +242,10 @@ void job_resume_vault(struct vault_rec *only)
 			continue;
 		for (struct job_rec *j = v->jobs; j; j = j->next) {
 			struct item_rec *it;
-			if (j->state != JOB_IN_PROGRESS && j->state != JOB_NOT_STARTED)
+			if (j->state != JOB_IN_PROGRESS && j->state != JOB_NOT_STARTED) {
+				job_settle_item(v, j);
 				continue;
+			}
 			it = item_find(v, j->item);
 			if (!it) {
 				j->state = JOB_FAILED;
@@ -467,17 +500,7 @@ static void job_worker(void *arg)
 	persist_job(c.v, j);
 	if (it) {
 		it->job = NULL;
-		if (rc == 0 && j->type->done_state)
-			snprintf(it->state, sizeof(it->state), "%s", j->type->done_state);
-		else if (rc == -ECANCELED)
-			snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
-		else if (rc < 0)
-			snprintf(it->state, sizeof(it->state), "%s",
-				 j->type->failed_state ? j->type->failed_state : j->prev_state);
-		if (rc < 0 && rc != -ECANCELED)
-			snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
-		if (rc == -ECANCELED)
-			snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
+		job_outcome_to_item(j, it);
 		if ((rc == 0 && j->type == &JT_DISABLE) || (rc == -ECANCELED && j->drop_item)) {
 			struct item_rec **pp;
 			for (pp = &c.v->items; *pp && *pp != it; pp = &(*pp)->next)

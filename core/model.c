@@ -424,6 +424,8 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 	json_object_object_add(o, "ck_offset", json_object_new_int64((int64_t)j->ck_offset));
 	json_object_object_add(o, "args", json_object_new_string(j->args));
 	json_object_object_add(o, "prev_state", json_object_new_string(j->prev_state));
+	if (j->plan[0])
+		json_object_object_add(o, "plan", json_object_new_string(j->plan));
 	for (int i = 0; i < j->ntasks; i++) {
 		json_object *t = json_object_new_object();
 		json_object_object_add(t, "name", json_object_new_string(j->tasks[i].name));
@@ -622,6 +624,7 @@ static int load_job_cb(void *arg, const char *name, int is_dir)
 	j->ck_offset = ju(o, "ck_offset");
 	JCPY(j->args, o, "args");
 	JCPY(j->prev_state, o, "prev_state");
+	JCPY(j->plan, o, "plan");
 	if ((tasks = ja(o, "tasks")) != NULL) {
 		size_t nt = json_object_array_length(tasks);
 		for (size_t i = 0; i < nt && i < MAX_TASKS; i++) {

@@ -165,6 +165,9 @@ struct job_rec {
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
 	char prev_state[40];         /* item state before the job */
+	char plan[4096];             /* the job type's own resume record, JSON text
+	                                (reprotect: the direction it reverses, its
+	                                plan and the steps done), "" if none */
 	int drop_item;               /* its end removes the item (a cancelled enable) */
 	int dirty;                   /* changed since its record was written */
 	double dirty_at;             /* monotonic time progress last made it dirty */
@@ -217,6 +220,7 @@ int inv_rg_delete(struct region *r, const char *name);
 int inv_vm_save(struct region *r, const struct vm_info *vi);
 int inv_disk_create(struct region *r, int managed, const char *parent, const char *name, uint64_t size);
 int inv_disk_delete(struct region *r, int managed, const char *parent, const char *name);
+int inv_vm_has_disk(struct region *r, const struct vm_info *vi, int k);
 int inv_aset_ensure(struct region *r, const char *rg, const char *name);
 int inv_net_ensure(struct region *r, const char *rg, const char *name);
 int inv_sa_ensure(struct region *r, const char *name);
