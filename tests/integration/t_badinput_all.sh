@@ -3,8 +3,9 @@
 # input of any kind to any writable file or name gets an errno and a message
 # in the right `error` file, and changes nothing.
 #
-# On a tree with a protected item (with a test failover), two policies, a
-# network mapping, VMs and resource groups in both regions, it finds every
+# On a tree with two items (one Protected with a test failover, one
+# FailedOver), two policies, a network mapping, VMs and resource groups in
+# both regions, it finds every
 # writable file (controls 0200, settings 0644; disks excepted, their bytes
 # are data) and every directory, and feeds them junk: binary bytes, NULs, a
 # 1 MiB line, huge and negative numbers, `..` and `/`, over-long and bad
