@@ -624,6 +624,16 @@ void protection_release_item(struct vault_rec *v, const struct item_rec *it)
 	protection_release(v, it->name, refs, n);
 }
 
+void protection_end(struct vault_rec *v, const char *item)
+{
+	struct item_rec *it;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, item);
+	if (it)
+		protection_release_item(v, it);
+	pthread_mutex_unlock(&model_lock);
+}
+
 /* ---- changes (model_lock held) ---- */
 
 /* Write <kind>/<name>/<file>, the small record of a new resource group or

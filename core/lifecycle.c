@@ -250,24 +250,6 @@ static int cancel_only(void *arg, const struct delta_stats *st)
 	return job_cancelled(arg);
 }
 
-/* The item's chain, opened if needed.  The job holds the item. */
-static int chain_get(struct vault_rec *v, const char *item, struct rpchain **out)
-{
-	struct item_rec *it;
-	int rc;
-	pthread_mutex_lock(&model_lock);
-	it = item_find(v, item);
-	pthread_mutex_unlock(&model_lock);
-	if (!it)
-		return -ENOENT;
-	rc = item_open_chain(v, it);
-	if (rc < 0)
-		return rc;
-	pthread_mutex_lock(&model_lock);
-	*out = it->chain;
-	pthread_mutex_unlock(&model_lock);
-	return *out ? 0 : -ENOENT;
-}
 
 /* A point word or id to a point id (model_lock NOT held); -EINVAL: none. */
 static int resolve_point(struct rpchain *ch, const char *word, char out[RP_ID_MAX], char *why, size_t len)
@@ -723,7 +705,7 @@ static int pick_point(struct jobctx *c, struct rpchain *ch, const char *word, ch
  * NOT be held. */
 static int open_points(struct jobctx *c, struct rpchain **ch, const char *word, char point[RP_ID_MAX])
 {
-	int rc = chain_get(c->v, c->item, ch);
+	int rc = item_chain(c->v, c->item, ch);
 	if (rc < 0)
 		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
 	else if (word)
@@ -1026,7 +1008,7 @@ static int commit_run(struct jobctx *c)
 		return rc < 0 ? rc : -ECANCELED;
 
 	task(c, T_DELPOINTS, JOB_IN_PROGRESS);
-	rc = chain_get(c->v, c->item, &ch);
+	rc = item_chain(c->v, c->item, &ch);
 	if (rc == 0)
 		rc = rpchain_destroy(ch);
 	if (rc < 0 && rc != -ENOENT) {
@@ -1069,14 +1051,8 @@ static int commit_run(struct jobctx *c)
 	maps_forget(c->v, c->item);
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
 	rc = remove_but_maps(tgt->be, prefix);
-	if (rc == 0) {
-		/* Protection of the source and the replicas ends here. */
-		pthread_mutex_lock(&model_lock);
-		it = item_find(c->v, c->item);
-		if (it)
-			protection_release_item(c->v, it);
-		pthread_mutex_unlock(&model_lock);
-	}
+	if (rc == 0)
+		protection_end(c->v, c->item); /* of the source and the replicas */
 	task(c, T_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }

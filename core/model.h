@@ -256,6 +256,7 @@ int protection_free(struct vault_rec *v, const char *item, const struct disk_ref
 void protection_release(struct vault_rec *v, const char *item, const struct disk_ref *d, int n);
 /* Release what the item's layout claims (model_lock held). */
 void protection_release_item(struct vault_rec *v, const struct item_rec *it);
+void protection_end(struct vault_rec *v, const char *item); /* takes model_lock */
 
 /* vault persistence (model_lock held) */
 int persist_vault(struct vault_rec *v);
@@ -370,5 +371,7 @@ void protect_free_maps(void); /* frees cached block maps */
  * older points, which all read through the lost bytes. */
 int replicas_recreate_lost(struct vault_rec *v, const char *item, int *lost, char *why, size_t whylen);
 int points_drop_older(struct vault_rec *v, const char *item);
+/* The item's chain, opened if needed (model_lock NOT held; a job holds the item). */
+int item_chain(struct vault_rec *v, const char *item, struct rpchain **out);
 
 #endif
