@@ -19,7 +19,7 @@ check "bin/asrfs, executable" exe "$D/usr/bin/asrfs"
 check "bin/asrfs-delta, executable" exe "$D/usr/bin/asrfs-delta"
 check "bin/asr-wait.sh, executable" exe "$D/usr/bin/asr-wait.sh"
 check "check_asrfs among the monitoring plugins" exe "$D/usr/lib/nagios/plugins/check_asrfs"
-check "the installed asrfs runs: -V" test "$("$D/usr/bin/asrfs" -V)" = "asrfs $(cat "$TOP/core/core.h" | sed -n 's/^#define ASRFS_VERSION "\(.*\)"$/\1/p')"
+check "the installed asrfs runs: -V" test "$("$D/usr/bin/asrfs" -V)" = "asrfs $(sed -n 's/^#define ASRFS_VERSION "\(.*\)"$/\1/p' "$TOP/core/core.h")"
 check "the installed asrfs-delta runs: --help" sh -c "'$D/usr/bin/asrfs-delta' --help | grep -q '^usage: asrfs-delta'"
 check "sbin/mount.fuse.asrfs points at mount.fuse3" sh -c "readlink '$D/usr/sbin/mount.fuse.asrfs' | grep -q '/mount.fuse3$'"
 M8="$D/usr/share/man/man8/asrfs.8" M1="$D/usr/share/man/man1/asrfs-delta.1"
@@ -47,6 +47,7 @@ fi
 U="$D/usr/lib/systemd/system/asrfs@.service"
 check "the unit asrfs@.service, 0644" test "$(stat -c %a "$U" 2>/dev/null)" = 644
 check "the unit starts the installed asrfs" grep -q '^ExecStart=/usr/bin/asrfs --config /etc/asrfs/%i.json --state /var/lib/asrfs/%i %f$' "$U"
+# shellcheck disable=SC2016 # $MAINPID is systemd's, not the shell's
 check "the unit reloads with SIGHUP" grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$U"
 check "no placeholder left in the unit" test "$(grep -c '@[A-Z]*@' "$U")" -eq 0
 if command -v systemd-analyze >/dev/null; then
