@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "log.h"
 #include "util.h"
 
 #define ASRFS_VERSION "0.1.0"

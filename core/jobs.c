@@ -190,7 +190,7 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	rc = pool_submit(job_worker, j, NULL);
 	if (rc < 0)
 		return rc;
-	logmsg("job %s queued", j->id);
+	log_debug("job %s queued", j->id);
 	if (out)
 		*out = j;
 	return 0;
@@ -415,7 +415,7 @@ static int wait_for_region(struct jobctx *c, int tries, int *rc)
 		snprintf(it->error, sizeof(it->error), "%s %.480s", j->type->name, j->error);
 	j->dirty = 1;
 	pthread_mutex_unlock(&model_lock);
-	logmsg("job %s: %s", j->id, j->error);
+	log_warn("job %s: %s", j->id, j->error);
 
 	for (int i = 0; i < secs * 4; i++) {
 		if (job_cancelled(c)) {
@@ -496,7 +496,8 @@ static void job_worker(void *arg)
 		if (!j->error[0])
 			snprintf(j->error, sizeof(j->error), "%s", strerror(-rc));
 	}
-	logmsg("job %s %s%s%s", j->id, job_state_name(j->state), j->error[0] ? ": " : "", j->error);
+	log_at(j->state == JOB_FAILED ? LVL_WARN : LVL_INFO, "job %s %s%s%s", j->id, job_state_name(j->state),
+	       j->error[0] ? ": " : "", j->error);
 	persist_job(c.v, j);
 	if (it) {
 		it->job = NULL;

@@ -283,7 +283,6 @@ void key_map(const struct vault_rec *v, const char *item, int disk, char *buf, s
 int fail_item(struct item_rec *it, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fail_region(struct region *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fail_vault(struct vault_rec *v, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* item helpers */
 void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii); /* model_lock held */
