@@ -87,6 +87,20 @@
  * has snapshots (409 SnapshotsPresent).  A plain page blob's rename, a
  * copy, could not take its snapshots along: it is -EBUSY while it has any.
  *
+ * VHD footers.  Azure imports a page blob as a managed disk when it is a
+ * fixed VHD: the disk's bytes, then a 512-byte VHD footer (vhd.h).  So
+ * every physical blob disk_create makes is disk size + 512 bytes, the
+ * footer written right after the blob is created; truncate resizes the
+ * blob, writes the footer at the new end and clears the old one when the
+ * disk grew.  Snapshots and Copy Blob carry it along with the bytes.  A
+ * handle shows the disk's bytes only: size leaves the footer out, and
+ * reads, writes, zero and next_data stop before it.  disk_open recognises
+ * the footer by its contents (a valid fixed-VHD footer in the last 512
+ * bytes whose current size is the blob's less 512), one ranged GET; a blob
+ * made before footers is a raw disk and stays one.  A crash between a
+ * create or resize and its footer write leaves a blob without a footer,
+ * which reads as a raw disk 512 bytes longer.
+ *
  * Requests.  Every request is signed with SharedKey (azblob_sign.c) and a
  * fresh x-ms-date on every try.  Easy handles come from a small pool on the
  * backend, so connections are reused across calls and threads.  Transport
@@ -103,6 +117,7 @@
 #include "backend.h"
 #include "azblob_sign.h"
 #include "azblob_xml.h"
+#include "vhd.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -157,7 +172,9 @@ struct az_disk {
 	char *pageq; /* its Get Page Ranges query, else NULL */
 	pthread_mutex_t lock; /* size */
 	pthread_mutex_t rmw;  /* orders read-modify-writes of edge sectors */
-	uint64_t size;
+	uint64_t size;        /* the disk's bytes (the footer left out) */
+	int footer;           /* the blob ends with a VHD footer: */
+	uint8_t vhd[VHD_FOOTER_SIZE]; /* that footer */
 };
 
 struct az_lease {
@@ -1415,6 +1432,10 @@ static int claim_key(struct az_backend *ab, const char *key, const char *kpath, 
 	return rc;
 }
 
+static void az_disk_close(struct bdisk *bd);
+static int get_range(struct az_disk *d, void *buf, uint64_t off, uint64_t n);
+static int put_pages(struct az_disk *d, const char *data, uint64_t off, uint64_t n);
+
 /* Create the physical page blob at ppath, owned by own. */
 static int create_phys(struct az_backend *ab, const char *ppath, uint64_t size, const char *own)
 {
@@ -1466,7 +1487,16 @@ static int az_disk_create(struct backend *be, const char *key, uint64_t size)
 	rc = claim_key(ab, key, kpath, phys, letag);
 	if (rc < 0)
 		goto out;
-	rc = create_phys(ab, ppath, size, own);
+	rc = create_phys(ab, ppath, size + VHD_FOOTER_SIZE, own);
+	if (rc == 0) { /* a fixed VHD: the footer after the disk's bytes */
+		struct az_disk pd = {.ab = ab, .path = ppath, .is_page = 1};
+		uint8_t f[VHD_FOOTER_SIZE];
+		rc = vhd_footer_build(f, size, time(NULL), NULL);
+		if (rc == 0)
+			rc = put_pages(&pd, (const char *)f, size, VHD_FOOTER_SIZE);
+		if (rc < 0 && rc != -EHOSTUNREACH)
+			(void)delete_blob(ab, ppath);
+	}
 	/* Unless the answer was lost (the disk may exist), take the link back. */
 	if (rc < 0 && rc != -EHOSTUNREACH)
 		(void)delete_if(ab, kpath, letag);
@@ -1764,6 +1794,28 @@ out:
 	return rc;
 }
 
+/* d->size is the blob's length: when the blob ends with the footer of a
+ * fixed VHD of the bytes before it, leave it out (d->footer). */
+static int footer_probe(struct az_disk *d)
+{
+	uint8_t f[VHD_FOOTER_SIZE];
+	uint64_t cur;
+	int rc;
+
+	d->footer = 0;
+	if (!d->is_page || d->size < VHD_FOOTER_SIZE)
+		return 0;
+	rc = get_range(d, f, d->size - VHD_FOOTER_SIZE, VHD_FOOTER_SIZE);
+	if (rc < 0)
+		return rc;
+	if (vhd_footer_parse(f, &cur) == 0 && cur == d->size - VHD_FOOTER_SIZE) {
+		d->footer = 1;
+		d->size = cur;
+		memcpy(d->vhd, f, sizeof(d->vhd));
+	}
+	return 0;
+}
+
 static int az_disk_open(struct backend *be, const char *key, int flags, struct bdisk **out)
 {
 	struct az_backend *ab = AB(be);
@@ -1803,6 +1855,11 @@ static int az_disk_open(struct backend *be, const char *key, int flags, struct b
 	d->size = t.p.size;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->rmw, NULL);
+	rc = footer_probe(d);
+	if (rc < 0) {
+		az_disk_close(&d->base);
+		return rc;
+	}
 	*out = &d->base;
 	return 0;
 fail:
@@ -1936,16 +1993,34 @@ static int az_disk_size(struct bdisk *bd, uint64_t *size)
 		return 0;
 	}
 	rc = head_blob(d->ab, d->path, size, NULL);
+	if (rc == 0 && d->footer)
+		*size = *size >= VHD_FOOTER_SIZE ? *size - VHD_FOOTER_SIZE : 0;
 	if (rc == 0)
 		set_cached_size(d, *size);
+	return rc;
+}
+
+/* Set the blob's length (Set Blob Properties). */
+static int set_blob_length(struct az_disk *d, uint64_t blen)
+{
+	struct az_req r = {.verb = "PUT", .path = d->path, .query = "comp=properties"};
+	char len[32];
+	int rc;
+
+	snprintf(len, sizeof(len), "%llu", (unsigned long long)blen);
+	req_hdr(&r, "x-ms-blob-content-length", len);
+	rc = az_perform(d->ab, &r);
+	if (rc == 0 && r.status != 200)
+		rc = status_errno(&r);
+	req_free(&r);
 	return rc;
 }
 
 static int az_disk_truncate(struct bdisk *bd, uint64_t size)
 {
 	struct az_disk *d = AD(bd);
-	struct az_req r = {.verb = "PUT", .path = d->path, .query = "comp=properties"};
-	char len[32];
+	uint8_t f[VHD_FOOTER_SIZE];
+	uint64_t old;
 	int rc;
 
 	if (d->snapq)
@@ -1954,14 +2029,31 @@ static int az_disk_truncate(struct bdisk *bd, uint64_t size)
 		return -EBADF;
 	if (size % SECTOR)
 		return -EINVAL;
-	snprintf(len, sizeof(len), "%llu", (unsigned long long)size);
-	req_hdr(&r, "x-ms-blob-content-length", len);
-	rc = az_perform(d->ab, &r);
-	if (rc == 0 && r.status != 200)
-		rc = status_errno(&r);
+	if (!d->footer) {
+		rc = set_blob_length(d, size);
+		if (rc == 0)
+			set_cached_size(d, size);
+		return rc;
+	}
+	/* The footer moves to the new end (same disk id); where it was, a
+	 * grown disk reads zeros. */
+	rc = az_disk_size(bd, &old);
 	if (rc == 0)
-		set_cached_size(d, size);
-	req_free(&r);
+		rc = get_range(d, f, old, VHD_FOOTER_SIZE);
+	if (rc < 0)
+		return rc;
+	vhd_footer_resize(f, size);
+	rc = set_blob_length(d, size + VHD_FOOTER_SIZE);
+	if (rc == 0)
+		rc = put_pages(d, (const char *)f, size, VHD_FOOTER_SIZE);
+	if (rc == 0 && size > old)
+		rc = put_pages(d, NULL, old, VHD_FOOTER_SIZE);
+	if (rc == 0) {
+		pthread_mutex_lock(&d->lock);
+		d->size = size;
+		memcpy(d->vhd, f, sizeof(d->vhd));
+		pthread_mutex_unlock(&d->lock);
+	}
 	return rc;
 }
 
@@ -2372,12 +2464,27 @@ static int az_disk_next_data(struct bdisk *bd, uint64_t off, uint64_t *start, ui
 	for (from = off & ~(SECTOR - 1); from < size; from += window, window *= 2) {
 		uint64_t to = size - from < window ? size : from + window;
 		rc = first_pages(d, from, to, off, start, end);
+		if (rc > 0 && *start >= size)
+			return -ENXIO; /* only the footer */
+		if (rc > 0 && *end > size)
+			*end = size;
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
 		if (window >= (1ULL << 40))
 			window = 1ULL << 39; /* stays bounded */
 	}
 	return -ENXIO;
+}
+
+static int az_disk_footer(struct bdisk *bd, uint8_t f[VHD_FOOTER_SIZE])
+{
+	struct az_disk *d = AD(bd);
+	if (!d->footer)
+		return -ENOENT;
+	pthread_mutex_lock(&d->lock);
+	memcpy(f, d->vhd, VHD_FOOTER_SIZE);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }
 
 static int az_disk_sync(struct bdisk *bd)
@@ -2615,6 +2722,11 @@ static int az_disk_open_snapshot(struct backend *be, const char *key, const char
 	d->flags = BDISK_RDONLY;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->rmw, NULL);
+	rc = footer_probe(d);
+	if (rc < 0) {
+		az_disk_close(&d->base);
+		return rc;
+	}
 	*out = &d->base;
 	return 0;
 fail:
@@ -2775,8 +2887,14 @@ static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const ch
 		else
 			break;
 	}
-	if (rc == 0)
-		rc = az_disk_size(dst, &size); /* the copy gave dst the snapshot's size */
+	if (rc == 0) /* the copy gave dst the snapshot's size and footer */
+		rc = head_blob(d->ab, d->path, &size, NULL);
+	if (rc == 0) {
+		pthread_mutex_lock(&d->lock);
+		d->size = size;
+		rc = footer_probe(d);
+		pthread_mutex_unlock(&d->lock);
+	}
 	db_free(&url);
 	free(src);
 	return rc;
@@ -2895,6 +3013,7 @@ const struct backend_ops azblob_backend_ops = {
 	.disk_zero = az_disk_zero,
 	.disk_next_data = az_disk_next_data,
 	.disk_sync = az_disk_sync,
+	.disk_footer = az_disk_footer,
 	.disk_version = az_disk_version,
 	.disk_snapshot = az_disk_snapshot,
 	.disk_snapshot_delete = az_disk_snapshot_delete,
