@@ -102,8 +102,16 @@
  * which reads as a raw disk 512 bytes longer.
  *
  * Requests.  Every request is signed with SharedKey (azblob_sign.c) and a
- * fresh x-ms-date on every try.  Easy handles come from a small pool on the
- * backend, so connections are reused across calls and threads.  Transport
+ * fresh x-ms-date on every try; or, when the region has a shared access
+ * signature instead of the key (conf sas: for accounts where shared-key
+ * access is disabled), carries that SAS's query string after its own and no
+ * Authorization header.  Every try sends User-Agent asrfs/<version> and a
+ * fresh x-ms-client-request-id (a UUID), which the trace (below) pairs
+ * with the service's x-ms-request-id.  Records go up with their
+ * Content-Type: application/json for JSON records ("....json"),
+ * application/octet-stream for the rest (block maps, marker, links).
+ * Easy handles come from a small pool on the backend, so connections are
+ * reused across calls and threads.  Transport
  * errors, timeouts, 500 and 503 are retried with exponential backoff (4
  * tries), after which the call fails with -EHOSTUNREACH, the backend-wide
  * meaning of "region unreachable".  A conditional write retried after an
@@ -117,6 +125,7 @@
 #include "backend.h"
 #include "azblob_sign.h"
 #include "azblob_xml.h"
+#include "version.h"
 #include "vhd.h"
 
 #include <ctype.h>
@@ -154,8 +163,9 @@ struct az_backend {
 	char *account;
 	char *container;
 	char *region;
-	unsigned char *key; /* decoded account key */
+	unsigned char *key; /* decoded account key (NULL with a SAS) */
 	size_t keylen;
+	char *sas;          /* a shared access signature's query string, or NULL */
 	char lease_seconds[8]; /* x-ms-lease-duration */
 	pthread_mutex_t pool_lock;
 	CURL *pool[POOL_MAX];
@@ -262,6 +272,8 @@ struct az_req {
 	struct curl_slist *slist;
 	size_t upos;
 	struct timespec t0; /* when the current try was set up (for the trace) */
+	char client_id[40]; /* x-ms-client-request-id of the current try */
+	const char *ctype;  /* Content-Type of a body, or NULL */
 };
 
 static void req_hdr(struct az_req *r, const char *name, const char *value)
@@ -423,8 +435,12 @@ static int slist_add(struct curl_slist **l, const char *name, const char *value)
 /* Sign r with a fresh date and configure h to send it. */
 /* The request trace: with ASRFS_AZBLOB_TRACE=<file> in the environment,
  * every finished try appends one line: start time (ms since the epoch), thread,
- * verb, path?query, status, body bytes up and down, milliseconds taken.  For
- * finding where a job's time goes; it names blobs, never a key or signature. */
+ * verb, path?query, status, body bytes up and down, milliseconds taken, then
+ * time=<start, RFC 3339 UTC> client=<x-ms-client-request-id>
+ * request=<x-ms-request-id> error=<x-ms-error-code> ("-" when the answer had
+ * none), the ids Azure support asks for.  For finding where a job's time
+ * goes; it names blobs, never a key or signature (the SAS is never in it:
+ * path?query is the request's own, before the SAS is added). */
 static FILE *trace_out;
 static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
 
@@ -442,18 +458,40 @@ static double ms_of(const struct timespec *t) { return (double)t->tv_sec * 1e3 +
 static void req_trace(const struct az_req *r, int cc)
 {
 	struct timespec now;
+	struct tm tm;
+	char when[40], rid[80] = "", ecode[80] = "";
+	size_t n;
 	if (!trace_out)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
-	fprintf(trace_out, "%.3f %lx %s %s%s%s %ld%s%s up=%zu down=%zu %.3fms\n", ms_of(&r->t0),
-		(unsigned long)pthread_self() & 0xffffff, r->verb, r->path, r->query && *r->query ? "?" : "",
-		r->query ? r->query : "", r->status, cc ? " curl=" : "", cc ? curl_easy_strerror((CURLcode)cc) : "",
-		r->body_len, r->into ? r->got : r->resp.len, ms_of(&now) - ms_of(&r->t0));
+	gmtime_r(&r->t0.tv_sec, &tm);
+	n = strftime(when, sizeof(when) - 6, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + n, sizeof(when) - n, ".%03dZ", (int)(r->t0.tv_nsec / 1000000L) % 1000);
+	resp_hdr(r, "x-ms-request-id", rid, sizeof(rid));
+	resp_hdr(r, "x-ms-error-code", ecode, sizeof(ecode));
+	fprintf(trace_out, "%.3f %lx %s %s%s%s %ld%s%s up=%zu down=%zu %.3fms time=%s client=%s request=%s error=%s\n",
+		ms_of(&r->t0), (unsigned long)pthread_self() & 0xffffff, r->verb, r->path,
+		r->query && *r->query ? "?" : "", r->query ? r->query : "", r->status, cc ? " curl=" : "",
+		cc ? curl_easy_strerror((CURLcode)cc) : "", r->body_len, r->into ? r->got : r->resp.len,
+		ms_of(&now) - ms_of(&r->t0), when, r->client_id[0] ? r->client_id : "-", rid[0] ? rid : "-",
+		ecode[0] ? ecode : "-");
+}
+
+/* A fresh x-ms-client-request-id: a version 4 UUID, as the Azure SDKs send. */
+static int new_client_id(char id[40])
+{
+	uint8_t u[16];
+	int rc = vhd_uuid4(u);
+	if (rc < 0)
+		return rc;
+	snprintf(id, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
+		 u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	return 0;
 }
 
 static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 {
-	struct az_hdr sh[MAX_HDRS + 4];
+	struct az_hdr sh[MAX_HDRS + 6];
 	char date[32], clen[32], sig[64], auth[512];
 	struct dbuf url = {0};
 	char *sts = NULL;
@@ -465,21 +503,29 @@ static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 	pthread_once(&trace_once, trace_init);
 	clock_gettime(CLOCK_REALTIME, &r->t0);
 	az_http_date(time(NULL), date);
+	rc = new_client_id(r->client_id);
+	if (rc < 0)
+		goto out;
 	for (int i = 0; i < r->nh; i++)
 		sh[n++] = (struct az_hdr){r->hn[i], r->hv[i]};
 	sh[n++] = (struct az_hdr){"x-ms-date", date};
 	sh[n++] = (struct az_hdr){"x-ms-version", AZ_VERSION};
+	sh[n++] = (struct az_hdr){"x-ms-client-request-id", r->client_id};
+	if (r->ctype)
+		sh[n++] = (struct az_hdr){"Content-Type", r->ctype};
 	if (is_put) {
 		snprintf(clen, sizeof(clen), "%zu", r->body_len);
 		sh[n++] = (struct az_hdr){"Content-Length", clen};
 	}
-	rc = az_string_to_sign(r->verb, ab->account, r->path, r->query, sh, n, &sts);
-	if (rc < 0)
-		goto out;
-	rc = az_hmac_b64(ab->key, ab->keylen, sts, sig, sizeof(sig));
-	if (rc < 0)
-		goto out;
-	snprintf(auth, sizeof(auth), "SharedKey %s:%s", ab->account, sig);
+	if (!ab->sas) { /* SharedKey; with a SAS the query string is the authorization */
+		rc = az_string_to_sign(r->verb, ab->account, r->path, r->query, sh, n, &sts);
+		if (rc < 0)
+			goto out;
+		rc = az_hmac_b64(ab->key, ab->keylen, sts, sig, sizeof(sig));
+		if (rc < 0)
+			goto out;
+		snprintf(auth, sizeof(auth), "SharedKey %s:%s", ab->account, sig);
+	}
 
 	for (int i = 0; i < r->nh && rc == 0; i++)
 		rc = slist_add(&r->slist, r->hn[i], r->hv[i]);
@@ -488,19 +534,26 @@ static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 	if (rc == 0)
 		rc = slist_add(&r->slist, "x-ms-version", AZ_VERSION);
 	if (rc == 0)
+		rc = slist_add(&r->slist, "x-ms-client-request-id", r->client_id);
+	if (rc == 0 && !ab->sas)
 		rc = slist_add(&r->slist, "Authorization", auth);
 	if (rc == 0)
 		rc = slist_add(&r->slist, "Expect", "");
-	if (rc == 0)
-		rc = slist_add(&r->slist, "Content-Type", "");
+	if (rc == 0) /* none unless the body has one (curl would send its own) */
+		rc = slist_add(&r->slist, "Content-Type", r->ctype ? r->ctype : "");
 	if (rc < 0)
 		goto out;
 
 	db_add(&url, ab->origin);
 	db_add(&url, r->path);
-	if (r->query && *r->query) {
+	if ((r->query && *r->query) || ab->sas)
 		db_add(&url, "?");
+	if (r->query && *r->query)
 		db_add(&url, r->query);
+	if (ab->sas) {
+		if (r->query && *r->query)
+			db_add(&url, "&");
+		db_add(&url, ab->sas);
 	}
 	if (url.err) {
 		rc = url.err;
@@ -510,6 +563,7 @@ static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 	curl_easy_reset(h); /* keeps the connection cache */
 	curl_easy_setopt(h, CURLOPT_URL, url.p);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->slist);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "asrfs/" ASRFS_VERSION);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, r->probe ? 2000L : 3000L);
@@ -695,6 +749,9 @@ static void az_close(struct backend *be)
 	if (ab->key)
 		OPENSSL_cleanse(ab->key, ab->keylen);
 	free(ab->key);
+	if (ab->sas)
+		OPENSSL_cleanse(ab->sas, strlen(ab->sas));
+	free(ab->sas);
 	free(ab->endpoint);
 	free(ab->origin);
 	free(ab->base_path);
@@ -711,7 +768,7 @@ static int az_open(const struct backend_conf *conf, struct backend **out)
 	size_t n;
 	int rc;
 
-	if (!conf->endpoint || !conf->account || !*conf->account || !conf->key || !conf->container ||
+	if (!conf->endpoint || !conf->account || !*conf->account || !(conf->key || conf->sas) || !conf->container ||
 	    !*conf->container || !conf->region)
 		return -EINVAL;
 	if (conf->lease_seconds && (conf->lease_seconds < 15 || conf->lease_seconds > 60))
@@ -748,9 +805,21 @@ static int az_open(const struct backend_conf *conf, struct backend **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = az_b64_decode(conf->key, &ab->key, &ab->keylen);
-	if (rc < 0)
-		goto fail;
+	if (conf->key) {
+		rc = az_b64_decode(conf->key, &ab->key, &ab->keylen);
+		if (rc < 0)
+			goto fail;
+	} else {
+		const char *q = conf->sas + (conf->sas[0] == '?'); /* as the portal gives it, or bare */
+		if (!*q || strchr(q, '#') || strchr(q, ' ')) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (!(ab->sas = strdup(q))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
 	*out = &ab->base;
 	return 0;
 fail:
@@ -874,7 +943,12 @@ static int put_block_blob(struct az_backend *ab, const char *path, const void *d
 			  const char *if_match, char etag[BACKEND_ETAG_MAX])
 {
 	struct az_req r = {.verb = "PUT", .path = path, .body = data, .body_len = len};
+	size_t pl = strlen(path);
 	int rc;
+
+	/* Records are JSON ("....json"); anything else (block maps, the
+	 * marker, links) is bytes. */
+	r.ctype = pl > 5 && strcmp(path + pl - 5, ".json") == 0 ? "application/json" : "application/octet-stream";
 
 	req_hdr(&r, "x-ms-blob-type", "BlockBlob");
 	if (if_match && !*if_match)

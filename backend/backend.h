@@ -39,6 +39,7 @@ struct backend_conf {
 	const char *endpoint;  /* azblob: http(s)://host:port/account */
 	const char *account;   /* azblob */
 	const char *key;       /* azblob: base64 account key, already resolved */
+	const char *sas;       /* azblob: or a shared access signature (query string), instead of key */
 	const char *container; /* azblob */
 	int lease_seconds;     /* azblob: lease duration, 15..60 (0: 60) */
 };
