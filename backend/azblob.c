@@ -1113,12 +1113,17 @@ static int az_rec_del(struct backend *be, const char *key)
 	return rc;
 }
 
-/* One page of List Blobs: calls fn(arg, name, is_prefix, disk) for each
- * entry (full names, decoded; disk is the x-ms-meta-asrfsdisk of a disk link
- * when meta asked for metadata, else NULL); *marker is replaced with the
- * NextMarker (NULL at the end).  fn returns non-zero to stop (then 1 is
- * returned). */
-static int list_page(struct az_backend *ab, const char *prefix, int delim, int meta, char **marker, list_fn fn,
+/* list_page's include */
+#define LIST_META 1  /* include=metadata */
+#define LIST_SNAPS 2 /* include=snapshots */
+
+/* One page of List Blobs: calls fn(arg, name, is_prefix, disk, snapshot)
+ * for each entry (full names, decoded; disk is the x-ms-meta-asrfsdisk of
+ * a disk link when include has LIST_META, else NULL; snapshot the id of a
+ * blob snapshot listed with LIST_SNAPS, else NULL); *marker is replaced
+ * with the NextMarker (NULL at the end).  fn returns non-zero to stop
+ * (then 1 is returned). */
+static int list_page(struct az_backend *ab, const char *prefix, int delim, int include, char **marker, list_fn fn,
 		     void *arg)
 {
 	struct dbuf q = {0};
@@ -1131,8 +1136,10 @@ static int list_page(struct az_backend *ab, const char *prefix, int delim, int m
 	db_add(&q, "restype=container&comp=list");
 	if (delim)
 		db_add(&q, "&delimiter=%2F");
-	if (meta)
+	if (include & LIST_META)
 		db_add(&q, "&include=metadata");
+	if (include & LIST_SNAPS)
+		db_add(&q, "&include=snapshots");
 	if (*marker && **marker) {
 		db_add(&q, "&marker=");
 		db_add_enc(&q, *marker, 0);
@@ -1158,7 +1165,7 @@ static int list_page(struct az_backend *ab, const char *prefix, int delim, int m
 	*marker = NULL;
 	if (!r.resp.p)
 		goto out;
-	rc = az_xml_list(r.resp.p, r.resp.len, meta, fn, arg, marker);
+	rc = az_xml_list(r.resp.p, r.resp.len, include & LIST_META, fn, arg, marker);
 out:
 	req_free(&r);
 	db_free(&q);
@@ -1173,13 +1180,14 @@ struct list_ctx {
 	int seen;
 };
 
-static int list_child(void *arg, const char *name, int is_prefix, const char *disk)
+static int list_child(void *arg, const char *name, int is_prefix, const char *disk, const char *snapshot)
 {
 	struct list_ctx *c = arg;
 	char child[BACKEND_KEY_MAX];
 	size_t n;
 
 	(void)disk;
+	(void)snapshot;
 	if (strlen(name) <= c->plen)
 		return 0;
 	snprintf(child, sizeof(child), "%s", name + c->plen);
@@ -1948,10 +1956,11 @@ struct name_list {
 	size_t n, cap;
 };
 
-static int collect_name(void *arg, const char *name, int is_prefix, const char *disk)
+static int collect_name(void *arg, const char *name, int is_prefix, const char *disk, const char *snapshot)
 {
 	struct name_list *l = arg;
 	(void)is_prefix;
+	(void)snapshot;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		char **v = realloc(l->v, cap * sizeof(*v)), **dv;
@@ -1992,7 +2001,7 @@ static int az_remove_tree(struct backend *be, const char *prefix)
 		return -EINVAL; /* never the whole region */
 	snprintf(pfx, sizeof(pfx), "%s/", prefix);
 	do {
-		rc = list_page(ab, pfx, 0, 1, &marker, collect_name, &l);
+		rc = list_page(ab, pfx, 0, LIST_META, &marker, collect_name, &l);
 	} while (rc == 0 && marker);
 	free(marker);
 	if (rc < 0)
@@ -2004,7 +2013,7 @@ static int az_remove_tree(struct backend *be, const char *prefix)
 	free(path);
 	path = NULL;
 	if (rc == 0)
-		rc = collect_name(&l, prefix, 0, p.disk[0] ? p.disk : NULL);
+		rc = collect_name(&l, prefix, 0, p.disk[0] ? p.disk : NULL, NULL);
 	else if (rc == -ENOENT)
 		rc = 0;
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
@@ -2438,17 +2447,45 @@ static int prange_cmp(const void *x, const void *y)
 	return a->s < b->s ? -1 : a->s > b->s;
 }
 
+/* Get Page Ranges' answer, gathered: the ranges within [from, to). */
+struct pranges {
+	uint64_t from, to;
+	struct prange *v;
+	size_t n, cap;
+};
+
+static int prange_add(void *arg, uint64_t first, uint64_t last)
+{
+	struct pranges *l = arg;
+	struct prange pr = {.s = first, .e = last == UINT64_MAX ? last : last + 1};
+	if (pr.s < l->from)
+		pr.s = l->from;
+	if (pr.e > l->to)
+		pr.e = l->to;
+	if (pr.e <= pr.s)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct prange *nv = realloc(l->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n++] = pr;
+	return 0;
+}
+
 /* Get Page Ranges for [from, to): the first allocated extent, merged with
  * its neighbours; 1 when found, 0 when the window holds none. */
 static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t off, uint64_t *start,
 		       uint64_t *end)
 {
 	struct az_req r = {.verb = "GET", .path = d->path, .query = d->pageq ? d->pageq : "comp=pagelist"};
-	struct prange *v = NULL;
-	size_t n = 0, cap = 0;
+	struct pranges l = {.from = from, .to = to};
+	struct prange *v;
+	size_t n;
 	char range[64];
-	const char *p, *stop, *vb;
-	size_t vn;
 	int rc, found = 0;
 
 	range_hdr(range, sizeof(range), from, to - from);
@@ -2460,41 +2497,11 @@ static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t o
 		rc = status_errno(&r);
 		goto out;
 	}
-	p = r.resp.p;
-	stop = r.resp.p + r.resp.len;
-	while (p && (p = xml_elem(p, stop, "PageRange", &vb, &vn)) != NULL) {
-		const char *sb, *eb;
-		size_t sn, en;
-		char num[32];
-		struct prange pr;
-		if (!xml_elem(vb, vb + vn, "Start", &sb, &sn) || !xml_elem(vb, vb + vn, "End", &eb, &en) ||
-		    sn >= sizeof(num) || en >= sizeof(num)) {
-			rc = -EIO;
-			goto out;
-		}
-		memcpy(num, sb, sn);
-		num[sn] = '\0';
-		pr.s = strtoull(num, NULL, 10);
-		memcpy(num, eb, en);
-		num[en] = '\0';
-		pr.e = strtoull(num, NULL, 10) + 1;
-		if (pr.s < from)
-			pr.s = from;
-		if (pr.e > to)
-			pr.e = to;
-		if (pr.e <= pr.s)
-			continue;
-		if (n == cap) {
-			struct prange *nv = realloc(v, (cap ? cap * 2 : 64) * sizeof(*v));
-			if (!nv) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			v = nv;
-			cap = cap ? cap * 2 : 64;
-		}
-		v[n++] = pr;
-	}
+	rc = az_xml_page_ranges(r.resp.p, r.resp.len, prange_add, &l);
+	if (rc < 0)
+		goto out;
+	v = l.v;
+	n = l.n;
 	if (n > 1)
 		qsort(v, n, sizeof(*v), prange_cmp);
 	for (size_t i = 0; i < n; i++) {
@@ -2513,7 +2520,7 @@ static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t o
 	}
 	rc = found;
 out:
-	free(v);
+	free(l.v);
 	req_free(&r);
 	return rc;
 }
@@ -2630,67 +2637,35 @@ static char *snap_query(const char *prefix, const char *snap)
 	return q.p;
 }
 
+struct snaps_ctx {
+	const char *name;
+	int (*cb)(void *, const char *);
+	void *arg;
+};
+
+static int snap_entry(void *arg, const char *name, int is_prefix, const char *disk, const char *snapshot)
+{
+	struct snaps_ctx *c = arg;
+	(void)is_prefix;
+	(void)disk;
+	if (!snapshot || !*snapshot || strcmp(name, c->name) != 0)
+		return 0; /* the base blob itself, or another blob with this prefix */
+	return c->cb(c->arg, snapshot) ? 1 : 0;
+}
+
 /* Call cb(arg, id) for each snapshot of blob `name` (List Blobs with
  * include=snapshots, its name as the prefix); non-zero from cb stops. */
 static int list_snaps(struct az_backend *ab, const char *name, int (*cb)(void *, const char *), void *arg)
 {
-	char *cpath = NULL, *marker = NULL;
-	int rc = blob_path_raw(ab, NULL, &cpath), stop = 0;
+	struct snaps_ctx c = {.name = name, .cb = cb, .arg = arg};
+	char *marker = NULL;
+	int rc;
 
-	while (rc == 0 && !stop) {
-		struct dbuf q = {0};
-		struct az_req r = {.verb = "GET"};
-		const char *p, *end, *vb;
-		size_t vn;
-
-		db_add(&q, "restype=container&comp=list&include=snapshots&prefix=");
-		db_add_enc(&q, name, 0);
-		if (marker) {
-			db_add(&q, "&marker=");
-			db_add_enc(&q, marker, 0);
-		}
-		free(marker);
-		marker = NULL;
-		if (q.err) {
-			rc = q.err;
-			db_free(&q);
-			break;
-		}
-		r.path = cpath;
-		r.query = q.p;
-		rc = az_perform(ab, &r);
-		if (rc == 0 && r.status != 200)
-			rc = status_errno(&r);
-		p = rc == 0 ? r.resp.p : NULL;
-		end = p ? p + r.resp.len : NULL;
-		while (rc == 0 && !stop && p && (p = xml_elem(p, end, "Blob", &vb, &vn)) != NULL) {
-			const char *nb, *sb;
-			size_t nn, sn;
-			char *bname, *id;
-
-			if (!xml_elem(vb, vb + vn, "Name", &nb, &nn) || !xml_elem(vb, vb + vn, "Snapshot", &sb, &sn))
-				continue; /* the base blob itself */
-			bname = xml_text(nb, nn);
-			id = xml_text(sb, sn);
-			if (!bname || !id)
-				rc = -ENOMEM;
-			else if (strcmp(bname, name) == 0 && *id && cb(arg, id))
-				stop = 1;
-			free(bname);
-			free(id);
-		}
-		if (rc == 0 && !stop && r.resp.p &&
-		    xml_elem(r.resp.p, r.resp.p + r.resp.len, "NextMarker", &vb, &vn) && vn > 0 &&
-		    !(marker = xml_text(vb, vn)))
-			rc = -ENOMEM;
-		req_free(&r);
-		db_free(&q);
-		if (!marker)
-			break;
-	}
+	do
+		rc = list_page(ab, name, 0, LIST_SNAPS, &marker, snap_entry, &c);
+	while (rc == 0 && marker);
 	free(marker);
-	free(cpath);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 static int az_disk_snapshot(struct backend *be, const char *key, char snap[BACKEND_SNAP_MAX])
