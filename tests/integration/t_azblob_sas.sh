@@ -125,7 +125,7 @@ asrfs_start --config "$WORK/fake.json" || not_ok "mount with the stand-in"
 check "the stand-in was asked" wait_for 15 test "$(wc -l <"$WORK/seen" 2>/dev/null)" -ge 2
 asrfs_stop
 kill "$FAKE" 2>/dev/null; wait "$FAKE" 2>/dev/null
-ver=$(cat "$WORK/seen" | head -1 | jq -r '."user-agent"')
+ver=$(head -1 "$WORK/seen" | jq -r '."user-agent"')
 check "User-Agent asrfs/<version>" test "$ver" = "asrfs/$("$ASRFS" -V | cut -d' ' -f2)"
 check "every request has a User-Agent" test "$(jq -r '."user-agent"' "$WORK/seen" | sort -u | wc -l)" -eq 1
 ids=$(jq -r '."x-ms-client-request-id"' "$WORK/seen")
