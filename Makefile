@@ -20,7 +20,7 @@ SANITIZE ?=
 OPT      ?= -O2
 BUILD    ?= build
 
-PKGS      = fuse3 libcurl json-c libxxhash libcrypto
+PKGS      = fuse3 libcurl json-c libxxhash libcrypto libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -87,9 +87,31 @@
  * has snapshots (409 SnapshotsPresent).  A plain page blob's rename, a
  * copy, could not take its snapshots along: it is -EBUSY while it has any.
  *
+ * VHD footers.  Azure imports a page blob as a managed disk when it is a
+ * fixed VHD: the disk's bytes, then a 512-byte VHD footer (vhd.h).  So
+ * every physical blob disk_create makes is disk size + 512 bytes, the
+ * footer written right after the blob is created; truncate resizes the
+ * blob, writes the footer at the new end and clears the old one when the
+ * disk grew.  Snapshots and Copy Blob carry it along with the bytes.  A
+ * handle shows the disk's bytes only: size leaves the footer out, and
+ * reads, writes, zero and next_data stop before it.  disk_open recognises
+ * the footer by its contents (a valid fixed-VHD footer in the last 512
+ * bytes whose current size is the blob's less 512), one ranged GET; a blob
+ * made before footers is a raw disk and stays one.  A crash between a
+ * create or resize and its footer write leaves a blob without a footer,
+ * which reads as a raw disk 512 bytes longer.
+ *
  * Requests.  Every request is signed with SharedKey (azblob_sign.c) and a
- * fresh x-ms-date on every try.  Easy handles come from a small pool on the
- * backend, so connections are reused across calls and threads.  Transport
+ * fresh x-ms-date on every try; or, when the region has a shared access
+ * signature instead of the key (conf sas: for accounts where shared-key
+ * access is disabled), carries that SAS's query string after its own and no
+ * Authorization header.  Every try sends User-Agent asrfs/<version> and a
+ * fresh x-ms-client-request-id (a UUID), which the trace (below) pairs
+ * with the service's x-ms-request-id.  Records go up with their
+ * Content-Type: application/json for JSON records ("....json"),
+ * application/octet-stream for the rest (block maps, marker, links).
+ * Easy handles come from a small pool on the backend, so connections are
+ * reused across calls and threads.  Transport
  * errors, timeouts, 500 and 503 are retried with exponential backoff (4
  * tries), after which the call fails with -EHOSTUNREACH, the backend-wide
  * meaning of "region unreachable".  A conditional write retried after an
@@ -103,6 +125,8 @@
 #include "backend.h"
 #include "azblob_sign.h"
 #include "azblob_xml.h"
+#include "version.h"
+#include "vhd.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -139,8 +163,9 @@ struct az_backend {
 	char *account;
 	char *container;
 	char *region;
-	unsigned char *key; /* decoded account key */
+	unsigned char *key; /* decoded account key (NULL with a SAS) */
 	size_t keylen;
+	char *sas;          /* a shared access signature's query string, or NULL */
 	char lease_seconds[8]; /* x-ms-lease-duration */
 	pthread_mutex_t pool_lock;
 	CURL *pool[POOL_MAX];
@@ -157,7 +182,9 @@ struct az_disk {
 	char *pageq; /* its Get Page Ranges query, else NULL */
 	pthread_mutex_t lock; /* size */
 	pthread_mutex_t rmw;  /* orders read-modify-writes of edge sectors */
-	uint64_t size;
+	uint64_t size;        /* the disk's bytes (the footer left out) */
+	int footer;           /* the blob ends with a VHD footer: */
+	uint8_t vhd[VHD_FOOTER_SIZE]; /* that footer */
 };
 
 struct az_lease {
@@ -245,6 +272,8 @@ struct az_req {
 	struct curl_slist *slist;
 	size_t upos;
 	struct timespec t0; /* when the current try was set up (for the trace) */
+	char client_id[40]; /* x-ms-client-request-id of the current try */
+	const char *ctype;  /* Content-Type of a body, or NULL */
 };
 
 static void req_hdr(struct az_req *r, const char *name, const char *value)
@@ -406,8 +435,12 @@ static int slist_add(struct curl_slist **l, const char *name, const char *value)
 /* Sign r with a fresh date and configure h to send it. */
 /* The request trace: with ASRFS_AZBLOB_TRACE=<file> in the environment,
  * every finished try appends one line: start time (ms since the epoch), thread,
- * verb, path?query, status, body bytes up and down, milliseconds taken.  For
- * finding where a job's time goes; it names blobs, never a key or signature. */
+ * verb, path?query, status, body bytes up and down, milliseconds taken, then
+ * time=<start, RFC 3339 UTC> client=<x-ms-client-request-id>
+ * request=<x-ms-request-id> error=<x-ms-error-code> ("-" when the answer had
+ * none), the ids Azure support asks for.  For finding where a job's time
+ * goes; it names blobs, never a key or signature (the SAS is never in it:
+ * path?query is the request's own, before the SAS is added). */
 static FILE *trace_out;
 static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
 
@@ -425,18 +458,40 @@ static double ms_of(const struct timespec *t) { return (double)t->tv_sec * 1e3 +
 static void req_trace(const struct az_req *r, int cc)
 {
 	struct timespec now;
+	struct tm tm;
+	char when[40], rid[80] = "", ecode[80] = "";
+	size_t n;
 	if (!trace_out)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
-	fprintf(trace_out, "%.3f %lx %s %s%s%s %ld%s%s up=%zu down=%zu %.3fms\n", ms_of(&r->t0),
-		(unsigned long)pthread_self() & 0xffffff, r->verb, r->path, r->query && *r->query ? "?" : "",
-		r->query ? r->query : "", r->status, cc ? " curl=" : "", cc ? curl_easy_strerror((CURLcode)cc) : "",
-		r->body_len, r->into ? r->got : r->resp.len, ms_of(&now) - ms_of(&r->t0));
+	gmtime_r(&r->t0.tv_sec, &tm);
+	n = strftime(when, sizeof(when) - 6, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + n, sizeof(when) - n, ".%03dZ", (int)(r->t0.tv_nsec / 1000000L) % 1000);
+	resp_hdr(r, "x-ms-request-id", rid, sizeof(rid));
+	resp_hdr(r, "x-ms-error-code", ecode, sizeof(ecode));
+	fprintf(trace_out, "%.3f %lx %s %s%s%s %ld%s%s up=%zu down=%zu %.3fms time=%s client=%s request=%s error=%s\n",
+		ms_of(&r->t0), (unsigned long)pthread_self() & 0xffffff, r->verb, r->path,
+		r->query && *r->query ? "?" : "", r->query ? r->query : "", r->status, cc ? " curl=" : "",
+		cc ? curl_easy_strerror((CURLcode)cc) : "", r->body_len, r->into ? r->got : r->resp.len,
+		ms_of(&now) - ms_of(&r->t0), when, r->client_id[0] ? r->client_id : "-", rid[0] ? rid : "-",
+		ecode[0] ? ecode : "-");
+}
+
+/* A fresh x-ms-client-request-id: a version 4 UUID, as the Azure SDKs send. */
+static int new_client_id(char id[40])
+{
+	uint8_t u[16];
+	int rc = vhd_uuid4(u);
+	if (rc < 0)
+		return rc;
+	snprintf(id, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
+		 u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	return 0;
 }
 
 static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 {
-	struct az_hdr sh[MAX_HDRS + 4];
+	struct az_hdr sh[MAX_HDRS + 6];
 	char date[32], clen[32], sig[64], auth[512];
 	struct dbuf url = {0};
 	char *sts = NULL;
@@ -448,21 +503,29 @@ static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 	pthread_once(&trace_once, trace_init);
 	clock_gettime(CLOCK_REALTIME, &r->t0);
 	az_http_date(time(NULL), date);
+	rc = new_client_id(r->client_id);
+	if (rc < 0)
+		goto out;
 	for (int i = 0; i < r->nh; i++)
 		sh[n++] = (struct az_hdr){r->hn[i], r->hv[i]};
 	sh[n++] = (struct az_hdr){"x-ms-date", date};
 	sh[n++] = (struct az_hdr){"x-ms-version", AZ_VERSION};
+	sh[n++] = (struct az_hdr){"x-ms-client-request-id", r->client_id};
+	if (r->ctype)
+		sh[n++] = (struct az_hdr){"Content-Type", r->ctype};
 	if (is_put) {
 		snprintf(clen, sizeof(clen), "%zu", r->body_len);
 		sh[n++] = (struct az_hdr){"Content-Length", clen};
 	}
-	rc = az_string_to_sign(r->verb, ab->account, r->path, r->query, sh, n, &sts);
-	if (rc < 0)
-		goto out;
-	rc = az_hmac_b64(ab->key, ab->keylen, sts, sig, sizeof(sig));
-	if (rc < 0)
-		goto out;
-	snprintf(auth, sizeof(auth), "SharedKey %s:%s", ab->account, sig);
+	if (!ab->sas) { /* SharedKey; with a SAS the query string is the authorization */
+		rc = az_string_to_sign(r->verb, ab->account, r->path, r->query, sh, n, &sts);
+		if (rc < 0)
+			goto out;
+		rc = az_hmac_b64(ab->key, ab->keylen, sts, sig, sizeof(sig));
+		if (rc < 0)
+			goto out;
+		snprintf(auth, sizeof(auth), "SharedKey %s:%s", ab->account, sig);
+	}
 
 	for (int i = 0; i < r->nh && rc == 0; i++)
 		rc = slist_add(&r->slist, r->hn[i], r->hv[i]);
@@ -471,19 +534,26 @@ static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 	if (rc == 0)
 		rc = slist_add(&r->slist, "x-ms-version", AZ_VERSION);
 	if (rc == 0)
+		rc = slist_add(&r->slist, "x-ms-client-request-id", r->client_id);
+	if (rc == 0 && !ab->sas)
 		rc = slist_add(&r->slist, "Authorization", auth);
 	if (rc == 0)
 		rc = slist_add(&r->slist, "Expect", "");
-	if (rc == 0)
-		rc = slist_add(&r->slist, "Content-Type", "");
+	if (rc == 0) /* none unless the body has one (curl would send its own) */
+		rc = slist_add(&r->slist, "Content-Type", r->ctype ? r->ctype : "");
 	if (rc < 0)
 		goto out;
 
 	db_add(&url, ab->origin);
 	db_add(&url, r->path);
-	if (r->query && *r->query) {
+	if ((r->query && *r->query) || ab->sas)
 		db_add(&url, "?");
+	if (r->query && *r->query)
 		db_add(&url, r->query);
+	if (ab->sas) {
+		if (r->query && *r->query)
+			db_add(&url, "&");
+		db_add(&url, ab->sas);
 	}
 	if (url.err) {
 		rc = url.err;
@@ -493,6 +563,7 @@ static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 	curl_easy_reset(h); /* keeps the connection cache */
 	curl_easy_setopt(h, CURLOPT_URL, url.p);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->slist);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "asrfs/" ASRFS_VERSION);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, r->probe ? 2000L : 3000L);
@@ -678,6 +749,9 @@ static void az_close(struct backend *be)
 	if (ab->key)
 		OPENSSL_cleanse(ab->key, ab->keylen);
 	free(ab->key);
+	if (ab->sas)
+		OPENSSL_cleanse(ab->sas, strlen(ab->sas));
+	free(ab->sas);
 	free(ab->endpoint);
 	free(ab->origin);
 	free(ab->base_path);
@@ -694,7 +768,7 @@ static int az_open(const struct backend_conf *conf, struct backend **out)
 	size_t n;
 	int rc;
 
-	if (!conf->endpoint || !conf->account || !*conf->account || !conf->key || !conf->container ||
+	if (!conf->endpoint || !conf->account || !*conf->account || !(conf->key || conf->sas) || !conf->container ||
 	    !*conf->container || !conf->region)
 		return -EINVAL;
 	if (conf->lease_seconds && (conf->lease_seconds < 15 || conf->lease_seconds > 60))
@@ -731,9 +805,21 @@ static int az_open(const struct backend_conf *conf, struct backend **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = az_b64_decode(conf->key, &ab->key, &ab->keylen);
-	if (rc < 0)
-		goto fail;
+	if (conf->key) {
+		rc = az_b64_decode(conf->key, &ab->key, &ab->keylen);
+		if (rc < 0)
+			goto fail;
+	} else {
+		const char *q = conf->sas + (conf->sas[0] == '?'); /* as the portal gives it, or bare */
+		if (!*q || strchr(q, '#') || strchr(q, ' ')) {
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (!(ab->sas = strdup(q))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
 	*out = &ab->base;
 	return 0;
 fail:
@@ -857,7 +943,12 @@ static int put_block_blob(struct az_backend *ab, const char *path, const void *d
 			  const char *if_match, char etag[BACKEND_ETAG_MAX])
 {
 	struct az_req r = {.verb = "PUT", .path = path, .body = data, .body_len = len};
+	size_t pl = strlen(path);
 	int rc;
+
+	/* Records are JSON ("....json"); anything else (block maps, the
+	 * marker, links) is bytes. */
+	r.ctype = pl > 5 && strcmp(path + pl - 5, ".json") == 0 ? "application/json" : "application/octet-stream";
 
 	req_hdr(&r, "x-ms-blob-type", "BlockBlob");
 	if (if_match && !*if_match)
@@ -1022,12 +1113,17 @@ static int az_rec_del(struct backend *be, const char *key)
 	return rc;
 }
 
-/* One page of List Blobs: calls fn(arg, name, is_prefix, disk) for each
- * entry (full names, decoded; disk is the x-ms-meta-asrfsdisk of a disk link
- * when meta asked for metadata, else NULL); *marker is replaced with the
- * NextMarker (NULL at the end).  fn returns non-zero to stop (then 1 is
- * returned). */
-static int list_page(struct az_backend *ab, const char *prefix, int delim, int meta, char **marker, list_fn fn,
+/* list_page's include */
+#define LIST_META 1  /* include=metadata */
+#define LIST_SNAPS 2 /* include=snapshots */
+
+/* One page of List Blobs: calls fn(arg, name, is_prefix, disk, snapshot)
+ * for each entry (full names, decoded; disk is the x-ms-meta-asrfsdisk of
+ * a disk link when include has LIST_META, else NULL; snapshot the id of a
+ * blob snapshot listed with LIST_SNAPS, else NULL); *marker is replaced
+ * with the NextMarker (NULL at the end).  fn returns non-zero to stop
+ * (then 1 is returned). */
+static int list_page(struct az_backend *ab, const char *prefix, int delim, int include, char **marker, list_fn fn,
 		     void *arg)
 {
 	struct dbuf q = {0};
@@ -1040,8 +1136,10 @@ static int list_page(struct az_backend *ab, const char *prefix, int delim, int m
 	db_add(&q, "restype=container&comp=list");
 	if (delim)
 		db_add(&q, "&delimiter=%2F");
-	if (meta)
+	if (include & LIST_META)
 		db_add(&q, "&include=metadata");
+	if (include & LIST_SNAPS)
+		db_add(&q, "&include=snapshots");
 	if (*marker && **marker) {
 		db_add(&q, "&marker=");
 		db_add_enc(&q, *marker, 0);
@@ -1067,7 +1165,7 @@ static int list_page(struct az_backend *ab, const char *prefix, int delim, int m
 	*marker = NULL;
 	if (!r.resp.p)
 		goto out;
-	rc = az_xml_list(r.resp.p, r.resp.len, meta, fn, arg, marker);
+	rc = az_xml_list(r.resp.p, r.resp.len, include & LIST_META, fn, arg, marker);
 out:
 	req_free(&r);
 	db_free(&q);
@@ -1082,13 +1180,14 @@ struct list_ctx {
 	int seen;
 };
 
-static int list_child(void *arg, const char *name, int is_prefix, const char *disk)
+static int list_child(void *arg, const char *name, int is_prefix, const char *disk, const char *snapshot)
 {
 	struct list_ctx *c = arg;
 	char child[BACKEND_KEY_MAX];
 	size_t n;
 
 	(void)disk;
+	(void)snapshot;
 	if (strlen(name) <= c->plen)
 		return 0;
 	snprintf(child, sizeof(child), "%s", name + c->plen);
@@ -1415,6 +1514,10 @@ static int claim_key(struct az_backend *ab, const char *key, const char *kpath, 
 	return rc;
 }
 
+static void az_disk_close(struct bdisk *bd);
+static int get_range(struct az_disk *d, void *buf, uint64_t off, uint64_t n);
+static int put_pages(struct az_disk *d, const char *data, uint64_t off, uint64_t n);
+
 /* Create the physical page blob at ppath, owned by own. */
 static int create_phys(struct az_backend *ab, const char *ppath, uint64_t size, const char *own)
 {
@@ -1466,7 +1569,16 @@ static int az_disk_create(struct backend *be, const char *key, uint64_t size)
 	rc = claim_key(ab, key, kpath, phys, letag);
 	if (rc < 0)
 		goto out;
-	rc = create_phys(ab, ppath, size, own);
+	rc = create_phys(ab, ppath, size + VHD_FOOTER_SIZE, own);
+	if (rc == 0) { /* a fixed VHD: the footer after the disk's bytes */
+		struct az_disk pd = {.ab = ab, .path = ppath, .is_page = 1};
+		uint8_t f[VHD_FOOTER_SIZE];
+		rc = vhd_footer_build(f, size, time(NULL), NULL);
+		if (rc == 0)
+			rc = put_pages(&pd, (const char *)f, size, VHD_FOOTER_SIZE);
+		if (rc < 0 && rc != -EHOSTUNREACH)
+			(void)delete_blob(ab, ppath);
+	}
 	/* Unless the answer was lost (the disk may exist), take the link back. */
 	if (rc < 0 && rc != -EHOSTUNREACH)
 		(void)delete_if(ab, kpath, letag);
@@ -1764,6 +1876,28 @@ out:
 	return rc;
 }
 
+/* d->size is the blob's length: when the blob ends with the footer of a
+ * fixed VHD of the bytes before it, leave it out (d->footer). */
+static int footer_probe(struct az_disk *d)
+{
+	uint8_t f[VHD_FOOTER_SIZE];
+	uint64_t cur;
+	int rc;
+
+	d->footer = 0;
+	if (!d->is_page || d->size < VHD_FOOTER_SIZE)
+		return 0;
+	rc = get_range(d, f, d->size - VHD_FOOTER_SIZE, VHD_FOOTER_SIZE);
+	if (rc < 0)
+		return rc;
+	if (vhd_footer_parse(f, &cur) == 0 && cur == d->size - VHD_FOOTER_SIZE) {
+		d->footer = 1;
+		d->size = cur;
+		memcpy(d->vhd, f, sizeof(d->vhd));
+	}
+	return 0;
+}
+
 static int az_disk_open(struct backend *be, const char *key, int flags, struct bdisk **out)
 {
 	struct az_backend *ab = AB(be);
@@ -1803,6 +1937,11 @@ static int az_disk_open(struct backend *be, const char *key, int flags, struct b
 	d->size = t.p.size;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->rmw, NULL);
+	rc = footer_probe(d);
+	if (rc < 0) {
+		az_disk_close(&d->base);
+		return rc;
+	}
 	*out = &d->base;
 	return 0;
 fail:
@@ -1817,10 +1956,11 @@ struct name_list {
 	size_t n, cap;
 };
 
-static int collect_name(void *arg, const char *name, int is_prefix, const char *disk)
+static int collect_name(void *arg, const char *name, int is_prefix, const char *disk, const char *snapshot)
 {
 	struct name_list *l = arg;
 	(void)is_prefix;
+	(void)snapshot;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		char **v = realloc(l->v, cap * sizeof(*v)), **dv;
@@ -1861,7 +2001,7 @@ static int az_remove_tree(struct backend *be, const char *prefix)
 		return -EINVAL; /* never the whole region */
 	snprintf(pfx, sizeof(pfx), "%s/", prefix);
 	do {
-		rc = list_page(ab, pfx, 0, 1, &marker, collect_name, &l);
+		rc = list_page(ab, pfx, 0, LIST_META, &marker, collect_name, &l);
 	} while (rc == 0 && marker);
 	free(marker);
 	if (rc < 0)
@@ -1873,7 +2013,7 @@ static int az_remove_tree(struct backend *be, const char *prefix)
 	free(path);
 	path = NULL;
 	if (rc == 0)
-		rc = collect_name(&l, prefix, 0, p.disk[0] ? p.disk : NULL);
+		rc = collect_name(&l, prefix, 0, p.disk[0] ? p.disk : NULL, NULL);
 	else if (rc == -ENOENT)
 		rc = 0;
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
@@ -1936,16 +2076,34 @@ static int az_disk_size(struct bdisk *bd, uint64_t *size)
 		return 0;
 	}
 	rc = head_blob(d->ab, d->path, size, NULL);
+	if (rc == 0 && d->footer)
+		*size = *size >= VHD_FOOTER_SIZE ? *size - VHD_FOOTER_SIZE : 0;
 	if (rc == 0)
 		set_cached_size(d, *size);
+	return rc;
+}
+
+/* Set the blob's length (Set Blob Properties). */
+static int set_blob_length(struct az_disk *d, uint64_t blen)
+{
+	struct az_req r = {.verb = "PUT", .path = d->path, .query = "comp=properties"};
+	char len[32];
+	int rc;
+
+	snprintf(len, sizeof(len), "%llu", (unsigned long long)blen);
+	req_hdr(&r, "x-ms-blob-content-length", len);
+	rc = az_perform(d->ab, &r);
+	if (rc == 0 && r.status != 200)
+		rc = status_errno(&r);
+	req_free(&r);
 	return rc;
 }
 
 static int az_disk_truncate(struct bdisk *bd, uint64_t size)
 {
 	struct az_disk *d = AD(bd);
-	struct az_req r = {.verb = "PUT", .path = d->path, .query = "comp=properties"};
-	char len[32];
+	uint8_t f[VHD_FOOTER_SIZE];
+	uint64_t old;
 	int rc;
 
 	if (d->snapq)
@@ -1954,14 +2112,31 @@ static int az_disk_truncate(struct bdisk *bd, uint64_t size)
 		return -EBADF;
 	if (size % SECTOR)
 		return -EINVAL;
-	snprintf(len, sizeof(len), "%llu", (unsigned long long)size);
-	req_hdr(&r, "x-ms-blob-content-length", len);
-	rc = az_perform(d->ab, &r);
-	if (rc == 0 && r.status != 200)
-		rc = status_errno(&r);
+	if (!d->footer) {
+		rc = set_blob_length(d, size);
+		if (rc == 0)
+			set_cached_size(d, size);
+		return rc;
+	}
+	/* The footer moves to the new end (same disk id); where it was, a
+	 * grown disk reads zeros. */
+	rc = az_disk_size(bd, &old);
 	if (rc == 0)
-		set_cached_size(d, size);
-	req_free(&r);
+		rc = get_range(d, f, old, VHD_FOOTER_SIZE);
+	if (rc < 0)
+		return rc;
+	vhd_footer_resize(f, size);
+	rc = set_blob_length(d, size + VHD_FOOTER_SIZE);
+	if (rc == 0)
+		rc = put_pages(d, (const char *)f, size, VHD_FOOTER_SIZE);
+	if (rc == 0 && size > old)
+		rc = put_pages(d, NULL, old, VHD_FOOTER_SIZE);
+	if (rc == 0) {
+		pthread_mutex_lock(&d->lock);
+		d->size = size;
+		memcpy(d->vhd, f, sizeof(d->vhd));
+		pthread_mutex_unlock(&d->lock);
+	}
 	return rc;
 }
 
@@ -2272,17 +2447,45 @@ static int prange_cmp(const void *x, const void *y)
 	return a->s < b->s ? -1 : a->s > b->s;
 }
 
+/* Get Page Ranges' answer, gathered: the ranges within [from, to). */
+struct pranges {
+	uint64_t from, to;
+	struct prange *v;
+	size_t n, cap;
+};
+
+static int prange_add(void *arg, uint64_t first, uint64_t last)
+{
+	struct pranges *l = arg;
+	struct prange pr = {.s = first, .e = last == UINT64_MAX ? last : last + 1};
+	if (pr.s < l->from)
+		pr.s = l->from;
+	if (pr.e > l->to)
+		pr.e = l->to;
+	if (pr.e <= pr.s)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct prange *nv = realloc(l->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n++] = pr;
+	return 0;
+}
+
 /* Get Page Ranges for [from, to): the first allocated extent, merged with
  * its neighbours; 1 when found, 0 when the window holds none. */
 static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t off, uint64_t *start,
 		       uint64_t *end)
 {
 	struct az_req r = {.verb = "GET", .path = d->path, .query = d->pageq ? d->pageq : "comp=pagelist"};
-	struct prange *v = NULL;
-	size_t n = 0, cap = 0;
+	struct pranges l = {.from = from, .to = to};
+	struct prange *v;
+	size_t n;
 	char range[64];
-	const char *p, *stop, *vb;
-	size_t vn;
 	int rc, found = 0;
 
 	range_hdr(range, sizeof(range), from, to - from);
@@ -2294,41 +2497,11 @@ static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t o
 		rc = status_errno(&r);
 		goto out;
 	}
-	p = r.resp.p;
-	stop = r.resp.p + r.resp.len;
-	while (p && (p = xml_elem(p, stop, "PageRange", &vb, &vn)) != NULL) {
-		const char *sb, *eb;
-		size_t sn, en;
-		char num[32];
-		struct prange pr;
-		if (!xml_elem(vb, vb + vn, "Start", &sb, &sn) || !xml_elem(vb, vb + vn, "End", &eb, &en) ||
-		    sn >= sizeof(num) || en >= sizeof(num)) {
-			rc = -EIO;
-			goto out;
-		}
-		memcpy(num, sb, sn);
-		num[sn] = '\0';
-		pr.s = strtoull(num, NULL, 10);
-		memcpy(num, eb, en);
-		num[en] = '\0';
-		pr.e = strtoull(num, NULL, 10) + 1;
-		if (pr.s < from)
-			pr.s = from;
-		if (pr.e > to)
-			pr.e = to;
-		if (pr.e <= pr.s)
-			continue;
-		if (n == cap) {
-			struct prange *nv = realloc(v, (cap ? cap * 2 : 64) * sizeof(*v));
-			if (!nv) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			v = nv;
-			cap = cap ? cap * 2 : 64;
-		}
-		v[n++] = pr;
-	}
+	rc = az_xml_page_ranges(r.resp.p, r.resp.len, prange_add, &l);
+	if (rc < 0)
+		goto out;
+	v = l.v;
+	n = l.n;
 	if (n > 1)
 		qsort(v, n, sizeof(*v), prange_cmp);
 	for (size_t i = 0; i < n; i++) {
@@ -2347,7 +2520,7 @@ static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t o
 	}
 	rc = found;
 out:
-	free(v);
+	free(l.v);
 	req_free(&r);
 	return rc;
 }
@@ -2372,12 +2545,27 @@ static int az_disk_next_data(struct bdisk *bd, uint64_t off, uint64_t *start, ui
 	for (from = off & ~(SECTOR - 1); from < size; from += window, window *= 2) {
 		uint64_t to = size - from < window ? size : from + window;
 		rc = first_pages(d, from, to, off, start, end);
+		if (rc > 0 && *start >= size)
+			return -ENXIO; /* only the footer */
+		if (rc > 0 && *end > size)
+			*end = size;
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
 		if (window >= (1ULL << 40))
 			window = 1ULL << 39; /* stays bounded */
 	}
 	return -ENXIO;
+}
+
+static int az_disk_footer(struct bdisk *bd, uint8_t f[VHD_FOOTER_SIZE])
+{
+	struct az_disk *d = AD(bd);
+	if (!d->footer)
+		return -ENOENT;
+	pthread_mutex_lock(&d->lock);
+	memcpy(f, d->vhd, VHD_FOOTER_SIZE);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }
 
 static int az_disk_sync(struct bdisk *bd)
@@ -2449,67 +2637,35 @@ static char *snap_query(const char *prefix, const char *snap)
 	return q.p;
 }
 
+struct snaps_ctx {
+	const char *name;
+	int (*cb)(void *, const char *);
+	void *arg;
+};
+
+static int snap_entry(void *arg, const char *name, int is_prefix, const char *disk, const char *snapshot)
+{
+	struct snaps_ctx *c = arg;
+	(void)is_prefix;
+	(void)disk;
+	if (!snapshot || !*snapshot || strcmp(name, c->name) != 0)
+		return 0; /* the base blob itself, or another blob with this prefix */
+	return c->cb(c->arg, snapshot) ? 1 : 0;
+}
+
 /* Call cb(arg, id) for each snapshot of blob `name` (List Blobs with
  * include=snapshots, its name as the prefix); non-zero from cb stops. */
 static int list_snaps(struct az_backend *ab, const char *name, int (*cb)(void *, const char *), void *arg)
 {
-	char *cpath = NULL, *marker = NULL;
-	int rc = blob_path_raw(ab, NULL, &cpath), stop = 0;
+	struct snaps_ctx c = {.name = name, .cb = cb, .arg = arg};
+	char *marker = NULL;
+	int rc;
 
-	while (rc == 0 && !stop) {
-		struct dbuf q = {0};
-		struct az_req r = {.verb = "GET"};
-		const char *p, *end, *vb;
-		size_t vn;
-
-		db_add(&q, "restype=container&comp=list&include=snapshots&prefix=");
-		db_add_enc(&q, name, 0);
-		if (marker) {
-			db_add(&q, "&marker=");
-			db_add_enc(&q, marker, 0);
-		}
-		free(marker);
-		marker = NULL;
-		if (q.err) {
-			rc = q.err;
-			db_free(&q);
-			break;
-		}
-		r.path = cpath;
-		r.query = q.p;
-		rc = az_perform(ab, &r);
-		if (rc == 0 && r.status != 200)
-			rc = status_errno(&r);
-		p = rc == 0 ? r.resp.p : NULL;
-		end = p ? p + r.resp.len : NULL;
-		while (rc == 0 && !stop && p && (p = xml_elem(p, end, "Blob", &vb, &vn)) != NULL) {
-			const char *nb, *sb;
-			size_t nn, sn;
-			char *bname, *id;
-
-			if (!xml_elem(vb, vb + vn, "Name", &nb, &nn) || !xml_elem(vb, vb + vn, "Snapshot", &sb, &sn))
-				continue; /* the base blob itself */
-			bname = xml_text(nb, nn);
-			id = xml_text(sb, sn);
-			if (!bname || !id)
-				rc = -ENOMEM;
-			else if (strcmp(bname, name) == 0 && *id && cb(arg, id))
-				stop = 1;
-			free(bname);
-			free(id);
-		}
-		if (rc == 0 && !stop && r.resp.p &&
-		    xml_elem(r.resp.p, r.resp.p + r.resp.len, "NextMarker", &vb, &vn) && vn > 0 &&
-		    !(marker = xml_text(vb, vn)))
-			rc = -ENOMEM;
-		req_free(&r);
-		db_free(&q);
-		if (!marker)
-			break;
-	}
+	do
+		rc = list_page(ab, name, 0, LIST_SNAPS, &marker, snap_entry, &c);
+	while (rc == 0 && marker);
 	free(marker);
-	free(cpath);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 static int az_disk_snapshot(struct backend *be, const char *key, char snap[BACKEND_SNAP_MAX])
@@ -2615,6 +2771,11 @@ static int az_disk_open_snapshot(struct backend *be, const char *key, const char
 	d->flags = BDISK_RDONLY;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->rmw, NULL);
+	rc = footer_probe(d);
+	if (rc < 0) {
+		az_disk_close(&d->base);
+		return rc;
+	}
 	*out = &d->base;
 	return 0;
 fail:
@@ -2775,8 +2936,14 @@ static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const ch
 		else
 			break;
 	}
-	if (rc == 0)
-		rc = az_disk_size(dst, &size); /* the copy gave dst the snapshot's size */
+	if (rc == 0) /* the copy gave dst the snapshot's size and footer */
+		rc = head_blob(d->ab, d->path, &size, NULL);
+	if (rc == 0) {
+		pthread_mutex_lock(&d->lock);
+		d->size = size;
+		rc = footer_probe(d);
+		pthread_mutex_unlock(&d->lock);
+	}
 	db_free(&url);
 	free(src);
 	return rc;
@@ -2895,6 +3062,7 @@ const struct backend_ops azblob_backend_ops = {
 	.disk_zero = az_disk_zero,
 	.disk_next_data = az_disk_next_data,
 	.disk_sync = az_disk_sync,
+	.disk_footer = az_disk_footer,
 	.disk_version = az_disk_version,
 	.disk_snapshot = az_disk_snapshot,
 	.disk_snapshot_delete = az_disk_snapshot_delete,

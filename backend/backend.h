@@ -39,6 +39,7 @@ struct backend_conf {
 	const char *endpoint;  /* azblob: http(s)://host:port/account */
 	const char *account;   /* azblob */
 	const char *key;       /* azblob: base64 account key, already resolved */
+	const char *sas;       /* azblob: or a shared access signature (query string), instead of key */
 	const char *container; /* azblob */
 	int lease_seconds;     /* azblob: lease duration, 15..60 (0: 60) */
 };
@@ -148,6 +149,11 @@ struct backend_ops {
 	int (*lease_renew)(void *lease);
 	void (*lease_release)(void *lease);
 
+	/* Optional (NULL: no disk has one).  The VHD footer (vhd.h) the medium
+	 * keeps after a disk's bytes: 0 with it in f, -ENOENT when the disk
+	 * has none (a raw disk). */
+	int (*disk_footer)(struct bdisk *d, uint8_t f[512]);
+
 	/* Optional (NULL: the medium never fills).  Give back the space the
 	 * region keeps in reserve, so that an operation that frees space can
 	 * write its records on a full medium; -ENOENT when none is held. */
@@ -193,6 +199,8 @@ static inline int bd_zero(struct bdisk *d, uint64_t o, uint64_t l) { return d->o
 static inline int bd_next_data(struct bdisk *d, uint64_t o, uint64_t *s, uint64_t *e)
 { return d->ops->disk_next_data(d, o, s, e); }
 static inline int bd_sync(struct bdisk *d) { return d->ops->disk_sync(d); }
+static inline int bd_footer(struct bdisk *d, uint8_t f[512])
+{ return d->ops->disk_footer ? d->ops->disk_footer(d, f) : -ENOENT; }
 static inline int be_disk_version(struct backend *be, const char *k, char v[BACKEND_ETAG_MAX])
 { return be->ops->disk_version ? be->ops->disk_version(be, k, v) : -EOPNOTSUPP; }
 

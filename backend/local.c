@@ -16,6 +16,16 @@
  * The same disk code serves asrfs-delta, which opens any file or block
  * device through local_disk_open_path().
  *
+ * VHD footers.  An unmanaged disk (a key ending in ".vhd") is a fixed VHD,
+ * as Azure stores page-blob VHDs: the file is the disk's bytes followed by a
+ * 512-byte VHD footer (vhd.h), written by disk_create and moved along by
+ * truncate.  A handle of such a disk shows the disk's bytes only: its size
+ * leaves the footer out, reads stop before it and writes never reach it.
+ * The footer is recognised by its contents when the disk is opened (a valid
+ * fixed-VHD footer whose current size is the file's size less 512), so a
+ * ".vhd" made before footers existed is still a raw disk and stays one.
+ * Managed disks and files opened by path (asrfs-delta) are always raw.
+ *
  * Faults of the medium.  A read-only filesystem makes the region
  * unavailable ("... is read-only").  A region keeps RESERVE_BYTES of
  * allocated space in a hidden file, given back on request
@@ -26,6 +36,7 @@
  */
 #define _GNU_SOURCE
 #include "backend.h"
+#include "vhd.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,6 +53,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MARKER ".asrfs-region"
@@ -60,6 +72,7 @@ struct local_disk {
 	struct bdisk base;
 	int fd;
 	int is_blk;
+	int footer; /* a fixed VHD: the last VHD_FOOTER_SIZE bytes are its footer */
 };
 
 struct local_lease {
@@ -517,9 +530,32 @@ static int local_remove_tree(struct backend *be, const char *prefix)
 	return fsync_dir_of(path);
 }
 
+/* Does this key name an unmanaged disk, kept as a fixed VHD? */
+static int key_is_vhd(const char *key)
+{
+	size_t n = strlen(key);
+	return n > 4 && strcmp(key + n - 4, ".vhd") == 0;
+}
+
+/* Write footer f for a disk of `size` bytes: the file becomes size + 512. */
+static int footer_write(int fd, uint8_t f[VHD_FOOTER_SIZE], uint64_t size)
+{
+	ssize_t n;
+	vhd_footer_resize(f, size);
+	if (ftruncate(fd, (off_t)(size + VHD_FOOTER_SIZE)) < 0)
+		return -errno;
+	do
+		n = pwrite(fd, f, VHD_FOOTER_SIZE, (off_t)size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == VHD_FOOTER_SIZE ? 0 : -EIO;
+}
+
 static int local_disk_create(struct backend *be, const char *key, uint64_t size)
 {
 	char path[PATH_MAX];
+	uint8_t f[VHD_FOOTER_SIZE];
 	int fd, rc = key_path(LB(be), key, path, sizeof(path));
 	if (rc < 0)
 		return rc;
@@ -531,13 +567,20 @@ static int local_disk_create(struct backend *be, const char *key, uint64_t size)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
+	if (key_is_vhd(key)) {
+		rc = vhd_footer_build(f, size, time(NULL), NULL);
+		if (rc == 0)
+			rc = footer_write(fd, f, size);
+	} else if (ftruncate(fd, (off_t)size) < 0) {
 		rc = -errno;
-		close(fd);
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (rc < 0) {
 		unlink(path);
 		return rc;
 	}
-	close(fd);
 	return fsync_dir_of(path);
 }
 
@@ -627,9 +670,33 @@ int local_disk_open_path_create(const char *path, int flags, struct bdisk **out)
 	return open_fd_disk(fd, out);
 }
 
+static void local_disk_close(struct bdisk *d);
+
+/* The file's footer into f when it ends with one for the bytes before it:
+ * 1, 0 when it does not (a raw disk), or -errno. */
+static int footer_read(int fd, uint8_t f[VHD_FOOTER_SIZE])
+{
+	struct stat st;
+	uint64_t cur;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < VHD_FOOTER_SIZE)
+		return 0;
+	do
+		n = pread(fd, f, VHD_FOOTER_SIZE, st.st_size - VHD_FOOTER_SIZE);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == VHD_FOOTER_SIZE && vhd_footer_parse(f, &cur) == 0 &&
+	       cur == (uint64_t)st.st_size - VHD_FOOTER_SIZE;
+}
+
 static int local_disk_open(struct backend *be, const char *key, int flags, struct bdisk **out)
 {
 	char path[PATH_MAX];
+	uint8_t f[VHD_FOOTER_SIZE];
 	struct stat st;
 	int rc = key_path(LB(be), key, path, sizeof(path));
 	if (rc < 0)
@@ -638,7 +705,18 @@ static int local_disk_open(struct backend *be, const char *key, int flags, struc
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -ENOENT;
-	return local_disk_open_path(path, flags, out);
+	rc = local_disk_open_path(path, flags, out);
+	if (rc == 0 && key_is_vhd(key)) {
+		rc = footer_read(LD(*out)->fd, f);
+		if (rc < 0) {
+			local_disk_close(*out);
+			*out = NULL;
+			return rc;
+		}
+		LD(*out)->footer = rc;
+		rc = 0;
+	}
+	return rc;
 }
 
 static void local_disk_close(struct bdisk *d)
@@ -658,21 +736,50 @@ static int local_disk_size(struct bdisk *d, uint64_t *size)
 	if (fstat(ld->fd, &st) < 0)
 		return -errno;
 	*size = (uint64_t)st.st_size;
+	if (ld->footer)
+		*size = *size >= VHD_FOOTER_SIZE ? *size - VHD_FOOTER_SIZE : 0;
 	return 0;
 }
 
 static int local_disk_truncate(struct bdisk *d, uint64_t size)
 {
 	struct local_disk *ld = LD(d);
+	uint8_t f[VHD_FOOTER_SIZE];
 	uint64_t cur;
+	int rc;
+
 	if (ld->is_blk)
 		return local_disk_size(d, &cur) < 0 ? -EIO : (cur == size ? 0 : -EINVAL);
-	return ftruncate(ld->fd, (off_t)size) < 0 ? -errno : 0;
+	if (!ld->footer)
+		return ftruncate(ld->fd, (off_t)size) < 0 ? -errno : 0;
+	/* Cut the old footer off with whatever the new size drops, so a disk
+	 * that grows reads zeros where it was; then the footer, resized. */
+	rc = footer_read(ld->fd, f);
+	if (rc == 0)
+		rc = -EIO; /* the footer went missing under us */
+	if (rc < 0)
+		return rc;
+	rc = local_disk_size(d, &cur);
+	if (rc < 0)
+		return rc;
+	if (ftruncate(ld->fd, (off_t)(cur < size ? cur : size)) < 0)
+		return -errno;
+	return footer_write(ld->fd, f, size);
 }
 
 static ssize_t local_disk_pread(struct bdisk *d, void *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
+	if (LD(d)->footer) { /* stop before the footer */
+		uint64_t size;
+		int rc = local_disk_size(d, &size);
+		if (rc < 0)
+			return rc;
+		if (off >= size)
+			return 0;
+		if (len > size - off)
+			len = (size_t)(size - off);
+	}
 	while (got < len) {
 		ssize_t n = pread(LD(d)->fd, (char *)buf + got, len - got, (off_t)(off + got));
 		if (n < 0) {
@@ -690,6 +797,14 @@ static ssize_t local_disk_pread(struct bdisk *d, void *buf, size_t len, uint64_t
 static ssize_t local_disk_pwrite(struct bdisk *d, const void *buf, size_t len, uint64_t off)
 {
 	size_t put = 0;
+	if (LD(d)->footer && len) { /* a fixed VHD has a fixed size: truncate first */
+		uint64_t size;
+		int rc = local_disk_size(d, &size);
+		if (rc < 0)
+			return rc;
+		if (off + len < off || off + len > size)
+			return -ENOSPC;
+	}
 	while (put < len) {
 		ssize_t n = pwrite(LD(d)->fd, (const char *)buf + put, len - put, (off_t)(off + put));
 		if (n < 0) {
@@ -752,11 +867,22 @@ static int local_disk_next_data(struct bdisk *d, uint64_t off, uint64_t *start, 
 	if (s < 0)
 		return errno == ENXIO ? -ENXIO : (*start = off, *end = size, 0);
 	e = lseek(ld->fd, s, SEEK_HOLE);
-	if (e < 0)
-		e = (off_t)size;
+	if (e < 0 || (uint64_t)e > size)
+		e = (off_t)size; /* never the footer */
+	if ((uint64_t)s >= size)
+		return -ENXIO;
 	*start = (uint64_t)s;
 	*end = (uint64_t)e;
 	return 0;
+}
+
+static int local_disk_footer(struct bdisk *d, uint8_t f[VHD_FOOTER_SIZE])
+{
+	int rc;
+	if (!LD(d)->footer)
+		return -ENOENT;
+	rc = footer_read(LD(d)->fd, f);
+	return rc < 0 ? rc : rc ? 0 : -EIO; /* it went missing under us */
 }
 
 static int local_disk_sync(struct bdisk *d)
@@ -833,6 +959,7 @@ const struct backend_ops local_backend_ops = {
 	.disk_zero = local_disk_zero,
 	.disk_next_data = local_disk_next_data,
 	.disk_sync = local_disk_sync,
+	.disk_footer = local_disk_footer,
 	.lease_acquire = local_lease_acquire,
 	.lease_renew = local_lease_renew,
 	.lease_release = local_lease_release,

@@ -18,6 +18,8 @@ struct config_region {
 	struct backend_conf bc; /* key not resolved yet */
 	const char *key_env;    /* azblob: exactly one of these is non-empty */
 	const char *key_file;
+	int sas;                /* they name a shared access signature (sas_env,
+				 * sas_file), not the account key */
 };
 
 struct config_vault {

@@ -21,8 +21,7 @@
 
 #include "log.h"
 #include "util.h"
-
-#define ASRFS_VERSION "0.1.0"
+#include "../backend/version.h" /* ASRFS_VERSION */
 
 #define NAME_MAX_ 96
 #define ERR_MAX 512

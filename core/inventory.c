@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "../backend/vhd.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -1548,7 +1549,9 @@ void gates_free(void)
 
 struct core_disk {
 	struct bdisk *bd;
-	uint64_t size;
+	uint64_t size;         /* the disk's bytes */
+	int vhd;               /* a storage account's "<disk>.vhd": the footer follows */
+	uint8_t footer[VHD_FOOTER_SIZE];
 	struct gate *gate;     /* writes through the mount; NULL for images */
 	struct rpchain *chain; /* set for a recovery-point image (pinned); see lock */
 	int disk;
@@ -1615,10 +1618,24 @@ int core_disk_size(const char *region, int kind, const char *parent, const char 
 	r = region_find(region);
 	if (r)
 		d = disk_lookup(r, kind, parent, name);
-	if (d)
-		*size = d->size;
+	if (d) /* a VHD file is the disk's bytes and its footer */
+		*size = d->size + (kind == 1 ? VHD_FOOTER_SIZE : 0);
 	pthread_mutex_unlock(&model_lock);
 	return d ? 0 : -ENOENT;
+}
+
+/* A VHD file's footer: the one its medium keeps, or for a disk made before
+ * footers (a raw disk) one made up for it, a fixed VHD of its size with a
+ * nil id, so that the file in the tree is a VHD either way. */
+static int vhd_footer_of(struct core_disk *cd)
+{
+	static const uint8_t nil[16];
+	int rc = bd_footer(cd->bd, cd->footer);
+	if (rc == -ENOENT)
+		rc = vhd_footer_build(cd->footer, cd->size, 0, nil);
+	if (rc == 0)
+		cd->vhd = 1;
+	return rc;
 }
 
 int core_disk_open(const char *region, int kind, const char *parent, const char *name, int writable,
@@ -1653,6 +1670,8 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 	rc = r->be->ops->disk_open(r->be, key, writable ? BDISK_RDWR : BDISK_RDONLY, &cd->bd);
 	if (rc == 0)
 		rc = bd_size(cd->bd, &cd->size);
+	if (rc == 0 && kind == 1)
+		rc = vhd_footer_of(cd);
 	if (rc < 0) {
 		bd_close(cd->bd);
 		free(cd);
@@ -1712,24 +1731,40 @@ static ssize_t point_read(struct core_disk *d, void *buf, size_t len, uint64_t o
 	return n;
 }
 
+/* The bytes of a VHD file's footer within [off, off+len), off >= d->size. */
+static size_t footer_read(const struct core_disk *d, void *buf, size_t len, uint64_t off)
+{
+	uint64_t at = off - d->size;
+	if (!d->vhd || at >= VHD_FOOTER_SIZE)
+		return 0;
+	if (len > VHD_FOOTER_SIZE - at)
+		len = (size_t)(VHD_FOOTER_SIZE - at);
+	memcpy(buf, d->footer + at, len);
+	return len;
+}
+
 ssize_t core_disk_read(struct core_disk *d, void *buf, size_t len, uint64_t off)
 {
+	size_t part;
+	ssize_t n;
+
 	if (off >= d->size)
-		return 0;
-	if (len > d->size - off)
-		len = (size_t)(d->size - off);
-	if (d->chain)
-		return point_read(d, buf, len, off);
-	return bd_pread(d->bd, buf, len, off);
+		return (ssize_t)footer_read(d, buf, len, off);
+	part = len > d->size - off ? (size_t)(d->size - off) : len;
+	n = d->chain ? point_read(d, buf, part, off) : bd_pread(d->bd, buf, part, off);
+	if (n == (ssize_t)part && part < len) /* on into the footer */
+		n += (ssize_t)footer_read(d, (char *)buf + part, len - part, d->size);
+	return n;
 }
 
 ssize_t core_disk_write(struct core_disk *d, const void *buf, size_t len, uint64_t off)
 {
 	if (d->chain || !d->bd)
 		return -EROFS;
-	/* A disk's size is fixed: writes past the end are refused, as a block device does. */
+	/* A disk's size is fixed: writes past the end are refused, as a block
+	 * device does; a VHD file's footer is the medium's, never written. */
 	if (off >= d->size)
-		return len ? -ENOSPC : 0;
+		return !len ? 0 : d->vhd && off - d->size < VHD_FOOTER_SIZE ? -EPERM : -ENOSPC;
 	ssize_t n;
 	if (len > d->size - off)
 		len = (size_t)(d->size - off);

@@ -676,25 +676,26 @@ items:
 
 /* ---- configuration ------------------------------------------------- */
 
-static char *read_key_file(const char *path, char *err, size_t errlen)
+/* A secret's file (key_file or sas_file, named by what). */
+static char *read_key_file(const char *what, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
-	char buf[512];
+	char buf[2048]; /* a SAS with every field is some 300 bytes */
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "key_file %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || (st.st_mode & 0077)) {
-		snprintf(err, errlen, "key_file %s is readable by others (chmod 600 it)", path);
+		snprintf(err, errlen, "%s %s is readable by others (chmod 600 it)", what, path);
 		close(fd);
 		return NULL;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0) {
-		snprintf(err, errlen, "key_file %s is empty", path);
+		snprintf(err, errlen, "%s %s is empty", what, path);
 		return NULL;
 	}
 	buf[n] = '\0';
@@ -788,8 +789,14 @@ int config_parse(json_object *o, const char *path, struct config *cf, char *err,
 			continue;
 		cr->key_env = js(ro, "key_env");
 		cr->key_file = *cr->key_env ? "" : js(ro, "key_file");
+		if (!*cr->key_env && !*cr->key_file) { /* a SAS stands in for the key */
+			cr->sas = 1;
+			cr->key_env = js(ro, "sas_env");
+			cr->key_file = *cr->key_env ? "" : js(ro, "sas_file");
+		}
 		if (!*cr->key_env && !*cr->key_file) {
-			snprintf(err, errlen, "region %s: key_env or key_file is required", cr->bc.region);
+			snprintf(err, errlen, "region %s: key_env, key_file, sas_env or sas_file is required",
+				 cr->bc.region);
 			return -EINVAL;
 		}
 	}
@@ -849,13 +856,16 @@ static int load_config(const char *path, char *err, size_t errlen)
 				snprintf(err, errlen, "region %s: environment variable %s is not set", cr->bc.region,
 					 cr->key_env);
 		} else if (*cr->key_file) {
-			key = read_key_file(cr->key_file, err, errlen);
+			key = read_key_file(cr->sas ? "sas_file" : "key_file", cr->key_file, err, errlen);
 		}
 		if ((*cr->key_env || *cr->key_file) && !key) {
 			rc = -EINVAL;
 			break;
 		}
-		cr->bc.key = key;
+		if (cr->sas)
+			cr->bc.sas = key;
+		else
+			cr->bc.key = key;
 		rc = add_region(&cr->bc, err, errlen);
 		if (key) {
 			explicit_bzero(key, strlen(key));

@@ -9,7 +9,7 @@
 set -eu
 
 pkgs="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
-libjson-c-dev libxxhash-dev libssl-dev jq e2fsprogs rsync python3 util-linux
+libjson-c-dev libxxhash-dev libssl-dev libxml2-dev jq e2fsprogs rsync python3 util-linux
 clang libclang-rt-dev"
 
 missing=""

@@ -133,6 +133,16 @@ az_config() {
 EOF
 }
 
+# az_refused NAME PATTERN: asrfs, started on $CONF, does not mount and
+# says PATTERN.
+az_refused() {
+	local name=$1 pat=$2 out rc
+	out=$(timeout 20 "$ASRFS" -f --state "$STATE" --config "$CONF" "$MNT" 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && ! mounted && echo "$out" | grep -q -- "$pat"; then ok "$name"; else
+		not_ok "$name (exit $rc: $out)"; mounted && fusermount3 -u "$MNT"; fi
+}
+
 # az_get REGION PATH [QUERY]: a signed GET of PATH (after the account, e.g.
 # /asr/vaults/asr-vault/vault.json) on REGION's Azurite, body to stdout.
 # QUERY is name=value&... with values that need no URL encoding.  For

@@ -111,6 +111,16 @@ V() { echo "$MNT/vaults/${1:-asr-vault}"; }
 # WD / ND RG DISK: a managed disk's file in westeurope / northeurope.
 WD() { echo "$MNT/regions/westeurope/resource-groups/$1/disks/$2"; }
 ND() { echo "$MNT/regions/northeurope/resource-groups/$1/disks/$2"; }
+# same_vhd A B: two unmanaged disks' .vhd files (or copies of them) of the
+# same size, both ending with a VHD footer, with equal disk bytes.  Their
+# footers differ (each disk has its own id), so cmp of the whole files would.
+same_vhd() {
+	local a b
+	a=$(stat -c %s "$1") b=$(stat -c %s "$2")
+	[ "$a" -eq "$b" ] && [ "$a" -ge 512 ] &&
+		[ "$(tail -c 512 "$1" | head -c 8)" = conectix ] && [ "$(tail -c 512 "$2" | head -c 8)" = conectix ] &&
+		cmp -s -n $((a - 512)) "$1" "$2"
+}
 # scribble FILE PAGES AT: PAGES random 4 KiB pages into FILE from page AT, in place.
 scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 

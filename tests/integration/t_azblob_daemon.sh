@@ -105,20 +105,13 @@ suite "azblob+azblob"
 asrfs_stop
 
 # 3. The key: where it may come from, and that it never shows.
-refused() { # refused NAME PATTERN: asrfs does not start and says PATTERN
-	local name=$1 pat=$2 out rc
-	out=$(timeout 20 "$ASRFS" -f --state "$STATE" --config "$CONF" "$MNT" 2>&1)
-	rc=$?
-	if [ $rc -ne 0 ] && ! mounted && echo "$out" | grep -q -- "$pat"; then ok "$name"; else
-		not_ok "$name (exit $rc: $out)"; mounted && fusermount3 -u "$MNT"; fi
-}
 az_config "$CONF" westeurope=azblob northeurope=azblob container=asr2
 sed -i 's/"key_env": "ASRFS_TEST_AZ_KEY"/"key_env": "ASRFS_NO_SUCH_KEY"/' "$CONF"
-refused "key_env unset: refused" "ASRFS_NO_SUCH_KEY is not set"
+az_refused "key_env unset: refused" "ASRFS_NO_SUCH_KEY is not set"
 printf '%s\n' "$ASRFS_TEST_AZ_KEY" >"$WORK/az.key"
 chmod 644 "$WORK/az.key"
 sed -i "s|\"key_env\": \"ASRFS_NO_SUCH_KEY\"|\"key_file\": \"$WORK/az.key\"|" "$CONF"
-refused "key_file readable by others: refused" "readable by others"
+az_refused "key_file readable by others: refused" "readable by others"
 chmod 600 "$WORK/az.key"
 KEY=$ASRFS_TEST_AZ_KEY
 unset ASRFS_TEST_AZ_KEY # the file alone must do

@@ -2,8 +2,8 @@
 # t_lifecycle_unmanaged.sh - the DR round trip for a VM on unmanaged disks
 # (VHDs in a storage account): failover, commit, reprotect (data disks
 # detached and used as replicas, the OS disk copied and attached to the old
-# VM, the original OS disk used), failback, commit, reprotect; bytes checked
-# with cmp at every step.  Then a reprotect with target-storage-account=
+# VM, the original OS disk used), failback, commit, reprotect; disk bytes
+# compared at every step (same_vhd: each .vhd also ends with its footer).  Then a reprotect with target-storage-account=
 # creates that account and puts the replicas there.
 . "$(dirname "$0")/lib.sh"
 
@@ -26,8 +26,8 @@ scribble "$(WV sa1 app01-data)" 16 1000
 cp "$(WV sa1 app01-os)" "$WORK/os.0"; cp "$(WV sa1 app01-data)" "$WORK/data.0"
 echo "latest shutdown=yes" >"$I/failover"
 check "failover reaches FailedOver" wait_state FailedOver
-check "failed-over VHDs named like the source" cmp -s "$WORK/os.0" "$(NV "$tsa" app01-os)"
-check "failed-over data VHD = source" cmp -s "$WORK/data.0" "$(NV "$tsa" app01-data)"
+check "failed-over VHDs named like the source" same_vhd "$WORK/os.0" "$(NV "$tsa" app01-os)"
+check "failed-over data VHD = source" same_vhd "$WORK/data.0" "$(NV "$tsa" app01-data)"
 echo start >"$I/commit"
 check "commit" wait_state FailoverCommitted
 
@@ -39,8 +39,8 @@ check "direction reversed" file_is "$I/direction" "northeurope -> westeurope"
 check "original account is the target" file_is "$I/settings/target-storage-account" sa1
 check "data disk detached from the old VM and used" test "$(cat "$WVM/disks")" = app01-os
 check "old VM keeps an OS disk copy" test -e "$(WV sa1 app01-os)"
-check "replica os = recovery VM's disk" cmp -s "$WORK/os.1" "$(WV sa1 app01-os-ASRReplica)"
-check "replica data = recovery VM's disk" cmp -s "$WORK/data.1" "$(WV sa1 app01-data-ASRReplica)"
+check "replica os = recovery VM's disk" same_vhd "$WORK/os.1" "$(WV sa1 app01-os-ASRReplica)"
+check "replica data = recovery VM's disk" same_vhd "$WORK/data.1" "$(WV sa1 app01-data-ASRReplica)"
 sent=$(cat "$I/job/bytes-transferred"); total=$(cat "$I/job/bytes-total")
 check "only the deltas crossed ($sent of $total)" test "$sent" -le $((total * 3 / 100))
 
@@ -52,8 +52,8 @@ echo "latest shutdown=yes" >"$I/failover"
 check "failback reaches FailedOver" wait_state FailedOver
 check "failback VM running" file_is "$WVM/power" running
 check "failback VM has both disks again" test "$(tr '\n' ' ' <"$WVM/disks")" = "app01-os app01-data "
-check "failback os = recovery side" cmp -s "$WORK/os.2" "$(WV sa1 app01-os)"
-check "failback data = recovery side" cmp -s "$WORK/data.2" "$(WV sa1 app01-data)"
+check "failback os = recovery side" same_vhd "$WORK/os.2" "$(WV sa1 app01-os)"
+check "failback data = recovery side" same_vhd "$WORK/data.2" "$(WV sa1 app01-data)"
 echo start >"$I/commit"
 check "commit after failback" wait_state FailoverCommitted
 scribble "$(WV sa1 app01-os)" 3 3
@@ -62,8 +62,8 @@ echo start >"$I/reprotect"
 check "second reprotect reaches Protected" wait_state Protected
 check "original direction restored" file_is "$I/direction" "westeurope -> northeurope"
 check "target account back to $tsa" file_is "$I/settings/target-storage-account" "$tsa"
-check "replica os = primary (nothing lost)" cmp -s "$WORK/os.3" "$(NV "$tsa" app01-os-ASRReplica)"
-check "replica data = primary (nothing lost)" cmp -s "$WORK/data.3" "$(NV "$tsa" app01-data-ASRReplica)"
+check "replica os = primary (nothing lost)" same_vhd "$WORK/os.3" "$(NV "$tsa" app01-os-ASRReplica)"
+check "replica data = primary (nothing lost)" same_vhd "$WORK/data.3" "$(NV "$tsa" app01-data-ASRReplica)"
 check "never -ASRReplica-ASRReplica" test -z "$(ls "$MNT/regions/northeurope/storage-accounts/$tsa/vhds" | grep ASRReplica-ASRReplica)"
 
 # --- the target-storage-account override puts the replicas in a new account
@@ -73,6 +73,6 @@ check "failover again, committed" wait_state FailoverCommitted
 echo "start target-storage-account=sa1new" >"$I/reprotect"
 check "reprotect with a new target account" wait_state Protected
 check "replicas in sa1new" test -e "$(WV sa1new app01-os-ASRReplica)" -a -e "$(WV sa1new app01-data-ASRReplica)"
-check "replica = failed-over disk" cmp -s "$(NV "$tsa" app01-os)" "$(WV sa1new app01-os-ASRReplica)"
+check "replica = failed-over disk" same_vhd "$(NV "$tsa" app01-os)" "$(WV sa1new app01-os-ASRReplica)"
 
 finish

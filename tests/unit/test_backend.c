@@ -2,7 +2,7 @@
  * test_backend.c - conformance test of the backend_ops contract
  * (backend/backend.h): records with etag conditions, list, remove_tree,
  * disks (odd offsets and unaligned lengths, zero, next_data, truncate,
- * rename, delete) and leases.  The same checks run against the `local`
+ * rename, delete), the VHD footer kept after a disk's bytes, and leases.  The same checks run against the `local`
  * backend in a temporary directory, always, and against `azblob` when
  * ASRFS_TEST_AZBLOB_ENDPOINT, _ACCOUNT, _KEY and _CONTAINER are set (as
  * tests/integration/t_azblob_backend.sh does with an Azurite it starts).
@@ -26,6 +26,7 @@
 #include "t.h"
 
 #include "../../backend/azblob_sign.h"
+#include "../../backend/vhd.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -58,6 +59,9 @@ static const char *K(const char *rest)
 	snprintf(b, BACKEND_KEY_MAX, "%s/%s", pfx, rest);
 	return b;
 }
+
+/* The local region's directory. */
+static const char *cur_path(void) { return cur->path; }
 
 /* A key of this run kept in the caller's buffer (K's four rotate). */
 #define KEEP(var, rest)                                                        \
@@ -345,6 +349,97 @@ static void test_disk_sparse_truncate(void)
 		T_EQ_INT(bd_truncate(d, mib + 1), -EINVAL); /* a page blob is whole sectors */
 	bd_close(d);
 	T_EQ_INT(be->ops->disk_delete(be, k), 0);
+}
+
+/* The fixed-VHD footer (backend/vhd.h) of an unmanaged disk ("....vhd";
+ * on azblob, of every disk): written by create, outside the disk's bytes,
+ * moved and resized (same disk id) by truncate, kept by rename. */
+static int footer_of(const char *key, uint8_t f[VHD_FOOTER_SIZE], uint64_t *vsize)
+{
+	struct bdisk *d = NULL;
+	int rc = be_disk_open(be, key, BDISK_RDONLY, &d);
+	if (rc == 0)
+		rc = bd_footer(d, f);
+	if (rc == 0)
+		rc = vhd_footer_parse(f, vsize);
+	bd_close(d);
+	return rc;
+}
+
+static void test_disk_vhd_footer(void)
+{
+	KEEP(k, "vhds/f.vhd");
+	KEEP(to, "vhds/g.vhd");
+	KEEP(m, "disks/managed");
+	const uint64_t size = 1u << 20;
+	uint8_t f0[VHD_FOOTER_SIZE], f[VHD_FOOTER_SIZE];
+	unsigned char buf[4096];
+	struct bdisk *d = NULL;
+	uint64_t vsize = 0, sz = 0, s, e;
+
+	T_EQ_INT(be->ops->disk_create(be, k, size), 0);
+	T_EQ_INT(footer_of(k, f0, &vsize), 0);
+	T_EQ_INT(vsize, size);
+	T_ASSERT(memcmp(f0, "conectix", 8) == 0);
+	T_EQ_INT(be_disk_open(be, k, BDISK_RDWR, &d), 0);
+	T_EQ_INT(bd_size(d, &sz), 0);
+	T_EQ_INT(sz, size);
+	/* The footer is not the disk's: reads stop, writes are refused,
+	 * next_data never reports it. */
+	T_EQ_INT(bd_pread(d, buf, 512, size), 0);
+	T_EQ_INT(bd_pwrite(d, buf, 512, size), -ENOSPC);
+	T_EQ_INT(bd_next_data(d, size - 512, &s, &e), -ENXIO);
+	fill(buf, 512, 5);
+	T_EQ_INT(bd_pwrite(d, buf, 512, size - 512), 512);
+	/* Grow: zeros where the footer was, the footer at the new end. */
+	T_EQ_INT(bd_truncate(d, size + 4096), 0);
+	T_EQ_INT(bd_size(d, &sz), 0);
+	T_EQ_INT(sz, size + 4096);
+	memset(buf, 0xAA, sizeof(buf));
+	T_EQ_INT(bd_pread(d, buf, 4096, size), 4096);
+	for (size_t i = 0; i < 4096; i++)
+		T_ASSERT(buf[i] == 0);
+	bd_close(d);
+	d = NULL;
+	T_EQ_INT(footer_of(k, f, &vsize), 0);
+	T_EQ_INT(vsize, size + 4096);
+	T_ASSERT(memcmp(f + 68, f0 + 68, 16) == 0); /* the same disk */
+	/* Shrink, then rename: still a VHD of the new size. */
+	T_EQ_INT(be_disk_open(be, k, BDISK_RDWR, &d), 0);
+	T_EQ_INT(bd_truncate(d, size / 2), 0);
+	bd_close(d);
+	d = NULL;
+	T_EQ_INT(be->ops->disk_rename(be, k, to), 0);
+	T_EQ_INT(footer_of(to, f, &vsize), 0);
+	T_EQ_INT(vsize, size / 2);
+	T_ASSERT(memcmp(f + 68, f0 + 68, 16) == 0);
+	T_EQ_INT(be_disk_open(be, to, BDISK_RDONLY, &d), 0);
+	T_EQ_INT(bd_size(d, &sz), 0);
+	T_EQ_INT(sz, size / 2);
+	T_EQ_INT(bd_pread(d, buf, 1024, size / 2 - 512), 512);
+	bd_close(d);
+	d = NULL;
+	T_EQ_INT(be->ops->disk_delete(be, to), 0);
+	/* A managed disk: raw on a local region, a VHD page blob on azblob. */
+	T_EQ_INT(be->ops->disk_create(be, m, size), 0);
+	T_EQ_INT(footer_of(m, f, &vsize), strcmp(kind, "azblob") == 0 ? 0 : -ENOENT);
+	T_EQ_INT(be->ops->disk_delete(be, m), 0);
+	if (strcmp(kind, "local") == 0) {
+		/* A ".vhd" made before footers stays a raw disk. */
+		char path[4096];
+		FILE *fp;
+		snprintf(path, sizeof(path), "%s/%s", cur_path(), k);
+		T_ASSERT((fp = fopen(path, "w")) != NULL);
+		T_EQ_INT(ftruncate(fileno(fp), (off_t)size), 0);
+		fclose(fp);
+		T_EQ_INT(footer_of(k, f, &vsize), -ENOENT);
+		T_EQ_INT(be_disk_open(be, k, BDISK_RDWR, &d), 0);
+		T_EQ_INT(bd_size(d, &sz), 0);
+		T_EQ_INT(sz, size);
+		T_EQ_INT(bd_pwrite(d, buf, 512, size - 512), 512);
+		bd_close(d);
+		T_EQ_INT(be->ops->disk_delete(be, k), 0);
+	}
 }
 
 static void test_disk_rename_delete(void)
@@ -1242,6 +1337,7 @@ static void run_all(const struct backend_conf *conf)
 	RUN(test_disk_io);
 	RUN(test_disk_sparse_truncate);
 	RUN(test_disk_rename_delete);
+	RUN(test_disk_vhd_footer);
 	RUN(test_disk_version);
 	RUN(test_snapshots);
 	if (strcmp(kind, "azblob") == 0) {
