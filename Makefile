@@ -3,6 +3,7 @@
 #   make            build/asrfs and build/asrfs-delta
 #   make run        install deps, build, prepare the demo in ./var, mount at ./mnt/asr
 #   make check      install deps, build, run unit and integration tests
+#   make check-long every kill point of the crash harness (docs/RELIABILITY.md)
 #   make bench      delta engine benchmarks (docs/BENCHMARKS.md)
 #   make check SANITIZE=address,undefined   the same under sanitizers
 #
@@ -87,6 +88,10 @@ run: deps
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@BUILD=$(BUILD) ./tests/run.sh
+
+.PHONY: check-long
+check-long: all
+	@BUILD=$(BUILD) ./tests/crash/crash.sh --long
 
 unit: $(UNIT_BIN)
 	@BUILD=$(BUILD) ./tests/run.sh unit
