@@ -129,11 +129,22 @@ void jobs_stop(void)
 /* ---- jobs ---- */
 
 static void job_worker(void *arg);
+static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j, int rc);
 
 static void job_link(struct vault_rec *v, struct job_rec *j)
 {
 	j->next = v->jobs;
 	v->jobs = j;
+}
+
+/* model_lock held: the item runs job j now (its `job` link, its state). */
+static void item_link_job(struct item_rec *it, struct job_rec *j)
+{
+	it->job = j;
+	snprintf(it->job_id, sizeof(it->job_id), "%s", j->id);
+	it->error[0] = '\0';
+	if (j->type->running_state)
+		snprintf(it->state, sizeof(it->state), "%s", j->type->running_state);
 }
 
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
@@ -158,6 +169,11 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		j->tasks[i].state = JOB_NOT_STARTED;
 		j->ntasks++;
 	}
+	/* Durable order: the vault's job counter, the job, then the item that
+	 * links to it.  A crash between two of them leaves a skipped number, or
+	 * a NotStarted job whose item does not name it yet (job_resume_vault
+	 * links it, or fails it when a new item was never saved): never an item
+	 * in a running state with no job. */
 	rc = persist_vault(v);
 	if (rc == 0)
 		rc = persist_job(v, j);
@@ -166,12 +182,18 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		return rc;
 	}
 	job_link(v, j);
-	it->job = j;
-	snprintf(it->job_id, sizeof(it->job_id), "%s", j->id);
-	it->error[0] = '\0';
-	if (t->running_state)
-		snprintf(it->state, sizeof(it->state), "%s", t->running_state);
-	persist_item(v, it);
+	item_link_job(it, j);
+	rc = persist_item(v, it);
+	if (rc < 0) {
+		/* Refused: the job must not run later from its stored record. */
+		j->state = JOB_FAILED;
+		j->ended = time(NULL);
+		snprintf(j->error, sizeof(j->error), "cannot save item %s: %s", it->name, strerror(-rc));
+		persist_job(v, j);
+		it->job = NULL;
+		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
+		return rc;
+	}
 	rc = pool_submit(job_worker, j, NULL);
 	if (rc < 0)
 		return rc;
@@ -184,6 +206,29 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 void job_resume_all(void)
 {
 	job_resume_vault(NULL);
+}
+
+/* model_lock held: an item whose job ended while its own record was not
+ * saved after it (a crash between the job's last record and the item's)
+ * takes the outcome the job's worker would have given it. */
+static void settle_ended(struct vault_rec *v)
+{
+	struct item_rec *it, *next;
+
+	for (it = v->items; it; it = next) {
+		struct job_rec *j;
+		int rc;
+		next = it->next;
+		if (it->job || !state_transitional(it->state))
+			continue;
+		j = job_find(v, it->job_id);
+		if (!j || (j->state != JOB_SUCCEEDED && j->state != JOB_FAILED && j->state != JOB_CANCELLED))
+			continue; /* no job to settle from: health says it is stuck */
+		rc = j->state == JOB_SUCCEEDED ? 0 : j->state == JOB_CANCELLED ? -ECANCELED : -EIO;
+		logmsg("item %s: job %s had ended %s; the item's state follows it", it->name, j->id,
+		       job_state_name(j->state));
+		job_settle_item(v, it, j, rc);
+	}
 }
 
 /* Resume the interrupted jobs of one vault (NULL: every vault), e.g. after
@@ -200,19 +245,28 @@ void job_resume_vault(struct vault_rec *only)
 				continue;
 			it = item_find(v, j->item);
 			if (!it) {
+				/* An enable whose new item was never saved: nothing was done. */
 				j->state = JOB_FAILED;
 				j->ended = time(NULL);
-				snprintf(j->error, sizeof(j->error), "the item is gone");
+				snprintf(j->error, sizeof(j->error), "the item is gone%s",
+					 j->type == &JT_ENABLE ? " (interrupted before it was saved; nothing was changed)"
+								: "");
 				persist_job(v, j);
 				continue;
 			}
 			if (it->job == j)
 				continue; /* its worker still runs (the lease was lost and taken back) */
+			if (strcmp(it->job_id, j->id) != 0) {
+				/* Submitted, but the item was not saved with its link. */
+				item_link_job(it, j);
+				persist_item(v, it);
+			}
 			it->job = j;
 			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
 			       (unsigned long long)j->ck_offset);
 			pool_submit(job_worker, j, NULL);
 		}
+		settle_ended(v);
 	}
 	pthread_mutex_unlock(&model_lock);
 }
@@ -443,33 +497,41 @@ static void job_worker(void *arg)
 			snprintf(j->error, sizeof(j->error), "%s", strerror(-rc));
 	}
 	logmsg("job %s %s%s%s", j->id, job_state_name(j->state), j->error[0] ? ": " : "", j->error);
+	/* The job's end is saved before the item's: a crash between the two
+	 * leaves an item that job_resume_vault settles from the job. */
 	persist_job(c.v, j);
-	if (it) {
-		it->job = NULL;
-		if (rc == 0 && j->type->done_state)
-			snprintf(it->state, sizeof(it->state), "%s", j->type->done_state);
-		else if (rc == -ECANCELED)
-			snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
-		else if (rc < 0)
-			snprintf(it->state, sizeof(it->state), "%s",
-				 j->type->failed_state ? j->type->failed_state : j->prev_state);
-		if (rc < 0 && rc != -ECANCELED)
-			snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
-		if (rc == -ECANCELED)
-			snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
-		if (rc == 0 && j->type == &JT_DISABLE) {
-			struct item_rec **pp;
-			for (pp = &c.v->items; *pp && *pp != it; pp = &(*pp)->next)
-				;
-			if (*pp)
-				*pp = it->next;
-			unpersist_item(c.v, it);
-			item_close_chain(it); /* the graveyard is model_lock's */
-			pthread_mutex_unlock(&model_lock);
-			free(it);
-			return;
-		}
-		persist_item(c.v, it);
-	}
+	if (it)
+		job_settle_item(c.v, it, j, rc);
 	pthread_mutex_unlock(&model_lock);
+}
+
+/* model_lock held: the item after its job j ended with rc (0, -ECANCELED,
+ * or another -errno): its state, error, and record; a disabled item is
+ * removed and freed. */
+static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j, int rc)
+{
+	it->job = NULL;
+	if (rc == 0 && j->type->done_state)
+		snprintf(it->state, sizeof(it->state), "%s", j->type->done_state);
+	else if (rc == -ECANCELED)
+		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
+	else if (rc < 0)
+		snprintf(it->state, sizeof(it->state), "%s",
+			 j->type->failed_state ? j->type->failed_state : j->prev_state);
+	if (rc < 0 && rc != -ECANCELED)
+		snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
+	if (rc == -ECANCELED)
+		snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
+	if (rc == 0 && j->type == &JT_DISABLE) {
+		struct item_rec **pp;
+		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
+			;
+		if (*pp)
+			*pp = it->next;
+		unpersist_item(v, it);
+		item_close_chain(it); /* the graveyard is model_lock's */
+		free(it);
+		return;
+	}
+	persist_item(v, it);
 }

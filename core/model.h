@@ -205,6 +205,8 @@ struct policy_rec *policy_find(struct vault_rec *v, const char *name);
 struct item_rec *item_find(struct vault_rec *v, const char *name);
 struct job_rec *job_find(struct vault_rec *v, const char *id);
 struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const char *vnet);
+/* An item state only a running job may hold (EnablingProtection, ...InProgress). */
+int state_transitional(const char *state);
 
 /* inventory changes (model_lock held; they persist) */
 int inv_rg_create(struct region *r, const char *name, struct rg_rec **out);
