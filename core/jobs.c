@@ -325,6 +325,18 @@ int job_shutting_down(struct jobctx *c)
 	return r;
 }
 
+/* The bytes the job has sent so far, as its record keeps them: a resumed
+ * job counts on from there rather than from zero.  Its checkpoint is saved
+ * with the same record, so the two agree. */
+uint64_t job_sent(struct jobctx *c)
+{
+	uint64_t sent;
+	pthread_mutex_lock(&model_lock);
+	sent = c->j->bytes_transferred;
+	pthread_mutex_unlock(&model_lock);
+	return sent;
+}
+
 void job_set_total(struct jobctx *c, uint64_t total)
 {
 	pthread_mutex_lock(&model_lock);

@@ -277,6 +277,7 @@ int job_cancelled(struct jobctx *c);                       /* takes model_lock *
  * resumes from its checkpoint at the next start (takes model_lock). */
 int job_shutting_down(struct jobctx *c);
 void job_set_total(struct jobctx *c, uint64_t total);
+uint64_t job_sent(struct jobctx *c);                         /* takes model_lock */
 int job_delta_progress(void *arg, const struct delta_stats *st); /* arg = struct jobprog */
 struct jobprog {
 	struct jobctx *c;
