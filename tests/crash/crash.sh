@@ -335,7 +335,7 @@ run_point() {
 		else
 			job=$(newest_job "$slug")
 			[ -n "$job" ] && [ "$job" '>' "$before_jobs" ] && job_ended "$job" &&
-				[ "$(cat "$I/state" 2>/dev/null)" != "$before_state" -o "$op" = disable ] && break
+				! transitional "$(cat "$I/state" 2>/dev/null)" && break
 		fi
 		sleep 0.1
 	done
