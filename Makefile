@@ -3,9 +3,11 @@
 #   make            build/asrfs and build/asrfs-delta
 #   make run        install deps, build, prepare the demo in ./var, mount at ./mnt/asr
 #   make check      install deps, build, run unit and integration tests
-#   make check-long every kill point of the crash harness (docs/RELIABILITY.md)
 #   make bench      delta engine benchmarks (docs/BENCHMARKS.md)
 #   make check SANITIZE=address,undefined   the same under sanitizers
+#   make fuzz       libFuzzer targets into build/fuzz (clang; tests/fuzz/README.md)
+#   make check-long the long runs: each fuzz target for FUZZ_SECONDS (300),
+#                   then every kill point of the crash harness (docs/RELIABILITY.md)
 #
 # Layers call downward only: fs/ -> core/ -> sync/ -> backend/.  sync/ and
 # backend/ make build/libsync.a (all asrfs-delta needs), core/ makes
@@ -39,9 +41,9 @@ CORE_OBJ  = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 FS_OBJ    = $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run check unit integration bench clean distclean flags
+.PHONY: all deps run check unit integration bench clean distclean flags fuzz check-long
 
-all: $(BUILD)/asrfs $(BUILD)/asrfs-delta $(BUILD)/tests/errno-write
+all: $(BUILD)/asrfs $(BUILD)/asrfs-delta $(BUILD)/tests/errno-write $(BUILD)/tests/eio.so
 
 # Rebuild everything when the flags change (e.g. SANITIZE=...).
 $(BUILD)/.flags: flags
@@ -78,6 +80,34 @@ $(BUILD)/tests/errno-write: tests/errno-write.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
 
+# The tests' faulty medium (LD_PRELOAD): plain flags, never a sanitizer,
+# since it is loaded into processes built either way.
+$(BUILD)/tests/eio.so: tests/shim/eio.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
+
+# Fuzz targets: the same sources built by clang with libFuzzer, apart.
+FUZZ_CC   ?= clang
+FUZZ_OBJ   = $(SYNC_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(CORE_SRC:%.c=$(BUILD)/fuzz/obj/%.o) \
+	     $(BUILD)/fuzz/obj/tests/fuzz/membe.o $(BUILD)/fuzz/obj/tests/fuzz/harness.o
+FUZZ_BIN   = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(filter-out -O2 -fsanitize=%,$(ALL_CFLAGS)) -O1 -Wno-unknown-pragmas \
+		-fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz:
+	@./scripts/install-deps.sh
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+check-long: fuzz all
+	@BUILD=$(BUILD) FUZZ_SECONDS=$${FUZZ_SECONDS:-300} ./tests/run.sh integration fuzz
+	@BUILD=$(BUILD) ./tests/crash/crash.sh --long
+
 deps:
 	@./scripts/install-deps.sh
 
@@ -88,10 +118,6 @@ run: deps
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@BUILD=$(BUILD) ./tests/run.sh
-
-.PHONY: check-long
-check-long: all
-	@BUILD=$(BUILD) ./tests/crash/crash.sh --long
 
 unit: $(UNIT_BIN)
 	@BUILD=$(BUILD) ./tests/run.sh unit
@@ -109,4 +135,4 @@ clean:
 distclean: clean
 	rm -rf var mnt .cache
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

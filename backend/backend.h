@@ -147,6 +147,11 @@ struct backend_ops {
 	int (*lease_acquire)(struct backend *be, const char *key, void **lease);
 	int (*lease_renew)(void *lease);
 	void (*lease_release)(void *lease);
+
+	/* Optional (NULL: the medium never fills).  Give back the space the
+	 * region keeps in reserve, so that an operation that frees space can
+	 * write its records on a full medium; -ENOENT when none is held. */
+	int (*reserve_release)(struct backend *be);
 };
 
 extern const struct backend_ops local_backend_ops;
@@ -155,6 +160,11 @@ extern const struct backend_ops azblob_backend_ops;
 /* The ops table for a kind name, or NULL. */
 const struct backend_ops *backend_find(const char *kind);
 int backend_open(const struct backend_conf *conf, struct backend **out);
+
+/* A record that does not parse: keep its bytes as "<key>.damaged-<UTC time>"
+ * (created, never overwritten; an earlier copy of the same bytes is reused),
+ * then with move delete the record itself.  The copy's key goes to aside. */
+int backend_keep_damaged(struct backend *be, const char *key, int move, char *aside, size_t asidelen);
 
 /* Open a plain file or block device as a disk (for asrfs-delta). */
 int local_disk_open_path(const char *path, int flags, struct bdisk **out);

@@ -15,6 +15,14 @@
  *
  * The same disk code serves asrfs-delta, which opens any file or block
  * device through local_disk_open_path().
+ *
+ * Faults of the medium.  A read-only filesystem makes the region
+ * unavailable ("... is read-only").  A region keeps RESERVE_BYTES of
+ * allocated space in a hidden file, given back on request
+ * (reserve_release) so that an operation that frees space (disable) can
+ * still write its records when the medium is full; it is made again once
+ * there is room.  Temporaries of record writes (".tmp.<pid>.<n>") that a
+ * crash left are removed when the region is opened, and only those.
  */
 #define _GNU_SOURCE
 #include "backend.h"
@@ -31,10 +39,15 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define MARKER ".asrfs-region"
+#define RESERVE ".asrfs-reserve"
+#define RESERVE_BYTES (1024 * 1024)
+#define TMP_PREFIX ".tmp."
 
 struct local_backend {
 	struct backend base;
@@ -113,7 +126,7 @@ static int make_parents(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
@@ -142,10 +155,63 @@ static void etag_of(const struct stat *st, char etag[BACKEND_ETAG_MAX])
 		 (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, (long long)st->st_size);
 }
 
+/* Allocate the reserve when it is missing and the medium has room for it
+ * several times over; quietly nothing otherwise. */
+static void reserve_make(struct local_backend *lb)
+{
+	char path[PATH_MAX];
+	struct statvfs vfs;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/" RESERVE, lb->root);
+	if (access(path, F_OK) == 0 || statvfs(lb->root, &vfs) < 0 || (vfs.f_flag & ST_RDONLY) ||
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < 8ULL * RESERVE_BYTES)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (posix_fallocate(fd, 0, RESERVE_BYTES) != 0 || fsync(fd) < 0)
+		unlink(path);
+	close(fd);
+}
+
+static int local_reserve_release(struct backend *be)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/" RESERVE, LB(be)->root);
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+/* ".tmp.<pid>.<n>" exactly, of a process that no longer runs. */
+static int stale_tmp(const char *name)
+{
+	char *end;
+	long pid;
+
+	if (strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0)
+		return 0;
+	name += strlen(TMP_PREFIX);
+	pid = strtol(name, &end, 10);
+	if (end == name || *end != '.' || pid <= 0 || !end[1])
+		return 0;
+	for (end++; *end; end++)
+		if (*end < '0' || *end > '9')
+			return 0;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+static int tmp_collect_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (flag == FTW_F && S_ISREG(st->st_mode) && stale_tmp(path + ftw->base))
+		unlink(path);
+	return 0;
+}
+
 static int local_probe(struct backend *be, char *reason, size_t len)
 {
 	struct local_backend *lb = LB(be);
 	char path[PATH_MAX], name[256];
+	struct statvfs vfs;
 	struct stat st;
 	ssize_t n;
 	int fd;
@@ -170,6 +236,11 @@ static int local_probe(struct backend *be, char *reason, size_t len)
 		snprintf(reason, len, "%s holds region '%s', not '%s'", lb->root, name, lb->region);
 		return -EHOSTUNREACH;
 	}
+	if (statvfs(lb->root, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
+		snprintf(reason, len, "%s is read-only", lb->root);
+		return -EHOSTUNREACH;
+	}
+	reserve_make(lb);
 	return 0;
 }
 
@@ -192,7 +263,7 @@ static int local_init_region(struct backend *be)
 		return local_probe(be, reason, sizeof(reason)) == 0 ? 0 : -EINVAL;
 	{
 		char line[300];
-		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return -errno;
 		snprintf(line, sizeof(line), "%s\n", lb->region);
@@ -232,6 +303,8 @@ static int local_open(const struct backend_conf *conf, struct backend **out)
 	}
 	while (strlen(lb->root) > 1 && lb->root[strlen(lb->root) - 1] == '/')
 		lb->root[strlen(lb->root) - 1] = '\0';
+	/* what crashed writers left; a missing root is an outage, skipped */
+	nftw(lb->root, tmp_collect_one, 16, FTW_PHYS | FTW_MOUNT);
 	pthread_mutex_init(&lb->cas_lock, NULL);
 	*out = &lb->base;
 	return 0;
@@ -337,10 +410,10 @@ static int local_rec_put(struct backend *be, const char *key, const void *data, 
 	}
 	{
 		char *slash = strrchr(path, '/');
-		snprintf(tmp, sizeof(tmp), "%.*s/.tmp.%d.%lu", (int)(slash - path), path, (int)getpid(),
+		snprintf(tmp, sizeof(tmp), "%.*s/" TMP_PREFIX "%d.%lu", (int)(slash - path), path, (int)getpid(),
 			 __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		goto out;
@@ -348,8 +421,16 @@ static int local_rec_put(struct backend *be, const char *key, const void *data, 
 	rc = write_all(fd, data, len);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
+	if (rc == 0 && if_match && !*if_match) {
+		/* Create-only must hold between processes too (two daemons on
+		 * one region directory): link() fails when the name exists,
+		 * where the stat() above only saw this process's view. */
+		if (link(tmp, path) < 0)
+			rc = -errno;
+		unlink(tmp);
+	} else if (rc == 0 && rename(tmp, path) < 0) {
 		rc = -errno;
+	}
 	if (rc < 0) {
 		unlink(tmp);
 		goto out;
@@ -447,7 +528,7 @@ static int local_disk_create(struct backend *be, const char *key, uint64_t size)
 	rc = make_parents(path);
 	if (rc < 0)
 		return rc;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
@@ -540,7 +621,7 @@ int local_disk_open_path(const char *path, int flags, struct bdisk **out)
 
 int local_disk_open_path_create(const char *path, int flags, struct bdisk **out)
 {
-	int fd = open(path, open_flags(flags | BDISK_RDWR) | O_CREAT, 0644);
+	int fd = open(path, open_flags(flags | BDISK_RDWR) | O_CREAT, 0600);
 	if (fd < 0)
 		return -errno;
 	return open_fd_disk(fd, out);
@@ -694,7 +775,7 @@ static int local_lease_acquire(struct backend *be, const char *key, void **lease
 	rc = make_parents(path);
 	if (rc < 0)
 		return rc;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -755,4 +836,5 @@ const struct backend_ops local_backend_ops = {
 	.lease_acquire = local_lease_acquire,
 	.lease_renew = local_lease_renew,
 	.lease_release = local_lease_release,
+	.reserve_release = local_reserve_release,
 };

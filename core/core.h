@@ -93,6 +93,9 @@ int core_sa_vhds(const char *region, const char *sa, struct strlist *out); /* "<
 /* Disk bytes.  kind: 0 = managed disk <rg>/disks/<name>, 1 = VHD <sa>/vhds/<name>. */
 struct core_disk;
 int core_disk_size(const char *region, int kind, const char *parent, const char *name, uint64_t *size);
+/* 1 when the disk is an item's replica: only replication writes it, and a
+ * writable open is -EPERM (SPEC 8). */
+int core_disk_readonly(const char *region, int kind, const char *parent, const char *name);
 int core_disk_open(const char *region, int kind, const char *parent, const char *name, int writable,
 		   struct core_disk **out);
 ssize_t core_disk_read(struct core_disk *d, void *buf, size_t len, uint64_t off);
@@ -184,7 +187,8 @@ struct item_info {
 	uint64_t bytes_replicated;
 	int npoints;
 	int resync_required;
-	char test_failover[128];  /* "" or state of a test failover */
+	char test_failover[512];  /* "" or state of a test failover */
+	char hook_note[200];      /* why the last app-consistent point was not, "" if it was */
 	int ndisks;
 	struct item_disk_info disks[MAX_DISKS];
 };
@@ -198,6 +202,19 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 int core_item_allowed(const char *vault, const char *item, struct sbuf *out);
 int core_item_setting_set(const char *vault, const char *item, const char *setting, const char *line,
 			  size_t len);
+/* The `error` file a write through the tree reports to: the item's when
+ * item is set, else the vault's, else the region's.  fs/ calls
+ * core_refusal_begin before a store, mkdir, rmdir or rename (it clears that
+ * error, keeping a copy in saved) and core_refusal_end after it with the
+ * result: a refusal always leaves a message naming what (the path below
+ * the object), why when fs/ refused on its own, else core's reason; an
+ * accepted change puts the saved text back unless core set a new one. */
+struct refusal_owner {
+	const char *region, *vault, *item;
+};
+void core_refusal_begin(const struct refusal_owner *o, char *saved, size_t len);
+void core_refusal_end(const struct refusal_owner *o, const char *saved, const char *what, int rc,
+		      const char *why);
 /* The item's top-level shortcut: items whose name is unique across vaults. */
 int core_shortcuts(struct strlist *names, struct strlist *vaults);
 

@@ -11,6 +11,7 @@
  *   resource-groups/<rg>/networks/<name>.json
  *   storage-accounts/<sa>/account.json
  *   storage-accounts/<sa>/vhds/<disk>.vhd            (disk bytes)
+ *   protection/<disk key>.json                       (who protects the disk)
  *
  * The core_* functions at the bottom are the fs-facing API for the region
  * part of the tree; they take model_lock, check, change, persist.
@@ -112,29 +113,35 @@ static int vm_from_json(json_object *o, struct vm_info *vi)
 {
 	json_object *x, *disks;
 	memset(vi, 0, sizeof(*vi));
-#define GETS(f, k) if (json_object_object_get_ex(o, k, &x)) snprintf(vi->f, sizeof(vi->f), "%s", json_object_get_string(x))
+	/* A damaged record's values may be of any type: strings and the disk
+	 * array are taken only when they are one (json-c asserts otherwise). */
+#define IS_STR(obj, k) (json_object_object_get_ex(obj, k, &x) && json_object_is_type(x, json_type_string))
+#define GETS(f, k) if (IS_STR(o, k)) snprintf(vi->f, sizeof(vi->f), "%s", json_object_get_string(x))
 	GETS(name, "name");
 	GETS(rg, "resource_group");
 	GETS(region, "region");
 	GETS(network, "network");
 	GETS(availability_set, "availability_set");
-#undef GETS
-	vi->running = json_object_object_get_ex(o, "power", &x) && strcmp(json_object_get_string(x), "running") == 0;
+	vi->running = IS_STR(o, "power") && strcmp(json_object_get_string(x), "running") == 0;
 	if (json_object_object_get_ex(o, "created", &x))
 		vi->created = (time_t)json_object_get_int64(x);
 	if (json_object_object_get_ex(o, "disks", &disks)) {
+		if (!json_object_is_type(disks, json_type_array))
+			return -EBADMSG;
 		for (size_t i = 0; i < json_object_array_length(disks) && i < MAX_DISKS; i++) {
 			json_object *d = json_object_array_get_idx(disks, i);
 			struct vm_disk_info *di = &vi->disks[vi->ndisks++];
-			if (json_object_object_get_ex(d, "name", &x))
+			if (IS_STR(d, "name"))
 				snprintf(di->name, sizeof(di->name), "%s", json_object_get_string(x));
 			if (json_object_object_get_ex(d, "size", &x))
 				di->size = (uint64_t)json_object_get_int64(x);
 			di->managed = !json_object_object_get_ex(d, "managed", &x) || json_object_get_boolean(x);
-			if (json_object_object_get_ex(d, "storage_account", &x))
+			if (IS_STR(d, "storage_account"))
 				snprintf(di->storage_account, sizeof(di->storage_account), "%s", json_object_get_string(x));
 		}
 	}
+#undef GETS
+#undef IS_STR
 	return vi->name[0] ? 0 : -EBADMSG;
 }
 
@@ -207,15 +214,21 @@ static int load_vm_cb(void *arg, const char *name, int is_dir)
 		return 0;
 	o = json_tokener_parse(data);
 	free(data);
-	if (!o)
-		return 0;
 	v = calloc(1, sizeof(*v));
-	if (v && vm_from_json(o, &v->info) == 0) {
+	if (!v) {
+		json_object_put(o);
+		c->err = -ENOMEM;
+		return 1;
+	}
+	if (o && json_object_is_type(o, json_type_object) && vm_from_json(o, &v->info) == 0) {
 		snprintf(v->info.rg, sizeof(v->info.rg), "%s", c->g->name);
 		snprintf(v->info.region, sizeof(v->info.region), "%s", c->r->name);
 		v->next = c->g->vms;
 		c->g->vms = v;
 	} else {
+		/* Moved aside, said in the log and the region's error: the name
+		 * is free again, and what it held is kept for the operator. */
+		record_damaged(c->r->be, key, 1, 0, c->r->error, sizeof(c->r->error));
 		free(v);
 	}
 	json_object_put(o);
@@ -333,6 +346,282 @@ int region_load(struct region *r)
 	}
 	r->loaded = 1;
 	return 0;
+}
+
+/* ---- protection records (model_lock held) ----
+ *
+ * A disk is protected by at most one item, whichever vault or daemon owns
+ * it.  The disk's own region says which: protection/<disk key>.json names the
+ * vault and item, written create-only (If-None-Match), so of two vaults or
+ * two daemons claiming one disk only one wins.  An item claims its source
+ * disks and its replicas before its enable job starts; disable, commit and a
+ * cancelled enable release them; reprotect claims the new layout. */
+
+static void prot_key(const struct disk_ref *d, char *buf, size_t len)
+{
+	char dk[BACKEND_KEY_MAX - 32];
+	disk_key(d->managed, d->parent, d->name, dk, sizeof(dk));
+	snprintf(buf, len, "protection/%s.json", dk);
+}
+
+/* Does an item's layout hold this disk?  A committed or migrated item
+ * protects nothing any more. */
+int item_disk_refs(const struct item_rec *it, struct disk_ref *out)
+{
+	int n = 0;
+	struct region *src, *tgt;
+
+	if (strcmp(it->state, "FailoverCommitted") == 0 || strcmp(it->state, "MigrationCompleted") == 0)
+		return 0;
+	src = region_find(it->source_region);
+	tgt = region_find(it->target_region);
+	for (int i = 0; i < it->ndisks; i++) {
+		const struct item_disk *d = &it->disks[i];
+		if (src) {
+			out[n] = (struct disk_ref){.r = src, .managed = d->managed, .replica = 0};
+			snprintf(out[n].parent, sizeof(out[n].parent), "%s", d->src_parent);
+			snprintf(out[n].name, sizeof(out[n].name), "%s", d->name);
+			n++;
+		}
+		if (tgt) {
+			out[n] = (struct disk_ref){.r = tgt, .managed = d->replica_managed, .replica = 1};
+			snprintf(out[n].parent, sizeof(out[n].parent), "%s", d->replica_parent);
+			snprintf(out[n].name, sizeof(out[n].name), "%s", d->replica);
+			n++;
+		}
+	}
+	return n;
+}
+
+static int ref_same(const struct disk_ref *a, const struct disk_ref *b)
+{
+	return a->r == b->r && a->managed == b->managed && strcmp(a->parent, b->parent) == 0 &&
+	       strcmp(a->name, b->name) == 0;
+}
+
+/* An item this daemon knows, other than vault/item, whose layout holds d. */
+static struct item_rec *ref_holder(const struct vault_rec *v, const char *item, const struct disk_ref *d,
+				   struct vault_rec **hv)
+{
+	struct disk_ref refs[2 * MAX_DISKS];
+	for (struct vault_rec *w = M.vaults; w; w = w->next)
+		for (struct item_rec *it = w->items; it; it = it->next) {
+			int n;
+			if (w == v && strcmp(it->name, item) == 0)
+				continue;
+			n = item_disk_refs(it, refs);
+			for (int i = 0; i < n; i++)
+				if (ref_same(&refs[i], d)) {
+					*hv = w;
+					return it;
+				}
+		}
+	return NULL;
+}
+
+/* A record naming an item of a vault this daemon manages, where that item
+ * is gone, or runs no job and its layout does not hold the disk (it was
+ * committed, or reprotected away from it): left by a crash between the claim
+ * and the item's first record, or by a release whose region was down.  Such
+ * a record may be taken over.  (A job that claimed disks outside its item's
+ * layout, a reprotect, holds its item while it runs.) */
+static int record_stale(const char *vault, const char *item, const struct disk_ref *d)
+{
+	struct disk_ref refs[2 * MAX_DISKS];
+	struct vault_rec *w = vault_find(vault);
+	struct item_rec *it;
+	int n;
+
+	if (!w || w->readonly)
+		return 0;
+	it = item_find(w, item);
+	if (!it)
+		return 1;
+	if (it->job)
+		return 0;
+	n = item_disk_refs(it, refs);
+	for (int i = 0; i < n; i++)
+		if (ref_same(&refs[i], d))
+			return 0;
+	return 1;
+}
+
+static const char *role_name(const struct disk_ref *d)
+{
+	return d->replica ? "replica" : "source";
+}
+
+/* Read a disk's record: 0 with owner's vault and item, -ENOENT, -EIO (not
+ * a record we can read), or the backend's error. */
+static int record_read(const struct disk_ref *d, char *vault, char *item, size_t len, char etag[BACKEND_ETAG_MAX])
+{
+	char key[BACKEND_KEY_MAX], *data = NULL;
+	json_object *o = NULL, *x;
+	int rc;
+
+	prot_key(d, key, sizeof(key));
+	rc = d->r->be->ops->rec_get(d->r->be, key, &data, NULL, etag);
+	if (rc < 0)
+		return rc;
+	o = json_tokener_parse(data);
+	free(data);
+	rc = -EIO;
+	if (o && json_object_object_get_ex(o, "vault", &x) && json_object_is_type(x, json_type_string)) {
+		snprintf(vault, len, "%s", json_object_get_string(x));
+		if (json_object_object_get_ex(o, "item", &x) && json_object_is_type(x, json_type_string)) {
+			snprintf(item, len, "%s", json_object_get_string(x));
+			rc = 0;
+		}
+	}
+	json_object_put(o);
+	return rc;
+}
+
+enum { REF_FREE, REF_OURS, REF_STALE };
+
+/* Who holds d: -EEXIST (why names the item and vault) when another item
+ * does; else 0 and *how: REF_FREE, REF_OURS (a record names vault/item) or
+ * REF_STALE (a stale record, its etag in etag, may be taken over). */
+static int ref_check(struct vault_rec *v, const char *item, const struct disk_ref *d, char *why, size_t len,
+		     int *how, char etag[BACKEND_ETAG_MAX])
+{
+	char ov[NAME_MAX_], oi[NAME_MAX_];
+	struct vault_rec *hv = NULL;
+	struct item_rec *holder = ref_holder(v, item, d, &hv);
+	int rc;
+
+	*how = REF_FREE;
+	if (holder) {
+		snprintf(why, len, "%s disk %s/%s in %s is already protected by item %s of vault %s", role_name(d),
+			 d->parent, d->name, d->r->name, holder->name, hv->name);
+		return -EEXIST;
+	}
+	rc = record_read(d, ov, oi, sizeof(ov), etag);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == -EIO) {
+		snprintf(why, len, "%s disk %s/%s in %s has a protection record that cannot be read: refusing to "
+			 "take it over", role_name(d), d->parent, d->name, d->r->name);
+		return -EEXIST;
+	}
+	if (rc < 0) {
+		snprintf(why, len, "cannot read the protection record of disk %s/%s in %s: %s", d->parent, d->name,
+			 d->r->name, strerror(-rc));
+		return rc;
+	}
+	if (strcmp(ov, v->name) == 0 && strcmp(oi, item) == 0) {
+		*how = REF_OURS;
+		return 0;
+	}
+	if (!record_stale(ov, oi, d)) {
+		snprintf(why, len, "%s disk %s/%s in %s is already protected by item %s of vault %s", role_name(d),
+			 d->parent, d->name, d->r->name, oi, ov);
+		return -EEXIST;
+	}
+	logmsg("disk %s/%s in %s: protection record of item %s of vault %s is stale: it may be taken over", d->parent,
+	       d->name, d->r->name, oi, ov);
+	*how = REF_STALE;
+	return 0;
+}
+
+/* Claim one disk: 1 when this call made the record, 0 when it was already
+ * the item's, -EEXIST (why names the holder) or another -errno. */
+static int claim_one(struct vault_rec *v, const char *item, const struct disk_ref *d, char *why, size_t len)
+{
+	char key[BACKEND_KEY_MAX], ov[NAME_MAX_], oi[NAME_MAX_], etag[BACKEND_ETAG_MAX], since[TIME_STR];
+	json_object *o;
+	const char *s;
+	int rc, how;
+
+	rc = ref_check(v, item, d, why, len, &how, etag);
+	if (rc < 0 || how == REF_OURS)
+		return rc;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	fmt_time(time(NULL), since);
+	json_object_object_add(o, "vault", json_object_new_string(v->name));
+	json_object_object_add(o, "vault-region", json_object_new_string(v->region->name));
+	json_object_object_add(o, "item", json_object_new_string(item));
+	json_object_object_add(o, "role", json_object_new_string(role_name(d)));
+	json_object_object_add(o, "since", json_object_new_string(since));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	prot_key(d, key, sizeof(key));
+	/* create-only, or replacing exactly the stale record just read */
+	rc = s ? d->r->be->ops->rec_put(d->r->be, key, s, strlen(s), how == REF_STALE ? etag : "", NULL) : -ENOMEM;
+	json_object_put(o);
+	if (rc == -EEXIST || rc == -ESTALE) {
+		/* another vault or daemon won the race: name it if we can */
+		if (record_read(d, ov, oi, sizeof(ov), etag) == 0)
+			snprintf(why, len, "%s disk %s/%s in %s is already protected by item %s of vault %s",
+				 role_name(d), d->parent, d->name, d->r->name, oi, ov);
+		else
+			snprintf(why, len, "%s disk %s/%s in %s was just claimed by another vault", role_name(d),
+				 d->parent, d->name, d->r->name);
+		return -EEXIST;
+	}
+	if (rc < 0) {
+		snprintf(why, len, "cannot write the protection record of disk %s/%s in %s: %s", d->parent, d->name,
+			 d->r->name, strerror(-rc));
+		return rc;
+	}
+	return 1;
+}
+
+int protection_free(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why, size_t len)
+{
+	char etag[BACKEND_ETAG_MAX];
+	int rc = 0, how;
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = ref_check(v, item, &d[i], why, len, &how, etag);
+	return rc;
+}
+
+int protection_claim(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
+		     size_t len)
+{
+	int made[2 * MAX_DISKS] = {0};
+	int rc = 0;
+
+	if (n > 2 * MAX_DISKS)
+		return -EINVAL;
+	for (int i = 0; i < n && rc >= 0; i++) {
+		rc = claim_one(v, item, &d[i], why, len);
+		made[i] = rc == 1;
+	}
+	if (rc >= 0)
+		return 0;
+	/* all or nothing: give back what this call took */
+	for (int i = 0; i < n; i++)
+		if (made[i]) {
+			char key[BACKEND_KEY_MAX];
+			prot_key(&d[i], key, sizeof(key));
+			d[i].r->be->ops->rec_del(d[i].r->be, key);
+		}
+	return rc;
+}
+
+void protection_release(struct vault_rec *v, const char *item, const struct disk_ref *d, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char key[BACKEND_KEY_MAX], ov[NAME_MAX_], oi[NAME_MAX_];
+		int rc = record_read(&d[i], ov, oi, sizeof(ov), NULL);
+		if (rc == -ENOENT || (rc == 0 && (strcmp(ov, v->name) != 0 || strcmp(oi, item) != 0)))
+			continue; /* not ours (any more) */
+		prot_key(&d[i], key, sizeof(key));
+		if (rc == 0)
+			rc = d[i].r->be->ops->rec_del(d[i].r->be, key);
+		if (rc < 0 && rc != -ENOENT)
+			logmsg("disk %s/%s in %s: cannot remove the protection record of item %s: %s (taken over "
+			       "when next claimed here)", d[i].parent, d[i].name, d[i].r->name, item, strerror(-rc));
+	}
+}
+
+void protection_release_item(struct vault_rec *v, const struct item_rec *it)
+{
+	struct disk_ref refs[2 * MAX_DISKS];
+	int n = item_disk_refs(it, refs);
+	protection_release(v, it->name, refs, n);
 }
 
 /* ---- changes (model_lock held) ---- */
@@ -507,6 +796,31 @@ int inv_sa_ensure(struct region *r, const char *name)
 	s->next = r->sas;
 	r->sas = s;
 	return 0;
+}
+
+/* Take back what a refused create-vm made (model_lock held): a named record
+ * of a resource group's (networks, availability sets) or an empty storage
+ * account.  Deleting frees space, so this works on a full medium too. */
+static void named_drop(struct region *r, const char *rg, const char *dir, const char *name, struct strlist *sl)
+{
+	char key[512];
+	snprintf(key, sizeof(key), "resource-groups/%s/%s/%s.json", rg, dir, name);
+	if (r->be->ops->rec_del(r->be, key) == 0)
+		sl_del(sl, name);
+}
+
+static void sa_drop(struct region *r, const char *name)
+{
+	struct sa_rec **pp, *s;
+	char key[512];
+	for (pp = &r->sas; *pp && strcmp((*pp)->name, name) != 0; pp = &(*pp)->next)
+		;
+	s = *pp;
+	snprintf(key, sizeof(key), "storage-accounts/%s", name);
+	if (!s || s->vhds || r->be->ops->remove_tree(r->be, key) < 0)
+		return;
+	*pp = s->next;
+	free(s);
 }
 
 /* ---- the fs-facing API ---- */
@@ -711,6 +1025,32 @@ out:
 	return rc;
 }
 
+/* model_lock held: -EBUSY (the reason in r's error) when replication needs
+ * this VM where it is: the source of an item that replicates it, or either
+ * VM of an item with a job running.  A failed-over item's old source VM, or
+ * a committed item's VM, may go: reprotect then copies in full, or refuses
+ * (SPEC 6). */
+static int vm_in_use(struct region *r, const char *rg, const char *vm)
+{
+	static const char *const free_states[] = {"FailedOver", "FailoverCommitted", "MigrationCompleted", NULL};
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		for (struct item_rec *it = v->items; it; it = it->next) {
+			int src = strcmp(it->source_region, r->name) == 0 && strcmp(it->vm_rg, rg) == 0 &&
+				  strcmp(it->name, vm) == 0;
+			int tgt = strcmp(it->target_region, r->name) == 0 && strcmp(it->target_rg, rg) == 0 &&
+				  strcmp(it->name, vm) == 0;
+			int replicating = src;
+			for (int i = 0; free_states[i] && replicating; i++)
+				if (strcmp(it->state, free_states[i]) == 0)
+					replicating = 0;
+			if (replicating || ((src || tgt) && it->job))
+				return fail_region(r, -EBUSY, "VM %s/%s is in use by item %s of vault %s (%s%s): %s", rg,
+						   vm, it->name, v->name, it->state, it->job ? ", a job running" : "",
+						   it->job ? "wait for the job" : "disable replication first");
+		}
+	return 0;
+}
+
 int core_vm_delete(const char *region, const char *rg, const char *vm)
 {
 	struct region *r;
@@ -738,6 +1078,8 @@ int core_vm_delete(const char *region, const char *rg, const char *vm)
 		rc = fail_region(r, -EBUSY, "VM %s is being moved", vm);
 		goto out;
 	}
+	if ((rc = vm_in_use(r, rg, vm)) < 0)
+		goto out;
 	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, vm);
 	rc = r->be->ops->rec_del(r->be, key);
 	if (rc == 0 || rc == -ENOENT) {
@@ -797,6 +1139,8 @@ int core_vm_move(const char *region, const char *rg, const char *vm, const char 
 		rc = fail_region(r, -EBUSY, "VM %s is being moved", vm);
 		goto out;
 	}
+	if ((rc = vm_in_use(r, rg, vm)) < 0)
+		goto out;
 	if ((rc = name_vm_ok(to_name, r->error, sizeof(r->error))) < 0)
 		goto out;
 	if (vm_find(to, to_name)) {
@@ -875,7 +1219,7 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 	struct vm_info vi;
 	const char *name, *rgn, *disks, *net, *aset, *sa;
 	char *save = NULL, *tok, dl[4097];
-	int rc, created = 0;
+	int rc, created = 0, rg_made = 0, sa_made = 0, net_made = 0, aset_made = 0;
 
 	memset(&vi, 0, sizeof(vi));
 	pthread_mutex_lock(&model_lock);
@@ -966,12 +1310,28 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 			goto out;
 		}
 	}
-	if (!g && (rc = inv_rg_create(r, rgn, &g)) < 0)
-		goto fail;
-	if (sa && (rc = inv_sa_ensure(r, sa)) < 0)
-		goto fail;
-	if ((rc = inv_net_ensure(r, rgn, vi.network)) < 0 || (aset && (rc = inv_aset_ensure(r, rgn, aset)) < 0))
-		goto fail;
+	/* Everything made here is taken back if a later step fails (at fail:),
+	 * so a refused create-vm leaves nothing behind. */
+	if (!g) {
+		if ((rc = inv_rg_create(r, rgn, &g)) < 0)
+			goto fail;
+		rg_made = 1;
+	}
+	if (sa && !sa_find(r, sa)) {
+		if ((rc = inv_sa_ensure(r, sa)) < 0)
+			goto fail;
+		sa_made = 1;
+	}
+	if (!sl_has(&g->nets, vi.network)) {
+		if ((rc = inv_net_ensure(r, rgn, vi.network)) < 0)
+			goto fail;
+		net_made = 1;
+	}
+	if (aset && !sl_has(&g->asets, aset)) {
+		if ((rc = inv_aset_ensure(r, rgn, aset)) < 0)
+			goto fail;
+		aset_made = 1;
+	}
 	for (int i = 0; i < vi.ndisks; i++) {
 		rc = inv_disk_create(r, !sa, sa ? sa : rgn, vi.disks[i].name, vi.disks[i].size);
 		if (rc < 0)
@@ -997,6 +1357,14 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 fail:
 	for (int i = 0; i < created; i++)
 		inv_disk_delete(r, !sa, sa ? sa : rgn, vi.disks[i].name);
+	if (aset_made)
+		named_drop(r, rgn, "availability-sets", aset, &g->asets);
+	if (net_made)
+		named_drop(r, rgn, "networks", vi.network, &g->nets);
+	if (rg_made)
+		inv_rg_delete(r, rgn);
+	if (sa_made)
+		sa_drop(r, sa);
 	fail_region(r, rc, "create-vm failed: %s", strerror(-rc));
 	goto out;
 bad:
@@ -1125,15 +1493,20 @@ static struct gate *gate_get(struct backend *be, const char *key)
 	return g;
 }
 
+/* All of the disks' gates shut, or -ENOMEM with none held: a disk left
+ * open to writes would tear the point being taken. */
 int gates_freeze(struct backend *be, const char (*keys)[1024], int n, struct gate **out)
 {
+	int rc = 0;
 	pthread_mutex_lock(&model_lock);
 	for (int i = 0; i < n; i++)
-		out[i] = gate_get(be, keys[i]);
+		if (!(out[i] = gate_get(be, keys[i])))
+			rc = -ENOMEM;
 	pthread_mutex_unlock(&model_lock);
+	if (rc < 0)
+		return rc;
 	for (int i = 0; i < n; i++)
-		if (out[i])
-			pthread_rwlock_wrlock(&out[i]->rw);
+		pthread_rwlock_wrlock(&out[i]->rw);
 	return 0;
 }
 
@@ -1177,6 +1550,36 @@ static struct disk_rec *disk_lookup(struct region *r, int kind, const char *pare
 	}
 }
 
+/* model_lock held: is this disk an item's replica?  Replicas change only by
+ * replication (SPEC 8), so the mount serves them read-only. */
+static int disk_is_replica(const struct region *r, int kind, const char *parent, const char *name)
+{
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		for (struct item_rec *it = v->items; it; it = it->next) {
+			if (strcmp(it->target_region, r->name) != 0)
+				continue;
+			for (int i = 0; i < it->ndisks; i++) {
+				const struct item_disk *d = &it->disks[i];
+				if (d->replica_managed == (kind == 0) && strcmp(d->replica, name) == 0 &&
+				    strcmp(d->replica_parent, parent) == 0)
+					return 1;
+			}
+		}
+	return 0;
+}
+
+int core_disk_readonly(const char *region, int kind, const char *parent, const char *name)
+{
+	struct region *r;
+	int ro = 0;
+	pthread_mutex_lock(&model_lock);
+	r = region_find(region);
+	if (r)
+		ro = disk_is_replica(r, kind, parent, name);
+	pthread_mutex_unlock(&model_lock);
+	return ro;
+}
+
 int core_disk_size(const char *region, int kind, const char *parent, const char *name, uint64_t *size)
 {
 	struct region *r;
@@ -1209,6 +1612,8 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 	if (r)
 		d = disk_lookup(r, kind, parent, name);
 	rc = d ? 0 : -ENOENT;
+	if (rc == 0 && writable && disk_is_replica(r, kind, parent, name))
+		rc = -EPERM;
 	if (rc == 0 && !r->available)
 		rc = -EHOSTUNREACH;
 	if (rc == 0 && writable && !(cd->gate = gate_get(r->be, key)))

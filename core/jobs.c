@@ -102,6 +102,11 @@ int jobs_start(int n)
 	return 0;
 }
 
+int jobs_stopping_now(void)
+{
+	return jobs_stopping;
+}
+
 void jobs_stop(void)
 {
 	jobs_stopping = 1;
@@ -151,7 +156,7 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	       struct job_rec **out)
 {
 	struct job_rec *j = calloc(1, sizeof(*j));
-	int rc;
+	int rc, counted;
 
 	if (!j)
 		return -ENOMEM;
@@ -173,11 +178,20 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	 * links to it.  A crash between two of them leaves a skipped number, or
 	 * a NotStarted job whose item does not name it yet (job_resume_vault
 	 * links it, or fails it when a new item was never saved): never an item
-	 * in a running state with no job. */
-	rc = persist_vault(v);
+	 * in a running state with no job.  A vault whose record is damaged is
+	 * never rewritten; its counter is rebuilt from the job records at load,
+	 * so the job's own record is enough. */
+	rc = v->damaged[0] ? 0 : persist_vault(v);
+	counted = rc == 0 && !v->damaged[0];
 	if (rc == 0)
 		rc = persist_job(v, j);
 	if (rc < 0) {
+		/* A refused submission uses up no job number.  No record holds
+		 * it; if vault.json already counts it, writing it back is best
+		 * effort: a failure leaves a gap, never a number used twice. */
+		v->next_job--;
+		if (counted)
+			persist_vault(v);
 		free(j);
 		return rc;
 	}
@@ -534,7 +548,10 @@ static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job
 		snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
 	if (rc == -ECANCELED)
 		snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
-	if (rc == 0 && j->type == &JT_DISABLE) {
+	/* A cancelled enable has removed what it made (drop_item; a cancel
+	 * that could not ends Failed), also when found ended after a crash. */
+	if ((rc == 0 && j->type == &JT_DISABLE) ||
+	    (rc == -ECANCELED && (j->drop_item || j->type == &JT_ENABLE))) {
 		struct item_rec **pp;
 		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
 			;

@@ -1068,6 +1068,14 @@ static int commit_run(struct jobctx *c)
 	maps_forget(c->v, c->item);
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
 	rc = remove_but_maps(tgt->be, prefix);
+	if (rc == 0) {
+		/* Protection of the source and the replicas ends here. */
+		pthread_mutex_lock(&model_lock);
+		it = item_find(c->v, c->item);
+		if (it)
+			protection_release_item(c->v, it);
+		pthread_mutex_unlock(&model_lock);
+	}
 	task(c, T_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
@@ -1438,6 +1446,55 @@ static int reprotect_chain(struct vault_rec *v, struct rp_ctx *x, struct rpchain
 	return 0;
 }
 
+/* Protection moves with reprotect: the failed-over disks become sources and
+ * the old primary's -ASRReplica disks replicas; their regions record it
+ * before anything is prepared (claim 1), and a reprotect undone gives them
+ * back (claim 0).  The old layout's records went with the commit; the
+ * originals it consumes are checked to be nobody else's.
+ * model_lock NOT held. */
+static int reprotect_claim(struct jobctx *c, const struct rp_ctx *x, int claim)
+{
+	struct disk_ref refs[2 * MAX_DISKS];
+	char why[ERR_MAX] = "";
+	int n = 0, rc = 0;
+
+	for (int i = 0; i < x->n; i++) {
+		const struct rp_disk *d = &x->d[i];
+		refs[n] = (struct disk_ref){.r = x->nsrc, .managed = d->managed, .replica = 0};
+		snprintf(refs[n].parent, sizeof(refs[n].parent), "%s", d->src_parent);
+		snprintf(refs[n].name, sizeof(refs[n].name), "%s", d->name);
+		n++;
+		refs[n] = (struct disk_ref){.r = x->ntgt, .managed = d->managed, .replica = 1};
+		snprintf(refs[n].parent, sizeof(refs[n].parent), "%s", d->rep_parent);
+		snprintf(refs[n].name, sizeof(refs[n].name), "%s", d->rep);
+		n++;
+	}
+	pthread_mutex_lock(&model_lock);
+	if (claim) {
+		/* The originals it copies from or renames must not be another
+		 * item's sources either: reprotect consumes them. */
+		struct disk_ref orig[MAX_DISKS];
+		int m = 0;
+		for (int i = 0; i < x->n; i++) {
+			const struct rp_disk *d = &x->d[i];
+			if (d->how == PREP_EMPTY)
+				continue;
+			orig[m] = (struct disk_ref){.r = x->ntgt, .managed = d->orig_managed, .replica = 0};
+			snprintf(orig[m].parent, sizeof(orig[m].parent), "%s", d->orig_parent);
+			snprintf(orig[m].name, sizeof(orig[m].name), "%s", d->name);
+			m++;
+		}
+		rc = protection_free(c->v, c->item, orig, m, why, sizeof(why));
+		if (rc == 0)
+			rc = protection_claim(c->v, c->item, refs, n, why, sizeof(why));
+	} else
+		protection_release(c->v, c->item, refs, n);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "%s", why[0] ? why : strerror(-rc));
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
 static int reprotect_run(struct jobctx *c)
 {
 	struct rp_ctx *x = calloc(1, sizeof(*x));
@@ -1518,6 +1575,11 @@ static int reprotect_run(struct jobctx *c)
 	pthread_mutex_unlock(&model_lock);
 	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
 	job_save(c); /* a resume must know a rename may have happened: `began` above */
+	rc = reprotect_claim(c, x, 1);
+	if (rc < 0) {
+		task(c, T_PREPDISKS, JOB_FAILED);
+		goto out;
+	}
 	pthread_mutex_lock(&model_lock);
 	if (x->old_vm && vm_power(x->ntgt, x->snap.vm_rg, x->snap.name, 0, &was) == 0 && was)
 		x->powered_off = 1;
@@ -1745,6 +1807,7 @@ undo:
 	/* An unmount is not a cancel: keep what is done for the resume. */
 	if (!(rc == -ECANCELED && job_shutting_down(c))) {
 		reprotect_undo(x);
+		reprotect_claim(c, x, 0);
 		/* What was synchronized may be gone: a run again (after waiting
 		 * for a region) starts its sync over. */
 		pthread_mutex_lock(&model_lock);
@@ -1823,7 +1886,7 @@ static int test_failover_run(struct jobctx *c)
 		for (int i = 0; i < n; i++)
 			inv_disk_delete(tgt, dt[i].managed, dt[i].parent, dt[i].name);
 	} else if (it) {
-		snprintf(it->test_failover, sizeof(it->test_failover), "Succeeded: %.24s in %.16s/%.16s from %.20s network %.16s",
+		snprintf(it->test_failover, sizeof(it->test_failover), "Succeeded: %s in %s/%s from %s network %s",
 			 vmname, snap->target_region, snap->target_rg, point, vnet);
 		snprintf(it->tf_region, sizeof(it->tf_region), "%s", snap->target_region);
 		snprintf(it->tf_rg, sizeof(it->tf_rg), "%s", snap->target_rg);
@@ -1915,7 +1978,7 @@ static int resync_run(struct jobctx *c)
 	struct item_rec *it;
 	char why[300];
 	uint64_t total = 0;
-	int rc;
+	int rc, lost = 0;
 
 	task(c, T_PREREQ, JOB_IN_PROGRESS);
 	rc = wait_cycle_done(c);
@@ -1934,15 +1997,20 @@ static int resync_run(struct jobctx *c)
 		return rc;
 
 	/* Compare mode on every disk: the maps are rebuilt from what is really
-	 * on the replicas, the differences are shipped, a point is made. */
+	 * on the replicas, the differences are shipped, a point is made.  A
+	 * replica lost behind our back is made again first, and then the
+	 * points that read through it go. */
 	task(c, T_RESYNC, JOB_IN_PROGRESS);
 	job_set_total(c, total);
-	{
+	rc = replicas_recreate_lost(c->v, c->item, &lost, why, sizeof(why));
+	if (rc == 0) {
 		/* A resumed resync compares again from the start; what it sent
 		 * before the crash still counts as sent. */
 		struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
 		rc = replication_cycle_now(c->v, c->item, 1, &jp, why, sizeof(why));
 	}
+	if (rc == 0 && lost && points_drop_older(c->v, c->item) < 0)
+		logmsg("item %s: could not delete the points of the lost replica yet", c->item);
 	if (rc < 0 && rc != -ECANCELED)
 		job_fail_msg(c, "%s", why);
 	task(c, T_RESYNC, rc ? JOB_FAILED : JOB_SUCCEEDED);

@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,17 +54,57 @@ static int sched_started;
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* One failure repeated (a full or read-only medium: every retry, every
+ * flush) must not flood the log: a line already written in the last
+ * LOG_QUIET seconds is counted, not written, and the next time it is
+ * written it says how many times it came meanwhile.  Lines are told apart
+ * by a hash of their whole text, in a small table (log_lock held). */
+#define LOG_QUIET 60
+#define LOG_SLOTS 64
+static struct {
+	uint64_t hash;
+	time_t since;
+	unsigned long held;
+} log_seen[LOG_SLOTS];
+
+static uint64_t text_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 void logmsg(const char *fmt, ...)
 {
-	char ts[TIME_STR];
+	char ts[TIME_STR], line[2048];
+	time_t now = time(NULL);
+	uint64_t h;
+	unsigned long held = 0;
 	va_list ap;
-	fmt_time(time(NULL), ts);
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "%s asrfs: ", ts);
+	int slot;
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	h = text_hash(line);
+	slot = (int)(h % LOG_SLOTS);
+	fmt_time(now, ts);
+	pthread_mutex_lock(&log_lock);
+	if (log_seen[slot].hash == h && now - log_seen[slot].since < LOG_QUIET) {
+		log_seen[slot].held++;
+		pthread_mutex_unlock(&log_lock);
+		return;
+	}
+	if (log_seen[slot].hash == h)
+		held = log_seen[slot].held;
+	log_seen[slot].hash = h;
+	log_seen[slot].since = now;
+	log_seen[slot].held = 0;
+	if (held)
+		fprintf(stderr, "%s asrfs: %s (and %lu more times in the last %d s)\n", ts, line, held, LOG_QUIET);
+	else
+		fprintf(stderr, "%s asrfs: %s\n", ts, line);
 	fflush(stderr);
 	pthread_mutex_unlock(&log_lock);
 }
@@ -141,6 +182,16 @@ static const char *js(json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
+/* The array under k, or NULL when there is none: absent, or a damaged
+ * record's other type (json-c asserts on array calls with a non-array). */
+static json_object *ja(json_object *o, const char *k)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_array))
+		return NULL;
+	return v;
+}
+
 static uint64_t ju(json_object *o, const char *k)
 {
 	json_object *v;
@@ -184,11 +235,44 @@ static int get_json(struct backend *be, const char *key, json_object **out)
 		return rc;
 	*out = json_tokener_parse(data);
 	free(data);
-	if (!*out) {
-		logmsg("%s is not valid JSON", key);
-		return -EBADMSG;
+	if (*out && !json_object_is_type(*out, json_type_object)) {
+		json_object_put(*out);
+		*out = NULL;
 	}
-	return 0;
+	return *out ? 0 : -EBADMSG; /* the caller reports it: record_damaged() */
+}
+
+void record_damaged(struct backend *be, const char *key, int move, int readonly, char *msg, size_t len)
+{
+	char aside[1024] = "";
+	int rc = readonly ? 0 : backend_keep_damaged(be, key, move, aside, sizeof(aside));
+
+	if (rc < 0)
+		snprintf(msg, len, "record %s is damaged (it could not be kept aside: %s)", key, strerror(-rc));
+	else if (aside[0])
+		snprintf(msg, len, "record %s is damaged; its bytes are kept as %s", key, aside);
+	else
+		snprintf(msg, len, "record %s is damaged", key);
+	logmsg("%s", msg);
+}
+
+void catalog_note(struct vault_rec *v, const char *item, const char *note)
+{
+	struct item_rec *it;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, item);
+	if (it)
+		fail_item(it, 0, "%s", note);
+	else
+		logmsg("vault %s: %s", v->name, note);
+	pthread_mutex_unlock(&model_lock);
+}
+
+/* Does a parsed record hold a field of this type? */
+static int has(json_object *o, const char *k, json_type t)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, t);
 }
 
 /* ---- vault persistence --------------------------------------------- */
@@ -200,6 +284,8 @@ int persist_vault(struct vault_rec *v)
 
 	if (v->readonly)
 		return -EROFS; /* another daemon's records, or this one fenced itself */
+	if (v->damaged[0])
+		return fail_vault(v, -EIO, "%s: the vault's settings cannot change until it is repaired", v->damaged);
 	jobs_flush(v);
 	o = json_object_new_object(), pols = json_object_new_array(), maps = json_object_new_array();
 
@@ -241,6 +327,8 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 
 	if (v->readonly)
 		return -EROFS;
+	if (it->damaged[0])
+		return -EIO; /* never overwrite what could not be read (its error says why) */
 	jobs_flush(v);
 	o = json_object_new_object(), disks = json_object_new_array();
 
@@ -385,18 +473,35 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 {
 	struct vault_rec *v = arg;
 	struct item_rec *it;
-	json_object *o, *disks;
+	json_object *o = NULL, *disks;
 	char key[512];
+	int rc;
 
 	if (!is_dir)
 		return 0;
 	key_item(v, name, key, sizeof(key));
-	if (get_json(v->region->be, key, &o) < 0)
-		return 0;
+	rc = get_json(v->region->be, key, &o);
+	if (rc == 0 && (!has(o, "state", json_type_string) || strcmp(js(o, "name"), name) != 0 ||
+			!has(o, "disks", json_type_array))) {
+		json_object_put(o);
+		rc = -EBADMSG;
+	}
+	if (rc < 0 && rc != -EBADMSG)
+		return 0; /* no item.json: an item directory being made or removed */
 	it = calloc(1, sizeof(*it));
 	if (!it) {
 		json_object_put(o);
 		return 1;
+	}
+	if (rc == -EBADMSG) {
+		/* Shown, with why, and never written: nothing vanishes unsaid. */
+		snprintf(it->name, sizeof(it->name), "%s", name);
+		snprintf(it->state, sizeof(it->state), "Unknown");
+		record_damaged(v->region->be, key, 0, v->readonly, it->damaged, sizeof(it->damaged));
+		snprintf(it->error, sizeof(it->error), "%s", it->damaged);
+		it->next = v->items;
+		v->items = it;
+		return 0;
 	}
 	JCPY(it->name, o, "name"); JCPY(it->state, o, "state"); JCPY(it->source_region, o, "source_region");
 	JCPY(it->target_region, o, "target_region"); JCPY(it->active_region, o, "active_region");
@@ -410,7 +515,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	it->created = (time_t)ju(o, "created");
 	it->resync_required = (int)ju(o, "resync_required");
 	it->last_app_point_time = (time_t)ju(o, "last_app_point_time");
-	if (json_object_object_get_ex(o, "disks", &disks)) {
+	if ((disks = ja(o, "disks")) != NULL) {
 		size_t n = json_object_array_length(disks);
 		for (size_t i = 0; i < n && i < MAX_DISKS; i++) {
 			json_object *d = json_object_array_get_idx(disks, i);
@@ -432,18 +537,77 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	return 0;
 }
 
+/* Into v's jobs, newest first: ids sort by start. */
+static void job_insert(struct vault_rec *v, struct job_rec *j)
+{
+	struct job_rec **pp;
+	for (pp = &v->jobs; *pp && strcmp((*pp)->id, j->id) > 0; pp = &(*pp)->next)
+		;
+	j->next = *pp;
+	*pp = j;
+}
+
+/* A job record that does not parse: kept aside, and a Failed job of the same
+ * id (its type and item read from the id, "000042-reprotect-web01") stands in
+ * for it, so the item's job link still leads somewhere that says what
+ * happened.  It is not written back: the record stays aside until repaired. */
+static int job_damaged(struct vault_rec *v, const char *key, const char *name, size_t idlen)
+{
+	struct job_rec *j = calloc(1, sizeof(*j));
+	const char *rest = memchr(name, '-', idlen);
+	char slug[NAME_MAX_];
+
+	if (!j)
+		return 1;
+	snprintf(j->id, sizeof(j->id), "%.*s", (int)idlen, name);
+	/* the longest slug that names a job type: slugs hold '-' themselves */
+	for (const char *dash = rest ? rest + 1 : NULL, *end = name + idlen;
+	     dash && (dash = memchr(dash, '-', (size_t)(end - dash))) != NULL; dash++) {
+		snprintf(slug, sizeof(slug), "%.*s", (int)(dash - rest - 1), rest + 1);
+		if (job_type_by_slug(slug)) {
+			j->type = job_type_by_slug(slug);
+			snprintf(j->item, sizeof(j->item), "%.*s", (int)(end - dash - 1), dash + 1);
+		}
+	}
+	if (!j->type) {
+		logmsg("record %s is damaged and its name names no job type; left as it is", key);
+		free(j);
+		return 0;
+	}
+	j->vault = v;
+	j->state = JOB_FAILED;
+	record_damaged(v->region->be, key, 1, v->readonly, j->error, sizeof(j->error));
+	job_insert(v, j);
+	return 0;
+}
+
 static int load_job_cb(void *arg, const char *name, int is_dir)
 {
 	struct vault_rec *v = arg;
-	struct job_rec *j, **pp;
+	struct job_rec *j;
 	json_object *o, *tasks;
 	char key[512];
 	size_t n = strlen(name);
+	unsigned long long num;
+	int rc;
 
 	if (is_dir || n < 6 || strcmp(name + n - 5, ".json") != 0)
 		return 0;
+	/* Ids are never reused: the counter is at least every id on the medium,
+	 * whatever vault.json says and whether this record reads or not. */
+	num = strtoull(name, NULL, 10);
+	if (num > v->next_job)
+		v->next_job = num;
 	snprintf(key, sizeof(key), "vaults/%s/jobs/%s", v->name, name);
-	if (get_json(v->region->be, key, &o) < 0)
+	rc = get_json(v->region->be, key, &o);
+	if (rc == 0 && (!job_type_by_slug(js(o, "type")) || strncmp(js(o, "id"), name, n - 5) != 0 ||
+			js(o, "id")[n - 5] != '\0')) {
+		json_object_put(o);
+		rc = -EBADMSG;
+	}
+	if (rc == -EBADMSG)
+		return job_damaged(v, key, name, n - 5);
+	if (rc < 0)
 		return 0;
 	j = calloc(1, sizeof(*j));
 	if (!j) {
@@ -466,7 +630,7 @@ static int load_job_cb(void *arg, const char *name, int is_dir)
 	j->ck_offset = ju(o, "ck_offset");
 	JCPY(j->args, o, "args");
 	JCPY(j->prev_state, o, "prev_state");
-	if (json_object_object_get_ex(o, "tasks", &tasks)) {
+	if ((tasks = ja(o, "tasks")) != NULL) {
 		size_t nt = json_object_array_length(tasks);
 		for (size_t i = 0; i < nt && i < MAX_TASKS; i++) {
 			json_object *t = json_object_array_get_idx(tasks, i);
@@ -478,15 +642,7 @@ static int load_job_cb(void *arg, const char *name, int is_dir)
 		}
 	}
 	json_object_put(o);
-	if (!j->type) {
-		free(j);
-		return 0;
-	}
-	/* keep newest first: ids sort by start */
-	for (pp = &v->jobs; *pp && strcmp((*pp)->id, j->id) > 0; pp = &(*pp)->next)
-		;
-	j->next = *pp;
-	*pp = j;
+	job_insert(v, j);
 	return 0;
 }
 
@@ -523,6 +679,20 @@ int vault_load(struct vault_rec *v)
 
 	snprintf(key, sizeof(key), "vaults/%s/vault.json", v->name);
 	rc = get_json(v->region->be, key, &o);
+	if (rc == 0 && (!has(o, "next_job", json_type_int) || !has(o, "policies", json_type_array) ||
+			!has(o, "network_mappings", json_type_array))) {
+		json_object_put(o);
+		rc = -EBADMSG;
+	}
+	if (rc == -EBADMSG) {
+		/* Kept where it is (an operator repairs it) and never written: its
+		 * policies and mappings are unknown, so the vault's own settings
+		 * are refused; items and jobs load, failover still works, and job
+		 * ids come from the job records. */
+		record_damaged(v->region->be, key, 0, v->readonly, v->damaged, sizeof(v->damaged));
+		snprintf(v->error, sizeof(v->error), "%s", v->damaged);
+		goto items;
+	}
 	if (rc == -ENOENT) {
 		/* A new vault: the default policy, as the portal creates it. */
 		rc = policy_add(v, "24-hour-retention-policy", NULL);
@@ -533,7 +703,7 @@ int vault_load(struct vault_rec *v)
 	if (rc < 0)
 		return rc;
 	v->next_job = ju(o, "next_job");
-	if (json_object_object_get_ex(o, "policies", &a)) {
+	if ((a = ja(o, "policies")) != NULL) {
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
 			json_object *po = json_object_array_get_idx(a, i);
 			struct policy_rec *p;
@@ -545,7 +715,7 @@ int vault_load(struct vault_rec *v)
 			p->info.rpo_threshold_seconds = ju(po, POLICY_RPO);
 		}
 	}
-	if (json_object_object_get_ex(o, "network_mappings", &a)) {
+	if ((a = ja(o, "network_mappings")) != NULL) {
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
 			json_object *mo = json_object_array_get_idx(a, i);
 			struct mapping_rec *m = calloc(1, sizeof(*m));
@@ -559,6 +729,7 @@ int vault_load(struct vault_rec *v)
 		}
 	}
 	json_object_put(o);
+items:
 	snprintf(key, sizeof(key), "vaults/%s/items", v->name);
 	v->region->be->ops->list(v->region->be, key, load_item_cb, v);
 	snprintf(key, sizeof(key), "vaults/%s/jobs", v->name);
@@ -633,76 +804,134 @@ static int add_vault(const char *name, const char *region, char *err, size_t err
 	return 0;
 }
 
+int config_parse(json_object *o, const char *path, struct config *cf, char *err, size_t errlen)
+{
+	json_object *a, *x;
+	size_t n;
+
+	memset(cf, 0, sizeof(*cf));
+	if (json_object_object_get_ex(o, "lease_seconds", &x)) {
+		cf->lease_seconds = json_object_get_int(x);
+		if (cf->lease_seconds < 15 || cf->lease_seconds > 60) {
+			snprintf(err, errlen, "config %s: lease_seconds must be 15..60", path);
+			return -EINVAL;
+		}
+	}
+	if (json_object_object_get_ex(o, "hook-timeout-seconds", &x)) {
+		errno = 0;
+		cf->hook_timeout = json_object_get_int(x);
+		if (!json_object_is_type(x, json_type_int) || errno || cf->hook_timeout < 1 ||
+		    cf->hook_timeout > 86400) {
+			snprintf(err, errlen, "config %s: hook-timeout-seconds must be a whole number 1..86400", path);
+			return -EINVAL;
+		}
+	}
+	if (!json_object_object_get_ex(o, "regions", &a) || !json_object_is_type(a, json_type_array)) {
+		snprintf(err, errlen, "config %s: no \"regions\" array", path);
+		return -EINVAL;
+	}
+	n = json_object_array_length(a);
+	cf->regions = calloc(n ? n : 1, sizeof(*cf->regions));
+	if (!cf->regions)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++, cf->nregions++) {
+		json_object *ro = json_object_array_get_idx(a, i);
+		struct config_region *cr = &cf->regions[i];
+		cr->bc = (struct backend_conf){
+			.region = js(ro, "name"), .kind = js(ro, "backend"), .path = js(ro, "path"),
+			.endpoint = js(ro, "endpoint"), .account = js(ro, "account"),
+			.container = js(ro, "container"), .lease_seconds = cf->lease_seconds,
+		};
+		cr->key_env = cr->key_file = "";
+		if (!*cr->bc.region || !backend_find(cr->bc.kind)) {
+			snprintf(err, errlen, "config %s: region %zu needs a name and backend local|azblob", path, i);
+			return -EINVAL;
+		}
+		if (strcmp(cr->bc.kind, "azblob") != 0)
+			continue;
+		cr->key_env = js(ro, "key_env");
+		cr->key_file = *cr->key_env ? "" : js(ro, "key_file");
+		if (!*cr->key_env && !*cr->key_file) {
+			snprintf(err, errlen, "region %s: key_env or key_file is required", cr->bc.region);
+			return -EINVAL;
+		}
+	}
+	if (json_object_object_get_ex(o, "vaults", &a)) {
+		if (!json_object_is_type(a, json_type_array)) {
+			snprintf(err, errlen, "config %s: \"vaults\" is not an array", path);
+			return -EINVAL;
+		}
+		n = json_object_array_length(a);
+		cf->vaults = calloc(n ? n : 1, sizeof(*cf->vaults));
+		if (!cf->vaults)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++, cf->nvaults++) {
+			json_object *vo = json_object_array_get_idx(a, i);
+			cf->vaults[i].name = js(vo, "name");
+			cf->vaults[i].region = js(vo, "region");
+		}
+	}
+	if (json_object_object_get_ex(o, "workers", &x)) {
+		cf->has_workers = 1;
+		cf->workers = json_object_get_int(x);
+	}
+	if (json_object_object_get_ex(o, "hooks", &x))
+		cf->hooks = json_object_get_string(x);
+	return 0;
+}
+
+void config_free(struct config *cf)
+{
+	free(cf->regions);
+	free(cf->vaults);
+	memset(cf, 0, sizeof(*cf));
+}
+
 static int load_config(const char *path, char *err, size_t errlen)
 {
-	json_object *o = json_object_from_file(path), *a, *x;
-	int rc = 0;
+	json_object *o = json_object_from_file(path);
+	struct config cf;
+	int rc;
 
 	if (!o) {
 		snprintf(err, errlen, "config %s: %s", path, json_util_get_last_err());
 		return -EINVAL;
 	}
-	if (json_object_object_get_ex(o, "lease_seconds", &x)) {
-		M.lease_seconds = json_object_get_int(x);
-		if (M.lease_seconds < 15 || M.lease_seconds > 60) {
-			snprintf(err, errlen, "config %s: lease_seconds must be 15..60", path);
-			rc = -EINVAL;
-			goto out;
-		}
-	}
-	if (!json_object_object_get_ex(o, "regions", &a) || !json_object_is_type(a, json_type_array)) {
-		snprintf(err, errlen, "config %s: no \"regions\" array", path);
-		rc = -EINVAL;
-		goto out;
-	}
-	for (size_t i = 0; i < json_object_array_length(a) && rc == 0; i++) {
-		json_object *ro = json_object_array_get_idx(a, i);
-		struct backend_conf bc = {
-			.region = js(ro, "name"), .kind = js(ro, "backend"), .path = js(ro, "path"),
-			.endpoint = js(ro, "endpoint"), .account = js(ro, "account"),
-			.container = js(ro, "container"), .lease_seconds = M.lease_seconds,
-		};
+	rc = config_parse(o, path, &cf, err, errlen);
+	if (rc == 0 && cf.lease_seconds)
+		M.lease_seconds = cf.lease_seconds;
+	if (rc == 0 && cf.hook_timeout)
+		M.hook_timeout = cf.hook_timeout;
+	for (size_t i = 0; i < cf.nregions && rc == 0; i++) {
+		struct config_region *cr = &cf.regions[i];
 		char *key = NULL;
-		if (!*bc.region || !backend_find(bc.kind)) {
-			snprintf(err, errlen, "config %s: region %zu needs a name and backend local|azblob", path, i);
+		if (*cr->key_env) {
+			const char *e = getenv(cr->key_env);
+			key = e ? strdup(e) : NULL;
+			if (!key)
+				snprintf(err, errlen, "region %s: environment variable %s is not set", cr->bc.region,
+					 cr->key_env);
+		} else if (*cr->key_file) {
+			key = read_key_file(cr->key_file, err, errlen);
+		}
+		if ((*cr->key_env || *cr->key_file) && !key) {
 			rc = -EINVAL;
 			break;
 		}
-		if (strcmp(bc.kind, "azblob") == 0) {
-			if (*js(ro, "key_env")) {
-				const char *e = getenv(js(ro, "key_env"));
-				key = e ? strdup(e) : NULL;
-				if (!key)
-					snprintf(err, errlen, "region %s: environment variable %s is not set", bc.region,
-						 js(ro, "key_env"));
-			} else if (*js(ro, "key_file")) {
-				key = read_key_file(js(ro, "key_file"), err, errlen);
-			} else {
-				snprintf(err, errlen, "region %s: key_env or key_file is required", bc.region);
-			}
-			if (!key) {
-				rc = -EINVAL;
-				break;
-			}
-			bc.key = key;
-		}
-		rc = add_region(&bc, err, errlen);
+		cr->bc.key = key;
+		rc = add_region(&cr->bc, err, errlen);
 		if (key) {
 			explicit_bzero(key, strlen(key));
 			free(key);
 		}
 	}
-	if (rc == 0 && json_object_object_get_ex(o, "vaults", &a)) {
-		for (size_t i = 0; i < json_object_array_length(a) && rc == 0; i++) {
-			json_object *vo = json_object_array_get_idx(a, i);
-			rc = add_vault(js(vo, "name"), js(vo, "region"), err, errlen);
-		}
-	}
-	if (rc == 0 && json_object_object_get_ex(o, "workers", &x))
-		M.workers = json_object_get_int(x);
-	if (rc == 0 && json_object_object_get_ex(o, "hooks", &x))
-		M.hooks_dir = strdup(json_object_get_string(x));
-out:
+	for (size_t i = 0; i < cf.nvaults && rc == 0; i++)
+		rc = add_vault(cf.vaults[i].name, cf.vaults[i].region, err, errlen);
+	if (rc == 0 && cf.has_workers)
+		M.workers = cf.workers;
+	if (rc == 0 && cf.hooks && !(M.hooks_dir = strdup(cf.hooks)))
+		rc = -ENOMEM;
+	config_free(&cf);
 	json_object_put(o);
 	return rc;
 }
@@ -730,7 +959,7 @@ static void region_first_init(struct region *r)
 	char stamp[4096], reason[256];
 	int fd;
 	snprintf(stamp, sizeof(stamp), "%s/initialized", M.state_dir);
-	mkdir(stamp, 0755);
+	mkdir(stamp, 0700);
 	snprintf(stamp, sizeof(stamp), "%s/initialized/%s", M.state_dir, r->name);
 	if (access(stamp, F_OK) == 0)
 		return;
@@ -741,7 +970,7 @@ static void region_first_init(struct region *r)
 			return;
 		}
 	}
-	fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		close(fd);
 }
@@ -841,6 +1070,7 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 	v->maps = tmp->maps;
 	v->jobs = tmp->jobs;
 	v->next_job = tmp->next_job;
+	memcpy(v->damaged, tmp->damaged, sizeof(v->damaged));
 	tmp->policies = NULL, tmp->maps = NULL, tmp->jobs = NULL;
 	/* A job a worker still runs (this daemon just lost the lease) keeps its
 	 * record: the worker holds the pointer.  Every other old one goes. */
@@ -1101,6 +1331,7 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 	M.started = time(NULL);
 	M.state_dir = strdup(o->state_dir);
 	M.workers = 4;
+	M.hook_timeout = 60;
 	if (!M.state_dir)
 		return -ENOMEM;
 	if (mkdir(M.state_dir, 0700) < 0 && errno != EEXIST) {

@@ -125,10 +125,12 @@ struct item_rec {
 	char last_point[32], last_app_point[32];
 	time_t last_point_time;
 	int npoints;
-	char test_failover[128];
+	char test_failover[512];
+	char hook_note[200];         /* why the last app-consistent point was not, "" if it was */
 	char tf_region[NAME_MAX_];   /* where the test failover VM is */
 	char tf_rg[NAME_MAX_];
 	time_t created;
+	char damaged[ERR_MAX];       /* item.json did not parse: why; shown, never written */
 	struct rpchain *chain;       /* set once replication started; own lock */
 	int chain_ro;                /* chain was opened read-only (see chain_pin) */
 	struct item_rec *next;
@@ -163,6 +165,7 @@ struct job_rec {
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
 	char prev_state[40];         /* item state before the job */
+	int drop_item;               /* its end removes the item (a cancelled enable) */
 	int dirty;                   /* changed since its record was written */
 	double dirty_at;             /* monotonic time progress last made it dirty */
 	struct job_rec *next;
@@ -175,6 +178,7 @@ struct vault_rec {
 	time_t lease_ok;             /* last time the lease was taken or renewed */
 	int readonly;
 	uint64_t next_job;
+	char damaged[ERR_MAX];       /* vault.json did not parse: why; never written then */
 	char error[ERR_MAX];
 	struct policy_rec *policies;
 	struct mapping_rec *maps;
@@ -191,6 +195,7 @@ struct model {
 	struct vault_rec *vaults;
 	time_t started;
 	int lease_seconds;           /* azblob vault leases (config "lease_seconds") */
+	int hook_timeout;            /* seconds a hook may run (config "hook-timeout-seconds") */
 };
 extern struct model M;
 
@@ -226,6 +231,29 @@ int gates_freeze(struct backend *be, const char (*keys)[1024], int n, struct gat
 void gates_thaw(struct gate **g, int n);
 void gates_free(void);
 void region_unload(struct region *r);
+/* Protection records (inventory.c, model_lock held): a disk's region names
+ * the one item that protects it, as source or replica. */
+struct disk_ref {
+	struct region *r;
+	int managed;
+	char parent[NAME_MAX_];
+	char name[NAME_MAX_];
+	int replica;                 /* its role: 0 source, 1 replica */
+};
+/* The disks an item's layout protects, sources and replicas (at most
+ * 2 * MAX_DISKS); none once committed or migrated. */
+int item_disk_refs(const struct item_rec *it, struct disk_ref *out);
+/* Claim every disk for vault/item, all or nothing: 0, or -EEXIST with the
+ * holding vault and item in why, or another -errno. */
+int protection_claim(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
+		     size_t len);
+/* Check only: 0 when no other item holds any of the disks, else as claim. */
+int protection_free(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
+		    size_t len);
+/* Remove the records that name vault/item (others are left alone). */
+void protection_release(struct vault_rec *v, const char *item, const struct disk_ref *d, int n);
+/* Release what the item's layout claims (model_lock held). */
+void protection_release_item(struct vault_rec *v, const struct item_rec *it);
 
 /* vault persistence (model_lock held) */
 int persist_vault(struct vault_rec *v);
@@ -234,6 +262,13 @@ int persist_job(struct vault_rec *v, struct job_rec *j);
 void jobs_flush(struct vault_rec *v);
 int unpersist_item(struct vault_rec *v, struct item_rec *it);
 int vault_load(struct vault_rec *v);
+/* A record that does not parse (model_lock held or not: no model state):
+ * keep it aside (backend_keep_damaged; not when readonly), log it, and
+ * say so in msg.  move: the record itself goes too. */
+void record_damaged(struct backend *be, const char *key, int move, int readonly, char *msg, size_t len);
+/* The point catalog of item was damaged or missing (rpchain_conf.note says
+ * what stood in for it): the item's error and the log (model_lock NOT held). */
+void catalog_note(struct vault_rec *v, const char *item, const char *note);
 
 /* record keys in the vault region and the target region */
 void key_item(const struct vault_rec *v, const char *item, char *buf, size_t len);
@@ -293,6 +328,7 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...) __attribute__((format(
 const struct job_type *job_type_by_slug(const char *slug);
 int jobs_start(int nworkers);
 void jobs_stop(void);
+int jobs_stopping_now(void); /* an unmount is under way (a hint, no lock) */
 /* Queue a plain function on the worker pool (replication cycles).  drop,
  * if not NULL, frees arg should the work be dropped unrun at shut-down. */
 int pool_submit(void (*fn)(void *), void *arg, void (*drop)(void *));
@@ -327,5 +363,11 @@ int replication_cycle_now(struct vault_rec *v, const char *item, int force_compa
  * held); 0 or -errno with the reason in why. */
 int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len);
 void protect_free_maps(void); /* frees cached block maps */
+/* Resync's repair of replicas deleted behind the daemon's back (model_lock
+ * NOT held): create each missing one again, empty (*lost counts them), so
+ * a full compare fills it; then, once the resync's point exists, delete the
+ * older points, which all read through the lost bytes. */
+int replicas_recreate_lost(struct vault_rec *v, const char *item, int *lost, char *why, size_t whylen);
+int points_drop_older(struct vault_rec *v, const char *item);
 
 #endif

@@ -27,6 +27,7 @@
 #include "model.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,12 @@ struct item_io {
 	char src_reason[256], tgt_reason[256];
 };
 
+/* A region an item names may be gone from the config: as good as down. */
+static int region_ok(const struct region *r)
+{
+	return r && r->available;
+}
+
 /* Copy what the data path needs (model_lock held). */
 static int item_io_fill(struct vault_rec *v, struct item_rec *it, struct item_io *io)
 {
@@ -156,8 +163,11 @@ static int item_io_fill(struct vault_rec *v, struct item_rec *it, struct item_io
 	struct policy_rec *p = policy_find(v, it->policy);
 
 	memset(io, 0, sizeof(*io));
-	if (!src || !tgt)
-		return -ENOENT;
+	if (!src || !tgt) {
+		snprintf(io->src_reason, sizeof(io->src_reason), "region %s is not in the configuration",
+			 src ? it->target_region : it->source_region);
+		return -EHOSTUNREACH;
+	}
 	io->src_be = src->be;
 	io->tgt_be = tgt->be;
 	io->vault_be = v->region->be;
@@ -218,7 +228,7 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 	struct item_io io;
 	struct rpchain *chain, *attached;
 	const char *keys[MAX_DISKS];
-	char name[NAME_MAX_];
+	char name[NAME_MAX_], note[ERR_MAX];
 	int rc, readonly;
 
 	pthread_mutex_lock(&model_lock);
@@ -238,10 +248,12 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 		struct rpchain_conf conf = {
 			.meta = io.vault_be, .catalog_key = io.catalog, .data = io.tgt_be,
 			.data_prefix = io.data_prefix, .ndisks = io.ndisks, .replica_keys = keys,
-			.readonly = readonly,
+			.readonly = readonly, .note = note, .notelen = sizeof(note),
 		};
 		rc = rpchain_open(&conf, &chain);
 	}
+	if (note[0])
+		catalog_note(v, name, note);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&model_lock);
@@ -315,28 +327,156 @@ int wait_cycle_done(struct jobctx *c)
 
 /* ---- hooks ---- */
 
-static int run_hook(const char *name, const char *vault, const char *item)
+/* A hook runs in its own process group, so a time-out or a preemption kills
+ * everything it started, not only the script.  Its caller polls: a hook that
+ * never returns costs at most M.hook_timeout seconds, and none at all once
+ * stop() says a job needs the item (a failover never waits behind a freeze).
+ * model_lock NOT held. */
+
+static double mono_now(void)
 {
-	char path[4096];
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void hook_kill(pid_t pid)
+{
+	int status;
+	kill(-pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+struct hook_wait {
+	pid_t pid;
+	double deadline;
+	char what[NAME_MAX_ + 16];
+};
+
+/* A thaw handed over by a cycle that had to give the item up: it still
+ * gets its time limit, on a thread of its own. */
+static void *hook_reaper(void *arg)
+{
+	struct hook_wait *w = arg;
+	int status;
+	for (;;) {
+		pid_t r = waitpid(w->pid, &status, WNOHANG);
+		if (r == w->pid || (r < 0 && errno != EINTR))
+			break;
+		if (mono_now() >= w->deadline) {
+			hook_kill(w->pid);
+			logmsg("hook %s still running after %d s: killed", w->what, M.hook_timeout);
+			break;
+		}
+		usleep(20 * 1000);
+	}
+	free(w);
+	return NULL;
+}
+
+/* Hand a running hook to a reaper thread; kill it if none can start. */
+static void hook_detach(pid_t pid, double deadline, const char *what)
+{
+	struct hook_wait *w = calloc(1, sizeof(*w));
+	pthread_attr_t at;
+	pthread_t t;
+	int rc = -ENOMEM;
+
+	if (w) {
+		w->pid = pid;
+		w->deadline = deadline;
+		snprintf(w->what, sizeof(w->what), "%s", what);
+		rc = pthread_attr_init(&at);
+		if (rc == 0) {
+			pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+			rc = pthread_create(&t, &at, hook_reaper, w);
+			pthread_attr_destroy(&at);
+		}
+	}
+	if (rc != 0) {
+		free(w);
+		hook_kill(pid);
+	}
+}
+
+/* Run hook `name` with the vault and item as arguments.  0 when it exited
+ * 0; -ENOENT: no such executable hook; -EIO: it failed; -ETIMEDOUT: it was
+ * still running after the time limit and was killed; -ECANCELED: stop()
+ * said the item is needed elsewhere, and the hook was killed (or, with
+ * detach, left to finish on its own under the time limit).  why says so. */
+static int run_hook(const char *name, const char *vault, const char *item, int (*stop)(void *), void *arg,
+		    int detach, char *why, size_t whylen)
+{
+	char path[4096], what[NAME_MAX_ + 16];
 	char *argv[4];
 	struct stat st;
+	posix_spawnattr_t attr;
+	double deadline;
 	pid_t pid;
 	int status, rc;
 
+	why[0] = '\0';
 	snprintf(path, sizeof(path), "%s/%s", M.hooks_dir, name);
-	if (stat(path, &st) < 0 || !(st.st_mode & S_IXUSR))
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
 		return -ENOENT;
+	snprintf(what, sizeof(what), "%s for %s", name, item);
 	argv[0] = path;
 	argv[1] = (char *)vault;
 	argv[2] = (char *)item;
 	argv[3] = NULL;
-	rc = posix_spawn(&pid, path, NULL, NULL, argv, environ);
+	rc = posix_spawnattr_init(&attr);
 	if (rc)
 		return -rc;
-	if (waitpid(pid, &status, 0) < 0)
-		return -errno;
+	rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	if (rc == 0)
+		rc = posix_spawnattr_setpgroup(&attr, 0);
+	if (rc == 0)
+		rc = posix_spawn(&pid, path, NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	if (rc) {
+		snprintf(why, whylen, "%s hook could not start: %s", name, strerror(rc));
+		return -rc;
+	}
+	deadline = mono_now() + M.hook_timeout;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			snprintf(why, whylen, "%s hook: %s", name, strerror(-rc));
+			hook_kill(pid);
+			return rc;
+		}
+		if (r == pid)
+			break;
+		if (mono_now() >= deadline) {
+			hook_kill(pid);
+			snprintf(why, whylen, "%s hook still running after %d s (hook-timeout-seconds): killed", name,
+				 M.hook_timeout);
+			logmsg("hook %s: %s", what, why);
+			return -ETIMEDOUT;
+		}
+		if (stop && stop(arg)) {
+			if (detach) {
+				hook_detach(pid, deadline, what);
+				snprintf(why, whylen, "%s hook left to finish on its own: a job needs the item", name);
+			} else {
+				hook_kill(pid);
+				snprintf(why, whylen, "%s hook killed: a job needs the item", name);
+			}
+			logmsg("hook %s: %s", what, why);
+			return -ECANCELED;
+		}
+		usleep(20 * 1000);
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		logmsg("hook %s for %s failed (status %d)", name, item, status);
+		if (WIFEXITED(status))
+			snprintf(why, whylen, "%s hook failed (exit status %d)", name, WEXITSTATUS(status));
+		else
+			snprintf(why, whylen, "%s hook failed (signal %d)", name, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		logmsg("hook %s: %s", what, why);
 		return -EIO;
 	}
 	return 0;
@@ -348,13 +488,14 @@ int sync_disk(struct backend *sbe, const char *skey, struct backend *dbe, const 
 		     struct delta_opts *opts, struct delta_stats *st)
 {
 	struct bdisk *s = NULL, *d = NULL;
-	int rc = sbe->ops->disk_open(sbe, skey, BDISK_RDONLY, &s);
+	int rc;
+	memset(st, 0, sizeof(*st)); /* the caller adds them up, failed or not */
+	rc = sbe->ops->disk_open(sbe, skey, BDISK_RDONLY, &s);
 	if (rc < 0)
 		goto out;
 	rc = dbe->ops->disk_open(dbe, dkey, BDISK_RDWR, &d);
 	if (rc < 0)
 		goto out;
-	memset(st, 0, sizeof(*st));
 	rc = delta_sync(s, d, opts, st);
 	if (rc == 0)
 		rc = bd_sync(d);
@@ -380,6 +521,11 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 		struct policy_rec *p = policy_find(a->v, it->policy);
 		time_t now = time(NULL), prev = it->next_cycle - it->last_cycle; /* the last wait */
 		it->cycle_running = 0;
+		if (rc == -EAGAIN) {
+			/* gave way to a job before it began: not a cycle, nor a failure */
+			pthread_mutex_unlock(&model_lock);
+			return;
+		}
 		it->last_cycle = now;
 		it->next_cycle = now + (time_t)(p ? p->info.crash_frequency_seconds : 300);
 		it->cycles++;
@@ -487,7 +633,22 @@ static int cycle_progress(void *arg, const struct delta_stats *st)
 	return vault_fenced(arg);
 }
 
-/* One cycle's work; force_compare makes it compare source and replica
+/* A scheduled cycle gives the item up to a job waiting for it (or to a
+ * fence, or an unmount) while it waits for a hook. */
+static int cycle_preempted(void *arg)
+{
+	struct cycle_arg *a = arg;
+	struct item_rec *it;
+	int r;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(a->v, a->item);
+	r = !it || it->job || a->v->readonly || jobs_stopping_now();
+	pthread_mutex_unlock(&model_lock);
+	return r;
+}
+
+/* One cycle's work; -EAGAIN: it gave the item up to a job before it began
+ * (waiting for a freeze hook); force_compare makes it compare source and replica
  * whatever the map says (resync); jp, when given, reports to a job. */
 static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp, uint64_t *shipped_out,
 		      char *why, size_t whylen)
@@ -500,7 +661,8 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 	struct item_maps *im;
 	struct gate *gate[MAX_DISKS];
 	uint64_t shipped = 0;
-	int rc, app = 0, have_newest;
+	char hook_why[200] = "";
+	int rc, app = 0, thaw_due = 0, have_newest;
 	time_t now = time(NULL);
 
 	pthread_mutex_lock(&model_lock);
@@ -511,8 +673,10 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		      now - it->last_app_point_time >= (time_t)io.pol.app_frequency_minutes * 60;
 	}
 	pthread_mutex_unlock(&model_lock);
-	if (rc < 0)
+	if (rc < 0) {
+		snprintf(why, whylen, "%s", io.src_reason[0] ? io.src_reason : strerror(-rc));
 		goto done;
+	}
 	if (!io.src_avail || !io.tgt_avail) {
 		rc = -EHOSTUNREACH;
 		snprintf(why, whylen, "region %s is unavailable: %s", !io.src_avail ? "source" : "target",
@@ -533,15 +697,32 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		rc = -ENOMEM;
 		goto done;
 	}
-	if (app && run_hook("freeze", a->v->name, a->item) < 0)
-		app = 0; /* no hook or it failed: this point is crash-consistent */
+	if (app && !jp) {
+		/* Only a scheduled cycle runs hooks: a job's cycle (failover's
+		 * latest data, resync) never waits for an application. */
+		int hr = run_hook("freeze", a->v->name, a->item, cycle_preempted, a, 0, hook_why, sizeof(hook_why));
+		thaw_due = hr != -ENOENT; /* a freeze that ran, even cut short, is thawed */
+		if (hr == -ECANCELED) {
+			rc = -EAGAIN;
+			snprintf(why, whylen, "%s", hook_why);
+			goto thaw;
+		}
+		app = hr == 0; /* no hook, or it failed: this point is crash-consistent */
+	} else {
+		app = 0;
+	}
 	rc = rpchain_begin(chain, &cy);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot start a recovery point: %s", strerror(-rc));
 		goto thaw;
 	}
 	/* One instant for all disks: no mount write lands while they ship. */
-	gates_freeze(io.src_be, (const char (*)[1024])io.src_key, io.ndisks, gate);
+	rc = gates_freeze(io.src_be, (const char (*)[1024])io.src_key, io.ndisks, gate);
+	if (rc < 0) {
+		snprintf(why, whylen, "cannot hold the source disks' writes: %s", strerror(-rc));
+		rpchain_abort(cy);
+		goto thaw;
+	}
 	for (int i = 0; i < io.ndisks && rc == 0; i++) {
 		struct delta_opts opts = {0};
 		struct delta_stats st;
@@ -643,13 +824,27 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		it = item_find(a->v, a->item);
 		if (it && app)
 			it->last_app_point_time = now;
+		if (it && thaw_due && !app)
+			snprintf(it->hook_note, sizeof(it->hook_note), "%.140s: point %.32s is crash-consistent",
+				 hook_why, pt.id);
+		else if (it && app)
+			it->hook_note[0] = '\0';
 		pthread_mutex_unlock(&model_lock);
 		rpchain_prune(chain, now, (unsigned)io.pol.retention_hours);
 		item_points_refresh(a->v, a->item, chain);
 	}
 thaw:
-	if (app)
-		run_hook("thaw", a->v->name, a->item);
+	if (thaw_due) {
+		char tw[200];
+		/* If a job wants the item meanwhile, the thaw finishes on its own. */
+		if (run_hook("thaw", a->v->name, a->item, cycle_preempted, a, 1, tw, sizeof(tw)) < 0 && tw[0]) {
+			pthread_mutex_lock(&model_lock);
+			it = item_find(a->v, a->item);
+			if (it)
+				snprintf(it->hook_note, sizeof(it->hook_note), "%s", tw);
+			pthread_mutex_unlock(&model_lock);
+		}
+	}
 done:
 	*shipped_out = shipped;
 	return rc;
@@ -690,6 +885,59 @@ int replication_cycle_now(struct vault_rec *v, const char *item, int force_compa
 	return rc;
 }
 
+int replicas_recreate_lost(struct vault_rec *v, const char *item, int *lost, char *why, size_t whylen)
+{
+	struct item_io io;
+	struct item_rec *it;
+	int rc;
+
+	*lost = 0;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, item);
+	rc = it ? item_io_fill(v, it, &io) : -ENOENT;
+	pthread_mutex_unlock(&model_lock);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < io.ndisks; i++) {
+		rc = io.tgt_be->ops->disk_exists(io.tgt_be, io.rep_key[i]);
+		if (rc == 0)
+			rc = io.tgt_be->ops->disk_create(io.tgt_be, io.rep_key[i], io.size[i]);
+		else if (rc == 1)
+			continue;
+		if (rc < 0) {
+			snprintf(why, whylen, "cannot create the lost replica of disk %d again: %s", i, strerror(-rc));
+			return rc;
+		}
+		logmsg("item %s: the replica %s was gone; created it again, empty, for the resync to fill", item,
+		       io.rep_key[i]);
+		(*lost)++;
+	}
+	return 0;
+}
+
+int points_drop_older(struct vault_rec *v, const char *item)
+{
+	struct item_rec *it;
+	struct rp_point *pts = NULL;
+	int n = 0, rc;
+
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, item);
+	pthread_mutex_unlock(&model_lock);
+	if (!it)
+		return -ENOENT;
+	rc = item_open_chain(v, it);
+	if (rc < 0)
+		return rc;
+	rc = rpchain_list(it->chain, &pts, &n);
+	for (int i = 0; rc == 0 && i < n - 1; i++)
+		rc = rpchain_delete(it->chain, pts[i].id);
+	if (rc == 0 && n > 1)
+		logmsg("item %s: %d older recovery point(s) read through a lost replica: deleted", item, n - 1);
+	free(pts);
+	item_points_refresh(v, item, it->chain);
+	return rc;
+}
 
 void replication_tick(time_t now)
 {
@@ -720,7 +968,7 @@ void replication_tick(time_t now)
 
 enum { EN_PREREQ, EN_TARGET, EN_DISKS, EN_COPY, EN_POINT, EN_START };
 
-static int enable_run(struct jobctx *c)
+static int enable_steps(struct jobctx *c)
 {
 	struct item_io io;
 	struct item_rec *it;
@@ -736,10 +984,10 @@ static int enable_run(struct jobctx *c)
 	it = item_find(c->v, c->item);
 	src = it ? region_find(it->source_region) : NULL;
 	tgt = it ? region_find(it->target_region) : NULL;
-	rc = !it ? -ENOENT : (!src->available || !tgt->available) ? -EHOSTUNREACH : 0;
+	rc = !it ? -ENOENT : (!region_ok(src) || !region_ok(tgt)) ? -EHOSTUNREACH : 0;
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "region %s is unavailable",
-			 src->available ? tgt->name : src->name);
+			 region_ok(src) ? it->target_region : it->source_region);
 	pthread_mutex_unlock(&model_lock);
 	job_task(c, EN_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
@@ -889,6 +1137,73 @@ static int enable_run(struct jobctx *c)
 	return 0;
 }
 
+/* A cancelled enable leaves nothing half-made: the replicas, the undo data
+ * and maps, and any points go, and the job's end removes the item.  When
+ * something cannot go (a region went away), the item stays, failed, for a
+ * disable to finish.  model_lock NOT held. */
+static int enable_undo(struct jobctx *c)
+{
+	struct item_rec *it;
+	struct region *tgt;
+	struct rpchain *chain;
+	char prefix[512];
+	int rc = 0;
+
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	chain = it ? it->chain : NULL;
+	pthread_mutex_unlock(&model_lock);
+	if (!it)
+		return 0;
+	if (chain) {
+		rc = rpchain_destroy(chain);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	maps_forget(c->v, c->item);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	tgt = it ? region_find(it->target_region) : NULL;
+	for (int i = 0; it && tgt && i < it->ndisks; i++) {
+		struct item_disk *d = &it->disks[i];
+		int r = inv_disk_delete(tgt, d->replica_managed, d->replica_parent, d->replica);
+		if (r < 0 && r != -ENOENT) {
+			logmsg("item %s: cancelled enable cannot delete replica disk %s: %s", c->item, d->replica,
+			       strerror(-r));
+			rc = rc ? rc : r;
+		}
+	}
+	pthread_mutex_unlock(&model_lock);
+	key_item_data(c->v, c->item, prefix, sizeof(prefix));
+	if (tgt) {
+		int r = tgt->be->ops->remove_tree(tgt->be, prefix);
+		if (r < 0 && r != -ENOENT)
+			rc = rc ? rc : r;
+	}
+	pthread_mutex_lock(&model_lock);
+	it = item_find(c->v, c->item);
+	if (rc == 0 && it)
+		protection_release_item(c->v, it);
+	if (rc == 0)
+		c->j->drop_item = 1;
+	else
+		snprintf(c->j->error, sizeof(c->j->error),
+			 "cancelled, but not everything it made could be removed (%s): disable the item to finish",
+			 strerror(-rc));
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+static int enable_run(struct jobctx *c)
+{
+	int rc = enable_steps(c);
+	if (rc == 0 && job_cancelled(c) && !job_shutting_down(c))
+		rc = -ECANCELED; /* cancelled after the copy: undone all the same */
+	if (rc == -ECANCELED && !job_shutting_down(c) && enable_undo(c) < 0)
+		rc = -EIO; /* the item stays, InitialReplicationFailed, for a disable */
+	return rc;
+}
+
 const struct job_type JT_ENABLE = {
 	.name = "Enable replication",
 	.slug = "enable-replication",
@@ -919,10 +1234,10 @@ static int disable_run(struct jobctx *c)
 	pthread_mutex_lock(&model_lock);
 	it = item_find(c->v, c->item);
 	tgt = it ? region_find(it->target_region) : NULL;
-	rc = !it ? -ENOENT : !tgt->available ? -EHOSTUNREACH : item_io_fill(c->v, it, &io);
+	rc = !it ? -ENOENT : !region_ok(tgt) ? -EHOSTUNREACH : item_io_fill(c->v, it, &io);
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "region %s, which holds the replicas, is unavailable",
-			 tgt->name);
+			 it->target_region);
 	pthread_mutex_unlock(&model_lock);
 	job_task(c, DI_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
@@ -963,6 +1278,14 @@ static int disable_run(struct jobctx *c)
 	job_task(c, DI_CLEANUP, JOB_IN_PROGRESS);
 	maps_forget(c->v, c->item);
 	rc = io.tgt_be->ops->remove_tree(io.tgt_be, io.data_prefix);
+	if (rc == 0) {
+		/* the disks are no longer protected: their regions say so */
+		pthread_mutex_lock(&model_lock);
+		it = item_find(c->v, c->item);
+		if (it)
+			protection_release_item(c->v, it);
+		pthread_mutex_unlock(&model_lock);
+	}
 	job_task(c, DI_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }

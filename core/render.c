@@ -41,6 +41,8 @@ void core_render_item_status(const struct item_info *ii, struct sbuf *out)
 	sb_printf(out, "replication-failures: %llu\n", (unsigned long long)ii->cycle_failures);
 	sb_printf(out, "bytes-replicated: %llu\n", (unsigned long long)ii->bytes_replicated);
 	sb_printf(out, "test-failover: %s\n", ii->test_failover[0] ? ii->test_failover : "none");
+	if (ii->hook_note[0])
+		sb_printf(out, "hooks: %s\n", ii->hook_note);
 	for (int i = 0; i < ii->ndisks; i++)
 		sb_printf(out, "disk: %s size=%llu replica=%s state=%s synced-bytes=%llu\n", ii->disks[i].name,
 			  (unsigned long long)ii->disks[i].size, ii->disks[i].replica, ii->disks[i].state,
@@ -126,6 +128,7 @@ void core_render_item_json(const struct item_info *ii, const char *allowed, stru
 	jtime(o, "last-replication-cycle", ii->last_cycle);
 	jint(o, "replication-cycles", (int64_t)ii->cycles);
 	jint(o, "replication-failures", (int64_t)ii->cycle_failures);
+	json_object_object_add(o, "hooks", ii->hook_note[0] ? json_object_new_string(ii->hook_note) : NULL);
 	jint(o, "bytes-replicated", (int64_t)ii->bytes_replicated);
 	json_object_object_add(o, "resync-required", json_object_new_boolean(ii->resync_required));
 	json_object_object_add(o, "test-failover", ii->test_failover[0] ? json_object_new_string(ii->test_failover) : NULL);

@@ -106,6 +106,17 @@ int sl_has(const struct strlist *sl, const char *s)
 	return 0;
 }
 
+void sl_del(struct strlist *sl, const char *s)
+{
+	for (int i = 0; i < sl->n; i++)
+		if (strcmp(sl->v[i], s) == 0) {
+			free(sl->v[i]);
+			memmove(&sl->v[i], &sl->v[i + 1], (size_t)(sl->n - i - 1) * sizeof(*sl->v));
+			sl->n--;
+			return;
+		}
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);

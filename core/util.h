@@ -31,6 +31,7 @@ struct strlist {
 };
 int sl_add(struct strlist *sl, const char *s);
 int sl_has(const struct strlist *sl, const char *s);
+void sl_del(struct strlist *sl, const char *s); /* the first s, if any; order kept */
 void sl_sort(struct strlist *sl);
 void sl_free(struct strlist *sl);
 

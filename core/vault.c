@@ -49,6 +49,8 @@ static int vault_writable(struct vault_rec *v)
 {
 	if (v->readonly)
 		return fail_vault(v, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
+	if (v->damaged[0])
+		return fail_vault(v, -EIO, "%s: the vault's settings cannot change until it is repaired", v->damaged);
 	if (!v->region->available)
 		return fail_vault(v, -EHOSTUNREACH, "the vault's region %s is unavailable: %s", v->region->name,
 				  v->region->reason);
@@ -134,6 +136,7 @@ int core_policy_info(const char *vault, const char *policy, struct policy_info *
 int core_policy_create(const char *vault, const char *policy)
 {
 	struct vault_rec *v;
+	struct policy_rec *p;
 	int rc;
 	pthread_mutex_lock(&model_lock);
 	v = vault_find(vault);
@@ -143,9 +146,15 @@ int core_policy_create(const char *vault, const char *policy)
 	if (rc == 0 && policy_find(v, policy))
 		rc = fail_vault(v, -EEXIST, "policy %s already exists", policy);
 	if (rc == 0)
-		rc = policy_add(v, policy, NULL);
-	if (rc == 0)
-		rc = persist_vault(v);
+		rc = policy_add(v, policy, &p);
+	if (rc == 0 && (rc = persist_vault(v)) < 0) {
+		/* not durable: it does not show either */
+		struct policy_rec **pp;
+		for (pp = &v->policies; *pp != p; pp = &(*pp)->next)
+			;
+		*pp = p->next;
+		free(p);
+	}
 	pthread_mutex_unlock(&model_lock);
 	return rc;
 }
@@ -398,7 +407,10 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 			ii->rpo_seconds = 0;
 	}
 	snprintf(ii->health, sizeof(ii->health), "Normal");
-	if (it->failing) {
+	if (it->damaged[0]) {
+		snprintf(ii->health, sizeof(ii->health), "Critical");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "its record item.json is damaged (see error)");
+	} else if (it->failing) {
 		snprintf(ii->health, sizeof(ii->health), "Critical");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "replication failing: %.100s", it->fail_reason);
 	} else if (in_list(it->state, failed_states)) {
@@ -423,6 +435,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 		snprintf(ii->health, sizeof(ii->health), "Warning");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "resynchronization required");
 	}
+	snprintf(ii->hook_note, sizeof(ii->hook_note), "%s", it->hook_note);
 	ii->ndisks = it->ndisks;
 	for (int i = 0; i < it->ndisks; i++) {
 		struct item_disk_info *d = &ii->disks[i];
@@ -491,7 +504,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	struct region *src, *tgt;
 	struct rg_rec *g;
 	struct vm_rec *vm;
-	struct item_rec *it = NULL, *old;
+	struct item_rec *it = NULL, *old, *saved = NULL;
 	const char *vmarg, *s, *t, *pol, *trg, *aset, *cache, *bw;
 	char args[512];
 	char rgname[NAME_MAX_], vmname[NAME_MAX_], *err;
@@ -573,10 +586,25 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		goto out;
 	}
 	old = item_find(v, vmname);
-	if (old && (strcmp(old->state, "InitialReplicationFailed") != 0 || old->job)) {
-		rc = fail_vault(v, -EEXIST, "%s is already protected by vault %s", vmname, v->name);
+	if (old && (strcmp(old->source_region, s) != 0 || strcmp(old->vm_rg, rgname) != 0)) {
+		/* items are named after their VM: another VM holds the name */
+		rc = fail_vault(v, -EEXIST, "vault %s already has an item %s, protecting VM %s/%s in region %s: "
+				"%s/%s cannot be protected in this vault under the same name", v->name, vmname,
+				old->vm_rg, vmname, old->source_region, rgname, vmname);
 		goto out;
 	}
+	if (old && (strcmp(old->state, "InitialReplicationFailed") != 0 || old->job)) {
+		rc = fail_vault(v, -EEXIST, "%s/%s is already protected by vault %s", rgname, vmname, v->name);
+		goto out;
+	}
+	/* A retry rewrites the failed item: keep it as it was should the claim
+	 * below fail. */
+	if (old && !(saved = malloc(sizeof(*saved)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (old)
+		*saved = *old;
 	it = old ? old : calloc(1, sizeof(*it));
 	if (!it) {
 		rc = -ENOMEM;
@@ -629,6 +657,20 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		}
 		snprintf(d->state, sizeof(d->state), "InitialReplicationPending");
 	}
+	/* The disks' regions record who protects them: claimed before the job
+	 * exists, so two vaults (or daemons) cannot both start protecting a
+	 * disk, nor write into replicas another item owns. */
+	{
+		struct disk_ref refs[2 * MAX_DISKS];
+		int n = item_disk_refs(it, refs);
+		rc = protection_claim(v, it->name, refs, n, err, errlen);
+		if (rc < 0) {
+			logmsg("vault %s: enable-replication of %s refused: %s", v->name, vmarg, err);
+			if (old)
+				*old = *saved;
+			goto undo;
+		}
+	}
 	/* The network mapping: created with the default when missing. */
 	if (it->network[0] && !mapping_find(v, s, it->network)) {
 		char target[2 * NAME_MAX_];
@@ -659,13 +701,16 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	v->error[0] = '\0';
 	goto out;
 undo:
-	if (!old)
+	if (!old) {
+		protection_release_item(v, it);
 		free(it);
+	}
 	goto out;
 bad:
 	logmsg("vault %s: enable-replication refused: %s", vault, err);
 out:
 	pthread_mutex_unlock(&model_lock);
+	free(saved);
 	return rc;
 }
 
@@ -686,9 +731,16 @@ static int only_start(struct item_rec *it, struct ctl_line *cl, const char *cont
 
 static int disable_prepare(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line)
 {
+	struct backend *be = v->region->be;
 	int rc = only_start(it, cl, "disable");
 	if (rc == 0)
 		rc = job_submit(v, it, &JT_DISABLE, line, NULL);
+	/* A full medium must not keep disable, which frees space, from
+	 * writing its records: spend the region's reserve on it, once. */
+	if (rc == -ENOSPC && be->ops->reserve_release && be->ops->reserve_release(be) == 0) {
+		logmsg("region %s is full: its reserved space is given to disable %s", v->region->name, it->name);
+		rc = job_submit(v, it, &JT_DISABLE, line, NULL);
+	}
 	return rc;
 }
 
@@ -720,9 +772,19 @@ static const struct control controls[] = {
 	{"cancel", {"*job"}, NULL},
 };
 
+/* model_lock held: an item whose record did not read takes no change. */
+static int item_refuse_damaged(struct item_rec *it)
+{
+	if (!it->damaged[0])
+		return 0;
+	return fail_item(it, -EIO, "%s: the item takes no control or setting until it is repaired", it->damaged);
+}
+
 /* model_lock held: would a write to control be accepted now (state-wise)? */
 int item_allowed(struct item_rec *it, const char *control)
 {
+	if (it->damaged[0])
+		return 0;
 	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
 		const struct control *c = &controls[i];
 		if (strcmp(c->name, control) != 0)
@@ -782,6 +844,8 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 		rc = fail_item(it, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
 		goto out;
 	}
+	if ((rc = item_refuse_damaged(it)) < 0)
+		goto out;
 	rc = ctl_parse(line, len, &cl, it->error, sizeof(it->error));
 	if (rc < 0) {
 		logmsg("item %s: %s refused: %s", it->name, control, it->error);
@@ -802,6 +866,11 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 		rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
 		goto out;
 	}
+	if (strcmp(control, "test-failover") == 0 && it->test_failover[0]) {
+		rc = fail_item(it, -EPERM, "a test failover of %s exists (%s): run cleanup-test-failover first",
+			       it->name, it->test_failover);
+		goto out;
+	}
 	if (!item_allowed(it, control)) {
 		rc = fail_item(it, -EPERM, "%s is not allowed while %s is %s%s", control, it->name, it->state,
 			       strcmp(c->states[0], "*test") == 0 ? " and has no test failover" : "");
@@ -819,7 +888,8 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	struct ctl_line cl;
-	char *err;
+	char *err, old[NAME_MAX_], *field = NULL;
+	uint64_t old_bw = 0;
 	size_t errlen;
 	int rc;
 
@@ -827,12 +897,15 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	rc = find_vi(vault, item, &v, &it);
 	if (rc < 0)
 		goto out;
+	old_bw = it->bwlimit;
 	err = it->error;
 	errlen = sizeof(it->error);
 	if (v->readonly) {
 		rc = fail_item(it, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
 		goto out;
 	}
+	if ((rc = item_refuse_damaged(it)) < 0)
+		goto out;
 	if (it->job) {
 		rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
 		goto out;
@@ -845,20 +918,19 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	if (strcmp(setting, "policy") == 0) {
 		if (!policy_find(v, cl.bare[0]))
 			rc = fail_item(it, -EINVAL, "no policy '%s' in vault %s", cl.bare[0], v->name);
-		else
-			snprintf(it->policy, sizeof(it->policy), "%s", cl.bare[0]);
+		field = it->policy;
 	} else if (strcmp(setting, "target-resource-group") == 0) {
-		if ((rc = name_rg_ok(cl.bare[0], err, errlen)) == 0)
-			snprintf(it->target_rg, sizeof(it->target_rg), "%s", cl.bare[0]);
+		rc = name_rg_ok(cl.bare[0], err, errlen);
+		field = it->target_rg;
 	} else if (strcmp(setting, "target-storage-account") == 0) {
-		if ((rc = name_sa_ok(cl.bare[0], err, errlen)) == 0)
-			snprintf(it->target_sa, sizeof(it->target_sa), "%s", cl.bare[0]);
+		rc = name_sa_ok(cl.bare[0], err, errlen);
+		field = it->target_sa;
 	} else if (strcmp(setting, "cache-storage-account") == 0) {
-		if ((rc = name_sa_ok(cl.bare[0], err, errlen)) == 0)
-			snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", cl.bare[0]);
+		rc = name_sa_ok(cl.bare[0], err, errlen);
+		field = it->cache_sa;
 	} else if (strcmp(setting, "availability-set") == 0) {
-		if ((rc = name_generic_ok("availability set", cl.bare[0], err, errlen)) == 0)
-			snprintf(it->aset, sizeof(it->aset), "%s", cl.bare[0]);
+		rc = name_generic_ok("availability set", cl.bare[0], err, errlen);
+		field = it->aset;
 	} else if (strcmp(setting, "bandwidth-limit-bytes-per-second") == 0) {
 		uint64_t bw;
 		if (parse_u64(cl.bare[0], 0, UINT64_MAX, &bw) < 0)
@@ -873,8 +945,21 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	}
 	if (rc == -EINVAL && err[0])
 		logmsg("item %s: %s", it->name, err);
-	if (rc == 0)
-		rc = persist_item(v, it);
+	if (rc < 0)
+		goto out;
+	/* every name field is NAME_MAX_ long; names past that were refused */
+	if (field) {
+		snprintf(old, sizeof(old), "%s", field);
+		snprintf(field, NAME_MAX_, "%s", cl.bare[0]);
+	}
+	rc = persist_item(v, it);
+	if (rc < 0) {
+		/* not durable: the setting keeps the value that is saved */
+		if (field)
+			snprintf(field, NAME_MAX_, "%s", old);
+		it->bwlimit = old_bw;
+		fail_item(it, rc, "%s: cannot save it: %s", setting, strerror(-rc));
+	}
 out:
 	pthread_mutex_unlock(&model_lock);
 	return rc;

@@ -32,7 +32,8 @@ static void usage(FILE *f)
 		   "  -d             FUSE debug output (implies -f)\n"
 		   "  --config FILE  regions and vaults (JSON); default: two local regions under the state dir\n"
 		   "  --state DIR    state directory (default /var/lib/asrfs, or ~/.local/state/asrfs)\n"
-		   "  -o OPTS        extra FUSE mount options\n"
+		   "  -o OPTS        extra FUSE mount options (allow_other shares the tree with other users;\n"
+		   "                 disks and recovery points stay readable by the owner only)\n"
 		   "Unmount with: fusermount3 -u MOUNTPOINT (or SIGTERM)\n");
 }
 
@@ -50,6 +51,16 @@ static int mkdir_p(const char *path)
 	}
 	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+/* Is NAME one of the comma-separated words of an -o string? */
+static int has_option(const char *opts, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
 	return 0;
 }
 
@@ -186,9 +197,12 @@ int main(int argc, char **argv)
 	fuse_opt_add_arg(&args, argv[0]);
 	if (debug)
 		fuse_opt_add_arg(&args, "-d");
+	/* Private by default: only the mounting user sees the VMs' bytes.  A
+	 * mount shared with -o allow_other shows disks and points to their
+	 * owner alone (nodes.c: attr_mode). */
 	fuse_opt_add_arg(&args, "-o");
-	fuse_opt_add_arg(&args, geteuid() == 0 ? "fsname=asrfs,subtype=asrfs,default_permissions,allow_other"
-					       : "fsname=asrfs,subtype=asrfs,default_permissions");
+	fuse_opt_add_arg(&args, "fsname=asrfs,subtype=asrfs,default_permissions");
+	fs_allow_other = opts && has_option(opts, "allow_other");
 	if (opts) {
 		fuse_opt_add_arg(&args, "-o");
 		fuse_opt_add_arg(&args, opts);

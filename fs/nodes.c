@@ -24,7 +24,22 @@
 #define CTRL(n, st) {.name = n, .mode = WO, .kind = A_TEXT, .store = st}
 #define LINK(n, s, p) {.name = n, .mode = 0777, .kind = A_LINK, .show = s, .present = p}
 #define DISK(m, sz, op) {.name = NULL, .mode = m, .kind = A_DISK, .size = sz, .open = op}
+#define DISK_RW(sz, op, ro) {.name = NULL, .mode = RW, .kind = A_DISK, .size = sz, .open = op, .readonly = ro}
 #define END {.name = NULL}
+
+int fs_allow_other;
+
+mode_t attr_mode(const struct attr *a, const struct ctx *c)
+{
+	mode_t m = a->mode;
+	if (a->kind != A_DISK)
+		return m;
+	if (a->readonly && a->readonly(c))
+		m &= ~(mode_t)0222;
+	if (fs_allow_other)
+		m &= 0700; /* VM data is the owner's alone on a shared mount */
+	return m;
+}
 
 /* ---- root ---- */
 
@@ -177,6 +192,15 @@ static int open_vhd(const struct ctx *c, int w, struct core_disk **d)
 	return core_disk_open(c->region, 1, c->sa, b, w, d);
 }
 
+static int ro_rg_disk(const struct ctx *c) { return core_disk_readonly(c->region, 0, c->rg, c->disk); }
+
+static int ro_vhd(const struct ctx *c)
+{
+	char b[256];
+	vhd_base(c->disk, b, sizeof(b));
+	return core_disk_readonly(c->region, 1, c->sa, b);
+}
+
 static const struct attr vm_files[] = {
 	SETT("power", show_vm_power, store_vm_power),
 	SHOW("network", show_vm_network),
@@ -189,7 +213,7 @@ static const struct attr vm_files[] = {
 static const struct dirtype vm_dir = {.what = "vm", .mode = 0755, .files = vm_files};
 static const struct dirtype vms_dir = {.what = "vms", .mode = 0755, .list = list_vms, .child_dir = &vm_dir, .ctx_off = CTX(vm), .rmdir = rmdir_vm};
 
-static const struct attr rg_disk_file = DISK(RW, size_rg_disk, open_rg_disk);
+static const struct attr rg_disk_file = DISK_RW(size_rg_disk, open_rg_disk, ro_rg_disk);
 static const struct dirtype rg_disks_dir = {.what = "disks", .mode = 0555, .list = list_rg_disks, .child_file = &rg_disk_file, .ctx_off = CTX(disk)};
 static const struct attr location_file = SHOW(NULL, show_location);
 static const struct dirtype asets_dir = {.what = "availability-sets", .mode = 0555, .list = list_asets, .child_file = &location_file, .ctx_off = CTX(aset)};
@@ -200,7 +224,7 @@ static const struct subdir rg_subdirs[] = {
 static const struct dirtype rg_dir = {.what = "resource group", .mode = 0755, .subdirs = rg_subdirs};
 static const struct dirtype rgs_dir = {.what = "resource-groups", .mode = 0755, .list = list_rgs, .child_dir = &rg_dir, .ctx_off = CTX(rg), .mkdir = mkdir_rg, .rmdir = rmdir_rg};
 
-static const struct attr vhd_file = DISK(RW, size_vhd, open_vhd);
+static const struct attr vhd_file = DISK_RW(size_vhd, open_vhd, ro_vhd);
 static const struct dirtype vhds_dir = {.what = "vhds", .mode = 0555, .list = list_vhds, .child_file = &vhd_file, .ctx_off = CTX(disk)};
 static const struct subdir sa_subdirs[] = {{.name = "vhds", .type = &vhds_dir}, END};
 static const struct dirtype sa_dir = {.what = "storage account", .mode = 0555, .subdirs = sa_subdirs};

@@ -40,7 +40,15 @@ struct attr {
 	int (*size)(const struct ctx *c, uint64_t *size);
 	int (*open)(const struct ctx *c, int writable, struct core_disk **d);
 	int (*present)(const struct ctx *c);
+	/* A_DISK of mode RW: non-zero while this one is read-only (a replica). */
+	int (*readonly)(const struct ctx *c);
 };
+
+/* The permission bits a node shows (and open() enforces): the table's mode,
+ * less the write bits of a read-only disk, and for disks less the group and
+ * other bits when the mount is shared with other users (allow_other). */
+mode_t attr_mode(const struct attr *a, const struct ctx *c);
+extern int fs_allow_other; /* set by main.c before mounting */
 
 struct dirtype;
 

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "ops.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -102,6 +103,42 @@ static int resolve_parent(const char *path, struct node *n, char *base, size_t l
 	return node_resolve(dir[0] ? dir : "/", n);
 }
 
+/* ---- refusals: every one leaves a message in the owner's `error` ---- */
+
+/* The path below the object whose `error` a change under n reports to
+ * (items/<i>/..., vaults/<v>/..., regions/<r>/...), for the message. */
+static const char *below_owner(const char *path, const struct node *n)
+{
+	int skip = n->ctx.item ? 4 : (n->ctx.vault || n->ctx.region) ? 2 : 0;
+	const char *p = path;
+	while (*p == '/')
+		p++;
+	for (; skip > 0 && *p; skip--) {
+		const char *slash = strchr(p, '/');
+		p = slash ? slash + 1 : p + strlen(p);
+	}
+	return *p ? p : path;
+}
+
+static void owner_of(const struct node *n, struct refusal_owner *o)
+{
+	o->region = n->ctx.region;
+	o->vault = n->ctx.vault;
+	o->item = n->ctx.item;
+}
+
+/* A change fs/ refuses by itself, before core sees it. */
+static int refuse(const struct node *n, const char *path, const char *verb, int rc, const char *why)
+{
+	struct refusal_owner o;
+	char saved[ERR_MAX], what[600];
+	owner_of(n, &o);
+	snprintf(what, sizeof(what), "%s%s%s", verb, verb[0] ? " " : "", below_owner(path, n));
+	core_refusal_begin(&o, saved, sizeof(saved));
+	core_refusal_end(&o, saved, what, rc, why);
+	return rc;
+}
+
 /* ---- files created by a write (network mappings), until released ---- */
 
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -135,7 +172,8 @@ struct fh {
 	char *buf;            /* rendered text */
 	size_t len;
 	struct core_disk *disk;
-	int written;
+	int written;          /* a write came (accepted or not): the only one */
+	int wants_line;       /* opened to write a control or setting */
 	char pending_path[1024];
 };
 
@@ -198,7 +236,7 @@ static int asr_getattr(const char *path, struct stat *st, struct fuse_file_info 
 		rc = n.attr->size(&n.ctx, &size);
 		if (rc < 0)
 			return rc;
-		st->st_mode = S_IFREG | n.attr->mode;
+		st->st_mode = S_IFREG | attr_mode(n.attr, &n.ctx);
 		st->st_size = (off_t)size;
 		st->st_blocks = (blkcnt_t)((size + 511) / 512);
 		/* cat, cp and cmp size their reads by this, and direct_io hands
@@ -287,8 +325,9 @@ static int asr_open(const char *path, struct fuse_file_info *fi)
 		goto fail;
 	}
 	if (h->node.attr->kind == A_DISK) {
-		if (acc != O_RDONLY && !(h->node.attr->mode & 0200)) {
-			rc = -EACCES;
+		/* Replicas and point images are read-only for root too (SPEC 8). */
+		if (acc != O_RDONLY && !(attr_mode(h->node.attr, &h->node.ctx) & 0200)) {
+			rc = -EPERM;
 			goto fail;
 		}
 		rc = h->node.attr->open(&h->node.ctx, acc != O_RDONLY, &h->disk);
@@ -301,6 +340,8 @@ static int asr_open(const char *path, struct fuse_file_info *fi)
 		}
 		if (acc != O_WRONLY && (rc = render(&h->node, &h->buf, &h->len)) < 0)
 			goto fail;
+		/* a write-only open or O_TRUNC announces a line; see asr_flush */
+		h->wants_line = acc == O_WRONLY || (acc == O_RDWR && (fi->flags & O_TRUNC));
 	}
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
@@ -347,6 +388,7 @@ static int asr_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		h->node.dir = NULL;
 	}
 	snprintf(h->pending_path, sizeof(h->pending_path), "%s", path);
+	h->wants_line = 1;
 	pthread_mutex_lock(&pending_lock);
 	rc = sl_add(&pending, path);
 	pthread_mutex_unlock(&pending_lock);
@@ -383,20 +425,27 @@ static int asr_read(const char *path, char *buf, size_t size, off_t off, struct 
 static int asr_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = FH(fi);
-	int rc;
-	(void)path;
+	struct refusal_owner o;
+	char saved[ERR_MAX];
+	int rc, again;
 	if (h->disk) {
 		ssize_t n = core_disk_write(h->disk, buf, size, (uint64_t)off);
 		return n < 0 ? (int)n : (int)n;
 	}
-	/* A control takes one write of one line at offset 0. */
-	if (off != 0 || h->written)
-		return -EINVAL;
+	/* A control or setting takes one write of one line at offset 0 per
+	 * open; anything after it, accepted or not, is refused whole (two
+	 * writes racing on one descriptor: one of them is the second). */
+	again = __atomic_exchange_n(&h->written, 1, __ATOMIC_SEQ_CST);
+	if (again)
+		return refuse(&h->node, path, "", -EINVAL,
+			      "takes one write per open: a second write on one descriptor is refused");
+	if (off != 0)
+		return refuse(&h->node, path, "", -EINVAL, "takes one write at offset 0, not at an offset");
+	owner_of(&h->node, &o);
+	core_refusal_begin(&o, saved, sizeof(saved));
 	rc = h->node.attr->store(&h->node.ctx, buf, size);
-	if (rc < 0)
-		return rc;
-	h->written = 1;
-	return (int)size;
+	core_refusal_end(&o, saved, below_owner(path, &h->node), rc, NULL);
+	return rc < 0 ? rc : (int)size;
 }
 
 static int asr_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -404,15 +453,14 @@ static int asr_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	struct node n;
 	const struct attr *a;
 	int rc = 0;
-	(void)size;
 	if (fi) {
-		a = FH(fi)->node.attr;
+		n = FH(fi)->node;
 	} else {
 		if (pending_has(path))
-			return 0;
+			return size ? -EINVAL : 0;
 		rc = node_resolve(path, &n);
-		a = n.attr;
 	}
+	a = n.attr;
 	if (rc < 0)
 		return rc;
 	if (!a)
@@ -420,8 +468,10 @@ static int asr_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	/* O_TRUNC on a control or setting is part of `echo x > f`; a disk keeps
 	 * its size, as a block device does. */
 	if (a->kind == A_DISK)
-		return (a->mode & 0200) ? 0 : -EACCES;
-	return a->store ? 0 : -EACCES;
+		return (attr_mode(a, &n.ctx) & 0200) ? 0 : -EPERM;
+	if (!a->store)
+		return -EACCES;
+	return size ? refuse(&n, path, "", -EINVAL, "truncated to a size other than 0: it takes one line, written") : 0;
 }
 
 static int asr_release(const char *path, struct fuse_file_info *fi)
@@ -436,12 +486,76 @@ static int asr_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* Does process pid still hold a descriptor on path (below this mount)?  A
+ * flush comes at every close(), also of a duplicate: a shell's `> f` closes
+ * its first descriptor before the command writes through the other.  When
+ * it cannot tell (no /proc, another pid namespace), the answer is yes. */
+static int still_open(pid_t pid, const char *path)
+{
+	char dir[64], link[320], target[4200];
+	size_t plen = strlen(path);
+	struct dirent *e;
+	int found = 0;
+	DIR *d;
+
+	if (pid <= 0)
+		return 1;
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return 1;
+	while (!found && (e = readdir(d)) != NULL) {
+		ssize_t n;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		found = (size_t)n >= plen && strcmp(target + n - plen, path) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/* close(): a control or setting opened to be written and closed for the
+ * last time without a write (`printf '' > f`, or a zero-length write, which
+ * the kernel answers itself and never passes on) is an empty line: close()
+ * fails with EINVAL, as SPEC 4 refuses an empty line, and nothing changes. */
+static int asr_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fh *h = FH(fi);
+	if (h->disk || !h->wants_line || __atomic_load_n(&h->written, __ATOMIC_SEQ_CST) ||
+	    still_open(fuse_get_context()->pid, path))
+		return 0;
+	if (__atomic_exchange_n(&h->written, 1, __ATOMIC_SEQ_CST))
+		return 0; /* a write came meanwhile */
+	return refuse(&h->node, path, "", -EINVAL, "an empty write: it takes one line");
+}
+
 static int asr_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	struct fh *h = FH(fi);
 	(void)path;
 	(void)datasync;
 	return h->disk ? core_disk_flush(h->disk) : 0;
+}
+
+/* mkdir or rmdir of name in the directory n (rm: n is the child itself),
+ * through core with the refusal's message going to the owner's `error`. */
+static int dir_change(const struct node *n, const char *path, const char *verb,
+		      int (*fn)(const struct ctx *c, const char *name), const char *name)
+{
+	struct refusal_owner o;
+	char saved[ERR_MAX], what[600];
+	int rc;
+	owner_of(n, &o);
+	snprintf(what, sizeof(what), "%s %s", verb, below_owner(path, n));
+	core_refusal_begin(&o, saved, sizeof(saved));
+	rc = fn(&n->ctx, name);
+	core_refusal_end(&o, saved, what, rc, NULL);
+	return rc;
 }
 
 static int asr_mkdir(const char *path, mode_t mode)
@@ -455,8 +569,8 @@ static int asr_mkdir(const char *path, mode_t mode)
 	if (!n.dir)
 		return -ENOTDIR;
 	if (!n.dir->mkdir)
-		return -EPERM;
-	return n.dir->mkdir(&n.ctx, base);
+		return refuse(&n, path, "mkdir", -EPERM, "nothing can be created in this directory");
+	return dir_change(&n, path, "mkdir", n.dir->mkdir, base);
 }
 
 static int asr_rmdir(const char *path)
@@ -468,8 +582,8 @@ static int asr_rmdir(const char *path)
 	if (!n.dir)
 		return -ENOTDIR;
 	if (!n.parent || !n.parent->rmdir)
-		return -EPERM;
-	return n.parent->rmdir(&n.ctx, n.last);
+		return refuse(&n, path, "rmdir", -EPERM, "this directory cannot be removed");
+	return dir_change(&n, path, "rmdir", n.parent->rmdir, n.last);
 }
 
 static int asr_unlink(const char *path)
@@ -482,7 +596,8 @@ static int asr_unlink(const char *path)
 static int asr_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct node a, b;
-	char base[256];
+	struct refusal_owner o;
+	char base[256], saved[ERR_MAX], what[600];
 	int rc;
 
 	if (flags)
@@ -496,8 +611,14 @@ static int asr_rename(const char *from, const char *to, unsigned int flags)
 	/* Only a VM moves: .../resource-groups/A/vms/x -> .../resource-groups/B/vms/y */
 	if (!a.dir || !a.parent || !a.parent->rmdir || a.parent != b.dir || !a.ctx.vm ||
 	    strcmp(a.ctx.region, b.ctx.region) != 0)
-		return -EPERM;
-	return core_vm_move(a.ctx.region, a.ctx.rg, a.ctx.vm, b.ctx.rg, base);
+		return refuse(&a, from, "mv", -EPERM,
+			      "only a VM moves, to the vms/ of another resource group of its region");
+	owner_of(&a, &o);
+	snprintf(what, sizeof(what), "mv %s", below_owner(from, &a));
+	core_refusal_begin(&o, saved, sizeof(saved));
+	rc = core_vm_move(a.ctx.region, a.ctx.rg, a.ctx.vm, b.ctx.rg, base);
+	core_refusal_end(&o, saved, what, rc, NULL);
+	return rc;
 }
 
 static int asr_statfs(const char *path, struct statvfs *st)
@@ -536,6 +657,7 @@ const struct fuse_operations asrfs_ops = {
 	.read = asr_read,
 	.write = asr_write,
 	.truncate = asr_truncate,
+	.flush = asr_flush,
 	.release = asr_release,
 	.fsync = asr_fsync,
 	.mkdir = asr_mkdir,

@@ -4,11 +4,13 @@
 # Called by `make run`, `make check` and `make bench` before they build, so a
 # fresh machine needs nothing but this repository.  It is a no-op when every
 # package is present (dpkg-query is asked first; apt-get only runs for what is
-# missing).  Uses sudo only when not root.
+# missing).  Uses sudo only when not root.  clang and its runtime libraries
+# (libFuzzer, sanitizers) are for `make fuzz` and the fuzz tests.
 set -eu
 
 pkgs="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
-libjson-c-dev libxxhash-dev libssl-dev jq e2fsprogs rsync python3 util-linux"
+libjson-c-dev libxxhash-dev libssl-dev jq e2fsprogs rsync python3 util-linux
+clang libclang-rt-dev"
 
 missing=""
 for p in $pkgs; do

@@ -135,7 +135,7 @@ struct rp_cycle {
 
 struct rpchain {
 	struct backend *meta, *data;
-	char *catalog_key, *data_prefix;
+	char *catalog_key, *copy_key, *data_prefix; /* copy_key: "<catalog_key>.copy" */
 	int ndisks;
 	char **replica_keys;
 	char (*keep)[BACKEND_SNAP_MAX]; /* per disk: rpchain_conf's keep_snaps, "" none */
@@ -150,6 +150,7 @@ struct rpchain {
 	int readonly; /* see rpchain_conf */
 	/* readonly undo chains: what the chain saw at open, for rpchain_stale */
 	char cat_etag[BACKEND_ETAG_MAX];
+	int from_copy;  /* opened from the catalog's copy (catalog_restore) */
 	uint64_t *seen;   /* per disk: entries of the newest point's undo */
 	int snap;     /* snapshot mode (else an undo chain) */
 	int busy;     /* snapshot mode: the catalog says a cycle is in progress */
@@ -860,10 +861,61 @@ static int write_catalog(struct rpchain *c, int skip, const struct pt *extra, ui
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = be_rec_put(c->meta, c->catalog_key, text, strlen(text), NULL, NULL);
+	/* The copy first: it never names less than the catalog has done its
+	 * work for, so it can stand in for a damaged catalog (catalog_restore). */
+	rc = be_rec_put(c->meta, c->copy_key, text, strlen(text), NULL, NULL);
+	if (rc == 0)
+		rc = be_rec_put(c->meta, c->catalog_key, text, strlen(text), NULL, NULL);
 out:
 	json_object_put(arr);
 	json_object_put(root);
+	return rc;
+}
+
+/* Drop what a failed parse_catalog left, for another try. */
+static void pts_reset(struct rpchain *c)
+{
+	for (int i = 0; i < c->n; i++)
+		pt_free(&c->pts[i], c->ndisks);
+	free(c->pts);
+	c->pts = NULL;
+	c->n = c->cap = 0;
+}
+
+/* The catalog is damaged (damaged: its rec_get/parse error) or missing while
+ * its copy exists: load the copy.  Unless read-only, the damaged bytes are
+ * kept aside and the catalog is written again from the copy.  What happened
+ * goes to conf->note.  -EIO (or the copy's error) when the copy is no good. */
+static int catalog_restore(struct rpchain *c, const struct rpchain_conf *conf, int damaged)
+{
+	char *text = NULL, aside[1024] = "", etag[BACKEND_ETAG_MAX];
+	size_t len = 0;
+	int rc;
+
+	pts_reset(c);
+	rc = be_rec_get(c->meta, c->copy_key, &text, &len, etag);
+	if (rc == 0)
+		rc = parse_catalog(c, text);
+	if (rc < 0) {
+		pts_reset(c);
+		if (conf->note)
+			snprintf(conf->note, conf->notelen, "recovery-point catalog %s is %s and its copy %s %s",
+				 c->catalog_key, damaged == -ENOENT ? "missing" : "damaged", c->copy_key,
+				 rc == -ENOENT ? "is missing" : "is damaged too");
+		goto out;
+	}
+	c->from_copy = 1;
+	if (!conf->readonly && damaged != -ENOENT)
+		rc = backend_keep_damaged(c->meta, c->catalog_key, 0, aside, sizeof(aside));
+	if (rc == 0 && !conf->readonly)
+		rc = be_rec_put(c->meta, c->catalog_key, text, len, NULL, c->cat_etag);
+	if (conf->note)
+		snprintf(conf->note, conf->notelen, "recovery-point catalog %s was %s%s%s%s; %s its copy %s",
+			 c->catalog_key, damaged == -ENOENT ? "missing" : "damaged", aside[0] ? " (kept as " : "",
+			 aside, aside[0] ? ")" : "", conf->readonly ? "points are read from" : "restored from",
+			 c->copy_key);
+out:
+	free(text);
 	return rc;
 }
 
@@ -1210,6 +1262,7 @@ void rpchain_close(struct rpchain *c)
 	free(c->replica_keys);
 	free(c->keep);
 	free(c->catalog_key);
+	free(c->copy_key);
 	free(c->data_prefix);
 	free(c->seen);
 	pthread_cond_destroy(&c->unref);
@@ -1276,7 +1329,7 @@ int rpchain_stale(struct rpchain *c)
 	rc = be_rec_get(c->meta, c->catalog_key, &text, NULL, etag);
 	free(text);
 	if (rc == -ENOENT)
-		return c->n > 0; /* the chain was destroyed */
+		return c->n > 0 && !c->from_copy; /* the chain was destroyed */
 	if (rc < 0)
 		return rc;
 	if (strcmp(etag, c->cat_etag) != 0)
@@ -1295,7 +1348,7 @@ int rpchain_stale(struct rpchain *c)
 int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 {
 	struct rpchain *c;
-	char *text = NULL;
+	char *text = NULL, *copy = NULL;
 	int rc;
 
 	if (!conf || !out || !conf->meta || !conf->data || !conf->catalog_key || !conf->data_prefix ||
@@ -1312,12 +1365,14 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 	c->ndisks = conf->ndisks;
 	c->next_seq = 1;
 	c->catalog_key = strdup(conf->catalog_key);
+	if (asprintf(&c->copy_key, "%s.copy", conf->catalog_key) < 0)
+		c->copy_key = NULL;
 	c->data_prefix = strdup(conf->data_prefix);
 	c->replica_keys = calloc((size_t)conf->ndisks, sizeof(*c->replica_keys));
 	c->rep = calloc((size_t)conf->ndisks, sizeof(*c->rep));
 	c->keep = calloc((size_t)conf->ndisks, sizeof(*c->keep));
 	rc = -ENOMEM;
-	if (!c->catalog_key || !c->data_prefix || !c->replica_keys || !c->rep || !c->keep)
+	if (!c->catalog_key || !c->copy_key || !c->data_prefix || !c->replica_keys || !c->rep || !c->keep)
 		goto out;
 	for (int d = 0; d < conf->ndisks; d++) {
 		if (!conf->replica_keys[d]) {
@@ -1329,9 +1384,13 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 		if (conf->keep_snaps && conf->keep_snaps[d])
 			snprintf(c->keep[d], sizeof(c->keep[d]), "%s", conf->keep_snaps[d]);
 	}
+	if (conf->note && conf->notelen)
+		conf->note[0] = '\0';
 	rc = be_rec_get(c->meta, c->catalog_key, &text, NULL, c->cat_etag);
 	if (rc == 0)
 		rc = parse_catalog(c, text);
+	if (rc == -EIO || (rc == -ENOENT && be_rec_get(c->meta, c->copy_key, &copy, NULL, NULL) == 0))
+		rc = catalog_restore(c, conf, rc);
 	else if (rc == -ENOENT) {
 		c->snap = c->data->ops->disk_snapshot != NULL; /* a new chain */
 		rc = 0;
@@ -1368,6 +1427,7 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 	pthread_mutex_unlock(&c->op);
 out:
 	free(text);
+	free(copy);
 	if (rc < 0) {
 		rpchain_close(c);
 		return rc;
@@ -2220,8 +2280,11 @@ int rpchain_destroy(struct rpchain *c)
 		rc = -EBUSY;
 		goto out;
 	}
-	/* Catalog first: undo objects without it are garbage, never a damaged point. */
-	rc = be_rec_del(c->meta, c->catalog_key);
+	/* Catalog first: undo objects without it are garbage, never a damaged
+	 * point; its copy before it, so a copy alone is never a stale one. */
+	rc = be_rec_del(c->meta, c->copy_key);
+	if (rc == 0 || rc == -ENOENT)
+		rc = be_rec_del(c->meta, c->catalog_key);
 	if (rc < 0 && rc != -ENOENT)
 		goto out;
 	pthread_mutex_lock(&c->lock);

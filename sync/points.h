@@ -92,6 +92,11 @@ struct rpchain_conf {
 	 * none): reprotect's guard of a moved original, which a failure after
 	 * the chain is made still restores. */
 	const char *const *keep_snaps;
+	/* Out (may be NULL): a sentence when the catalog was damaged or missing
+	 * and its copy ("<catalog_key>.copy", written before every catalog
+	 * write) stood in for it, or could not; "" otherwise. */
+	char *note;
+	size_t notelen;
 };
 
 /* Load (or create empty) and roll back an interrupted cycle. */

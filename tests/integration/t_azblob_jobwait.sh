@@ -19,8 +19,9 @@ create_vm westeurope rg1 web01 web01-os:8M network=vnet1
 dd if=/dev/urandom of="$(WD rg1 web01-os)" bs=1M count=8 conv=notrunc status=none
 check "protect web01" protect rg1 web01
 
-# Damage the replica, slow the item down to ~1 MB/s: the resync ships 6 MiB.
-dd if=/dev/urandom of="$(ND rg1-asr web01-os-ASRReplica)" bs=1M count=6 conv=notrunc status=none
+# Change 6 MiB of the source between cycles (the policy's 5 minutes), slow
+# the item down to ~1 MB/s: the resync ships 6 MiB.
+dd if=/dev/urandom of="$(WD rg1 web01-os)" bs=1M count=6 conv=notrunc status=none
 echo 1000000 >"$I/settings/bandwidth-limit-bytes-per-second"
 expect_errno "resync accepted" 0 "$I/resync" start
 check "resync is shipping" wait_for 20 sh -c "[ \"\$(cat '$I/job/bytes-transferred')\" -gt 0 ]"

@@ -47,7 +47,8 @@ echo start >"$I/cleanup-test-failover"
 check "second cleanup" wait_for 20 grep -q "^test-failover: none" "$I/status"
 
 # --- resync: damage the replica behind the engine's back
-dd if=/dev/urandom of="$NE/rg1-asr/disks/web01-os-ASRReplica" bs=4k count=64 seek=200 conv=notrunc status=none
+# (straight in the region's directory: through the mount a replica is read-only)
+dd if=/dev/urandom of="$STATE/regions/northeurope/resource-groups/rg1-asr/disks/web01-os-ASRReplica" bs=4k count=64 seek=200 conv=notrunc status=none
 echo start >"$I/resync"
 check "resync runs and returns to Protected" wait_for 30 sh -c "grep -q Resynchronize '$I/job/type' && grep -q Succeeded '$I/job/state'"
 check "state Protected after resync" file_is "$I/state" Protected

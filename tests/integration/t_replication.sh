@@ -83,6 +83,11 @@ done
 check "jobs kept" test -d "$(V)/jobs/000001-enable-replication-web01"
 check "policy setting kept" file_is "$(V)/policies/24-hour-retention-policy/crash-consistent-frequency-seconds" 2
 
+# Undo data lives in the target region at asr-data/<vault>/<item>/<seq>/<disk>.undo:
+# while older points are kept some of it holds pre-images (this also proves the
+# find below looks where undo files are).
+undo_files() { find "$STATE/regions/northeurope/asr-data" -name '*.undo' -size +0 2>/dev/null; }
+check "older points keep undo data" test -n "$(undo_files | head -1)"
 # Retention: 0 hours keeps only the newest point.
 echo 0 >"$(V)/policies/24-hour-retention-policy/recovery-point-retention-hours"
 wait_for 20 sh -c "[ \$(ls '$I/recovery-points' | grep -vc latest) -eq 1 ]"
@@ -95,7 +100,7 @@ wait_new_point web01 "$last" 4
 cp "$D/web01-os" "$WORK/os.now"
 newest=$(latest_point web01)
 check "the newest point is the replica" cmp -s "$I/recovery-points/$newest/disks/web01-os" "$WORK/os.now"
-check "dropped points' undo data is gone" test -z "$(find "$STATE/regions/northeurope/asr-data" -path "*points*" -name '*.undo' -size +0 2>/dev/null | head -1)"
+check "dropped points' undo data is gone" test -z "$(undo_files | head -1)"
 
 # Disable: replicas and points go, the VM stays.
 expect_errno "disable accepted" 0 "$I/disable" start

@@ -1,0 +1,76 @@
+/*
+ * eio.c - an LD_PRELOAD shim that makes a medium fail: pread, pwrite and
+ * fallocate on files whose path contains $ASRFS_EIO_PATH fail with EIO
+ * while the file $ASRFS_EIO_SWITCH exists (so a test turns the fault on and
+ * off without restarting the daemon).  $ASRFS_EIO_OPS picks "read",
+ * "write" or both (unset).  The integration tests load it into asrfs to see
+ * what an I/O error on a replica does to cycles, points and failover.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static int faulty(int fd, int writing)
+{
+	const char *pat = getenv("ASRFS_EIO_PATH"), *sw = getenv("ASRFS_EIO_SWITCH"), *ops = getenv("ASRFS_EIO_OPS");
+	char link[64], path[PATH_MAX];
+	ssize_t n;
+
+	if (!pat || !*pat || !sw || access(sw, F_OK) != 0)
+		return 0;
+	if (ops && *ops && strcmp(ops, writing ? "write" : "read") != 0)
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		return 0;
+	path[n] = '\0';
+	return strstr(path, pat) != NULL;
+}
+
+typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+typedef int (*fallocate_fn)(int, int, off_t, off_t);
+
+/* The next definition of a symbol: libc's. */
+#define REAL(name, type)                                  \
+	static type real_##name;                          \
+	if (!real_##name)                                 \
+		real_##name = (type)dlsym(RTLD_NEXT, #name)
+
+ssize_t pread64(int fd, void *buf, size_t len, off_t off)
+{
+	REAL(pread64, pread_fn);
+	if (faulty(fd, 0)) {
+		errno = EIO;
+		return -1;
+	}
+	return real_pread64(fd, buf, len, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
+{
+	REAL(pwrite64, pwrite_fn);
+	if (faulty(fd, 1)) {
+		errno = EIO;
+		return -1;
+	}
+	return real_pwrite64(fd, buf, len, off);
+}
+
+int fallocate64(int fd, int mode, off_t off, off_t len)
+{
+	REAL(fallocate64, fallocate_fn);
+	if (faulty(fd, 1)) {
+		errno = EIO;
+		return -1;
+	}
+	return real_fallocate64(fd, mode, off, len);
+}
