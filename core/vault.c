@@ -683,6 +683,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		it->next = v->items;
 		v->items = it;
 	}
+	snprintf(it->state, sizeof(it->state), "EnablingProtection");
 	/* job_submit saves the item after its job, never before: a crash in
 	 * between leaves a job that fails as "nothing was changed", not an
 	 * item in EnablingProtection that no job will ever finish. */
