@@ -6,7 +6,8 @@
 #   make bench      delta engine benchmarks (docs/BENCHMARKS.md)
 #   make check SANITIZE=address,undefined   the same under sanitizers
 #   make fuzz       libFuzzer targets into build/fuzz (clang; tests/fuzz/README.md)
-#   make check-long the long runs: each fuzz target for FUZZ_SECONDS (300)
+#   make check-long the long runs: each fuzz target for FUZZ_SECONDS (300),
+#                   then every kill point of the crash harness (docs/RELIABILITY.md)
 #   make install    binaries, scripts, man pages, the systemd unit and examples
 #                   under $(DESTDIR)$(PREFIX) (PREFIX=/usr/local; unit, plugin,
 #                   doc and man directories follow PREFIX unless given)
@@ -106,8 +107,10 @@ fuzz:
 	@./scripts/install-deps.sh
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)
 
-check-long: fuzz
+check-long: fuzz all
 	@BUILD=$(BUILD) FUZZ_SECONDS=$${FUZZ_SECONDS:-300} ./tests/run.sh integration fuzz
+	@BUILD=$(BUILD) ./tests/crash/crash.sh --long
+	@BUILD=$(BUILD) ASRFS_CRASH_ALL=1 ./tests/run.sh integration reprotect_crash
 
 deps:
 	@./scripts/install-deps.sh

@@ -134,11 +134,22 @@ void jobs_stop(void)
 /* ---- jobs ---- */
 
 static void job_worker(void *arg);
+static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j);
 
 static void job_link(struct vault_rec *v, struct job_rec *j)
 {
 	j->next = v->jobs;
 	v->jobs = j;
+}
+
+/* model_lock held: the item runs job j now (its `job` link, its state). */
+static void item_link_job(struct item_rec *it, struct job_rec *j)
+{
+	it->job = j;
+	snprintf(it->job_id, sizeof(it->job_id), "%s", j->id);
+	it->error[0] = '\0';
+	if (j->type->running_state)
+		snprintf(it->state, sizeof(it->state), "%s", j->type->running_state);
 }
 
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
@@ -163,9 +174,13 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		j->tasks[i].state = JOB_NOT_STARTED;
 		j->ntasks++;
 	}
-	/* A vault whose record is damaged is never rewritten; its counter is
-	 * rebuilt from the job records at load, so the job's own record is
-	 * enough. */
+	/* Durable order: the vault's job counter, the job, then the item that
+	 * links to it.  A crash between two of them leaves a skipped number, or
+	 * a NotStarted job whose item does not name it yet (job_resume_vault
+	 * links it, or fails it when a new item was never saved): never an item
+	 * in a running state with no job.  A vault whose record is damaged is
+	 * never rewritten; its counter is rebuilt from the job records at load,
+	 * so the job's own record is enough. */
 	rc = v->damaged[0] ? 0 : persist_vault(v);
 	counted = rc == 0 && !v->damaged[0];
 	if (rc == 0)
@@ -181,12 +196,18 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		return rc;
 	}
 	job_link(v, j);
-	it->job = j;
-	snprintf(it->job_id, sizeof(it->job_id), "%s", j->id);
-	it->error[0] = '\0';
-	if (t->running_state)
-		snprintf(it->state, sizeof(it->state), "%s", t->running_state);
-	persist_item(v, it);
+	item_link_job(it, j);
+	rc = persist_item(v, it);
+	if (rc < 0) {
+		/* Refused: the job must not run later from its stored record. */
+		j->state = JOB_FAILED;
+		j->ended = time(NULL);
+		snprintf(j->error, sizeof(j->error), "cannot save item %s: %s", it->name, strerror(-rc));
+		persist_job(v, j);
+		it->job = NULL;
+		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
+		return rc;
+	}
 	rc = pool_submit(job_worker, j, NULL);
 	if (rc < 0)
 		return rc;
@@ -212,24 +233,30 @@ static void job_outcome_to_item(const struct job_rec *j, struct item_rec *it)
 		snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
 }
 
-/* model_lock held: a crash between an ended job's record and its item's
- * (job_worker writes the job first) left the item in the job's running
- * state, naming the job: give it the state the job's outcome gives. */
-static void job_settle_item(struct vault_rec *v, struct job_rec *j)
-{
-	struct item_rec *it = item_find(v, j->item);
-
-	if (!it || it->job || !j->type->running_state || strcmp(it->job_id, j->id) != 0 ||
-	    strcmp(it->state, j->type->running_state) != 0)
-		return;
-	job_outcome_to_item(j, it);
-	logmsg("job %s had ended (%s): item %s is %s", j->id, job_state_name(j->state), it->name, it->state);
-	persist_item(v, it);
-}
-
 void job_resume_all(void)
 {
 	job_resume_vault(NULL);
+}
+
+/* model_lock held: an item whose job ended while its own record was not
+ * saved after it (a crash between the job's last record and the item's)
+ * takes the outcome the job's worker would have given it. */
+static void settle_ended(struct vault_rec *v)
+{
+	struct item_rec *it, *next;
+
+	for (it = v->items; it; it = next) {
+		struct job_rec *j;
+		next = it->next;
+		if (it->job || !state_transitional(it->state))
+			continue;
+		j = job_find(v, it->job_id);
+		if (!j || (j->state != JOB_SUCCEEDED && j->state != JOB_FAILED && j->state != JOB_CANCELLED))
+			continue; /* no job to settle from: health says it is stuck */
+		logmsg("item %s: job %s had ended %s; the item's state follows it", it->name, j->id,
+		       job_state_name(j->state));
+		job_settle_item(v, it, j);
+	}
 }
 
 /* Resume the interrupted jobs of one vault (NULL: every vault), e.g. after
@@ -242,15 +269,16 @@ void job_resume_vault(struct vault_rec *only)
 			continue;
 		for (struct job_rec *j = v->jobs; j; j = j->next) {
 			struct item_rec *it;
-			if (j->state != JOB_IN_PROGRESS && j->state != JOB_NOT_STARTED) {
-				job_settle_item(v, j);
-				continue;
-			}
+			if (j->state != JOB_IN_PROGRESS && j->state != JOB_NOT_STARTED)
+				continue; /* ended: settle_ended() below */
 			it = item_find(v, j->item);
 			if (!it) {
+				/* An enable whose new item was never saved: nothing was done. */
 				j->state = JOB_FAILED;
 				j->ended = time(NULL);
-				snprintf(j->error, sizeof(j->error), "the item is gone");
+				snprintf(j->error, sizeof(j->error), "the item is gone%s",
+					 j->type == &JT_ENABLE ? " (interrupted before it was saved; nothing was changed)"
+								: "");
 				persist_job(v, j);
 				continue;
 			}
@@ -262,11 +290,17 @@ void job_resume_vault(struct vault_rec *only)
 				logmsg("job %s does not resume: %s", j->id, it->damaged);
 				continue;
 			}
+			if (strcmp(it->job_id, j->id) != 0) {
+				/* Submitted, but the item was not saved with its link. */
+				item_link_job(it, j);
+				persist_item(v, it);
+			}
 			it->job = j;
 			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
 			       (unsigned long long)j->ck_offset);
 			pool_submit(job_worker, j, NULL);
 		}
+		settle_ended(v);
 	}
 	pthread_mutex_unlock(&model_lock);
 }
@@ -323,6 +357,18 @@ int job_shutting_down(struct jobctx *c)
 	r = (jobs_stopping || c->v->readonly) && !c->j->cancel;
 	pthread_mutex_unlock(&model_lock);
 	return r;
+}
+
+/* The bytes the job has sent so far, as its record keeps them: a resumed
+ * job counts on from there rather than from zero.  Its checkpoint is saved
+ * with the same record, so the two agree. */
+uint64_t job_sent(struct jobctx *c)
+{
+	uint64_t sent;
+	pthread_mutex_lock(&model_lock);
+	sent = c->j->bytes_transferred;
+	pthread_mutex_unlock(&model_lock);
+	return sent;
 }
 
 void job_set_total(struct jobctx *c, uint64_t total)
@@ -498,23 +544,33 @@ static void job_worker(void *arg)
 	}
 	log_at(j->state == JOB_FAILED ? LVL_WARN : LVL_INFO, "job %s %s%s%s", j->id, job_state_name(j->state),
 	       j->error[0] ? ": " : "", j->error);
+	/* The job's end is saved before the item's: a crash between the two
+	 * leaves an item that job_resume_vault settles from the job. */
 	persist_job(c.v, j);
-	if (it) {
-		it->job = NULL;
-		job_outcome_to_item(j, it);
-		if ((rc == 0 && j->type == &JT_DISABLE) || (rc == -ECANCELED && j->drop_item)) {
-			struct item_rec **pp;
-			for (pp = &c.v->items; *pp && *pp != it; pp = &(*pp)->next)
-				;
-			if (*pp)
-				*pp = it->next;
-			unpersist_item(c.v, it);
-			item_close_chain(it); /* the graveyard is model_lock's */
-			pthread_mutex_unlock(&model_lock);
-			free(it);
-			return;
-		}
-		persist_item(c.v, it);
-	}
+	if (it)
+		job_settle_item(c.v, it, j);
 	pthread_mutex_unlock(&model_lock);
+}
+
+/* model_lock held: the item after its job j ended: its state, error, and
+ * record; a disabled item is removed and freed. */
+static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j)
+{
+	it->job = NULL;
+	job_outcome_to_item(j, it);
+	/* A cancelled enable has removed what it made (drop_item; a cancel
+	 * that could not ends Failed), also when found ended after a crash. */
+	if ((j->state == JOB_SUCCEEDED && j->type == &JT_DISABLE) ||
+	    (j->state == JOB_CANCELLED && (j->drop_item || j->type == &JT_ENABLE))) {
+		struct item_rec **pp;
+		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
+			;
+		if (*pp)
+			*pp = it->next;
+		unpersist_item(v, it);
+		item_close_chain(it); /* the graveyard is model_lock's */
+		free(it);
+		return;
+	}
+	persist_item(v, it);
 }

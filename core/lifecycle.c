@@ -806,7 +806,7 @@ static int failover_run(struct jobctx *c)
 		up = src && src->available;
 		pthread_mutex_unlock(&model_lock);
 		if (up) {
-			struct jobprog jp = {.c = c};
+			struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
 			job_set_total(c, item_bytes(snap));
 			rc = replication_cycle_now(c->v, c->item, 0, &jp, why, sizeof(why));
 			if (rc < 0 && rc != -ECANCELED)
@@ -2275,7 +2275,9 @@ static int resync_run(struct jobctx *c)
 	job_set_total(c, total);
 	rc = replicas_recreate_lost(c->v, c->item, &lost, why, sizeof(why));
 	if (rc == 0) {
-		struct jobprog jp = {.c = c};
+		/* A resumed resync compares again from the start; what it sent
+		 * before the crash still counts as sent. */
+		struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
 		rc = replication_cycle_now(c->v, c->item, 1, &jp, why, sizeof(why));
 	}
 	if (rc == 0 && lost && points_drop_older(c->v, c->item) < 0)

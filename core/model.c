@@ -336,6 +336,14 @@ const char *job_state_name(int s)
 	return (s >= 0 && s < 5) ? job_state_names[s] : "Failed";
 }
 
+int state_transitional(const char *state)
+{
+	static const char suffix[] = "InProgress";
+	size_t n = strlen(state), k = sizeof(suffix) - 1;
+	return strcmp(state, "EnablingProtection") == 0 || strcmp(state, "DisablingProtection") == 0 ||
+	       (n > k && strcmp(state + n - k, suffix) == 0);
+}
+
 int persist_job(struct vault_rec *v, struct job_rec *j)
 {
 	json_object *o, *tasks;

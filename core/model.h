@@ -213,6 +213,8 @@ struct policy_rec *policy_find(struct vault_rec *v, const char *name);
 struct item_rec *item_find(struct vault_rec *v, const char *name);
 struct job_rec *job_find(struct vault_rec *v, const char *id);
 struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const char *vnet);
+/* An item state only a running job may hold (EnablingProtection, ...InProgress). */
+int state_transitional(const char *state);
 
 /* inventory changes (model_lock held; they persist) */
 int inv_rg_create(struct region *r, const char *name, struct rg_rec **out);
@@ -314,6 +316,7 @@ int job_cancelled(struct jobctx *c);                       /* takes model_lock *
  * resumes from its checkpoint at the next start (takes model_lock). */
 int job_shutting_down(struct jobctx *c);
 void job_set_total(struct jobctx *c, uint64_t total);
+uint64_t job_sent(struct jobctx *c);                         /* takes model_lock */
 int job_delta_progress(void *arg, const struct delta_stats *st); /* arg = struct jobprog */
 struct jobprog {
 	struct jobctx *c;

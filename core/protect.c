@@ -1063,6 +1063,7 @@ static int enable_steps(struct jobctx *c)
 	for (int i = 0; i < ck_disk && i < io.ndisks; i++) {
 		done_cmp += io.size[i];
 	}
+	done_xfer = job_sent(c); /* resumed: what was sent before the checkpoint */
 	for (int i = ck_disk; i < io.ndisks; i++) {
 		struct delta_opts opts = {0};
 		struct delta_stats st;
@@ -1105,6 +1106,7 @@ static int enable_steps(struct jobctx *c)
 		}
 		c->j->ck_disk = i + 1;
 		c->j->ck_offset = 0;
+		c->j->bytes_transferred = done_xfer; /* saved with the checkpoint */
 		persist_job(c->v, c->j);
 		pthread_mutex_unlock(&model_lock);
 	}

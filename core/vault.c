@@ -417,6 +417,13 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	} else if (in_list(it->state, failed_states)) {
 		snprintf(ii->health, sizeof(ii->health), "Critical");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "%s", it->state);
+	} else if (!it->job && state_transitional(it->state)) {
+		snprintf(ii->health, sizeof(ii->health), "Critical");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "%s with no running job", it->state);
+	} else if (!it->job && j && j->state == JOB_FAILED) {
+		snprintf(ii->health, sizeof(ii->health), "Warning");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "the last job failed (%.40s): %.40s", j->id,
+			 j->error);
 	} else if (strcmp(it->state, "Protected") == 0 && ii->rpo_valid && ii->rpo_seconds > (int64_t)(2 * thr)) {
 		snprintf(ii->health, sizeof(ii->health), "Critical");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "RPO %llds is over twice the threshold %llus",
@@ -678,9 +685,10 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		v->items = it;
 	}
 	snprintf(it->state, sizeof(it->state), "EnablingProtection");
-	rc = persist_item(v, it);
-	if (rc == 0)
-		rc = job_submit(v, it, &JT_ENABLE, args, NULL);
+	/* job_submit saves the item after its job, never before: a crash in
+	 * between leaves a job that fails as "nothing was changed", not an
+	 * item in EnablingProtection that no job will ever finish. */
+	rc = job_submit(v, it, &JT_ENABLE, args, NULL);
 	if (rc < 0) {
 		struct item_rec **pp;
 		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
