@@ -383,6 +383,12 @@ void core_render_metrics(struct sbuf *out)
 	family(out, "asrfs_item_state", "gauge", "1 for the item's current state, 0 for the others.");
 	for (int i = 0; i < ni; i++)
 		item_enum(out, "asrfs_item_state", &items[i], "state", NULL, NULL, item_states, items[i].state);
+	family(out, "asrfs_item_replication_failing", "gauge", "1 while the item's replication cycles fail.");
+	for (int i = 0; i < ni; i++)
+		item_u64(out, "asrfs_item_replication_failing", &items[i], (uint64_t)items[i].replication_failing);
+	family(out, "asrfs_item_resync_required", "gauge", "1 when a verify found the replica differs: resync it.");
+	for (int i = 0; i < ni; i++)
+		item_u64(out, "asrfs_item_resync_required", &items[i], (uint64_t)items[i].resync_required);
 	family(out, "asrfs_item_recovery_points", "gauge", "Recovery points kept.");
 	for (int i = 0; i < ni; i++)
 		item_u64(out, "asrfs_item_recovery_points", &items[i], (uint64_t)items[i].npoints);

@@ -408,6 +408,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	ii->rpo_threshold = thr;
 	ii->rpo_rated = !it->damaged[0] && !in_list(it->state, unrated_states);
 	ii->last_point_time = it->last_point_time;
+	ii->replication_failing = it->failing;
 	if (it->last_point_time) {
 		ii->rpo_valid = 1;
 		ii->rpo_seconds = now - it->last_point_time;
