@@ -28,7 +28,7 @@ scribble "$(WD rg1 web01-os)" 64 100
 wait_new_point web01 "$p1" || not_ok "a second point"
 asrfs_stop
 
-enable_job=$(cd "$VS/jobs" && ls | grep enable-replication-web01)
+enable_job=$(entries "$VS/jobs" | grep enable-replication-web01)
 # Damage one record of each kind: truncate or corrupt.
 truncate -s 37 "$VS/vault.json"
 truncate -s 11 "$VS/items/app01/item.json"
