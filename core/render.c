@@ -235,49 +235,52 @@ static void item_series(struct sbuf *out, const char *name, const struct item_in
 	sb_puts(out, "\"");
 }
 
+/* ,key="value" - one more label of an open series. */
+static void more_label(struct sbuf *out, const char *key, const char *value)
+{
+	sb_printf(out, ",%s=\"", key);
+	label(out, value);
+	sb_puts(out, "\"");
+}
+
 static void item_u64(struct sbuf *out, const char *name, const struct item_info *ii, uint64_t v)
 {
 	item_series(out, name, ii);
 	sb_printf(out, "} %llu\n", (unsigned long long)v);
 }
 
-/* An enum gauge over values[] (NULL-terminated) for one item: 1 for cur, 0
- * for the others; a cur not among them gets its own series. */
+/* One sample of an item's enum gauge: 1 when value is cur; returns that. */
+static int enum_sample(struct sbuf *out, const char *name, const struct item_info *ii, const char *key,
+		       const char *extra_key, const char *extra, const char *value, const char *cur)
+{
+	int is = strcmp(value, cur) == 0;
+	item_series(out, name, ii);
+	if (extra_key)
+		more_label(out, extra_key, extra);
+	more_label(out, key, value);
+	sb_printf(out, "} %d\n", is);
+	return is;
+}
+
+/* An enum gauge over values[] (NULL-terminated) for one item, as
+ * node_exporter's: 1 for cur, 0 for the others; a cur not among them gets
+ * its own series. */
 static void item_enum(struct sbuf *out, const char *name, const struct item_info *ii, const char *key,
 		      const char *extra_key, const char *extra, const char *const *values, const char *cur)
 {
 	int known = 0;
-	for (int k = 0; values[k]; k++) {
-		int is = strcmp(values[k], cur) == 0;
-		known |= is;
-		item_series(out, name, ii);
-		if (extra_key) {
-			sb_printf(out, ",%s=\"", extra_key);
-			label(out, extra);
-			sb_puts(out, "\"");
-		}
-		sb_printf(out, ",%s=\"%s\"} %d\n", key, values[k], is);
-	}
-	if (!known) {
-		item_series(out, name, ii);
-		if (extra_key) {
-			sb_printf(out, ",%s=\"", extra_key);
-			label(out, extra);
-			sb_puts(out, "\"");
-		}
-		sb_printf(out, ",%s=\"", key);
-		label(out, cur);
-		sb_puts(out, "\"} 1\n");
-	}
+	for (int k = 0; values[k]; k++)
+		known |= enum_sample(out, name, ii, key, extra_key, extra, values[k], cur);
+	if (!known)
+		enum_sample(out, name, ii, key, extra_key, extra, cur, cur);
 }
 
 static void item_job_u64(struct sbuf *out, const char *name, const struct item_info *ii, const struct job_figures *jf,
 			 uint64_t v)
 {
 	item_series(out, name, ii);
-	sb_puts(out, ",type=\"");
-	label(out, jf->type);
-	sb_printf(out, "\"} %llu\n", (unsigned long long)v);
+	more_label(out, "type", jf->type);
+	sb_printf(out, "} %llu\n", (unsigned long long)v);
 }
 
 void core_render_metrics(struct sbuf *out)
@@ -347,13 +350,10 @@ void core_render_metrics(struct sbuf *out)
 	family(out, "asrfs_item_info", "gauge", "1, labelled with the item's direction and the region its VM runs in.");
 	for (int i = 0; i < ni; i++) {
 		item_series(out, "asrfs_item_info", &items[i]);
-		sb_puts(out, ",source=\"");
-		label(out, items[i].source_region);
-		sb_puts(out, "\",target=\"");
-		label(out, items[i].target_region);
-		sb_puts(out, "\",active_region=\"");
-		label(out, items[i].active_region);
-		sb_puts(out, "\"} 1\n");
+		more_label(out, "source", items[i].source_region);
+		more_label(out, "target", items[i].target_region);
+		more_label(out, "active_region", items[i].active_region);
+		sb_puts(out, "} 1\n");
 	}
 	family(out, "asrfs_item_rpo_seconds", "gauge",
 	       "Seconds since the newest recovery point; absent before the first and once failed over.");
@@ -427,17 +427,15 @@ void core_render_metrics(struct sbuf *out)
 	for (int i = 0; i < ni; i++)
 		for (int d = 0; d < items[i].ndisks; d++) {
 			item_series(out, "asrfs_disk_size_bytes", &items[i]);
-			sb_puts(out, ",disk=\"");
-			label(out, items[i].disks[d].name);
-			sb_printf(out, "\"} %llu\n", (unsigned long long)items[i].disks[d].size);
+			more_label(out, "disk", items[i].disks[d].name);
+			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].size);
 		}
 	family(out, "asrfs_disk_synced_bytes", "gauge", "Bytes of a protected disk synchronized to its replica.");
 	for (int i = 0; i < ni; i++)
 		for (int d = 0; d < items[i].ndisks; d++) {
 			item_series(out, "asrfs_disk_synced_bytes", &items[i]);
-			sb_puts(out, ",disk=\"");
-			label(out, items[i].disks[d].name);
-			sb_printf(out, "\"} %llu\n", (unsigned long long)items[i].disks[d].synced_bytes);
+			more_label(out, "disk", items[i].disks[d].name);
+			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].synced_bytes);
 		}
 	family(out, "asrfs_jobs", "gauge", "Jobs the vaults keep, by state.");
 	for (int s = 0; s < 5; s++)
