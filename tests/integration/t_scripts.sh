@@ -4,7 +4,8 @@
 # (asr-wait.sh and check_asrfs: 3, their documented usage status), and
 # neither acts: run with a sandboxed PATH (stubs that record any call to
 # apt-get, npm, fusermount3, a compiler...) and HOME, no call is recorded, no
-# file appears in the tree or the sandbox, nothing is mounted, no daemon runs.
+# file appears in the tree or the sandbox, nothing is mounted, no process is
+# left running.
 # Then asr-wait.sh's plain progress lines when stdout is not a terminal (IEC
 # units, every few seconds) and asr-status's one screen on a real mount.
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +34,8 @@ acted_on() {
 	new=$(find "$TOP" \( -path "$TOP/.git" -o -path "$TOP/build" -o -path "$TOP/tests" \) -prune -o -newer "$SB/marker" -print | head -3)
 	[ -n "$new" ] && what="$what new files: $new"
 	grep -qF " $TOP/" /proc/mounts && what="$what a mount under $TOP"
-	pgrep -f "^$TOP/(build/asrfs|\\.cache/azurite)" >/dev/null && what="$what a daemon"
+	# a process left running has the sandbox's HOME in its environment
+	grep -qlzsx "HOME=$SB/home" /proc/[0-9]*/environ && what="$what a process left running"
 	echo "$what"
 }
 
