@@ -7,6 +7,9 @@
 #   make check SANITIZE=address,undefined   the same under sanitizers
 #   make fuzz       libFuzzer targets into build/fuzz (clang; tests/fuzz/README.md)
 #   make check-long the long runs: each fuzz target for FUZZ_SECONDS (300)
+#   make install    binaries, scripts, man pages, the systemd unit and examples
+#                   under $(DESTDIR)$(PREFIX) (PREFIX=/usr/local; unit, plugin,
+#                   doc and man directories follow PREFIX unless given)
 #
 # Layers call downward only: fs/ -> core/ -> sync/ -> backend/.  sync/ and
 # backend/ make build/libsync.a (all asrfs-delta needs), core/ makes
@@ -40,7 +43,7 @@ CORE_OBJ  = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 FS_OBJ    = $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run check unit integration bench clean distclean flags fuzz check-long
+.PHONY: all deps run check unit integration bench clean distclean flags fuzz check-long install uninstall
 
 all: $(BUILD)/asrfs $(BUILD)/asrfs-delta $(BUILD)/tests/errno-write $(BUILD)/tests/eio.so
 
@@ -126,6 +129,43 @@ integration: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	./scripts/bench.sh
+
+# ---- install ----------------------------------------------------------
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/asrfs
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+PLUGINDIR  ?= $(PREFIX)/lib/nagios/plugins
+FUSERMOUNT ?= $(or $(shell command -v fusermount3 2>/dev/null),/bin/fusermount3)
+MOUNT_FUSE ?= $(or $(wildcard /sbin/mount.fuse3),$(wildcard /usr/sbin/mount.fuse3),/sbin/mount.fuse3)
+# The operator's scripts (the demo, bench and set-up scripts stay in the tree).
+INSTALL_SCRIPTS = $(wildcard scripts/asr-wait.sh scripts/asr-status scripts/asr-status.sh)
+INSTALL_DOCS    = README.md $(wildcard docs/BEHAVIOUR.md docs/DESIGN.md docs/AZBLOB.md docs/METRICS.md)
+
+install: $(BUILD)/asrfs $(BUILD)/asrfs-delta
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 $(BUILD)/asrfs $(BUILD)/asrfs-delta $(INSTALL_SCRIPTS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 scripts/check_asrfs $(DESTDIR)$(PLUGINDIR)/check_asrfs
+	install -m 0644 man/asrfs.8 $(DESTDIR)$(MANDIR)/man8/asrfs.8
+	install -m 0644 man/asrfs-delta.1 $(DESTDIR)$(MANDIR)/man1/asrfs-delta.1
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@FUSERMOUNT@|$(FUSERMOUNT)|g' dist/asrfs@.service.in \
+		>$(DESTDIR)$(UNITDIR)/asrfs@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/asrfs@.service
+	ln -sf $(MOUNT_FUSE) $(DESTDIR)$(SBINDIR)/mount.fuse.asrfs
+	install -m 0644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 dist/asrfs.json dist/fstab.example $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/asrfs $(DESTDIR)$(BINDIR)/asrfs-delta \
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_SCRIPTS))) \
+		$(DESTDIR)$(PLUGINDIR)/check_asrfs $(DESTDIR)$(SBINDIR)/mount.fuse.asrfs \
+		$(DESTDIR)$(MANDIR)/man8/asrfs.8 $(DESTDIR)$(MANDIR)/man1/asrfs-delta.1 \
+		$(DESTDIR)$(UNITDIR)/asrfs@.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf $(BUILD)

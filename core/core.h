@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "log.h"
 #include "util.h"
 
 #define ASRFS_VERSION "0.1.0"
@@ -208,11 +209,11 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 			  size_t len);
 /* The `error` file a write through the tree reports to: the item's when
  * item is set, else the vault's, else the region's.  fs/ calls
- * core_refusal_begin before a store, mkdir, rmdir or rename (it clears that
- * error, keeping a copy in saved) and core_refusal_end after it with the
- * result: a refusal always leaves a message naming what (the path below
- * the object), why when fs/ refused on its own, else core's reason; an
- * accepted change puts the saved text back unless core set a new one. */
+ * core_refusal_begin before a store, mkdir, rmdir or rename (it copies that
+ * error into saved) and core_refusal_end after it with the result: a
+ * refusal always leaves a message naming what (the path below the object):
+ * why when fs/ refused on its own, else core's reason for this refusal, else
+ * the errno's text.  An accepted change leaves error as core made it. */
 struct refusal_owner {
 	const char *region, *vault, *item;
 };

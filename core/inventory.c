@@ -624,6 +624,16 @@ void protection_release_item(struct vault_rec *v, const struct item_rec *it)
 	protection_release(v, it->name, refs, n);
 }
 
+void protection_end(struct vault_rec *v, const char *item)
+{
+	struct item_rec *it;
+	pthread_mutex_lock(&model_lock);
+	it = item_find(v, item);
+	if (it)
+		protection_release_item(v, it);
+	pthread_mutex_unlock(&model_lock);
+}
+
 /* ---- changes (model_lock held) ---- */
 
 /* Write <kind>/<name>/<file>, the small record of a new resource group or
@@ -1014,6 +1024,14 @@ int core_vm_power(const char *region, const char *rg, const char *vm, const char
 	if (rc < 0)
 		goto out;
 	want = strcmp(cl.bare[0], "start") == 0;
+	for (int k = 0; want && k < v->info.ndisks; k++) {
+		/* a shell whose disks went away (deleted, or taken by a reprotect) */
+		if (!inv_vm_has_disk(r, &v->info, k)) {
+			rc = fail_region(r, -EPERM, "VM %s cannot start: its disk %s does not exist", vm,
+					 v->info.disks[k].name);
+			goto out;
+		}
+	}
 	if (v->info.running != want) {
 		v->info.running = want;
 		rc = inv_vm_save(r, &v->info);
@@ -1355,6 +1373,7 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 	logmsg("region %s: VM %s/%s created with %d disk(s)", region, rgn, name, vi.ndisks);
 	goto out;
 fail:
+	/* a refused create-vm leaves nothing behind: disks, then what holds them */
 	for (int i = 0; i < created; i++)
 		inv_disk_delete(r, !sa, sa ? sa : rgn, vi.disks[i].name);
 	if (aset_made)
@@ -1548,6 +1567,14 @@ static struct disk_rec *disk_lookup(struct region *r, int kind, const char *pare
 		struct sa_rec *s = sa_find(r, parent);
 		return s ? disk_find(s->vhds, name) : NULL;
 	}
+}
+
+/* model_lock held: whether region r holds disk k of a VM (a managed disk in
+ * the VM's resource group, an unmanaged one in its storage account). */
+int inv_vm_has_disk(struct region *r, const struct vm_info *vi, int k)
+{
+	const struct vm_disk_info *d = &vi->disks[k];
+	return disk_lookup(r, d->managed ? 0 : 1, d->managed ? vi->rg : d->storage_account, d->name) != NULL;
 }
 
 /* model_lock held: is this disk an item's replica?  Replicas change only by

@@ -190,10 +190,41 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	rc = pool_submit(job_worker, j, NULL);
 	if (rc < 0)
 		return rc;
-	logmsg("job %s queued", j->id);
+	log_debug("job %s queued", j->id);
 	if (out)
 		*out = j;
 	return 0;
+}
+
+/* model_lock held: the item's state and error as job j's outcome leaves
+ * them (j has ended). */
+static void job_outcome_to_item(const struct job_rec *j, struct item_rec *it)
+{
+	if (j->state == JOB_SUCCEEDED && j->type->done_state)
+		snprintf(it->state, sizeof(it->state), "%s", j->type->done_state);
+	else if (j->state == JOB_CANCELLED)
+		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
+	else if (j->state == JOB_FAILED)
+		snprintf(it->state, sizeof(it->state), "%s", j->type->failed_state ? j->type->failed_state : j->prev_state);
+	if (j->state == JOB_FAILED)
+		snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
+	if (j->state == JOB_CANCELLED)
+		snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
+}
+
+/* model_lock held: a crash between an ended job's record and its item's
+ * (job_worker writes the job first) left the item in the job's running
+ * state, naming the job: give it the state the job's outcome gives. */
+static void job_settle_item(struct vault_rec *v, struct job_rec *j)
+{
+	struct item_rec *it = item_find(v, j->item);
+
+	if (!it || it->job || !j->type->running_state || strcmp(it->job_id, j->id) != 0 ||
+	    strcmp(it->state, j->type->running_state) != 0)
+		return;
+	job_outcome_to_item(j, it);
+	logmsg("job %s had ended (%s): item %s is %s", j->id, job_state_name(j->state), it->name, it->state);
+	persist_item(v, it);
 }
 
 void job_resume_all(void)
@@ -211,8 +242,10 @@ void job_resume_vault(struct vault_rec *only)
 			continue;
 		for (struct job_rec *j = v->jobs; j; j = j->next) {
 			struct item_rec *it;
-			if (j->state != JOB_IN_PROGRESS && j->state != JOB_NOT_STARTED)
+			if (j->state != JOB_IN_PROGRESS && j->state != JOB_NOT_STARTED) {
+				job_settle_item(v, j);
 				continue;
+			}
 			it = item_find(v, j->item);
 			if (!it) {
 				j->state = JOB_FAILED;
@@ -223,6 +256,12 @@ void job_resume_vault(struct vault_rec *only)
 			}
 			if (it->job == j)
 				continue; /* its worker still runs (the lease was lost and taken back) */
+			if (it->damaged[0]) {
+				/* its record did not read: nothing to resume from; the
+				 * job stays as it is on the medium until it is repaired */
+				logmsg("job %s does not resume: %s", j->id, it->damaged);
+				continue;
+			}
 			it->job = j;
 			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
 			       (unsigned long long)j->ck_offset);
@@ -376,7 +415,7 @@ static int wait_for_region(struct jobctx *c, int tries, int *rc)
 		snprintf(it->error, sizeof(it->error), "%s %.480s", j->type->name, j->error);
 	j->dirty = 1;
 	pthread_mutex_unlock(&model_lock);
-	logmsg("job %s: %s", j->id, j->error);
+	log_warn("job %s: %s", j->id, j->error);
 
 	for (int i = 0; i < secs * 4; i++) {
 		if (job_cancelled(c)) {
@@ -457,21 +496,12 @@ static void job_worker(void *arg)
 		if (!j->error[0])
 			snprintf(j->error, sizeof(j->error), "%s", strerror(-rc));
 	}
-	logmsg("job %s %s%s%s", j->id, job_state_name(j->state), j->error[0] ? ": " : "", j->error);
+	log_at(j->state == JOB_FAILED ? LVL_WARN : LVL_INFO, "job %s %s%s%s", j->id, job_state_name(j->state),
+	       j->error[0] ? ": " : "", j->error);
 	persist_job(c.v, j);
 	if (it) {
 		it->job = NULL;
-		if (rc == 0 && j->type->done_state)
-			snprintf(it->state, sizeof(it->state), "%s", j->type->done_state);
-		else if (rc == -ECANCELED)
-			snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
-		else if (rc < 0)
-			snprintf(it->state, sizeof(it->state), "%s",
-				 j->type->failed_state ? j->type->failed_state : j->prev_state);
-		if (rc < 0 && rc != -ECANCELED)
-			snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
-		if (rc == -ECANCELED)
-			snprintf(it->error, sizeof(it->error), "%s cancelled", j->type->name);
+		job_outcome_to_item(j, it);
 		if ((rc == 0 && j->type == &JT_DISABLE) || (rc == -ECANCELED && j->drop_item)) {
 			struct item_rec **pp;
 			for (pp = &c.v->items; *pp && *pp != it; pp = &(*pp)->next)

@@ -25,6 +25,7 @@
 #include "model.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,24 +250,6 @@ static int cancel_only(void *arg, const struct delta_stats *st)
 	return job_cancelled(arg);
 }
 
-/* The item's chain, opened if needed.  The job holds the item. */
-static int chain_get(struct vault_rec *v, const char *item, struct rpchain **out)
-{
-	struct item_rec *it;
-	int rc;
-	pthread_mutex_lock(&model_lock);
-	it = item_find(v, item);
-	pthread_mutex_unlock(&model_lock);
-	if (!it)
-		return -ENOENT;
-	rc = item_open_chain(v, it);
-	if (rc < 0)
-		return rc;
-	pthread_mutex_lock(&model_lock);
-	*out = it->chain;
-	pthread_mutex_unlock(&model_lock);
-	return *out ? 0 : -ENOENT;
-}
 
 /* A point word or id to a point id (model_lock NOT held); -EINVAL: none. */
 static int resolve_point(struct rpchain *ch, const char *word, char out[RP_ID_MAX], char *why, size_t len)
@@ -722,7 +705,7 @@ static int pick_point(struct jobctx *c, struct rpchain *ch, const char *word, ch
  * NOT be held. */
 static int open_points(struct jobctx *c, struct rpchain **ch, const char *word, char point[RP_ID_MAX])
 {
-	int rc = chain_get(c->v, c->item, ch);
+	int rc = item_chain(c->v, c->item, ch);
 	if (rc < 0)
 		job_fail_msg(c, "cannot open the recovery points: %s", strerror(-rc));
 	else if (word)
@@ -1025,7 +1008,7 @@ static int commit_run(struct jobctx *c)
 		return rc < 0 ? rc : -ECANCELED;
 
 	task(c, T_DELPOINTS, JOB_IN_PROGRESS);
-	rc = chain_get(c->v, c->item, &ch);
+	rc = item_chain(c->v, c->item, &ch);
 	if (rc == 0)
 		rc = rpchain_destroy(ch);
 	if (rc < 0 && rc != -ENOENT) {
@@ -1068,14 +1051,8 @@ static int commit_run(struct jobctx *c)
 	maps_forget(c->v, c->item);
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
 	rc = remove_but_maps(tgt->be, prefix);
-	if (rc == 0) {
-		/* Protection of the source and the replicas ends here. */
-		pthread_mutex_lock(&model_lock);
-		it = item_find(c->v, c->item);
-		if (it)
-			protection_release_item(c->v, it);
-		pthread_mutex_unlock(&model_lock);
-	}
+	if (rc == 0)
+		protection_end(c->v, c->item); /* of the source and the replicas */
 	task(c, T_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
@@ -1120,6 +1097,7 @@ struct rp_disk {
 	char orig_parent[NAME_MAX_];            /* the original disk in the old primary */
 	int orig_managed;
 	int how;
+	int rep_existed;                        /* the replica was there before the job */
 	int created, renamed, copied_back;      /* done so far, for the undo */
 	char snap[BACKEND_SNAP_MAX];            /* MOVE: the original's bytes, "" if none */
 };
@@ -1130,6 +1108,9 @@ struct rp_ctx {
 	char trg[NAME_MAX_], tsa[NAME_MAX_], cache[NAME_MAX_], aset[NAME_MAX_];
 	char net_src[NAME_MAX_], net_tgt[NAME_MAX_];
 	int old_vm, powered_off, rg_changed, any_unmanaged;
+	char old_rg[NAME_MAX_];  /* the old VM's resource group */
+	int was_running;         /* the old VM's power before the job */
+	int step;                /* enum rp_step: recorded in the job's plan */
 	struct vm_info old_vi;
 	int n;
 	struct rp_disk d[MAX_DISKS];
@@ -1162,6 +1143,8 @@ static int reprotect_plan(struct vault_rec *v, struct rp_ctx *x, const struct op
 	x->old_vm = old != NULL;
 	if (old)
 		x->old_vi = old->info;
+	x->was_running = old && old->info.running;
+	snprintf(x->old_rg, sizeof(x->old_rg), "%s", s->vm_rg);
 	snprintf(x->trg, sizeof(x->trg), "%s", a->trg[0] ? a->trg : s->vm_rg);
 	x->rg_changed = x->old_vm && strcmp(x->trg, s->vm_rg) != 0;
 	snprintf(x->cache, sizeof(x->cache), "%s", a->cache[0] ? a->cache : s->cache_sa);
@@ -1210,6 +1193,7 @@ static int reprotect_plan(struct vault_rec *v, struct rp_ctx *x, const struct op
 		if (orig && orig->size != sd->size)
 			orig = NULL;
 		rep = disk_at(x->ntgt, d->managed, d->rep_parent, d->rep);
+		d->rep_existed = rep != NULL;
 		if (!orig || d->managed != sd->managed)
 			d->how = PREP_EMPTY;
 		else if (d->managed)
@@ -1295,7 +1279,7 @@ static void reprotect_undo(struct rp_ctx *x)
 		d->copied_back = d->renamed = d->created = 0;
 	}
 	if (x->powered_off)
-		vm_power(x->ntgt, x->snap.vm_rg, x->snap.name, 1, &was);
+		vm_power(x->ntgt, x->old_rg, x->snap.name, 1, &was);
 	x->powered_off = 0;
 	pthread_mutex_unlock(&model_lock);
 }
@@ -1446,6 +1430,254 @@ static int reprotect_chain(struct vault_rec *v, struct rp_ctx *x, struct rpchain
 	return 0;
 }
 
+/* ---- Reprotect's record of its own progress ----
+ *
+ * A reprotect reverses the item, so the item's record alone cannot tell a
+ * resumed job which way it was going: read after the swap, it describes the
+ * other direction, and planning from it again would reprotect the running
+ * VM's disks away.  So before it changes anything the job writes its plan
+ * into its own record (job_rec.plan), and again before each step a resumed
+ * job must know about:
+ *   from    the direction it reverses, as the item read when the job began.
+ *           An item that reads the other way round has been swapped: the
+ *           resumed job only finishes (reprotect_finish), never plans again;
+ *   step    planned:   nothing changed yet (a resume plans afresh);
+ *           preparing: the old VM may be stopped, replicas created and
+ *                      originals renamed (a resume takes the plan below
+ *                      rather than the half-changed inventory);
+ *           swapping:  the first point is made, the item is being swapped;
+ *   old_rg, old_vm, was_running, rg_changed, any_unmanaged, and per disk
+ *           how it is prepared, whether its replica was there before the job
+ *           and the original's place: what undo and finish need and the
+ *           inventory no longer shows once the job has changed it. */
+enum rp_step { RP_PLANNED, RP_PREPARING, RP_SWAPPING };
+static const char *const rp_step_names[] = {"planned", "preparing", "swapping"};
+
+static void item_direction(const struct item_rec *it, int reversed, char *out, size_t len)
+{
+	snprintf(out, len, "%s -> %s", reversed ? it->target_region : it->source_region,
+		 reversed ? it->source_region : it->target_region);
+}
+
+/* model_lock held: record the plan at step and write the job's record. */
+static int rp_plan_save(struct jobctx *c, struct rp_ctx *x, int step)
+{
+	json_object *o = json_object_new_object(), *ds = json_object_new_array();
+	char from[2 * NAME_MAX_ + 8];
+	const char *txt;
+	int rc = -ENOMEM;
+
+	if (!o || !ds) {
+		json_object_put(ds);
+		goto out;
+	}
+	item_direction(&x->snap, 0, from, sizeof(from));
+	json_object_object_add(o, "from", json_object_new_string(from));
+	json_object_object_add(o, "step", json_object_new_string(rp_step_names[step]));
+	json_object_object_add(o, "old_rg", json_object_new_string(x->old_rg));
+	json_object_object_add(o, "old_vm", json_object_new_int(x->old_vm));
+	json_object_object_add(o, "was_running", json_object_new_int(x->was_running));
+	json_object_object_add(o, "rg_changed", json_object_new_int(x->rg_changed));
+	json_object_object_add(o, "any_unmanaged", json_object_new_int(x->any_unmanaged));
+	for (int i = 0; i < x->n; i++) {
+		json_object *d = json_object_new_object();
+		if (!d || json_object_array_add(ds, d) < 0) {
+			json_object_put(d);
+			json_object_put(ds);
+			goto out;
+		}
+		json_object_object_add(d, "how", json_object_new_int(x->d[i].how));
+		json_object_object_add(d, "rep_existed", json_object_new_int(x->d[i].rep_existed));
+		json_object_object_add(d, "orig_parent", json_object_new_string(x->d[i].orig_parent));
+		json_object_object_add(d, "orig_managed", json_object_new_int(x->d[i].orig_managed));
+	}
+	json_object_object_add(o, "disks", ds);
+	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (!txt)
+		goto out;
+	if (strlen(txt) >= sizeof(c->j->plan)) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	snprintf(c->j->plan, sizeof(c->j->plan), "%s", txt);
+	x->step = step;
+	rc = persist_job(c->v, c->j);
+out:
+	json_object_put(o);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot record the reprotect's plan: %s", strerror(-rc));
+	return rc;
+}
+
+static int jint_of(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int(v) : 0;
+}
+
+static const char *jstr_of(json_object *o, const char *k)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
+		return "";
+	return json_object_get_string(v);
+}
+
+/* model_lock held: read the job's plan into x (x->n disks already known)
+ * and from (the direction it reverses).  0: none recorded; 1: read. */
+static int rp_plan_load(const char *plan, struct rp_ctx *x, char *from, size_t flen)
+{
+	json_object *o, *ds;
+	int rc = -EBADMSG;
+
+	if (!plan[0])
+		return 0;
+	o = json_tokener_parse(plan);
+	if (!o)
+		return -EBADMSG;
+	if (!json_object_object_get_ex(o, "disks", &ds) || !json_object_is_type(ds, json_type_array) ||
+	    (int)json_object_array_length(ds) != x->n)
+		goto out;
+	snprintf(from, flen, "%s", jstr_of(o, "from"));
+	x->step = RP_PLANNED;
+	for (int s = 0; s < (int)(sizeof(rp_step_names) / sizeof(rp_step_names[0])); s++)
+		if (strcmp(jstr_of(o, "step"), rp_step_names[s]) == 0)
+			x->step = s;
+	snprintf(x->old_rg, sizeof(x->old_rg), "%s", jstr_of(o, "old_rg"));
+	x->old_vm = jint_of(o, "old_vm");
+	x->was_running = jint_of(o, "was_running");
+	x->rg_changed = jint_of(o, "rg_changed");
+	x->any_unmanaged = jint_of(o, "any_unmanaged");
+	for (int i = 0; i < x->n; i++) {
+		json_object *d = json_object_array_get_idx(ds, (size_t)i);
+		x->d[i].how = jint_of(d, "how");
+		x->d[i].rep_existed = jint_of(d, "rep_existed");
+		snprintf(x->d[i].orig_parent, sizeof(x->d[i].orig_parent), "%s", jstr_of(d, "orig_parent"));
+		x->d[i].orig_managed = jint_of(d, "orig_managed");
+	}
+	rc = from[0] ? 1 : -EBADMSG;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+/* model_lock held: a job resumed while preparing or later takes back what
+ * it had done from the plan and the inventory (for the undo), instead of
+ * planning from an inventory it has already changed. */
+static void rp_resume_prepared(struct rp_ctx *x)
+{
+	struct vm_rec *vm = x->old_vm ? vm_at(x->ntgt, x->old_rg, x->snap.name) : NULL;
+
+	x->old_vm = vm != NULL;
+	if (vm)
+		x->old_vi = vm->info;
+	x->powered_off = vm && x->was_running && !vm->info.running;
+	for (int i = 0; i < x->n; i++) {
+		struct rp_disk *d = &x->d[i];
+		int rep = disk_at(x->ntgt, d->managed, d->rep_parent, d->rep) != NULL;
+		int orig = disk_at(x->ntgt, d->orig_managed, d->orig_parent, d->name) != NULL;
+		if (d->how == PREP_EMPTY || d->how == PREP_COPY) {
+			d->created = rep && !d->rep_existed;
+		} else {
+			d->renamed = rep && !d->rep_existed;
+			d->copied_back = d->how == PREP_OS && d->renamed && orig;
+		}
+	}
+}
+
+/* model_lock held: x for a job resumed after the item was swapped: the
+ * names come from the swapped item, the rest from the plan. */
+static void rp_from_swapped(struct rp_ctx *x, const struct item_rec *it)
+{
+	x->snap = *it;
+	x->nsrc = region_find(it->source_region);
+	x->ntgt = region_find(it->target_region);
+	x->n = it->ndisks;
+	for (int i = 0; i < x->n; i++) { /* how and the original's place: from the plan */
+		const struct item_disk *sd = &it->disks[i];
+		struct rp_disk *d = &x->d[i];
+		d->managed = sd->replica_managed;
+		snprintf(d->name, sizeof(d->name), "%s", sd->name);
+		d->size = sd->size;
+		snprintf(d->src_parent, sizeof(d->src_parent), "%s", sd->src_parent);
+		snprintf(d->rep_parent, sizeof(d->rep_parent), "%s", sd->replica_parent);
+		snprintf(d->rep, sizeof(d->rep), "%s", sd->replica);
+	}
+}
+
+/* model_lock held: after the swap, the old place is cleared: the originals
+ * that were copied to -ASRReplica go (and an unmanaged OS disk's copy when
+ * the resource group changed), and the old VM keeps only the disks that are
+ * still there; a VM left without its OS disk (every managed disk became a
+ * replica), or whose resource group changed, is deleted: the failback's
+ * failover creates it again.  Every step is safe to repeat, so a job
+ * resumed after a crash here runs it again. */
+static void reprotect_finish(struct rp_ctx *x)
+{
+	struct vm_rec *vm;
+	struct vm_info vi;
+	int rc;
+
+	for (int i = 0; i < x->n; i++) {
+		struct rp_disk *d = &x->d[i];
+		if (d->how != PREP_COPY && !(x->rg_changed && d->how == PREP_OS))
+			continue;
+		rc = inv_disk_delete(x->ntgt, d->orig_managed, d->orig_parent, d->name);
+		if (rc < 0 && rc != -ENOENT)
+			logmsg("item %s: cannot delete the old disk %s: %s", x->snap.name, d->name, strerror(-rc));
+	}
+	vm = x->old_vm ? vm_at(x->ntgt, x->old_rg, x->snap.name) : NULL;
+	if (!vm)
+		return;
+	vi = vm->info;
+	vi.ndisks = 0;
+	for (int k = 0; k < vm->info.ndisks; k++)
+		if (inv_vm_has_disk(x->ntgt, &vm->info, k))
+			vi.disks[vi.ndisks++] = vm->info.disks[k];
+	if (x->rg_changed || vi.ndisks == 0 || strcmp(vi.disks[0].name, vm->info.disks[0].name) != 0)
+		rc = vm_remove(x->ntgt, x->old_rg, x->snap.name);
+	else
+		rc = vi.ndisks == vm->info.ndisks ? 0 : vm_put(x->ntgt, &vi);
+	if (rc < 0)
+		logmsg("item %s: cannot update the old VM %s/%s: %s", x->snap.name, x->old_rg, x->snap.name,
+		       strerror(-rc));
+}
+
+/* model_lock held: put back the fields a reprotect's swap changes. */
+static void item_take_direction(struct item_rec *to, const struct item_rec *from)
+{
+	snprintf(to->source_region, sizeof(to->source_region), "%s", from->source_region);
+	snprintf(to->target_region, sizeof(to->target_region), "%s", from->target_region);
+	snprintf(to->active_region, sizeof(to->active_region), "%s", from->active_region);
+	snprintf(to->vm_rg, sizeof(to->vm_rg), "%s", from->vm_rg);
+	snprintf(to->target_rg, sizeof(to->target_rg), "%s", from->target_rg);
+	snprintf(to->target_sa, sizeof(to->target_sa), "%s", from->target_sa);
+	snprintf(to->cache_sa, sizeof(to->cache_sa), "%s", from->cache_sa);
+	snprintf(to->aset, sizeof(to->aset), "%s", from->aset);
+	snprintf(to->network, sizeof(to->network), "%s", from->network);
+	memcpy(to->disks, from->disks, sizeof(to->disks));
+	to->ndisks = from->ndisks;
+	to->resync_required = from->resync_required;
+	to->failing = from->failing;
+	snprintf(to->fail_reason, sizeof(to->fail_reason), "%s", from->fail_reason);
+}
+
+/* model_lock held: make the item name this job and show its running state
+ * (a crash between job_submit's job record and its item record left the
+ * item naming the job before). */
+static void job_claim_item(struct jobctx *c, struct item_rec *it)
+{
+	const char *st = c->j->type->running_state;
+
+	if (strcmp(it->job_id, c->j->id) == 0 && (!st || strcmp(it->state, st) == 0))
+		return;
+	snprintf(it->job_id, sizeof(it->job_id), "%s", c->j->id);
+	if (st)
+		snprintf(it->state, sizeof(it->state), "%s", st);
+	if (persist_item(c->v, it) < 0)
+		logmsg("job %s: cannot link item %s to it", c->j->id, it->name);
+}
+
 /* Protection moves with reprotect: the failed-over disks become sources and
  * the old primary's -ASRReplica disks replicas; their regions record it
  * before anything is prepared (claim 1), and a reprotect undone gives them
@@ -1502,30 +1734,74 @@ static int reprotect_run(struct jobctx *c)
 	struct op_args a;
 	struct rpchain *ch = NULL;
 	struct rp_point pt;
-	char why[ERR_MAX], skey[1024], rkey[1024];
+	char why[ERR_MAX] = "the item is gone", skey[1024], rkey[1024];
+	char from[2 * NAME_MAX_ + 8] = "", now[2 * NAME_MAX_ + 8];
 	uint64_t total = 0, done = 0;
-	int rc, was, prepared, began, saving;
+	int rc, was, prepared, began, saving, planned = 0, swapped = 0;
 	pthread_t saver;
 
 	if (!x)
 		return -ENOMEM;
-	/* Prerequisites check */
+	/* Prerequisites check.  A job resumed after a crash goes by its plan:
+	 * an item already swapped only needs the old place cleared. */
 	rc = prereq_begin(c, &a, 1);
 	if (rc < 0)
 		goto out;
 	pthread_mutex_lock(&model_lock);
 	it = item_find(c->v, c->item);
-	rc = it ? lifecycle_check(c->v, it, "reprotect", why, sizeof(why)) : -ENOENT;
-	if (rc == 0) {
-		x->snap = *it;
-		rc = reprotect_plan(c->v, x, &a);
+	rc = it ? 0 : -ENOENT;
+	if (it) {
+		job_claim_item(c, it);
+		x->n = it->ndisks;
+		planned = rp_plan_load(c->j->plan, x, from, sizeof(from));
+		item_direction(it, 0, now, sizeof(now));
+		if (planned < 0) {
+			rc = planned;
+			snprintf(why, sizeof(why), "the job's record of its plan is damaged");
+		} else if (planned && strcmp(from, now) != 0) {
+			item_direction(it, 1, now, sizeof(now));
+			swapped = strcmp(from, now) == 0;
+			if (!swapped) {
+				rc = -EINVAL;
+				snprintf(why, sizeof(why), "the item reads %s, the job reverses %s", now, from);
+			}
+		}
+	}
+	if (rc == 0 && swapped) {
+		rp_from_swapped(x, it);
+		rc = region_up(x->ntgt, "the old primary, now the target", why, sizeof(why));
+	} else if (rc == 0) {
+		rc = lifecycle_check(c->v, it, "reprotect", why, sizeof(why));
+		if (rc == 0) {
+			x->snap = *it;
+			rc = reprotect_plan(c->v, x, &a);
+		}
+		if (rc == 0 && planned && x->step >= RP_PREPARING) {
+			rp_plan_load(c->j->plan, x, from, sizeof(from));
+			rp_resume_prepared(x);
+		} else if (rc == 0) {
+			rc = rp_plan_save(c, x, RP_PLANNED);
+			if (rc < 0)
+				snprintf(why, sizeof(why), "cannot record the job's plan: %s", strerror(-rc));
+		}
 	}
 	if (rc < 0)
-		snprintf(c->j->error, sizeof(c->j->error), "%s", rc == -ENOENT ? "the item is gone" : why);
+		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
 	pthread_mutex_unlock(&model_lock);
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
+	if (swapped) {
+		logmsg("job %s: item %s already reads %s: clearing the old place", c->j->id, c->item, now);
+		task(c, T_STARTREP, JOB_IN_PROGRESS);
+		maps_forget(c->v, c->item);
+		pthread_mutex_lock(&model_lock);
+		reprotect_finish(x);
+		pthread_mutex_unlock(&model_lock);
+		task(c, T_STARTREP, JOB_SUCCEEDED);
+		logmsg("item %s: reprotected, now %s", c->item, now);
+		goto out;
+	}
 
 	/* Creating target resources */
 	task(c, T_RESOURCES, JOB_IN_PROGRESS);
@@ -1550,7 +1826,9 @@ static int reprotect_run(struct jobctx *c)
 
 	/* Preparing target disks.  A resumed job whose disks were prepared
 	 * before the stop must not copy the originals over replicas it has
-	 * partly synchronized since. */
+	 * partly synchronized since; one that was preparing goes by its plan
+	 * (rp_resume_prepared).  The plan is written before the first change:
+	 * a resume must know a rename may have happened. */
 	pthread_mutex_lock(&model_lock);
 	{
 		int k = -1;
@@ -1558,30 +1836,21 @@ static int reprotect_run(struct jobctx *c)
 			if (strcmp(c->j->tasks[i].name, T_PREPDISKS) == 0)
 				k = i;
 		prepared = k >= 0 && c->j->tasks[k].state == JOB_SUCCEEDED;
-		began = k >= 0 && c->j->tasks[k].state != JOB_NOT_STARTED;
-		/* Resumed after a stop: a managed original this job moved is no
-		 * longer there, and the plan saw no original.  It is still this
-		 * job's to put back on a cancel. */
-		for (int i = 0; began && i < x->n; i++) {
-			struct rp_disk *d = &x->d[i];
-			if (d->how == PREP_EMPTY && d->managed && x->ntgt->be->ops->disk_snapshot && x->old_vm &&
-			    !disk_at(x->ntgt, d->orig_managed, d->orig_parent, d->name) &&
-			    disk_at(x->ntgt, d->managed, d->rep_parent, d->rep)) {
-				d->how = PREP_MOVE;
-				d->renamed = 1;
-			}
-		}
 	}
+	began = x->step >= RP_PREPARING;
 	pthread_mutex_unlock(&model_lock);
 	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
-	job_save(c); /* a resume must know a rename may have happened: `began` above */
-	rc = reprotect_claim(c, x, 1);
+	pthread_mutex_lock(&model_lock);
+	rc = rp_plan_save(c, x, RP_PREPARING);
+	pthread_mutex_unlock(&model_lock);
+	if (rc == 0)
+		rc = reprotect_claim(c, x, 1);
 	if (rc < 0) {
 		task(c, T_PREPDISKS, JOB_FAILED);
 		goto out;
 	}
 	pthread_mutex_lock(&model_lock);
-	if (x->old_vm && vm_power(x->ntgt, x->snap.vm_rg, x->snap.name, 0, &was) == 0 && was)
+	if (x->old_vm && vm_power(x->ntgt, x->old_rg, x->snap.name, 0, &was) == 0 && was)
 		x->powered_off = 1;
 	for (int i = 0; i < x->n && rc == 0; i++) {
 		struct rp_disk *d = &x->d[i];
@@ -1707,6 +1976,15 @@ static int reprotect_run(struct jobctx *c)
 		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
 		goto undo;
 	}
+	/* The swap is next: a job resumed after it must find it recorded that
+	 * it was under way, with every task before it done. */
+	pthread_mutex_lock(&model_lock);
+	rc = rp_plan_save(c, x, RP_SWAPPING);
+	pthread_mutex_unlock(&model_lock);
+	if (rc < 0) {
+		rpchain_close(ch);
+		goto undo;
+	}
 	/* The new replicas' maps go out while the records change: a map is a
 	 * megabyte per 256 MiB of disk, a round trip's worth on a remote
 	 * region.  No cycle can use them before the job ends. */
@@ -1754,34 +2032,27 @@ static int reprotect_run(struct jobctx *c)
 		it->chain = ch;
 		ch = NULL;
 		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
-		persist_item(c->v, it);
-	}
-	/* The old disks go last: the originals copied to -ASRReplica, and the
-	 * old VM when the resource group changed. */
-	for (int i = 0; i < x->n; i++) {
-		struct rp_disk *d = &x->d[i];
-		if (d->how == PREP_COPY || (x->rg_changed && d->how == PREP_OS))
-			inv_disk_delete(x->ntgt, d->orig_managed, d->orig_parent, d->name);
-	}
-	if (x->rg_changed) {
-		vm_remove(x->ntgt, x->snap.vm_rg, x->snap.name);
-	} else if (x->old_vm && x->any_unmanaged) {
-		/* the data disks were detached: the VM keeps its OS disk copy */
-		struct vm_rec *vm = vm_at(x->ntgt, x->snap.vm_rg, x->snap.name);
-		if (vm) {
-			struct vm_info vi = vm->info;
-			vi.ndisks = 0;
-			for (int i = 0; i < vm->info.ndisks; i++) {
-				int used = 0;
-				for (int k = 0; k < x->n; k++)
-					used |= x->d[k].how == PREP_USE && strcmp(x->d[k].name, vm->info.disks[i].name) == 0;
-				if (!used)
-					vi.disks[vi.ndisks++] = vm->info.disks[i];
-			}
-			vm_put(x->ntgt, &vi);
+		rc = persist_item(c->v, it);
+		if (rc < 0) {
+			/* The record still reads the old direction: so must the
+			 * model, and nothing old may go. */
+			item_take_direction(it, &x->snap);
+			ch = it->chain;
+			it->chain = NULL;
+			snprintf(c->j->error, sizeof(c->j->error), "cannot save the reversed item: %s", strerror(-rc));
 		}
 	}
+	/* Only once the item's record names the new replicas does the old
+	 * place go: the originals copied to -ASRReplica and the old VM. */
+	if (rc == 0)
+		reprotect_finish(x);
 	pthread_mutex_unlock(&model_lock);
+	if (rc < 0) {
+		rpchain_close(ch);
+		if (saving)
+			pthread_join(saver, NULL);
+		goto undo;
+	}
 	for (int i = 0; i < x->n; i++) { /* no cancel can come now: the originals' snapshots go */
 		struct rp_disk *d = &x->d[i];
 		if (d->how == PREP_MOVE && d->snap[0]) {

@@ -40,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <unistd.h>
 
 pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -50,64 +49,7 @@ static pthread_t sched_thread;
 static volatile int sched_stop;
 static int sched_started;
 
-/* ---- logging and errors -------------------------------------------- */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* One failure repeated (a full or read-only medium: every retry, every
- * flush) must not flood the log: a line already written in the last
- * LOG_QUIET seconds is counted, not written, and the next time it is
- * written it says how many times it came meanwhile.  Lines are told apart
- * by a hash of their whole text, in a small table (log_lock held). */
-#define LOG_QUIET 60
-#define LOG_SLOTS 64
-static struct {
-	uint64_t hash;
-	time_t since;
-	unsigned long held;
-} log_seen[LOG_SLOTS];
-
-static uint64_t text_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-void logmsg(const char *fmt, ...)
-{
-	char ts[TIME_STR], line[2048];
-	time_t now = time(NULL);
-	uint64_t h;
-	unsigned long held = 0;
-	va_list ap;
-	int slot;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	h = text_hash(line);
-	slot = (int)(h % LOG_SLOTS);
-	fmt_time(now, ts);
-	pthread_mutex_lock(&log_lock);
-	if (log_seen[slot].hash == h && now - log_seen[slot].since < LOG_QUIET) {
-		log_seen[slot].held++;
-		pthread_mutex_unlock(&log_lock);
-		return;
-	}
-	if (log_seen[slot].hash == h)
-		held = log_seen[slot].held;
-	log_seen[slot].hash = h;
-	log_seen[slot].since = now;
-	log_seen[slot].held = 0;
-	if (held)
-		fprintf(stderr, "%s asrfs: %s (and %lu more times in the last %d s)\n", ts, line, held, LOG_QUIET);
-	else
-		fprintf(stderr, "%s asrfs: %s\n", ts, line);
-	fflush(stderr);
-	pthread_mutex_unlock(&log_lock);
-}
+/* ---- errors ------------------------------------------------------ */
 
 #define DEFINE_FAIL(fn, type, field, label)                                    \
 	int fn(type *obj, int rc, const char *fmt, ...)                        \
@@ -116,7 +58,7 @@ void logmsg(const char *fmt, ...)
 		va_start(ap, fmt);                                             \
 		vsnprintf(obj->field, sizeof(obj->field), fmt, ap);            \
 		va_end(ap);                                                    \
-		logmsg("%s %s: %s", label, obj->name, obj->field);             \
+		log_warn("%s %s: %s", label, obj->name, obj->field);           \
 		return rc;                                                     \
 	}
 DEFINE_FAIL(fail_item, struct item_rec, error, "item")
@@ -216,13 +158,13 @@ static int put_json(struct region *r, const char *key, json_object *o)
 	}
 	if (!r->available) {
 		json_object_put(o);
-		logmsg("cannot write %s: region %s is unavailable", key, r->name);
+		log_error("cannot write %s: region %s is unavailable", key, r->name);
 		return -EHOSTUNREACH;
 	}
 	rc = be->ops->rec_put(be, key, s, strlen(s), NULL, NULL);
 	json_object_put(o);
 	if (rc < 0)
-		logmsg("cannot write %s: %s", key, strerror(-rc));
+		log_error("cannot write %s: %s", key, strerror(-rc));
 	return rc;
 }
 
@@ -253,7 +195,7 @@ void record_damaged(struct backend *be, const char *key, int move, int readonly,
 		snprintf(msg, len, "record %s is damaged; its bytes are kept as %s", key, aside);
 	else
 		snprintf(msg, len, "record %s is damaged", key);
-	logmsg("%s", msg);
+	log_warn("%s", msg);
 }
 
 void catalog_note(struct vault_rec *v, const char *item, const char *note)
@@ -264,7 +206,7 @@ void catalog_note(struct vault_rec *v, const char *item, const char *note)
 	if (it)
 		fail_item(it, 0, "%s", note);
 	else
-		logmsg("vault %s: %s", v->name, note);
+		log_warn("vault %s: %s", v->name, note);
 	pthread_mutex_unlock(&model_lock);
 }
 
@@ -424,6 +366,8 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 	json_object_object_add(o, "ck_offset", json_object_new_int64((int64_t)j->ck_offset));
 	json_object_object_add(o, "args", json_object_new_string(j->args));
 	json_object_object_add(o, "prev_state", json_object_new_string(j->prev_state));
+	if (j->plan[0])
+		json_object_object_add(o, "plan", json_object_new_string(j->plan));
 	for (int i = 0; i < j->ntasks; i++) {
 		json_object *t = json_object_new_object();
 		json_object_object_add(t, "name", json_object_new_string(j->tasks[i].name));
@@ -562,7 +506,7 @@ static int job_damaged(struct vault_rec *v, const char *key, const char *name, s
 		}
 	}
 	if (!j->type) {
-		logmsg("record %s is damaged and its name names no job type; left as it is", key);
+		log_warn("record %s is damaged and its name names no job type; left as it is", key);
 		free(j);
 		return 0;
 	}
@@ -622,6 +566,7 @@ static int load_job_cb(void *arg, const char *name, int is_dir)
 	j->ck_offset = ju(o, "ck_offset");
 	JCPY(j->args, o, "args");
 	JCPY(j->prev_state, o, "prev_state");
+	JCPY(j->plan, o, "plan");
 	if ((tasks = ja(o, "tasks")) != NULL) {
 		size_t nt = json_object_array_length(tasks);
 		for (size_t i = 0; i < nt && i < MAX_TASKS; i++) {
@@ -958,7 +903,7 @@ static void region_first_init(struct region *r)
 	if (r->be->ops->probe(r->be, reason, sizeof(reason)) < 0) {
 		int rc = r->be->ops->init_region(r->be);
 		if (rc < 0) {
-			logmsg("region %s: cannot initialise: %s", r->name, strerror(-rc));
+			log_error("region %s: cannot initialise: %s", r->name, strerror(-rc));
 			return;
 		}
 	}
@@ -976,8 +921,8 @@ static void probe_regions(void)
 		int ok = r->be->ops->probe(r->be, reason, sizeof(reason)) == 0;
 		pthread_mutex_lock(&model_lock);
 		if (ok != r->available)
-			logmsg("region %s is now %s%s%s", r->name, ok ? "available" : "unavailable",
-			       ok ? "" : ": ", ok ? "" : reason);
+			log_at(ok ? LVL_INFO : LVL_WARN, "region %s is now %s%s%s", r->name,
+			       ok ? "available" : "unavailable", ok ? "" : ": ", ok ? "" : reason);
 		if (ok && !r->available) /* back: cycles that were backing off retry now */
 			for (struct vault_rec *v = M.vaults; v; v = v->next)
 				for (struct item_rec *it = v->items; it; it = it->next)
@@ -1128,7 +1073,7 @@ static void vault_open_chains(struct vault_rec *v)
 
 	pthread_mutex_lock(&model_lock);
 	for (struct item_rec *it = v->items; it; it = it->next)
-		if (!it->chain && strcmp(it->state, "EnablingProtection") != 0 &&
+		if (!it->chain && !it->damaged[0] && strcmp(it->state, "EnablingProtection") != 0 &&
 		    strcmp(it->state, "InitialReplicationFailed") != 0 &&
 		    strcmp(it->state, "DisablingProtection") != 0 && sl_add(&names, it->name) < 0)
 			break;
@@ -1158,11 +1103,11 @@ static void vault_takeover_or_reload(struct vault_rec *v, int refresh_chains)
 	snprintf(key, sizeof(key), "vaults/%s/lease", v->name);
 	rc = v->region->be->ops->lease_acquire(v->region->be, key, &lease);
 	if (rc < 0 && rc != -EBUSY)
-		logmsg("vault %s: cannot take its lease: %s", v->name, strerror(-rc));
+		log_error("vault %s: cannot take its lease: %s", v->name, strerror(-rc));
 	vault_scratch(&tmp, v, lease == NULL);
 	rc = vault_load(&tmp);
 	if (rc < 0) {
-		logmsg("vault %s: cannot load: %s", v->name, strerror(-rc));
+		log_error("vault %s: cannot load: %s", v->name, strerror(-rc));
 		scratch_free(&tmp);
 		if (lease)
 			v->region->be->ops->lease_release(lease);
@@ -1243,9 +1188,9 @@ static void vault_renew(struct vault_rec *v)
 	}
 	if (rc == -EBUSY || rc == -ENOENT) {
 		vault_fence(v);
-		logmsg("vault %s: its lease was taken by another asrfs; serving it read-only", v->name);
+		log_warn("vault %s: its lease was taken by another asrfs; serving it read-only", v->name);
 	} else {
-		logmsg("vault %s: lease renewal failed: %s (retrying)", v->name, strerror(-rc));
+		log_warn("vault %s: lease renewal failed: %s (retrying)", v->name, strerror(-rc));
 	}
 }
 
@@ -1263,7 +1208,7 @@ static int fence_stale(time_t now)
 		    now - v->lease_ok < FENCE_PART(lease_term()))
 			continue;
 		vault_fence(v);
-		logmsg("vault %s: lease not renewed for %ld s: given up before it can expire; serving the vault "
+		log_warn("vault %s: lease not renewed for %ld s: given up before it can expire; serving the vault "
 		       "read-only until it can be taken again", v->name, (long)(now - v->lease_ok));
 		fenced = 1;
 	}
@@ -1346,7 +1291,7 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 	for (struct vault_rec *v = M.vaults; v; v = v->next) {
 		char key[256];
 		if (!v->region->available) {
-			logmsg("vault %s: its region %s is unavailable; the vault stays empty and read-only until "
+			log_warn("vault %s: its region %s is unavailable; the vault stays empty and read-only until "
 			       "it returns", v->name, v->region->name);
 			v->readonly = 1; /* the scheduler takes the lease and loads it then */
 			continue;
@@ -1358,12 +1303,12 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 			v->readonly = 1;
 			logmsg("vault %s is managed by another asrfs; serving it read-only", v->name);
 		} else if (rc < 0) {
-			logmsg("vault %s: cannot take its lease: %s", v->name, strerror(-rc));
+			log_error("vault %s: cannot take its lease: %s", v->name, strerror(-rc));
 			v->readonly = 1;
 		}
 		rc = vault_load(v);
 		if (rc < 0)
-			logmsg("vault %s: cannot load: %s", v->name, strerror(-rc));
+			log_error("vault %s: cannot load: %s", v->name, strerror(-rc));
 	}
 	pthread_mutex_unlock(&model_lock);
 

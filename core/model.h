@@ -165,6 +165,9 @@ struct job_rec {
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
 	char prev_state[40];         /* item state before the job */
+	char plan[4096];             /* the job type's own resume record, JSON text
+	                                (reprotect: the direction it reverses, its
+	                                plan and the steps done), "" if none */
 	int drop_item;               /* its end removes the item (a cancelled enable) */
 	int dirty;                   /* changed since its record was written */
 	double dirty_at;             /* monotonic time progress last made it dirty */
@@ -217,6 +220,7 @@ int inv_rg_delete(struct region *r, const char *name);
 int inv_vm_save(struct region *r, const struct vm_info *vi);
 int inv_disk_create(struct region *r, int managed, const char *parent, const char *name, uint64_t size);
 int inv_disk_delete(struct region *r, int managed, const char *parent, const char *name);
+int inv_vm_has_disk(struct region *r, const struct vm_info *vi, int k);
 int inv_aset_ensure(struct region *r, const char *rg, const char *name);
 int inv_net_ensure(struct region *r, const char *rg, const char *name);
 int inv_sa_ensure(struct region *r, const char *name);
@@ -252,6 +256,7 @@ int protection_free(struct vault_rec *v, const char *item, const struct disk_ref
 void protection_release(struct vault_rec *v, const char *item, const struct disk_ref *d, int n);
 /* Release what the item's layout claims (model_lock held). */
 void protection_release_item(struct vault_rec *v, const struct item_rec *it);
+void protection_end(struct vault_rec *v, const char *item); /* takes model_lock */
 
 /* vault persistence (model_lock held) */
 int persist_vault(struct vault_rec *v);
@@ -278,7 +283,6 @@ void key_map(const struct vault_rec *v, const char *item, int disk, char *buf, s
 int fail_item(struct item_rec *it, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fail_region(struct region *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fail_vault(struct vault_rec *v, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* item helpers */
 void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii); /* model_lock held */
@@ -366,5 +370,7 @@ void protect_free_maps(void); /* frees cached block maps */
  * older points, which all read through the lost bytes. */
 int replicas_recreate_lost(struct vault_rec *v, const char *item, int *lost, char *why, size_t whylen);
 int points_drop_older(struct vault_rec *v, const char *item);
+/* The item's chain, opened if needed (model_lock NOT held; a job holds the item). */
+int item_chain(struct vault_rec *v, const char *item, struct rpchain **out);
 
 #endif

@@ -915,12 +915,10 @@ int replicas_recreate_lost(struct vault_rec *v, const char *item, int *lost, cha
 	return 0;
 }
 
-int points_drop_older(struct vault_rec *v, const char *item)
+int item_chain(struct vault_rec *v, const char *item, struct rpchain **out)
 {
 	struct item_rec *it;
-	struct rp_point *pts = NULL;
-	int n = 0, rc;
-
+	int rc;
 	pthread_mutex_lock(&model_lock);
 	it = item_find(v, item);
 	pthread_mutex_unlock(&model_lock);
@@ -929,13 +927,27 @@ int points_drop_older(struct vault_rec *v, const char *item)
 	rc = item_open_chain(v, it);
 	if (rc < 0)
 		return rc;
-	rc = rpchain_list(it->chain, &pts, &n);
+	pthread_mutex_lock(&model_lock);
+	*out = it->chain;
+	pthread_mutex_unlock(&model_lock);
+	return *out ? 0 : -ENOENT;
+}
+
+int points_drop_older(struct vault_rec *v, const char *item)
+{
+	struct rpchain *chain;
+	struct rp_point *pts = NULL;
+	int n = 0, rc = item_chain(v, item, &chain);
+
+	if (rc < 0)
+		return rc;
+	rc = rpchain_list(chain, &pts, &n);
 	for (int i = 0; rc == 0 && i < n - 1; i++)
-		rc = rpchain_delete(it->chain, pts[i].id);
+		rc = rpchain_delete(chain, pts[i].id);
 	if (rc == 0 && n > 1)
 		logmsg("item %s: %d older recovery point(s) read through a lost replica: deleted", item, n - 1);
 	free(pts);
-	item_points_refresh(v, item, it->chain);
+	item_points_refresh(v, item, chain);
 	return rc;
 }
 
@@ -1276,14 +1288,8 @@ static int disable_run(struct jobctx *c)
 	job_task(c, DI_CLEANUP, JOB_IN_PROGRESS);
 	maps_forget(c->v, c->item);
 	rc = io.tgt_be->ops->remove_tree(io.tgt_be, io.data_prefix);
-	if (rc == 0) {
-		/* the disks are no longer protected: their regions say so */
-		pthread_mutex_lock(&model_lock);
-		it = item_find(c->v, c->item);
-		if (it)
-			protection_release_item(c->v, it);
-		pthread_mutex_unlock(&model_lock);
-	}
+	if (rc == 0)
+		protection_end(c->v, c->item); /* the disks' regions say so */
 	job_task(c, DI_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }

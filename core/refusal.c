@@ -6,7 +6,9 @@
  * an item's, else a vault's, else a region's.  Core's own checks write that
  * message as they refuse; fs/ calls these two around each change so that
  * the message always exists, is the one for this write (never an earlier
- * refusal's) and names the file or directory the write went to.
+ * refusal's) and names the file or directory the write went to.  Every
+ * message stored here names what it is about, so a message core did not
+ * rewrite is told from a new one by comparing it with the one before.
  */
 #define _GNU_SOURCE
 #include "model.h"
@@ -46,10 +48,8 @@ void core_refusal_begin(const struct refusal_owner *o, char *saved, size_t len)
 	saved[0] = '\0';
 	pthread_mutex_lock(&model_lock);
 	err = owner_error(o, &name);
-	if (err) {
+	if (err)
 		snprintf(saved, len, "%s", err);
-		err[0] = '\0';
-	}
 	pthread_mutex_unlock(&model_lock);
 }
 
@@ -74,17 +74,12 @@ void core_refusal_end(const struct refusal_owner *o, const char *saved, const ch
 
 	pthread_mutex_lock(&model_lock);
 	err = owner_error(o, &name);
-	if (!err)
+	if (!err || rc >= 0) /* accepted: error is what core made it */
 		goto out;
-	if (rc >= 0) {
-		/* accepted: an earlier failure's reason stays until replaced */
-		if (!err[0])
-			snprintf(err, ERR_MAX, "%s", saved);
-		goto out;
-	}
 	if (why)
 		snprintf(msg, sizeof(msg), "%s: %s", what, why);
-	else if (!err[0])
+	else if (!err[0] || (strcmp(err, saved) == 0 && !names(err, what)))
+		/* core gave no reason: an earlier refusal's must not stand in */
 		snprintf(msg, sizeof(msg), "%s: %s", what, strerror(-rc));
 	else if (!names(err, what))
 		snprintf(msg, sizeof(msg), "%s: %s", what, err);

@@ -136,7 +136,7 @@ int core_policy_info(const char *vault, const char *policy, struct policy_info *
 int core_policy_create(const char *vault, const char *policy)
 {
 	struct vault_rec *v;
-	struct policy_rec *p;
+	struct policy_rec *p = NULL, **pp;
 	int rc;
 	pthread_mutex_lock(&model_lock);
 	v = vault_find(vault);
@@ -148,12 +148,13 @@ int core_policy_create(const char *vault, const char *policy)
 	if (rc == 0)
 		rc = policy_add(v, policy, &p);
 	if (rc == 0 && (rc = persist_vault(v)) < 0) {
-		/* not durable: it does not show either */
-		struct policy_rec **pp;
-		for (pp = &v->policies; *pp != p; pp = &(*pp)->next)
+		/* refused: the policy was never saved, so it is not there */
+		for (pp = &v->policies; *pp && *pp != p; pp = &(*pp)->next)
 			;
-		*pp = p->next;
+		if (*pp)
+			*pp = p->next;
 		free(p);
+		fail_vault(v, rc, "cannot save policy %s: %s", policy, strerror(-rc));
 	}
 	pthread_mutex_unlock(&model_lock);
 	return rc;

@@ -120,23 +120,35 @@ static const char *below_owner(const char *path, const struct node *n)
 	return *p ? p : path;
 }
 
-static void owner_of(const struct node *n, struct refusal_owner *o)
+/* One change through the tree, bracketed by core_refusal_begin/_end. */
+struct change {
+	struct refusal_owner owner;
+	char what[600];       /* "[verb ]<path below the owner>" */
+	char saved[ERR_MAX];
+};
+
+static void change_begin(struct change *ch, const struct node *n, const char *path, const char *verb)
 {
-	o->region = n->ctx.region;
-	o->vault = n->ctx.vault;
-	o->item = n->ctx.item;
+	ch->owner.region = n->ctx.region;
+	ch->owner.vault = n->ctx.vault;
+	ch->owner.item = n->ctx.item;
+	snprintf(ch->what, sizeof(ch->what), "%s%s%s", verb, verb[0] ? " " : "", below_owner(path, n));
+	core_refusal_begin(&ch->owner, ch->saved, sizeof(ch->saved));
+}
+
+/* rc is the change's result; why, when fs/ refused it by itself. */
+static int change_end(struct change *ch, int rc, const char *why)
+{
+	core_refusal_end(&ch->owner, ch->saved, ch->what, rc, why);
+	return rc;
 }
 
 /* A change fs/ refuses by itself, before core sees it. */
 static int refuse(const struct node *n, const char *path, const char *verb, int rc, const char *why)
 {
-	struct refusal_owner o;
-	char saved[ERR_MAX], what[600];
-	owner_of(n, &o);
-	snprintf(what, sizeof(what), "%s%s%s", verb, verb[0] ? " " : "", below_owner(path, n));
-	core_refusal_begin(&o, saved, sizeof(saved));
-	core_refusal_end(&o, saved, what, rc, why);
-	return rc;
+	struct change ch;
+	change_begin(&ch, n, path, verb);
+	return change_end(&ch, rc, why);
 }
 
 /* ---- files created by a write (network mappings), until released ---- */
@@ -425,8 +437,7 @@ static int asr_read(const char *path, char *buf, size_t size, off_t off, struct 
 static int asr_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = FH(fi);
-	struct refusal_owner o;
-	char saved[ERR_MAX];
+	struct change ch;
 	int rc, again;
 	if (h->disk) {
 		ssize_t n = core_disk_write(h->disk, buf, size, (uint64_t)off);
@@ -441,10 +452,8 @@ static int asr_write(const char *path, const char *buf, size_t size, off_t off, 
 			      "takes one write per open: a second write on one descriptor is refused");
 	if (off != 0)
 		return refuse(&h->node, path, "", -EINVAL, "takes one write at offset 0, not at an offset");
-	owner_of(&h->node, &o);
-	core_refusal_begin(&o, saved, sizeof(saved));
-	rc = h->node.attr->store(&h->node.ctx, buf, size);
-	core_refusal_end(&o, saved, below_owner(path, &h->node), rc, NULL);
+	change_begin(&ch, &h->node, path, "");
+	rc = change_end(&ch, h->node.attr->store(&h->node.ctx, buf, size), NULL);
 	return rc < 0 ? rc : (int)size;
 }
 
@@ -542,25 +551,10 @@ static int asr_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	return h->disk ? core_disk_flush(h->disk) : 0;
 }
 
-/* mkdir or rmdir of name in the directory n (rm: n is the child itself),
- * through core with the refusal's message going to the owner's `error`. */
-static int dir_change(const struct node *n, const char *path, const char *verb,
-		      int (*fn)(const struct ctx *c, const char *name), const char *name)
-{
-	struct refusal_owner o;
-	char saved[ERR_MAX], what[600];
-	int rc;
-	owner_of(n, &o);
-	snprintf(what, sizeof(what), "%s %s", verb, below_owner(path, n));
-	core_refusal_begin(&o, saved, sizeof(saved));
-	rc = fn(&n->ctx, name);
-	core_refusal_end(&o, saved, what, rc, NULL);
-	return rc;
-}
-
 static int asr_mkdir(const char *path, mode_t mode)
 {
 	struct node n;
+	struct change ch;
 	char base[256];
 	int rc = resolve_parent(path, &n, base, sizeof(base));
 	(void)mode;
@@ -570,12 +564,14 @@ static int asr_mkdir(const char *path, mode_t mode)
 		return -ENOTDIR;
 	if (!n.dir->mkdir)
 		return refuse(&n, path, "mkdir", -EPERM, "nothing can be created in this directory");
-	return dir_change(&n, path, "mkdir", n.dir->mkdir, base);
+	change_begin(&ch, &n, path, "mkdir");
+	return change_end(&ch, n.dir->mkdir(&n.ctx, base), NULL);
 }
 
 static int asr_rmdir(const char *path)
 {
 	struct node n;
+	struct change ch;
 	int rc = node_resolve(path, &n);
 	if (rc < 0)
 		return rc;
@@ -583,7 +579,8 @@ static int asr_rmdir(const char *path)
 		return -ENOTDIR;
 	if (!n.parent || !n.parent->rmdir)
 		return refuse(&n, path, "rmdir", -EPERM, "this directory cannot be removed");
-	return dir_change(&n, path, "rmdir", n.parent->rmdir, n.last);
+	change_begin(&ch, &n, path, "rmdir");
+	return change_end(&ch, n.parent->rmdir(&n.ctx, n.last), NULL);
 }
 
 static int asr_unlink(const char *path)
@@ -596,8 +593,8 @@ static int asr_unlink(const char *path)
 static int asr_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct node a, b;
-	struct refusal_owner o;
-	char base[256], saved[ERR_MAX], what[600];
+	struct change ch;
+	char base[256];
 	int rc;
 
 	if (flags)
@@ -613,12 +610,8 @@ static int asr_rename(const char *from, const char *to, unsigned int flags)
 	    strcmp(a.ctx.region, b.ctx.region) != 0)
 		return refuse(&a, from, "mv", -EPERM,
 			      "only a VM moves, to the vms/ of another resource group of its region");
-	owner_of(&a, &o);
-	snprintf(what, sizeof(what), "mv %s", below_owner(from, &a));
-	core_refusal_begin(&o, saved, sizeof(saved));
-	rc = core_vm_move(a.ctx.region, a.ctx.rg, a.ctx.vm, b.ctx.rg, base);
-	core_refusal_end(&o, saved, what, rc, NULL);
-	return rc;
+	change_begin(&ch, &a, from, "mv");
+	return change_end(&ch, core_vm_move(a.ctx.region, a.ctx.rg, a.ctx.vm, b.ctx.rg, base), NULL);
 }
 
 static int asr_statfs(const char *path, struct statvfs *st)

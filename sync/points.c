@@ -888,9 +888,9 @@ static void pts_reset(struct rpchain *c)
  * goes to conf->note.  -EIO (or the copy's error) when the copy is no good. */
 static int catalog_restore(struct rpchain *c, const struct rpchain_conf *conf, int damaged)
 {
-	char *text = NULL, aside[1024] = "", etag[BACKEND_ETAG_MAX];
+	char *text = NULL, aside[1024] = "", etag[BACKEND_ETAG_MAX], tail[128] = "";
 	size_t len = 0;
-	int rc;
+	int rc, put = 0;
 
 	pts_reset(c);
 	rc = be_rec_get(c->meta, c->copy_key, &text, &len, etag);
@@ -905,15 +905,22 @@ static int catalog_restore(struct rpchain *c, const struct rpchain_conf *conf, i
 		goto out;
 	}
 	c->from_copy = 1;
+	/* The points are what matters (a failover may be waiting on them): a
+	 * catalog that cannot be kept aside or written again now is left as it
+	 * is, and the chain still opens from the copy. */
 	if (!conf->readonly && damaged != -ENOENT)
-		rc = backend_keep_damaged(c->meta, c->catalog_key, 0, aside, sizeof(aside));
-	if (rc == 0 && !conf->readonly)
-		rc = be_rec_put(c->meta, c->catalog_key, text, len, NULL, c->cat_etag);
+		put = backend_keep_damaged(c->meta, c->catalog_key, 0, aside, sizeof(aside));
+	if (put == 0 && !conf->readonly)
+		put = be_rec_put(c->meta, c->catalog_key, text, len, NULL, c->cat_etag);
+	if (!conf->readonly && put == 0)
+		snprintf(tail, sizeof(tail), ", which the catalog is restored from");
+	else if (!conf->readonly)
+		snprintf(tail, sizeof(tail), " (the catalog could not be restored: %s)", strerror(-put));
 	if (conf->note)
-		snprintf(conf->note, conf->notelen, "recovery-point catalog %s was %s%s%s%s; %s its copy %s",
-			 c->catalog_key, damaged == -ENOENT ? "missing" : "damaged", aside[0] ? " (kept as " : "",
-			 aside, aside[0] ? ")" : "", conf->readonly ? "points are read from" : "restored from",
-			 c->copy_key);
+		snprintf(conf->note, conf->notelen, "recovery-point catalog %s was %s%s%s%s; its points are read "
+			 "from its copy %s%s", c->catalog_key, damaged == -ENOENT ? "missing" : "damaged",
+			 aside[0] ? " (kept as " : "", aside, aside[0] ? ")" : "", c->copy_key, tail);
+	rc = 0;
 out:
 	free(text);
 	return rc;

@@ -72,12 +72,12 @@ asrfs_start() {
 asrfs_stop() {
 	[ -n "$ASRFS_PID" ] || return 0
 	fusermount3 -u "$MNT" 2>/dev/null || kill "$ASRFS_PID" 2>/dev/null
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 300); do
 		kill -0 "$ASRFS_PID" 2>/dev/null || break
 		sleep 0.1
 	done
 	if kill -0 "$ASRFS_PID" 2>/dev/null; then
-		echo "asrfs did not stop in 10 s"; kill -9 "$ASRFS_PID"; FAILED=$((FAILED + 1))
+		echo "asrfs did not stop in 30 s"; kill -9 "$ASRFS_PID"; FAILED=$((FAILED + 1))
 	fi
 	wait "$ASRFS_PID" 2>/dev/null
 	local rc=$?

@@ -15,12 +15,14 @@ A="$(V)/items/app01"
 create_vm westeurope rg1 web01 "web01-os:8M"
 create_vm westeurope rg1 app01 "app01-os:4M"
 create_vm westeurope rg1 db01 "db01-os:4M"
+create_vm westeurope rg1 ops01 "ops01-os:4M"
 scribble "$(WD rg1 web01-os)" 512 0
 fast_policy 2
 mkdir "$(V)/policies/p1"
 echo northeurope/vnet9 >"$(V)/network-mappings/westeurope/vnet1"
 protect rg1 web01 || not_ok "web01 protected"
 protect rg1 app01 || not_ok "app01 protected"
+protect rg1 ops01 || not_ok "ops01 protected"
 p1=$(latest_point web01)
 cp "$I/recovery-points/$p1/disks/web01-os" "$WORK/p1.img"
 # a later point with other bytes, so failing over to p1 means something
@@ -38,6 +40,9 @@ echo '{"name": "db01", "disks": 7' >"$WS/resource-groups/rg1/vms/db01.json"
 vault_sum=$(sha256sum <"$VS/vault.json")
 item_sum=$(sha256sum <"$VS/items/app01/item.json")
 points_bad=$(sha256sum <"$VS/items/web01/points.json")
+# ops01: its catalog and the catalog's copy both damaged
+truncate -s 9 "$VS/items/ops01/points.json" "$VS/items/ops01/points.json.copy"
+ops_sum=$(cat "$VS/items/ops01/points.json"* | sha256sum)
 
 asrfs_start || { not_ok "mount with damaged records"; finish; }
 
@@ -85,7 +90,22 @@ expect_errno "failover to p1 accepted" 0 "$I/failover" "$p1"
 check "failed over" wait_for 60 file_is "$I/state" FailedOver
 check "failed-over disk equals p1" cmp -s "$(ND rg1-asr web01-os)" "$WORK/p1.img"
 job=$(readlink "$I/job")
-check "the failover job takes the next unused id" sh -c "case '$job' in */000003-failover-web01) ;; *) exit 1 ;; esac"
+check "the failover job takes the next unused id" sh -c "case '$job' in */000004-failover-web01) ;; *) exit 1 ;; esac"
 check "the failover job's record is new" test -e "$VS/jobs/${job##*/}.json"
 check "the damaged job's copy is intact" sh -c "ls '$VS/jobs' | grep -q '^$enable_job.damaged-20'"
+
+# Both ops01's catalog and its copy damaged: said, Critical, nothing rewritten.
+O="$(V)/items/ops01"
+check "ops01's error says both are damaged" wait_for 10 grep -q "damaged too" "$O/error"
+check "ops01 health Critical" wait_for 10 file_is "$O/health" Critical
+check "ops01's catalogs not rewritten" test "$(cat "$VS/items/ops01/points.json"* | sha256sum)" = "$ops_sum"
+
+# Mounting again finds the same damage: no second copy, still not rewritten.
+asrfs_stop
+sleep 1
+asrfs_start || not_ok "mount again"
+check "one copy of vault.json, not two" test "$(ls "$VS" | grep -c '^vault.json.damaged-')" -eq 1
+check "one copy of item.json, not two" test "$(ls "$VS/items/app01" | grep -c '^item.json.damaged-')" -eq 1
+check "vault.json still not overwritten" test "$(sha256sum <"$VS/vault.json")" = "$vault_sum"
+check "app01 still listed and Critical" file_is "$A/health" Critical
 finish

@@ -61,7 +61,7 @@ check "bytes-compared covers the disks" test "$(cat "$I/job/bytes-compared")" -e
 check "direction reversed" file_is "$I/direction" "northeurope -> westeurope"
 check "replica names in the old primary" test -e "$(WD rg1 web01-os-ASRReplica)" -a -e "$(WD rg1 web01-data-ASRReplica)"
 check "original managed disks deleted" test ! -e "$(WD rg1 web01-os)" -a ! -e "$(WD rg1 web01-data)"
-check "old VM powered off" file_is "$MNT/regions/westeurope/resource-groups/rg1/vms/web01/power" stopped
+check "old VM shell deleted (its disks are the replicas)" test ! -e "$MNT/regions/westeurope/resource-groups/rg1/vms/web01"
 check "replica os = recovery VM's disk" cmp -s "$WORK/os.1" "$(WD rg1 web01-os-ASRReplica)"
 check "replica data = recovery VM's disk" cmp -s "$WORK/data.1" "$(WD rg1 web01-data-ASRReplica)"
 check "reverse network mapping" file_is "$(V)/network-mappings/northeurope/vnet1-asr" westeurope/vnet1

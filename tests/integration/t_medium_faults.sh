@@ -16,6 +16,7 @@ if ! mkfs.ext4 -q -F -m 0 "$WORK/img" >/dev/null 2>&1 || ! mount -o loop,nodelal
 	finish
 fi
 cleanup_loop() { umount "$LO" 2>/dev/null || umount -l "$LO" 2>/dev/null; }
+trap 'asrfs_stop >/dev/null 2>&1; cleanup_loop; rm -rf "$WORK"' INT TERM
 NS="$LO/northeurope"
 VS="$NS/vaults/asr-vault"
 I="$(V)/items/web01"
