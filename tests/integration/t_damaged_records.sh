@@ -104,8 +104,8 @@ check "ops01's catalogs not rewritten" test "$(cat "$VS/items/ops01/points.json"
 asrfs_stop
 sleep 1
 asrfs_start || not_ok "mount again"
-check "one copy of vault.json, not two" test "$(ls "$VS" | grep -c '^vault.json.damaged-')" -eq 1
-check "one copy of item.json, not two" test "$(ls "$VS/items/app01" | grep -c '^item.json.damaged-')" -eq 1
+check "one copy of vault.json, not two" test "$(entries "$VS" | grep -c '^vault.json.damaged-')" -eq 1
+check "one copy of item.json, not two" test "$(entries "$VS/items/app01" | grep -c '^item.json.damaged-')" -eq 1
 check "vault.json still not overwritten" test "$(sha256sum <"$VS/vault.json")" = "$vault_sum"
 check "app01 still listed and Critical" file_is "$A/health" Critical
 finish
