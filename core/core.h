@@ -167,6 +167,10 @@ struct item_info {
 	char vm_rg[NAME_MAX_];
 	int rpo_valid;
 	int64_t rpo_seconds;
+	int rpo_rated;            /* replication runs toward a replica: RPO means something */
+	uint64_t rpo_threshold;   /* the policy's rpo-threshold-seconds */
+	time_t last_point_time;   /* the newest recovery point's time, 0 if none */
+	int replication_failing;  /* the last cycles failed (health Critical) */
 	char last_point[32];
 	char last_app_point[32];
 	int progress;

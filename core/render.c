@@ -203,18 +203,101 @@ static void label(struct sbuf *out, const char *s)
 	}
 }
 
+/* Every item state of SPEC 7, listed in the asrfs_item_state enum gauge. */
+static const char *const item_states[] = {
+	"EnablingProtection", "InitialReplicationInProgress", "Protected", "FailoverInProgress", "FailedOver",
+	"ChangeRecoveryPointInProgress", "CommitInProgress", "FailoverCommitted", "ReprotectInProgress",
+	"ResynchronizationInProgress", "DisablingProtection", "MigrationCompleted", "InitialReplicationFailed",
+	"FailoverFailed", "ReprotectFailed", "ResynchronizationFailed", NULL};
+static const char *const healths[] = {"Normal", "Warning", "Critical", NULL};
+
+/* What the metrics show of an item's running or last job, copied under the lock. */
+struct job_figures {
+	int present;
+	char type[40];
+	int state;
+	uint64_t total, compared, transferred;
+};
+
+/* One series name, HELP and TYPE; the caller writes the samples. */
+static void family(struct sbuf *out, const char *name, const char *type, const char *help)
+{
+	sb_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{vault="..",item=".." - left open for more labels. */
+static void item_series(struct sbuf *out, const char *name, const struct item_info *ii)
+{
+	sb_printf(out, "%s{vault=\"", name);
+	label(out, ii->vault);
+	sb_puts(out, "\",item=\"");
+	label(out, ii->name);
+	sb_puts(out, "\"");
+}
+
+/* ,key="value" - one more label of an open series. */
+static void more_label(struct sbuf *out, const char *key, const char *value)
+{
+	sb_printf(out, ",%s=\"", key);
+	label(out, value);
+	sb_puts(out, "\"");
+}
+
+static void item_u64(struct sbuf *out, const char *name, const struct item_info *ii, uint64_t v)
+{
+	item_series(out, name, ii);
+	sb_printf(out, "} %llu\n", (unsigned long long)v);
+}
+
+/* One sample of an item's enum gauge: 1 when value is cur; returns that. */
+static int enum_sample(struct sbuf *out, const char *name, const struct item_info *ii, const char *key,
+		       const char *extra_key, const char *extra, const char *value, const char *cur)
+{
+	int is = strcmp(value, cur) == 0;
+	item_series(out, name, ii);
+	if (extra_key)
+		more_label(out, extra_key, extra);
+	more_label(out, key, value);
+	sb_printf(out, "} %d\n", is);
+	return is;
+}
+
+/* An enum gauge over values[] (NULL-terminated) for one item, as
+ * node_exporter's: 1 for cur, 0 for the others; a cur not among them gets
+ * its own series. */
+static void item_enum(struct sbuf *out, const char *name, const struct item_info *ii, const char *key,
+		      const char *extra_key, const char *extra, const char *const *values, const char *cur)
+{
+	int known = 0;
+	for (int k = 0; values[k]; k++)
+		known |= enum_sample(out, name, ii, key, extra_key, extra, values[k], cur);
+	if (!known)
+		enum_sample(out, name, ii, key, extra_key, extra, cur, cur);
+}
+
+static void item_job_u64(struct sbuf *out, const char *name, const struct item_info *ii, const struct job_figures *jf,
+			 uint64_t v)
+{
+	item_series(out, name, ii);
+	more_label(out, "type", jf->type);
+	sb_printf(out, "} %llu\n", (unsigned long long)v);
+}
+
 void core_render_metrics(struct sbuf *out)
 {
-	static const char *const healths[] = {"Normal", "Warning", "Critical"};
+	static const char *const job_states[] = {"NotStarted", "InProgress", "Succeeded", "Failed", "Cancelled", NULL};
 	struct item_info *items = NULL;
+	struct job_figures *jobs = NULL;
 	struct region_info *regs = NULL;
 	int ni = 0, nr = 0, cap = 0;
 	unsigned long long jobs_by_state[5] = {0};
 	const char *job_state_name(int s);
 	int chains;
+	time_t started;
 
 	pthread_mutex_lock(&model_lock);
 	chains = chains_open();
+	started = M.started;
 	for (struct region *r = M.regions; r; r = r->next)
 		nr++;
 	for (struct vault_rec *v = M.vaults; v; v = v->next)
@@ -222,75 +305,145 @@ void core_render_metrics(struct sbuf *out)
 			cap++;
 	regs = calloc((size_t)nr + 1, sizeof(*regs));
 	items = calloc((size_t)cap + 1, sizeof(*items));
-	if (regs && items) {
+	jobs = calloc((size_t)cap + 1, sizeof(*jobs));
+	if (regs && items && jobs) {
 		int i = 0;
 		for (struct region *r = M.regions; r; r = r->next, i++) {
 			snprintf(regs[i].name, sizeof(regs[i].name), "%s", r->name);
 			regs[i].available = r->available;
 		}
 		for (struct vault_rec *v = M.vaults; v; v = v->next) {
-			for (struct item_rec *it = v->items; it; it = it->next)
+			for (struct item_rec *it = v->items; it; it = it->next) {
+				struct job_rec *j = it->job ? it->job : job_find(v, it->job_id);
+				if (j) {
+					jobs[ni].present = 1;
+					snprintf(jobs[ni].type, sizeof(jobs[ni].type), "%s", j->type->name);
+					jobs[ni].state = j->state;
+					jobs[ni].total = j->bytes_total;
+					jobs[ni].compared = j->bytes_compared;
+					jobs[ni].transferred = j->bytes_transferred;
+				}
 				item_to_info(v, it, &items[ni++]);
+			}
 			for (struct job_rec *j = v->jobs; j; j = j->next)
 				if (j->state >= 0 && j->state < 5)
 					jobs_by_state[j->state]++;
 		}
 	}
 	pthread_mutex_unlock(&model_lock);
-	if (!regs || !items) {
+	if (!regs || !items || !jobs) {
 		out->err = -ENOMEM;
 		goto out;
 	}
-	sb_puts(out, "# HELP asrfs_up 1 while the asrfs daemon serves this tree.\n# TYPE asrfs_up gauge\nasrfs_up 1\n");
-	sb_puts(out, "# HELP asrfs_region_available 1 when the region's storage answers.\n"
-		     "# TYPE asrfs_region_available gauge\n");
+	family(out, "asrfs_up", "gauge", "1 while the asrfs daemon serves this tree.");
+	sb_puts(out, "asrfs_up 1\n");
+	family(out, "asrfs_build_info", "gauge", "1, labelled with the asrfs version.");
+	sb_puts(out, "asrfs_build_info{version=\"" ASRFS_VERSION "\"} 1\n");
+	family(out, "asrfs_start_time_seconds", "gauge", "When the daemon started, Unix time.");
+	sb_printf(out, "asrfs_start_time_seconds %lld\n", (long long)started);
+	family(out, "asrfs_region_available", "gauge", "1 when the region's storage answers.");
 	for (int i = 0; i < nr; i++) {
 		sb_puts(out, "asrfs_region_available{region=\"");
 		label(out, regs[i].name);
 		sb_printf(out, "\"} %d\n", regs[i].available);
 	}
-#define ITEM_LABELS(ii) do { sb_puts(out, "{vault=\""); label(out, (ii)->vault); \
-	sb_puts(out, "\",item=\""); label(out, (ii)->name); sb_puts(out, "\""); } while (0)
-	sb_puts(out, "# HELP asrfs_item_rpo_seconds Seconds since the newest recovery point.\n"
-		     "# TYPE asrfs_item_rpo_seconds gauge\n");
+	family(out, "asrfs_item_info", "gauge", "1, labelled with the item's direction and the region its VM runs in.");
+	for (int i = 0; i < ni; i++) {
+		item_series(out, "asrfs_item_info", &items[i]);
+		more_label(out, "source", items[i].source_region);
+		more_label(out, "target", items[i].target_region);
+		more_label(out, "active_region", items[i].active_region);
+		sb_puts(out, "} 1\n");
+	}
+	family(out, "asrfs_item_rpo_seconds", "gauge",
+	       "Seconds since the newest recovery point; absent before the first and once failed over.");
 	for (int i = 0; i < ni; i++)
-		if (items[i].rpo_valid) {
-			sb_puts(out, "asrfs_item_rpo_seconds");
-			ITEM_LABELS(&items[i]);
+		if (items[i].rpo_valid && items[i].rpo_rated) {
+			item_series(out, "asrfs_item_rpo_seconds", &items[i]);
 			sb_printf(out, "} %lld\n", (long long)items[i].rpo_seconds);
 		}
-	sb_puts(out, "# HELP asrfs_item_health 1 for the item's current health.\n# TYPE asrfs_item_health gauge\n");
+	family(out, "asrfs_item_rpo_threshold_seconds", "gauge",
+	       "The policy's RPO threshold: health Warning past it, Critical past twice it.");
 	for (int i = 0; i < ni; i++)
-		for (int h = 0; h < 3; h++) {
-			sb_puts(out, "asrfs_item_health");
-			ITEM_LABELS(&items[i]);
-			sb_printf(out, ",health=\"%s\"} %d\n", healths[h], strcmp(items[i].health, healths[h]) == 0);
+		item_u64(out, "asrfs_item_rpo_threshold_seconds", &items[i], items[i].rpo_threshold);
+	family(out, "asrfs_item_last_recovery_point_timestamp_seconds", "gauge",
+	       "Time of the newest recovery point, Unix time; absent when there is none.");
+	for (int i = 0; i < ni; i++)
+		if (items[i].last_point_time)
+			item_u64(out, "asrfs_item_last_recovery_point_timestamp_seconds", &items[i],
+				 (uint64_t)items[i].last_point_time);
+	family(out, "asrfs_item_last_cycle_timestamp_seconds", "gauge",
+	       "End of the last replication cycle, Unix time; absent before the first.");
+	for (int i = 0; i < ni; i++)
+		if (items[i].last_cycle)
+			item_u64(out, "asrfs_item_last_cycle_timestamp_seconds", &items[i], (uint64_t)items[i].last_cycle);
+	family(out, "asrfs_item_health", "gauge", "1 for the item's current health, 0 for the others.");
+	for (int i = 0; i < ni; i++)
+		item_enum(out, "asrfs_item_health", &items[i], "health", NULL, NULL, healths, items[i].health);
+	family(out, "asrfs_item_state", "gauge", "1 for the item's current state, 0 for the others.");
+	for (int i = 0; i < ni; i++)
+		item_enum(out, "asrfs_item_state", &items[i], "state", NULL, NULL, item_states, items[i].state);
+	family(out, "asrfs_item_replication_failing", "gauge", "1 while the item's replication cycles fail.");
+	for (int i = 0; i < ni; i++)
+		item_u64(out, "asrfs_item_replication_failing", &items[i], (uint64_t)items[i].replication_failing);
+	family(out, "asrfs_item_resync_required", "gauge", "1 when a verify found the replica differs: resync it.");
+	for (int i = 0; i < ni; i++)
+		item_u64(out, "asrfs_item_resync_required", &items[i], (uint64_t)items[i].resync_required);
+	family(out, "asrfs_item_recovery_points", "gauge", "Recovery points kept.");
+	for (int i = 0; i < ni; i++)
+		item_u64(out, "asrfs_item_recovery_points", &items[i], (uint64_t)items[i].npoints);
+	family(out, "asrfs_item_replication_cycles_total", "counter", "Replication cycles run.");
+	for (int i = 0; i < ni; i++)
+		item_u64(out, "asrfs_item_replication_cycles_total", &items[i], items[i].cycles);
+	family(out, "asrfs_item_replication_failures_total", "counter", "Replication cycles that failed.");
+	for (int i = 0; i < ni; i++)
+		item_u64(out, "asrfs_item_replication_failures_total", &items[i], items[i].cycle_failures);
+	family(out, "asrfs_item_replicated_bytes_total", "counter", "Bytes shipped by replication cycles.");
+	for (int i = 0; i < ni; i++)
+		item_u64(out, "asrfs_item_replicated_bytes_total", &items[i], items[i].bytes_replicated);
+	family(out, "asrfs_item_job_progress", "gauge", "Progress of the running or last job, 0-100.");
+	for (int i = 0; i < ni; i++)
+		item_u64(out, "asrfs_item_job_progress", &items[i], (uint64_t)items[i].progress);
+	family(out, "asrfs_item_job_state", "gauge",
+	       "1 for the state of the item's running or last job, 0 for the others; type is the job's.");
+	for (int i = 0; i < ni; i++)
+		if (jobs[i].present)
+			item_enum(out, "asrfs_item_job_state", &items[i], "state", "type", jobs[i].type, job_states,
+				  job_state_name(jobs[i].state));
+	family(out, "asrfs_item_job_size_bytes", "gauge", "Bytes the item's running or last job has to compare.");
+	for (int i = 0; i < ni; i++)
+		if (jobs[i].present)
+			item_job_u64(out, "asrfs_item_job_size_bytes", &items[i], &jobs[i], jobs[i].total);
+	family(out, "asrfs_item_job_compared_bytes", "gauge", "Bytes the item's running or last job has compared.");
+	for (int i = 0; i < ni; i++)
+		if (jobs[i].present)
+			item_job_u64(out, "asrfs_item_job_compared_bytes", &items[i], &jobs[i], jobs[i].compared);
+	family(out, "asrfs_item_job_transferred_bytes", "gauge",
+	       "Bytes the item's running or last job has sent from one region to the other.");
+	for (int i = 0; i < ni; i++)
+		if (jobs[i].present)
+			item_job_u64(out, "asrfs_item_job_transferred_bytes", &items[i], &jobs[i], jobs[i].transferred);
+	family(out, "asrfs_disk_size_bytes", "gauge", "Size of a protected disk.");
+	for (int i = 0; i < ni; i++)
+		for (int d = 0; d < items[i].ndisks; d++) {
+			item_series(out, "asrfs_disk_size_bytes", &items[i]);
+			more_label(out, "disk", items[i].disks[d].name);
+			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].size);
 		}
-	sb_puts(out, "# HELP asrfs_item_state 1 for the item's current state.\n# TYPE asrfs_item_state gauge\n");
-	for (int i = 0; i < ni; i++) {
-		sb_puts(out, "asrfs_item_state");
-		ITEM_LABELS(&items[i]);
-		sb_puts(out, ",state=\"");
-		label(out, items[i].state);
-		sb_puts(out, "\"} 1\n");
-	}
-#define COUNTER(name, help, field, type) \
-	sb_puts(out, "# HELP " name " " help "\n# TYPE " name " " type "\n"); \
-	for (int i = 0; i < ni; i++) { sb_puts(out, name); ITEM_LABELS(&items[i]); \
-		sb_printf(out, "} %llu\n", (unsigned long long)items[i].field); }
-	COUNTER("asrfs_item_recovery_points", "Recovery points kept.", npoints, "gauge")
-	COUNTER("asrfs_item_replication_cycles_total", "Replication cycles run.", cycles, "counter")
-	COUNTER("asrfs_item_replication_failures_total", "Replication cycles that failed.", cycle_failures, "counter")
-	COUNTER("asrfs_item_replicated_bytes_total", "Bytes shipped by replication cycles.", bytes_replicated, "counter")
-	COUNTER("asrfs_item_job_progress", "Progress of the running or last job, 0-100.", progress, "gauge")
-#undef COUNTER
-#undef ITEM_LABELS
-	sb_puts(out, "# HELP asrfs_jobs Jobs by state.\n# TYPE asrfs_jobs gauge\n");
+	family(out, "asrfs_disk_synced_bytes", "gauge", "Bytes of a protected disk synchronized to its replica.");
+	for (int i = 0; i < ni; i++)
+		for (int d = 0; d < items[i].ndisks; d++) {
+			item_series(out, "asrfs_disk_synced_bytes", &items[i]);
+			more_label(out, "disk", items[i].disks[d].name);
+			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].synced_bytes);
+		}
+	family(out, "asrfs_jobs", "gauge", "Jobs the vaults keep, by state.");
 	for (int s = 0; s < 5; s++)
-		sb_printf(out, "asrfs_jobs{state=\"%s\"} %llu\n", job_state_name(s), jobs_by_state[s]);
-	sb_printf(out, "# HELP asrfs_point_chains_open Recovery-point chains held open, retired ones still in use "
-		       "included.\n# TYPE asrfs_point_chains_open gauge\nasrfs_point_chains_open %d\n", chains);
+		sb_printf(out, "asrfs_jobs{state=\"%s\"} %llu\n", job_states[s], jobs_by_state[s]);
+	family(out, "asrfs_point_chains_open", "gauge", "Recovery-point chains held open, retired ones still in use included.");
+	sb_printf(out, "asrfs_point_chains_open %d\n", chains);
 out:
+	free(jobs);
 	free(items);
 	free(regs);
 }

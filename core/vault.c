@@ -362,6 +362,11 @@ int core_mapping_set(const char *vault, const char *src_region, const char *vnet
 
 static const char *const failed_states[] = {"InitialReplicationFailed", "FailoverFailed", "ReprotectFailed",
 					    "ResynchronizationFailed", NULL};
+/* From failover on, the item's VM runs from its points or the replica: no
+ * replication to rate, so no RPO (until reprotect makes it Protected again). */
+static const char *const unrated_states[] = {"FailoverInProgress", "FailedOver", "ChangeRecoveryPointInProgress",
+					     "CommitInProgress", "FailoverCommitted", "ReprotectInProgress",
+					     "ReprotectFailed", "MigrationCompleted", "DisablingProtection", NULL};
 
 static int in_list(const char *s, const char *const *list)
 {
@@ -401,6 +406,10 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	ii->bytes_replicated = it->bytes_replicated;
 	ii->npoints = it->npoints;
 	ii->resync_required = it->resync_required;
+	ii->rpo_threshold = thr;
+	ii->rpo_rated = !it->damaged[0] && !in_list(it->state, unrated_states);
+	ii->last_point_time = it->last_point_time;
+	ii->replication_failing = it->failing;
 	if (it->last_point_time) {
 		ii->rpo_valid = 1;
 		ii->rpo_seconds = now - it->last_point_time;

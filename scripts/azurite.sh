@@ -47,7 +47,7 @@ free_port() {
 }
 
 do_start() {
-	local dir=$1 want=${2:-} port pid i
+	local dir=$1 want=${2:-} port pid
 	installed || die "not installed (run: scripts/azurite.sh install)"
 	mkdir -p "$dir"
 	for _ in 1 2 3; do
@@ -56,7 +56,7 @@ do_start() {
 			--skipApiVersionCheck --loose --silent --disableTelemetry \
 			>"$dir/azurite.log" 2>&1 </dev/null &
 		pid=$!
-		for i in $(seq 1 150); do
+		for _ in $(seq 1 150); do
 			if ! kill -0 "$pid" 2>/dev/null; then
 				break
 			fi
@@ -75,19 +75,24 @@ do_start() {
 }
 
 do_stop() {
-	local pid=$1 i
+	local pid=$1
 	kill -CONT "$pid" 2>/dev/null || true
 	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null || true
 }
 
+usage() { echo "usage: azurite.sh install | start DIR [PORT] | stop PID | --help"; }
+# bad: the usage on stderr, exit 2, nothing done.
+bad() { echo "azurite.sh: $*" >&2; usage >&2; exit 2; }
+
 case "${1:-}" in
-install) do_install ;;
-start) [ $# -ge 2 ] || die "usage: $0 start DIR [PORT]"; do_start "$2" "${3:-}" ;;
-stop) [ $# -eq 2 ] || die "usage: $0 stop PID"; do_stop "$2" ;;
-*) die "usage: $0 install | start DIR [PORT] | stop PID" ;;
+-h | --help) usage; sed -n '5,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+install) [ $# -eq 1 ] || bad "install takes no argument"; do_install ;;
+start) [ $# -ge 2 ] && [ $# -le 3 ] || bad "start DIR [PORT]"; do_start "$2" "${3:-}" ;;
+stop) [ $# -eq 2 ] || bad "stop PID"; do_stop "$2" ;;
+*) bad "unknown command: ${1:-none}" ;;
 esac

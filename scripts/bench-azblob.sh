@@ -16,6 +16,11 @@
 #
 #   BUILD   build directory with asrfs and libsync.a (default build)
 set -eu
+usage() { echo "usage: bench-azblob.sh [--help]   (environment: BUILD)"; }
+[ $# -eq 0 ] || case $1 in
+-h | --help) usage; sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+*) echo "bench-azblob.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
 BUILD=${BUILD:-build}
@@ -82,7 +87,8 @@ out:
 	return rc;
 }
 EOF
-cc -O2 -I"$TOP" -o "$W/sign" "$W/sign.c" "$BUILD/libsync.a" $(pkg-config --libs libcrypto) 2>&1
+read -ra crypto_libs <<<"$(pkg-config --libs libcrypto)"
+cc -O2 -I"$TOP" -o "$W/sign" "$W/sign.c" "$BUILD/libsync.a" "${crypto_libs[@]}" 2>&1
 
 SIZE=$((256 << 20))
 EXT=$((1 << 20))

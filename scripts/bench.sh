@@ -19,6 +19,11 @@
 #   BENCH_SIZES sizes in GiB (default "1 4")
 #   BUILD       build directory holding asrfs-delta and libsync.a (default build)
 set -eu
+usage() { echo "usage: bench.sh [--help]   (environment: BENCH_DIR BENCH_SIZES BUILD)"; }
+[ $# -eq 0 ] || case $1 in
+-h | --help) usage; sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
+*) echo "bench.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BENCH_DIR=${BENCH_DIR:-/tmp/asrfs-bench}
@@ -315,6 +320,7 @@ for g in $SIZES; do
 		"$(ratio "$CASE_T" "$CASE_LIM")" "$sent" "-"
 
 	for pct in 1 10; do
+		# shellcheck disable=SC2034 # read and set by the restore command bench_case evals
 		CHECKED=
 		pages=$("$BT" flip "$S" "$pct" 11)
 		want=$((pages * 4096))

@@ -9,6 +9,12 @@
 #
 # Needs a replicated item web01 that is Protected (make run prepares one).
 set -u
+usage() { echo "usage: demo-failback.sh [MOUNTPOINT]   (default ./mnt/asr)"; }
+case ${1:-} in
+-h | --help) usage; sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+-*) echo "demo-failback.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+esac
+[ $# -le 1 ] || { echo "demo-failback.sh: too many arguments" >&2; usage >&2; exit 2; }
 MNT=${1:-./mnt/asr}
 ITEM=$MNT/web01
 if [ ! -d "$ITEM" ]; then

@@ -7,7 +7,13 @@
 #
 #   scripts/demo-setup.sh MOUNTPOINT [WORKDIR]
 set -eu
-MNT=${1:?usage: demo-setup.sh MOUNTPOINT [WORKDIR]}
+usage() { echo "usage: demo-setup.sh MOUNTPOINT [WORKDIR]"; }
+case ${1:-} in
+-h | --help) usage; sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
+"" | -*) [ -n "${1:-}" ] && echo "demo-setup.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+esac
+[ $# -le 2 ] || { echo "demo-setup.sh: too many arguments" >&2; usage >&2; exit 2; }
+MNT=$1
 WORK=${2:-$(mktemp -d)}
 W="$MNT/regions/westeurope"
 V="$MNT/vaults/asr-vault"

@@ -5,12 +5,35 @@
 # fresh machine needs nothing but this repository.  It is a no-op when every
 # package is present (dpkg-query is asked first; apt-get only runs for what is
 # missing).  Uses sudo only when not root.  clang and its runtime libraries
-# (libFuzzer, sanitizers) are for `make fuzz` and the fuzz tests.
+# (libFuzzer, sanitizers) are for `make fuzz` and the fuzz tests.  Tools that
+# only some tests use are installed when named: the tests ask for them.
 set -eu
+
+usage() {
+	cat <<'EOF'
+usage: install-deps.sh [--help] [TOOL...]
+
+Installs, with apt-get, the Debian packages asrfs needs to build, run and
+test; does nothing when they are all present.  Each TOOL named also installs
+the package that provides it, for the tests that use it:
+  promtool     Prometheus's checker (package prometheus)
+  shellcheck   the shell script linter (package shellcheck)
+Uses sudo when not run as root.  Exit status 0 when everything is present.
+EOF
+}
 
 pkgs="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
 libjson-c-dev libxxhash-dev libssl-dev libxml2-dev jq e2fsprogs rsync python3 util-linux
 clang libclang-rt-dev"
+
+for a in "$@"; do
+	case $a in
+	-h | --help) usage; exit 0 ;;
+	promtool) pkgs="$pkgs prometheus" ;;
+	shellcheck) pkgs="$pkgs shellcheck" ;;
+	*) echo "install-deps.sh: unknown argument: $a" >&2; usage >&2; exit 2 ;;
+	esac
+done
 
 missing=""
 for p in $pkgs; do

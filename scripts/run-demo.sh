@@ -4,7 +4,12 @@
 # foreground, with the sample VMs of scripts/demo-setup.sh, print what to
 # try, and unmount cleanly on Ctrl-C.  A second run reuses the demo.
 set -u
-cd "$(dirname "$0")/.."
+usage() { echo "usage: run-demo.sh [--help]   (what make run does; Ctrl-C unmounts)"; }
+[ $# -eq 0 ] || case $1 in
+-h | --help) usage; sed -n '2,5s/^# \{0,1\}//p' "$0"; exit 0 ;;
+*) echo "run-demo.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/.." || exit 1
 TOP=$(pwd)
 MNT="$TOP/mnt/asr"
 STATE="$TOP/var/state"
@@ -53,10 +58,8 @@ Press Ctrl-C here to unmount.
 TXT
 # wait returns early when a trapped signal arrives: wait until asrfs is gone.
 wait $pid
-rc=$?
 while kill -0 $pid 2>/dev/null; do
 	wait $pid
-	rc=$?
 done
 echo "asrfs stopped; $MNT unmounted"
 exit 0

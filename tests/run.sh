@@ -7,7 +7,7 @@
 #
 #   tests/run.sh [unit|integration] [PATTERN]
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 export BUILD
 what=${1:-all}
@@ -18,7 +18,8 @@ log_dir=$(mktemp -d /tmp/asrfs-tests.XXXXXX)
 
 run_one() {
 	local name=$1; shift
-	local out="$log_dir/$(basename "$name").log"
+	local out
+	out="$log_dir/$(basename "$name").log"
 	local start=$SECONDS
 	"$@" >"$out" 2>&1
 	local rc=$?

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # azblob_lib.sh - helpers for the integration tests that run the daemon on
 # azblob regions.  Source it after lib.sh:
 #

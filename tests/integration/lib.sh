@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - shared helpers for the integration tests.  Source it from a test:
 #
 #   . "$(dirname "$0")/lib.sh"
@@ -50,6 +51,9 @@ wait_for() {
 	return 1
 }
 
+# entries DIR: the names in DIR, sorted as ls sorts them (what ls | grep did).
+entries() { find "$1" -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f\n' | sort; }
+
 file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 
 mounted() { grep -q " $MNT fuse" /proc/mounts; }
@@ -68,8 +72,7 @@ asrfs_start() {
 asrfs_stop() {
 	[ -n "$ASRFS_PID" ] || return 0
 	fusermount3 -u "$MNT" 2>/dev/null || kill "$ASRFS_PID" 2>/dev/null
-	local i
-	for i in $(seq 1 300); do
+	for _ in $(seq 1 300); do
 		kill -0 "$ASRFS_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -107,6 +110,7 @@ finish() {
 trap 'asrfs_stop >/dev/null 2>&1; rm -rf "$WORK"' INT TERM
 
 R() { echo "$MNT/regions/$1"; }
+# shellcheck disable=SC2120 # V's vault argument is optional
 V() { echo "$MNT/vaults/${1:-asr-vault}"; }
 # WD / ND RG DISK: a managed disk's file in westeurope / northeurope.
 WD() { echo "$MNT/regions/westeurope/resource-groups/$1/disks/$2"; }

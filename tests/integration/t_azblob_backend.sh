@@ -8,7 +8,7 @@
 # -EHOSTUNREACH after its retries, and once it is started again on the same
 # data and port the record is there.  Azurite is always stopped on exit.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 T="$BUILD/tests/test_backend"
 fails=0

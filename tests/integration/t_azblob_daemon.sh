@@ -17,7 +17,7 @@ CONF="$WORK/asrfs.json"
 
 # suite LABEL: the replication round trip on the current config.
 suite() {
-	local L=$1 W N D I k p first newest
+	local L=$1 W N D I k p newest
 	W=$(R westeurope)
 	N=$(R northeurope)
 	D="$W/resource-groups/rg1/disks"
@@ -74,7 +74,7 @@ suite() {
 	wait_for 20 sh -c "[ \$(ls '$I/recovery-points' | grep -vc latest) -eq 1 ]"
 	fast_policy 3600
 	sleep 3
-	check "$L: retention kept only the newest" test "$(ls "$I/recovery-points" | grep -vc latest)" -eq 1
+	check "$L: retention kept only the newest" test "$(entries "$I/recovery-points" | grep -vc latest)" -eq 1
 	cp "$D/web01-os" "$WORK/os.now"
 	newest=$(latest_point web01)
 	check "$L: the newest point is the replica" cmp -s "$I/recovery-points/$newest/disks/web01-os" "$WORK/os.now"

@@ -25,7 +25,6 @@ fast_policy 2
 check "protect web01" protect rg1 web01
 
 # --- 1. frozen primary
-p=$(latest_point web01)
 az_freeze westeurope
 check "frozen: status unavailable with a reason" wait_for 20 grep -q '^unavailable: .' "$W/status"
 check "frozen: the item's files answer at once" quick cat "$I/state" "$I/health" "$I/status"
@@ -59,7 +58,6 @@ check "vault region thawed: available" wait_for 20 file_is "$N/status" available
 check "vault region thawed: cycles resume" wait_new_point web01 "$(latest_point web01)" 30
 
 # --- 2. stopped primary: unplanned failover
-P=$(latest_point web01)
 az_stop westeurope
 check "stopped: status unavailable" wait_for 20 grep -q '^unavailable: ' "$W/status"
 check "stopped: the tree answers at once" quick cat "$I/state" "$W/status"

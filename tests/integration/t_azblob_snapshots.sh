@@ -20,13 +20,13 @@ I=$(V)/items/web01
 catalog() { az_get northeurope /asr/vaults/asr-vault/items/web01/points.json; }
 cycle_marked() { catalog | grep -q '"cycle":true'; }
 one_point() { [ "$(npoints)" -eq 1 ]; }
-npoints() { ls "$I/recovery-points" | grep -vc '^latest'; }
+npoints() { entries "$I/recovery-points" | grep -vc '^latest'; }
 # two new points: the second one's cycle began after whatever came before
 settle() { wait_new_point web01 "$(latest_point web01)" 30 && wait_new_point web01 "$(latest_point web01)" 30; }
 # one snapshot per point and disk (2 disks), read while no commit moves it
 snaps_match() {
-	local i n1 s n2
-	for i in $(seq 1 40); do
+	local n1 s n2
+	for _ in $(seq 1 40); do
 		n1=$(npoints); s=$(az_snapshot_count northeurope); n2=$(npoints)
 		[ -n "$s" ] && [ "$n1" = "$n2" ] && [ "$s" -eq $((n1 * 2)) ] && return 0
 		sleep 0.25
@@ -66,7 +66,7 @@ check "newest point reads the source's bytes" cmp -s "$WORK/os.B" "$I/recovery-p
 # --- kill -9 in the middle of a cycle: the next mount restores the replica
 ids() { grep -o '"id":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' '; }
 caught=0
-for try in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
 	scribble "$(WD rg1 web01-os)" 1024 0
 	if wait_for 20 cycle_marked; then
 		az_freeze northeurope # the cycle stops where it is

@@ -31,7 +31,7 @@ wait_for 30 sh -c "[ \$(ls '$I/recovery-points' | grep -vc latest) -ge 6 ]"
 touch "$WORK/stop"
 wait $writer
 bad=0 seen=0
-for p in $(ls "$I/recovery-points" | grep -v latest); do
+for p in $(entries "$I/recovery-points" | grep -v latest); do
 	[ "$p" = "$first" ] && continue
 	a=$(head -c 16 "$I/recovery-points/$p/disks/pair01-a" | tr -d '\0')
 	b=$(head -c 16 "$I/recovery-points/$p/disks/pair01-b" | tr -d '\0')

@@ -30,7 +30,7 @@ scribble "$(WD rg1 web01-os)" 64 100
 wait_new_point web01 "$p1" || not_ok "a second point"
 asrfs_stop
 
-enable_job=$(cd "$VS/jobs" && ls | grep enable-replication-web01)
+enable_job=$(entries "$VS/jobs" | grep enable-replication-web01)
 # Damage one record of each kind: truncate or corrupt.
 truncate -s 37 "$VS/vault.json"
 truncate -s 11 "$VS/items/app01/item.json"
@@ -104,8 +104,8 @@ check "ops01's catalogs not rewritten" test "$(cat "$VS/items/ops01/points.json"
 asrfs_stop
 sleep 1
 asrfs_start || not_ok "mount again"
-check "one copy of vault.json, not two" test "$(ls "$VS" | grep -c '^vault.json.damaged-')" -eq 1
-check "one copy of item.json, not two" test "$(ls "$VS/items/app01" | grep -c '^item.json.damaged-')" -eq 1
+check "one copy of vault.json, not two" test "$(entries "$VS" | grep -c '^vault.json.damaged-')" -eq 1
+check "one copy of item.json, not two" test "$(entries "$VS/items/app01" | grep -c '^item.json.damaged-')" -eq 1
 check "vault.json still not overwritten" test "$(sha256sum <"$VS/vault.json")" = "$vault_sum"
 check "app01 still listed and Critical" file_is "$A/health" Critical
 finish

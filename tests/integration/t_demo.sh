@@ -16,7 +16,7 @@ check "data disk image clean" quiet e2fsck -fn "$(V)/items/web01/recovery-points
 check "asr-wait.sh reports the finished job" sh -c "'$TOP/scripts/asr-wait.sh' '$(V)/items/web01' 5 | grep -q 'Succeeded'"
 out=$("$TOP/scripts/check_asrfs" "$MNT"); rc=$?
 check "check_asrfs OK ($out)" test $rc -eq 0
-has_perf() { case "$out" in *"'web01_rpo'="*) return 0 ;; esac; return 1; }
+has_perf() { case "$out" in *"'asr-vault/web01'="*";900;1800;0"*) return 0 ;; esac; return 1; }
 check "check_asrfs perfdata" has_perf
 echo 1 >"$(V)/policies/24-hour-retention-policy/rpo-threshold-seconds"
 echo 3600 >"$(V)/policies/24-hour-retention-policy/crash-consistent-frequency-seconds"

@@ -21,7 +21,7 @@ scribble "$(WD rg1 web01-os)" 32 500
 wait_new_point web01 "$p0" 20
 fast_policy 3600
 sleep 1.5
-pts=$(ls "$I/recovery-points" | grep -v latest)
+pts=$(entries "$I/recovery-points" | grep -v latest)
 for p in $pts; do sha256sum <"$I/recovery-points/$p/disks/web01-os" >"$WORK/sum.$p"; done
 
 touch "$WORK/eio"

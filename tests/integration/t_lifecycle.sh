@@ -43,7 +43,7 @@ check "allowed-operations when FailedOver" allowed_is "commit change-recovery-po
 echo start >"$I/commit"
 check "commit reaches FailoverCommitted" wait_state FailoverCommitted
 check "commit deleted the replica disks" test ! -e "$(ND rg1-asr web01-os-ASRReplica)"
-check "commit deleted the recovery points" test -z "$(ls "$I/recovery-points" | grep -v latest)"
+check "commit deleted the recovery points" test -z "$(entries "$I/recovery-points" | grep -v latest)"
 check "allowed-operations when FailoverCommitted" allowed_is "reprotect complete-migration disable "
 
 # --- the recovery VM changes 5 % of its OS disk, then reprotect

@@ -64,7 +64,7 @@ check "original direction restored" file_is "$I/direction" "westeurope -> northe
 check "target account back to $tsa" file_is "$I/settings/target-storage-account" "$tsa"
 check "replica os = primary (nothing lost)" same_vhd "$WORK/os.3" "$(NV "$tsa" app01-os-ASRReplica)"
 check "replica data = primary (nothing lost)" same_vhd "$WORK/data.3" "$(NV "$tsa" app01-data-ASRReplica)"
-check "never -ASRReplica-ASRReplica" test -z "$(ls "$MNT/regions/northeurope/storage-accounts/$tsa/vhds" | grep ASRReplica-ASRReplica)"
+check "never -ASRReplica-ASRReplica" test -z "$(entries "$MNT/regions/northeurope/storage-accounts/$tsa/vhds" | grep ASRReplica-ASRReplica)"
 
 # --- the target-storage-account override puts the replicas in a new account
 echo "latest shutdown=yes" >"$I/failover"

@@ -105,7 +105,7 @@ expect_errno "disable on a full region: accepted" 0 "$I/disable" start
 check "disable finished" wait_for 30 test ! -e "$I"
 check "the replica is gone" test ! -e "$NS/resource-groups/rg1-asr/disks/web01-os-ASRReplica"
 check "space was freed" test "$(avail)" -gt $((full + 500000))
-djob=$(cd "$(V)/jobs" && ls | grep disable-replication-web01)
+djob=$(entries "$(V)/jobs" | grep disable-replication-web01)
 check "the disable job took the next number ($djob)" test "${djob%%-*}" = 000002
 rm -f "$LO"/filler.*
 echo 7 >"$(V)/policies/24-hour-retention-policy/recovery-point-retention-hours" || not_ok "a vault write"

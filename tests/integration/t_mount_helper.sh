@@ -128,6 +128,7 @@ check "asrfs continues: the tree is served" wait_for 10 test -s "$MNT/version"
 
 # 4. refusals: an unknown option or a bad level mounts nothing.
 check "umount stops it" umount_all
+# shellcheck disable=SC2034 # read by lib.sh's finish
 ASRFS_PID=
 save_log
 check "an unknown -o option is refused" sh -c "! mount -t fuse.asrfs '$CONF' '$MNT' -o 'state=$STATE,no_such_option' 2>/dev/null"

@@ -59,7 +59,7 @@ sleep 1.5
 check "the new replica equals the source" cmp -s "$REP" "$(WD rg1 web01-os)"
 check "the new replica is read-only too" test "$(stat -c %a "$REP")" = 444
 rs_start=$(cat "$(V)"/jobs/*resynchronize*/started)
-old_pts=$(ls "$I/recovery-points" | grep -v latest | awk -v t="$rs_start" '$0 < t')
+old_pts=$(entries "$I/recovery-points" | grep -v latest | awk -v t="$rs_start" '$0 < t')
 check "the points that read through the lost replica are gone (${old_pts:-none left})" test -z "$old_pts"
 check "the point left reads the source" cmp -s "$I/recovery-points/latest/disks/web01-os" "$(WD rg1 web01-os)"
 finish

@@ -62,7 +62,7 @@ for k in 1 2 3 4; do
 	check "point $k os disk exact" cmp -s "$p/disks/web01-os" "$WORK/os.$k"
 	check "point $k data disk exact" cmp -s "$p/disks/web01-data" "$WORK/data.$k"
 done
-first=$(ls "$I/recovery-points" | grep -v latest | head -1)
+first=$(entries "$I/recovery-points" | grep -v latest | head -1)
 check "point type" file_is "$I/recovery-points/$first/type" crash-consistent
 check "point time is its id" file_is "$I/recovery-points/$first/time" "$first"
 check "point images are read-only" test "$(stat -c %a "$I/recovery-points/$first/disks/web01-os")" = 444
@@ -91,7 +91,7 @@ check "older points keep undo data" test -n "$(undo_files | head -1)"
 # Retention: 0 hours keeps only the newest point.
 echo 0 >"$(V)/policies/24-hour-retention-policy/recovery-point-retention-hours"
 wait_for 20 sh -c "[ \$(ls '$I/recovery-points' | grep -vc latest) -eq 1 ]"
-check "retention kept only the newest" test "$(ls "$I/recovery-points" | grep -vc latest)" -eq 1
+check "retention kept only the newest" test "$(entries "$I/recovery-points" | grep -vc latest)" -eq 1
 # Stop making points (one more may still come), so the newest stays put
 # while it is compared: with retention 0 each new point prunes the last.
 fast_policy 3600

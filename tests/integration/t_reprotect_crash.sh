@@ -95,7 +95,7 @@ replica_of() { if [ "$1" = base1 ]; then echo "westeurope rgA"; else echo "north
 dir_of() { if [ "$1" = base1 ]; then echo "northeurope -> westeurope"; else echo "westeurope -> northeurope"; fi; }
 
 # newest reprotect job id, or empty
-reprotect_job() { ls "$(V)/jobs" 2>/dev/null | grep -- '-reprotect-web01$' | sort | tail -1; }
+reprotect_job() { entries "$(V)/jobs" 2>/dev/null | grep -- '-reprotect-web01$' | sort | tail -1; }
 job_done() { local s; s=$(cat "$(V)/jobs/$1/state" 2>/dev/null); [ "$s" = Succeeded ] || [ "$s" = Failed ]; }
 
 # The daemon's SIGKILL leaves a stale mount; wait for it and clear it.
@@ -226,7 +226,9 @@ T1=$(cat "$WORK/trace1.ms" 2>/dev/null || echo 1000)
 T2=$(cat "$WORK/trace2.ms" 2>/dev/null || echo 1000)
 echo "# the reprotects took $T1 ms and $T2 ms"
 RANDOM=10
-for i in $(seq 1 $([ "$ALL" = 1 ] && echo 12 || echo $((AZ ? 1 : 3)))); do
+runs=$((AZ ? 1 : 3))
+if [ "$ALL" = 1 ]; then runs=12; fi
+for _ in $(seq 1 "$runs"); do
 	run_point base1 TIME $((RANDOM % (T1 + 1)))
 	run_point base2 TIME $((RANDOM % (T2 + 1)))
 done
