@@ -35,13 +35,6 @@
 # Each kill point prints one "ok - " or "not ok - " line (tests/run.sh counts
 # them); the harness ends with a table: operation, kill points tried, passed.
 #
-# Known holes: a failure of an operation listed in KNOWN_HOLES whose reason
-# matches its pattern prints "skip - ... (known: ...)" instead of "not ok",
-# and counts in the table's "known" column, never as passed.  Reprotect's own
-# crash holes (issue 10 item 3: a resumed reprotect that reprotects again in
-# the wrong direction, or fails for good after the old primary's disks were
-# deleted) are fixed on another branch; drop the entry when it lands.
-# CRASH_STRICT=1 turns known holes back into failures.
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../integration/lib.sh"
@@ -72,10 +65,6 @@ SRCDATA=$(WD rg1 web01-data)
 NVMDISK=$(ND rg1-asr web01-os)
 NVMDATA=$(ND rg1-asr web01-data)
 TABLE=()
-declare -A KNOWN_HOLES=(
-	[reprotect]="replica .* differs|the retry .* ended Failed"
-)
-[ -z "${CRASH_STRICT:-}" ] || KNOWN_HOLES=()
 
 say() { echo "# $*"; }
 
@@ -439,31 +428,29 @@ sample() {
 
 # report OP WHAT OUT: one line for one kill point; counts it.
 report() {
-	local op=$1 what=$2 out=$3 pat=${KNOWN_HOLES[$1]:-}
+	local op=$1 what=$2 out=$3
 	tried=$((tried + 1))
 	if [ -z "$out" ]; then
 		passed=$((passed + 1)); ok "$op: $what"
-	elif [ -n "$pat" ] && echo "$out" | tail -1 | grep -Eq "$pat"; then
-		known=$((known + 1)); skip "$op: $what: $(echo "$out" | tail -1) (known: issue 10 item 3)"
 	else
 		not_ok "$op: $what: $(echo "$out" | tail -1)"
 	fi
 }
 
 run_op() {
-	local op=$1 tried=0 passed=0 known=0 w n mode out
+	local op=$1 tried=0 passed=0 w n mode out
 	say "== $op: set-up"
 	rm -rf "$STATE"; mkdir -p "$STATE"
 	if ! from "$(op_base "$op")"; then
 		not_ok "$op: set-up"; tail -5 "$LOG"; asrfs_stop >/dev/null 2>&1
-		TABLE+=("$op 0 0 0"); return
+		TABLE+=("$op 0 0"); return
 	fi
 	asrfs_stop >/dev/null 2>&1
 	# the traced dry run
 	out=$(run_point "$op" dry ASRFS_CRASH_ARM="$ARM" ASRFS_CRASH_TRACE="$TRACE")
 	w=$(cat "$TRACE" 2>/dev/null | wc -l)
 	local dur; dur=$(cat "$WORK/duration")
-	[ "$op" = cycle ] || [ "$w" -gt 0 ] || { not_ok "$op: dry run made no counted write"; TABLE+=("$op 0 0 0"); return; }
+	[ "$op" = cycle ] || [ "$w" -gt 0 ] || { not_ok "$op: dry run made no counted write"; TABLE+=("$op 0 0"); return; }
 	if [ -z "$out" ]; then ok "$op: dry run ($w durable writes)"; else not_ok "$op: dry run: $out"; fi
 	say "$op makes $w durable writes:"; sed 's/^/#   /' "$TRACE" 2>/dev/null
 	local points
@@ -479,19 +466,19 @@ run_op() {
 		out=$(CRASH_DELAY=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000))) run_point "$op" "random-$n" X=1)
 		report "$op" "kill -9 at random ${ms} ms" "$out"
 	done
-	TABLE+=("$op $tried $passed $known")
+	TABLE+=("$op $tried $passed")
 }
 
 for op in "${OPS[@]}"; do
 	run_op "$op"
 done
 echo
-printf '%-10s %12s %8s %6s\n' operation "kill points" passed known
-total=0 good=0 bad=0
+printf '%-10s %12s %8s\n' operation "kill points" passed
+total=0 good=0
 for row in "${TABLE[@]}"; do
 	set -- $row
-	printf '%-10s %12s %8s %6s\n' "$1" "$2" "$3" "${4:-0}"
-	total=$((total + $2)) good=$((good + $3)) bad=$((bad + ${4:-0}))
+	printf '%-10s %12s %8s\n' "$1" "$2" "$3"
+	total=$((total + $2)) good=$((good + $3))
 done
-printf '%-10s %12s %8s %6s\n' total "$total" "$good" "$bad"
+printf '%-10s %12s %8s\n' total "$total" "$good"
 finish
