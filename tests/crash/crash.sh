@@ -96,7 +96,7 @@ restore() { rm -rf "$STATE"; cp -a --sparse=always "$WORK/base-$1" "$STATE"; }
 job_state() { cat "$JOBS/$1/state" 2>/dev/null; }
 job_ended() { case "$(job_state "$1")" in Succeeded | Failed | Cancelled) return 0 ;; esac; return 1; }
 # newest_job SLUG: the id of the newest job of that kind for web01, or empty.
-newest_job() { ls "$JOBS" 2>/dev/null | grep -- "-$1-web01\$" | sort | tail -1; }
+newest_job() { entries "$JOBS" 2>/dev/null | grep -- "-$1-web01\$" | sort | tail -1; }
 item_job() { local l; l=$(readlink "$I/job" 2>/dev/null) && echo "${l##*/}"; }
 
 transitional() {
@@ -109,7 +109,7 @@ transitional() {
 # points_sums: "<point>/<disk> <sha256>" for every image of every point.
 points_sums() {
 	local p d
-	for p in $(ls "$I/recovery-points" 2>/dev/null | grep -v '^latest'); do
+	for p in $(entries "$I/recovery-points" 2>/dev/null | grep -v '^latest'); do
 		for d in "$I/recovery-points/$p/disks/"*; do
 			[ -e "$d" ] || continue
 			echo "$p/${d##*/} $(sha256sum <"$d" | cut -c1-64)"
@@ -118,6 +118,8 @@ points_sums() {
 }
 
 sums() { local f; for f in "$@"; do echo "$f $(sha256sum <"$f" 2>/dev/null | cut -c1-64)"; done; }
+# fixed_sums OP: sums of the disks OP must not change.
+fixed_sums() { local -a f; read -r -a f <<<"$(op_fixed "$1")"; sums "${f[@]}"; }
 
 # orphans: -ASRReplica disks in any region that no item's disks name.
 orphans() {
@@ -270,7 +272,7 @@ after_success() {
 			if [ "$1" = failover ]; then vm=$(ND rg1-asr $d); else vm=$(WD rg1 $d); fi
 			cmp -s "$vm" "$I/recovery-points/$p/disks/$d" || { echo "failed-over $d differs from point $p"; return 1; }
 		done ;;
-	commit) [ -z "$(ls "$I/recovery-points" | grep -v '^latest')" ] || { echo "points left after commit"; return 1; } ;;
+	commit) [ -z "$(entries "$I/recovery-points" | grep -v '^latest')" ] || { echo "points left after commit"; return 1; } ;;
 	disable)
 		[ ! -e "$I" ] || { echo "item still there"; return 1; } ;;
 	cycle)
@@ -305,7 +307,7 @@ run_point() {
 	slug=$(op_slug "$op")
 	before_jobs=$(ls "$JOBS" | sort | tail -1)
 	local before_state; before_state=$(cat "$I/state" 2>/dev/null)
-	fixed_sums=$(sums $(op_fixed "$op"))
+	fixed_sums=$(fixed_sums "$op")
 	pts_before=$(points_sums)
 	local lastpt; lastpt=$(latest_point web01 2>/dev/null)
 	[ "$op" = cycle ] && writer_start
@@ -398,7 +400,7 @@ check_outcome() {
 		after_success "$op" || return 1
 	fi
 	# the disks that never change
-	local now_sums; now_sums=$(sums $(op_fixed "$op"))
+	local now_sums; now_sums=$(fixed_sums "$op")
 	[ "$now_sums" = "$fixed_sums" ] || { echo "a disk that must not change did: $(diff <(echo "$fixed_sums") <(echo "$now_sums") | grep '^>' | head -2)"; return 1; }
 	# every earlier point reads the same
 	if op_keeps_points "$op" || { [ -n "$job" ] && [ "$(job_state "$job")" != Succeeded ]; }; then
