@@ -1921,7 +1921,8 @@ static int reprotect_run(struct jobctx *c)
 	 * bytes count as the second half of bytes-compared. */
 	task(c, T_SYNC, JOB_IN_PROGRESS);
 	{
-		struct jobprog jp = {.c = c, .offset = total / 2, .halve = 1};
+		/* resumed: bytes-transferred counts on from the record */
+		struct jobprog jp = {.c = c, .offset = total / 2, .halve = 1, .base_transferred = job_sent(c)};
 		int ck_disk;
 		uint64_t ck_off;
 		/* A job resumed after an unmount or a crash continues where its

@@ -63,4 +63,32 @@ cp "$WORK/job.json" "$VAULT_DIR/jobs/$job.json"
 asrfs_start || not_ok "remount"
 check "last job failed: health Warning" file_is "$I/health" Warning
 check "last job failed: status names the job" grep -q "the last job failed ($job)" "$I/status"
+
+# 4. a reprotect's counters across a kill -9 in the middle of its sync
+echo "latest shutdown=yes" >"$I/failover"
+check "failed over" wait_for 60 file_is "$I/state" FailedOver
+echo start >"$I/commit"
+check "committed" wait_for 60 file_is "$I/state" FailoverCommitted
+dd if=/dev/urandom of="$(ND rg1-asr big01-os)" bs=1M count=32 conv=notrunc status=none
+echo 4194304 >"$I/settings/bandwidth-limit-bytes-per-second"
+expect_errno "reprotect" 0 "$I/reprotect" start
+check "reprotect sync under way" wait_for 30 sh -c "[ \$(cat '$I/job/bytes-transferred') -ge 8388608 ]"
+sleep 2.5 # a checkpoint reaches the record
+job=$(readlink "$I/job"); job=${job##*/}
+saved=$(jq -r .bytes_transferred "$VAULT_DIR/jobs/$job.json")
+asrfs_kill
+check "the reprotect's record holds what was sent ($saved)" test "$saved" -gt 0 -a "$saved" -lt $((48 << 20))
+asrfs_start || not_ok "remount"
+start=$SECONDS
+check "the sync resumed from its checkpoint" wait_for 15 grep -q "synchronizing disk 0 resumes at [1-9]" "$LOG"
+low=
+while ! file_is "$I/state" Protected && [ $SECONDS -lt $((start + 60)) ]; do
+	now=$(cat "$(V)/jobs/$job/bytes-transferred" 2>/dev/null) || now=
+	[ -n "$now" ] && [ "$now" -lt "$saved" ] && low="$low $now"
+	sleep 0.2
+done
+check "reprotect: Protected" file_is "$I/state" Protected
+check "reprotect: bytes-transferred never went below the saved $saved (saw:${low:- none})" test -z "$low"
+sent=$(cat "$(V)/jobs/$job/bytes-transferred")
+check "reprotect: bytes-transferred ($sent) adds the resumed sync to the saved $saved" test "$sent" -gt "$saved"
 finish
