@@ -17,19 +17,21 @@ Installs, with apt-get, the Debian packages asrfs needs to build, run and
 test; does nothing when they are all present.  Each TOOL named also installs
 the package that provides it, for the tests that use it:
   promtool     Prometheus's checker (package prometheus)
+  node_exporter  Prometheus's node exporter (package prometheus-node-exporter)
   shellcheck   the shell script linter (package shellcheck)
 Uses sudo when not run as root.  Exit status 0 when everything is present.
 EOF
 }
 
 pkgs="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
-libjson-c-dev libxxhash-dev libssl-dev libxml2-dev jq e2fsprogs rsync python3 util-linux
+libjson-c-dev libxxhash-dev libssl-dev libxml2-dev jq curl e2fsprogs rsync python3 util-linux
 clang libclang-rt-dev"
 
 for a in "$@"; do
 	case $a in
 	-h | --help) usage; exit 0 ;;
 	promtool) pkgs="$pkgs prometheus" ;;
+	node_exporter) pkgs="$pkgs prometheus-node-exporter" ;;
 	shellcheck) pkgs="$pkgs shellcheck" ;;
 	*) echo "install-deps.sh: unknown argument: $a" >&2; usage >&2; exit 2 ;;
 	esac

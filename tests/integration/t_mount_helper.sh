@@ -119,10 +119,33 @@ done
 check "every one of $reads reads saw a whole file" test "$whole" -eq "$reads"
 check "the file is replaced by rename (new inode)" test "$(stat -c %i "$PROM")" != "$ino0"
 check "no temporary file left beside it" wait_for 5 test "$(ls -A "$WORK/textfile")" = asrfs.prom
+# node_exporter's textfile collector serves the file, also while asrfs is
+# stopped: a stuck daemon cannot stall the node's scrape.
+"$TOP/scripts/install-deps.sh" node_exporter >/dev/null 2>&1
+NE=$(command -v prometheus-node-exporter || command -v node_exporter)
+NE_PID=
+if [ -n "$NE" ]; then
+	NE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+	"$NE" --web.listen-address="127.0.0.1:$NE_PORT" --collector.textfile.directory="$WORK/textfile" \
+		>"$WORK/node_exporter.log" 2>&1 &
+	NE_PID=$!
+	check "node_exporter serves asrfs's series" \
+		wait_for 15 sh -c "curl -s -m 5 'http://127.0.0.1:$NE_PORT/metrics' | grep -q '^asrfs_up 1$'"
+else
+	skip "node_exporter: prometheus-node-exporter could not be installed"
+fi
 kill -STOP "$PID"
 sleep 1.5
 check "asrfs stopped: the metrics file is still there" test -s "$PROM"
 check "asrfs stopped: it reads at once and whole" sh -c "timeout 5 cat '$PROM' | grep -q '^asrfs_up 1$'"
+if [ -n "$NE_PID" ]; then
+	check "asrfs stopped: node_exporter's scrape answers at once with asrfs's series" \
+		sh -c "curl -s -m 5 'http://127.0.0.1:$NE_PORT/metrics' | grep -q 'asrfs_item_state{'"
+	check "... and no textfile scrape error" \
+		sh -c "curl -s -m 5 'http://127.0.0.1:$NE_PORT/metrics' | grep -q '^node_textfile_scrape_error 0$'"
+	kill "$NE_PID" 2>/dev/null
+	wait "$NE_PID" 2>/dev/null
+fi
 kill -CONT "$PID"
 check "asrfs continues: the tree is served" wait_for 10 test -s "$MNT/version"
 
