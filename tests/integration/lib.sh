@@ -128,6 +128,19 @@ same_vhd() {
 # scribble FILE PAGES AT: PAGES random 4 KiB pages into FILE from page AT, in place.
 scribble() { dd if=/dev/urandom of="$1" bs=4k count="$2" seek="$3" conv=notrunc status=none; }
 
+# two_vaults FILE DIR VAULT1 VAULT2: a config with the two local regions
+# under DIR and two vaults in northeurope.
+two_vaults() {
+	cat >"$1" <<JSON
+{"regions": [
+   {"name": "westeurope",  "backend": "local", "path": "$2/westeurope"},
+   {"name": "northeurope", "backend": "local", "path": "$2/northeurope"}],
+ "vaults": [{"name": "$3", "region": "northeurope"},
+            {"name": "$4", "region": "northeurope"}],
+ "workers": 2}
+JSON
+}
+
 # create_vm REGION RG NAME DISKS [more key=value]
 create_vm() {
 	local region=$1 rg=$2 name=$3 disks=$4; shift 4

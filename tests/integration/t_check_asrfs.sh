@@ -7,14 +7,7 @@
 # -t, a dead mount (kill -9) CRITICAL with the reason.
 . "$(dirname "$0")/lib.sh"
 CHECK="$TOP/scripts/check_asrfs"
-cat >"$WORK/two.json" <<JSON
-{"regions": [
-   {"name": "westeurope",  "backend": "local", "path": "$WORK/regions/westeurope"},
-   {"name": "northeurope", "backend": "local", "path": "$WORK/regions/northeurope"}],
- "vaults": [{"name": "asr-vault", "region": "northeurope"},
-            {"name": "dr-vault", "region": "northeurope"}],
- "workers": 2}
-JSON
+two_vaults "$WORK/two.json" "$WORK/regions" asr-vault dr-vault
 
 # run ARGS...: runs check_asrfs; OUT its output, RC its exit status.
 OUT="" RC=0
@@ -32,7 +25,7 @@ answers() {
 run --help
 check "--help exits 0 with the usage" test "$RC" -eq 0 -a -n "$(printf '%s\n' "$OUT" | grep '^Usage: check_asrfs')"
 run -V
-want_v=$(sed -n 's/^#define ASRFS_VERSION "\(.*\)"$/\1/p' "$TOP/core/core.h")
+want_v=$(sed -n 's/^#define ASRFS_VERSION "\(.*\)"$/\1/p' "$TOP/backend/version.h")
 check "-V prints asrfs's version ($OUT)" test "$RC" -eq 0 -a "$OUT" = "check_asrfs $want_v"
 
 asrfs_start --config "$WORK/two.json" || { not_ok "mount"; finish; }

@@ -19,28 +19,34 @@ fast_policy 3600
 # 4 MiB/s: the copy takes about 12 s
 expect_errno "enable" 0 "$(V)/enable-replication" \
 	"vm=rg1/big01 source=westeurope target=northeurope bandwidth-limit-bytes-per-second=4194304"
-check "copy under way" wait_for 15 sh -c "[ \$(cat '$I/job/bytes-transferred') -ge 8388608 ]"
-sleep 2.5 # a checkpoint reaches the record
-job=$(readlink "$I/job"); job=${job##*/}
-saved=$(jq -r .bytes_transferred "$VAULT_DIR/jobs/$job.json")
-asrfs_kill
-check "the record holds what was sent ($saved), not all" test "$saved" -gt 0 -a "$saved" -lt $((48 << 20))
-asrfs_start || not_ok "remount"
-start=$SECONDS
-check "resumed from its checkpoint" wait_for 10 grep -q "initial copy of disk 0 resumes at [1-9]" "$LOG"
-# The resumed copy counts on from the record: bytes-transferred never goes
-# back below what the record held, and ends above it.
-low=
-while ! file_is "$I/state" Protected && [ $SECONDS -lt $((start + 60)) ]; do
-	now=$(cat "$(V)/jobs/$job/bytes-transferred" 2>/dev/null) || now=
-	[ -n "$now" ] && [ "$now" -lt "$saved" ] && low="$low $now"
-	sleep 0.2
-done
-check "Protected" file_is "$I/state" Protected
-check "job Succeeded" file_is "$(V)/jobs/$job/state" Succeeded
-check "bytes-transferred never went below the saved $saved while resumed (saw:${low:- none})" test -z "$low"
-sent=$(cat "$(V)/jobs/$job/bytes-transferred")
-check "bytes-transferred ($sent) adds the resumed copy to the saved $saved" test "$sent" -gt "$saved"
+# kill_and_resume WHAT RESUMED: once the running job has sent 8 MiB and a
+# checkpoint reached its record, kill -9, remount, see RESUMED in the log,
+# and check the resumed job counts on from its record: bytes-transferred
+# never goes back below what the record held, and ends above it.
+kill_and_resume() {
+	local what=$1 resumed=$2 saved low start now sent
+	check "$what under way" wait_for 30 sh -c "[ \$(cat '$I/job/bytes-transferred') -ge 8388608 ]"
+	sleep 2.5 # a checkpoint reaches the record
+	job=$(readlink "$I/job"); job=${job##*/}
+	saved=$(jq -r .bytes_transferred "$VAULT_DIR/jobs/$job.json")
+	asrfs_kill
+	check "$what: the record holds what was sent ($saved), not all" test "$saved" -gt 0 -a "$saved" -lt $((48 << 20))
+	asrfs_start || not_ok "remount"
+	start=$SECONDS
+	check "$what: resumed from its checkpoint" wait_for 15 grep -q "$resumed" "$LOG"
+	low=
+	while ! file_is "$I/state" Protected && [ $SECONDS -lt $((start + 60)) ]; do
+		now=$(cat "$(V)/jobs/$job/bytes-transferred" 2>/dev/null) || now=
+		[ -n "$now" ] && [ "$now" -lt "$saved" ] && low="$low $now"
+		sleep 0.2
+	done
+	check "$what: Protected" file_is "$I/state" Protected
+	check "$what: job Succeeded" file_is "$(V)/jobs/$job/state" Succeeded
+	check "$what: bytes-transferred never went below the saved $saved while resumed (saw:${low:- none})" test -z "$low"
+	sent=$(cat "$(V)/jobs/$job/bytes-transferred")
+	check "$what: bytes-transferred ($sent) adds the resumed part to the saved $saved" test "$sent" -gt "$saved"
+}
+kill_and_resume "initial copy" "initial copy of disk 0 resumes at [1-9]"
 check "bytes-compared is the disk's size" file_is "$(V)/jobs/$job/bytes-compared" $((48 << 20))
 check "health Normal once Protected" file_is "$I/health" Normal
 
@@ -72,23 +78,5 @@ check "committed" wait_for 60 file_is "$I/state" FailoverCommitted
 dd if=/dev/urandom of="$(ND rg1-asr big01-os)" bs=1M count=32 conv=notrunc status=none
 echo 4194304 >"$I/settings/bandwidth-limit-bytes-per-second"
 expect_errno "reprotect" 0 "$I/reprotect" start
-check "reprotect sync under way" wait_for 30 sh -c "[ \$(cat '$I/job/bytes-transferred') -ge 8388608 ]"
-sleep 2.5 # a checkpoint reaches the record
-job=$(readlink "$I/job"); job=${job##*/}
-saved=$(jq -r .bytes_transferred "$VAULT_DIR/jobs/$job.json")
-asrfs_kill
-check "the reprotect's record holds what was sent ($saved)" test "$saved" -gt 0 -a "$saved" -lt $((48 << 20))
-asrfs_start || not_ok "remount"
-start=$SECONDS
-check "the sync resumed from its checkpoint" wait_for 15 grep -q "synchronizing disk 0 resumes at [1-9]" "$LOG"
-low=
-while ! file_is "$I/state" Protected && [ $SECONDS -lt $((start + 60)) ]; do
-	now=$(cat "$(V)/jobs/$job/bytes-transferred" 2>/dev/null) || now=
-	[ -n "$now" ] && [ "$now" -lt "$saved" ] && low="$low $now"
-	sleep 0.2
-done
-check "reprotect: Protected" file_is "$I/state" Protected
-check "reprotect: bytes-transferred never went below the saved $saved (saw:${low:- none})" test -z "$low"
-sent=$(cat "$(V)/jobs/$job/bytes-transferred")
-check "reprotect: bytes-transferred ($sent) adds the resumed sync to the saved $saved" test "$sent" -gt "$saved"
+kill_and_resume "reprotect" "synchronizing disk 0 resumes at [1-9]"
 finish

@@ -8,14 +8,7 @@
 # alarm.
 . "$(dirname "$0")/lib.sh"
 PROM="$MNT/metrics/asrfs.prom"
-cat >"$WORK/two.json" <<JSON
-{"regions": [
-   {"name": "westeurope",  "backend": "local", "path": "$WORK/regions/westeurope"},
-   {"name": "northeurope", "backend": "local", "path": "$WORK/regions/northeurope"}],
- "vaults": [{"name": "asr-vault", "region": "northeurope"},
-            {"name": "dr-vault", "region": "northeurope"}],
- "workers": 2}
-JSON
+two_vaults "$WORK/two.json" "$WORK/regions" asr-vault dr-vault
 asrfs_start --config "$WORK/two.json" || { not_ok "mount"; finish; }
 
 # value SERIES: the sample of one exact series (name and labels as written).

@@ -11,14 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 WE="$STATE/regions/westeurope"
 NE="$STATE/regions/northeurope"
-cat >"$WORK/asrfs.json" <<JSON
-{"regions": [
-   {"name": "westeurope",  "backend": "local", "path": "$WE"},
-   {"name": "northeurope", "backend": "local", "path": "$NE"}],
- "vaults": [{"name": "vault-a", "region": "northeurope"},
-            {"name": "vault-b", "region": "northeurope"}],
- "workers": 2}
-JSON
+two_vaults "$WORK/asrfs.json" "$STATE/regions" vault-a vault-b
 asrfs_start --config "$WORK/asrfs.json" || { not_ok "mount"; finish; }
 A="$(V vault-a)" B="$(V vault-b)"
 rec() { echo "$1/protection/resource-groups/$2/disks/$3.json"; }
