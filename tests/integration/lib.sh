@@ -158,6 +158,20 @@ protect() {
 		wait_for 60 file_is "$(V)/items/$2/state" Protected
 }
 
+# point_after POINTS_DIR [SECONDS]: the id of a point whose cycle began after
+# this call, so it holds every write made before it: the second point newer
+# than the newest now (a cycle already running may catch only part of a dd
+# made of several writes).  Fails when none comes in time.
+point_after() {
+	local dir=$1 t=${2:-30} p _
+	p=$(readlink "$dir/latest")
+	for _ in 1 2; do
+		wait_for "$t" sh -c "q=\$(readlink '$dir/latest'); [ -n \"\$q\" ] && [ \"\$q\" '>' '$p' ]" || return 1
+		p=$(readlink "$dir/latest")
+	done
+	echo "$p"
+}
+
 # newest point id, and wait for a point newer than $1
 latest_point() { readlink "$(V)/items/$1/recovery-points/latest"; }
 wait_new_point() {
