@@ -56,7 +56,7 @@ run --item=nosuch "$MNT"
 answers 3 "^ASRFS UNKNOWN - no replicated item nosuch" "-i of no item: UNKNOWN"
 
 # -w/-c replace the policy's thresholds (a point every 300 s: the RPO grows).
-wait_for 10 sh -c "[ \"\$(cat '$(V)/items/web01/rpo-seconds')\" -ge 2 ]"
+wait_for 10 sh -c "[ \"\$(cat '$(V)/items/web01/rpo-seconds')\" -ge 2 ] && [ \"\$(cat '$(V dr-vault)/items/web01/rpo-seconds')\" -ge 2 ]"
 run -w 1 -c 3600 -i asr-vault/web01 "$MNT"
 answers 1 "^ASRFS WARNING - asr-vault/web01 Protected: RPO [0-9]+s > 1s \| 'asr-vault/web01'=[0-9]+s;1;3600;0$" "RPO over -w: WARNING"
 run -w 1 -c 1 "$MNT"
