@@ -438,8 +438,8 @@ static int record_stale(const char *vault, const char *item, const struct disk_r
 	it = item_find(w, item);
 	if (!it)
 		return 1;
-	if (it->job)
-		return 0;
+	if (it->job || it->damaged[0])
+		return 0; /* a damaged item's layout is unknown: it may hold d */
 	n = item_disk_refs(it, refs);
 	for (int i = 0; i < n; i++)
 		if (ref_same(&refs[i], d))
