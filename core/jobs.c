@@ -203,7 +203,8 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		j->state = JOB_FAILED;
 		j->ended = time(NULL);
 		snprintf(j->error, sizeof(j->error), "cannot save item %s: %s", it->name, strerror(-rc));
-		persist_job(v, j);
+		if (persist_job(v, j) < 0)
+			j->dirty = 1; /* jobs_flush tries again: a stored NotStarted would resume */
 		it->job = NULL;
 		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
 		return rc;
@@ -221,12 +222,17 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
  * them (j has ended). */
 static void job_outcome_to_item(const struct job_rec *j, struct item_rec *it)
 {
+	/* A job that stands in for a damaged record knows no state before it
+	 * (prev_state ""): the item then keeps the state it has. */
+	const char *to = NULL;
 	if (j->state == JOB_SUCCEEDED && j->type->done_state)
-		snprintf(it->state, sizeof(it->state), "%s", j->type->done_state);
+		to = j->type->done_state;
 	else if (j->state == JOB_CANCELLED)
-		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
+		to = j->prev_state;
 	else if (j->state == JOB_FAILED)
-		snprintf(it->state, sizeof(it->state), "%s", j->type->failed_state ? j->type->failed_state : j->prev_state);
+		to = j->type->failed_state ? j->type->failed_state : j->prev_state;
+	if (to && *to)
+		snprintf(it->state, sizeof(it->state), "%s", to);
 	if (j->state == JOB_FAILED)
 		snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
 	if (j->state == JOB_CANCELLED)

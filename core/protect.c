@@ -228,7 +228,7 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 	struct item_io io;
 	struct rpchain *chain, *attached;
 	const char *keys[MAX_DISKS];
-	char name[NAME_MAX_], note[ERR_MAX];
+	char name[NAME_MAX_], note[ERR_MAX] = "";
 	int rc, readonly;
 
 	pthread_mutex_lock(&model_lock);
