@@ -228,6 +228,16 @@ int inv_net_ensure(struct region *r, const char *rg, const char *name);
 int inv_sa_ensure(struct region *r, const char *name);
 void disk_key(int managed, const char *parent, const char *name, char *buf, size_t len);
 int region_load(struct region *r); /* reads the inventory; model_lock held */
+/* Write tracking (tracking.c).  item_disk_pending_bytes (model_lock held):
+ * bytes of disk i written through the mount since the item's newest point
+ * and not shipped yet.  item_disk_page_written (no lock held): 1 if page
+ * `page` (DELTA_PAGE units) of disk i's source was, or may have been,
+ * written since the newest point; a page is marked before the write that
+ * dirties it starts, so a read followed by a 0 from here read the bytes of
+ * the newest point's instant. */
+uint64_t item_disk_pending_bytes(const struct vault_rec *v, const struct item_rec *it, int i);
+int item_disk_page_written(struct vault_rec *v, const char *item, int i, uint64_t page);
+
 /* Write gates of source disks (inventory.c): a cycle freezes mount writes to
  * an item's disks while it ships them.  model_lock NOT held. */
 struct gate;
