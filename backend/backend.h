@@ -116,6 +116,12 @@ struct backend_ops {
 	 * equal tokens mean equal bytes.  -EOPNOTSUPP (or a NULL op) when the
 	 * medium cannot promise that; callers then read the disk instead. */
 	int (*disk_version)(struct backend *be, const char *key, char ver[BACKEND_ETAG_MAX]);
+	/* Optional.  A weaker token: it changes whenever the disk's bytes change
+	 * as far as the medium can tell (local: inode, size, mtime and ctime in
+	 * nanoseconds), so a write that did not come through asrfs shows; equal
+	 * stamps do not promise equal bytes.  be_disk_stamp falls back to
+	 * disk_version. */
+	int (*disk_stamp)(struct backend *be, const char *key, char stamp[BACKEND_ETAG_MAX]);
 
 	/* Snapshots: read-only, point-in-time images of one disk that live with
 	 * it (azblob: Snapshot Blob; a disk_rename keeps them, disk_delete
@@ -203,5 +209,7 @@ static inline int bd_footer(struct bdisk *d, uint8_t f[512])
 { return d->ops->disk_footer ? d->ops->disk_footer(d, f) : -ENOENT; }
 static inline int be_disk_version(struct backend *be, const char *k, char v[BACKEND_ETAG_MAX])
 { return be->ops->disk_version ? be->ops->disk_version(be, k, v) : -EOPNOTSUPP; }
+static inline int be_disk_stamp(struct backend *be, const char *k, char v[BACKEND_ETAG_MAX])
+{ return be->ops->disk_stamp ? be->ops->disk_stamp(be, k, v) : be_disk_version(be, k, v); }
 
 #endif

@@ -620,6 +620,23 @@ static int local_disk_exists(struct backend *be, const char *key)
 	return S_ISREG(st.st_mode) ? 1 : 0;
 }
 
+/* The file's identity and change times: another writer moves ctime (with
+ * the kernel's fine-grained stamps once someone looked at them). */
+static int local_disk_stamp(struct backend *be, const char *key, char stamp[BACKEND_ETAG_MAX])
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int rc = key_path(LB(be), key, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	if (stat(path, &st) < 0)
+		return -errno;
+	snprintf(stamp, BACKEND_ETAG_MAX, "%llx-%llx-%lld.%09ld-%lld.%09ld", (unsigned long long)st.st_ino,
+		 (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+		 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	return 0;
+}
+
 static int open_fd_disk(int fd, struct bdisk **out)
 {
 	struct local_disk *ld;
@@ -950,6 +967,7 @@ const struct backend_ops local_backend_ops = {
 	.disk_delete = local_disk_delete,
 	.disk_rename = local_disk_rename,
 	.disk_exists = local_disk_exists,
+	.disk_stamp = local_disk_stamp,
 	.disk_open = local_disk_open,
 	.disk_close = local_disk_close,
 	.disk_size = local_disk_size,

@@ -153,6 +153,7 @@ struct item_disk_info {
 	char replica_region[NAME_MAX_];
 	uint64_t synced_bytes;
 	char state[40];
+	uint64_t read_bytes, sent_bytes; /* replication's reads of the source, bytes shipped */
 };
 
 struct item_info {
@@ -195,6 +196,7 @@ struct item_info {
 	char hook_note[200];      /* why the last app-consistent point was not, "" if it was */
 	int ndisks;
 	struct item_disk_info disks[MAX_DISKS];
+	char whole_why[200];   /* why the last cycle compared a disk whole, "" if none */
 };
 
 int core_items(const char *vault, struct strlist *out);

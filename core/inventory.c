@@ -1475,78 +1475,6 @@ int core_sa_vhds(const char *region, const char *sa, struct strlist *out)
 
 /* ---- disk bytes ---- */
 
-/*
- * Write gates.  A recovery point is one instant for all of an item's disks,
- * so while a cycle ships them no write through the mount may land on any of
- * them.  Each disk key of each backend has a gate: a writer-preferring
- * rwlock that mount writes take shared and a cycle takes exclusively for all
- * its source disks, in index order (no two items share a source disk, so
- * the order cannot deadlock).  Gates live until shut-down.
- */
-struct gate {
-	struct backend *be;
-	char key[1024];
-	pthread_rwlock_t rw;
-	struct gate *next;
-};
-static struct gate *gates; /* protected by model_lock */
-
-/* model_lock held */
-static struct gate *gate_get(struct backend *be, const char *key)
-{
-	struct gate *g;
-	pthread_rwlockattr_t attr;
-	for (g = gates; g; g = g->next)
-		if (g->be == be && strcmp(g->key, key) == 0)
-			return g;
-	g = calloc(1, sizeof(*g));
-	if (!g)
-		return NULL;
-	g->be = be;
-	snprintf(g->key, sizeof(g->key), "%s", key);
-	pthread_rwlockattr_init(&attr);
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&g->rw, &attr);
-	pthread_rwlockattr_destroy(&attr);
-	g->next = gates;
-	gates = g;
-	return g;
-}
-
-/* All of the disks' gates shut, or -ENOMEM with none held: a disk left
- * open to writes would tear the point being taken. */
-int gates_freeze(struct backend *be, const char (*keys)[1024], int n, struct gate **out)
-{
-	int rc = 0;
-	pthread_mutex_lock(&model_lock);
-	for (int i = 0; i < n; i++)
-		if (!(out[i] = gate_get(be, keys[i])))
-			rc = -ENOMEM;
-	pthread_mutex_unlock(&model_lock);
-	if (rc < 0)
-		return rc;
-	for (int i = 0; i < n; i++)
-		pthread_rwlock_wrlock(&out[i]->rw);
-	return 0;
-}
-
-void gates_thaw(struct gate **g, int n)
-{
-	for (int i = n - 1; i >= 0; i--)
-		if (g[i])
-			pthread_rwlock_unlock(&g[i]->rw);
-}
-
-void gates_free(void)
-{
-	while (gates) {
-		struct gate *g = gates;
-		gates = g->next;
-		pthread_rwlock_destroy(&g->rw);
-		free(g);
-	}
-}
-
 struct core_disk {
 	struct bdisk *bd;
 	uint64_t size;         /* the disk's bytes */
@@ -1578,6 +1506,24 @@ int inv_vm_has_disk(struct region *r, const struct vm_info *vi, int k)
 {
 	const struct vm_disk_info *d = &vi->disks[k];
 	return disk_lookup(r, d->managed ? 0 : 1, d->managed ? vi->rg : d->storage_account, d->name) != NULL;
+}
+
+/* model_lock held: does an item name this disk as its source?  Then its
+ * writes through the mount are tracked. */
+static int disk_is_source(const struct region *r, int kind, const char *parent, const char *name)
+{
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		for (struct item_rec *it = v->items; it; it = it->next) {
+			if (strcmp(it->source_region, r->name) != 0)
+				continue;
+			for (int i = 0; i < it->ndisks; i++) {
+				const struct item_disk *d = &it->disks[i];
+				if (d->managed == (kind == 0) && strcmp(d->name, name) == 0 &&
+				    strcmp(d->src_parent, parent) == 0)
+					return 1;
+			}
+		}
+	return 0;
 }
 
 /* model_lock held: is this disk an item's replica?  Replicas change only by
@@ -1645,7 +1591,8 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 	struct disk_rec *d = NULL;
 	struct core_disk *cd;
 	char key[1024];
-	int rc;
+	int rc, source = 0;
+	uint64_t dsize = 0;
 
 	cd = calloc(1, sizeof(*cd));
 	if (!cd)
@@ -1662,7 +1609,13 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 		rc = -EHOSTUNREACH;
 	if (rc == 0 && writable && !(cd->gate = gate_get(r->be, key)))
 		rc = -ENOMEM;
+	if (rc == 0 && writable) {
+		source = disk_is_source(r, kind, parent, name);
+		dsize = d->size;
+	}
 	pthread_mutex_unlock(&model_lock);
+	if (rc == 0 && source) /* a protected disk: its writes are tracked from now on */
+		rc = gate_tracked(region, key, dsize, &cd->gate);
 	if (rc < 0) {
 		free(cd);
 		return rc;
@@ -1768,17 +1721,21 @@ ssize_t core_disk_write(struct core_disk *d, const void *buf, size_t len, uint64
 	ssize_t n;
 	if (len > d->size - off)
 		len = (size_t)(d->size - off);
-	if (d->gate)
-		pthread_rwlock_rdlock(&d->gate->rw);
+	if (d->gate) {
+		int rc = gate_write_begin(d->gate, d->bd, off, len);
+		if (rc < 0)
+			return rc; /* not marked, not written */
+	}
 	n = bd_pwrite(d->bd, buf, len, off);
 	if (d->gate)
-		pthread_rwlock_unlock(&d->gate->rw);
+		gate_write_end(d->gate);
 	return n;
 }
 
 int core_disk_flush(struct core_disk *d)
 {
-	return d->bd ? bd_sync(d->bd) : 0;
+	int rc = d->gate ? gate_flush(d->gate) : 0; /* the marks before the data they cover */
+	return rc < 0 ? rc : d->bd ? bd_sync(d->bd) : 0;
 }
 
 void core_disk_close(struct core_disk *d)

@@ -21,6 +21,8 @@
 #include "../backend/backend.h"
 #include "../sync/blockmap.h"
 #include "../sync/points.h"
+#include "../sync/track.h"
+#include "../sync/cycle.h"
 #include "core.h"
 
 extern pthread_mutex_t model_lock;
@@ -132,6 +134,9 @@ struct item_rec {
 	time_t created;
 	char damaged[ERR_MAX];       /* item.json did not parse: why; shown, never written */
 	struct rpchain *chain;       /* set once replication started; own lock */
+	struct cycle_state *cs;      /* what the last cycle left the next; used by the item's turn holder */
+	uint64_t disk_read[MAX_DISKS], disk_sent[MAX_DISKS]; /* bytes replication read from / shipped of each source */
+	char whole_why[200];         /* why the last cycle compared a disk whole, "" if it did not */
 	int chain_ro;                /* chain was opened read-only (see chain_pin) */
 	struct item_rec *next;
 };
@@ -238,11 +243,19 @@ int region_load(struct region *r); /* reads the inventory; model_lock held */
 uint64_t item_disk_pending_bytes(const struct vault_rec *v, const struct item_rec *it, int i);
 int item_disk_page_written(struct vault_rec *v, const char *item, int i, uint64_t page);
 
-/* Write gates of source disks (inventory.c): a cycle freezes mount writes to
- * an item's disks while it ships them.  model_lock NOT held. */
+/* Gates of source disks (tracking.c): the instant lock and the tracker a
+ * mount write and a cycle meet at.  gate_get: model_lock held.
+ * gate_write_begin marks the pages and holds the instant lock shared until
+ * gate_write_end (on error nothing is held: the write must not happen).
+ * gate_tracked: no lock held; the gate with its tracker attached. */
 struct gate;
-int gates_freeze(struct backend *be, const char (*keys)[1024], int n, struct gate **out);
-void gates_thaw(struct gate **g, int n);
+struct gate *gate_get(struct backend *be, const char *key);
+int gate_write_begin(struct gate *g, struct bdisk *bd, uint64_t off, uint64_t len);
+void gate_write_end(struct gate *g);
+int gate_flush(struct gate *g);
+int gate_tracked(const char *region, const char *key, uint64_t size, struct gate **out);
+struct track *gate_track(struct gate *g);
+pthread_rwlock_t *gate_instant(struct gate *g);
 void gates_free(void);
 void region_unload(struct region *r);
 /* Protection records (inventory.c, model_lock held): a disk's region names

@@ -148,6 +148,7 @@ struct item_io {
 	uint64_t bwlimit;
 	struct policy_info pol;
 	char src_reason[256], tgt_reason[256];
+	char src_region[NAME_MAX_];
 };
 
 /* A region an item names may be gone from the config: as good as down. */
@@ -170,6 +171,7 @@ static int item_io_fill(struct vault_rec *v, struct item_rec *it, struct item_io
 	}
 	io->src_be = src->be;
 	io->tgt_be = tgt->be;
+	snprintf(io->src_region, sizeof(io->src_region), "%s", src->name);
 	io->vault_be = v->region->be;
 	io->src_avail = src->available;
 	io->tgt_avail = tgt->available;
@@ -563,57 +565,44 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 	pthread_mutex_unlock(&model_lock);
 }
 
-struct item_maps {
-	char vault[NAME_MAX_], item[NAME_MAX_];
-	struct blockmap *m[MAX_DISKS];
-	struct item_maps *next;
-};
-static struct item_maps *maps_cache; /* protected by model_lock; each entry used by the item's turn holder */
-
-static struct item_maps *maps_for(struct vault_rec *v, const char *item)
+/* The item's cycle state (block map entries kept between cycles), made on
+ * first use.  Only the item's turn holder (its cycle, or its job) uses it. */
+static struct cycle_state *item_cycle_state(struct vault_rec *v, const char *item, int ndisks)
 {
-	struct item_maps *im;
+	struct item_rec *it;
+	struct cycle_state *cs = NULL;
 	pthread_mutex_lock(&model_lock);
-	for (im = maps_cache; im; im = im->next)
-		if (strcmp(im->vault, v->name) == 0 && strcmp(im->item, item) == 0)
-			break;
-	if (!im && (im = calloc(1, sizeof(*im))) != NULL) {
-		snprintf(im->vault, sizeof(im->vault), "%s", v->name);
-		snprintf(im->item, sizeof(im->item), "%s", item);
-		im->next = maps_cache;
-		maps_cache = im;
-	}
+	it = item_find(v, item);
+	if (it && !it->cs && cycle_state_new(ndisks, &it->cs) < 0)
+		it->cs = NULL;
+	if (it)
+		cs = it->cs;
 	pthread_mutex_unlock(&model_lock);
-	return im;
+	return cs;
 }
 
+/* Forget what the item's cycles kept (its disks or direction change). */
 void maps_forget(struct vault_rec *v, const char *item)
 {
-	struct item_maps **pp, *im;
+	struct item_rec *it;
+	struct cycle_state *cs = NULL;
 	pthread_mutex_lock(&model_lock);
-	for (pp = &maps_cache; *pp; pp = &(*pp)->next)
-		if (strcmp((*pp)->vault, v->name) == 0 && strcmp((*pp)->item, item) == 0)
-			break;
-	im = *pp;
-	if (im)
-		*pp = im->next;
-	pthread_mutex_unlock(&model_lock);
-	if (im) {
-		for (int i = 0; i < MAX_DISKS; i++)
-			blockmap_free(im->m[i]);
-		free(im);
+	it = item_find(v, item);
+	if (it) {
+		cs = it->cs;
+		it->cs = NULL;
 	}
+	pthread_mutex_unlock(&model_lock);
+	cycle_state_free(cs);
 }
 
 void protect_free_maps(void)
 {
-	while (maps_cache) {
-		struct item_maps *im = maps_cache;
-		maps_cache = im->next;
-		for (int i = 0; i < MAX_DISKS; i++)
-			blockmap_free(im->m[i]);
-		free(im);
-	}
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		for (struct item_rec *it = v->items; it; it = it->next) {
+			cycle_state_free(it->cs);
+			it->cs = NULL;
+		}
 }
 
 /* True once the vault turned read-only: its lease was lost or given up. */
@@ -647,24 +636,67 @@ static int cycle_preempted(void *arg)
 	return r;
 }
 
+/* The gates of the item's source disks, trackers attached: for a cycle. */
+static int item_gates(const struct item_io *io, struct gate **g, struct cycle_disk *cd)
+{
+	for (int i = 0; i < io->ndisks; i++) {
+		int rc = gate_tracked(io->src_region, io->src_key[i], io->size[i], &g[i]);
+		if (rc < 0)
+			return rc;
+		cd[i].src_be = io->src_be;
+		cd[i].dst_be = io->tgt_be;
+		cd[i].src_key = io->src_key[i];
+		cd[i].dst_key = io->rep_key[i];
+		cd[i].map_key = io->map_key[i];
+		cd[i].t = gate_track(g[i]);
+		cd[i].instant = gate_instant(g[i]);
+	}
+	return 0;
+}
+
+struct thaw_arg {
+	struct cycle_arg *a;
+	int due;
+	char why[200];
+};
+
+/* Right after the instant: the application may go on. */
+static void cycle_thaw(void *arg)
+{
+	struct thaw_arg *ta = arg;
+	char tw[200];
+	if (!ta->due)
+		return;
+	ta->due = 0;
+	/* If a job wants the item meanwhile, the thaw finishes on its own. */
+	if (run_hook("thaw", ta->a->v->name, ta->a->item, cycle_preempted, ta->a, 1, tw, sizeof(tw)) < 0 && tw[0])
+		snprintf(ta->why, sizeof(ta->why), "%s", tw);
+}
+
+static int cycle_fenced(void *arg)
+{
+	struct thaw_arg *ta = arg;
+	return vault_fenced(ta->a->v);
+}
+
 /* One cycle's work; -EAGAIN: it gave the item up to a job before it began
  * (waiting for a freeze hook); force_compare makes it compare source and replica
- * whatever the map says (resync); jp, when given, reports to a job. */
+ * whole whatever the tracking says (resync); jp, when given, reports to a job. */
 static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp, uint64_t *shipped_out,
 		      char *why, size_t whylen)
 {
 	struct item_io io;
 	struct item_rec *it;
-	struct rpchain *chain;
-	struct rp_cycle *cy = NULL;
-	struct rp_point newest, pt;
-	struct item_maps *im;
 	struct gate *gate[MAX_DISKS];
-	uint64_t shipped = 0;
+	struct cycle_disk cd[MAX_DISKS];
+	struct cycle_conf conf = {0};
+	struct cycle_result res;
+	struct thaw_arg ta = {.a = a};
 	char hook_why[200] = "";
-	int rc, app = 0, thaw_due = 0, have_newest;
+	int rc, app = 0;
 	time_t now = time(NULL);
 
+	*shipped_out = 0;
 	pthread_mutex_lock(&model_lock);
 	it = item_find(a->v, a->item);
 	rc = it ? item_io_fill(a->v, it, &io) : -ENOENT;
@@ -675,178 +707,109 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 	pthread_mutex_unlock(&model_lock);
 	if (rc < 0) {
 		snprintf(why, whylen, "%s", io.src_reason[0] ? io.src_reason : strerror(-rc));
-		goto done;
+		return rc;
 	}
 	if (!io.src_avail || !io.tgt_avail) {
-		rc = -EHOSTUNREACH;
 		snprintf(why, whylen, "region %s is unavailable: %s", !io.src_avail ? "source" : "target",
 			 !io.src_avail ? io.src_reason : io.tgt_reason);
-		goto done;
+		return -EHOSTUNREACH;
 	}
 	rc = item_open_chain(a->v, it);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot open the recovery points: %s", strerror(-rc));
-		goto done;
+		return rc;
 	}
+	memset(cd, 0, sizeof(cd));
+	rc = item_gates(&io, gate, cd);
+	if (rc < 0) {
+		snprintf(why, whylen, "cannot open the write tracking: %s", strerror(-rc));
+		return rc;
+	}
+	conf.state = item_cycle_state(a->v, a->item, io.ndisks);
+	if (!conf.state)
+		return -ENOMEM;
 	pthread_mutex_lock(&model_lock);
-	chain = it->chain;
+	it = item_find(a->v, a->item);
+	conf.chain = it ? it->chain : NULL;
 	pthread_mutex_unlock(&model_lock);
-	have_newest = rpchain_newest(chain, &newest) == 0;
-	im = maps_for(a->v, a->item);
-	if (!im) {
-		rc = -ENOMEM;
-		goto done;
-	}
+	if (!conf.chain)
+		return -ENOENT;
 	if (app && !jp) {
 		/* Only a scheduled cycle runs hooks: a job's cycle (failover's
-		 * latest data, resync) never waits for an application. */
+		 * latest data, resync) never waits for an application.  The
+		 * application is frozen for the instant only. */
 		int hr = run_hook("freeze", a->v->name, a->item, cycle_preempted, a, 0, hook_why, sizeof(hook_why));
-		thaw_due = hr != -ENOENT; /* a freeze that ran, even cut short, is thawed */
+		ta.due = hr != -ENOENT; /* a freeze that ran, even cut short, is thawed */
 		if (hr == -ECANCELED) {
-			rc = -EAGAIN;
 			snprintf(why, whylen, "%s", hook_why);
-			goto thaw;
+			cycle_thaw(&ta);
+			return -EAGAIN;
 		}
 		app = hr == 0; /* no hook, or it failed: this point is crash-consistent */
 	} else {
 		app = 0;
 	}
-	rc = rpchain_begin(chain, &cy);
-	if (rc < 0) {
-		snprintf(why, whylen, "cannot start a recovery point: %s", strerror(-rc));
-		goto thaw;
+	conf.ndisks = io.ndisks;
+	conf.d = cd;
+	conf.whole = force_compare;
+	conf.flush_maps = jp != NULL; /* a job's cycle leaves the maps current for what follows */
+	conf.app = app;
+	conf.retention_hours = (unsigned)io.pol.retention_hours;
+	conf.bwlimit = io.bwlimit;
+	if (jp) {
+		conf.progress = job_delta_progress;
+		conf.progress_arg = jp;
+		conf.compared_base = &jp->base_compared;
+		conf.sent_base = &jp->base_transferred;
+	} else {
+		conf.progress = cycle_progress;
+		conf.progress_arg = a->v;
 	}
-	/* One instant for all disks: no mount write lands while they ship. */
-	rc = gates_freeze(io.src_be, (const char (*)[1024])io.src_key, io.ndisks, gate);
-	if (rc < 0) {
-		snprintf(why, whylen, "cannot hold the source disks' writes: %s", strerror(-rc));
-		rpchain_abort(cy);
-		goto thaw;
-	}
-	for (int i = 0; i < io.ndisks && rc == 0; i++) {
-		struct delta_opts opts = {0};
-		struct delta_stats st;
-		if (!im->m[i] && blockmap_load(io.tgt_be, io.map_key[i], &im->m[i]) < 0)
-			im->m[i] = NULL;
-		if (!im->m[i] && blockmap_new(io.size[i], &im->m[i]) < 0) {
-			rc = -ENOMEM;
-			break;
-		}
-		im->m[i]->src_version = 0; /* set again below, once the cycle is whole */
-		opts.map = im->m[i];
-		opts.map_trusted = !force_compare && have_newest && im->m[i]->generation == newest.seq;
-		if (!opts.map_trusted && have_newest && !force_compare) {
-			/* the engine can't trust this map: this cycle is a resync */
-			pthread_mutex_lock(&model_lock);
-			it = item_find(a->v, a->item);
-			if (it && !it->resync_required) {
-				it->resync_required = 1;
-				persist_item(a->v, it);
-			}
-			pthread_mutex_unlock(&model_lock);
-		}
-		opts.undo = rp_cycle_undo(cy, i);
-		opts.bwlimit = io.bwlimit;
-		if (jp) {
-			opts.progress = job_delta_progress;
-			opts.progress_arg = jp;
-		} else {
-			opts.progress = cycle_progress;
-			opts.progress_arg = a->v;
-		}
-		rc = sync_disk(io.src_be, io.src_key[i], io.tgt_be, io.rep_key[i], &opts, &st);
-		if (jp) {
-			jp->base_compared += io.size[i];
-			jp->base_transferred += st.bytes_transferred;
-		}
-		if (rc < 0)
-			snprintf(why, whylen, "disk %d: %s", i, strerror(-rc));
-		shipped += st.bytes_transferred;
-	}
-	if (rc == 0 && vault_fenced(a->v))
-		rc = -ECANCELED;
-	if (rc == -ECANCELED && vault_fenced(a->v)) {
-		/* The lease is gone: write nothing more, not even the roll-back.
-		 * The cycle's undo data is durable; whoever manages the vault next
-		 * rolls it back when it opens the chain (as after a crash). */
-		snprintf(why, whylen, "the vault's lease was lost: cycle left for the next manager to roll back");
-		for (int i = 0; i < io.ndisks; i++) {
-			blockmap_free(im->m[i]);
-			im->m[i] = NULL;
-		}
-		gates_thaw(gate, io.ndisks);
-		goto thaw;
-	}
-	if (rc == 0) {
-		rc = rpchain_commit(cy, now, app, &pt);
-		if (rc < 0)
-			snprintf(why, whylen, "cannot commit the recovery point: %s", strerror(-rc));
-	}
-	if (rc == 0) {
-		/* Still frozen: each map is exactly its source disk's bytes now.
-		 * Name them by the source's version token, so a reprotect that
-		 * turns these disks into replicas can trust the maps unread. */
-		for (int i = 0; i < io.ndisks; i++) {
-			char tok[BACKEND_ETAG_MAX];
-			if (be_disk_version(io.src_be, io.src_key[i], tok) == 0)
-				im->m[i]->src_version = blockmap_version(tok);
-		}
-	}
-	if (rc < 0) {
-		/* Roll the replicas back to the newest point.  Every map of the
-		 * item may now describe pages the abort undid, not only the failed
-		 * disk's: drop them all; the next cycle compares and rebuilds. */
-		if (rpchain_abort(cy) < 0) {
-			/* The replicas' region went away mid-cycle: the chain keeps
-			 * the cycle open and would refuse every next one (EBUSY).
-			 * Retire it; the next cycle opens the catalog afresh, and
-			 * that open rolls the cut-short cycle back, as after a crash. */
-			pthread_mutex_lock(&model_lock);
-			it = item_find(a->v, a->item);
-			if (it && it->chain == chain)
-				item_close_chain(it);
-			pthread_mutex_unlock(&model_lock);
-			logmsg("item %s: could not roll the cut-short cycle back now: the next cycle will", a->item);
-		}
-		for (int i = 0; i < io.ndisks; i++) {
-			blockmap_free(im->m[i]);
-			im->m[i] = NULL;
-		}
-	}
-	gates_thaw(gate, io.ndisks);
-	if (rc == 0) {
-		for (int i = 0; i < io.ndisks; i++) {
-			im->m[i]->generation = pt.seq;
-			if (blockmap_save(io.tgt_be, io.map_key[i], im->m[i]) < 0)
-				logmsg("item %s: cannot save the block map of disk %d", a->item, i);
-		}
+	conf.captured = cycle_thaw;
+	conf.fenced = cycle_fenced;
+	conf.arg = &ta;
+	rc = repl_cycle(&conf, &res);
+	cycle_thaw(&ta); /* when the cycle failed before its instant */
+	*shipped_out = res.sent;
+	if (rc < 0)
+		snprintf(why, whylen, "%s", res.why[0] ? res.why : strerror(-rc));
+	if (rc < 0 && res.left_open && !vault_fenced(a->v)) {
+		/* The replicas' region went away mid-cycle: the chain keeps the
+		 * cycle open and would refuse every next one (EBUSY).  Retire it;
+		 * the next cycle opens the catalog afresh, and that open rolls
+		 * the cut-short cycle back, as after a crash. */
 		pthread_mutex_lock(&model_lock);
 		it = item_find(a->v, a->item);
-		if (it && app)
-			it->last_app_point_time = now;
-		if (it && thaw_due && !app)
-			snprintf(it->hook_note, sizeof(it->hook_note), "%.140s: point %.32s is crash-consistent",
-				 hook_why, pt.id);
-		else if (it && app)
-			it->hook_note[0] = '\0';
+		if (it && it->chain == conf.chain)
+			item_close_chain(it);
 		pthread_mutex_unlock(&model_lock);
-		rpchain_prune(chain, now, (unsigned)io.pol.retention_hours);
-		item_points_refresh(a->v, a->item, chain);
+		logmsg("item %s: could not roll the cut-short cycle back now: the next cycle will", a->item);
 	}
-thaw:
-	if (thaw_due) {
-		char tw[200];
-		/* If a job wants the item meanwhile, the thaw finishes on its own. */
-		if (run_hook("thaw", a->v->name, a->item, cycle_preempted, a, 1, tw, sizeof(tw)) < 0 && tw[0]) {
-			pthread_mutex_lock(&model_lock);
-			it = item_find(a->v, a->item);
-			if (it)
-				snprintf(it->hook_note, sizeof(it->hook_note), "%s", tw);
-			pthread_mutex_unlock(&model_lock);
+	pthread_mutex_lock(&model_lock);
+	it = item_find(a->v, a->item);
+	if (it) {
+		for (int i = 0; i < io.ndisks && i < it->ndisks; i++) {
+			it->disk_read[i] += res.disk_read[i];
+			it->disk_sent[i] += res.disk_sent[i];
+		}
+		if (rc == 0) {
+			snprintf(it->whole_why, sizeof(it->whole_why), "%s", res.whole_why);
+			if (res.whole_why[0])
+				logmsg("item %s: compared whole: %s", a->item, res.whole_why);
+			if (app)
+				it->last_app_point_time = now;
+			if (ta.why[0])
+				snprintf(it->hook_note, sizeof(it->hook_note), "%s", ta.why);
+			else if (hook_why[0] && !app)
+				snprintf(it->hook_note, sizeof(it->hook_note),
+					 "%.140s: point %.32s is crash-consistent", hook_why, res.pt.id);
+			else if (app)
+				it->hook_note[0] = '\0';
 		}
 	}
-done:
-	*shipped_out = shipped;
+	pthread_mutex_unlock(&model_lock);
+	if (rc == 0)
+		item_points_refresh(a->v, a->item, conf.chain);
 	return rc;
 }
 
@@ -984,8 +947,8 @@ static int enable_steps(struct jobctx *c)
 {
 	struct item_io io;
 	struct item_rec *it;
-	struct item_maps *im;
-	struct rp_point pt;
+	struct gate *gate[MAX_DISKS];
+	struct cycle_disk cd[MAX_DISKS];
 	struct region *src, *tgt;
 	int rc, ck_disk;
 	uint64_t total = 0, done_cmp = 0, done_xfer = 0, resume_off = 0;
@@ -1055,11 +1018,18 @@ static int enable_steps(struct jobctx *c)
 	if (rc)
 		return rc;
 
-	/* Initial replication */
+	/* Initial replication.  The disks' trackers mark every write from
+	 * here on (a fresh start forgets older marks: the copy reads all); the
+	 * first point's capture ships what changed while the copy ran. */
 	job_task(c, EN_COPY, JOB_IN_PROGRESS);
-	im = maps_for(c->v, c->item);
-	if (!im)
-		return -ENOMEM;
+	memset(cd, 0, sizeof(cd));
+	rc = item_gates(&io, gate, cd);
+	for (int i = 0; rc == 0 && ck_disk == 0 && !resume_off && i < io.ndisks; i++)
+		rc = track_reset(cd[i].t);
+	if (rc < 0) {
+		job_fail_msg(c, "cannot start the write tracking: %s", strerror(-rc));
+		return rc;
+	}
 	for (int i = 0; i < ck_disk && i < io.ndisks; i++) {
 		done_cmp += io.size[i];
 	}
@@ -1068,24 +1038,31 @@ static int enable_steps(struct jobctx *c)
 		struct delta_opts opts = {0};
 		struct delta_stats st;
 		struct jobprog jp = {.c = c, .base_compared = done_cmp, .base_transferred = done_xfer};
-		blockmap_free(im->m[i]);
-		im->m[i] = NULL;
-		rc = blockmap_new(io.size[i], &im->m[i]);
+		struct blockmap *m = NULL;
+		rc = blockmap_new(io.size[i], &m);
 		if (rc < 0)
 			return rc;
 		/* Resume inside the disk where the last checkpoint says everything
 		 * before is final.  The map then misses that prefix, so it is not
-		 * kept: the first cycle compares and rebuilds it. */
+		 * kept: a whole compare rebuilds it when one is needed. */
 		if (i == ck_disk && resume_off) {
 			opts.start_offset = resume_off;
 			logmsg("item %s: initial copy of disk %d resumes at %llu bytes", c->item, i,
 			       (unsigned long long)resume_off);
 		}
-		opts.map = im->m[i];
+		opts.map = m;
 		opts.progress = job_delta_progress;
 		opts.progress_arg = &jp;
 		opts.bwlimit = io.bwlimit;
 		rc = sync_disk(io.src_be, io.src_key[i], io.tgt_be, io.rep_key[i], &opts, &st);
+		if (rc == 0 && !(i == ck_disk && resume_off)) {
+			/* generation 0: the copy's; the first point's cycle folds
+			 * in the pages it ships and names it after that point */
+			m->generation = 0;
+			if (blockmap_save(io.tgt_be, io.map_key[i], m) < 0)
+				logmsg("item %s: cannot save the block map of disk %d", c->item, i);
+		}
+		blockmap_free(m);
 		if (rc < 0) {
 			if (rc != -ECANCELED)
 				job_fail_msg(c, "copying disk %d: %s", i, strerror(-rc));
@@ -1093,10 +1070,6 @@ static int enable_steps(struct jobctx *c)
 		}
 		done_cmp += io.size[i];
 		done_xfer += st.bytes_transferred;
-		if (i == ck_disk && resume_off) {
-			blockmap_free(im->m[i]);
-			im->m[i] = NULL;
-		}
 		pthread_mutex_lock(&model_lock);
 		it = item_find(c->v, c->item);
 		if (it) {
@@ -1112,26 +1085,30 @@ static int enable_steps(struct jobctx *c)
 	}
 	job_task(c, EN_COPY, JOB_SUCCEEDED);
 
-	/* Creating the first recovery point */
+	/* Creating the first recovery point: one instant of every disk */
 	job_task(c, EN_POINT, JOB_IN_PROGRESS);
 	rc = item_open_chain(c->v, it);
 	if (rc == 0) {
 		struct rp_point newest;
-		if (rpchain_newest(it->chain, &newest) == 0)
-			pt = newest; /* resumed after the point was made */
-		else
-			rc = rpchain_add_initial(it->chain, time(NULL), 0, &pt);
+		if (rpchain_newest(it->chain, &newest) < 0) { /* else resumed after the point was made */
+			struct cycle_conf conf = {0};
+			struct cycle_result res;
+			conf.ndisks = io.ndisks;
+			conf.d = cd;
+			conf.chain = it->chain;
+			conf.state = item_cycle_state(c->v, c->item, io.ndisks);
+			conf.initial = 1;
+			conf.flush_maps = 1;
+			conf.retention_hours = (unsigned)io.pol.retention_hours;
+			conf.bwlimit = io.bwlimit;
+			rc = conf.state ? repl_cycle(&conf, &res) : -ENOMEM;
+			if (rc < 0 && conf.state)
+				logmsg("item %s: first point: %s", c->item, res.why);
+		}
 	}
 	if (rc < 0) {
 		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
 		return rc;
-	}
-	for (int i = 0; i < io.ndisks; i++) {
-		if (!im->m[i])
-			continue; /* resumed past the copy: the first cycle rebuilds it */
-		im->m[i]->generation = pt.seq;
-		if (blockmap_save(io.tgt_be, io.map_key[i], im->m[i]) < 0)
-			logmsg("item %s: cannot save the block map of disk %d", c->item, i);
 	}
 	item_points_refresh(c->v, c->item, it->chain);
 	job_task(c, EN_POINT, JOB_SUCCEEDED);

@@ -43,6 +43,8 @@ void core_render_item_status(const struct item_info *ii, struct sbuf *out)
 	sb_printf(out, "test-failover: %s\n", ii->test_failover[0] ? ii->test_failover : "none");
 	if (ii->hook_note[0])
 		sb_printf(out, "hooks: %s\n", ii->hook_note);
+	if (ii->whole_why[0])
+		sb_printf(out, "tracking: last cycle compared whole: %s\n", ii->whole_why);
 	for (int i = 0; i < ii->ndisks; i++)
 		sb_printf(out, "disk: %s size=%llu replica=%s state=%s synced-bytes=%llu\n", ii->disks[i].name,
 			  (unsigned long long)ii->disks[i].size, ii->disks[i].replica, ii->disks[i].state,
@@ -130,6 +132,7 @@ void core_render_item_json(const struct item_info *ii, const char *allowed, stru
 	jint(o, "replication-failures", (int64_t)ii->cycle_failures);
 	json_object_object_add(o, "hooks", ii->hook_note[0] ? json_object_new_string(ii->hook_note) : NULL);
 	jint(o, "bytes-replicated", (int64_t)ii->bytes_replicated);
+	json_object_object_add(o, "whole-compare", ii->whole_why[0] ? json_object_new_string(ii->whole_why) : NULL);
 	json_object_object_add(o, "resync-required", json_object_new_boolean(ii->resync_required));
 	json_object_object_add(o, "test-failover", ii->test_failover[0] ? json_object_new_string(ii->test_failover) : NULL);
 	for (int i = 0; i < ii->ndisks; i++) {
@@ -139,6 +142,8 @@ void core_render_item_json(const struct item_info *ii, const char *allowed, stru
 		jstr(d, "replica", ii->disks[i].replica);
 		jstr(d, "replica-region", ii->disks[i].replica_region);
 		jint(d, "synced-bytes", (int64_t)ii->disks[i].synced_bytes);
+		jint(d, "source-read-bytes", (int64_t)ii->disks[i].read_bytes);
+		jint(d, "shipped-bytes", (int64_t)ii->disks[i].sent_bytes);
 		jstr(d, "state", ii->disks[i].state);
 		json_object_array_add(disks, d);
 	}
@@ -436,6 +441,22 @@ void core_render_metrics(struct sbuf *out)
 			item_series(out, "asrfs_disk_synced_bytes", &items[i]);
 			more_label(out, "disk", items[i].disks[d].name);
 			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].synced_bytes);
+		}
+	family(out, "asrfs_disk_source_read_bytes_total", "counter",
+	       "Bytes replication cycles read from a protected source disk since the daemon started.");
+	for (int i = 0; i < ni; i++)
+		for (int d = 0; d < items[i].ndisks; d++) {
+			item_series(out, "asrfs_disk_source_read_bytes_total", &items[i]);
+			more_label(out, "disk", items[i].disks[d].name);
+			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].read_bytes);
+		}
+	family(out, "asrfs_disk_shipped_bytes_total", "counter",
+	       "Bytes replication cycles shipped of a protected disk since the daemon started.");
+	for (int i = 0; i < ni; i++)
+		for (int d = 0; d < items[i].ndisks; d++) {
+			item_series(out, "asrfs_disk_shipped_bytes_total", &items[i]);
+			more_label(out, "disk", items[i].disks[d].name);
+			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].sent_bytes);
 		}
 	family(out, "asrfs_jobs", "gauge", "Jobs the vaults keep, by state.");
 	for (int s = 0; s < 5; s++)

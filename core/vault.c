@@ -446,6 +446,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "resynchronization required");
 	}
 	snprintf(ii->hook_note, sizeof(ii->hook_note), "%s", it->hook_note);
+	snprintf(ii->whole_why, sizeof(ii->whole_why), "%s", it->whole_why);
 	ii->ndisks = it->ndisks;
 	for (int i = 0; i < it->ndisks; i++) {
 		struct item_disk_info *d = &ii->disks[i];
@@ -454,6 +455,8 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 		snprintf(d->replica, sizeof(d->replica), "%s", it->disks[i].replica);
 		snprintf(d->replica_region, sizeof(d->replica_region), "%s", it->target_region);
 		d->synced_bytes = it->disks[i].synced_bytes;
+		d->read_bytes = it->disk_read[i];
+		d->sent_bytes = it->disk_sent[i];
 		snprintf(d->state, sizeof(d->state), "%s", it->disks[i].state[0] ? it->disks[i].state : "NotSynced");
 	}
 }

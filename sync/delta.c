@@ -80,6 +80,7 @@ struct slot {
 	uint64_t off;                         /* its first byte */
 	unsigned npages;
 	unsigned changed;                     /* pages with op != OP_NONE */
+	uint64_t nread;                       /* source bytes read */
 	unsigned char *sbuf, *dbuf;           /* j->chunk bytes each, in j->arena */
 	unsigned char sdata[CHUNK_PAGES];     /* page holds source data (was read) */
 	unsigned char ddata[CHUNK_PAGES];     /* page holds destination data (was read) */
@@ -103,6 +104,7 @@ struct job {
 	const struct delta_undo *undo;
 	struct blockmap *map;
 	bool map_mode; /* hash compare against the map, dst not read */
+	const struct delta_pages *pages; /* pages mode: ship these, dst not read */
 	uint64_t size;     /* source size = final dst size */
 	uint64_t dst_size; /* dst size during the pass */
 	uint64_t start;    /* first byte of the pass */
@@ -264,7 +266,16 @@ static void classify(struct job *j, struct slot *sl)
 		bool szero;
 		unsigned char op = OP_NONE;
 
-		if (j->map_mode) {
+		if (j->pages) {
+			if (sl->sdata[i]) {
+				szero = is_zero(sp, PAGE);
+				op = szero ? OP_ZERO : OP_WRITE;
+				if (szero)
+					sl->hash[i] = *zh;
+				else
+					blockmap_hash_page(sp, PAGE, &sl->hash[i]);
+			}
+		} else if (j->map_mode) {
 			const XXH128_canonical_t *old = &j->map->h[first_page + i];
 			szero = !sl->sdata[i] || is_zero(sp, PAGE);
 			if (szero)
@@ -313,7 +324,7 @@ static int save_undo(struct job *j, struct slot *sl)
 	unsigned npages = sl->npages;
 	int rc = 0;
 
-	if (j->map_mode) {
+	if (j->map_mode || j->pages) {
 		/* dst was not read: fetch just the pages about to change. */
 		memset(sl->ddata, 0, npages);
 		for (unsigned a = 0, b; a < npages; a = b) {
@@ -373,6 +384,28 @@ static int apply(struct job *j, struct slot *sl, uint64_t *sent)
 	return 0;
 }
 
+/* Pages mode: flag the pages of [off, pend) the caller wants shipped. */
+static int mark_pages(struct job *j, uint64_t off, uint64_t pend, unsigned char *flags)
+{
+	uint64_t p = off / PAGE, last = pend / PAGE, f, e;
+
+	memset(flags, 0, (size_t)(last - p));
+	while (p < last) {
+		int rc = j->pages->next(j->pages->arg, p, &f, &e);
+		if (rc == -ENXIO || (rc == 0 && f >= last))
+			break;
+		if (rc < 0)
+			return rc;
+		if (f < p)
+			f = p;
+		if (e > last)
+			e = last;
+		memset(flags + (f - off / PAGE), 1, (size_t)(e - f));
+		p = e;
+	}
+	return 0;
+}
+
 /* Read and compare the chunk in sl (sl->idx set). */
 static int scan_chunk(struct worker *w, struct slot *sl)
 {
@@ -384,17 +417,23 @@ static int scan_chunk(struct worker *w, struct slot *sl)
 
 	sl->off = off;
 	sl->npages = (unsigned)((pend - off) / PAGE);
-	rc = map_data(j->src, &w->sx, off, pend, sl->sdata);
+	if (j->pages)
+		rc = mark_pages(j, off, pend, sl->sdata);
+	else
+		rc = map_data(j->src, &w->sx, off, pend, sl->sdata);
 	if (rc == 0)
 		rc = read_marked(j->src, j->size, off, sl->npages, sl->sdata, sl->sbuf);
-	if (rc == 0 && !j->map_mode) {
+	sl->nread = 0;
+	for (unsigned i = 0; i < sl->npages; i++)
+		sl->nread += sl->sdata[i] ? PAGE : 0;
+	if (rc == 0 && !j->map_mode && !j->pages) {
 		rc = map_data(j->dst, &w->dx, off, pend, sl->ddata);
 		if (rc == 0)
 			rc = read_marked(j->dst, j->dst_size, off, sl->npages, sl->ddata, sl->dbuf);
 	}
 	if (rc < 0)
 		return rc;
-	if (j->map_mode)
+	if (j->map_mode || j->pages)
 		memset(sl->ddata, 0, sl->npages);
 	classify(j, sl);
 	return 0;
@@ -432,6 +471,10 @@ static void finish_chunk(struct job *j, struct slot *sl, uint64_t sent)
 
 	if (j->map)
 		memcpy(&j->map->h[sl->off / PAGE], sl->hash, sl->npages * sizeof(sl->hash[0]));
+	if (j->opts->chunk_done)
+		j->opts->chunk_done(j->opts->chunk_arg, sl->off / PAGE, sl->npages, j->pages ? sl->sdata : NULL,
+				    j->pages ? sl->hash : NULL);
+	j->st.bytes_read += sl->nread;
 	j->work_done += len;
 	j->st.bytes_transferred += sent;
 	j->st.pages_changed += sl->changed;
@@ -486,6 +529,22 @@ static void *worker_main(void *arg)
 			}
 			finish_chunk(j, sl, sent);
 			continue;
+		}
+		if (j->pages && j->next < j->nchunks && j->free) {
+			/* pages mode: on to the next chunk that has a page to ship */
+			uint64_t f, e, pg = (j->start + j->next * j->chunk) / PAGE;
+			rc = j->pages->next(j->pages->arg, pg, &f, &e);
+			if (rc == -ENXIO) {
+				j->next = j->nchunks;
+			} else if (rc < 0) {
+				if (!j->err)
+					j->err = rc;
+				break;
+			} else if ((f * PAGE - j->start) / j->chunk > j->next) {
+				j->next = (f * PAGE - j->start) / j->chunk;
+			}
+			if (j->next >= j->nchunks)
+				continue;
 		}
 		if (j->next < j->nchunks && j->free) {
 			sl = j->free;
@@ -562,7 +621,7 @@ static void free_job(struct job *j)
 static int alloc_job(struct job *j, int nthreads)
 {
 	const size_t huge = 2u << 20;
-	int dbufs = !j->map_mode || j->undo;
+	int dbufs = (!j->map_mode && !j->pages) || j->undo;
 	size_t per = (size_t)j->chunk * (dbufs ? 2 : 1), len;
 	unsigned char *a;
 
@@ -607,7 +666,9 @@ int delta_sync(struct bdisk *src, struct bdisk *dst, const struct delta_opts *op
 	j.undo = opts->undo;
 	j.map = opts->map;
 	j.map_mode = opts->map && opts->map_trusted;
-	if ((j.undo && (!j.undo->save || !j.undo->commit)) || opts->start_offset % PAGE) {
+	j.pages = opts->pages;
+	if ((j.undo && (!j.undo->save || !j.undo->commit)) || opts->start_offset % PAGE ||
+	    (j.pages && (j.map || !j.pages->next))) {
 		rc = -EINVAL;
 		goto out;
 	}

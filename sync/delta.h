@@ -25,6 +25,7 @@
 #define ASRFS_DELTA_H
 
 #include <stdint.h>
+#include <xxhash.h>
 
 #include "../backend/backend.h"
 
@@ -37,6 +38,7 @@ struct delta_stats {
 	uint64_t bytes_compared;    /* source bytes examined so far */
 	uint64_t bytes_transferred; /* bytes written to dst (data pages; zeroed pages count 0) */
 	uint64_t pages_changed;     /* pages written or zeroed on dst */
+	uint64_t bytes_read;        /* source bytes read */
 	double seconds;
 };
 
@@ -46,6 +48,13 @@ struct delta_undo {
 	int (*save)(void *arg, uint64_t page, const void *old);
 	/* Make all saved pre-images durable; called before the batch is written. */
 	int (*commit)(void *arg);
+	void *arg;
+};
+
+/* Pages mode: which pages to ship (a tracked cycle's set). */
+struct delta_pages {
+	/* The next run [*first, *end) at or after page; -ENXIO when none. */
+	int (*next)(void *arg, uint64_t page, uint64_t *first, uint64_t *end);
 	void *arg;
 };
 
@@ -62,6 +71,17 @@ struct delta_opts {
 	uint64_t bwlimit;        /* bytes/second written to dst, 0 = unlimited */
 	uint64_t start_offset;   /* resume from a checkpoint (a multiple of DELTA_PAGE) */
 	int threads;             /* 0 = default (2) */
+	/* Pages mode when non-NULL: only these pages are read and each is
+	 * shipped whatever dst holds (written, or zeroed when all zero); the
+	 * rest of dst is left alone.  map must be NULL. */
+	const struct delta_pages *pages;
+	/* Called under the engine's lock for every finished chunk, in no set
+	 * order: pages [first, first+n) are final on dst.  In pages mode,
+	 * shipped[i] says page first+i was shipped and hash[i] is its new map
+	 * entry; otherwise both are NULL. */
+	void (*chunk_done)(void *arg, uint64_t first, unsigned n, const unsigned char *shipped,
+			   const XXH128_canonical_t *hash);
+	void *chunk_arg;
 };
 
 /* Make dst equal to src.  Returns 0 or -errno. */

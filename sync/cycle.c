@@ -1,0 +1,371 @@
+/*
+ * cycle.c - one replication cycle of an item (see cycle.h for the steps).
+ *
+ * The instant is the only moment the VM's writes wait: every disk's
+ * instant lock exclusively, a change stamp read (a stat, or a HEAD on a
+ * remote source) and a tracker swap per disk.  Data moves after, through
+ * the capture's view, while writes go on.
+ */
+#define _GNU_SOURCE
+#include "cycle.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "blockmap.h"
+
+#define MAP_PENDING_MAX 4096u /* entries kept a disk before they are folded into the record */
+#define MAXD 16
+
+struct map_entry {
+	uint64_t page;
+	XXH128_canonical_t h;
+};
+
+/* The entries of one disk's map not in its record yet: changes from the
+ * record whose generation is from_seq. */
+struct pending {
+	struct map_entry *e;
+	size_t n, cap;
+	uint64_t from_seq;
+	int valid; /* from_seq known */
+};
+
+struct cycle_state {
+	int ndisks;
+	struct pending p[MAXD];
+};
+
+int cycle_state_new(int ndisks, struct cycle_state **out)
+{
+	struct cycle_state *s;
+	if (ndisks < 0 || ndisks > MAXD)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->ndisks = ndisks;
+	*out = s;
+	return 0;
+}
+
+static void pending_drop(struct pending *p)
+{
+	free(p->e);
+	memset(p, 0, sizeof(*p));
+}
+
+void cycle_state_free(struct cycle_state *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < MAXD; i++)
+		pending_drop(&s->p[i]);
+	free(s);
+}
+
+static int pending_add(struct pending *p, uint64_t page, const XXH128_canonical_t *h)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 256;
+		struct map_entry *e = realloc(p->e, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		p->e = e;
+		p->cap = cap;
+	}
+	p->e[p->n].page = page;
+	p->e[p->n].h = *h;
+	p->n++;
+	return 0;
+}
+
+static void pending_apply(const struct pending *p, struct blockmap *m)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->e[i].page < m->npages)
+			m->h[p->e[i].page] = p->e[i].h;
+}
+
+/* One disk's run through the engine. */
+struct disk_run {
+	struct track_cap *cap;
+	struct pending fresh; /* entries this cycle shipped (pages mode) */
+	int oom;
+	struct blockmap *map; /* a whole compare's map */
+	int whole;
+	char stamp[20];
+};
+
+static int pages_next(void *arg, uint64_t page, uint64_t *first, uint64_t *end)
+{
+	return track_cap_next(arg, page, first, end);
+}
+
+static void chunk_done(void *arg, uint64_t first, unsigned n, const unsigned char *shipped,
+		       const XXH128_canonical_t *hash)
+{
+	struct disk_run *dr = arg;
+	track_cap_done(dr->cap, first, n);
+	if (!shipped)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		if (shipped[i] && pending_add(&dr->fresh, first + i, &hash[i]) < 0)
+			dr->oom = 1;
+}
+
+/* Hex XXH64 of the medium's stamp: short and fixed for the tracker. */
+static void stamp_of(const struct cycle_disk *d, char out[20])
+{
+	char st[BACKEND_ETAG_MAX];
+	out[0] = '\0';
+	if (be_disk_stamp(d->src_be, d->src_key, st) == 0)
+		snprintf(out, 20, "%016llx", (unsigned long long)XXH64(st, strlen(st), 0));
+}
+
+/* Step 2: the instant.  Returns 0 with every disk captured, or -errno with
+ * none. */
+static int take_instant(const struct cycle_conf *c, struct disk_run *dr, struct cycle_result *r)
+{
+	int rc = 0, n = 0;
+	for (int i = 0; i < c->ndisks; i++)
+		pthread_rwlock_wrlock(c->d[i].instant);
+	r->instant = time(NULL);
+	for (; n < c->ndisks && rc == 0; n++) {
+		char known[64], why[160];
+		int whole = c->whole;
+		if (track_whole_due(c->d[n].t, why, sizeof(why)) && !r->whole_why[0])
+			snprintf(r->whole_why, sizeof(r->whole_why), "disk %d: %s", n, why);
+		stamp_of(&c->d[n], dr[n].stamp);
+		track_stamp(c->d[n].t, known, sizeof(known));
+		if (!whole && known[0] && dr[n].stamp[0] && strcmp(known, dr[n].stamp) != 0 &&
+		    !track_written(c->d[n].t)) {
+			/* changed, and not through the mount */
+			whole = 1;
+			snprintf(why, sizeof(why), "disk %d was written outside asrfs", n);
+			(void)track_want_whole(c->d[n].t, why);
+			if (!r->whole_why[0])
+				snprintf(r->whole_why, sizeof(r->whole_why), "%s", why);
+		}
+		rc = track_capture(c->d[n].t, whole, dr[n].stamp, &dr[n].cap);
+		if (rc == 0)
+			dr[n].whole = track_cap_whole(dr[n].cap);
+	}
+	for (int i = c->ndisks - 1; i >= 0; i--)
+		pthread_rwlock_unlock(c->d[i].instant);
+	if (rc < 0) {
+		for (int i = 0; i < n - 1; i++)
+			track_cap_abort(dr[i].cap);
+		for (int i = 0; i < c->ndisks; i++)
+			dr[i].cap = NULL;
+		snprintf(r->why, sizeof(r->why), "cannot capture disk %d: %s", n - 1, strerror(-rc));
+	}
+	return rc;
+}
+
+/* A whole compare's map: the record brought up to the newest point with the
+ * kept entries, when they match it; otherwise a new one (compare mode). */
+static int whole_map(const struct cycle_conf *c, int i, const struct rp_point *newest, int have_newest,
+		     uint64_t size, struct blockmap **m, int *trusted)
+{
+	struct pending *p = &c->state->p[i];
+	*trusted = 0;
+	if (have_newest && blockmap_load(c->d[i].dst_be, c->d[i].map_key, m) == 0) {
+		*trusted = p->valid ? (*m)->generation == p->from_seq : (*m)->generation == newest->seq;
+		if (*trusted)
+			pending_apply(p, *m);
+		if (*trusted && (*m)->disk_size != size)
+			*trusted = 0;
+		if (*trusted)
+			return 0;
+		blockmap_free(*m);
+	}
+	return blockmap_new(size, m);
+}
+
+/* Fold disk i's kept entries into its record (now point seq).  A record
+ * that does not match them is left as it is: its generation already says
+ * it is not the newest point's. */
+static void maps_fold(const struct cycle_conf *c, int i, uint64_t seq, const char *version)
+{
+	struct pending *p = &c->state->p[i];
+	struct blockmap *m = NULL;
+	if (p->valid && blockmap_load(c->d[i].dst_be, c->d[i].map_key, &m) == 0 && m->generation == p->from_seq) {
+		pending_apply(p, m);
+		m->generation = seq;
+		m->src_version = version ? blockmap_version(version) : 0;
+		(void)blockmap_save(c->d[i].dst_be, c->d[i].map_key, m);
+	}
+	blockmap_free(m);
+	pending_drop(p);
+}
+
+int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
+{
+	struct disk_run dr[MAXD];
+	struct rp_cycle *cy = NULL;
+	struct rp_point newest;
+	int have_newest, rc;
+
+	memset(r, 0, sizeof(*r));
+	memset(dr, 0, sizeof(dr));
+	if (c->ndisks < 1 || c->ndisks > MAXD || !c->state)
+		return -EINVAL;
+	have_newest = !c->initial && rpchain_newest(c->chain, &newest) == 0;
+	if (!c->initial && !have_newest) {
+		snprintf(r->why, sizeof(r->why), "the item has no recovery point to replicate from");
+		return -ENOENT;
+	}
+	{
+		/* each tracker must count from the newest point */
+		struct rp_point *pts = NULL;
+		int npts = 0;
+		const char *prev = "";
+		if (have_newest && rpchain_list(c->chain, &pts, &npts) == 0 && npts >= 2)
+			prev = pts[npts - 2].id;
+		for (int i = 0; i < c->ndisks; i++)
+			(void)track_validate(c->d[i].t, have_newest ? newest.id : "", prev);
+		free(pts);
+	}
+	if (!c->initial) {
+		rc = rpchain_begin(c->chain, &cy);
+		if (rc < 0) {
+			snprintf(r->why, sizeof(r->why), "cannot start a recovery point: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	rc = take_instant(c, dr, r);
+	if (c->captured)
+		c->captured(c->arg);
+	if (rc < 0)
+		goto abort;
+
+	for (int i = 0; i < c->ndisks && rc == 0; i++) {
+		struct delta_opts opts = {0};
+		struct delta_pages pages = {.next = pages_next, .arg = dr[i].cap};
+		struct delta_stats st;
+		struct bdisk *s = NULL, *view = NULL, *d = NULL;
+		uint64_t size = 0;
+		int trusted = 0;
+
+		rc = be_disk_open(c->d[i].src_be, c->d[i].src_key, BDISK_RDONLY, &s);
+		if (rc == 0)
+			rc = be_disk_open(c->d[i].dst_be, c->d[i].dst_key, BDISK_RDWR, &d);
+		if (rc == 0)
+			rc = track_cap_view(dr[i].cap, s, &view);
+		if (rc == 0)
+			rc = bd_size(s, &size);
+		if (rc == 0 && dr[i].whole) {
+			rc = whole_map(c, i, &newest, have_newest, size, &dr[i].map, &trusted);
+			opts.map = dr[i].map;
+			opts.map_trusted = trusted;
+			r->whole = 1;
+		} else {
+			opts.pages = &pages;
+		}
+		opts.undo = cy ? rp_cycle_undo(cy, i) : NULL;
+		opts.bwlimit = c->bwlimit;
+		opts.progress = c->progress;
+		opts.progress_arg = c->progress_arg;
+		opts.chunk_done = chunk_done;
+		opts.chunk_arg = &dr[i];
+		memset(&st, 0, sizeof(st));
+		if (rc == 0)
+			rc = delta_sync(view, d, &opts, &st);
+		if (rc == 0)
+			rc = bd_sync(d);
+		if (rc == 0 && dr[i].oom)
+			rc = -ENOMEM;
+		bd_close(view);
+		bd_close(s);
+		bd_close(d);
+		r->sent += st.bytes_transferred;
+		r->read += st.bytes_read;
+		r->disk_sent[i] = st.bytes_transferred;
+		r->disk_read[i] = st.bytes_read;
+		if (c->compared_base)
+			*c->compared_base += size;
+		if (c->sent_base)
+			*c->sent_base += st.bytes_transferred;
+		if (rc < 0)
+			snprintf(r->why, sizeof(r->why), "disk %d: %s", i, strerror(-rc));
+	}
+	if (rc == 0 && c->fenced && c->fenced(c->arg))
+		rc = -ECANCELED;
+	if (rc == -ECANCELED && c->fenced && c->fenced(c->arg)) {
+		/* Write nothing more, not even the roll-back: the undo data is
+		 * durable and whoever manages the vault next rolls it back.  The
+		 * trackers keep every page (the files hold them too). */
+		snprintf(r->why, sizeof(r->why), "the vault's lease was lost: cycle left for the next manager to roll back");
+		r->left_open = 1;
+		for (int i = 0; i < c->ndisks; i++) {
+			track_cap_abort(dr[i].cap);
+			blockmap_free(dr[i].map);
+			pending_drop(&dr[i].fresh);
+			pending_drop(&c->state->p[i]);
+		}
+		return rc;
+	}
+	if (rc == 0) {
+		rc = c->initial ? rpchain_add_initial(c->chain, r->instant, c->app, &r->pt)
+				: rpchain_commit(cy, r->instant, c->app, &r->pt);
+		if (rc < 0)
+			snprintf(r->why, sizeof(r->why), "cannot commit the recovery point: %s", strerror(-rc));
+	}
+	if (rc < 0)
+		goto abort;
+
+	/* The point is durable: the trackers forget its pages, the maps move on. */
+	for (int i = 0; i < c->ndisks; i++) {
+		struct pending *p = &c->state->p[i];
+		/* the source's version at the instant, when nothing was written since */
+		const char *version = NULL;
+		char tok[BACKEND_ETAG_MAX];
+		if (c->d[i].src_be->ops->disk_version && !track_written(c->d[i].t) &&
+		    be_disk_version(c->d[i].src_be, c->d[i].src_key, tok) == 0)
+			version = tok;
+		(void)track_cap_commit(dr[i].cap, r->pt.id);
+		if (dr[i].map) {
+			dr[i].map->generation = r->pt.seq;
+			dr[i].map->src_version = version ? blockmap_version(version) : 0;
+			(void)blockmap_save(c->d[i].dst_be, c->d[i].map_key, dr[i].map);
+			blockmap_free(dr[i].map);
+			pending_drop(p);
+			p->valid = 1;
+			p->from_seq = r->pt.seq;
+			continue;
+		}
+		if (!p->n && !p->valid) {
+			p->valid = 1;
+			p->from_seq = c->initial ? 0 : newest.seq;
+		}
+		for (size_t k = 0; k < dr[i].fresh.n; k++)
+			if (pending_add(p, dr[i].fresh.e[k].page, &dr[i].fresh.e[k].h) < 0)
+				p->valid = 0; /* lost an entry: the record cannot be brought up */
+		pending_drop(&dr[i].fresh);
+		if (c->flush_maps || p->n > MAP_PENDING_MAX) {
+			maps_fold(c, i, r->pt.seq, version);
+			p->valid = 1;
+			p->from_seq = r->pt.seq;
+		}
+	}
+	(void)rpchain_prune(c->chain, r->instant, c->retention_hours);
+	return 0;
+
+abort:
+	/* Back to the newest point; every page goes back to its tracker.  The
+	 * kept map entries may describe pages the abort undid: drop them. */
+	if (cy && rpchain_abort(cy) < 0)
+		r->left_open = 1; /* the chain could not roll back now: its next open does */
+	for (int i = 0; i < c->ndisks; i++) {
+		if (dr[i].cap)
+			track_cap_abort(dr[i].cap);
+		blockmap_free(dr[i].map);
+		pending_drop(&dr[i].fresh);
+		pending_drop(&c->state->p[i]);
+	}
+	return rc;
+}
