@@ -793,9 +793,11 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 			it->disk_sent[i] += res.disk_sent[i];
 		}
 		if (rc == 0) {
-			snprintf(it->whole_why, sizeof(it->whole_why), "%s", res.whole_why);
-			if (res.whole_why[0])
-				logmsg("item %s: compared whole: %s", a->item, res.whole_why);
+			if (res.whole_why[0]) { /* kept until the next one: an operator looks later */
+				snprintf(it->whole_why, sizeof(it->whole_why), "for point %.32s: %.150s", res.pt.id,
+					 res.whole_why);
+				logmsg("item %s: compared whole %s", a->item, it->whole_why);
+			}
 			if (app)
 				it->last_app_point_time = now;
 			if (ta.why[0])

@@ -44,7 +44,7 @@ void core_render_item_status(const struct item_info *ii, struct sbuf *out)
 	if (ii->hook_note[0])
 		sb_printf(out, "hooks: %s\n", ii->hook_note);
 	if (ii->whole_why[0])
-		sb_printf(out, "tracking: last cycle compared whole: %s\n", ii->whole_why);
+		sb_printf(out, "tracking: a disk was compared whole %s\n", ii->whole_why);
 	for (int i = 0; i < ii->ndisks; i++)
 		sb_printf(out, "disk: %s size=%llu replica=%s state=%s synced-bytes=%llu\n", ii->disks[i].name,
 			  (unsigned long long)ii->disks[i].size, ii->disks[i].replica, ii->disks[i].state,
