@@ -444,6 +444,7 @@ int track_open(const char *path, uint64_t size, struct track **out)
 	} else if (rc == -EBADMSG) {
 		rc = track_init_file(t, "the write tracking was damaged");
 	} else if (rc == 0) {
+		t->written = !!(t->flags & TRK_WRITTEN);
 		/* Both regions: a capture may have been cut short. */
 		rc = region_load(t, 0, &t->cur);
 		if (rc == 0)
@@ -585,7 +586,13 @@ int track_mark(struct track *t, struct bdisk *src, uint64_t off, uint64_t len)
 	if (end > t->npages)
 		end = t->npages;
 	pthread_mutex_lock(&t->lk);
-	t->written = 1;
+	if (!t->written) {
+		/* in the file too: a stamp that moved after a restart is then
+		 * known to be the mount's writes, not a bypass */
+		t->written = 1;
+		t->flags |= TRK_WRITTEN;
+		rc = hdr_write(t);
+	}
 	for (uint64_t p = first; p < end && rc == 0; p++) {
 		int r = sbm_set(&t->cur, p);
 		if (r < 0)
@@ -697,12 +704,15 @@ int track_capture(struct track *t, int whole, const char *stamp, struct track_ca
 	}
 	t->curidx ^= 1;
 	t->flags |= TRK_CAPTURING;
+	t->flags &= ~(uint32_t)TRK_WRITTEN;
 	snprintf(t->stamp, sizeof(t->stamp), "%s", stamp ? stamp : "");
 	rc = hdr_write(t);
 	if (rc < 0) {
 		/* as if never swapped (the file may say either: both are read) */
 		t->curidx ^= 1;
 		t->flags &= ~(uint32_t)TRK_CAPTURING;
+		if (t->written)
+			t->flags |= TRK_WRITTEN;
 		sbm_free(&t->cur);
 		t->cur = c->set;
 		c->set.c = NULL;

@@ -52,6 +52,7 @@
 
 #define TRK_CAPTURING 0x1 /* a capture's points may be committed: see track_open */
 #define TRK_WHOLE 0x2     /* the next capture compares the whole disk */
+#define TRK_WRITTEN 0x4   /* a mount write was marked since the last capture */
 
 struct track;
 struct track_cap;
