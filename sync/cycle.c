@@ -258,7 +258,12 @@ int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
 			rc = track_cap_view(dr[i].cap, s, &view);
 		if (rc == 0)
 			rc = bd_size(s, &size);
-		if (rc == 0 && dr[i].whole) {
+		if (rc == 0 && dr[i].whole && c->whole) {
+			/* a resync trusts nothing: both sides are read, the map rebuilt */
+			rc = blockmap_new(size, &dr[i].map);
+			opts.map = dr[i].map;
+			r->whole = 1;
+		} else if (rc == 0 && dr[i].whole) {
 			rc = whole_map(c, i, &newest, have_newest, size, &dr[i].map, &trusted);
 			opts.map = dr[i].map;
 			opts.map_trusted = trusted;

@@ -59,7 +59,7 @@ struct cycle_conf {
 	struct rpchain *chain;
 	struct cycle_state *state;
 	int initial;       /* the chain has no point yet: make the first one (no undo) */
-	int whole;         /* compare every disk whole (resync) */
+	int whole;         /* compare every disk whole with its replica, both read (resync) */
 	int flush_maps;    /* leave every map record current */
 	int app;           /* the point is app-consistent */
 	unsigned retention_hours; /* points older are pruned (0: only the newest stays) */
