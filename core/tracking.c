@@ -31,16 +31,31 @@ struct gate {
 	struct track *t; /* set and cleared with rw held exclusively; read with rw held */
 	struct gate *next;
 };
-static struct gate *gates; /* protected by model_lock */
+#define NGATEB 1024u
+static struct gate *gates[NGATEB]; /* hashed by key; protected by model_lock */
+
+static unsigned gate_bucket(const struct backend *be, const char *key)
+{
+	return (unsigned)((XXH64(key, strlen(key), 0) ^ (uintptr_t)be) % NGATEB);
+}
+
+/* model_lock held: the gate if there is one. */
+static struct gate *gate_find(const struct backend *be, const char *key)
+{
+	for (struct gate *g = gates[gate_bucket(be, key)]; g; g = g->next)
+		if (g->be == be && strcmp(g->key, key) == 0)
+			return g;
+	return NULL;
+}
 
 /* model_lock held */
 struct gate *gate_get(struct backend *be, const char *key)
 {
-	struct gate *g;
+	struct gate *g = gate_find(be, key);
 	pthread_rwlockattr_t attr;
-	for (g = gates; g; g = g->next)
-		if (g->be == be && strcmp(g->key, key) == 0)
-			return g;
+	unsigned b = gate_bucket(be, key);
+	if (g)
+		return g;
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
@@ -50,20 +65,21 @@ struct gate *gate_get(struct backend *be, const char *key)
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&g->rw, &attr);
 	pthread_rwlockattr_destroy(&attr);
-	g->next = gates;
-	gates = g;
+	g->next = gates[b];
+	gates[b] = g;
 	return g;
 }
 
 void gates_free(void)
 {
-	while (gates) {
-		struct gate *g = gates;
-		gates = g->next;
-		track_close(g->t);
-		pthread_rwlock_destroy(&g->rw);
-		free(g);
-	}
+	for (unsigned b = 0; b < NGATEB; b++)
+		while (gates[b]) {
+			struct gate *g = gates[b];
+			gates[b] = g->next;
+			track_close(g->t);
+			pthread_rwlock_destroy(&g->rw);
+			free(g);
+		}
 }
 
 int gate_write_begin(struct gate *g, struct bdisk *bd, uint64_t off, uint64_t len)
@@ -165,9 +181,7 @@ static struct track *item_track(struct vault_rec *v, const char *item, int i)
 	r = it && i < it->ndisks ? region_find(it->source_region) : NULL;
 	if (r) {
 		disk_key(it->disks[i].managed, it->disks[i].src_parent, it->disks[i].name, key, sizeof(key));
-		for (g = gates; g; g = g->next)
-			if (g->be == r->be && strcmp(g->key, key) == 0)
-				break;
+		g = gate_find(r->be, key);
 	}
 	pthread_mutex_unlock(&model_lock);
 	return g ? gate_track(g) : NULL;
@@ -177,15 +191,14 @@ static struct track *item_track(struct vault_rec *v, const char *item, int i)
 uint64_t item_disk_pending_bytes(const struct vault_rec *v, const struct item_rec *it, int i)
 {
 	struct region *r = region_find(it->source_region);
+	struct gate *g;
 	char key[1024];
 	(void)v;
 	if (!r || i >= it->ndisks)
 		return 0;
 	disk_key(it->disks[i].managed, it->disks[i].src_parent, it->disks[i].name, key, sizeof(key));
-	for (struct gate *g = gates; g; g = g->next)
-		if (g->be == r->be && strcmp(g->key, key) == 0)
-			return g->t ? track_pending_bytes(g->t) : 0;
-	return 0;
+	g = gate_find(r->be, key);
+	return g && g->t ? track_pending_bytes(g->t) : 0;
 }
 
 /* No lock held. */
