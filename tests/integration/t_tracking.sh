@@ -31,19 +31,20 @@ path, stop, acked, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4
 log = len(sys.argv) > 5
 perm = random.Random(42).sample(range(2048), 2048)
 fd = os.open(path, os.O_WRONLY)
-n = start
+n = done = start
 try:
     while n % 256 or not os.path.exists(stop):
         n += 1
         os.pwrite(fd, (b"%015d\n" % n) * 256, perm[n % 2048] * 4096)
+        done = n  # acknowledged
         if log:
             with open(acked + ".tmp", "w") as f:
-                f.write("%d\n" % n)
+                f.write("%d\n" % done)
             os.rename(acked + ".tmp", acked)
 except OSError as e:
     print("writer stopped at", n, e)
 with open(acked + ".tmp", "w") as f:
-    f.write("%d\n" % n)
+    f.write("%d\n" % done)
 os.rename(acked + ".tmp", acked)
 PY
 # check_image FILE [MIN]: FILE is the disk after exactly record m, m >= MIN
