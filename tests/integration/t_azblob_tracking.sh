@@ -145,6 +145,11 @@ s1=$(prom asrfs_disk_shipped_bytes_total)
 r1=$(prom asrfs_disk_source_read_bytes_total)
 check "100 pages written: 100 shipped ($((s1 - s0)) bytes)" test $((s1 - s0)) -eq $((100 * 4096))
 check "100 pages written: 100 read ($((r1 - r0)) bytes)" test $((r1 - r0)) -eq $((100 * 4096))
+if [ -e "$I/disks/trk01-os/pending-bytes" ]; then
+	check "pending-bytes back to 0 after the cycle" file_is "$I/disks/trk01-os/pending-bytes" 0
+else
+	skip "pending-bytes: no such file in this tree yet"
+fi
 
 # 4. kill -9 while writing; the next point after remount has every
 # acknowledged write, and the disk was not compared whole.
