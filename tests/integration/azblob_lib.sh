@@ -144,12 +144,21 @@ az_refused() {
 		not_ok "$name (exit $rc: $out)"; mounted && fusermount3 -u "$MNT"; fi
 }
 
-# az_get REGION PATH [QUERY]: a signed GET of PATH (after the account, e.g.
-# /asr/vaults/asr-vault/vault.json) on REGION's Azurite, body to stdout.
-# QUERY is name=value&... with values that need no URL encoding.  For
-# looking at what asrfs stored (blob snapshots, catalogs) from outside.
-az_get() {
-	local r=$1 path=$2 query=${3:-} date canon kv sts hexkey sig
+# az_request VERB REGION PATH QUERY LENGTH TYPE [x-ms-name:value...] [-- CURL
+# ARGS...]: a request signed with SharedKey as asrfs signs its own, of PATH
+# (after the account, e.g. /asr/vaults/asr-vault/vault.json) on REGION's
+# Azurite; the response body to stdout, non-zero when it fails.  QUERY is
+# name=value&... with values that need no URL encoding; LENGTH and TYPE are
+# the body's Content-Length and Content-Type ("" for none); the x-ms-*
+# headers beyond date and version come lower-case and in sorted order, as
+# the signature lists them.  CURL ARGS send the body (--data-binary @FILE).
+az_request() {
+	local verb=$1 r=$2 path=$3 query=$4 len=$5 type=$6 date canon kv h sts hexkey sig
+	local -a hdrs=() args=()
+	shift 6
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do hdrs+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	args=("$@")
 	date=$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')
 	canon="/$AZ_ACCOUNT/$AZ_ACCOUNT$path"
 	if [ -n "$query" ]; then
@@ -157,11 +166,33 @@ az_get() {
 			canon="$canon"$'\n'"${kv%%=*}:${kv#*=}"
 		done
 	fi
-	sts="GET"$'\n\n\n\n\n\n\n\n\n\n\n\n'"x-ms-date:$date"$'\n'"x-ms-version:2021-08-06"$'\n'"$canon"
+	# VERB, Content-Encoding, -Language, -Length, -MD5, -Type, Date,
+	# If-Modified-Since, If-Match, If-None-Match, If-Unmodified-Since, Range
+	sts="$verb"$'\n\n\n'"$len"$'\n\n'"$type"$'\n\n\n\n\n\n\n'"x-ms-date:$date"
+	for h in "${hdrs[@]}"; do
+		sts="$sts"$'\n'"$h"
+		args+=(-H "${h%%:*}: ${h#*:}")
+	done
+	sts="$sts"$'\n'"x-ms-version:2021-08-06"$'\n'"$canon"
+	[ -n "$type" ] && args+=(-H "Content-Type: $type")
 	hexkey=$(base64 -d <<<"$ASRFS_TEST_AZ_KEY" | od -An -v -tx1 | tr -d ' \n')
 	sig=$(printf '%s' "$sts" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary | base64 -w0)
-	curl -sf -H "x-ms-date: $date" -H "x-ms-version: 2021-08-06" \
-		-H "Authorization: SharedKey $AZ_ACCOUNT:$sig" "$(az_endpoint "$r")$path${query:+?$query}"
+	curl -sf -X "$verb" -H "x-ms-date: $date" -H "x-ms-version: 2021-08-06" \
+		-H "Authorization: SharedKey $AZ_ACCOUNT:$sig" "${args[@]}" "$(az_endpoint "$r")$path${query:+?$query}"
+}
+
+# az_get REGION PATH [QUERY]: a signed GET, for looking at what asrfs stored
+# (blob snapshots, catalogs) from outside.
+az_get() { az_request GET "$1" "$2" "${3:-}" "" ""; }
+
+# az_put_page REGION BLOBPATH OFFSET FILE: FILE's bytes written into the page
+# blob at BLOBPATH (e.g. /asr/.disks/<id>) from OFFSET with a Put Page, as a
+# program other than asrfs would: OFFSET and FILE's size multiples of 512.
+az_put_page() {
+	local len
+	len=$(stat -c %s "$4") || return 1
+	az_request PUT "$1" "$2" comp=page "$len" application/octet-stream \
+		x-ms-page-write:update "x-ms-range:bytes=$3-$(($3 + len - 1))" -- --data-binary "@$4" -o /dev/null
 }
 
 # az_snapshot_count REGION [CONTAINER] [PREFIX]: how many blob snapshots
