@@ -95,6 +95,11 @@ int gate_write_begin(struct gate *g, struct bdisk *bd, uint64_t off, uint64_t le
 
 void gate_write_end(struct gate *g)
 {
+	/* The stamp after the write, so the next instant can tell a write that
+	 * bypassed the mount from this one.  A stat; a remote medium would pay
+	 * a request a write, so there only a quiet interval is checked. */
+	if (g->t && !(g->be->ops->flags & BACKEND_REMOTE))
+		track_note(g->t, g->be, g->key);
 	pthread_rwlock_unlock(&g->rw);
 }
 

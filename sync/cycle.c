@@ -98,6 +98,7 @@ struct disk_run {
 	struct blockmap *map; /* a whole compare's map */
 	int whole;
 	char stamp[20];
+	char version[BACKEND_ETAG_MAX]; /* the source's disk_version at the instant, "" unknown */
 };
 
 static int pages_next(void *arg, uint64_t page, uint64_t *first, uint64_t *end)
@@ -117,15 +118,6 @@ static void chunk_done(void *arg, uint64_t first, unsigned n, const unsigned cha
 			dr->oom = 1;
 }
 
-/* Hex XXH64 of the medium's stamp: short and fixed for the tracker. */
-static void stamp_of(const struct cycle_disk *d, char out[20])
-{
-	char st[BACKEND_ETAG_MAX];
-	out[0] = '\0';
-	if (be_disk_stamp(d->src_be, d->src_key, st) == 0)
-		snprintf(out, 20, "%016llx", (unsigned long long)XXH64(st, strlen(st), 0));
-}
-
 /* Step 2: the instant.  Returns 0 with every disk captured, or -errno with
  * none. */
 static int take_instant(const struct cycle_conf *c, struct disk_run *dr, struct cycle_result *r)
@@ -135,14 +127,23 @@ static int take_instant(const struct cycle_conf *c, struct disk_run *dr, struct 
 		pthread_rwlock_wrlock(c->d[i].instant);
 	r->instant = time(NULL);
 	for (; n < c->ndisks && rc == 0; n++) {
-		char known[64], why[160];
+		char why[160];
 		int whole = c->whole;
 		if (track_whole_due(c->d[n].t, why, sizeof(why)) && !r->whole_why[0])
 			snprintf(r->whole_why, sizeof(r->whole_why), "disk %d: %s", n, why);
-		stamp_of(&c->d[n], dr[n].stamp);
-		track_stamp(c->d[n].t, known, sizeof(known));
-		if (!whole && known[0] && dr[n].stamp[0] && strcmp(known, dr[n].stamp) != 0 &&
-		    !track_written(c->d[n].t)) {
+		/* a medium whose stamp is its version (azblob): one request, and
+		 * the token at the instant names the map's bytes if no mount write
+		 * follows */
+		dr[n].version[0] = dr[n].stamp[0] = '\0';
+		if (c->d[n].src_be->ops->disk_version && !c->d[n].src_be->ops->disk_stamp) {
+			if (be_disk_version(c->d[n].src_be, c->d[n].src_key, dr[n].version) == 0)
+				track_stamp_hex(dr[n].version, dr[n].stamp);
+			else
+				dr[n].version[0] = '\0';
+		} else {
+			track_stamp_of(c->d[n].src_be, c->d[n].src_key, dr[n].stamp);
+		}
+		if (!whole && track_bypassed(c->d[n].t, dr[n].stamp)) {
 			/* changed, and not through the mount */
 			whole = 1;
 			snprintf(why, sizeof(why), "disk %d was written outside asrfs", n);
@@ -326,12 +327,10 @@ int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
 	/* The point is durable: the trackers forget its pages, the maps move on. */
 	for (int i = 0; i < c->ndisks; i++) {
 		struct pending *p = &c->state->p[i];
-		/* the source's version at the instant, when nothing was written since */
-		const char *version = NULL;
-		char tok[BACKEND_ETAG_MAX];
-		if (c->d[i].src_be->ops->disk_version && !track_written(c->d[i].t) &&
-		    be_disk_version(c->d[i].src_be, c->d[i].src_key, tok) == 0)
-			version = tok;
+		/* the source's version at the instant names the map's bytes when
+		 * no mount write came after it (a bypass moves the token, so a
+		 * map named so is never trusted for bytes it does not hold) */
+		const char *version = dr[i].version[0] && !track_written(c->d[i].t) ? dr[i].version : NULL;
 		(void)track_cap_commit(dr[i].cap, r->pt.id);
 		if (dr[i].map) {
 			dr[i].map->generation = r->pt.seq;

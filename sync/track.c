@@ -212,6 +212,7 @@ struct track {
 	struct track_cap *cap;
 	int written; /* a mark since the last capture */
 	int cut_short; /* opened with a capture in flight, until validated */
+	int noted;     /* stamp was noted after the latest mount write */
 };
 
 static void put_be64(unsigned char *p, uint64_t v)
@@ -586,6 +587,7 @@ int track_mark(struct track *t, struct bdisk *src, uint64_t off, uint64_t len)
 	if (end > t->npages)
 		end = t->npages;
 	pthread_mutex_lock(&t->lk);
+	t->noted = 0; /* until this write's note */
 	if (!t->written) {
 		/* in the file too: a stamp that moved after a restart is then
 		 * known to be the mount's writes, not a bypass */
@@ -661,11 +663,34 @@ int track_page_dirty(struct track *t, uint64_t page)
 	return r;
 }
 
-void track_stamp(struct track *t, char *out, size_t len)
+void track_stamp_hex(const char *raw, char out[20])
+{
+	snprintf(out, 20, "%016llx", (unsigned long long)XXH64(raw, strlen(raw), 0));
+}
+
+void track_stamp_of(struct backend *be, const char *key, char out[20])
+{
+	char st[BACKEND_ETAG_MAX];
+	out[0] = '\0';
+	if (be_disk_stamp(be, key, st) == 0)
+		track_stamp_hex(st, out);
+}
+
+void track_note(struct track *t, struct backend *be, const char *key)
 {
 	pthread_mutex_lock(&t->lk);
-	snprintf(out, len, "%s", t->stamp);
+	track_stamp_of(be, key, t->stamp);
+	t->noted = t->stamp[0] != '\0';
 	pthread_mutex_unlock(&t->lk);
+}
+
+int track_bypassed(struct track *t, const char *now)
+{
+	int r;
+	pthread_mutex_lock(&t->lk);
+	r = t->stamp[0] && now[0] && strcmp(t->stamp, now) != 0 && (!t->written || t->noted);
+	pthread_mutex_unlock(&t->lk);
+	return r;
 }
 
 int track_written(struct track *t)
@@ -721,6 +746,7 @@ int track_capture(struct track *t, int whole, const char *stamp, struct track_ca
 	if (c->whole)
 		sbm_fill(&c->set);
 	t->written = 0;
+	t->noted = 0;
 	t->cap = c;
 	pthread_mutex_unlock(&t->lk);
 	*out = c;

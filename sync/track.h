@@ -85,10 +85,20 @@ uint64_t track_pending_bytes(struct track *t);
 /* 1 if the page was written (or may have been) since the newest point. */
 int track_page_dirty(struct track *t, uint64_t page);
 
-/* The source's change stamp recorded at the last capture ("" if none). */
-void track_stamp(struct track *t, char *out, size_t len);
+/* A disk's change stamp as the tracker keeps it: hex of the medium's
+ * be_disk_stamp ("" when the medium has none). */
+void track_stamp_of(struct backend *be, const char *key, char out[20]);
+void track_stamp_hex(const char *raw, char out[20]); /* the same of a token in hand */
+/* After a mount write landed (the caller still holds the instant lock
+ * shared): note the disk's stamp now, under the tracker's lock, so the
+ * last note is of the disk with every mount write in it. */
+void track_note(struct track *t, struct backend *be, const char *key);
 /* 1 when a mount write was marked since the last capture. */
 int track_written(struct track *t);
+/* 1 when the stamp now differs from the last one the tracker saw (at the
+ * last capture, or noted after its last mount write) and every mount write
+ * since was noted: the disk changed outside the mount. */
+int track_bypassed(struct track *t, const char *now);
 
 /* Capture the instant: the caller holds the disk's instant lock
  * exclusively (for every disk of the item at once).  whole forces a whole

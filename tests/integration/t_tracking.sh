@@ -10,7 +10,8 @@
 #   4. kill -9 during continuous writes, remount: the next point holds every
 #      write the mount acknowledged, and the disk was not compared whole
 #      (the tracking survived).
-#   5. A write that bypasses the mount is found and shipped; status says so.
+#   5. A write that bypasses the mount is found and shipped, even right
+#      after a write through it; status says so.
 . "$(dirname "$0")/lib.sh"
 asrfs_start || { not_ok "mount"; finish; }
 I="$(V)/items/trk01"
@@ -154,6 +155,9 @@ check "status does not report a whole compare" sh -c "! grep -q '^tracking:' '$I
 RAW="$STATE/regions/westeurope/resource-groups/rg1/disks/trk01-os"
 [ -f "$RAW" ] || RAW=$(find "$STATE/regions/westeurope" -path '*rg1*' -name 'trk01-os*' -type f | head -1)
 check "the disk's file in the region" test -f "$RAW"
+# a write through the mount, then one around it, in the same interval:
+# the stamp noted after the mount's write tells them apart
+printf 'THROUGH-THE-MOUNT' | dd of="$DISK" bs=4096 seek=2999 conv=notrunc status=none
 printf 'BYPASSED-THE-MOUNT' | dd of="$RAW" bs=1 seek=$((3000 * 4096)) conv=notrunc status=none
 p=$(point_after "$I/recovery-points" 40)
 check "the bypassing write is in the next point" \
