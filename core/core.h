@@ -152,6 +152,7 @@ struct item_disk_info {
 	char replica[NAME_MAX_];
 	char replica_region[NAME_MAX_];
 	uint64_t synced_bytes;
+	uint64_t pending_bytes;   /* written through the mount since the newest point, not shipped */
 	char state[40];
 };
 

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +45,10 @@ void core_render_item_status(const struct item_info *ii, struct sbuf *out)
 	if (ii->hook_note[0])
 		sb_printf(out, "hooks: %s\n", ii->hook_note);
 	for (int i = 0; i < ii->ndisks; i++)
-		sb_printf(out, "disk: %s size=%llu replica=%s state=%s synced-bytes=%llu\n", ii->disks[i].name,
-			  (unsigned long long)ii->disks[i].size, ii->disks[i].replica, ii->disks[i].state,
-			  (unsigned long long)ii->disks[i].synced_bytes);
+		sb_printf(out, "disk: %s size=%llu replica=%s state=%s synced-bytes=%llu pending-bytes=%llu\n",
+			  ii->disks[i].name, (unsigned long long)ii->disks[i].size, ii->disks[i].replica,
+			  ii->disks[i].state, (unsigned long long)ii->disks[i].synced_bytes,
+			  (unsigned long long)ii->disks[i].pending_bytes);
 	sb_printf(out, "error: %s\n", ii->error);
 }
 
@@ -139,6 +141,7 @@ void core_render_item_json(const struct item_info *ii, const char *allowed, stru
 		jstr(d, "replica", ii->disks[i].replica);
 		jstr(d, "replica-region", ii->disks[i].replica_region);
 		jint(d, "synced-bytes", (int64_t)ii->disks[i].synced_bytes);
+		jint(d, "pending-bytes", (int64_t)ii->disks[i].pending_bytes);
 		jstr(d, "state", ii->disks[i].state);
 		json_object_array_add(disks, d);
 	}
@@ -283,6 +286,22 @@ static void item_job_u64(struct sbuf *out, const char *name, const struct item_i
 	sb_printf(out, "} %llu\n", (unsigned long long)v);
 }
 
+/* A gauge of every protected disk, {vault,item,disk}: the uint64_t at
+ * offset field of its item_disk_info. */
+static void disk_gauge(struct sbuf *out, const char *name, const char *help, const struct item_info *items, int ni,
+		       size_t field)
+{
+	family(out, name, "gauge", help);
+	for (int i = 0; i < ni; i++)
+		for (int d = 0; d < items[i].ndisks; d++) {
+			uint64_t v;
+			memcpy(&v, (const char *)&items[i].disks[d] + field, sizeof(v));
+			item_series(out, name, &items[i]);
+			more_label(out, "disk", items[i].disks[d].name);
+			sb_printf(out, "} %llu\n", (unsigned long long)v);
+		}
+}
+
 void core_render_metrics(struct sbuf *out)
 {
 	static const char *const job_states[] = {"NotStarted", "InProgress", "Succeeded", "Failed", "Cancelled", NULL};
@@ -423,20 +442,13 @@ void core_render_metrics(struct sbuf *out)
 	for (int i = 0; i < ni; i++)
 		if (jobs[i].present)
 			item_job_u64(out, "asrfs_item_job_transferred_bytes", &items[i], &jobs[i], jobs[i].transferred);
-	family(out, "asrfs_disk_size_bytes", "gauge", "Size of a protected disk.");
-	for (int i = 0; i < ni; i++)
-		for (int d = 0; d < items[i].ndisks; d++) {
-			item_series(out, "asrfs_disk_size_bytes", &items[i]);
-			more_label(out, "disk", items[i].disks[d].name);
-			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].size);
-		}
-	family(out, "asrfs_disk_synced_bytes", "gauge", "Bytes of a protected disk synchronized to its replica.");
-	for (int i = 0; i < ni; i++)
-		for (int d = 0; d < items[i].ndisks; d++) {
-			item_series(out, "asrfs_disk_synced_bytes", &items[i]);
-			more_label(out, "disk", items[i].disks[d].name);
-			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].synced_bytes);
-		}
+	disk_gauge(out, "asrfs_disk_size_bytes", "Size of a protected disk.", items, ni,
+		   offsetof(struct item_disk_info, size));
+	disk_gauge(out, "asrfs_disk_synced_bytes", "Bytes of a protected disk synchronized to its replica.", items, ni,
+		   offsetof(struct item_disk_info, synced_bytes));
+	disk_gauge(out, "asrfs_disk_pending_bytes",
+		   "Bytes of a protected disk written through the mount since its newest recovery point, not yet shipped.",
+		   items, ni, offsetof(struct item_disk_info, pending_bytes));
 	family(out, "asrfs_jobs", "gauge", "Jobs the vaults keep, by state.");
 	for (int s = 0; s < 5; s++)
 		sb_printf(out, "asrfs_jobs{state=\"%s\"} %llu\n", job_states[s], jobs_by_state[s]);

@@ -454,6 +454,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 		snprintf(d->replica, sizeof(d->replica), "%s", it->disks[i].replica);
 		snprintf(d->replica_region, sizeof(d->replica_region), "%s", it->target_region);
 		d->synced_bytes = it->disks[i].synced_bytes;
+		d->pending_bytes = item_disk_pending_bytes(v, it, i);
 		snprintf(d->state, sizeof(d->state), "%s", it->disks[i].state[0] ? it->disks[i].state : "NotSynced");
 	}
 }

@@ -512,6 +512,7 @@ IDISK_SHOW(show_idisk_size, "%llu", (unsigned long long)d->size)
 IDISK_SHOW(show_idisk_replica, "%s", d->replica)
 IDISK_SHOW(show_idisk_region, "%s", d->replica_region)
 IDISK_SHOW(show_idisk_synced, "%llu", (unsigned long long)d->synced_bytes)
+IDISK_SHOW(show_idisk_pending, "%llu", (unsigned long long)d->pending_bytes)
 IDISK_SHOW(show_idisk_state, "%s", d->state)
 
 static const struct attr idisk_files[] = {
@@ -519,6 +520,7 @@ static const struct attr idisk_files[] = {
 	SHOW("replica", show_idisk_replica),
 	SHOW("replica-region", show_idisk_region),
 	SHOW("synced-bytes", show_idisk_synced),
+	SHOW("pending-bytes", show_idisk_pending),
 	SHOW("state", show_idisk_state),
 	END,
 };
