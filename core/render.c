@@ -181,6 +181,8 @@ void core_render_job_json(const struct job_info *ji, struct sbuf *out)
 	jint(o, "bytes-transferred", (int64_t)ji->bytes_transferred);
 	jint(o, "rate-bytes-per-second", (int64_t)ji->rate);
 	json_object_object_add(o, "eta-seconds", ji->eta_known ? json_object_new_int64((int64_t)ji->eta) : NULL);
+	if (ji->verifies)
+		jint(o, "mismatched-bytes", (int64_t)ji->mismatched_bytes);
 	for (int i = 0; i < ji->ntasks; i++) {
 		json_object *t = json_object_new_object();
 		jstr(t, "name", ji->tasks[i].name);
@@ -472,7 +474,7 @@ void core_render_readme(struct sbuf *out)
 		"  storage-accounts/<sa>/vhds/   unmanaged disks' bytes\n"
 		"vaults/<vault>/                 enable-replication (control), policies/, network-mappings/\n"
 		"  items/<vm>/                   state, health, rpo-seconds, progress, status, status.json\n"
-		"                                controls: failover commit reprotect resync disable cancel ...\n"
+		"                                controls: failover commit reprotect resync verify disable cancel ...\n"
 		"    recovery-points/<id>/disks/ read-only disk images of each point\n"
 		"  jobs/<id>/                    type, state, progress, tasks, bytes-*, eta-seconds\n"
 		"<vm> -> vaults/<vault>/items/<vm>   a shortcut per replicated item\n"
