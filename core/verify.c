@@ -116,6 +116,17 @@ static int read_run(struct bdisk *d, unsigned char *buf, size_t len, uint64_t of
 	return (size_t)n == len ? 0 : -EIO;
 }
 
+/* n more mismatched bytes: the job's figure, live. */
+static void count_mismatch(struct jobctx *c, uint64_t n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&model_lock);
+	c->j->mismatched_bytes += n;
+	c->j->dirty = 1; /* its record shows the finding so far */
+	pthread_mutex_unlock(&model_lock);
+}
+
 /* Compare disk i's source and replica.  *done counts the bytes compared
  * over the whole job; *bad gets the mismatched bytes of this disk and
  * *pending those that differ because the source was written since the
@@ -147,6 +158,7 @@ static int verify_disk(struct jobctx *c, const struct vplan *p, int i, unsigned 
 	common = ssize < rsize ? ssize : rsize;
 	*bad = (ssize > rsize ? ssize : rsize) - common;
 	*pending = 0;
+	count_mismatch(c, *bad);
 	for (uint64_t off = 0; off < common;) {
 		size_t len = common - off < VERIFY_RUN ? (size_t)(common - off) : VERIFY_RUN;
 		uint64_t run_bad = 0;
@@ -174,13 +186,8 @@ static int verify_disk(struct jobctx *c, const struct vplan *p, int i, unsigned 
 				run_bad += k;
 		}
 		off += len;
-		if (run_bad) {
-			*bad += run_bad;
-			pthread_mutex_lock(&model_lock);
-			c->j->mismatched_bytes += run_bad;
-			c->j->dirty = 1; /* its record shows the finding so far */
-			pthread_mutex_unlock(&model_lock);
-		}
+		*bad += run_bad;
+		count_mismatch(c, run_bad);
 		job_count_compared(c, base + off);
 	}
 	*done = base + d->size;

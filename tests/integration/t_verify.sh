@@ -6,7 +6,8 @@
 # replica changed behind the daemon's back (in the region's directory) is
 # found: mismatched-bytes 4096, the disk's task says so, health Warning
 # (resynchronization required) through later cycles and a remount, until a
-# resync; then verify finds 0 again.  A verify slowed by a slow medium (an
+# resync; then verify finds 0 again.  A replica cut 8 KiB short counts the
+# bytes it lacks.  A verify slowed by a slow medium (an
 # LD_PRELOAD shim) holds the item: other controls are EBUSY and no cycle
 # runs; it cancels cleanly; killed with kill -9 it starts again at the next
 # mount and counts the mismatch once.  Every disk's bytes, sources and
@@ -166,6 +167,18 @@ p=$(latest_point web01)
 fast_policy 3600
 wait_new_point web01 "$p" 10 # the cycle already due
 sleep 1
+
+# ---- a replica cut short: the bytes it lacks are mismatched ----
+truncate -s -8K "$REP/web01-data-ASRReplica"
+expect_errno "verify accepted" 0 "$I/verify" start
+check "verify of a replica 8 KiB short Succeeds" verify_ends Succeeded
+check "... counting the 8 KiB it lacks" file_is "$(job_dir)/mismatched-bytes" 8192
+check "... in the task of web01-data" grep -q "Verify disk web01-data: 8192 bytes mismatched$" "$(job_dir)/tasks"
+check "... health Warning" file_is "$I/health" Warning
+echo start >"$I/resync"
+check "resync Succeeded" wait_for 60 sh -c "[ \"\$(cat '$I/job/type')\" = Resynchronize ] && grep -qx Succeeded '$I/job/state'"
+check "the replica has its size again and the source's bytes" cmp -s "$SRC/web01-data" "$REP/web01-data-ASRReplica"
+check "health Normal" file_is "$I/health" Normal
 scribble "$(WD rg1 web01-os)" 4 1000
 pb=$(cat "$I/disks/web01-os/pending-bytes")
 if [ "$pb" = 0 ]; then
