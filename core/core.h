@@ -26,7 +26,8 @@
 #define NAME_MAX_ 96
 #define ERR_MAX 512
 #define MAX_DISKS 16
-#define MAX_TASKS 8
+#define MAX_TASKS (MAX_DISKS + 1) /* a verify: its first, then one per disk */
+#define TASK_NAME_MAX 128
 
 struct core_opts {
 	const char *config_path; /* NULL: the embedded default */
@@ -152,6 +153,7 @@ struct item_disk_info {
 	char replica[NAME_MAX_];
 	char replica_region[NAME_MAX_];
 	uint64_t synced_bytes;
+	uint64_t pending_bytes;   /* written through the mount since the newest point, not shipped */
 	char state[40];
 	uint64_t read_bytes, sent_bytes; /* replication's reads of the source, bytes shipped */
 };
@@ -239,7 +241,7 @@ int core_point_disk_size(const char *vault, const char *item, const char *point,
 /* ---- jobs --------------------------------------------------------- */
 
 struct task_info {
-	char name[64];
+	char name[TASK_NAME_MAX];
 	char state[16];
 	time_t started, ended;
 };
@@ -257,6 +259,8 @@ struct job_info {
 	uint64_t bytes_total, bytes_compared, bytes_transferred;
 	uint64_t rate, eta;
 	int eta_known;
+	int verifies;               /* a Verify replication job: mismatched_bytes means something */
+	uint64_t mismatched_bytes;
 };
 
 int core_jobs(const char *vault, struct strlist *out);

@@ -1,7 +1,8 @@
 /*
  * lifecycle.c - the item operations of SPEC section 4 beyond enable and
  * disable: failover, change-recovery-point, commit, reprotect (and so
- * failback), test-failover and its cleanup, resync and complete-migration.
+ * failback), test-failover and its cleanup, resync and complete-migration;
+ * and the control side of verify (its job is in verify.c).
  *
  * How it fits: vault.c's controls[] table checks a control's states and
  * calls lifecycle_prepare() with model_lock held; prepare validates the line
@@ -577,7 +578,7 @@ int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *contro
 	if (strcmp(control, "failover") == 0 || strcmp(control, "test-failover") == 0 ||
 	    strcmp(control, "change-recovery-point") == 0 || strcmp(control, "commit") == 0) {
 		rc = region_up(tgt, "the recovery region, which holds the replicas", why, len);
-	} else if (strcmp(control, "resync") == 0) {
+	} else if (strcmp(control, "resync") == 0 || strcmp(control, "verify") == 0) {
 		rc = region_up(src, "the source", why, len);
 		if (rc == 0)
 			rc = region_up(tgt, "the target", why, len);
@@ -1658,6 +1659,7 @@ static void item_take_direction(struct item_rec *to, const struct item_rec *from
 	memcpy(to->disks, from->disks, sizeof(to->disks));
 	to->ndisks = from->ndisks;
 	to->resync_required = from->resync_required;
+	snprintf(to->resync_why, sizeof(to->resync_why), "%s", from->resync_why);
 	to->failing = from->failing;
 	snprintf(to->fail_reason, sizeof(to->fail_reason), "%s", from->fail_reason);
 }
@@ -2027,6 +2029,7 @@ static int reprotect_run(struct jobctx *c)
 			snprintf(d->state, sizeof(d->state), "Protected");
 		}
 		it->resync_required = 0;
+		it->resync_why[0] = '\0';
 		it->failing = 0;
 		it->fail_reason[0] = '\0';
 		item_close_chain(it);
@@ -2293,6 +2296,7 @@ static int resync_run(struct jobctx *c)
 	it = item_find(c->v, c->item);
 	if (it) {
 		it->resync_required = 0;
+		it->resync_why[0] = '\0';
 		for (int i = 0; i < it->ndisks; i++)
 			it->disks[i].synced_bytes = it->disks[i].size;
 		persist_item(c->v, it);
@@ -2366,7 +2370,7 @@ int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec 
 		{"failover", &JT_FAILOVER}, {"change_recovery_point", &JT_CRP}, {"commit", &JT_COMMIT},
 		{"reprotect", &JT_REPROTECT}, {"test_failover", &JT_TEST_FAILOVER},
 		{"cleanup_test_failover", &JT_CLEANUP_TF}, {"resync", &JT_RESYNC},
-		{"complete_migration", &JT_MIGRATE},
+		{"complete_migration", &JT_MIGRATE}, {"verify", &JT_VERIFY},
 	};
 	const struct job_type *t = NULL;
 	struct job_rec *j = NULL;
@@ -2417,6 +2421,8 @@ int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec 
 		if (strcmp(a.point, "latest") != 0 || !src || !src->available)
 			job_drop_task(v, j, T_SYNCLAST);
 	}
+	if (t == &JT_VERIFY)
+		verify_tasks(it, j);
 	it->error[0] = '\0';
 	return 0;
 }

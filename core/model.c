@@ -286,6 +286,7 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 	S("policy", policy); S("target_rg", target_rg); S("target_sa", target_sa);
 	S("cache_sa", cache_sa); S("aset", aset); S("network", network); S("error", error);
 	S("job", job_id); S("test_failover", test_failover); S("tf_region", tf_region); S("tf_rg", tf_rg);
+	S("resync_why", resync_why);
 	U("bwlimit", bwlimit); U("created", created); U("resync_required", resync_required);
 	U("last_app_point_time", last_app_point_time);
 #undef S
@@ -370,6 +371,8 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 	json_object_object_add(o, "bytes_total", json_object_new_int64((int64_t)j->bytes_total));
 	json_object_object_add(o, "bytes_compared", json_object_new_int64((int64_t)j->bytes_compared));
 	json_object_object_add(o, "bytes_transferred", json_object_new_int64((int64_t)j->bytes_transferred));
+	if (j->type == &JT_VERIFY)
+		json_object_object_add(o, "mismatched_bytes", json_object_new_int64((int64_t)j->mismatched_bytes));
 	json_object_object_add(o, "ck_disk", json_object_new_int(j->ck_disk));
 	json_object_object_add(o, "ck_offset", json_object_new_int64((int64_t)j->ck_offset));
 	json_object_object_add(o, "args", json_object_new_string(j->args));
@@ -458,6 +461,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	it->bwlimit = ju(o, "bwlimit");
 	it->created = (time_t)ju(o, "created");
 	it->resync_required = (int)ju(o, "resync_required");
+	JCPY(it->resync_why, o, "resync_why");
 	it->last_app_point_time = (time_t)ju(o, "last_app_point_time");
 	if ((disks = ja(o, "disks")) != NULL) {
 		size_t n = json_object_array_length(disks);
@@ -570,6 +574,7 @@ static int load_job_cb(void *arg, const char *name, int is_dir)
 	j->bytes_total = ju(o, "bytes_total");
 	j->bytes_compared = ju(o, "bytes_compared");
 	j->bytes_transferred = ju(o, "bytes_transferred");
+	j->mismatched_bytes = ju(o, "mismatched_bytes");
 	j->ck_disk = (int)ju(o, "ck_disk");
 	j->ck_offset = ju(o, "ck_offset");
 	JCPY(j->args, o, "args");

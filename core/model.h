@@ -123,7 +123,8 @@ struct item_rec {
 	uint64_t cycles, cycle_failures, bytes_replicated;
 	int failing;
 	char fail_reason[256];
-	int resync_required;
+	int resync_required;         /* RESYNC_*: health says "resynchronization required" */
+	char resync_why[200];        /* with RESYNC_VERIFY: which verify found what, for status */
 	char last_point[32], last_app_point[32];
 	time_t last_point_time;
 	int npoints;
@@ -141,8 +142,16 @@ struct item_rec {
 	struct item_rec *next;
 };
 
+/* Why an item's resync_required is set.  RESYNC_MAPS: a block map could
+ * not be trusted (set by versions before write tracking, which compare such
+ * a disk whole instead); the next point clears it.  RESYNC_VERIFY: a verify found the replica
+ * differs from the source; cycles ship only what changes, so only a
+ * resync (or a reprotect, which compares both sides) clears it. */
+#define RESYNC_MAPS 1
+#define RESYNC_VERIFY 2
+
 struct task_rec {
-	char name[64];
+	char name[TASK_NAME_MAX];
 	int state; /* enum job_state */
 	time_t started, ended;
 };
@@ -160,6 +169,7 @@ struct job_rec {
 	int ntasks;
 	struct task_rec tasks[MAX_TASKS];
 	uint64_t bytes_total, bytes_compared, bytes_transferred;
+	uint64_t mismatched_bytes;   /* a verify's finding so far (JT_VERIFY only) */
 	uint64_t rate;
 	double rate_t0;              /* monotonic start of the running task */
 	uint64_t rate_base;          /* bytes_compared when it started */
@@ -363,6 +373,10 @@ void job_resume_all(void);
 void job_resume_vault(struct vault_rec *v); /* model_lock NOT held; NULL: all */
 
 extern const struct job_type JT_ENABLE, JT_DISABLE;
+/* verify.c: the Verify replication job; lifecycle_prepare submits it, then
+ * verify_tasks() gives it one task per disk (model_lock held). */
+extern const struct job_type JT_VERIFY;
+void verify_tasks(const struct item_rec *it, struct job_rec *j);
 
 /* replication (protect.c) */
 void replication_tick(time_t now);     /* scheduler: model_lock NOT held */

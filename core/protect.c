@@ -556,7 +556,9 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 			it->fail_reason[0] = '\0';
 			if (strncmp(it->error, "replication ", 12) == 0)
 				it->error[0] = '\0';
-			if (point_made && it->resync_required) {
+			/* a compare cycle's point settles what untrusted maps
+			 * required; a verify's finding waits for a resync */
+			if (point_made && it->resync_required == RESYNC_MAPS) {
 				it->resync_required = 0;
 				persist_item(a->v, it);
 			}

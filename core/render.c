@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,10 @@ void core_render_item_status(const struct item_info *ii, struct sbuf *out)
 	if (ii->whole_why[0])
 		sb_printf(out, "tracking: a disk was compared whole %s\n", ii->whole_why);
 	for (int i = 0; i < ii->ndisks; i++)
-		sb_printf(out, "disk: %s size=%llu replica=%s state=%s synced-bytes=%llu\n", ii->disks[i].name,
-			  (unsigned long long)ii->disks[i].size, ii->disks[i].replica, ii->disks[i].state,
-			  (unsigned long long)ii->disks[i].synced_bytes);
+		sb_printf(out, "disk: %s size=%llu replica=%s state=%s synced-bytes=%llu pending-bytes=%llu\n",
+			  ii->disks[i].name, (unsigned long long)ii->disks[i].size, ii->disks[i].replica,
+			  ii->disks[i].state, (unsigned long long)ii->disks[i].synced_bytes,
+			  (unsigned long long)ii->disks[i].pending_bytes);
 	sb_printf(out, "error: %s\n", ii->error);
 }
 
@@ -144,6 +146,7 @@ void core_render_item_json(const struct item_info *ii, const char *allowed, stru
 		jint(d, "synced-bytes", (int64_t)ii->disks[i].synced_bytes);
 		jint(d, "source-read-bytes", (int64_t)ii->disks[i].read_bytes);
 		jint(d, "shipped-bytes", (int64_t)ii->disks[i].sent_bytes);
+		jint(d, "pending-bytes", (int64_t)ii->disks[i].pending_bytes);
 		jstr(d, "state", ii->disks[i].state);
 		json_object_array_add(disks, d);
 	}
@@ -183,6 +186,8 @@ void core_render_job_json(const struct job_info *ji, struct sbuf *out)
 	jint(o, "bytes-transferred", (int64_t)ji->bytes_transferred);
 	jint(o, "rate-bytes-per-second", (int64_t)ji->rate);
 	json_object_object_add(o, "eta-seconds", ji->eta_known ? json_object_new_int64((int64_t)ji->eta) : NULL);
+	if (ji->verifies)
+		jint(o, "mismatched-bytes", (int64_t)ji->mismatched_bytes);
 	for (int i = 0; i < ji->ntasks; i++) {
 		json_object *t = json_object_new_object();
 		jstr(t, "name", ji->tasks[i].name);
@@ -286,6 +291,22 @@ static void item_job_u64(struct sbuf *out, const char *name, const struct item_i
 	item_series(out, name, ii);
 	more_label(out, "type", jf->type);
 	sb_printf(out, "} %llu\n", (unsigned long long)v);
+}
+
+/* A gauge of every protected disk, {vault,item,disk}: the uint64_t at
+ * offset field of its item_disk_info. */
+static void disk_series(struct sbuf *out, const char *name, const char *type, const char *help,
+			const struct item_info *items, int ni, size_t field)
+{
+	family(out, name, type, help);
+	for (int i = 0; i < ni; i++)
+		for (int d = 0; d < items[i].ndisks; d++) {
+			uint64_t v;
+			memcpy(&v, (const char *)&items[i].disks[d] + field, sizeof(v));
+			item_series(out, name, &items[i]);
+			more_label(out, "disk", items[i].disks[d].name);
+			sb_printf(out, "} %llu\n", (unsigned long long)v);
+		}
 }
 
 void core_render_metrics(struct sbuf *out)
@@ -428,36 +449,19 @@ void core_render_metrics(struct sbuf *out)
 	for (int i = 0; i < ni; i++)
 		if (jobs[i].present)
 			item_job_u64(out, "asrfs_item_job_transferred_bytes", &items[i], &jobs[i], jobs[i].transferred);
-	family(out, "asrfs_disk_size_bytes", "gauge", "Size of a protected disk.");
-	for (int i = 0; i < ni; i++)
-		for (int d = 0; d < items[i].ndisks; d++) {
-			item_series(out, "asrfs_disk_size_bytes", &items[i]);
-			more_label(out, "disk", items[i].disks[d].name);
-			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].size);
-		}
-	family(out, "asrfs_disk_synced_bytes", "gauge", "Bytes of a protected disk synchronized to its replica.");
-	for (int i = 0; i < ni; i++)
-		for (int d = 0; d < items[i].ndisks; d++) {
-			item_series(out, "asrfs_disk_synced_bytes", &items[i]);
-			more_label(out, "disk", items[i].disks[d].name);
-			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].synced_bytes);
-		}
-	family(out, "asrfs_disk_source_read_bytes_total", "counter",
-	       "Bytes replication cycles read from a protected source disk since the daemon started.");
-	for (int i = 0; i < ni; i++)
-		for (int d = 0; d < items[i].ndisks; d++) {
-			item_series(out, "asrfs_disk_source_read_bytes_total", &items[i]);
-			more_label(out, "disk", items[i].disks[d].name);
-			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].read_bytes);
-		}
-	family(out, "asrfs_disk_shipped_bytes_total", "counter",
-	       "Bytes replication cycles shipped of a protected disk since the daemon started.");
-	for (int i = 0; i < ni; i++)
-		for (int d = 0; d < items[i].ndisks; d++) {
-			item_series(out, "asrfs_disk_shipped_bytes_total", &items[i]);
-			more_label(out, "disk", items[i].disks[d].name);
-			sb_printf(out, "} %llu\n", (unsigned long long)items[i].disks[d].sent_bytes);
-		}
+	disk_series(out, "asrfs_disk_size_bytes", "gauge", "Size of a protected disk.", items, ni,
+		   offsetof(struct item_disk_info, size));
+	disk_series(out, "asrfs_disk_synced_bytes", "gauge", "Bytes of a protected disk synchronized to its replica.", items, ni,
+		   offsetof(struct item_disk_info, synced_bytes));
+	disk_series(out, "asrfs_disk_pending_bytes", "gauge",
+		   "Bytes of a protected disk written through the mount since its newest recovery point, not yet shipped.",
+		   items, ni, offsetof(struct item_disk_info, pending_bytes));
+	disk_series(out, "asrfs_disk_source_read_bytes_total", "counter",
+		    "Bytes replication cycles read from a protected source disk since the daemon started.", items, ni,
+		    offsetof(struct item_disk_info, read_bytes));
+	disk_series(out, "asrfs_disk_shipped_bytes_total", "counter",
+		    "Bytes replication cycles shipped of a protected disk since the daemon started.", items, ni,
+		    offsetof(struct item_disk_info, sent_bytes));
 	family(out, "asrfs_jobs", "gauge", "Jobs the vaults keep, by state.");
 	for (int s = 0; s < 5; s++)
 		sb_printf(out, "asrfs_jobs{state=\"%s\"} %llu\n", job_states[s], jobs_by_state[s]);
@@ -481,7 +485,7 @@ void core_render_readme(struct sbuf *out)
 		"  storage-accounts/<sa>/vhds/   unmanaged disks' bytes\n"
 		"vaults/<vault>/                 enable-replication (control), policies/, network-mappings/\n"
 		"  items/<vm>/                   state, health, rpo-seconds, progress, status, status.json\n"
-		"                                controls: failover commit reprotect resync disable cancel ...\n"
+		"                                controls: failover commit reprotect resync verify disable cancel ...\n"
 		"    recovery-points/<id>/disks/ read-only disk images of each point\n"
 		"  jobs/<id>/                    type, state, progress, tasks, bytes-*, eta-seconds\n"
 		"<vm> -> vaults/<vault>/items/<vm>   a shortcut per replicated item\n"

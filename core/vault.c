@@ -405,7 +405,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	ii->cycle_failures = it->cycle_failures;
 	ii->bytes_replicated = it->bytes_replicated;
 	ii->npoints = it->npoints;
-	ii->resync_required = it->resync_required;
+	ii->resync_required = it->resync_required != 0;
 	ii->rpo_threshold = thr;
 	ii->rpo_rated = !it->damaged[0] && !in_list(it->state, unrated_states);
 	ii->last_point_time = it->last_point_time;
@@ -443,7 +443,8 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 			 (long long)ii->rpo_seconds, (unsigned long long)thr);
 	} else if (it->resync_required) {
 		snprintf(ii->health, sizeof(ii->health), "Warning");
-		snprintf(ii->health_reason, sizeof(ii->health_reason), "resynchronization required");
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "resynchronization required%s%.98s",
+			 it->resync_why[0] ? ": " : "", it->resync_why);
 	}
 	snprintf(ii->hook_note, sizeof(ii->hook_note), "%s", it->hook_note);
 	snprintf(ii->whole_why, sizeof(ii->whole_why), "%s", it->whole_why);
@@ -457,6 +458,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 		d->synced_bytes = it->disks[i].synced_bytes;
 		d->read_bytes = it->disk_read[i];
 		d->sent_bytes = it->disk_sent[i];
+		d->pending_bytes = item_disk_pending_bytes(v, it, i);
 		snprintf(d->state, sizeof(d->state), "%s", it->disks[i].state[0] ? it->disks[i].state : "NotSynced");
 	}
 }
@@ -771,6 +773,7 @@ LIFECYCLE(commit)
 LIFECYCLE(change_recovery_point)
 LIFECYCLE(reprotect)
 LIFECYCLE(resync)
+LIFECYCLE(verify)
 LIFECYCLE(complete_migration)
 
 static const struct control controls[] = {
@@ -781,6 +784,7 @@ static const struct control controls[] = {
 	{"change-recovery-point", {"FailedOver"}, change_recovery_point_prepare},
 	{"reprotect", {"FailoverCommitted", "ReprotectFailed"}, reprotect_prepare},
 	{"resync", {"Protected", "ResynchronizationFailed"}, resync_prepare},
+	{"verify", {"Protected"}, verify_prepare},
 	{"complete-migration", {"FailoverCommitted"}, complete_migration_prepare},
 	{"disable", {"*"}, disable_prepare},
 	{"cancel", {"*job"}, NULL},
@@ -1167,6 +1171,8 @@ int core_job_info(const char *vault, const char *job, struct job_info *out)
 		out->bytes_total = j->bytes_total;
 		out->bytes_compared = j->bytes_compared;
 		out->bytes_transferred = j->bytes_transferred;
+		out->verifies = j->type == &JT_VERIFY;
+		out->mismatched_bytes = j->mismatched_bytes;
 		out->rate = j->state == JOB_IN_PROGRESS ? j->rate : 0;
 		if (j->state == JOB_IN_PROGRESS && j->rate > 0 && j->bytes_total >= j->bytes_compared) {
 			out->eta = (j->bytes_total - j->bytes_compared) / j->rate;
@@ -1183,7 +1189,7 @@ int core_job_info(const char *vault, const char *job, struct job_info *out)
 const struct job_type *job_type_by_slug(const char *slug)
 {
 	extern const struct job_type *const lifecycle_job_types[];
-	static const struct job_type *const base[] = {&JT_ENABLE, &JT_DISABLE};
+	static const struct job_type *const base[] = {&JT_ENABLE, &JT_DISABLE, &JT_VERIFY};
 	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
 		if (strcmp(base[i]->slug, slug) == 0)
 			return base[i];

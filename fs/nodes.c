@@ -20,6 +20,7 @@
 
 /* Table rows. */
 #define SHOW(n, s) {.name = n, .mode = RO, .kind = A_TEXT, .show = s}
+#define SHOW_IF(n, s, p) {.name = n, .mode = RO, .kind = A_TEXT, .show = s, .present = p}
 #define SETT(n, s, st) {.name = n, .mode = RW, .kind = A_TEXT, .show = s, .store = st}
 #define CTRL(n, st) {.name = n, .mode = WO, .kind = A_TEXT, .store = st}
 #define LINK(n, s, p) {.name = n, .mode = 0777, .kind = A_LINK, .show = s, .present = p}
@@ -428,6 +429,7 @@ CONTROL(ctl_commit, "commit")
 CONTROL(ctl_change_rp, "change-recovery-point")
 CONTROL(ctl_reprotect, "reprotect")
 CONTROL(ctl_resync, "resync")
+CONTROL(ctl_verify, "verify")
 CONTROL(ctl_disable, "disable")
 CONTROL(ctl_complete, "complete-migration")
 CONTROL(ctl_cancel, "cancel")
@@ -452,6 +454,7 @@ static const struct attr item_files[] = {
 	CTRL("change-recovery-point", ctl_change_rp),
 	CTRL("reprotect", ctl_reprotect),
 	CTRL("resync", ctl_resync),
+	CTRL("verify", ctl_verify),
 	CTRL("disable", ctl_disable),
 	CTRL("complete-migration", ctl_complete),
 	CTRL("cancel", ctl_cancel),
@@ -512,6 +515,7 @@ IDISK_SHOW(show_idisk_size, "%llu", (unsigned long long)d->size)
 IDISK_SHOW(show_idisk_replica, "%s", d->replica)
 IDISK_SHOW(show_idisk_region, "%s", d->replica_region)
 IDISK_SHOW(show_idisk_synced, "%llu", (unsigned long long)d->synced_bytes)
+IDISK_SHOW(show_idisk_pending, "%llu", (unsigned long long)d->pending_bytes)
 IDISK_SHOW(show_idisk_state, "%s", d->state)
 
 static const struct attr idisk_files[] = {
@@ -519,6 +523,7 @@ static const struct attr idisk_files[] = {
 	SHOW("replica", show_idisk_replica),
 	SHOW("replica-region", show_idisk_region),
 	SHOW("synced-bytes", show_idisk_synced),
+	SHOW("pending-bytes", show_idisk_pending),
 	SHOW("state", show_idisk_state),
 	END,
 };
@@ -658,6 +663,14 @@ JOB_SHOW(show_job_total, "%llu", (unsigned long long)ji.bytes_total)
 JOB_SHOW(show_job_compared, "%llu", (unsigned long long)ji.bytes_compared)
 JOB_SHOW(show_job_transferred, "%llu", (unsigned long long)ji.bytes_transferred)
 JOB_SHOW(show_job_rate, "%llu", (unsigned long long)ji.rate)
+JOB_SHOW(show_job_mismatched, "%llu", (unsigned long long)ji.mismatched_bytes)
+
+/* Only a verify has mismatched-bytes. */
+static int job_verifies(const struct ctx *c)
+{
+	struct job_info ji;
+	return core_job_info(c->vault, c->job, &ji) == 0 && ji.verifies;
+}
 
 static int show_job_time(const struct ctx *c, struct sbuf *o, int ended)
 {
@@ -716,6 +729,7 @@ static const struct attr job_files[] = {
 	SHOW("bytes-transferred", show_job_transferred),
 	SHOW("rate-bytes-per-second", show_job_rate),
 	SHOW("eta-seconds", show_job_eta),
+	SHOW_IF("mismatched-bytes", show_job_mismatched, job_verifies),
 	SHOW("job.json", show_job_json),
 	END,
 };

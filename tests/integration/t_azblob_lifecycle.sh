@@ -3,20 +3,39 @@
 # (Azurite), through the mount: planned failover -> commit -> reprotect
 # (only the changed blocks sent) -> failback (failover the other way) ->
 # commit -> reprotect, the original direction restored; the disks' bytes
-# checked with cmp at every step.  t_lifecycle.sh is the same story on
-# local regions, with more detail.
+# checked with cmp at every step.  verify, before the round trip and after
+# it, finds every replica (a page blob, the newest point's snapshot)
+# equal to its source.  t_lifecycle.sh is the same story on local regions,
+# with more detail, and t_verify.sh verify's.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/azblob_lib.sh"
 az_mount westeurope=azblob northeurope=azblob
 I=$(V)/items/web01
 wait_state() { wait_for "${2:-60}" file_is "$I/state" "$1"; }
 job_ok() { file_is "$I/job/state" Succeeded; }
+# verified NAME: a verify of the item (westeurope -> northeurope)
+# Succeeds, finding no mismatch in the 12 MiB of its disks, and leaves
+# both sides' bytes as they were
+both_sides() { cat "$(WD rg1 web01-os)" "$(WD rg1 web01-data)" "$(ND rg1-asr web01-os-ASRReplica)" \
+	"$(ND rg1-asr web01-data-ASRReplica)" | sha256sum; }
+verified() {
+	local sums
+	sums=$(both_sides)
+	expect_errno "$1: verify accepted" 0 "$I/verify" start
+	check "$1: verify Succeeded" wait_for 60 sh -c "[ \"\$(cat '$I/job/type')\" = 'Verify replication' ] &&
+		grep -qx Succeeded '$I/job/state'"
+	check "$1: mismatched-bytes 0" file_is "$I/job/mismatched-bytes" 0
+	check "$1: every byte compared" file_is "$I/job/bytes-compared" $((12 << 20))
+	check "$1: health Normal" file_is "$I/health" Normal
+	check "$1: no byte changed" test "$(both_sides)" = "$sums"
+}
 
 fast_policy 2
 create_vm westeurope rg1 web01 web01-os:8M,web01-data:4M network=vnet1 availability-set=as1
 scribble "$(WD rg1 web01-os)" 512 0
 scribble "$(WD rg1 web01-data)" 128 100
 check "protect web01" protect rg1 web01
+verified "westeurope -> northeurope"
 
 # --- planned failover
 scribble "$(WD rg1 web01-os)" 16 1000
@@ -70,4 +89,5 @@ cp "$(WD rg1 web01-os)" "$WORK/os.4"
 check "cycles go on from the primary" wait_new_point web01 "$p" 30
 wait_new_point web01 "$(latest_point web01)" 30 # one whole cycle after the write
 check "the newest point = the primary" cmp -s "$I/recovery-points/$(latest_point web01)/disks/web01-os" "$WORK/os.4"
+verified "after the round trip"
 finish

@@ -222,6 +222,7 @@ special=(
 	"*/items/*/change-recovery-point|EINVAL|2099-01-01T00:00:00Z"
 	"*/items/*/change-recovery-point|EINVAL|latest latest"
 	"*/items/*/commit|EINVAL|start now"
+	"*/items/*/verify|EINVAL|start now"
 	"*/items/*/failover|EINVAL|1999-01-01T00:00:00Z shutdown=no"
 	"*/items/*/reprotect|EPERM|start target-network=x"
 	"*/items/*/settings/policy|EINVAL|nope"

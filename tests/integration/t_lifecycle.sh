@@ -19,7 +19,7 @@ create_vm westeurope rg1 web01 web01-os:16M,web01-data:8M network=vnet1 availabi
 scribble "$(WD rg1 web01-os)" 1024 0
 scribble "$(WD rg1 web01-data)" 256 100
 check "protect web01" protect rg1 web01
-check "allowed-operations when Protected" allowed_is "failover test-failover resync disable "
+check "allowed-operations when Protected" allowed_is "failover test-failover resync verify disable "
 
 # --- failover (planned: shut down, ship the latest, no data loss)
 scribble "$(WD rg1 web01-os)" 64 2000

@@ -30,7 +30,7 @@ check "test VM exists in the target region" file_is "$NE/rg1-asr/vms/web01-test/
 check "test VM on the isolated network" file_is "$NE/rg1-asr/vms/web01-test/network" isolated
 check "test disk = the point's image" cmp -s "$I/recovery-points/$p/disks/web01-os" "$NE/rg1-asr/disks/web01-os-test"
 check "item stays Protected" file_is "$I/state" Protected
-check "allowed-operations with a test failover" allowed_is "$I" "failover cleanup-test-failover resync disable "
+check "allowed-operations with a test failover" allowed_is "$I" "failover cleanup-test-failover resync verify disable "
 expect_errno "a second test failover: EPERM" EPERM "$I/test-failover" latest
 scribble "$WE/rg1/disks/web01-os" 10 100
 q=$(latest_point web01)
@@ -39,7 +39,7 @@ echo "notes=drill passed" >"$I/cleanup-test-failover"
 check "cleanup removes the test VM" wait_for 20 test ! -e "$NE/rg1-asr/vms/web01-test"
 check "cleanup removes the test disks" test ! -e "$NE/rg1-asr/disks/web01-os-test"
 check "status shows no test failover" wait_for 5 grep -q "^test-failover: none" "$I/status"
-check "allowed-operations back to normal" allowed_is "$I" "failover test-failover resync disable "
+check "allowed-operations back to normal" allowed_is "$I" "failover test-failover resync verify disable "
 # default network: <mapped vnet>-test
 echo latest >"$I/test-failover"
 check "test failover on the default network" wait_for 30 file_is "$NE/rg1-asr/vms/web01-test/network" vnet1-asr-test

@@ -48,6 +48,8 @@ mv "$STATE/regions/westeurope" "$WORK/westeurope.away"
 check "westeurope turns unavailable within 3 s" wait_for 3 grep -q "^unavailable" "$MNT/regions/westeurope/status"
 check "allowed-operations without the source" allowed_is "$I" "failover test-failover disable "
 expect_errno "resync with the source down: EHOSTUNREACH" EHOSTUNREACH "$I/resync" start
+expect_errno "verify with the source down: EHOSTUNREACH" EHOSTUNREACH "$I/verify" start
+check "... the error names the region" grep -q "^verify refused: region westeurope (the source) is unavailable" "$I/error"
 expect_errno "failover shutdown=yes with the source down: EHOSTUNREACH" EHOSTUNREACH "$I/failover" "latest shutdown=yes"
 sleep 1.2
 pt=$(latest_point web01)

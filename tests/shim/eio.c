@@ -3,8 +3,11 @@
  * fallocate on files whose path contains $ASRFS_EIO_PATH fail with EIO
  * while the file $ASRFS_EIO_SWITCH exists (so a test turns the fault on and
  * off without restarting the daemon).  $ASRFS_EIO_OPS picks "read",
- * "write" or both (unset).  The integration tests load it into asrfs to see
- * what an I/O error on a replica does to cycles, points and failover.
+ * "write" or both (unset).  With $ASRFS_EIO_DELAY_MS set, those calls do not
+ * fail but wait that many milliseconds first: a slow medium, which keeps a
+ * job running long enough to be cancelled, refused or killed.  The
+ * integration tests load it into asrfs to see what an I/O error on a
+ * replica does to cycles, points and failover.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 static int faulty(int fd, int writing)
@@ -35,6 +39,22 @@ static int faulty(int fd, int writing)
 	return strstr(path, pat) != NULL;
 }
 
+/* A faulty call: 1 when it must fail with EIO, 0 once it has waited. */
+static int fail_or_wait(void)
+{
+	const char *d = getenv("ASRFS_EIO_DELAY_MS");
+	long ms = d ? strtol(d, NULL, 10) : 0;
+	struct timespec ts;
+
+	if (ms <= 0)
+		return 1;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
 typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
 typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
 typedef int (*fallocate_fn)(int, int, off_t, off_t);
@@ -48,7 +68,7 @@ typedef int (*fallocate_fn)(int, int, off_t, off_t);
 ssize_t pread64(int fd, void *buf, size_t len, off_t off)
 {
 	REAL(pread64, pread_fn);
-	if (faulty(fd, 0)) {
+	if (faulty(fd, 0) && fail_or_wait()) {
 		errno = EIO;
 		return -1;
 	}
@@ -58,7 +78,7 @@ ssize_t pread64(int fd, void *buf, size_t len, off_t off)
 ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
 {
 	REAL(pwrite64, pwrite_fn);
-	if (faulty(fd, 1)) {
+	if (faulty(fd, 1) && fail_or_wait()) {
 		errno = EIO;
 		return -1;
 	}
@@ -68,7 +88,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
 int fallocate64(int fd, int mode, off_t off, off_t len)
 {
 	REAL(fallocate64, fallocate_fn);
-	if (faulty(fd, 1)) {
+	if (faulty(fd, 1) && fail_or_wait()) {
 		errno = EIO;
 		return -1;
 	}
