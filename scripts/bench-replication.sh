@@ -348,12 +348,13 @@ part_d() {
 	mkdir -p "$d"
 	if [ -f "$d/items" ] && [ "$(cat "$d/items")" = "$ITEMS" ]; then
 		log "d: reusing the $ITEMS items kept in $d"
-		d_build=kept
+		d_build="kept in $d"
 	else
 		[ ! -e "$d/state" ] || { log "d: $d holds a tree of another size; remove it or pick another BENCH_KEEP"; exit 1; }
 		build_items "$d"
 	fi
 	log "d: mounting $ITEMS items"
+	t0=$EPOCHREALTIME
 	start_asrfs "$d"
 	until_true 600 items_listed || { log "d: the items were not listed in 10 min"; exit 1; }
 	d_mount=$(since "$STARTED")
@@ -449,7 +450,7 @@ if want d; then
 	per=$(calc %.1f "($d_rss - $d_rss0) / $ITEMS")
 	# Tracking allowance: one bit per 4 KiB page of the item's 2 GiB.
 	track=64
-	table "d. $ITEMS items of 2 sparse 1 GiB disks, one vault, default policy (build: $d_build; measured: $d_secs s)"
+	table "d. $ITEMS items of 2 sparse 1 GiB disks, one vault, default policy (building them: $d_build; mounting and measuring: $d_secs s)"
 	row "mount: launch to \`ls items\` listing all, s" "$d_mount" - "limit 2" "$(verdict "$d_mount" 2)"
 	row "\`cat vaults/$VAULT/items/*/state\`, best of 3, s" "$d_cat" - "limit 1" "$(verdict "$d_cat" 1)"
 	row "daemon CPU in the 20 s from the launch, % of a core" "$d_cpu20" - - -
