@@ -49,7 +49,7 @@ UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps run check unit integration bench bench-replication clean distclean flags fuzz check-long install uninstall
 
-all: $(BUILD)/asrfs $(BUILD)/asrfs-delta $(BUILD)/tests/errno-write $(BUILD)/tests/eio.so
+all: $(BUILD)/asrfs $(BUILD)/asrfs-delta $(BUILD)/tests/errno-write $(BUILD)/tests/eio.so $(BUILD)/tests/latwriter
 
 # Rebuild everything when the flags change (e.g. SANITIZE=...).
 $(BUILD)/.flags: flags
@@ -142,7 +142,7 @@ bench: deps
 	./scripts/bench.sh
 
 bench-replication: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/tests/latwriter
+	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) ./scripts/bench-replication.sh
 
 # ---- install ----------------------------------------------------------

@@ -72,9 +72,15 @@ static uint64_t next_rand(uint64_t *s)
 
 static void fill_random(unsigned char *buf, size_t len, uint64_t *s)
 {
-	for (size_t i = 0; i + 8 <= len; i += 8) {
-		uint64_t r = next_rand(s);
+	size_t i;
+	uint64_t r;
+	for (i = 0; i + 8 <= len; i += 8) {
+		r = next_rand(s);
 		memcpy(buf + i, &r, 8);
+	}
+	if (i < len) {
+		r = next_rand(s);
+		memcpy(buf + i, &r, len - i);
 	}
 }
 
