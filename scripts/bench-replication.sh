@@ -155,6 +155,8 @@ metrics() {
 }
 
 # ---- arithmetic and tables ----
+# get SUMMARY KEY: one figure of latwriter's summary line (0 when absent).
+get() { local v; v=$(echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"); echo "${v:-0}"; }
 calc() { awk "BEGIN {printf \"$1\n\", $2}"; }
 # le A B: A <= B (decimals)
 le() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a + 0 <= b + 0)}'; }
@@ -211,7 +213,7 @@ part_abc() {
 		# The reference once more before anything is protected: what the
 		# daemon's own cycles of vma cost an unprotected VM beside it.
 		log "a: $half s on vmb before vma is protected"
-		lat_q=$("$LW" -r "$RATE" -t "$half" -s 101 "$B")
+		lat_q=$("$LW" -r "$RATE" -t "$half" -s 101 "$B") || log "a: the writer met errors on vmb"
 	fi
 	echo 1 >"$(V)/policies/24-hour-retention-policy/crash-consistent-frequency-seconds"
 	t0=$EPOCHREALTIME
@@ -225,12 +227,12 @@ part_abc() {
 		t0=$EPOCHREALTIME
 		log "a: $ROUNDS turns of $half s per side at $RATE writes/s"
 		read -r c0 _ <<<"$(metrics vma)"
-		n=0
+		n=0 errs_a=0 errs_b=0
 		for r in $(seq "$ROUNDS"); do
-			"$LW" -r "$RATE" -t "$half" -s "$((100 + r))" -l "$W/a.$r" "$A" >/dev/null
+			errs_a=$((errs_a + $(get "$("$LW" -r "$RATE" -t "$half" -s "$((100 + r))" -l "$W/a.$r" "$A")" errors)))
 			read -r c1 _ <<<"$(metrics vma)"
 			n=$((n + c1 - c0))
-			"$LW" -r "$RATE" -t "$half" -s "$((100 + r))" -l "$W/b.$r" "$B" >/dev/null
+			errs_b=$((errs_b + $(get "$("$LW" -r "$RATE" -t "$half" -s "$((100 + r))" -l "$W/b.$r" "$B")" errors)))
 			read -r c0 _ <<<"$(metrics vma)"
 		done
 		lat_a=$("$LW" -S "$W"/a.*)
@@ -263,7 +265,7 @@ part_abc() {
 		points_after vma 120 || { log "c: no new point"; exit 1; }
 		log "c: $PAGES distinct pages"
 		m0=$(metrics vma) ch0=$(rchar)
-		c_out=$("$LW" -r 0 -n "$PAGES" -u -t 86400 -s 7 "$A")
+		c_out=$("$LW" -r 0 -n "$PAGES" -u -t 86400 -s 7 "$A") || log "c: the writer met errors"
 		t1=$EPOCHREALTIME
 		points_after vma 300 || { log "c: no point after the writes"; exit 1; }
 		c_wait=$(since "$t1")
@@ -350,7 +352,7 @@ part_d() {
 		log "d: reusing the $ITEMS items kept in $d"
 		d_build="kept in $d"
 	else
-		[ ! -e "$d/state" ] || { log "d: $d holds a tree of another size; remove it or pick another BENCH_KEEP"; exit 1; }
+		[ ! -e "$d/state" ] || { log "d: $d holds a tree of another size or an unfinished one; remove it or pick another BENCH_KEEP"; exit 1; }
 		build_items "$d"
 	fi
 	log "d: mounting $ITEMS items"
@@ -399,8 +401,6 @@ if want a || want b || want c; then
 	echo "Setup of a-c: ${GIB} GiB disk(s) filled through the mount in $setup_fill s; initial replication $setup_enable s."
 fi
 
-# get SUMMARY KEY: one figure of latwriter's summary line.
-get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 if want a; then
 	table "a. Write latency through the mount, ms: ${GIB} GiB disk, 1 s cycles, $RATE writes/s, $ROUNDS x $(calc %g "$SECS / $ROUNDS") s per side in turns ($a_secs s)"
 	for f in p50 p99; do
@@ -416,7 +416,7 @@ if want a; then
 	y=$(get "$lat_q" p999_ms)
 	row "p99.9 against the reference's one turn before vma was protected" "$x" "$y" "$(calc %.2f "$x / ($y > 0 ? $y : 0.001)") x" -
 	row "max of that turn" - "$(get "$lat_q" max_ms)" - -
-	row "writes (errors)" "$(get "$lat_a" count) ($(get "$lat_a" errors))" "$(get "$lat_b" count) ($(get "$lat_b" errors))" - -
+	row "writes that succeeded (failed)" "$(get "$lat_a" count) ($errs_a)" "$(get "$lat_b" count) ($errs_b)" - -
 	row "replication cycles during the protected runs" "$a_cycles" - - -
 fi
 if want b; then
