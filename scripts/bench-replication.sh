@@ -298,7 +298,7 @@ batch() {
 # build_items DIR: the items made through the tree, as a user would, many
 # writes at once; then unmounted.
 build_items() {
-	local i n t0 left s0=$SECONDS
+	local i n t0 left states s0=$SECONDS
 	config "$1/config.json" "$1/regions"
 	mount_up "$1"
 	t0=$EPOCHREALTIME
@@ -317,13 +317,15 @@ build_items() {
 		batch $!
 	done
 	batch
+	n=$(find "$(V)/items" -mindepth 1 -maxdepth 1 | wc -l)
+	[ "$n" -eq "$ITEMS" ] || { log "d: enable-replication accepted for $n of $ITEMS VMs"; exit 1; }
 	log "d: enable-replication written for $ITEMS items after $(since "$t0") s; waiting for Protected"
 	left=$ITEMS
 	while [ "$left" -gt 0 ]; do
 		sleep 5
-		left=$(cat "$(V)"/items/*/state 2>/dev/null | grep -cvx Protected || true)
-		n=$(find "$(V)/items" -mindepth 1 -maxdepth 1 | wc -l)
-		left=$((left + ITEMS - n))
+		states=$(cat "$(V)"/items/*/state 2>/dev/null || true)
+		left=$(grep -cvx Protected <<<"$states" || true)
+		! grep -q Failed <<<"$states" || { log "d: $(grep -c Failed <<<"$states") items failed their initial replication"; exit 1; }
 		log "d: $left items not Protected yet ($(since "$t0") s)"
 		kill -0 "$PID" 2>/dev/null || { log "asrfs died; log:"; tail -20 "$W/asrfs.log" >&2; exit 1; }
 		[ $((SECONDS - s0)) -lt 7200 ] || { log "d: not Protected in 2 h"; exit 1; }
@@ -372,7 +374,8 @@ part_d() {
 	b=$(calc %.3f "20 - ($EPOCHREALTIME - $STARTED)")
 	if le 0 "$b"; then sleep "$b"; fi
 	k0=$(cpu_ticks)
-	d_cpu20=$(calc %.2f "$k0 * 100 / $TICK / ($EPOCHREALTIME - $STARTED)")
+	d_first=$(since "$STARTED")
+	d_cpu20=$(calc %.2f "$k0 * 100 / $TICK / $d_first")
 	t=$EPOCHREALTIME
 	sleep "$IDLE"
 	k1=$(cpu_ticks)
@@ -453,7 +456,7 @@ if want d; then
 	table "d. $ITEMS items of 2 sparse 1 GiB disks, one vault, default policy (building them: $d_build; mounting and measuring: $d_secs s)"
 	row "mount: launch to \`ls items\` listing all, s" "$d_mount" - "limit 2" "$(verdict "$d_mount" 2)"
 	row "\`cat vaults/$VAULT/items/*/state\`, best of 3, s" "$d_cat" - "limit 1" "$(verdict "$d_cat" 1)"
-	row "daemon CPU in the 20 s from the launch, % of a core" "$d_cpu20" - - -
+	row "daemon CPU from the launch to $(calc %.0f "$d_first") s after it (20 s, or the cats' end when later), % of a core" "$d_cpu20" - - -
 	row "daemon CPU idle, the $IDLE s after that, % of a core" "$d_idle" - "limit 2" "$(verdict "$d_idle" 2)"
 	row "VmRSS, MiB" "$(calc %.1f "$d_rss / 1024")" "$(calc %.1f "$d_rss0 / 1024") (no items)" - -
 	row "VmRSS per item above the empty daemon, KiB" "$per" - "limit $((64 + track)) (64 + $track tracking)" "$(verdict "$per" $((64 + track)))"
