@@ -32,11 +32,13 @@
 #   BENCH_KEEP     a directory that keeps d's built tree: built there when
 #                  missing, reused as it is when present
 #   BENCH_DISK_GIB the disk size of a, b, c (default 4)
+#   BENCH_TRACK_KIB the tracking structures' allowance per item in d's
+#                  memory target (default 64: a bit per 4 KiB page)
 #   BUILD          build directory holding asrfs and tests/latwriter
 set -eu
-usage() { echo "usage: bench-replication.sh [--help]   (environment: BENCH_ONLY BENCH_SECONDS BENCH_ROUNDS BENCH_RATE BENCH_IDLE BENCH_PAGES BENCH_ITEMS BENCH_KEEP BENCH_DISK_GIB BUILD)"; }
+usage() { echo "usage: bench-replication.sh [--help]   (environment: BENCH_ONLY BENCH_SECONDS BENCH_ROUNDS BENCH_RATE BENCH_IDLE BENCH_PAGES BENCH_ITEMS BENCH_KEEP BENCH_DISK_GIB BENCH_TRACK_KIB BUILD)"; }
 [ $# -eq 0 ] || case $1 in
--h | --help) usage; sed -n '2,37s/^# \{0,1\}//p' "$0"; exit 0 ;;
+-h | --help) usage; sed -n '2,39s/^# \{0,1\}//p' "$0"; exit 0 ;;
 *) echo "bench-replication.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
 esac
 case ${BENCH_KEEP:-} in "" | /*) ;; *) BENCH_KEEP=$PWD/$BENCH_KEEP ;; esac
@@ -54,11 +56,13 @@ IDLE=${BENCH_IDLE:-30}
 PAGES=${BENCH_PAGES:-5000}
 ITEMS=${BENCH_ITEMS:-1000}
 KEEP=${BENCH_KEEP:-}
+TRACK=${BENCH_TRACK_KIB:-64}
 GIB=${BENCH_DISK_GIB:-4}
 VAULT=asr-vault
 for n in "$SECS" "$ROUNDS" "$RATE" "$IDLE" "$PAGES" "$ITEMS" "$GIB"; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench-replication: not a positive whole number: $n" >&2; exit 2; }
 done
+[[ $TRACK =~ ^[0-9]+$ ]] || { echo "bench-replication: BENCH_TRACK_KIB is whole KiB: $TRACK" >&2; exit 2; }
 for t in "$ASRFS" "$LW"; do
 	[ -x "$t" ] || { echo "bench-replication: $t missing (make BUILD=$BUILD all $BUILD/tests/latwriter)" >&2; exit 1; }
 done
@@ -452,7 +456,7 @@ fi
 if want d; then
 	per=$(calc %.1f "($d_rss - $d_rss0) / $ITEMS")
 	# Tracking allowance: one bit per 4 KiB page of the item's 2 GiB.
-	track=64
+	track=$TRACK
 	table "d. $ITEMS items of 2 sparse 1 GiB disks, one vault, default policy (building them: $d_build; mounting and measuring: $d_secs s)"
 	row "mount: launch to \`ls items\` listing all, s" "$d_mount" - "limit 2" "$(verdict "$d_mount" 2)"
 	row "\`cat vaults/$VAULT/items/*/state\`, best of 3, s" "$d_cat" - "limit 1" "$(verdict "$d_cat" 1)"
