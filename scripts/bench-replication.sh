@@ -71,7 +71,7 @@ for t in jq fusermount3; do
 done
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/asrfs-bench-repl.XXXXXX")
-PID="" MNT=""
+PID="" MNT="" VERSION=unknown
 cleanup() {
 	stop_asrfs || true
 	rm -rf "$W"
@@ -120,6 +120,7 @@ until_true() {
 mount_up() {
 	start_asrfs "$1"
 	until_true 60 test -e "$MNT/version" || { log "asrfs did not mount; log:"; tail -20 "$W/asrfs.log" >&2; exit 1; }
+	VERSION=$(cat "$MNT/version")
 }
 
 stop_asrfs() {
@@ -400,8 +401,10 @@ if want d; then part_d; fi
 
 model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
-echo "### Figures of $started, commit $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "### Figures of $started"
 echo
+src=$(git -C "$(dirname "$BUILD")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo "asrfs $VERSION from $BUILD (the tree there at commit $src)."
 echo "Machine: $(nproc) CPUs ($model), $mem RAM, Linux $(uname -r); scratch dir on $(df -T "$W" | awk 'NR==2 {print $2 " (" $1 ")"}')."
 echo "Load average at the start: $load_start; at the end: $(cut -d" " -f1-3 /proc/loadavg)."
 if want a || want b || want c; then
