@@ -4,6 +4,9 @@
 #   make run        install deps, build, prepare the demo in ./var, mount at ./mnt/asr
 #   make check      install deps, build, run unit and integration tests
 #   make bench      delta engine benchmarks (docs/BENCHMARKS.md)
+#   make bench-replication  replication's cost to the VM and the daemon:
+#                   write latency, idle cycles, 1000 items (docs/BENCHMARKS.md;
+#                   not part of make check)
 #   make check SANITIZE=address,undefined   the same under sanitizers
 #   make fuzz       libFuzzer targets into build/fuzz (clang; tests/fuzz/README.md)
 #   make check-long the long runs: each fuzz target for FUZZ_SECONDS (300),
@@ -44,9 +47,9 @@ CORE_OBJ  = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 FS_OBJ    = $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run check unit integration bench clean distclean flags fuzz check-long install uninstall
+.PHONY: all deps run check unit integration bench bench-replication clean distclean flags fuzz check-long install uninstall
 
-all: $(BUILD)/asrfs $(BUILD)/asrfs-delta $(BUILD)/tests/errno-write $(BUILD)/tests/eio.so
+all: $(BUILD)/asrfs $(BUILD)/asrfs-delta $(BUILD)/tests/errno-write $(BUILD)/tests/eio.so $(BUILD)/tests/latwriter
 
 # Rebuild everything when the flags change (e.g. SANITIZE=...).
 $(BUILD)/.flags: flags
@@ -80,6 +83,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsync.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/errno-write: tests/errno-write.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+
+# The replication benchmark's writer (scripts/bench-replication.sh).
+$(BUILD)/tests/latwriter: tests/bench/latwriter.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
 
@@ -132,6 +140,10 @@ integration: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	./scripts/bench.sh
+
+bench-replication: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) ./scripts/bench-replication.sh
 
 # ---- install ----------------------------------------------------------
 PREFIX     ?= /usr/local

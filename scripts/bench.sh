@@ -409,6 +409,8 @@ cmp -s "$H" "$W/sparse.delta" || { echo "bench: sparse copy differs" >&2; exit 1
 holes="source $(stat -c %b "$H") blocks, asrfs-delta copy $(stat -c %b "$W/sparse.delta"), cp copy $(stat -c %b "$W/sparse.cp") (512-byte blocks, 1 GiB apparent size)"
 
 # ---- report ----
+# The file also holds make bench-replication's section, kept as it is.
+repl=$(sed -n '/^## Replication (make bench-replication)$/,$p' "$OUT" 2>/dev/null || true)
 model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 {
@@ -494,6 +496,7 @@ EOF
   read-limit run made right before it, and medians of the pairs are compared.
   Outliers still show; rerun make bench on a quiet machine for clean ratios.
 EOF
+	[ -z "$repl" ] || printf '\n%s\n' "$repl"
 } >"$OUT"
 log "wrote $OUT"
 cat "$OUT"
