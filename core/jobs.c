@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "sched.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -575,8 +576,10 @@ static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job
 			*pp = it->next;
 		unpersist_item(v, it);
 		item_close_chain(it); /* the graveyard is model_lock's */
+		sched_remove(it);
 		free(it);
 		return;
 	}
 	persist_item(v, it);
+	sched_item(v, it); /* it may cycle again */
 }

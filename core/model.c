@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "sched.h"
 #include "config.h"
 
 #include <errno.h>
@@ -944,8 +945,10 @@ static void probe_regions(void)
 		if (ok && !r->available) /* back: cycles that were backing off retry now */
 			for (struct vault_rec *v = M.vaults; v; v = v->next)
 				for (struct item_rec *it = v->items; it; it = it->next)
-					if (it->failing)
+					if (it->failing) {
 						it->next_cycle = time(NULL);
+						sched_item(v, it);
+					}
 		r->available = ok;
 		snprintf(r->reason, sizeof(r->reason), "%s", ok ? "" : reason);
 		if (ok && !r->loaded)
@@ -1064,6 +1067,7 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 		}
 		*pp = it->next;
 		item_close_chain(it);
+		sched_remove(it);
 		it->next = retired_items;
 		retired_items = it;
 	}
@@ -1138,6 +1142,7 @@ static void vault_takeover_or_reload(struct vault_rec *v, int refresh_chains)
 		v->lease_ok = time(NULL);
 		v->readonly = 0;
 		v->error[0] = '\0';
+		sched_vault(v); /* its items cycle here from now on */
 	}
 	pthread_mutex_unlock(&model_lock);
 	scratch_free(&tmp);
@@ -1327,6 +1332,8 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 		rc = vault_load(v);
 		if (rc < 0)
 			log_error("vault %s: cannot load: %s", v->name, strerror(-rc));
+		if (!v->readonly)
+			sched_vault(v);
 	}
 	pthread_mutex_unlock(&model_lock);
 
@@ -1355,6 +1362,7 @@ void core_stop(void)
 	}
 	jobs_stop();
 	pthread_mutex_lock(&model_lock);
+	sched_clear();
 	jobs_flush(NULL); /* before the leases go */
 	for (struct vault_rec *v = M.vaults; v; v = v->next) {
 		for (struct item_rec *it = v->items; it; it = it->next)

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "sched.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -238,8 +239,10 @@ int core_policy_set(const char *vault, const char *policy, const char *attr, con
 			*field = old;
 		else if (strcmp(attr, POLICY_CRASH) == 0)
 			for (struct item_rec *it = v->items; it; it = it->next)
-				if (strcmp(it->policy, policy) == 0 && it->next_cycle > time(NULL) + (time_t)val)
+				if (strcmp(it->policy, policy) == 0 && it->next_cycle > time(NULL) + (time_t)val) {
 					it->next_cycle = time(NULL) + (time_t)val;
+					sched_item(v, it);
+				}
 		goto out;
 	}
 	rc = -ENOENT;
@@ -714,6 +717,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 undo:
 	if (!old) {
 		protection_release_item(v, it);
+		sched_remove(it);
 		free(it);
 	}
 	goto out;
