@@ -106,6 +106,22 @@ VAULT_NAMES(core_policies, policies, struct policy_rec, info.name)
 VAULT_NAMES(core_items, items, struct item_rec, name)
 VAULT_NAMES(core_jobs, jobs, struct job_rec, id)
 
+/* Whether one name is in a vault's list: 1 or 0, -ENOENT with no vault.  A
+ * path's lookup asks this, not for the whole list. */
+#define VAULT_HAS(fn, finder)                                                  \
+	int fn(const char *vault, const char *name)                            \
+	{                                                                      \
+		struct vault_rec *v;                                           \
+		int rc;                                                        \
+		pthread_mutex_lock(&model_lock);                               \
+		v = vault_find(vault);                                         \
+		rc = !v ? -ENOENT : finder(v, name) != NULL;                   \
+		pthread_mutex_unlock(&model_lock);                             \
+		return rc;                                                     \
+	}
+VAULT_HAS(core_item_exists, item_find)
+VAULT_HAS(core_job_exists, job_find)
+
 
 int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out);
 
@@ -475,24 +491,39 @@ int core_item_info(const char *vault, const char *item, struct item_info *out)
 	return rc;
 }
 
+/* model_lock held: whether an item of this name is in any vault but v. */
+static int item_elsewhere(const struct vault_rec *v, const char *name)
+{
+	for (struct vault_rec *w = M.vaults; w; w = w->next)
+		if (w != v && item_find(w, name))
+			return 1;
+	return 0;
+}
+
 int core_shortcuts(struct strlist *names, struct strlist *vaults)
 {
-	struct strlist all = {0};
 	int rc = 0;
 	pthread_mutex_lock(&model_lock);
 	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
 		for (struct item_rec *it = v->items; it && rc == 0; it = it->next)
-			rc = sl_add(&all, it->name);
-	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
-		for (struct item_rec *it = v->items; it && rc == 0; it = it->next) {
-			int count = 0;
-			for (int i = 0; i < all.n; i++)
-				count += strcmp(all.v[i], it->name) == 0;
-			if (count == 1 && (rc = sl_add(names, it->name)) == 0)
+			if (!item_elsewhere(v, it->name) && (rc = sl_add(names, it->name)) == 0)
 				rc = sl_add(vaults, v->name);
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_shortcut(const char *name, char *vault, size_t len)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&model_lock);
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		if (item_find(v, name)) {
+			rc = item_elsewhere(v, name) ? -ENOENT : 0;
+			if (rc == 0)
+				snprintf(vault, len, "%s", v->name);
+			break;
 		}
 	pthread_mutex_unlock(&model_lock);
-	sl_free(&all);
 	return rc;
 }
 
