@@ -1283,6 +1283,73 @@ static void *sched_main(void *arg)
 	return NULL;
 }
 
+/* ---- start-up: each item's first cycle --------------------------------- */
+
+/* model_lock held: the item's crash-consistent period, in seconds. */
+static time_t item_period(struct vault_rec *v, const struct item_rec *it)
+{
+	struct policy_rec *p = policy_find(v, it->policy);
+	return (time_t)(p ? p->info.crash_frequency_seconds : 300);
+}
+
+/* model_lock held: a freshly loaded item's next cycle, once its newest point
+ * is known: a period after that point, as if the daemon had not stopped;
+ * now when that is past or it has none (or its points could not be read:
+ * the cycle then says why). */
+static void first_cycle_from_points(struct vault_rec *v, struct item_rec *it, int chain_ok, time_t now)
+{
+	time_t period = item_period(v, it), due = now;
+	if (chain_ok && it->last_point_time)
+		due = it->last_point_time + period;
+	if (due < now)
+		due = now;
+	if (due > now + period) /* a point from the future: a clock moved back */
+		due = now + period;
+	it->next_cycle = due;
+	sched_item(v, it);
+}
+
+/* On the worker pool, once after start: read each Protected item's point
+ * chain (which rolls back a cycle a crash cut short) to learn its newest
+ * point, and schedule its first cycle from it.  Until then every item waits
+ * a whole period, so a mount neither runs every item's cycle at once nor
+ * holds model_lock across a thousand catalogs: an item is claimed as a
+ * cycle claims it (cycle_running, which a job waits for) while its chain
+ * opens without the lock. */
+static void schedules_from_points(void *arg)
+{
+	int n = 0;
+	(void)arg;
+	for (struct vault_rec *v = M.vaults; v && !jobs_stopping_now(); v = v->next) {
+		struct strlist names = {0};
+		pthread_mutex_lock(&model_lock);
+		for (struct item_rec *it = v->items; it && !v->readonly; it = it->next)
+			if (strcmp(it->state, "Protected") == 0 && !it->damaged[0] && sl_add(&names, it->name) < 0)
+				break;
+		pthread_mutex_unlock(&model_lock);
+		for (int i = 0; i < names.n && !jobs_stopping_now(); i++) {
+			struct item_rec *it;
+			int rc;
+			pthread_mutex_lock(&model_lock);
+			it = item_find(v, names.v[i]);
+			if (!it || it->job || it->cycle_running || v->readonly) {
+				pthread_mutex_unlock(&model_lock); /* a job or a cycle reads it itself */
+				continue;
+			}
+			it->cycle_running = 1;
+			pthread_mutex_unlock(&model_lock);
+			rc = item_open_chain(v, it);
+			pthread_mutex_lock(&model_lock);
+			it->cycle_running = 0;
+			first_cycle_from_points(v, it, rc == 0, time(NULL));
+			pthread_mutex_unlock(&model_lock);
+			n++;
+		}
+		sl_free(&names);
+	}
+	log_debug("scheduled the first cycle of %d item(s) from their newest points", n);
+}
+
 int core_start(const struct core_opts *o, char *err, size_t errlen)
 {
 	int rc;
@@ -1332,6 +1399,10 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 		rc = vault_load(v);
 		if (rc < 0)
 			log_error("vault %s: cannot load: %s", v->name, strerror(-rc));
+		/* a period from now until schedules_from_points knows better (a
+		 * read-only vault's items cycle at once when it is taken over) */
+		for (struct item_rec *it = v->items; it && !v->readonly; it = it->next)
+			it->next_cycle = time(NULL) + item_period(v, it);
 		if (!v->readonly)
 			sched_vault(v);
 	}
@@ -1343,6 +1414,14 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 		return rc;
 	}
 	job_resume_all();
+	if (pool_submit(schedules_from_points, NULL, NULL) < 0) {
+		/* no reading ahead: every item cycles now, as it finds out */
+		pthread_mutex_lock(&model_lock);
+		for (struct vault_rec *v = M.vaults; v; v = v->next)
+			for (struct item_rec *it = v->items; it; it = it->next)
+				first_cycle_from_points(v, it, 0, time(NULL));
+		pthread_mutex_unlock(&model_lock);
+	}
 	sched_stop = 0;
 	rc = pthread_create(&sched_thread, NULL, sched_main, NULL);
 	if (rc) {
