@@ -141,6 +141,7 @@ static void job_link(struct vault_rec *v, struct job_rec *j)
 {
 	j->next = v->jobs;
 	v->jobs = j;
+	vault_lists_changed(v);
 }
 
 /* model_lock held: the item runs job j now (its `job` link, its state). */
@@ -574,6 +575,7 @@ static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job
 			;
 		if (*pp)
 			*pp = it->next;
+		vault_lists_changed(v);
 		unpersist_item(v, it);
 		item_close_chain(it); /* the graveyard is model_lock's */
 		sched_remove(it);

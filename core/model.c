@@ -37,6 +37,8 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +83,87 @@ struct disk_rec *disk_find(struct disk_rec *list, const char *name) { FIND_IN(li
 struct sa_rec *sa_find(struct region *r, const char *name) { FIND_IN(r->sas, name); }
 struct vault_rec *vault_find(const char *name) { FIND_IN(M.vaults, name); }
 struct policy_rec *policy_find(struct vault_rec *v, const char *name) { FIND_IN(v->policies, info.name); }
-struct item_rec *item_find(struct vault_rec *v, const char *name) { FIND_IN(v->items, name); }
-struct job_rec *job_find(struct vault_rec *v, const char *name) { FIND_IN(v->jobs, id); }
+
+/* A vault's items and jobs are lists, and a vault may hold thousands of
+ * each: every path lookup and render used to walk them.  item_find and
+ * job_find look names up in a hash table of the list instead (open
+ * addressing, at most half full), built at the first lookup after
+ * vault_lists_changed() dropped it.  Where a list holds a name twice the
+ * first one wins, as in the walk. */
+struct name_index {
+	size_t cap; /* a power of two */
+	void *slot[];
+};
+
+static size_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return (size_t)h;
+}
+
+#define REC_NEXT(p, off) (*(void **)((char *)(p) + (off)))
+#define REC_KEY(p, off) ((const char *)(p) + (off))
+
+static struct name_index *index_build(void *head, size_t next_off, size_t key_off)
+{
+	struct name_index *ix;
+	size_t n = 0, cap = 16;
+
+	for (void *p = head; p; p = REC_NEXT(p, next_off))
+		n++;
+	while (cap < 2 * n)
+		cap *= 2;
+	ix = calloc(1, sizeof(*ix) + cap * sizeof(ix->slot[0]));
+	if (!ix)
+		return NULL;
+	ix->cap = cap;
+	for (void *p = head; p; p = REC_NEXT(p, next_off)) {
+		size_t i = name_hash(REC_KEY(p, key_off)) & (cap - 1);
+		for (; ix->slot[i]; i = (i + 1) & (cap - 1))
+			if (strcmp(REC_KEY(ix->slot[i], key_off), REC_KEY(p, key_off)) == 0)
+				break;
+		if (!ix->slot[i])
+			ix->slot[i] = p;
+	}
+	return ix;
+}
+
+static void *index_find(struct name_index **ix, void *head, size_t next_off, size_t key_off, const char *name)
+{
+	if (!*ix)
+		*ix = index_build(head, next_off, key_off);
+	if (!*ix) { /* no memory for it: walk the list */
+		for (void *p = head; p; p = REC_NEXT(p, next_off))
+			if (strcmp(REC_KEY(p, key_off), name) == 0)
+				return p;
+		return NULL;
+	}
+	for (size_t i = name_hash(name) & ((*ix)->cap - 1); (*ix)->slot[i]; i = (i + 1) & ((*ix)->cap - 1))
+		if (strcmp(REC_KEY((*ix)->slot[i], key_off), name) == 0)
+			return (*ix)->slot[i];
+	return NULL;
+}
+
+struct item_rec *item_find(struct vault_rec *v, const char *name)
+{
+	return index_find(&v->item_index, v->items, offsetof(struct item_rec, next), offsetof(struct item_rec, name),
+			  name);
+}
+
+struct job_rec *job_find(struct vault_rec *v, const char *name)
+{
+	return index_find(&v->job_index, v->jobs, offsetof(struct job_rec, next), offsetof(struct job_rec, id), name);
+}
+
+void vault_lists_changed(struct vault_rec *v)
+{
+	free(v->item_index);
+	free(v->job_index);
+	v->item_index = NULL;
+	v->job_index = NULL;
+}
 
 struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const char *vnet)
 {
@@ -446,6 +527,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 		snprintf(it->error, sizeof(it->error), "%s", it->damaged);
 		it->next = v->items;
 		v->items = it;
+		vault_lists_changed(v);
 		return 0;
 	}
 	JCPY(it->name, o, "name"); JCPY(it->state, o, "state"); JCPY(it->source_region, o, "source_region");
@@ -479,6 +561,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	json_object_put(o);
 	it->next = v->items;
 	v->items = it;
+	vault_lists_changed(v);
 	return 0;
 }
 
@@ -490,6 +573,7 @@ static void job_insert(struct vault_rec *v, struct job_rec *j)
 		;
 	j->next = *pp;
 	*pp = j;
+	vault_lists_changed(v);
 }
 
 /* A job record that does not parse: kept aside, and a Failed job of the same
@@ -988,6 +1072,7 @@ static void scratch_free(struct vault_rec *tmp)
 	free_vault_lists(tmp->policies, tmp->maps, tmp->jobs);
 	while (tmp->items) { struct item_rec *n = tmp->items->next; free(tmp->items); tmp->items = n; }
 	tmp->policies = NULL, tmp->maps = NULL, tmp->jobs = NULL;
+	vault_lists_changed(tmp);
 }
 
 /* Take what the records say from src; keep what this process learned at run
@@ -1027,6 +1112,7 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 	v->policies = tmp->policies;
 	v->maps = tmp->maps;
 	v->jobs = tmp->jobs;
+	vault_lists_changed(v);
 	v->next_job = tmp->next_job;
 	memcpy(v->damaged, tmp->damaged, sizeof(v->damaged));
 	tmp->policies = NULL, tmp->maps = NULL, tmp->jobs = NULL;
@@ -1071,6 +1157,9 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 		it->next = retired_items;
 		retired_items = it;
 	}
+	/* the lookups below must not find a retired item; the ones added here
+	 * have names no later lookup of this loop asks for */
+	vault_lists_changed(v);
 	while (tmp->items) {
 		struct item_rec *t = tmp->items, *it = item_find(v, t->name);
 		tmp->items = t->next;
@@ -1082,6 +1171,8 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 			v->items = t;
 		}
 	}
+	vault_lists_changed(v);
+	vault_lists_changed(tmp);
 	for (struct item_rec *it = v->items; it && drop_chains; it = it->next)
 		item_close_chain(it);
 }
@@ -1468,6 +1559,7 @@ void core_stop(void)
 		while (v->maps) { struct mapping_rec *m = v->maps; v->maps = m->next; free(m); }
 		while (v->items) { struct item_rec *i = v->items; v->items = i->next; free(i); }
 		while (v->jobs) { struct job_rec *j = v->jobs; v->jobs = j->next; free(j); }
+		vault_lists_changed(v);
 		free(v);
 	}
 	while (M.regions) {

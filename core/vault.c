@@ -726,6 +726,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	if (!old) {
 		it->next = v->items;
 		v->items = it;
+		vault_lists_changed(v);
 	}
 	snprintf(it->state, sizeof(it->state), "EnablingProtection");
 	/* job_submit saves the item after its job, never before: a crash in
@@ -736,8 +737,10 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		struct item_rec **pp;
 		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
 			;
-		if (*pp && !old)
+		if (*pp && !old) {
 			*pp = it->next;
+			vault_lists_changed(v);
+		}
 		if (!old)
 			unpersist_item(v, it);
 		fail_vault(v, rc, "cannot start enable replication: %s", strerror(-rc));
