@@ -1376,8 +1376,7 @@ static void *sched_main(void *arg)
 
 /* ---- start-up: each item's first cycle --------------------------------- */
 
-/* model_lock held: the item's crash-consistent period, in seconds. */
-static time_t item_period(struct vault_rec *v, const struct item_rec *it)
+time_t item_period(struct vault_rec *v, const struct item_rec *it)
 {
 	struct policy_rec *p = policy_find(v, it->policy);
 	return (time_t)(p ? p->info.crash_frequency_seconds : 300);

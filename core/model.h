@@ -219,6 +219,8 @@ struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const cha
 /* model_lock held: call after linking a record into v->items or v->jobs or
  * unlinking one (before it is freed), so no lookup finds a stale one. */
 void vault_lists_changed(struct vault_rec *v);
+/* The crash-consistent period of the item's policy, in seconds (model_lock held). */
+time_t item_period(struct vault_rec *v, const struct item_rec *it);
 /* An item state only a running job may hold (EnablingProtection, ...InProgress). */
 int state_transitional(const char *state);
 

@@ -519,7 +519,6 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 	pthread_mutex_lock(&model_lock);
 	it = item_find(a->v, a->item);
 	if (it) {
-		struct policy_rec *p = policy_find(a->v, it->policy);
 		time_t now = time(NULL), prev = it->next_cycle - it->last_cycle; /* the last wait */
 		it->cycle_running = 0;
 		if (rc == -EAGAIN) {
@@ -530,7 +529,7 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 			return;
 		}
 		it->last_cycle = now;
-		it->next_cycle = now + (time_t)(p ? p->info.crash_frequency_seconds : 300);
+		it->next_cycle = now + item_period(a->v, it);
 		it->cycles++;
 		it->bytes_replicated += shipped;
 		if (rc < 0) {
