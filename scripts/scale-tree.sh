@@ -12,10 +12,16 @@
 # build goes through the mount (create-vm, enable-replication) as an
 # operator's script would, 16 writers at a time.  Needs build/asrfs.
 set -eu
+usage() { echo "usage: scale-tree.sh build DIR [N] | measure DIR   (ASRFS=path/to/asrfs to pick a binary)"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+build | measure) [ $# -ge 2 ] || { usage >&2; exit 2; } ;;
+*) usage >&2; exit 2 ;;
+esac
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 ASRFS=${ASRFS:-$TOP/build/asrfs}
-cmd=${1:?build|measure}
-DIR=${2:?directory}
+cmd=$1
+DIR=$2
 N=${3:-1000}
 MNT=$DIR/mnt
 STATE=$DIR/state
@@ -84,5 +90,4 @@ measure)
 	echo "rss-kib: $(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")"
 	stop
 	;;
-*) echo "usage: $0 build|measure DIR [N]" >&2; exit 2 ;;
 esac
