@@ -202,6 +202,8 @@ struct item_info {
 };
 
 int core_items(const char *vault, struct strlist *out);
+/* 1 when the vault has the item (job), 0 when not, -ENOENT with no vault. */
+int core_item_exists(const char *vault, const char *item);
 int core_item_info(const char *vault, const char *item, struct item_info *out);
 /* Controls of SPEC 4 by file name ("failover", "disable", ...). */
 int core_item_control(const char *vault, const char *item, const char *control, const char *line,
@@ -225,6 +227,9 @@ void core_refusal_end(const struct refusal_owner *o, const char *saved, const ch
 		      const char *why);
 /* The item's top-level shortcut: items whose name is unique across vaults. */
 int core_shortcuts(struct strlist *names, struct strlist *vaults);
+/* The vault of the shortcut `name` (an item of that name in one vault only),
+ * or -ENOENT. */
+int core_shortcut(const char *name, char *vault, size_t len);
 
 /* Recovery points. */
 struct point_info {
@@ -264,6 +269,7 @@ struct job_info {
 };
 
 int core_jobs(const char *vault, struct strlist *out);
+int core_job_exists(const char *vault, const char *job);
 int core_job_info(const char *vault, const char *job, struct job_info *out);
 
 /* ---- rendering ---------------------------------------------------- */

@@ -21,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "sched.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -140,6 +141,7 @@ static void job_link(struct vault_rec *v, struct job_rec *j)
 {
 	j->next = v->jobs;
 	v->jobs = j;
+	vault_lists_changed(v);
 }
 
 /* model_lock held: the item runs job j now (its `job` link, its state). */
@@ -573,10 +575,13 @@ static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job
 			;
 		if (*pp)
 			*pp = it->next;
+		vault_lists_changed(v);
 		unpersist_item(v, it);
 		item_close_chain(it); /* the graveyard is model_lock's */
+		sched_remove(it);
 		free(it);
 		return;
 	}
 	persist_item(v, it);
+	sched_item(v, it); /* it may cycle again */
 }

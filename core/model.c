@@ -30,12 +30,15 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "sched.h"
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,8 +83,87 @@ struct disk_rec *disk_find(struct disk_rec *list, const char *name) { FIND_IN(li
 struct sa_rec *sa_find(struct region *r, const char *name) { FIND_IN(r->sas, name); }
 struct vault_rec *vault_find(const char *name) { FIND_IN(M.vaults, name); }
 struct policy_rec *policy_find(struct vault_rec *v, const char *name) { FIND_IN(v->policies, info.name); }
-struct item_rec *item_find(struct vault_rec *v, const char *name) { FIND_IN(v->items, name); }
-struct job_rec *job_find(struct vault_rec *v, const char *name) { FIND_IN(v->jobs, id); }
+
+/* A vault's items and jobs are lists, and a vault may hold thousands of
+ * each: every path lookup and render used to walk them.  item_find and
+ * job_find look names up in a hash table of the list instead (open
+ * addressing, at most half full), built at the first lookup after
+ * vault_lists_changed() dropped it.  Where a list holds a name twice the
+ * first one wins, as in the walk. */
+struct name_index {
+	size_t cap; /* a power of two */
+	void *slot[];
+};
+
+static size_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return (size_t)h;
+}
+
+#define REC_NEXT(p, off) (*(void **)((char *)(p) + (off)))
+#define REC_KEY(p, off) ((const char *)(p) + (off))
+
+static struct name_index *index_build(void *head, size_t next_off, size_t key_off)
+{
+	struct name_index *ix;
+	size_t n = 0, cap = 16;
+
+	for (void *p = head; p; p = REC_NEXT(p, next_off))
+		n++;
+	while (cap < 2 * n)
+		cap *= 2;
+	ix = calloc(1, sizeof(*ix) + cap * sizeof(ix->slot[0]));
+	if (!ix)
+		return NULL;
+	ix->cap = cap;
+	for (void *p = head; p; p = REC_NEXT(p, next_off)) {
+		size_t i = name_hash(REC_KEY(p, key_off)) & (cap - 1);
+		for (; ix->slot[i]; i = (i + 1) & (cap - 1))
+			if (strcmp(REC_KEY(ix->slot[i], key_off), REC_KEY(p, key_off)) == 0)
+				break;
+		if (!ix->slot[i])
+			ix->slot[i] = p;
+	}
+	return ix;
+}
+
+static void *index_find(struct name_index **ix, void *head, size_t next_off, size_t key_off, const char *name)
+{
+	if (!*ix)
+		*ix = index_build(head, next_off, key_off);
+	if (!*ix) { /* no memory for it: walk the list */
+		for (void *p = head; p; p = REC_NEXT(p, next_off))
+			if (strcmp(REC_KEY(p, key_off), name) == 0)
+				return p;
+		return NULL;
+	}
+	for (size_t i = name_hash(name) & ((*ix)->cap - 1); (*ix)->slot[i]; i = (i + 1) & ((*ix)->cap - 1))
+		if (strcmp(REC_KEY((*ix)->slot[i], key_off), name) == 0)
+			return (*ix)->slot[i];
+	return NULL;
+}
+
+struct item_rec *item_find(struct vault_rec *v, const char *name)
+{
+	return index_find(&v->item_index, v->items, offsetof(struct item_rec, next), offsetof(struct item_rec, name),
+			  name);
+}
+
+struct job_rec *job_find(struct vault_rec *v, const char *name)
+{
+	return index_find(&v->job_index, v->jobs, offsetof(struct job_rec, next), offsetof(struct job_rec, id), name);
+}
+
+void vault_lists_changed(struct vault_rec *v)
+{
+	free(v->item_index);
+	free(v->job_index);
+	v->item_index = NULL;
+	v->job_index = NULL;
+}
 
 struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const char *vnet)
 {
@@ -448,6 +530,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 		snprintf(it->error, sizeof(it->error), "%s", it->damaged);
 		it->next = v->items;
 		v->items = it;
+		vault_lists_changed(v);
 		return 0;
 	}
 	JCPY(it->name, o, "name"); JCPY(it->state, o, "state"); JCPY(it->source_region, o, "source_region");
@@ -482,6 +565,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	json_object_put(o);
 	it->next = v->items;
 	v->items = it;
+	vault_lists_changed(v);
 	return 0;
 }
 
@@ -493,6 +577,7 @@ static void job_insert(struct vault_rec *v, struct job_rec *j)
 		;
 	j->next = *pp;
 	*pp = j;
+	vault_lists_changed(v);
 }
 
 /* A job record that does not parse: kept aside, and a Failed job of the same
@@ -949,8 +1034,10 @@ static void probe_regions(void)
 		if (ok && !r->available) /* back: cycles that were backing off retry now */
 			for (struct vault_rec *v = M.vaults; v; v = v->next)
 				for (struct item_rec *it = v->items; it; it = it->next)
-					if (it->failing)
+					if (it->failing) {
 						it->next_cycle = time(NULL);
+						sched_item(v, it);
+					}
 		r->available = ok;
 		snprintf(r->reason, sizeof(r->reason), "%s", ok ? "" : reason);
 		if (ok && !r->loaded)
@@ -990,6 +1077,7 @@ static void scratch_free(struct vault_rec *tmp)
 	free_vault_lists(tmp->policies, tmp->maps, tmp->jobs);
 	while (tmp->items) { struct item_rec *n = tmp->items->next; free(tmp->items); tmp->items = n; }
 	tmp->policies = NULL, tmp->maps = NULL, tmp->jobs = NULL;
+	vault_lists_changed(tmp);
 }
 
 /* Take what the records say from src; keep what this process learned at run
@@ -1029,6 +1117,7 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 	v->policies = tmp->policies;
 	v->maps = tmp->maps;
 	v->jobs = tmp->jobs;
+	vault_lists_changed(v);
 	v->next_job = tmp->next_job;
 	memcpy(v->damaged, tmp->damaged, sizeof(v->damaged));
 	tmp->policies = NULL, tmp->maps = NULL, tmp->jobs = NULL;
@@ -1069,9 +1158,13 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 		}
 		*pp = it->next;
 		item_close_chain(it);
+		sched_remove(it);
 		it->next = retired_items;
 		retired_items = it;
 	}
+	/* the lookups below must not find a retired item; the ones added here
+	 * have names no later lookup of this loop asks for */
+	vault_lists_changed(v);
 	while (tmp->items) {
 		struct item_rec *t = tmp->items, *it = item_find(v, t->name);
 		tmp->items = t->next;
@@ -1083,6 +1176,8 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 			v->items = t;
 		}
 	}
+	vault_lists_changed(v);
+	vault_lists_changed(tmp);
 	for (struct item_rec *it = v->items; it && drop_chains; it = it->next)
 		item_close_chain(it);
 }
@@ -1143,6 +1238,7 @@ static void vault_takeover_or_reload(struct vault_rec *v, int refresh_chains)
 		v->lease_ok = time(NULL);
 		v->readonly = 0;
 		v->error[0] = '\0';
+		sched_vault(v); /* its items cycle here from now on */
 	}
 	pthread_mutex_unlock(&model_lock);
 	scratch_free(&tmp);
@@ -1283,6 +1379,72 @@ static void *sched_main(void *arg)
 	return NULL;
 }
 
+/* ---- start-up: each item's first cycle --------------------------------- */
+
+time_t item_period(struct vault_rec *v, const struct item_rec *it)
+{
+	struct policy_rec *p = policy_find(v, it->policy);
+	return (time_t)(p ? p->info.crash_frequency_seconds : 300);
+}
+
+/* model_lock held: a freshly loaded item's next cycle, once its newest point
+ * is known: a period after that point, as if the daemon had not stopped;
+ * now when that is past or it has none (or its points could not be read:
+ * the cycle then says why). */
+static void first_cycle_from_points(struct vault_rec *v, struct item_rec *it, int chain_ok, time_t now)
+{
+	time_t period = item_period(v, it), due = now;
+	if (chain_ok && it->last_point_time)
+		due = it->last_point_time + period;
+	if (due < now)
+		due = now;
+	if (due > now + period) /* a point from the future: a clock moved back */
+		due = now + period;
+	it->next_cycle = due;
+	sched_item(v, it);
+}
+
+/* On the worker pool, once after start: read each Protected item's point
+ * chain (which rolls back a cycle a crash cut short) to learn its newest
+ * point, and schedule its first cycle from it.  Until then every item waits
+ * a whole period, so a mount neither runs every item's cycle at once nor
+ * holds model_lock across a thousand catalogs: an item is claimed as a
+ * cycle claims it (cycle_running, which a job waits for) while its chain
+ * opens without the lock. */
+static void schedules_from_points(void *arg)
+{
+	int n = 0;
+	(void)arg;
+	for (struct vault_rec *v = M.vaults; v && !jobs_stopping_now(); v = v->next) {
+		struct strlist names = {0};
+		pthread_mutex_lock(&model_lock);
+		for (struct item_rec *it = v->items; it && !v->readonly; it = it->next)
+			if (strcmp(it->state, "Protected") == 0 && !it->damaged[0] && sl_add(&names, it->name) < 0)
+				break;
+		pthread_mutex_unlock(&model_lock);
+		for (int i = 0; i < names.n && !jobs_stopping_now(); i++) {
+			struct item_rec *it;
+			int rc;
+			pthread_mutex_lock(&model_lock);
+			it = item_find(v, names.v[i]);
+			if (!it || it->job || it->cycle_running || v->readonly) {
+				pthread_mutex_unlock(&model_lock); /* a job or a cycle reads it itself */
+				continue;
+			}
+			it->cycle_running = 1;
+			pthread_mutex_unlock(&model_lock);
+			rc = item_open_chain(v, it);
+			pthread_mutex_lock(&model_lock);
+			it->cycle_running = 0;
+			first_cycle_from_points(v, it, rc == 0, time(NULL));
+			pthread_mutex_unlock(&model_lock);
+			n++;
+		}
+		sl_free(&names);
+	}
+	log_debug("scheduled the first cycle of %d item(s) from their newest points", n);
+}
+
 int core_start(const struct core_opts *o, char *err, size_t errlen)
 {
 	int rc;
@@ -1332,6 +1494,12 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 		rc = vault_load(v);
 		if (rc < 0)
 			log_error("vault %s: cannot load: %s", v->name, strerror(-rc));
+		/* a period from now until schedules_from_points knows better (a
+		 * read-only vault's items cycle at once when it is taken over) */
+		for (struct item_rec *it = v->items; it && !v->readonly; it = it->next)
+			it->next_cycle = time(NULL) + item_period(v, it);
+		if (!v->readonly)
+			sched_vault(v);
 	}
 	pthread_mutex_unlock(&model_lock);
 
@@ -1341,6 +1509,14 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 		return rc;
 	}
 	job_resume_all();
+	if (pool_submit(schedules_from_points, NULL, NULL) < 0) {
+		/* no reading ahead: every item cycles now, as it finds out */
+		pthread_mutex_lock(&model_lock);
+		for (struct vault_rec *v = M.vaults; v; v = v->next)
+			for (struct item_rec *it = v->items; it; it = it->next)
+				first_cycle_from_points(v, it, 0, time(NULL));
+		pthread_mutex_unlock(&model_lock);
+	}
 	sched_stop = 0;
 	rc = pthread_create(&sched_thread, NULL, sched_main, NULL);
 	if (rc) {
@@ -1360,6 +1536,7 @@ void core_stop(void)
 	}
 	jobs_stop();
 	pthread_mutex_lock(&model_lock);
+	sched_clear();
 	jobs_flush(NULL); /* before the leases go */
 	for (struct vault_rec *v = M.vaults; v; v = v->next) {
 		for (struct item_rec *it = v->items; it; it = it->next)
@@ -1386,6 +1563,7 @@ void core_stop(void)
 		while (v->maps) { struct mapping_rec *m = v->maps; v->maps = m->next; free(m); }
 		while (v->items) { struct item_rec *i = v->items; v->items = i->next; free(i); }
 		while (v->jobs) { struct job_rec *j = v->jobs; v->jobs = j->next; free(j); }
+		vault_lists_changed(v);
 		free(v);
 	}
 	while (M.regions) {

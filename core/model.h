@@ -202,6 +202,9 @@ struct vault_rec {
 	struct mapping_rec *maps;
 	struct item_rec *items;
 	struct job_rec *jobs;        /* newest first */
+	/* item_find's and job_find's hash tables of the two lists, built on
+	 * first use; vault_lists_changed() drops them */
+	struct name_index *item_index, *job_index;
 	struct vault_rec *next;
 };
 
@@ -228,6 +231,11 @@ struct policy_rec *policy_find(struct vault_rec *v, const char *name);
 struct item_rec *item_find(struct vault_rec *v, const char *name);
 struct job_rec *job_find(struct vault_rec *v, const char *id);
 struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const char *vnet);
+/* model_lock held: call after linking a record into v->items or v->jobs or
+ * unlinking one (before it is freed), so no lookup finds a stale one. */
+void vault_lists_changed(struct vault_rec *v);
+/* The crash-consistent period of the item's policy, in seconds (model_lock held). */
+time_t item_period(struct vault_rec *v, const struct item_rec *it);
 /* An item state only a running job may hold (EnablingProtection, ...InProgress). */
 int state_transitional(const char *state);
 

@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "sched.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -520,16 +521,17 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 	pthread_mutex_lock(&model_lock);
 	it = item_find(a->v, a->item);
 	if (it) {
-		struct policy_rec *p = policy_find(a->v, it->policy);
 		time_t now = time(NULL), prev = it->next_cycle - it->last_cycle; /* the last wait */
 		it->cycle_running = 0;
 		if (rc == -EAGAIN) {
-			/* gave way to a job before it began: not a cycle, nor a failure */
+			/* gave way to a job before it began: not a cycle, nor a
+			 * failure (the pop skips it until the job's end) */
+			sched_item(a->v, it);
 			pthread_mutex_unlock(&model_lock);
 			return;
 		}
 		it->last_cycle = now;
-		it->next_cycle = now + (time_t)(p ? p->info.crash_frequency_seconds : 300);
+		it->next_cycle = now + item_period(a->v, it);
 		it->cycles++;
 		it->bytes_replicated += shipped;
 		if (rc < 0) {
@@ -563,6 +565,7 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 				persist_item(a->v, it);
 			}
 		}
+		sched_item(a->v, it);
 	}
 	pthread_mutex_unlock(&model_lock);
 }
@@ -920,24 +923,31 @@ int points_drop_older(struct vault_rec *v, const char *item)
 
 void replication_tick(time_t now)
 {
+	struct vault_rec *v;
+	struct item_rec *it;
+	time_t when;
+
+	/* Only the items that are due: the others wait in the heap.  An item
+	 * that cannot cycle now leaves it (sched.c says who puts it back). */
 	pthread_mutex_lock(&model_lock);
-	for (struct vault_rec *v = M.vaults; v; v = v->next) {
-		if (v->readonly)
+	while (sched_pop_due(now, &v, &it, &when)) {
+		struct cycle_arg *a;
+		if (v->readonly || strcmp(it->state, "Protected") != 0 || it->job || it->cycle_running)
 			continue;
-		for (struct item_rec *it = v->items; it; it = it->next) {
-			struct cycle_arg *a;
-			if (strcmp(it->state, "Protected") != 0 || it->job || it->cycle_running || now < it->next_cycle)
-				continue;
-			a = calloc(1, sizeof(*a));
-			if (!a)
-				continue;
+		if (now < it->next_cycle) { /* its time moved on since it went in */
+			sched_item(v, it);
+			continue;
+		}
+		a = calloc(1, sizeof(*a));
+		if (a) {
 			a->v = v;
 			snprintf(a->item, sizeof(a->item), "%s", it->name);
 			it->cycle_running = 1;
-			if (pool_submit(cycle_work, a, free) < 0) {
-				it->cycle_running = 0;
-				free(a);
-			}
+		}
+		if (!a || pool_submit(cycle_work, a, free) < 0) {
+			it->cycle_running = 0;
+			free(a);
+			sched_put(v, it, now + 1); /* try again next second */
 		}
 	}
 	pthread_mutex_unlock(&model_lock);

@@ -203,13 +203,16 @@ void core_render_job_json(const struct job_info *ji, struct sbuf *out)
 /* Prometheus label values escape \, " and newline. */
 static void label(struct sbuf *out, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			sb_printf(out, "\\%c", *s);
-		else if (*s == '\n')
+	while (*s) {
+		size_t plain = strcspn(s, "\\\"\n");
+		sb_putn(out, s, plain); /* the run that needs no escape, at once */
+		s += plain;
+		if (*s == '\n')
 			sb_puts(out, "\\n");
-		else
-			sb_printf(out, "%c", *s);
+		else if (*s)
+			sb_printf(out, "\\%c", *s);
+		if (*s)
+			s++;
 	}
 }
 

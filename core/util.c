@@ -48,24 +48,40 @@ void sb_printf(struct sbuf *sb, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || sb_reserve(sb, (size_t)n) < 0)
+	if (sb_reserve(sb, 0) < 0)
 		return;
+	/* one pass when it fits in the room left, a second after growing */
 	va_start(ap, fmt);
-	vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
+	n = vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
 	va_end(ap);
+	if (n < 0) {
+		sb->buf[sb->len] = '\0';
+		return;
+	}
+	if ((size_t)n >= sb->cap - sb->len) {
+		if (sb_reserve(sb, (size_t)n) < 0) {
+			sb->buf[sb->len] = '\0';
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
+		va_end(ap);
+	}
 	sb->len += (size_t)n;
+}
+
+void sb_putn(struct sbuf *sb, const char *s, size_t n)
+{
+	if (sb_reserve(sb, n) < 0)
+		return;
+	memcpy(sb->buf + sb->len, s, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
 }
 
 void sb_puts(struct sbuf *sb, const char *s)
 {
-	size_t n = strlen(s);
-	if (sb_reserve(sb, n) < 0)
-		return;
-	memcpy(sb->buf + sb->len, s, n + 1);
-	sb->len += n;
+	sb_putn(sb, s, strlen(s));
 }
 
 char *sb_take(struct sbuf *sb, size_t *len)

@@ -21,6 +21,7 @@ void sb_init(struct sbuf *sb);
 void sb_free(struct sbuf *sb);
 void sb_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_puts(struct sbuf *sb, const char *s);
+void sb_putn(struct sbuf *sb, const char *s, size_t n); /* n bytes of s */
 /* Take the buffer (caller frees); sb is left empty. */
 char *sb_take(struct sbuf *sb, size_t *len);
 

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "sched.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -104,6 +105,22 @@ int core_vault_info(const char *vault, struct vault_info *out)
 VAULT_NAMES(core_policies, policies, struct policy_rec, info.name)
 VAULT_NAMES(core_items, items, struct item_rec, name)
 VAULT_NAMES(core_jobs, jobs, struct job_rec, id)
+
+/* Whether one name is in a vault's list: 1 or 0, -ENOENT with no vault.  A
+ * path's lookup asks this, not for the whole list. */
+#define VAULT_HAS(fn, finder)                                                  \
+	int fn(const char *vault, const char *name)                            \
+	{                                                                      \
+		struct vault_rec *v;                                           \
+		int rc;                                                        \
+		pthread_mutex_lock(&model_lock);                               \
+		v = vault_find(vault);                                         \
+		rc = !v ? -ENOENT : finder(v, name) != NULL;                   \
+		pthread_mutex_unlock(&model_lock);                             \
+		return rc;                                                     \
+	}
+VAULT_HAS(core_item_exists, item_find)
+VAULT_HAS(core_job_exists, job_find)
 
 
 int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out);
@@ -238,8 +255,10 @@ int core_policy_set(const char *vault, const char *policy, const char *attr, con
 			*field = old;
 		else if (strcmp(attr, POLICY_CRASH) == 0)
 			for (struct item_rec *it = v->items; it; it = it->next)
-				if (strcmp(it->policy, policy) == 0 && it->next_cycle > time(NULL) + (time_t)val)
+				if (strcmp(it->policy, policy) == 0 && it->next_cycle > time(NULL) + (time_t)val) {
 					it->next_cycle = time(NULL) + (time_t)val;
+					sched_item(v, it);
+				}
 		goto out;
 	}
 	rc = -ENOENT;
@@ -477,24 +496,39 @@ int core_item_info(const char *vault, const char *item, struct item_info *out)
 	return rc;
 }
 
+/* model_lock held: whether an item of this name is in any vault but v. */
+static int item_elsewhere(const struct vault_rec *v, const char *name)
+{
+	for (struct vault_rec *w = M.vaults; w; w = w->next)
+		if (w != v && item_find(w, name))
+			return 1;
+	return 0;
+}
+
 int core_shortcuts(struct strlist *names, struct strlist *vaults)
 {
-	struct strlist all = {0};
 	int rc = 0;
 	pthread_mutex_lock(&model_lock);
 	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
 		for (struct item_rec *it = v->items; it && rc == 0; it = it->next)
-			rc = sl_add(&all, it->name);
-	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
-		for (struct item_rec *it = v->items; it && rc == 0; it = it->next) {
-			int count = 0;
-			for (int i = 0; i < all.n; i++)
-				count += strcmp(all.v[i], it->name) == 0;
-			if (count == 1 && (rc = sl_add(names, it->name)) == 0)
+			if (!item_elsewhere(v, it->name) && (rc = sl_add(names, it->name)) == 0)
 				rc = sl_add(vaults, v->name);
+	pthread_mutex_unlock(&model_lock);
+	return rc;
+}
+
+int core_shortcut(const char *name, char *vault, size_t len)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&model_lock);
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		if (item_find(v, name)) {
+			rc = item_elsewhere(v, name) ? -ENOENT : 0;
+			if (rc == 0)
+				snprintf(vault, len, "%s", v->name);
+			break;
 		}
 	pthread_mutex_unlock(&model_lock);
-	sl_free(&all);
 	return rc;
 }
 
@@ -697,6 +731,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	if (!old) {
 		it->next = v->items;
 		v->items = it;
+		vault_lists_changed(v);
 	}
 	snprintf(it->state, sizeof(it->state), "EnablingProtection");
 	/* job_submit saves the item after its job, never before: a crash in
@@ -707,8 +742,10 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		struct item_rec **pp;
 		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
 			;
-		if (*pp && !old)
+		if (*pp && !old) {
 			*pp = it->next;
+			vault_lists_changed(v);
+		}
 		if (!old)
 			unpersist_item(v, it);
 		fail_vault(v, rc, "cannot start enable replication: %s", strerror(-rc));
@@ -719,6 +756,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 undo:
 	if (!old) {
 		protection_release_item(v, it);
+		sched_remove(it);
 		free(it);
 	}
 	goto out;

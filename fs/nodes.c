@@ -75,20 +75,19 @@ static int list_shortcuts(const struct ctx *c, struct strlist *out)
 	return rc;
 }
 
+static int has_shortcut(const struct ctx *c, const char *name)
+{
+	char vault[NAME_MAX_];
+	(void)c;
+	return core_shortcut(name, vault, sizeof(vault)) == 0;
+}
+
 static int show_shortcut(const struct ctx *c, struct sbuf *o)
 {
-	struct strlist names = {0}, vaults = {0};
-	int rc = core_shortcuts(&names, &vaults);
-	if (rc == 0) {
-		rc = -ENOENT;
-		for (int i = 0; i < names.n; i++)
-			if (strcmp(names.v[i], c->shortcut) == 0) {
-				sb_printf(o, "vaults/%s/items/%s", vaults.v[i], names.v[i]);
-				rc = 0;
-			}
-	}
-	sl_free(&names);
-	sl_free(&vaults);
+	char vault[NAME_MAX_];
+	int rc = core_shortcut(c->shortcut, vault, sizeof(vault));
+	if (rc == 0)
+		sb_printf(o, "vaults/%s/items/%s", vault, c->shortcut);
 	return rc;
 }
 
@@ -339,6 +338,7 @@ static const struct dirtype mappings_dir = {.what = "network-mappings", .mode = 
 
 /* items */
 static int list_items(const struct ctx *c, struct strlist *o) { return core_items(c->vault, o); }
+static int has_item(const struct ctx *c, const char *name) { return core_item_exists(c->vault, name); }
 
 #define ITEM_SHOW(fn, fmt, ...)                                                \
 	static int fn(const struct ctx *c, struct sbuf *o)                     \
@@ -640,10 +640,11 @@ static const struct subdir item_subdirs[] = {
 	{.name = "settings", .type = &settings_dir}, {.name = "disks", .type = &idisks_dir}, {.name = "recovery-points", .type = &points_dir}, {.name = NULL},
 };
 static const struct dirtype item_dir = {.what = "item", .mode = 0555, .files = item_files, .subdirs = item_subdirs};
-static const struct dirtype items_dir = {.what = "items", .mode = 0555, .list = list_items, .child_dir = &item_dir, .ctx_off = CTX(item)};
+static const struct dirtype items_dir = {.what = "items", .mode = 0555, .list = list_items, .has = has_item, .child_dir = &item_dir, .ctx_off = CTX(item)};
 
 /* jobs */
 static int list_jobs(const struct ctx *c, struct strlist *o) { return core_jobs(c->vault, o); }
+static int job_named(const struct ctx *c, const char *name) { return core_job_exists(c->vault, name); }
 
 #define JOB_SHOW(fn, fmt, ...)                                                 \
 	static int fn(const struct ctx *c, struct sbuf *o)                     \
@@ -734,7 +735,7 @@ static const struct attr job_files[] = {
 	END,
 };
 static const struct dirtype job_dir = {.what = "job", .mode = 0555, .files = job_files};
-static const struct dirtype jobs_dir = {.what = "jobs", .mode = 0555, .list = list_jobs, .child_dir = &job_dir, .ctx_off = CTX(job)};
+static const struct dirtype jobs_dir = {.what = "jobs", .mode = 0555, .list = list_jobs, .has = job_named, .child_dir = &job_dir, .ctx_off = CTX(job)};
 
 static const struct attr vault_files[] = {
 	SHOW("region", show_vault_region),
@@ -762,4 +763,4 @@ static const struct subdir root_subdirs[] = {
 	{.name = "regions", .type = &regions_dir}, {.name = "vaults", .type = &vaults_dir}, {.name = "metrics", .type = &metrics_dir}, {.name = NULL},
 };
 static const struct attr shortcut_link = LINK(NULL, show_shortcut, NULL);
-const struct dirtype root_dir = {.what = "root", .mode = 0555, .files = root_files, .subdirs = root_subdirs, .list = list_shortcuts, .child_file = &shortcut_link, .ctx_off = CTX(shortcut)};
+const struct dirtype root_dir = {.what = "root", .mode = 0555, .files = root_files, .subdirs = root_subdirs, .list = list_shortcuts, .has = has_shortcut, .child_file = &shortcut_link, .ctx_off = CTX(shortcut)};

@@ -66,6 +66,9 @@ struct dirtype {
 	 * child_dir or a file described by child_file; the name goes into the
 	 * ctx field at ctx_off. */
 	int (*list)(const struct ctx *c, struct strlist *out);
+	/* Optional, for a family that may be long: whether one name is in
+	 * it (1, 0 or -errno), so a lookup does not list them all. */
+	int (*has)(const struct ctx *c, const char *name);
 	const struct dirtype *child_dir;
 	const struct attr *child_file;
 	size_t ctx_off;

@@ -34,8 +34,12 @@
 static int name_in(const struct ctx *c, const struct dirtype *d, const char *name)
 {
 	struct strlist sl = {0};
-	int rc = d->list(c, &sl);
-	int found = rc == 0 && sl_has(&sl, name);
+	int rc, found;
+
+	if (d->has)
+		return d->has(c, name);
+	rc = d->list(c, &sl);
+	found = rc == 0 && sl_has(&sl, name);
 	sl_free(&sl);
 	return rc < 0 ? rc : found;
 }

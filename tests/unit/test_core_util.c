@@ -174,6 +174,28 @@ static void test_sbuf(void)
 	sb_free(&sb);
 }
 
+/* A printf that does not fit the room left grows the buffer and is whole;
+ * sb_putn takes a counted run. */
+static void test_sbuf_grow(void)
+{
+	struct sbuf sb;
+	char big[1000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	sb_init(&sb);
+	sb_puts(&sb, "ab");
+	sb_printf(&sb, "[%s]", big);
+	sb_putn(&sb, "cdef", 2);
+	T_EQ_INT(sb.err, 0);
+	T_EQ_INT(sb.len, 2 + 1 + 999 + 1 + 2);
+	T_EQ_INT(strlen(sb.buf), sb.len);
+	T_ASSERT(strncmp(sb.buf, "ab[xxx", 6) == 0);
+	T_EQ_STR(sb.buf + sb.len - 4, "x]cd");
+	sb_printf(&sb, "%s", "");
+	T_EQ_INT(strlen(sb.buf), sb.len);
+	sb_free(&sb);
+}
+
 int main(void)
 {
 	T_RUN(test_ctl_bare_and_kv);
@@ -185,5 +207,6 @@ int main(void)
 	T_RUN(test_times);
 	T_RUN(test_sa_sanitize);
 	T_RUN(test_sbuf);
+	T_RUN(test_sbuf_grow);
 	T_DONE();
 }
