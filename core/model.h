@@ -8,8 +8,10 @@
  * one step).  Never hold it across disk data I/O, a delta sync, a hook or a
  * wait: workers copy what they need under the lock, drop it, do the work,
  * and take it again to publish the result.  sync/'s rpchain has its own lock
- * and is only ever called with model_lock NOT held.  Backend handles are
- * thread-safe and never change after start-up.
+ * and is only ever called with model_lock NOT held.  A tracker's lock
+ * (sync/track.h) is a leaf, the one sync/ lock taken under model_lock (to
+ * read pending bytes).  Backend handles are thread-safe and never change
+ * after start-up.
  */
 #ifndef ASRFS_MODEL_H
 #define ASRFS_MODEL_H
