@@ -608,15 +608,22 @@ static int local_disk_rename(struct backend *be, const char *from, const char *t
 	return rc;
 }
 
+/* stat() of a key's file. */
+static int key_stat(struct backend *be, const char *key, char path[PATH_MAX], struct stat *st)
+{
+	int rc = key_path(LB(be), key, path, PATH_MAX);
+	if (rc < 0)
+		return rc;
+	return stat(path, st) < 0 ? -errno : 0;
+}
+
 static int local_disk_exists(struct backend *be, const char *key)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int rc = key_path(LB(be), key, path, sizeof(path));
+	int rc = key_stat(be, key, path, &st);
 	if (rc < 0)
-		return rc;
-	if (stat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return rc == -ENOENT ? 0 : rc;
 	return S_ISREG(st.st_mode) ? 1 : 0;
 }
 
@@ -626,11 +633,9 @@ static int local_disk_stamp(struct backend *be, const char *key, char stamp[BACK
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int rc = key_path(LB(be), key, path, sizeof(path));
+	int rc = key_stat(be, key, path, &st);
 	if (rc < 0)
 		return rc;
-	if (stat(path, &st) < 0)
-		return -errno;
 	snprintf(stamp, BACKEND_ETAG_MAX, "%llx-%llx-%lld.%09ld-%lld.%09ld", (unsigned long long)st.st_ino,
 		 (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
 		 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
@@ -715,11 +720,9 @@ static int local_disk_open(struct backend *be, const char *key, int flags, struc
 	char path[PATH_MAX];
 	uint8_t f[VHD_FOOTER_SIZE];
 	struct stat st;
-	int rc = key_path(LB(be), key, path, sizeof(path));
+	int rc = key_stat(be, key, path, &st);
 	if (rc < 0)
 		return rc;
-	if (stat(path, &st) < 0)
-		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -ENOENT;
 	rc = local_disk_open_path(path, flags, out);

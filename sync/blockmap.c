@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "delta.h"
+#include "bytes.h"
 
 #define MAP_MAGIC "ASRMAP01"
 #define MAP_HDR 64u
@@ -139,34 +140,6 @@ void blockmap_free(struct blockmap *m)
 		return;
 	free(m->rec);
 	free(m);
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 /* The header goes into the map's own header room (so a map is saved by

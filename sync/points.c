@@ -71,6 +71,7 @@
  */
 #define _GNU_SOURCE
 #include "points.h"
+#include "bytes.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -157,22 +158,6 @@ struct rpchain {
 };
 
 /* ---- small helpers ---- */
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 static uint64_t round_up(uint64_t v, uint64_t m) { return (v + m - 1) / m * m; }
 

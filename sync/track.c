@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "delta.h"
+#include "bytes.h"
 
 #define PG ((uint64_t)DELTA_PAGE)
 #define HDR 4096u
@@ -214,20 +215,6 @@ struct track {
 	int cut_short; /* opened with a capture in flight, until validated */
 	int noted;     /* stamp was noted after the latest mount write */
 };
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
