@@ -33,70 +33,11 @@ prom() { # prom METRIC: the trk01 disk's value
 }
 ncycles() { awk '/^replication-cycles:/{print $2}' "$I/status"; }
 
-# The writer: records until told to stop (then on to a multiple of 256);
-# with "log" it writes the last number the mount acknowledged to ACKED
-# after each write, and always once at the end.
-cat >"$WORK/writer.py" <<'PY'
-import os, random, sys
-path, stop, acked, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-np, stride = int(sys.argv[5]), int(sys.argv[6])
-log = len(sys.argv) > 7
-perm = random.Random(42).sample(range(np), np)
-fd = os.open(path, os.O_WRONLY)
-n = start
-def note(v):
-    with open(acked + ".tmp", "w") as f:
-        f.write("%d\n" % v)
-    os.rename(acked + ".tmp", acked)
-try:
-    while n % 256 or not os.path.exists(stop):
-        os.pwrite(fd, (b"%015d\n" % (n + 1)) * 256, perm[(n + 1) % np] * stride * 4096)
-        n += 1
-        if log:
-            note(n)
-except OSError as e:
-    print("writer stopped at", n, e)
-note(n)
-PY
-# check.py FILE NP STRIDE [MIN]: FILE's record pages are the disk after
-# exactly record m (printed), m >= MIN.  Records above 1000000 are the second
-# writer's: a page it has not reached yet holds the first writer's last
-# record there, which that writer's own check covered.
-cat >"$WORK/check.py" <<'PY'
-import random, sys
-np, stride = int(sys.argv[2]), int(sys.argv[3])
-lo = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-perm = random.Random(42).sample(range(np), np)
-pos = {p: i for i, p in enumerate(perm)}
-data = open(sys.argv[1], "rb").read(np * stride * 4096)
-if len(data) != np * stride * 4096:
-    print("short image: %d bytes" % len(data)); sys.exit(1)
-recs = []
-for p in range(np):
-    pg = data[p * stride * 4096:p * stride * 4096 + 4096]
-    if pg == bytes(4096):
-        recs.append(0)
-        continue
-    line = pg[:16]
-    if pg != line * 256 or not line[:15].isdigit():
-        print("page %d torn" % (p * stride)); sys.exit(1)
-    recs.append(int(line[:15]))
-m = max(recs)
-for p in range(np):
-    i = pos[p]  # record n lands on page perm[n % np]
-    want = m - ((m - i) % np) if m >= i else 0  # the newest such n <= m
-    if m > 1000000 and want <= 1000000:
-        want = recs[p]
-    if recs[p] != want:
-        print("page %d holds %d, the disk after record %d holds %d" % (p * stride, recs[p], m, want)); sys.exit(1)
-if m < lo:
-    print("image holds records up to %d, acknowledged %d" % (m, lo)); sys.exit(1)
-print(m)
-PY
+REC="$(dirname "$0")/records.py" # the writer and the checker of numbered records
 
 # 1. every point is one instant of a disk being written
 first=$(latest_point trk01)
-python3 "$WORK/writer.py" "$DISK" "$WORK/stop" "$WORK/acked" 0 $NP $STRIDE &
+python3 "$REC" write "$DISK" "$WORK/stop" "$WORK/acked" 0 $NP $STRIDE &
 writer=$!
 wait_for 40 sh -c "[ \$(ls '$I/recovery-points' | grep -vc latest) -ge 7 ]"
 touch "$WORK/stop"
@@ -105,7 +46,7 @@ rm -f "$WORK/stop"
 bad=0 seen=0 prev=0 moving=0
 for p in $(entries "$I/recovery-points" | grep -v latest); do
 	[ "$p" \> "$first" ] || continue
-	if m=$(python3 "$WORK/check.py" "$I/recovery-points/$p/disks/trk01-os" $NP $STRIDE); then
+	if m=$(python3 "$REC" check "$I/recovery-points/$p/disks/trk01-os" $NP $STRIDE); then
 		seen=$((seen + 1))
 		[ "$m" -gt "$prev" ] && moving=$((moving + 1))
 		prev=$m
@@ -120,7 +61,7 @@ check "every point is the disk after one record: none torn, leaked or lost" test
 last=$(cat "$WORK/acked")
 p=$(point_after "$I/recovery-points")
 check "a point after the writer stopped holds its last record ($last)" \
-	test "$(python3 "$WORK/check.py" "$I/recovery-points/$p/disks/trk01-os" $NP $STRIDE)" = "$last"
+	test "$(python3 "$REC" check "$I/recovery-points/$p/disks/trk01-os" $NP $STRIDE)" = "$last"
 check "no whole compare while writing" sh -c "! grep -q '^tracking:' '$I/status'"
 
 # 2. idle cycles read nothing
@@ -153,7 +94,7 @@ fi
 
 # 4. kill -9 while writing; the next point after remount has every
 # acknowledged write, and the disk was not compared whole.
-python3 "$WORK/writer.py" "$DISK" "$WORK/stop" "$WORK/acked" 1000000 $NP $STRIDE log &
+python3 "$REC" write "$DISK" "$WORK/stop" "$WORK/acked" 1000000 $NP $STRIDE log &
 writer=$!
 sleep 2.5
 asrfs_kill
@@ -162,7 +103,7 @@ acked=$(cat "$WORK/acked")
 check "the writer got writes acknowledged before the kill" test "$acked" -gt 1000000
 asrfs_start --config "$CONF" || not_ok "remount"
 p=$(point_after "$I/recovery-points" 40)
-m=$(python3 "$WORK/check.py" "$I/recovery-points/$p/disks/trk01-os" $NP $STRIDE "$acked")
+m=$(python3 "$REC" check "$I/recovery-points/$p/disks/trk01-os" $NP $STRIDE "$acked")
 check "after kill -9 the next point holds every acknowledged write ($m >= $acked)" test -n "$m"
 check "the point equals the disk" cmp -s "$I/recovery-points/$p/disks/trk01-os" "$DISK"
 rd=$(prom asrfs_disk_source_read_bytes_total)

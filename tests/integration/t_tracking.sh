@@ -16,6 +16,7 @@
 asrfs_start || { not_ok "mount"; finish; }
 I="$(V)/items/trk01"
 DISK=$(WD rg1 trk01-os)
+NP=2048 STRIDE=1 # records go to the first 2048 pages, shuffled
 create_vm westeurope rg1 trk01 "trk01-os:16M"
 fast_policy 1
 check "protected" protect rg1 trk01
@@ -24,66 +25,11 @@ prom() { # prom METRIC: the trk01 disk's value
 	grep "^$1{vault=\"asr-vault\",item=\"trk01\"" "$MNT/metrics/asrfs.prom" | grep 'disk="trk01-os"' | awk '{print $2}'
 }
 
-# The writer: records until told to stop; it logs the last number the
-# mount acknowledged to $WORK/acked after each write.
-cat >"$WORK/writer.py" <<'PY'
-import os, random, sys
-path, stop, acked, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-log = len(sys.argv) > 5
-perm = random.Random(42).sample(range(2048), 2048)
-fd = os.open(path, os.O_WRONLY)
-n = done = start
-try:
-    while n % 256 or not os.path.exists(stop):
-        n += 1
-        os.pwrite(fd, (b"%015d\n" % n) * 256, perm[n % 2048] * 4096)
-        done = n  # acknowledged
-        if log:
-            with open(acked + ".tmp", "w") as f:
-                f.write("%d\n" % done)
-            os.rename(acked + ".tmp", acked)
-except OSError as e:
-    print("writer stopped at", n, e)
-with open(acked + ".tmp", "w") as f:
-    f.write("%d\n" % done)
-os.rename(acked + ".tmp", acked)
-PY
-# check_image FILE [MIN]: FILE is the disk after exactly record m, m >= MIN
-cat >"$WORK/check.py" <<'PY'
-import random, sys
-perm = random.Random(42).sample(range(2048), 2048)
-pos = {p: i for i, p in enumerate(perm)}
-data = open(sys.argv[1], "rb").read(2048 * 4096)
-lo = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-recs = []
-for p in range(2048):
-    pg = data[p * 4096:(p + 1) * 4096]
-    if pg == bytes(4096):
-        recs.append(0)
-        continue
-    line = pg[:16]
-    if pg != line * 256 or not line[:15].isdigit():
-        print("page %d torn" % p); sys.exit(1)
-    recs.append(int(line[:15]))
-m = max(recs)
-for p in range(2048):
-    # the newest record <= m that lands on page p (records start at 1)
-    i = pos[p]
-    want = m - ((m - i) % 2048) if m >= i else 0
-    if want < 1 or (lo == 0 and want < 1):
-        want = 0
-    if m > 1000000 and want <= 1000000:
-        want = recs[p]  # written by the first writer: checked there
-    if recs[p] != want:
-        print("page %d holds %d, the disk after record %d holds %d" % (p, recs[p], m, want)); sys.exit(1)
-if m < lo:
-    print("image holds records up to %d, acknowledged %d" % (m, lo)); sys.exit(1)
-print(m)
-PY
+REC="$(dirname "$0")/records.py" # the writer and the checker of numbered records
 
 # 1. every point is one instant of a disk being written
 first=$(latest_point trk01)
-python3 "$WORK/writer.py" "$DISK" "$WORK/stop" "$WORK/acked" 0 &
+python3 "$REC" write "$DISK" "$WORK/stop" "$WORK/acked" 0 $NP $STRIDE &
 writer=$!
 wait_for 40 sh -c "[ \$(ls '$I/recovery-points' | grep -vc latest) -ge 8 ]"
 touch "$WORK/stop"
@@ -92,7 +38,7 @@ rm -f "$WORK/stop"
 bad=0 seen=0 prev=0 moving=0
 for p in $(entries "$I/recovery-points" | grep -v latest); do
 	[ "$p" \> "$first" ] || continue
-	if m=$(python3 "$WORK/check.py" "$I/recovery-points/$p/disks/trk01-os"); then
+	if m=$(python3 "$REC" check "$I/recovery-points/$p/disks/trk01-os" $NP $STRIDE); then
 		seen=$((seen + 1))
 		[ "$m" -gt "$prev" ] && moving=$((moving + 1))
 		prev=$m
@@ -107,7 +53,7 @@ check "every point is the disk after one record: none torn, leaked or lost" test
 last=$(cat "$WORK/acked")
 p=$(point_after "$I/recovery-points")
 check "a point after the writer stopped holds its last record" \
-	test "$(python3 "$WORK/check.py" "$I/recovery-points/$p/disks/trk01-os")" = "$last"
+	test "$(python3 "$REC" check "$I/recovery-points/$p/disks/trk01-os" $NP $STRIDE)" = "$last"
 
 # 2. idle cycles read nothing
 r0=$(prom asrfs_disk_source_read_bytes_total)
@@ -135,7 +81,7 @@ check "pending-bytes back to 0 after the cycle" sh -c "[ ! -e '$I/disks/trk01-os
 
 # 4. kill -9 while writing; the next point after remount has every
 # acknowledged write, and the disk was not compared whole.
-python3 "$WORK/writer.py" "$DISK" "$WORK/stop" "$WORK/acked" 1000000 log &
+python3 "$REC" write "$DISK" "$WORK/stop" "$WORK/acked" 1000000 $NP $STRIDE log &
 writer=$!
 sleep 2.5
 asrfs_kill
@@ -144,7 +90,7 @@ acked=$(cat "$WORK/acked")
 check "the writer got writes acknowledged before the kill" test "$acked" -gt 1000000
 asrfs_start || not_ok "remount"
 p=$(point_after "$I/recovery-points" 40)
-m=$(python3 "$WORK/check.py" "$I/recovery-points/$p/disks/trk01-os" "$acked")
+m=$(python3 "$REC" check "$I/recovery-points/$p/disks/trk01-os" $NP $STRIDE "$acked")
 check "after kill -9 the next point holds every acknowledged write ($m >= $acked)" test -n "$m"
 check "the point equals the disk" cmp -s "$I/recovery-points/$p/disks/trk01-os" "$DISK"
 rd=$(prom asrfs_disk_source_read_bytes_total)
