@@ -579,6 +579,7 @@ static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job
 		unpersist_item(v, it);
 		item_close_chain(it); /* the graveyard is model_lock's */
 		sched_remove(it);
+		cycle_state_free(it->cs); /* the job held the item: no cycle uses it */
 		free(it);
 		return;
 	}

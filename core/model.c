@@ -1551,6 +1551,7 @@ void core_stop(void)
 	while (retired_items) {
 		struct item_rec *it = retired_items;
 		retired_items = it->next;
+		cycle_state_free(it->cs);
 		free(it);
 	}
 	protect_shutdown();

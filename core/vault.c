@@ -757,6 +757,7 @@ undo:
 	if (!old) {
 		protection_release_item(v, it);
 		sched_remove(it);
+		cycle_state_free(it->cs);
 		free(it);
 	}
 	goto out;
