@@ -1102,6 +1102,10 @@ static void item_refresh(struct item_rec *dst, const struct item_rec *src)
 	memcpy(dst->last_app_point, keep.last_app_point, sizeof(dst->last_app_point));
 	dst->last_point_time = keep.last_point_time;
 	dst->npoints = keep.npoints;
+	dst->cs = keep.cs; /* the turn holder's; a record never carries one */
+	memcpy(dst->disk_read, keep.disk_read, sizeof(dst->disk_read));
+	memcpy(dst->disk_sent, keep.disk_sent, sizeof(dst->disk_sent));
+	memcpy(dst->whole_why, keep.whole_why, sizeof(dst->whole_why));
 }
 
 /* Swap the records loaded into tmp into v (model_lock held).  drop_chains
