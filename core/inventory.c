@@ -628,11 +628,11 @@ void protection_release_item(struct vault_rec *v, const struct item_rec *it)
 void protection_end(struct vault_rec *v, const char *item)
 {
 	struct item_rec *it;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(v, item);
 	if (it)
 		protection_release_item(v, it);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* ---- changes (model_lock held) ---- */
@@ -849,10 +849,10 @@ static int region_ready(const char *name, struct region **out)
 int core_regions(struct strlist *out)
 {
 	int rc = 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (struct region *r = M.regions; r && rc == 0; r = r->next)
 		rc = sl_add(out, r->name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -861,7 +861,7 @@ int core_region_info(const char *region, struct region_info *out)
 	struct region *r;
 	int rc;
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_ready(region, &r);
 	if (rc == 0) {
 		snprintf(out->name, sizeof(out->name), "%s", r->name);
@@ -870,7 +870,7 @@ int core_region_info(const char *region, struct region_info *out)
 		snprintf(out->backend, sizeof(out->backend), "%s", r->describe);
 		snprintf(out->error, sizeof(out->error), "%s", r->error);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -878,11 +878,11 @@ int core_rgs(const char *region, struct strlist *out)
 {
 	struct region *r;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_ready(region, &r);
 	for (struct rg_rec *g = rc == 0 ? r->rgs : NULL; g && rc == 0; g = g->next)
 		rc = sl_add(out, g->name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	sl_sort(out);
 	return rc;
 }
@@ -891,11 +891,11 @@ int core_rg_exists(const char *region, const char *rg)
 {
 	struct region *r;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_ready(region, &r);
 	if (rc == 0 && !rg_find(r, rg))
 		rc = -ENOENT;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -914,7 +914,7 @@ int core_rg_create(const char *region, const char *rg)
 {
 	struct region *r;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_writable(region, &r);
 	if (rc == 0 && (rc = name_rg_ok(rg, r->error, sizeof(r->error))) < 0)
 		logmsg("region %s: %s", region, r->error);
@@ -925,7 +925,7 @@ int core_rg_create(const char *region, const char *rg)
 		else if (rc < 0)
 			fail_region(r, rc, "cannot create resource group %s: %s", rg, strerror(-rc));
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -933,14 +933,14 @@ int core_rg_delete(const char *region, const char *rg)
 {
 	struct region *r;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_writable(region, &r);
 	if (rc == 0) {
 		rc = inv_rg_delete(r, rg);
 		if (rc == -ENOTEMPTY)
 			fail_region(r, rc, "resource group %s still holds VMs or disks", rg);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -949,13 +949,13 @@ int core_vms(const char *region, const char *rg, struct strlist *out)
 	struct region *r;
 	struct rg_rec *g = NULL;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_ready(region, &r);
 	if (rc == 0 && !(g = rg_find(r, rg)))
 		rc = -ENOENT;
 	for (struct vm_rec *v = rc == 0 ? g->vms : NULL; v && rc == 0; v = v->next)
 		rc = sl_add(out, v->info.name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	sl_sort(out);
 	return rc;
 }
@@ -973,11 +973,11 @@ static struct vm_rec *vm_lookup(const char *region, const char *rg, const char *
 int core_vm_info(const char *region, const char *rg, const char *vm, struct vm_info *out)
 {
 	struct vm_rec *v;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vm_lookup(region, rg, vm, NULL);
 	if (v)
 		*out = v->info;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return v ? 0 : -ENOENT;
 }
 
@@ -1004,7 +1004,7 @@ int core_vm_power(const char *region, const char *rg, const char *vm, const char
 	struct vm_rec *v;
 	int rc, want;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vm_lookup(region, rg, vm, &r);
 	if (!v) {
 		rc = -ENOENT;
@@ -1040,7 +1040,7 @@ int core_vm_power(const char *region, const char *rg, const char *vm, const char
 			v->info.running = !want;
 	}
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1078,7 +1078,7 @@ int core_vm_delete(const char *region, const char *rg, const char *vm)
 	char key[512];
 	int rc;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_writable(region, &r);
 	if (rc < 0)
 		goto out;
@@ -1109,7 +1109,7 @@ int core_vm_delete(const char *region, const char *rg, const char *vm)
 		logmsg("region %s: VM %s/%s deleted (its disks are kept, as in Azure)", region, rg, vm);
 	}
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1143,7 +1143,7 @@ int core_vm_move(const char *region, const char *rg, const char *vm, const char 
 	int rc, moved = 0;
 
 	/* 1. check, and claim the VM (model_lock) */
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_writable(region, &r);
 	if (rc < 0)
 		goto out;
@@ -1178,14 +1178,14 @@ int core_vm_move(const char *region, const char *rg, const char *vm, const char 
 	snprintf(ni.name, sizeof(ni.name), "%s", to_name);
 	snprintf(ni.rg, sizeof(ni.rg), "%s", to_rg);
 	v->moving = 1;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 
 	/* 2. managed disks go with the VM, as Azure's move does (no lock) */
 	if (strcmp(rg, to_rg) != 0)
 		rc = move_disks(r, &oi, rg, to_rg, 0, &moved);
 
 	/* 3. publish (model_lock): the new record, the lists */
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	from = rg_find(r, rg);
 	to = rg_find(r, to_rg);
 	if (rc == 0 && (!from || !to))
@@ -1224,7 +1224,7 @@ int core_vm_move(const char *region, const char *rg, const char *vm, const char 
 		}
 	}
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1241,7 +1241,7 @@ int core_region_create_vm(const char *region, const char *line, size_t len)
 	int rc, created = 0, rg_made = 0, sa_made = 0, net_made = 0, aset_made = 0;
 
 	memset(&vi, 0, sizeof(vi));
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_writable(region, &r);
 	if (rc < 0)
 		goto out;
@@ -1390,7 +1390,7 @@ fail:
 bad:
 	logmsg("region %s: create-vm refused: %s", region, r->error);
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1410,11 +1410,11 @@ int core_rg_disks(const char *region, const char *rg, struct strlist *out)
 	struct region *r;
 	struct rg_rec *g;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_ready(region, &r);
 	g = rc == 0 ? rg_find(r, rg) : NULL;
 	rc = g ? list_disks(g->disks, out, "") : -ENOENT;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1423,7 +1423,7 @@ static int copy_named(const char *region, const char *rg, int nets, struct strli
 	struct region *r;
 	struct rg_rec *g;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_ready(region, &r);
 	g = rc == 0 ? rg_find(r, rg) : NULL;
 	if (!g)
@@ -1433,7 +1433,7 @@ static int copy_named(const char *region, const char *rg, int nets, struct strli
 		for (int i = 0; i < src->n && rc == 0; i++)
 			rc = sl_add(out, src->v[i]);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1451,11 +1451,11 @@ int core_storage_accounts(const char *region, struct strlist *out)
 {
 	struct region *r;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_ready(region, &r);
 	for (struct sa_rec *s = rc == 0 ? r->sas : NULL; s && rc == 0; s = s->next)
 		rc = sl_add(out, s->name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	sl_sort(out);
 	return rc;
 }
@@ -1465,11 +1465,11 @@ int core_sa_vhds(const char *region, const char *sa, struct strlist *out)
 	struct region *r;
 	struct sa_rec *s;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = region_ready(region, &r);
 	s = rc == 0 ? sa_find(r, sa) : NULL;
 	rc = s ? list_disks(s->vhds, out, ".vhd") : -ENOENT;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1548,11 +1548,11 @@ int core_disk_readonly(const char *region, int kind, const char *parent, const c
 {
 	struct region *r;
 	int ro = 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	r = region_find(region);
 	if (r)
 		ro = disk_is_replica(r, kind, parent, name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return ro;
 }
 
@@ -1560,13 +1560,13 @@ int core_disk_size(const char *region, int kind, const char *parent, const char 
 {
 	struct region *r;
 	struct disk_rec *d = NULL;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	r = region_find(region);
 	if (r)
 		d = disk_lookup(r, kind, parent, name);
 	if (d) /* a VHD file is the disk's bytes and its footer */
 		*size = d->size + (kind == 1 ? VHD_FOOTER_SIZE : 0);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return d ? 0 : -ENOENT;
 }
 
@@ -1598,7 +1598,7 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 	if (!cd)
 		return -ENOMEM;
 	disk_key(kind == 0, parent, name, key, sizeof(key));
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	r = region_find(region);
 	if (r)
 		d = disk_lookup(r, kind, parent, name);
@@ -1613,7 +1613,7 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 		source = disk_is_source(r, kind, parent, name);
 		dsize = d->size;
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc == 0 && source) /* a protected disk: its writes are tracked from now on */
 		rc = gate_tracked(region, key, dsize, &cd->gate);
 	if (rc < 0) {

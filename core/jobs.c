@@ -271,7 +271,7 @@ static void settle_ended(struct vault_rec *v)
  * this daemon took over a vault whose previous manager died. */
 void job_resume_vault(struct vault_rec *only)
 {
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (struct vault_rec *v = M.vaults; v; v = v->next) {
 		if (v->readonly || (only && v != only))
 			continue;
@@ -310,7 +310,7 @@ void job_resume_vault(struct vault_rec *only)
 		}
 		settle_ended(v);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 static double now_mono(void)
@@ -323,7 +323,7 @@ static double now_mono(void)
 void job_task(struct jobctx *c, int task, int state)
 {
 	struct job_rec *j = c->j;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (task >= 0 && task < j->ntasks) {
 		struct task_rec *t = &j->tasks[task];
 		if (state == JOB_IN_PROGRESS && t->state != JOB_IN_PROGRESS) {
@@ -339,31 +339,31 @@ void job_task(struct jobctx *c, int task, int state)
 		t->state = state;
 		j->dirty = 1; /* written by jobs_flush() within a tick */
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 void job_save(struct jobctx *c)
 {
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	persist_job(c->v, c->j);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 int job_cancelled(struct jobctx *c)
 {
 	int r;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	r = c->j->cancel || jobs_stopping || c->v->readonly; /* readonly: the lease was lost */
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return r;
 }
 
 int job_shutting_down(struct jobctx *c)
 {
 	int r;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	r = (jobs_stopping || c->v->readonly) && !c->j->cancel;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return r;
 }
 
@@ -373,17 +373,17 @@ int job_shutting_down(struct jobctx *c)
 uint64_t job_sent(struct jobctx *c)
 {
 	uint64_t sent;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	sent = c->j->bytes_transferred;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return sent;
 }
 
 void job_set_total(struct jobctx *c, uint64_t total)
 {
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	c->j->bytes_total = total;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* model_lock held: compared bytes so far, the rate over the running task,
@@ -409,7 +409,7 @@ int job_delta_progress(void *arg, const struct delta_stats *st)
 	uint64_t compared = (p->base_compared + st->bytes_compared) >> (p->halve ? 1 : 0);
 	int stop;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	account_compared(j, p->offset + compared, now);
 	j->bytes_transferred = p->base_transferred + st->bytes_transferred;
 	j->ck_offset = st->bytes_compared;
@@ -418,26 +418,26 @@ int job_delta_progress(void *arg, const struct delta_stats *st)
 		j->dirty_at = now;
 	}
 	stop = j->cancel || jobs_stopping;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return stop;
 }
 
 void job_count_compared(struct jobctx *c, uint64_t compared)
 {
 	double now = now_mono();
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	account_compared(c->j, compared, now);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 void job_fail_msg(struct jobctx *c, const char *fmt, ...)
 {
 	va_list ap;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	va_start(ap, fmt);
 	vsnprintf(c->j->error, sizeof(c->j->error), fmt, ap);
 	va_end(ap);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* A run that stopped because a region could not be reached (-EHOSTUNREACH)
@@ -455,7 +455,7 @@ static int wait_for_region(struct jobctx *c, int tries, int *rc)
 	char cause[ERR_MAX];
 	struct item_rec *it;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	snprintf(cause, sizeof(cause), "%s", j->error[0] ? j->error : "a region is unavailable");
 	snprintf(j->error, sizeof(j->error), "waiting for an unavailable region (next try in %d s): %.400s", secs,
 		 cause);
@@ -468,7 +468,7 @@ static int wait_for_region(struct jobctx *c, int tries, int *rc)
 	if (it)
 		snprintf(it->error, sizeof(it->error), "%s %.480s", j->type->name, j->error);
 	j->dirty = 1;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	log_warn("job %s: %s", j->id, j->error);
 
 	for (int i = 0; i < secs * 4; i++) {
@@ -478,12 +478,12 @@ static int wait_for_region(struct jobctx *c, int tries, int *rc)
 		}
 		usleep(250 * 1000);
 	}
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	j->error[0] = '\0';
 	it = item_find(c->v, j->item);
 	if (it)
 		it->error[0] = '\0';
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return 1;
 }
 
@@ -494,12 +494,12 @@ static void job_worker(void *arg)
 	struct item_rec *it;
 	int rc;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	snprintf(c.item, sizeof(c.item), "%s", j->item);
 	j->state = JOB_IN_PROGRESS;
 	j->rate_t0 = 0;
 	j->dirty = 1;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 
 	for (int tries = 0;; tries++) {
 		rc = j->type->run(&c);
@@ -507,17 +507,17 @@ static void job_worker(void *arg)
 			break;
 	}
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c.v, j->item);
 	if (rc == -ECANCELED && !j->cancel && !jobs_stopping && !c.v->readonly && it && it->job == j) {
 		/* Stopped by a fence (nothing else cancels without j->cancel)
 		 * but the vault was taken back meanwhile: job_resume_vault left
 		 * this job to its running worker, so go on from the checkpoint. */
 		logmsg("job %s resumes from its checkpoint after the vault's lease was taken back", j->id);
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		if (pool_submit(job_worker, j, NULL) == 0)
 			return;
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		it = item_find(c.v, j->item);
 	}
 	if (rc == -ECANCELED && !j->cancel) {
@@ -527,7 +527,7 @@ static void job_worker(void *arg)
 		persist_job(c.v, j);
 		if (it)
 			it->job = NULL;
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		return;
 	}
 	/* A task still running is closed with the job's outcome. */
@@ -557,7 +557,7 @@ static void job_worker(void *arg)
 	persist_job(c.v, j);
 	if (it)
 		job_settle_item(c.v, it, j);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* model_lock held: the item after its job j ended: its state, error, and

@@ -164,9 +164,9 @@ static int disk_rename_inv(struct region *r, int managed, const char *fparent, c
 	 * disk made before links): never under the model lock.  The callers
 	 * hold no model pointer across it (regions are never freed); the lists
 	 * are looked up again after. */
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	rc = r->be->ops->disk_rename(r->be, a, b);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (rc < 0)
 		return rc;
 	from = disk_list(r, managed, fparent);
@@ -212,11 +212,11 @@ static int mapping_add(struct vault_rec *v, const char *src, const char *vnet, c
 static int task_index(struct jobctx *c, const char *name)
 {
 	int idx = -1;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (int i = 0; i < c->j->ntasks; i++)
 		if (strcmp(c->j->tasks[i].name, name) == 0)
 			idx = i;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return idx;
 }
 
@@ -240,9 +240,9 @@ static void job_drop_task(struct vault_rec *v, struct job_rec *j, const char *na
 
 static void job_progress(struct jobctx *c, int pct)
 {
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	c->j->progress = pct;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 static int cancel_only(void *arg, const struct delta_stats *st)
@@ -310,10 +310,10 @@ static int build_from_point(struct jobctx *c, struct region *r, struct rpchain *
 	for (int i = 0; i < n; i++) {
 		struct bdisk *bd = NULL;
 		snprintf(tmp, sizeof(tmp), "%.80s" TMP_SUFFIX, d[i].name);
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		inv_disk_delete(r, d[i].managed, d[i].parent, tmp); /* a leftover of a crash */
 		rc = inv_disk_create(r, d[i].managed, d[i].parent, tmp, d[i].size);
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		if (rc < 0) {
 			job_fail_msg(c, "cannot create disk %s: %s", tmp, strerror(-rc));
 			goto undo;
@@ -336,7 +336,7 @@ static int build_from_point(struct jobctx *c, struct region *r, struct rpchain *
 		goto undo;
 	}
 	/* The point of no return: the new disks replace the old ones. */
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (int i = 0; i < n && rc == 0; i++) {
 		snprintf(tmp, sizeof(tmp), "%.80s" TMP_SUFFIX, d[i].name);
 		if (disk_at(r, d[i].managed, d[i].parent, d[i].name))
@@ -347,15 +347,15 @@ static int build_from_point(struct jobctx *c, struct region *r, struct rpchain *
 			snprintf(c->j->error, sizeof(c->j->error), "cannot put disk %s in place: %s", d[i].name,
 				 strerror(-rc));
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 undo:
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (int i = 0; i < made; i++) {
 		snprintf(tmp, sizeof(tmp), "%.80s" TMP_SUFFIX, d[i].name);
 		inv_disk_delete(r, d[i].managed, d[i].parent, tmp);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -542,9 +542,9 @@ static int job_args(struct jobctx *c, struct op_args *a)
 	struct ctl_line cl;
 	char line[sizeof(c->j->args)], why[256];
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	snprintf(line, sizeof(line), "%s", c->j->args);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	rc = ctl_parse(line, strlen(line), &cl, why, sizeof(why));
 	if (rc == 0)
 		rc = parse_args(c->j->type->slug, &cl, a, why, sizeof(why));
@@ -611,18 +611,18 @@ static int check_point(struct vault_rec *v, struct item_rec *it, const char *con
 	int rc;
 
 	snprintf(name, sizeof(name), "%s", it->name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	rc = item_open_chain(v, it);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (item_find(v, name) != it)
 		return -ENOENT;
 	ch = it->chain;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc == 0 && ch)
 		rc = resolve_point(ch, word, id, why, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "cannot open the recovery points: %s", strerror(rc ? -rc : ENOENT));
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (item_find(v, name) != it)
 		return -ENOENT;
 	if (it->job)
@@ -673,7 +673,7 @@ static int snap_item(struct jobctx *c, struct item_rec *snap, const char *role, 
 	char why[300];
 	int rc = -ENOENT;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
 		*snap = *it;
@@ -686,7 +686,7 @@ static int snap_item(struct jobctx *c, struct item_rec *snap, const char *role, 
 		if (vnet)
 			mapped_vnet(c->v, snap->source_region, snap->network, vnet, NAME_MAX_);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -731,9 +731,9 @@ static int vm_stop(struct region *r, const char *rg, const char *name, int *stop
 static void vm_restart(struct region *r, const char *rg, const char *name)
 {
 	int was;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	vm_power(r, rg, name, 1, &was);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* Create the target resources and build the item's disks from point into
@@ -747,14 +747,14 @@ static int build_target(struct jobctx *c, struct region *tgt, const struct item_
 {
 	int rc;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (!test)
 		mapped_vnet(c->v, snap->source_region, snap->network, vnet, NAME_MAX_);
 	rc = ensure_target(tgt, snap, vnet, !test);
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "cannot create the %s resources: %s",
 			 test ? "test" : "target", strerror(-rc));
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	*n = item_targets(snap, test ? "-test" : "", dt);
 	if (rc == 0)
 		rc = build_from_point(c, tgt, ch, point, *n, dt, test ? 5 : 10, 90);
@@ -787,14 +787,14 @@ static int failover_run(struct jobctx *c)
 
 	if (a.shutdown) {
 		task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		rc = region_up(src, "the source", why, sizeof(why));
 		if (rc == 0)
 			rc = vm_stop(src, snap->vm_rg, snap->name, &stopped);
 		if (rc < 0)
 			snprintf(c->j->error, sizeof(c->j->error), "cannot shut down %s: %s", snap->name,
 				 rc == -EHOSTUNREACH ? why : strerror(-rc));
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		task(c, T_SHUTDOWN, rc ? JOB_FAILED : JOB_SUCCEEDED);
 		if (rc < 0)
 			goto out;
@@ -803,9 +803,9 @@ static int failover_run(struct jobctx *c)
 	if (do_sync) {
 		int up;
 		task(c, T_SYNCLAST, JOB_IN_PROGRESS);
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		up = src && src->available;
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		if (up) {
 			struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
 			job_set_total(c, item_bytes(snap));
@@ -837,7 +837,7 @@ static int failover_run(struct jobctx *c)
 
 	task(c, T_STARTVM, JOB_IN_PROGRESS);
 	vm_from_targets(&vi, snap->name, snap->target_rg, snap->target_region, vnet, snap->aset, n, dt);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = vm_put(tgt, &vi);
 	it = item_find(c->v, c->item);
 	if (rc < 0) {
@@ -848,7 +848,7 @@ static int failover_run(struct jobctx *c)
 			snprintf(it->disks[i].state, sizeof(it->disks[i].state), "FailedOver");
 		persist_item(c->v, it);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_STARTVM, rc ? JOB_FAILED : JOB_SUCCEEDED);
 out:
 	if (rc < 0 && stopped)
@@ -895,9 +895,9 @@ static int crp_run(struct jobctx *c)
 		goto out;
 
 	task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = vm_stop(tgt, snap->target_rg, snap->name, &stopped);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_SHUTDOWN, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
@@ -911,12 +911,12 @@ static int crp_run(struct jobctx *c)
 	logmsg("item %s: the failed-over VM now runs from point %s", c->item, point);
 
 	task(c, T_STARTVM2, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = vm_power(tgt, snap->target_rg, snap->name, 1, &was);
 	if (rc == -ENOENT)
 		rc = 0;
 	stopped = 0;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_STARTVM2, rc ? JOB_FAILED : JOB_SUCCEEDED);
 out:
 	if (rc < 0 && stopped)
@@ -994,7 +994,7 @@ static int commit_run(struct jobctx *c)
 	int rc;
 
 	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	rc = it ? 0 : -ENOENT;
 	if (it) {
@@ -1003,7 +1003,7 @@ static int commit_run(struct jobctx *c)
 		if (rc < 0)
 			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0 || job_cancelled(c))
 		return rc < 0 ? rc : -ECANCELED;
@@ -1017,18 +1017,18 @@ static int commit_run(struct jobctx *c)
 		task(c, T_DELPOINTS, JOB_FAILED);
 		return rc;
 	}
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
 		item_points_gone(it);
 		persist_item(c->v, it);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_DELPOINTS, JOB_SUCCEEDED);
 
 	task(c, T_DELREPLICAS, JOB_IN_PROGRESS);
 	rc = 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	for (int i = 0; it && i < it->ndisks; i++) {
 		struct item_disk *d = &it->disks[i];
@@ -1043,7 +1043,7 @@ static int commit_run(struct jobctx *c)
 	}
 	if (it)
 		persist_item(c->v, it);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_DELREPLICAS, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		return rc;
@@ -1268,7 +1268,7 @@ static void reprotect_undo(struct rp_ctx *x)
 			logmsg("item %s: cannot restore disk %s from its snapshot: its bytes may be partly "
 			       "synchronized", x->snap.name, d->rep);
 	}
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (int i = x->n - 1; i >= 0; i--) {
 		struct rp_disk *d = &x->d[i];
 		if (d->copied_back)
@@ -1282,7 +1282,7 @@ static void reprotect_undo(struct rp_ctx *x)
 	if (x->powered_off)
 		vm_power(x->ntgt, x->old_rg, x->snap.name, 1, &was);
 	x->powered_off = 0;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* A copy inside one region (not counted as transferred). */
@@ -1703,7 +1703,7 @@ static int reprotect_claim(struct jobctx *c, const struct rp_ctx *x, int claim)
 		snprintf(refs[n].name, sizeof(refs[n].name), "%s", d->rep);
 		n++;
 	}
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (claim) {
 		/* The originals it copies from or renames must not be another
 		 * item's sources either: reprotect consumes them. */
@@ -1725,7 +1725,7 @@ static int reprotect_claim(struct jobctx *c, const struct rp_ctx *x, int claim)
 		protection_release(c->v, c->item, refs, n);
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why[0] ? why : strerror(-rc));
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1749,7 +1749,7 @@ static int reprotect_run(struct jobctx *c)
 	rc = prereq_begin(c, &a, 1);
 	if (rc < 0)
 		goto out;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	rc = it ? 0 : -ENOENT;
 	if (it) {
@@ -1789,7 +1789,7 @@ static int reprotect_run(struct jobctx *c)
 	}
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
@@ -1797,9 +1797,9 @@ static int reprotect_run(struct jobctx *c)
 		logmsg("job %s: item %s already reads %s: clearing the old place", c->j->id, c->item, now);
 		task(c, T_STARTREP, JOB_IN_PROGRESS);
 		maps_forget(c->v, c->item);
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		reprotect_finish(x);
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		task(c, T_STARTREP, JOB_SUCCEEDED);
 		logmsg("item %s: reprotected, now %s", c->item, now);
 		goto out;
@@ -1807,7 +1807,7 @@ static int reprotect_run(struct jobctx *c)
 
 	/* Creating target resources */
 	task(c, T_RESOURCES, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = inv_rg_create(x->ntgt, x->trg, NULL);
 	if (rc == -EEXIST)
 		rc = 0;
@@ -1821,7 +1821,7 @@ static int reprotect_run(struct jobctx *c)
 		rc = inv_net_ensure(x->ntgt, x->trg, x->net_tgt);
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "cannot create the target resources: %s", strerror(-rc));
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_RESOURCES, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		goto out;
@@ -1831,7 +1831,7 @@ static int reprotect_run(struct jobctx *c)
 	 * partly synchronized since; one that was preparing goes by its plan
 	 * (rp_resume_prepared).  The plan is written before the first change:
 	 * a resume must know a rename may have happened. */
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	{
 		int k = -1;
 		for (int i = 0; i < c->j->ntasks; i++)
@@ -1840,18 +1840,18 @@ static int reprotect_run(struct jobctx *c)
 		prepared = k >= 0 && c->j->tasks[k].state == JOB_SUCCEEDED;
 	}
 	began = x->step >= RP_PREPARING;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = rp_plan_save(c, x, RP_PREPARING);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc == 0)
 		rc = reprotect_claim(c, x, 1);
 	if (rc < 0) {
 		task(c, T_PREPDISKS, JOB_FAILED);
 		goto out;
 	}
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (x->old_vm && vm_power(x->ntgt, x->old_rg, x->snap.name, 0, &was) == 0 && was)
 		x->powered_off = 1;
 	for (int i = 0; i < x->n && rc == 0; i++) {
@@ -1874,13 +1874,13 @@ static int reprotect_run(struct jobctx *c)
 			snprintf(c->j->error, sizeof(c->j->error), "cannot prepare replica disk %s: %s", d->rep,
 				 strerror(-rc));
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	for (int i = 0; i < x->n && rc == 0; i++) {
 		struct rp_disk *d = &x->d[i];
 		int have;
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		have = disk_at(x->ntgt, d->managed, d->rep_parent, d->rep) != NULL;
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		if (prepared && have && d->how != PREP_MOVE)
 			continue;
 		if (d->how == PREP_MOVE)
@@ -1929,10 +1929,10 @@ static int reprotect_run(struct jobctx *c)
 		uint64_t ck_off;
 		/* A job resumed after an unmount or a crash continues where its
 		 * checkpoint says everything before is final on the replica. */
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		ck_disk = c->j->ck_disk;
 		ck_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		for (int i = 0; i < x->n && rc == 0; i++) {
 			struct delta_opts opts = {0};
 			struct delta_stats st = {0};
@@ -1952,11 +1952,11 @@ static int reprotect_run(struct jobctx *c)
 				logmsg("item %s: synchronizing disk %d resumes at %llu bytes", x->snap.name, i,
 				       (unsigned long long)opts.start_offset);
 			}
-			pthread_mutex_lock(&model_lock);
+			lock_model();
 			c->j->ck_disk = i;
 			c->j->ck_offset = opts.start_offset;
 			c->j->dirty = 1;
-			pthread_mutex_unlock(&model_lock);
+			unlock_model();
 			rc = sync_disk(x->nsrc->be, skey, x->ntgt->be, rkey, &opts, &st);
 			jp.base_compared += x->d[i].size;
 			jp.base_transferred += st.bytes_transferred;
@@ -1981,9 +1981,9 @@ static int reprotect_run(struct jobctx *c)
 	}
 	/* The swap is next: a job resumed after it must find it recorded that
 	 * it was under way, with every task before it done. */
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = rp_plan_save(c, x, RP_SWAPPING);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc < 0) {
 		rpchain_close(ch);
 		goto undo;
@@ -1998,7 +1998,7 @@ static int reprotect_run(struct jobctx *c)
 	if (!saving)
 		reprotect_save_maps(x);
 	maps_forget(c->v, c->item);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (x->net_src[0] && !mapping_find(c->v, x->nsrc->name, x->net_src)) {
 		char target[2 * NAME_MAX_];
 		snprintf(target, sizeof(target), "%s/%s", x->ntgt->name, x->net_tgt);
@@ -2050,7 +2050,7 @@ static int reprotect_run(struct jobctx *c)
 	 * place go: the originals copied to -ASRReplica and the old VM. */
 	if (rc == 0)
 		reprotect_finish(x);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc < 0) {
 		rpchain_close(ch);
 		if (saving)
@@ -2066,10 +2066,10 @@ static int reprotect_run(struct jobctx *c)
 	}
 	if (ch)
 		rpchain_close(ch); /* the item went away meanwhile */
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	ch = it ? it->chain : NULL;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (ch)
 		item_points_refresh(c->v, c->item, ch);
 	if (saving)
@@ -2085,11 +2085,11 @@ undo:
 		reprotect_claim(c, x, 0);
 		/* What was synchronized may be gone: a run again (after waiting
 		 * for a region) starts its sync over. */
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		c->j->ck_disk = 0;
 		c->j->ck_offset = 0;
 		c->j->dirty = 1;
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 	}
 out:
 	for (int i = 0; i < MAX_DISKS; i++)
@@ -2153,7 +2153,7 @@ static int test_failover_run(struct jobctx *c)
 
 	task(c, T_STARTTEST, JOB_IN_PROGRESS);
 	vm_from_targets(&vi, vmname, snap->target_rg, snap->target_region, vnet, "", n, dt);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = vm_put(tgt, &vi);
 	it = item_find(c->v, c->item);
 	if (rc < 0) {
@@ -2167,7 +2167,7 @@ static int test_failover_run(struct jobctx *c)
 		snprintf(it->tf_rg, sizeof(it->tf_rg), "%s", snap->target_rg);
 		persist_item(c->v, it);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_STARTTEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
 out:
 	free(snap);
@@ -2196,19 +2196,19 @@ static int cleanup_tf_run(struct jobctx *c)
 	rc = prereq_begin(c, &a, 0);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	r = it ? region_find(it->tf_region) : NULL;
 	rc = !it ? -ENOENT : region_up(r, "where the test VM is", why, sizeof(why));
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		return rc;
 
 	task(c, T_DELTEST, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
 		snprintf(name, sizeof(name), "%.85s-test", it->name);
@@ -2229,7 +2229,7 @@ static int cleanup_tf_run(struct jobctx *c)
 			persist_item(c->v, it);
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_DELTEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
@@ -2259,14 +2259,14 @@ static int resync_run(struct jobctx *c)
 	rc = wait_cycle_done(c);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	rc = it ? lifecycle_check(c->v, it, "resync", why, sizeof(why)) : -ENOENT;
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
 	if (it)
 		total = item_bytes(it);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc < 0)
 		return rc;
@@ -2292,7 +2292,7 @@ static int resync_run(struct jobctx *c)
 	if (rc < 0)
 		return rc;
 	task(c, T_STARTREP, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
 		it->resync_required = 0;
@@ -2301,7 +2301,7 @@ static int resync_run(struct jobctx *c)
 			it->disks[i].synced_bytes = it->disks[i].size;
 		persist_item(c->v, it);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	task(c, T_STARTREP, JOB_SUCCEEDED);
 	return 0;
 }

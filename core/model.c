@@ -45,7 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct model M;
 
 static pthread_t sched_thread;
@@ -283,13 +283,13 @@ void record_damaged(struct backend *be, const char *key, int move, int readonly,
 void catalog_note(struct vault_rec *v, const char *item, const char *note)
 {
 	struct item_rec *it;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(v, item);
 	if (it)
 		fail_item(it, 0, "%s", note);
 	else
 		log_warn("vault %s: %s", v->name, note);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* Does a parsed record hold a field of this type? */
@@ -1027,7 +1027,7 @@ static void probe_regions(void)
 	for (struct region *r = M.regions; r; r = r->next) {
 		char reason[256] = "";
 		int ok = r->be->ops->probe(r->be, reason, sizeof(reason)) == 0;
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		if (ok != r->available)
 			log_at(ok ? LVL_INFO : LVL_WARN, "region %s is now %s%s%s", r->name,
 			       ok ? "available" : "unavailable", ok ? "" : ": ", ok ? "" : reason);
@@ -1042,7 +1042,7 @@ static void probe_regions(void)
 		snprintf(r->reason, sizeof(r->reason), "%s", ok ? "" : reason);
 		if (ok && !r->loaded)
 			region_load(r);
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 	}
 }
 
@@ -1193,18 +1193,18 @@ static void vault_open_chains(struct vault_rec *v)
 {
 	struct strlist names = {0};
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (struct item_rec *it = v->items; it; it = it->next)
 		if (!it->chain && !it->damaged[0] && strcmp(it->state, "EnablingProtection") != 0 &&
 		    strcmp(it->state, "InitialReplicationFailed") != 0 &&
 		    strcmp(it->state, "DisablingProtection") != 0 && sl_add(&names, it->name) < 0)
 			break;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	for (int i = 0; i < names.n; i++) {
 		struct item_rec *it;
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		it = v->readonly ? item_find(v, names.v[i]) : NULL;
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		if (it)
 			item_open_chain(v, it);
 	}
@@ -1235,7 +1235,7 @@ static void vault_takeover_or_reload(struct vault_rec *v, int refresh_chains)
 			v->region->be->ops->lease_release(lease);
 		return;
 	}
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	vault_swap(v, &tmp, lease != NULL || refresh_chains);
 	if (lease) {
 		v->lease = lease;
@@ -1244,7 +1244,7 @@ static void vault_takeover_or_reload(struct vault_rec *v, int refresh_chains)
 		v->error[0] = '\0';
 		sched_vault(v); /* its items cycle here from now on */
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	scratch_free(&tmp);
 	if (lease) {
 		logmsg("vault %s: taken over; this asrfs manages it now", v->name);
@@ -1277,11 +1277,11 @@ static void vault_fence(struct vault_rec *v)
 	struct { struct backend *be; void *lease; } *r = malloc(sizeof(*r));
 	void *lease;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	lease = v->lease;
 	v->lease = NULL;
 	v->readonly = 1;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (!lease)
 		return;
 	if (r) {
@@ -1304,9 +1304,9 @@ static void vault_renew(struct vault_rec *v)
 	time_t now = time(NULL);
 
 	if (rc == 0) {
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		v->lease_ok = now;
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		return;
 	}
 	if (rc == -EBUSY || rc == -ENOENT) {
@@ -1375,9 +1375,9 @@ static void *sched_main(void *arg)
 			last_takeover = time(NULL);
 		}
 		replication_tick(now);
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		jobs_flush(NULL);
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		usleep(250 * 1000);
 	}
 	return NULL;
@@ -1421,27 +1421,27 @@ static void schedules_from_points(void *arg)
 	(void)arg;
 	for (struct vault_rec *v = M.vaults; v && !jobs_stopping_now(); v = v->next) {
 		struct strlist names = {0};
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		for (struct item_rec *it = v->items; it && !v->readonly; it = it->next)
 			if (strcmp(it->state, "Protected") == 0 && !it->damaged[0] && sl_add(&names, it->name) < 0)
 				break;
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		for (int i = 0; i < names.n && !jobs_stopping_now(); i++) {
 			struct item_rec *it;
 			int rc;
-			pthread_mutex_lock(&model_lock);
+			lock_model();
 			it = item_find(v, names.v[i]);
 			if (!it || it->job || it->cycle_running || v->readonly) {
-				pthread_mutex_unlock(&model_lock); /* a job or a cycle reads it itself */
+				unlock_model(); /* a job or a cycle reads it itself */
 				continue;
 			}
 			it->cycle_running = 1;
-			pthread_mutex_unlock(&model_lock);
+			unlock_model();
 			rc = item_open_chain(v, it);
-			pthread_mutex_lock(&model_lock);
+			lock_model();
 			it->cycle_running = 0;
 			first_cycle_from_points(v, it, rc == 0, time(NULL));
-			pthread_mutex_unlock(&model_lock);
+			unlock_model();
 			n++;
 		}
 		sl_free(&names);
@@ -1476,7 +1476,7 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 		region_first_init(r);
 	probe_regions();
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (struct vault_rec *v = M.vaults; v; v = v->next) {
 		char key[256];
 		if (!v->region->available) {
@@ -1505,7 +1505,7 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 		if (!v->readonly)
 			sched_vault(v);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 
 	rc = jobs_start(M.workers);
 	if (rc < 0) {
@@ -1515,11 +1515,11 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 	job_resume_all();
 	if (pool_submit(schedules_from_points, NULL, NULL) < 0) {
 		/* no reading ahead: every item cycles now, as it finds out */
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		for (struct vault_rec *v = M.vaults; v; v = v->next)
 			for (struct item_rec *it = v->items; it; it = it->next)
 				first_cycle_from_points(v, it, 0, time(NULL));
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 	}
 	sched_stop = 0;
 	rc = pthread_create(&sched_thread, NULL, sched_main, NULL);
@@ -1539,7 +1539,7 @@ void core_stop(void)
 		sched_started = 0;
 	}
 	jobs_stop();
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	sched_clear();
 	jobs_flush(NULL); /* before the leases go */
 	for (struct vault_rec *v = M.vaults; v; v = v->next) {
@@ -1551,7 +1551,7 @@ void core_stop(void)
 	}
 	for (struct region *r = M.regions; r; r = r->next)
 		region_unload(r);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	while (retired_items) {
 		struct item_rec *it = retired_items;
 		retired_items = it->next;

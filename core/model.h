@@ -27,7 +27,7 @@
 #include "../sync/cycle.h"
 #include "core.h"
 
-extern pthread_mutex_t model_lock;
+#include "lock.h"
 
 /* -- region inventory -- */
 

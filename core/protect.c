@@ -89,7 +89,7 @@ static int chain_pinned(const struct rpchain *c)
 
 void chain_unpin(struct rpchain *c)
 {
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (struct chainpin **pp = &pins, *p; (p = *pp) != NULL; pp = &p->next)
 		if (p->chain == c) {
 			if (--p->n == 0) {
@@ -98,7 +98,7 @@ void chain_unpin(struct rpchain *c)
 			}
 			break;
 		}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	chains_sweep();
 }
 
@@ -118,7 +118,7 @@ void chains_sweep(void)
 {
 	struct graveyard *dead = NULL, **pp, *g;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (pp = &graveyard; (g = *pp) != NULL;) {
 		if (g->ro && !chain_pinned(g->chain)) {
 			*pp = g->next;
@@ -128,7 +128,7 @@ void chains_sweep(void)
 			pp = &g->next;
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	while (dead) { /* closing may free handles: not under model_lock */
 		g = dead;
 		dead = g->next;
@@ -206,7 +206,7 @@ void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *
 
 	if (rpchain_list(chain, &pts, &n) < 0)
 		return;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(v, name);
 	if (it) {
 		it->npoints = n;
@@ -222,7 +222,7 @@ void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *
 				break;
 			}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	free(pts);
 }
 
@@ -234,15 +234,15 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 	char name[NAME_MAX_], note[ERR_MAX] = "";
 	int rc, readonly;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (it->chain) {
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		return 0;
 	}
 	rc = item_io_fill(v, it, &io);
 	snprintf(name, sizeof(name), "%s", it->name);
 	readonly = v->readonly; /* another daemon's chain: read it, never roll it back */
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc < 0)
 		return rc;
 	for (int i = 0; i < io.ndisks; i++)
@@ -259,7 +259,7 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 		catalog_note(v, name, note);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (item_find(v, name) == it && !it->chain && v->readonly == readonly) {
 		it->chain = chain;
 		it->chain_ro = readonly;
@@ -269,7 +269,7 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 	attached = item_find(v, name) == it ? it->chain : NULL;
 	if (attached && chain_pin(attached) < 0)
 		attached = NULL;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (chain)
 		rpchain_close(chain);
 	if (!attached)
@@ -314,10 +314,10 @@ int wait_cycle_done(struct jobctx *c)
 	for (;;) {
 		struct item_rec *it;
 		int busy;
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		it = item_find(c->v, c->item);
 		busy = it && it->cycle_running;
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		if (!it)
 			return -ENOENT;
 		if (!busy)
@@ -518,7 +518,7 @@ struct cycle_arg {
 static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t shipped, int point_made)
 {
 	struct item_rec *it;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(a->v, a->item);
 	if (it) {
 		time_t now = time(NULL), prev = it->next_cycle - it->last_cycle; /* the last wait */
@@ -527,7 +527,7 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 			/* gave way to a job before it began: not a cycle, nor a
 			 * failure (the pop skips it until the job's end) */
 			sched_item(a->v, it);
-			pthread_mutex_unlock(&model_lock);
+			unlock_model();
 			return;
 		}
 		it->last_cycle = now;
@@ -567,7 +567,7 @@ static void cycle_finish(struct cycle_arg *a, int rc, const char *why, uint64_t 
 		}
 		sched_item(a->v, it);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* The item's cycle state (block map entries kept between cycles), made on
@@ -576,13 +576,13 @@ static struct cycle_state *item_cycle_state(struct vault_rec *v, const char *ite
 {
 	struct item_rec *it;
 	struct cycle_state *cs = NULL;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(v, item);
 	if (it && !it->cs && cycle_state_new(ndisks, &it->cs) < 0)
 		it->cs = NULL;
 	if (it)
 		cs = it->cs;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return cs;
 }
 
@@ -591,13 +591,13 @@ void maps_forget(struct vault_rec *v, const char *item)
 {
 	struct item_rec *it;
 	struct cycle_state *cs = NULL;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(v, item);
 	if (it) {
 		cs = it->cs;
 		it->cs = NULL;
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	cycle_state_free(cs);
 }
 
@@ -614,9 +614,9 @@ void protect_free_maps(void)
 static int vault_fenced(struct vault_rec *v)
 {
 	int r;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	r = v->readonly;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return r;
 }
 
@@ -634,10 +634,10 @@ static int cycle_preempted(void *arg)
 	struct cycle_arg *a = arg;
 	struct item_rec *it;
 	int r;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(a->v, a->item);
 	r = !it || it->job || a->v->readonly || jobs_stopping_now();
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return r;
 }
 
@@ -702,14 +702,14 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 	time_t now = time(NULL);
 
 	*shipped_out = 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(a->v, a->item);
 	rc = it ? item_io_fill(a->v, it, &io) : -ENOENT;
 	if (rc == 0) {
 		app = io.pol.app_frequency_minutes > 0 &&
 		      now - it->last_app_point_time >= (time_t)io.pol.app_frequency_minutes * 60;
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc < 0) {
 		snprintf(why, whylen, "%s", io.src_reason[0] ? io.src_reason : strerror(-rc));
 		return rc;
@@ -733,10 +733,10 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 	conf.state = item_cycle_state(a->v, a->item, io.ndisks);
 	if (!conf.state)
 		return -ENOMEM;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(a->v, a->item);
 	conf.chain = it ? it->chain : NULL;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (!conf.chain)
 		return -ENOENT;
 	if (app && !jp) {
@@ -783,14 +783,14 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		 * cycle open and would refuse every next one (EBUSY).  Retire it;
 		 * the next cycle opens the catalog afresh, and that open rolls
 		 * the cut-short cycle back, as after a crash. */
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		it = item_find(a->v, a->item);
 		if (it && it->chain == conf.chain)
 			item_close_chain(it);
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		logmsg("item %s: could not roll the cut-short cycle back now: the next cycle will", a->item);
 	}
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(a->v, a->item);
 	if (it) {
 		for (int i = 0; i < io.ndisks && i < it->ndisks; i++) {
@@ -814,7 +814,7 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 				it->hook_note[0] = '\0';
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc == 0)
 		item_points_refresh(a->v, a->item, conf.chain);
 	return rc;
@@ -839,11 +839,11 @@ int replication_cycle_now(struct vault_rec *v, const char *item, int force_compa
 	int rc;
 
 	snprintf(a.item, sizeof(a.item), "%s", item);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(v, item);
 	if (it)
 		it->cycle_running = 1;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (!it)
 		return -ENOENT;
 	why[0] = '\0';
@@ -862,10 +862,10 @@ int replicas_recreate_lost(struct vault_rec *v, const char *item, int *lost, cha
 	int rc;
 
 	*lost = 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(v, item);
 	rc = it ? item_io_fill(v, it, &io) : -ENOENT;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc < 0)
 		return rc;
 	for (int i = 0; i < io.ndisks; i++) {
@@ -889,17 +889,17 @@ int item_chain(struct vault_rec *v, const char *item, struct rpchain **out)
 {
 	struct item_rec *it;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(v, item);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (!it)
 		return -ENOENT;
 	rc = item_open_chain(v, it);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	*out = it->chain;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return *out ? 0 : -ENOENT;
 }
 
@@ -929,7 +929,7 @@ void replication_tick(time_t now)
 
 	/* Only the items that are due: the others wait in the heap.  An item
 	 * that cannot cycle now leaves it (sched.c says who puts it back). */
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	while (sched_pop_due(now, &v, &it, &when)) {
 		struct cycle_arg *a;
 		if (v->readonly || strcmp(it->state, "Protected") != 0 || it->job || it->cycle_running)
@@ -950,7 +950,7 @@ void replication_tick(time_t now)
 			sched_put(v, it, now + 1); /* try again next second */
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* ---- Enable replication ---- */
@@ -969,7 +969,7 @@ static int enable_steps(struct jobctx *c)
 
 	/* Prerequisites check */
 	job_task(c, EN_PREREQ, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	src = it ? region_find(it->source_region) : NULL;
 	tgt = it ? region_find(it->target_region) : NULL;
@@ -977,14 +977,14 @@ static int enable_steps(struct jobctx *c)
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "region %s is unavailable",
 			 region_ok(src) ? it->target_region : it->source_region);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	job_task(c, EN_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
 		return rc;
 
 	/* Creating target resources */
 	job_task(c, EN_TARGET, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	rc = inv_rg_create(tgt, it->target_rg, NULL);
 	if (rc == -EEXIST)
@@ -1002,14 +1002,14 @@ static int enable_steps(struct jobctx *c)
 		rc = inv_sa_ensure(tgt, it->target_sa);
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "cannot create target resources: %s", strerror(-rc));
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	job_task(c, EN_TARGET, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
 		return rc;
 
 	/* Creating replica disks */
 	job_task(c, EN_DISKS, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	for (int i = 0; i < it->ndisks && rc == 0; i++) {
 		struct item_disk *d = &it->disks[i];
@@ -1027,7 +1027,7 @@ static int enable_steps(struct jobctx *c)
 	rc = rc ? rc : item_io_fill(c->v, it, &io);
 	ck_disk = c->j->ck_disk;
 	resume_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	job_task(c, EN_DISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
 		return rc;
@@ -1084,7 +1084,7 @@ static int enable_steps(struct jobctx *c)
 		}
 		done_cmp += io.size[i];
 		done_xfer += st.bytes_transferred;
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		it = item_find(c->v, c->item);
 		if (it) {
 			it->disks[i].synced_bytes = io.size[i];
@@ -1095,7 +1095,7 @@ static int enable_steps(struct jobctx *c)
 		c->j->ck_offset = 0;
 		c->j->bytes_transferred = done_xfer; /* saved with the checkpoint */
 		persist_job(c->v, c->j);
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 	}
 	job_task(c, EN_COPY, JOB_SUCCEEDED);
 
@@ -1129,13 +1129,13 @@ static int enable_steps(struct jobctx *c)
 
 	/* Starting delta replication */
 	job_task(c, EN_START, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
 		struct policy_rec *p = policy_find(c->v, it->policy);
 		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	job_task(c, EN_START, JOB_SUCCEEDED);
 	return 0;
 }
@@ -1152,10 +1152,10 @@ static int enable_undo(struct jobctx *c)
 	char prefix[512];
 	int rc = 0;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	chain = it ? it->chain : NULL;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (!it)
 		return 0;
 	if (chain) {
@@ -1164,7 +1164,7 @@ static int enable_undo(struct jobctx *c)
 			rc = 0;
 	}
 	maps_forget(c->v, c->item);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	tgt = it ? region_find(it->target_region) : NULL;
 	for (int i = 0; it && tgt && i < it->ndisks; i++) {
@@ -1176,14 +1176,14 @@ static int enable_undo(struct jobctx *c)
 			rc = rc ? rc : r;
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
 	if (tgt) {
 		int r = tgt->be->ops->remove_tree(tgt->be, prefix);
 		if (r < 0 && r != -ENOENT)
 			rc = rc ? rc : r;
 	}
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	if (rc == 0 && it)
 		protection_release_item(c->v, it);
@@ -1193,7 +1193,7 @@ static int enable_undo(struct jobctx *c)
 		snprintf(c->j->error, sizeof(c->j->error),
 			 "cancelled, but not everything it made could be removed (%s): disable the item to finish",
 			 strerror(-rc));
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1234,23 +1234,23 @@ static int disable_run(struct jobctx *c)
 	rc = wait_cycle_done(c);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	tgt = it ? region_find(it->target_region) : NULL;
 	rc = !it ? -ENOENT : !region_ok(tgt) ? -EHOSTUNREACH : item_io_fill(c->v, it, &io);
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "region %s, which holds the replicas, is unavailable",
 			 it->target_region);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	job_task(c, DI_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
 		return rc;
 
 	job_task(c, DI_POINTS, JOB_IN_PROGRESS);
 	rc = item_open_chain(c->v, it);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	chain = it->chain;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc == 0 && chain)
 		rc = rpchain_destroy(chain);
 	if (rc < 0 && rc != -ENOENT) {
@@ -1261,7 +1261,7 @@ static int disable_run(struct jobctx *c)
 	job_task(c, DI_POINTS, JOB_SUCCEEDED);
 
 	job_task(c, DI_DISKS, JOB_IN_PROGRESS);
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	rc = 0;
 	for (int i = 0; it && i < it->ndisks; i++) {
@@ -1273,7 +1273,7 @@ static int disable_run(struct jobctx *c)
 				 strerror(-r));
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	job_task(c, DI_DISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	if (rc)
 		return rc;

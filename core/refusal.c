@@ -46,11 +46,11 @@ void core_refusal_begin(const struct refusal_owner *o, char *saved, size_t len)
 {
 	char *err, *name;
 	saved[0] = '\0';
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	err = owner_error(o, &name);
 	if (err)
 		snprintf(saved, len, "%s", err);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* Does msg already start by naming what (its whole path, or its last part,
@@ -72,7 +72,7 @@ void core_refusal_end(const struct refusal_owner *o, const char *saved, const ch
 {
 	char msg[ERR_MAX], *err, *name;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	err = owner_error(o, &name);
 	if (!err || rc >= 0) /* accepted: error is what core made it */
 		goto out;
@@ -89,5 +89,5 @@ void core_refusal_end(const struct refusal_owner *o, const char *saved, const ch
 		logmsg("%s: %s", name, msg);
 	snprintf(err, ERR_MAX, "%s", msg);
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }

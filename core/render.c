@@ -324,7 +324,7 @@ void core_render_metrics(struct sbuf *out)
 	int chains;
 	time_t started;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	chains = chains_open();
 	started = M.started;
 	for (struct region *r = M.regions; r; r = r->next)
@@ -359,7 +359,7 @@ void core_render_metrics(struct sbuf *out)
 					jobs_by_state[j->state]++;
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (!regs || !items || !jobs) {
 		out->err = -ENOMEM;
 		goto out;

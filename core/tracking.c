@@ -129,11 +129,11 @@ int gate_tracked(const char *region, const char *key, uint64_t size, struct gate
 	char path[1400];
 	int rc = 0;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	r = region_find(region);
 	if (r)
 		g = gate_get(r->be, key);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (!r || !g)
 		return r ? -ENOMEM : -ENOENT;
 	pthread_rwlock_rdlock(&g->rw);
@@ -181,14 +181,14 @@ static struct track *item_track(struct vault_rec *v, const char *item, int i)
 	struct region *r;
 	struct gate *g = NULL;
 	char key[1024];
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(v, item);
 	r = it && i < it->ndisks ? region_find(it->source_region) : NULL;
 	if (r) {
 		disk_key(it->disks[i].managed, it->disks[i].src_parent, it->disks[i].name, key, sizeof(key));
 		g = gate_find(r->be, key);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return g ? gate_track(g) : NULL;
 }
 

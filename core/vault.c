@@ -61,10 +61,10 @@ static int vault_writable(struct vault_rec *v)
 int core_vaults(struct strlist *out)
 {
 	int rc = 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
 		rc = sl_add(out, v->name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -72,7 +72,7 @@ int core_vault_info(const char *vault, struct vault_info *out)
 {
 	struct vault_rec *v;
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	if (v) {
 		snprintf(out->name, sizeof(out->name), "%s", v->name);
@@ -80,7 +80,7 @@ int core_vault_info(const char *vault, struct vault_info *out)
 		out->readonly = v->readonly;
 		snprintf(out->error, sizeof(out->error), "%s", v->error);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return v ? 0 : -ENOENT;
 }
 
@@ -92,13 +92,13 @@ int core_vault_info(const char *vault, struct vault_info *out)
 	{                                                                      \
 		struct vault_rec *v;                                           \
 		int rc = 0;                                                    \
-		pthread_mutex_lock(&model_lock);                               \
+		lock_model();                               \
 		v = vault_find(vault);                                         \
 		if (!v)                                                        \
 			rc = -ENOENT;                                          \
 		for (type *p = v ? v->head : NULL; p && rc == 0; p = p->next)  \
 			rc = sl_add(out, p->field);                            \
-		pthread_mutex_unlock(&model_lock);                             \
+		unlock_model();                             \
 		sl_sort(out);                                                  \
 		return rc;                                                     \
 	}
@@ -113,10 +113,10 @@ VAULT_NAMES(core_jobs, jobs, struct job_rec, id)
 	{                                                                      \
 		struct vault_rec *v;                                           \
 		int rc;                                                        \
-		pthread_mutex_lock(&model_lock);                               \
+		lock_model();                               \
 		v = vault_find(vault);                                         \
 		rc = !v ? -ENOENT : finder(v, name) != NULL;                   \
-		pthread_mutex_unlock(&model_lock);                             \
+		unlock_model();                             \
 		return rc;                                                     \
 	}
 VAULT_HAS(core_item_exists, item_find)
@@ -138,7 +138,7 @@ int core_policy_info(const char *vault, const char *policy, struct policy_info *
 {
 	struct vault_rec *v;
 	struct policy_rec *p = NULL;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	if (v)
 		p = policy_find(v, policy);
@@ -146,7 +146,7 @@ int core_policy_info(const char *vault, const char *policy, struct policy_info *
 		*out = p->info;
 		out->in_use = policy_in_use(v, policy);
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return p ? 0 : -ENOENT;
 }
 
@@ -155,7 +155,7 @@ int core_policy_create(const char *vault, const char *policy)
 	struct vault_rec *v;
 	struct policy_rec *p = NULL, **pp;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	rc = v ? vault_writable(v) : -ENOENT;
 	if (rc == 0 && (rc = name_generic_ok("policy", policy, v->error, sizeof(v->error))) < 0)
@@ -173,7 +173,7 @@ int core_policy_create(const char *vault, const char *policy)
 		free(p);
 		fail_vault(v, rc, "cannot save policy %s: %s", policy, strerror(-rc));
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -182,7 +182,7 @@ int core_policy_delete(const char *vault, const char *policy)
 	struct vault_rec *v;
 	struct policy_rec **pp, *p;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	rc = v ? vault_writable(v) : -ENOENT;
 	if (rc < 0)
@@ -207,7 +207,7 @@ int core_policy_delete(const char *vault, const char *policy)
 	}
 	free(p);
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -229,7 +229,7 @@ int core_policy_set(const char *vault, const char *policy, const char *attr, con
 	uint64_t val, old;
 	int rc;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	rc = v ? vault_writable(v) : -ENOENT;
 	p = rc == 0 ? policy_find(v, policy) : NULL;
@@ -263,7 +263,7 @@ int core_policy_set(const char *vault, const char *policy, const char *attr, con
 	}
 	rc = -ENOENT;
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -273,14 +273,14 @@ int core_mapping_regions(const char *vault, struct strlist *out)
 {
 	struct vault_rec *v;
 	int rc = 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	if (!v)
 		rc = -ENOENT;
 	/* every region can be a source; show those with mappings and all regions */
 	for (struct region *r = v ? M.regions : NULL; r && rc == 0; r = r->next)
 		rc = sl_add(out, r->name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -288,14 +288,14 @@ int core_mapping_vnets(const char *vault, const char *src_region, struct strlist
 {
 	struct vault_rec *v;
 	int rc = 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	if (!v || !region_find(src_region))
 		rc = -ENOENT;
 	for (struct mapping_rec *m = rc == 0 ? v->maps : NULL; m && rc == 0; m = m->next)
 		if (strcmp(m->src_region, src_region) == 0)
 			rc = sl_add(out, m->vnet);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	sl_sort(out);
 	return rc;
 }
@@ -304,13 +304,13 @@ int core_mapping_get(const char *vault, const char *src_region, const char *vnet
 {
 	struct vault_rec *v;
 	struct mapping_rec *m = NULL;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	if (v)
 		m = mapping_find(v, src_region, vnet);
 	if (m)
 		snprintf(out, len, "%s", m->target);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return m ? 0 : -ENOENT;
 }
 
@@ -360,7 +360,7 @@ int core_mapping_set(const char *vault, const char *src_region, const char *vnet
 	struct vault_rec *v;
 	struct ctl_line cl;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	rc = v ? vault_writable(v) : -ENOENT;
 	if (rc == 0 && !region_find(src_region))
@@ -373,7 +373,7 @@ int core_mapping_set(const char *vault, const char *src_region, const char *vnet
 		rc = fail_vault(v, -EINVAL, "a network mapping holds one word: <target-region>/<vnet>");
 	if (rc == 0)
 		rc = mapping_put(v, src_region, vnet, cl.bare[0]);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -488,11 +488,11 @@ int core_item_info(const char *vault, const char *item, struct item_info *out)
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = find_vi(vault, item, &v, &it);
 	if (rc == 0)
 		item_to_info(v, it, out);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -508,19 +508,19 @@ static int item_elsewhere(const struct vault_rec *v, const char *name)
 int core_shortcuts(struct strlist *names, struct strlist *vaults)
 {
 	int rc = 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
 		for (struct item_rec *it = v->items; it && rc == 0; it = it->next)
 			if (!item_elsewhere(v, it->name) && (rc = sl_add(names, it->name)) == 0)
 				rc = sl_add(vaults, v->name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
 int core_shortcut(const char *name, char *vault, size_t len)
 {
 	int rc = -ENOENT;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	for (struct vault_rec *v = M.vaults; v; v = v->next)
 		if (item_find(v, name)) {
 			rc = item_elsewhere(v, name) ? -ENOENT : 0;
@@ -528,7 +528,7 @@ int core_shortcut(const char *name, char *vault, size_t len)
 				snprintf(vault, len, "%s", v->name);
 			break;
 		}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -561,7 +561,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 	size_t errlen;
 	int rc;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	if (!v) {
 		rc = -ENOENT;
@@ -764,7 +764,7 @@ undo:
 bad:
 	logmsg("vault %s: enable-replication refused: %s", vault, err);
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	free(saved);
 	return rc;
 }
@@ -869,13 +869,13 @@ int core_item_allowed(const char *vault, const char *item, struct sbuf *out)
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = find_vi(vault, item, &v, &it);
 	for (size_t i = 0; rc == 0 && i < sizeof(controls) / sizeof(controls[0]); i++)
 		if (!v->readonly && item_allowed(it, controls[i].name) &&
 		    lifecycle_check(v, it, controls[i].name, NULL, 0) == 0)
 			sb_printf(out, "%s\n", controls[i].name);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc ? rc : out->err;
 }
 
@@ -893,7 +893,7 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 			c = &controls[i];
 	if (!c)
 		return -ENOENT;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = find_vi(vault, item, &v, &it);
 	if (rc < 0)
 		goto out;
@@ -936,7 +936,7 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 	line_copy(text, sizeof(text), line, len);
 	rc = c->prepare(v, it, &cl, text);
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -950,7 +950,7 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	size_t errlen;
 	int rc;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = find_vi(vault, item, &v, &it);
 	if (rc < 0)
 		goto out;
@@ -1018,7 +1018,7 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 		fail_item(it, rc, "%s: cannot save it: %s", setting, strerror(-rc));
 	}
 out:
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1032,7 +1032,7 @@ static int chain_of(const char *vault, const char *item, struct rpchain **out)
 	struct item_rec *it = NULL;
 	struct rpchain *ch = NULL;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = find_vi(vault, item, &v, &it);
 	if (rc == 0)
 		ch = it->chain;
@@ -1043,19 +1043,19 @@ static int chain_of(const char *vault, const char *item, struct rpchain **out)
 			       strcmp(it->state, "InitialReplicationFailed") == 0 ||
 			       strcmp(it->state, "DisablingProtection") == 0))
 		rc = -ENOENT;
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (rc < 0)
 		return rc;
 	if (!ch) {
 		rc = item_open_chain(v, it);
 		if (rc < 0)
 			return rc;
-		pthread_mutex_lock(&model_lock);
+		lock_model();
 		rc = find_vi(vault, item, &v, &it);
 		ch = rc == 0 ? it->chain : NULL;
 		if (ch && chain_pin(ch) < 0)
 			rc = -ENOMEM;
-		pthread_mutex_unlock(&model_lock);
+		unlock_model();
 		if (rc < 0)
 			return rc;
 		if (!ch)
@@ -1104,7 +1104,7 @@ static int item_disk_index(const char *vault, const char *item, const char *disk
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	int rc;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	rc = find_vi(vault, item, &v, &it);
 	if (rc == 0) {
 		rc = -ENOENT;
@@ -1112,7 +1112,7 @@ static int item_disk_index(const char *vault, const char *item, const char *disk
 			if (strcmp(it->disks[i].name, disk) == 0)
 				rc = i;
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -1140,10 +1140,10 @@ int core_point_rechain(const char *vault, const char *item, struct rpchain **cha
 	struct rpchain *old = *chain, *ch;
 	int rc;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (find_vi(vault, item, &v, &it) == 0 && it->chain == old)
 		item_close_chain(it);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	rc = chain_of(vault, item, &ch);
 	if (rc < 0)
 		return rc;
@@ -1187,7 +1187,7 @@ int core_job_info(const char *vault, const char *job, struct job_info *out)
 	struct vault_rec *v;
 	struct job_rec *j = NULL;
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	v = vault_find(vault);
 	if (v)
 		j = job_find(v, job);
@@ -1221,7 +1221,7 @@ int core_job_info(const char *vault, const char *job, struct job_info *out)
 			out->eta_known = 1;
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return j ? 0 : -ENOENT;
 }
 

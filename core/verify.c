@@ -65,11 +65,11 @@ void verify_tasks(const struct item_rec *it, struct job_rec *j)
 static int verify_reset(struct jobctx *c)
 {
 	struct item_rec *it;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	if (it)
 		verify_tasks(it, c->j);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	if (!it)
 		return -ENOENT;
 	job_count_compared(c, 0);
@@ -83,7 +83,7 @@ static int verify_plan(struct jobctx *c, struct vplan *p)
 	char why[ERR_MAX];
 	int rc;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	rc = it ? lifecycle_check(c->v, it, "verify", why, sizeof(why)) : -ENOENT;
 	if (rc < 0 && it)
@@ -103,7 +103,7 @@ static int verify_plan(struct jobctx *c, struct vplan *p)
 			p->total += d->size;
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return rc;
 }
 
@@ -121,10 +121,10 @@ static void count_mismatch(struct jobctx *c, uint64_t n)
 {
 	if (!n)
 		return;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	c->j->mismatched_bytes += n;
 	c->j->dirty = 1; /* its record shows the finding so far */
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 }
 
 /* Compare disk i's source and replica.  *done counts the bytes compared
@@ -206,7 +206,7 @@ static void verify_disk_done(struct jobctx *c, int i, const char *disk, uint64_t
 	struct task_rec *t = &c->j->tasks[1 + i];
 	int n;
 
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	if (1 + i < c->j->ntasks) {
 		if (bad) {
 			n = snprintf(t->name, sizeof(t->name), "Verify disk %s: %llu bytes mismatched", disk,
@@ -217,7 +217,7 @@ static void verify_disk_done(struct jobctx *c, int i, const char *disk, uint64_t
 		}
 		c->j->dirty = 1;
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	job_task(c, 1 + i, JOB_SUCCEEDED);
 }
 
@@ -230,7 +230,7 @@ static int verify_settle(struct jobctx *c, uint64_t found)
 
 	if (!found)
 		return 0;
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
 		was = it->resync_required;
@@ -247,7 +247,7 @@ static int verify_settle(struct jobctx *c, uint64_t found)
 				 "on the item: %s", (unsigned long long)found, strerror(-rc));
 		}
 	}
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	return it ? rc : -ENOENT;
 }
 

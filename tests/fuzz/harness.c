@@ -55,9 +55,9 @@ void fz_vault(const uint8_t *vault, size_t vlen, const uint8_t *item, size_t ile
 		rc = membe_rec(r.be, "vaults/v/jobs/000001.json", job, jlen);
 	if (rc < 0)
 		abort();
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	(void)vault_load(&v);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	free_vault_records(&v);
 	membe_free(r.be);
 }
@@ -71,9 +71,9 @@ void fz_region(const uint8_t *vm, size_t len)
 	    membe_rec(r.be, "resource-groups/rg1/vms/web01.json", vm, len) < 0 ||
 	    membe_disk(r.be, "resource-groups/rg1/disks/web01-os", NULL, 0, 1 << 20) < 0)
 		abort();
-	pthread_mutex_lock(&model_lock);
+	lock_model();
 	(void)region_load(&r);
 	region_unload(&r);
-	pthread_mutex_unlock(&model_lock);
+	unlock_model();
 	membe_free(r.be);
 }
