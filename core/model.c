@@ -149,12 +149,14 @@ static void *index_find(struct name_index **ix, void *head, size_t next_off, siz
 
 struct item_rec *item_find(struct vault_rec *v, const char *name)
 {
+	MODEL_LOCKED();
 	return index_find(&v->item_index, v->items, offsetof(struct item_rec, next), offsetof(struct item_rec, name),
 			  name);
 }
 
 struct job_rec *job_find(struct vault_rec *v, const char *name)
 {
+	MODEL_LOCKED();
 	return index_find(&v->job_index, v->jobs, offsetof(struct job_rec, next), offsetof(struct job_rec, id), name);
 }
 
