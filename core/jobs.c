@@ -1,10 +1,12 @@
 /*
  * jobs.c - the worker pool and the life of a job.
  *
- * A small pool of threads (as redis's bio.c: a queue, a condition variable,
- * workers that pop and run) executes two kinds of work: jobs, the operations
- * of SPEC section 4, and replication cycles, which are not jobs.  FUSE
- * threads only queue work here; they never run it.
+ * A small pool of threads (as redis's bio.c: a queue per kind of work, each
+ * with a condition variable and workers that pop and run) executes two kinds
+ * of work: jobs, the operations of SPEC section 4, and replication cycles,
+ * which are not jobs.  Each kind has its own queue and threads, so a job that
+ * is slow or waits never holds up an item's cycles.  FUSE threads only queue
+ * work here; they never run it.
  *
  * A job is created NotStarted by a control write (job_submit, model_lock
  * held), becomes InProgress on a worker, runs its type's run() function,
@@ -39,66 +41,87 @@ struct work {
 	struct work *next;
 };
 
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
-static struct work *queue_head, *queue_tail; /* protected by pool_lock */
-static int pool_stopping;                    /* protected by pool_lock */
-static volatile int jobs_stopping;           /* read without locks: a stop hint */
-static pthread_t *workers;
-static int nworkers;
+/* One queue per kind of work, each with its own threads, so a kind that
+ * waits cannot starve the other. */
+struct queue {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct work *head, *tail; /* protected by lock */
+	int stopping;             /* protected by lock */
+	pthread_t *threads;
+	int nthreads;
+};
+
+static struct queue queues[WORK_KINDS] = {
+	[WORK_JOB] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
+	[WORK_CYCLE] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
+};
+static volatile int jobs_stopping; /* read without locks: a stop hint */
 
 static void *worker_main(void *arg)
 {
-	(void)arg;
+	struct queue *q = arg;
 	for (;;) {
 		struct work *w;
-		pthread_mutex_lock(&pool_lock);
-		while (!queue_head && !pool_stopping)
-			pthread_cond_wait(&pool_cond, &pool_lock);
-		if (!queue_head) {
-			pthread_mutex_unlock(&pool_lock);
+		pthread_mutex_lock(&q->lock);
+		while (!q->head && !q->stopping)
+			pthread_cond_wait(&q->cond, &q->lock);
+		if (!q->head) {
+			pthread_mutex_unlock(&q->lock);
 			return NULL;
 		}
-		w = queue_head;
-		queue_head = w->next;
-		if (!queue_head)
-			queue_tail = NULL;
-		pthread_mutex_unlock(&pool_lock);
+		w = q->head;
+		q->head = w->next;
+		if (!q->head)
+			q->tail = NULL;
+		pthread_mutex_unlock(&q->lock);
 		w->fn(w->arg);
 		free(w);
 	}
 }
 
-int pool_submit(void (*fn)(void *), void *arg, void (*drop)(void *))
+int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)(void *))
 {
+	struct queue *q = &queues[kind];
 	struct work *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->fn = fn;
 	w->arg = arg;
 	w->drop = drop;
-	pthread_mutex_lock(&pool_lock);
-	if (queue_tail)
-		queue_tail->next = w;
+	pthread_mutex_lock(&q->lock);
+	if (q->tail)
+		q->tail->next = w;
 	else
-		queue_head = w;
-	queue_tail = w;
-	pthread_cond_signal(&pool_cond);
-	pthread_mutex_unlock(&pool_lock);
+		q->head = w;
+	q->tail = w;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 	return 0;
 }
 
-int jobs_start(int n)
+static int queue_start(struct queue *q, int n)
 {
-	workers = calloc((size_t)n, sizeof(*workers));
-	if (!workers)
+	q->threads = calloc((size_t)n, sizeof(*q->threads));
+	if (!q->threads)
 		return -ENOMEM;
-	pool_stopping = 0;
-	jobs_stopping = 0;
-	for (nworkers = 0; nworkers < n; nworkers++) {
-		int rc = pthread_create(&workers[nworkers], NULL, worker_main, NULL);
+	q->stopping = 0;
+	for (q->nthreads = 0; q->nthreads < n; q->nthreads++) {
+		int rc = pthread_create(&q->threads[q->nthreads], NULL, worker_main, q);
 		if (rc)
 			return -rc;
+	}
+	return 0;
+}
+
+/* Each kind gets n threads: `workers` in the config is per queue. */
+int jobs_start(int n)
+{
+	jobs_stopping = 0;
+	for (int k = 0; k < WORK_KINDS; k++) {
+		int rc = queue_start(&queues[k], n);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -108,28 +131,44 @@ int jobs_stopping_now(void)
 	return jobs_stopping;
 }
 
-void jobs_stop(void)
+/* Drop q's queued work that has not started: queued jobs stay NotStarted
+ * (or InProgress with their checkpoint) on disk and are resumed at the
+ * next start. */
+static void queue_drop(struct queue *q)
 {
-	jobs_stopping = 1;
-	pthread_mutex_lock(&pool_lock);
-	pool_stopping = 1;
-	/* Drop queued work that has not started: queued jobs stay NotStarted on
-	 * disk and are resumed at the next start. */
-	while (queue_head) {
-		struct work *w = queue_head;
-		queue_head = w->next;
+	pthread_mutex_lock(&q->lock);
+	while (q->head) {
+		struct work *w = q->head;
+		q->head = w->next;
 		if (w->drop)
 			w->drop(w->arg);
 		free(w);
 	}
-	queue_tail = NULL;
-	pthread_cond_broadcast(&pool_cond);
-	pthread_mutex_unlock(&pool_lock);
-	for (int i = 0; i < nworkers; i++)
-		pthread_join(workers[i], NULL);
-	free(workers);
-	workers = NULL;
-	nworkers = 0;
+	q->tail = NULL;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Let q's threads finish what they run and what is queued, then join them. */
+static void queue_stop(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->stopping = 1;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	for (int i = 0; i < q->nthreads; i++)
+		pthread_join(q->threads[i], NULL);
+	free(q->threads);
+	q->threads = NULL;
+	q->nthreads = 0;
+}
+
+void jobs_stop(void)
+{
+	jobs_stopping = 1;
+	for (int k = 0; k < WORK_KINDS; k++)
+		queue_drop(&queues[k]);
+	for (int k = 0; k < WORK_KINDS; k++)
+		queue_stop(&queues[k]);
 }
 
 /* ---- jobs ---- */
@@ -211,7 +250,7 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
 		return rc;
 	}
-	rc = pool_submit(job_worker, j, NULL);
+	rc = pool_submit(WORK_JOB, job_worker, j, NULL);
 	if (rc < 0)
 		return rc;
 	log_debug("job %s queued", j->id);
@@ -306,7 +345,7 @@ void job_resume_vault(struct vault_rec *only)
 			it->job = j;
 			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
 			       (unsigned long long)j->ck_offset);
-			pool_submit(job_worker, j, NULL);
+			pool_submit(WORK_JOB, job_worker, j, NULL);
 		}
 		settle_ended(v);
 	}
@@ -515,7 +554,7 @@ static void job_worker(void *arg)
 		 * this job to its running worker, so go on from the checkpoint. */
 		logmsg("job %s resumes from its checkpoint after the vault's lease was taken back", j->id);
 		unlock_model();
-		if (pool_submit(job_worker, j, NULL) == 0)
+		if (pool_submit(WORK_JOB, job_worker, j, NULL) == 0)
 			return;
 		lock_model();
 		it = item_find(c.v, j->item);

@@ -376,9 +376,15 @@ const struct job_type *job_type_by_slug(const char *slug);
 int jobs_start(int nworkers);
 void jobs_stop(void);
 int jobs_stopping_now(void); /* an unmount is under way (a hint, no lock) */
-/* Queue a plain function on the worker pool (replication cycles).  drop,
- * if not NULL, frees arg should the work be dropped unrun at shut-down. */
-int pool_submit(void (*fn)(void *), void *arg, void (*drop)(void *));
+/* The worker pool has a queue per kind of work, each with its own threads
+ * (`workers` of them each): jobs (and other work that may wait on a
+ * region, such as a lease release), and replication cycles (and the reading
+ * of points that schedules the first ones), so waiting jobs never hold up
+ * cycles. */
+enum work_kind { WORK_JOB, WORK_CYCLE, WORK_KINDS };
+/* Queue a plain function on the kind's queue.  drop, if not NULL, frees arg
+ * should the work be dropped unrun at shut-down. */
+int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)(void *));
 void job_resume_all(void);
 void job_resume_vault(struct vault_rec *v); /* model_lock NOT held; NULL: all */
 
