@@ -16,7 +16,8 @@
  * writes it within a scheduler tick (or before the next other record of its
  * vault), so a job's steps do not wait for its record.  A step whose undo a
  * resumed job must know about calls job_save() first.  A run that could not
- * reach a region waits for it and goes again (wait_for_region).  At
+ * reach a region waits for it, parked off the workers, and goes again
+ * (park_for_region, jobs_unpark).  At
  * shut-down running jobs are told to stop at their next checkpoint and stay
  * InProgress on disk; job_resume_all() queues them again at the next start,
  * and they continue from the checkpoint.
@@ -57,6 +58,7 @@ static struct queue queues[WORK_KINDS] = {
 	[WORK_CYCLE] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
 };
 static volatile int jobs_stopping; /* read without locks: a stop hint */
+static struct job_rec *parked;     /* jobs waiting for a region, by park_next; model_lock */
 
 static void *worker_main(void *arg)
 {
@@ -167,11 +169,27 @@ void jobs_stop(void)
 	jobs_stopping = 1;
 	for (int k = 0; k < WORK_KINDS; k++)
 		queue_drop(&queues[k]);
+	/* A job parked for a region goes to a worker once more: seeing the
+	 * stop, it saves its checkpoint and stays InProgress, as a running
+	 * job does, and is resumed at the next start. */
+	lock_model();
+	jobs_unpark();
+	unlock_model();
 	for (int k = 0; k < WORK_KINDS; k++)
 		queue_stop(&queues[k]);
+	lock_model();
+	parked = NULL; /* none left but for want of memory: their records are dirty, flushed as InProgress */
+	unlock_model();
 }
 
 /* ---- jobs ---- */
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void job_worker(void *arg);
 static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j);
@@ -345,18 +363,14 @@ void job_resume_vault(struct vault_rec *only)
 			it->job = j;
 			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
 			       (unsigned long long)j->ck_offset);
+			/* as from a park: an error it has is a wait for a region
+			 * the run now finds back or waits for again */
+			j->parked_until = now_mono();
 			pool_submit(WORK_JOB, job_worker, j, NULL);
 		}
 		settle_ended(v);
 	}
 	unlock_model();
-}
-
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void job_task(struct jobctx *c, int task, int state)
@@ -388,11 +402,18 @@ void job_save(struct jobctx *c)
 	unlock_model();
 }
 
+/* model_lock held: j is to stop (a cancel, an unmount, or the lease lost:
+ * its vault read-only). */
+static int job_stop_asked(const struct job_rec *j)
+{
+	return j->cancel || jobs_stopping || j->vault->readonly;
+}
+
 int job_cancelled(struct jobctx *c)
 {
 	int r;
 	lock_model();
-	r = c->j->cancel || jobs_stopping || c->v->readonly; /* readonly: the lease was lost */
+	r = job_stop_asked(c->j);
 	unlock_model();
 	return r;
 }
@@ -485,15 +506,23 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...)
  * failed shows InProgress again, and after the wait (5 s, doubling to 60 s)
  * run() goes again, from the job's checkpoint and task states as a job
  * resumed after an unmount does (a reprotect that undid its preparation
- * starts its sync over).  1: run again; 0: stop, *rc says how (-ECANCELED
- * for a cancel, an unmount or a lost lease, which end the wait). */
-static int wait_for_region(struct jobctx *c, int tries, int *rc)
+ * starts its sync over).  The wait holds no worker: the job is parked, and
+ * jobs_unpark() queues it again when its time comes, or at once when it is
+ * cancelled, the daemon stops or the vault's lease is lost (resume_parked
+ * then ends it as a cancel, an unmount or a lost lease ends a run).
+ * 1: parked, the worker lets go of it; 0: rc stands. */
+static int park_for_region(struct jobctx *c, int rc)
 {
 	struct job_rec *j = c->j;
-	int secs = tries < 4 ? 5 << tries : 60;
 	char cause[ERR_MAX];
 	struct item_rec *it;
+	int secs;
 
+	if (rc != -EHOSTUNREACH) {
+		j->region_waits = 0; /* only its own worker touches it */
+		return 0;
+	}
+	secs = j->region_waits < 4 ? 5 << j->region_waits : 60;
 	lock_model();
 	snprintf(cause, sizeof(cause), "%s", j->error[0] ? j->error : "a region is unavailable");
 	snprintf(j->error, sizeof(j->error), "waiting for an unavailable region (next try in %d s): %.400s", secs,
@@ -507,23 +536,58 @@ static int wait_for_region(struct jobctx *c, int tries, int *rc)
 	if (it)
 		snprintf(it->error, sizeof(it->error), "%s %.480s", j->type->name, j->error);
 	j->dirty = 1;
-	unlock_model();
+	j->region_waits++;
+	j->parked_until = now_mono() + secs;
+	j->park_next = parked;
+	parked = j;
 	log_warn("job %s: %s", j->id, j->error);
-
-	for (int i = 0; i < secs * 4; i++) {
-		if (job_cancelled(c)) {
-			*rc = -ECANCELED;
-			return 0;
-		}
-		usleep(250 * 1000);
-	}
-	lock_model();
-	j->error[0] = '\0';
-	it = item_find(c->v, j->item);
-	if (it)
-		it->error[0] = '\0';
 	unlock_model();
 	return 1;
+}
+
+/* On a worker, before the run of a job that may come back from a park:
+ * 1: run it (its wait's error cleared); 0: do not, *rc = -ECANCELED (a
+ * cancel, an unmount or a lost lease ended the wait). */
+static int resume_parked(struct jobctx *c, int *rc)
+{
+	struct job_rec *j = c->j;
+	struct item_rec *it;
+	int stop;
+
+	lock_model();
+	if (!j->parked_until) {
+		unlock_model();
+		return 1;
+	}
+	j->parked_until = 0;
+	stop = job_stop_asked(j);
+	if (!stop) {
+		j->error[0] = '\0';
+		it = item_find(c->v, j->item);
+		if (it)
+			it->error[0] = '\0';
+	}
+	unlock_model();
+	if (stop)
+		*rc = -ECANCELED;
+	return !stop;
+}
+
+void jobs_unpark(void)
+{
+	double now = now_mono();
+	struct job_rec **pp = &parked;
+
+	MODEL_LOCKED();
+	while (*pp) {
+		struct job_rec *j = *pp;
+		if ((now < j->parked_until && !job_stop_asked(j)) || pool_submit(WORK_JOB, job_worker, j, NULL) < 0) {
+			pp = &j->park_next; /* not yet, or no memory: the next tick */
+			continue;
+		}
+		*pp = j->park_next;
+		j->park_next = NULL;
+	}
 }
 
 static void job_worker(void *arg)
@@ -540,11 +604,10 @@ static void job_worker(void *arg)
 	j->dirty = 1;
 	unlock_model();
 
-	for (int tries = 0;; tries++) {
+	if (resume_parked(&c, &rc))
 		rc = j->type->run(&c);
-		if (rc != -EHOSTUNREACH || !wait_for_region(&c, tries, &rc))
-			break;
-	}
+	if (park_for_region(&c, rc))
+		return; /* jobs_unpark() queues it again */
 
 	lock_model();
 	it = item_find(c.v, j->item);

@@ -1376,6 +1376,7 @@ static void *sched_main(void *arg)
 		}
 		replication_tick(now);
 		lock_model();
+		jobs_unpark();
 		jobs_flush(NULL);
 		unlock_model();
 		usleep(250 * 1000);

@@ -188,6 +188,9 @@ struct job_rec {
 	int drop_item;               /* its end removes the item (a cancelled enable) */
 	int dirty;                   /* changed since its record was written */
 	double dirty_at;             /* monotonic time progress last made it dirty */
+	int region_waits;            /* waits for a region in a row (each longer) */
+	double parked_until;         /* monotonic: parked for a region till then; 0: not */
+	struct job_rec *park_next;   /* jobs.c's list of parked jobs */
 	struct job_rec *next;
 };
 
@@ -308,6 +311,9 @@ int persist_vault(struct vault_rec *v);
 int persist_item(struct vault_rec *v, struct item_rec *it);
 int persist_job(struct vault_rec *v, struct job_rec *j);
 void jobs_flush(struct vault_rec *v);
+/* Queue again the jobs parked for a region whose wait is over or that are
+ * to stop (model_lock held; the scheduler's tick). */
+void jobs_unpark(void);
 int unpersist_item(struct vault_rec *v, struct item_rec *it);
 int vault_load(struct vault_rec *v);
 /* A record that does not parse (model_lock held or not: no model state):
