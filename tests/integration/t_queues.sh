@@ -8,6 +8,7 @@
 # jobs than workers).  web01's points must keep coming meanwhile.  An unmount
 # while they wait checkpoints them (they stay InProgress and resume at the
 # next mount, which finds eastus back: they succeed and their items go.
+# A cancel ends a wait at once.
 . "$(dirname "$0")/lib.sh"
 cat >"$WORK/conf.json" <<JSON
 {"regions": [
@@ -50,6 +51,14 @@ check "web01 still gets recovery points while they wait" wait_new_point web01 "$
 p=$(latest_point web01)
 check "... and more" wait_new_point web01 "$p" 15
 
+# A cancel ends a wait at once (the next try is 5 s or more away).
+cj=$(basename "$(readlink "$(V)/items/b4/job")")
+expect_errno "cancel b4's waiting disable: accepted" 0 "$(V)/items/b4/cancel" start
+check "... it is Cancelled within 2 s" wait_for 2 file_is "$(V)/jobs/$cj/state" Cancelled
+check "... and b4 is Protected again" file_is "$(V)/items/b4/state" Protected
+BS="b1 b2 b3"
+jobs=${jobs% "$cj"}
+
 # An unmount while they wait: they are checkpointed, not failed, and
 # resume at the next mount, which finds eastus back.
 t0=$(date +%s)
@@ -66,6 +75,7 @@ for b in $BS; do
 	check "$b is gone" test ! -e "$(V)/items/$b"
 done
 check "web01 is still Protected" file_is "$(V)/items/web01/state" Protected
+check "... b4 too" file_is "$(V)/items/b4/state" Protected
 p=$(latest_point web01)
 check "web01's points keep coming" wait_new_point web01 "$p" 15
 finish
