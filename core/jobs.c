@@ -17,10 +17,10 @@
  * vault), so a job's steps do not wait for its record.  A step whose undo a
  * resumed job must know about calls job_save() first.  A run that could not
  * reach a region waits for it, parked off the workers, and goes again
- * (park_for_region, jobs_unpark).  At
- * shut-down running jobs are told to stop at their next checkpoint and stay
- * InProgress on disk; job_resume_all() queues them again at the next start,
- * and they continue from the checkpoint.
+ * (park_for_region, jobs_unpark).  At shut-down running and parked jobs are
+ * told to stop at their next checkpoint and stay InProgress on disk;
+ * job_resume_all() queues them again at the next start, and they continue
+ * from the checkpoint.
  */
 #define _GNU_SOURCE
 #include "model.h"
