@@ -116,6 +116,7 @@ int op_allowed(const struct op_def *op, const struct item_rec *it)
 {
 	int s;
 
+	MODEL_LOCKED();
 	if (op->vault_scope || it->damaged[0])
 		return 0;
 	if (op->flags & OPF_JOB)

@@ -827,7 +827,7 @@ int core_item_allowed(const char *vault, const char *item, struct sbuf *out)
 	struct item_rec *it = NULL;
 	char why[ERR_MAX];
 	int rc;
-	lock_model();
+	lock_model_read(); /* a reader of the tree: no change follows */
 	rc = find_vi(vault, item, &v, &it);
 	for (const struct op_def *op = ops; rc == 0 && op->name; op++)
 		if (!v->readonly && op_allowed(op, it) && (!op->check || op->check(v, it, why, sizeof(why)) == 0))
