@@ -686,25 +686,6 @@ static int is_error_code(const struct az_req *r, const char *code)
 static struct az_backend *AB(struct backend *be) { return (struct az_backend *)be; }
 static struct az_disk *AD(struct bdisk *d) { return (struct az_disk *)d; }
 
-/* A key is relative, has no empty, "." or ".." components and no hidden names. */
-static int key_ok(const char *key)
-{
-	const char *p = key;
-	if (!key || strlen(key) >= BACKEND_KEY_MAX)
-		return 0;
-	if (*key == '\0')
-		return 1;
-	for (;;) {
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		if (n == 0 || p[0] == '.')
-			return 0;
-		if (!e)
-			return 1;
-		p = e + 1;
-	}
-}
-
 /* The URL path of blob `name` (unchecked) into *out (malloc'd). */
 static int blob_path_raw(struct az_backend *ab, const char *name, char **out)
 {
@@ -726,7 +707,7 @@ static int blob_path_raw(struct az_backend *ab, const char *name, char **out)
 
 static int blob_path(struct az_backend *ab, const char *key, char **out)
 {
-	if (!key_ok(key) || !*key)
+	if (!backend_key_ok(key) || !*key)
 		return -EINVAL;
 	return blob_path_raw(ab, key, out);
 }
@@ -1207,7 +1188,7 @@ static int az_list(struct backend *be, const char *prefix, backend_list_cb cb, v
 	char pfx[BACKEND_KEY_MAX + 1], *marker = NULL;
 	int rc;
 
-	if (!key_ok(prefix))
+	if (!backend_key_ok(prefix))
 		return -EINVAL;
 	snprintf(pfx, sizeof(pfx), "%s%s", prefix, *prefix ? "/" : "");
 	c.plen = strlen(pfx);
@@ -1995,7 +1976,7 @@ static int az_remove_tree(struct backend *be, const char *prefix)
 	char pfx[BACKEND_KEY_MAX + 1], *marker = NULL, *path = NULL;
 	int rc;
 
-	if (!key_ok(prefix))
+	if (!backend_key_ok(prefix))
 		return -EINVAL;
 	if (!*prefix)
 		return -EINVAL; /* never the whole region */

@@ -82,29 +82,10 @@ struct local_lease {
 static struct local_backend *LB(struct backend *be) { return (struct local_backend *)be; }
 static struct local_disk *LD(struct bdisk *d) { return (struct local_disk *)d; }
 
-/* A key is relative, has no empty, "." or ".." components and no hidden names. */
-static int key_ok(const char *key)
-{
-	const char *p = key;
-	if (!key || strlen(key) >= BACKEND_KEY_MAX)
-		return 0;
-	if (*key == '\0')
-		return 1; /* the root, for list() */
-	for (;;) {
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		if (n == 0 || p[0] == '.')
-			return 0;
-		if (!e)
-			return 1;
-		p = e + 1;
-	}
-}
-
 static int key_path(struct local_backend *lb, const char *key, char *buf, size_t len)
 {
 	int n;
-	if (!key_ok(key))
+	if (!backend_key_ok(key))
 		return -EINVAL;
 	n = *key ? snprintf(buf, len, "%s/%s", lb->root, key) : snprintf(buf, len, "%s", lb->root);
 	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
