@@ -285,6 +285,16 @@ static void req_hdr(struct az_req *r, const char *name, const char *value)
 	}
 }
 
+/* A write's condition, as rec_put's if_match: NULL none, "" only when the
+ * blob is absent (If-None-Match: *), else only over that ETag (If-Match). */
+static void req_cond(struct az_req *r, const char *if_match)
+{
+	if (if_match && !*if_match)
+		req_hdr(r, "If-None-Match", "*");
+	else if (if_match)
+		req_hdr(r, "If-Match", if_match);
+}
+
 static void req_free(struct az_req *r)
 {
 	db_free(&r->resp);
@@ -681,6 +691,15 @@ static int is_error_code(const struct az_req *r, const char *code)
 	return resp_hdr(r, "x-ms-error-code", v, sizeof(v)) && strcmp(v, code) == 0;
 }
 
+/* az_perform, then any answer but `want` as its errno. */
+static int az_perform_want(struct az_backend *ab, struct az_req *r, long want)
+{
+	int rc = az_perform(ab, r);
+	if (rc == 0 && r->status != want)
+		rc = status_errno(r);
+	return rc;
+}
+
 /* ---- names --------------------------------------------------------------- */
 
 static struct az_backend *AB(struct backend *be) { return (struct az_backend *)be; }
@@ -919,56 +938,73 @@ out:
 	return rc;
 }
 
+/* Send r, a Put Blob under if_match (as rec_put takes it: NULL, "" or an
+ * ETag); the blob's new ETag into etag (when not NULL).  -EBUSY when a
+ * lease holds the blob.  When the condition failed: -ESTALE (-EEXIST for
+ * ""), unless r was retried and landed(ab, arg, etag) finds the blob as
+ * our own earlier try, whose answer was lost, left it (then 0, the ETag
+ * from landed).  The caller frees r. */
+static int put_cond(struct az_backend *ab, struct az_req *r, const char *if_match, char etag[BACKEND_ETAG_MAX],
+		    int (*landed)(struct az_backend *ab, void *arg, char etag[BACKEND_ETAG_MAX]), void *arg)
+{
+	int rc;
+
+	req_hdr(r, "x-ms-blob-type", "BlockBlob");
+	req_cond(r, if_match);
+	rc = az_perform(ab, r);
+	if (rc < 0)
+		return rc;
+	if (r->status == 201) {
+		if (etag)
+			resp_hdr(r, "ETag", etag, BACKEND_ETAG_MAX);
+		return 0;
+	}
+	if (is_error_code(r, "LeaseIdMissing") || is_error_code(r, "LeaseIdMismatchWithBlobOperation"))
+		return -EBUSY;
+	if (if_match && (r->status == 409 || r->status == 412 || (*if_match && r->status == 404))) {
+		if (r->tries > 1 && landed(ab, arg, etag))
+			return 0;
+		return *if_match ? -ESTALE : -EEXIST;
+	}
+	return status_errno(r);
+}
+
+struct body_sent {
+	const char *path;
+	const void *data;
+	size_t len;
+};
+
+/* put_cond's landed for put_block_blob: the blob holds exactly our bytes. */
+static int body_landed(struct az_backend *ab, void *arg, char etag[BACKEND_ETAG_MAX])
+{
+	struct body_sent *b = arg;
+	char *cur = NULL, cur_etag[BACKEND_ETAG_MAX] = "";
+	size_t cur_len = 0;
+	int same = 0;
+
+	if (get_blob(ab, b->path, 0, &cur, &cur_len, cur_etag, NULL, 0) == 0) {
+		same = cur_len == b->len && memcmp(cur, b->data, b->len) == 0;
+		if (same && etag)
+			snprintf(etag, BACKEND_ETAG_MAX, "%s", cur_etag);
+		free(cur);
+	}
+	return same;
+}
+
 /* PUT a block blob, optionally conditional (see rec_put). */
 static int put_block_blob(struct az_backend *ab, const char *path, const void *data, size_t len,
 			  const char *if_match, char etag[BACKEND_ETAG_MAX])
 {
 	struct az_req r = {.verb = "PUT", .path = path, .body = data, .body_len = len};
+	struct body_sent b = {.path = path, .data = data, .len = len};
 	size_t pl = strlen(path);
 	int rc;
 
 	/* Records are JSON ("....json"); anything else (block maps, the
 	 * marker, links) is bytes. */
 	r.ctype = pl > 5 && strcmp(path + pl - 5, ".json") == 0 ? "application/json" : "application/octet-stream";
-
-	req_hdr(&r, "x-ms-blob-type", "BlockBlob");
-	if (if_match && !*if_match)
-		req_hdr(&r, "If-None-Match", "*");
-	else if (if_match)
-		req_hdr(&r, "If-Match", if_match);
-	rc = az_perform(ab, &r);
-	if (rc < 0)
-		goto out;
-	if (r.status == 201) {
-		if (etag)
-			resp_hdr(&r, "ETag", etag, BACKEND_ETAG_MAX);
-		rc = 0;
-		goto out;
-	}
-	if (is_error_code(&r, "LeaseIdMissing") || is_error_code(&r, "LeaseIdMismatchWithBlobOperation")) {
-		rc = -EBUSY;
-		goto out;
-	}
-	if (if_match && (r.status == 409 || r.status == 412 || (*if_match && r.status == 404))) {
-		rc = *if_match ? -ESTALE : -EEXIST;
-		/* A retried conditional write may have landed on an earlier try
-		 * whose answer was lost: then the blob holds exactly our bytes. */
-		if (r.tries > 1) {
-			char *cur = NULL, cur_etag[BACKEND_ETAG_MAX] = "";
-			size_t cur_len = 0;
-			if (get_blob(ab, path, 0, &cur, &cur_len, cur_etag, NULL, 0) == 0) {
-				if (cur_len == len && memcmp(cur, data, len) == 0) {
-					if (etag)
-						snprintf(etag, BACKEND_ETAG_MAX, "%s", cur_etag);
-					rc = 0;
-				}
-				free(cur);
-			}
-		}
-		goto out;
-	}
-	rc = status_errno(&r);
-out:
+	rc = put_cond(ab, &r, if_match, etag, body_landed, &b);
 	req_free(&r);
 	return rc;
 }
@@ -979,9 +1015,7 @@ static int break_lease(struct az_backend *ab, const char *path)
 	int rc;
 	req_hdr(&r, "x-ms-lease-action", "break");
 	req_hdr(&r, "x-ms-lease-break-period", "0");
-	rc = az_perform(ab, &r);
-	if (rc == 0 && r.status != 202)
-		rc = status_errno(&r);
+	rc = az_perform_want(ab, &r, 202);
 	req_free(&r);
 	return rc;
 }
@@ -1135,13 +1169,9 @@ static int list_page(struct az_backend *ab, const char *prefix, int delim, int i
 	}
 	r.path = path;
 	r.query = q.p;
-	rc = az_perform(ab, &r);
+	rc = az_perform_want(ab, &r, 200);
 	if (rc < 0)
 		goto out;
-	if (r.status != 200) {
-		rc = status_errno(&r);
-		goto out;
-	}
 	free(*marker);
 	*marker = NULL;
 	if (!r.resp.p)
@@ -1239,13 +1269,9 @@ static int head_props(struct az_backend *ab, const char *path, struct blob_props
 	int rc;
 
 	memset(p, 0, sizeof(*p));
-	rc = az_perform(ab, &r);
+	rc = az_perform_want(ab, &r, 200);
 	if (rc < 0)
 		goto out;
-	if (r.status != 200) {
-		rc = status_errno(&r);
-		goto out;
-	}
 	resp_hdr(&r, "Content-Length", v, sizeof(v));
 	p->size = strtoull(v, NULL, 10);
 	resp_hdr(&r, "x-ms-blob-type", v, sizeof(v));
@@ -1381,6 +1407,63 @@ static int resolve(struct az_backend *ab, const char *key, const char *kpath, st
 	return rc;
 }
 
+/* resolve() of key, its URL path made here: into *kpath (malloc'd) when
+ * kpath is not NULL and all went well, else dropped. */
+static int resolve_key(struct az_backend *ab, const char *key, struct az_target *t, char **kpath)
+{
+	char *p = NULL;
+	int rc = blob_path(ab, key, &p);
+	if (rc == 0)
+		rc = resolve(ab, key, p, t);
+	if (rc == 0 && kpath) {
+		*kpath = p;
+		p = NULL;
+	}
+	free(p);
+	return rc;
+}
+
+/* The blob holding key's bytes: its name (the physical's, or key for a
+ * plain blob) into *name and URL path into *path, both malloc'd (name may
+ * be NULL), and what its HEAD said into *p (when not NULL).  -ENOENT when
+ * key holds no disk. */
+static int disk_blob(struct az_backend *ab, const char *key, char **name, char **path, struct blob_props *p)
+{
+	struct az_target t;
+	char *kpath = NULL;
+	const char *n;
+	int rc;
+
+	if (name)
+		*name = NULL;
+	*path = NULL;
+	rc = resolve_key(ab, key, &t, &kpath);
+	if (rc < 0)
+		goto out;
+	if (t.kind != D_LINK && t.kind != D_PLAIN) {
+		rc = -ENOENT;
+		goto out;
+	}
+	n = t.kind == D_LINK ? t.phys : key;
+	if (t.kind == D_LINK) {
+		rc = blob_path_raw(ab, n, path);
+	} else {
+		*path = kpath;
+		kpath = NULL;
+	}
+	if (rc == 0 && name && !(*name = strdup(n)))
+		rc = -ENOMEM;
+	if (rc == 0 && p)
+		*p = t.p;
+	if (rc < 0) {
+		free(*path);
+		*path = NULL;
+	}
+out:
+	free(kpath);
+	return rc;
+}
+
 /* The version token of a disk resolved as a link: "<id>:<ETag>" of its
  * physical blob, or the token the link's alias says that ETag stands for. */
 static int link_version(const struct az_target *t, char ver[BACKEND_ETAG_MAX])
@@ -1399,6 +1482,25 @@ static int link_version(const struct az_target *t, char ver[BACKEND_ETAG_MAX])
 	return n < 0 || n >= BACKEND_ETAG_MAX ? -EOPNOTSUPP : 0;
 }
 
+struct link_sent {
+	const char *kpath, *phys, *vetag;
+};
+
+/* put_cond's landed for put_link: the link names our physical blob and
+ * alias. */
+static int link_landed(struct az_backend *ab, void *arg, char etag[BACKEND_ETAG_MAX])
+{
+	struct link_sent *w = arg;
+	struct blob_props p;
+
+	if (head_props(ab, w->kpath, &p) != 0 || strcmp(p.disk, w->phys) != 0 ||
+	    strcmp(p.vetag, w->vetag ? w->vetag : "") != 0)
+		return 0;
+	if (etag)
+		snprintf(etag, BACKEND_ETAG_MAX, "%s", p.etag);
+	return 1;
+}
+
 /* Write the link at kpath naming phys (with the version alias vetag -> ver
  * when vetag is set): if_match "" only when nothing is there (-EEXIST),
  * else only over that etag (-ESTALE).  The link's new etag into etag. */
@@ -1406,41 +1508,15 @@ static int put_link(struct az_backend *ab, const char *kpath, const char *phys, 
 		    const char *if_match, char etag[BACKEND_ETAG_MAX])
 {
 	struct az_req r = {.verb = "PUT", .path = kpath};
+	struct link_sent w = {.kpath = kpath, .phys = phys, .vetag = vetag};
 	int rc;
 
-	req_hdr(&r, "x-ms-blob-type", "BlockBlob");
 	req_hdr(&r, M_DISK, phys);
 	if (vetag && *vetag) {
 		req_hdr(&r, M_VETAG, vetag);
 		req_hdr(&r, M_VER, ver);
 	}
-	if (*if_match)
-		req_hdr(&r, "If-Match", if_match);
-	else
-		req_hdr(&r, "If-None-Match", "*");
-	rc = az_perform(ab, &r);
-	if (rc < 0)
-		goto out;
-	if (r.status == 201) {
-		if (etag)
-			resp_hdr(&r, "ETag", etag, BACKEND_ETAG_MAX);
-		goto out;
-	}
-	if (r.status == 409 || r.status == 412 || (*if_match && r.status == 404)) {
-		rc = *if_match ? -ESTALE : -EEXIST;
-		if (r.tries > 1) { /* our own earlier try may have landed */
-			struct blob_props p;
-			if (head_props(ab, kpath, &p) == 0 && strcmp(p.disk, phys) == 0 &&
-			    strcmp(p.vetag, vetag ? vetag : "") == 0) {
-				if (etag)
-					snprintf(etag, BACKEND_ETAG_MAX, "%s", p.etag);
-				rc = 0;
-			}
-		}
-		goto out;
-	}
-	rc = status_errno(&r);
-out:
+	rc = put_cond(ab, &r, if_match, etag, link_landed, &w);
 	req_free(&r);
 	return rc;
 }
@@ -1603,10 +1679,8 @@ static int az_disk_delete(struct backend *be, const char *key)
 	struct az_backend *ab = AB(be);
 	struct az_target t;
 	char *kpath = NULL;
-	int rc = blob_path(ab, key, &kpath);
+	int rc = resolve_key(ab, key, &t, &kpath);
 
-	if (rc == 0)
-		rc = resolve(ab, key, kpath, &t);
 	if (rc < 0)
 		goto out;
 	switch (t.kind) {
@@ -1631,11 +1705,7 @@ out:
 static int az_disk_exists(struct backend *be, const char *key)
 {
 	struct az_target t;
-	char *kpath = NULL;
-	int rc = blob_path(AB(be), key, &kpath);
-	if (rc == 0)
-		rc = resolve(AB(be), key, kpath, &t);
-	free(kpath);
+	int rc = resolve_key(AB(be), key, &t, NULL);
 	if (rc < 0)
 		return rc;
 	return t.kind == D_PLAIN || t.kind == D_LINK;
@@ -1644,11 +1714,7 @@ static int az_disk_exists(struct backend *be, const char *key)
 static int az_disk_version(struct backend *be, const char *key, char ver[BACKEND_ETAG_MAX])
 {
 	struct az_target t;
-	char *kpath = NULL;
-	int rc = blob_path(AB(be), key, &kpath);
-	if (rc == 0)
-		rc = resolve(AB(be), key, kpath, &t);
-	free(kpath);
+	int rc = resolve_key(AB(be), key, &t, NULL);
 	if (rc < 0)
 		return rc;
 	if (t.kind == D_LINK)
@@ -1658,6 +1724,7 @@ static int az_disk_version(struct backend *be, const char *key, char ver[BACKEND
 }
 
 static int list_snaps(struct az_backend *ab, const char *name, int (*cb)(void *, const char *), void *arg);
+static int copy_wait(struct az_backend *ab, const char *path, char status[64]);
 
 static int count_snap(void *arg, const char *snap)
 {
@@ -1712,28 +1779,9 @@ static int copy_rename(struct az_backend *ab, const char *src, const char *dst)
 	resp_hdr(&r, "x-ms-copy-status", status, sizeof(status));
 copying:
 	/* Azure may copy asynchronously: wait until the copy has finished. */
-	for (int polls = 0; strcmp(status, "pending") == 0; polls++) {
-		struct timespec ts = {0, 200 * 1000000L};
-		struct az_req h = {.verb = "HEAD", .path = dst};
-		if (polls > 5 * 3600) {
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		nanosleep(&ts, NULL);
-		rc = az_perform(ab, &h);
-		if (rc == 0 && h.status != 200)
-			rc = status_errno(&h);
-		if (rc == 0)
-			resp_hdr(&h, "x-ms-copy-status", status, sizeof(status));
-		req_free(&h);
-		if (rc < 0)
-			goto out;
-	}
-	if (*status && strcmp(status, "success") != 0) {
-		rc = -EIO;
-		goto out;
-	}
-	rc = delete_blob(ab, src);
+	rc = copy_wait(ab, dst, status);
+	if (rc == 0)
+		rc = delete_blob(ab, src);
 out:
 	req_free(&r);
 	db_free(&url);
@@ -1879,43 +1927,16 @@ static int footer_probe(struct az_disk *d)
 	return 0;
 }
 
-static int az_disk_open(struct backend *be, const char *key, int flags, struct bdisk **out)
+/* Make d (its path, is_page and size set, and a snapshot's queries) an
+ * open handle of ab: ops, flags, locks, and the footer found or not.  On
+ * failure d is closed. */
+static int disk_ready(struct az_disk *d, struct az_backend *ab, int flags, struct bdisk **out)
 {
-	struct az_backend *ab = AB(be);
-	struct az_target t;
-	struct az_disk *d;
-	char *path = NULL;
-	int rc = blob_path(ab, key, &path);
+	int rc;
 
-	if (rc == 0)
-		rc = resolve(ab, key, path, &t);
-	if (rc < 0)
-		goto fail;
-	if (t.kind == D_LINK) { /* the handle keeps the physical blob */
-		free(path);
-		path = NULL;
-		rc = blob_path_raw(ab, t.phys, &path);
-		if (rc < 0)
-			goto fail;
-	} else if (t.kind != D_PLAIN) {
-		rc = -ENOENT;
-		goto fail;
-	}
-	if (!t.p.is_page && (flags & BDISK_RDWR)) {
-		rc = -EINVAL; /* only page blobs can be written in place */
-		goto fail;
-	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		rc = -ENOMEM;
-		goto fail;
-	}
 	d->base.ops = &azblob_backend_ops;
 	d->ab = ab;
-	d->path = path;
 	d->flags = flags;
-	d->is_page = t.p.is_page;
-	d->size = t.p.size;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->rmw, NULL);
 	rc = footer_probe(d);
@@ -1925,6 +1946,31 @@ static int az_disk_open(struct backend *be, const char *key, int flags, struct b
 	}
 	*out = &d->base;
 	return 0;
+}
+
+static int az_disk_open(struct backend *be, const char *key, int flags, struct bdisk **out)
+{
+	struct az_backend *ab = AB(be);
+	struct blob_props p;
+	struct az_disk *d;
+	char *path = NULL;
+	int rc = disk_blob(ab, key, NULL, &path, &p); /* the handle keeps a link's physical blob */
+
+	if (rc < 0)
+		goto fail;
+	if (!p.is_page && (flags & BDISK_RDWR)) {
+		rc = -EINVAL; /* only page blobs can be written in place */
+		goto fail;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	d->path = path;
+	d->is_page = p.is_page;
+	d->size = p.size;
+	return disk_ready(d, ab, flags, out);
 fail:
 	free(path);
 	return rc;
@@ -2073,9 +2119,7 @@ static int set_blob_length(struct az_disk *d, uint64_t blen)
 
 	snprintf(len, sizeof(len), "%llu", (unsigned long long)blen);
 	req_hdr(&r, "x-ms-blob-content-length", len);
-	rc = az_perform(d->ab, &r);
-	if (rc == 0 && r.status != 200)
-		rc = status_errno(&r);
+	rc = az_perform_want(d->ab, &r, 200);
 	req_free(&r);
 	return rc;
 }
@@ -2471,13 +2515,9 @@ static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t o
 
 	range_hdr(range, sizeof(range), from, to - from);
 	req_hdr(&r, "x-ms-range", range);
-	rc = az_perform(d->ab, &r);
+	rc = az_perform_want(d->ab, &r, 200);
 	if (rc < 0)
 		goto out;
-	if (r.status != 200) {
-		rc = status_errno(&r);
-		goto out;
-	}
 	rc = az_xml_page_ranges(r.resp.p, r.resp.len, prange_add, &l);
 	if (rc < 0)
 		goto out;
@@ -2564,45 +2604,6 @@ static int az_disk_sync(struct bdisk *bd)
  * a snapshot is addressed as that blob's URL with ?snapshot=<id>.
  */
 
-/* The blob holding key's bytes: its name (the physical's, or key for a
- * plain blob) into *name and URL path into *path, both malloc'd (name may
- * be NULL).  -ENOENT when key holds no disk. */
-static int disk_blob(struct az_backend *ab, const char *key, char **name, char **path)
-{
-	struct az_target t;
-	char *kpath = NULL;
-	const char *n;
-	int rc = blob_path(ab, key, &kpath);
-
-	if (name)
-		*name = NULL;
-	*path = NULL;
-	if (rc == 0)
-		rc = resolve(ab, key, kpath, &t);
-	if (rc < 0)
-		goto out;
-	if (t.kind != D_LINK && t.kind != D_PLAIN) {
-		rc = -ENOENT;
-		goto out;
-	}
-	n = t.kind == D_LINK ? t.phys : key;
-	if (t.kind == D_LINK) {
-		rc = blob_path_raw(ab, n, path);
-	} else {
-		*path = kpath;
-		kpath = NULL;
-	}
-	if (rc == 0 && name && !(*name = strdup(n)))
-		rc = -ENOMEM;
-	if (rc < 0) {
-		free(*path);
-		*path = NULL;
-	}
-out:
-	free(kpath);
-	return rc;
-}
-
 /* "<prefix>snapshot=<id, encoded>" (malloc'd), or NULL when out of memory. */
 static char *snap_query(const char *prefix, const char *snap)
 {
@@ -2654,14 +2655,12 @@ static int az_disk_snapshot(struct backend *be, const char *key, char snap[BACKE
 	struct az_backend *ab = AB(be);
 	struct az_req r = {.verb = "PUT", .query = "comp=snapshot"};
 	char *path = NULL;
-	int rc = disk_blob(ab, key, NULL, &path);
+	int rc = disk_blob(ab, key, NULL, &path, NULL);
 
 	if (rc < 0)
 		return rc;
 	r.path = path;
-	rc = az_perform(ab, &r);
-	if (rc == 0 && r.status != 201)
-		rc = status_errno(&r);
+	rc = az_perform_want(ab, &r, 201);
 	/* A try whose answer was lost made a snapshot nobody names: garbage,
 	 * which the recovery-point chain collects when it opens. */
 	if (rc == 0 && (!resp_hdr(&r, "x-ms-snapshot", snap, BACKEND_SNAP_MAX) || !snap[0] ||
@@ -2681,7 +2680,7 @@ static int az_disk_snapshot_delete(struct backend *be, const char *key, const ch
 
 	if (!snap || !*snap)
 		return -EINVAL;
-	rc = disk_blob(ab, key, NULL, &path);
+	rc = disk_blob(ab, key, NULL, &path, NULL);
 	if (rc == 0 && !(q = snap_query("", snap)))
 		rc = -ENOMEM;
 	if (rc < 0)
@@ -2705,7 +2704,7 @@ static int az_disk_snapshot_list(struct backend *be, const char *key, int (*cb)(
 {
 	struct az_backend *ab = AB(be);
 	char *name = NULL, *path = NULL;
-	int rc = disk_blob(ab, key, &name, &path);
+	int rc = disk_blob(ab, key, &name, &path, NULL);
 
 	if (rc == 0)
 		rc = list_snaps(ab, name, cb, arg);
@@ -2728,16 +2727,14 @@ static int az_disk_open_snapshot(struct backend *be, const char *key, const char
 	if (!d)
 		return -ENOMEM;
 	/* The handle keeps the physical blob, so it survives a rename. */
-	rc = disk_blob(ab, key, NULL, &d->path);
+	rc = disk_blob(ab, key, NULL, &d->path, NULL);
 	if (rc == 0 && (!(d->snapq = snap_query("", snap)) || !(d->pageq = snap_query("comp=pagelist&", snap))))
 		rc = -ENOMEM;
 	if (rc < 0)
 		goto fail;
 	r.path = d->path;
 	r.query = d->snapq;
-	rc = az_perform(ab, &r);
-	if (rc == 0 && r.status != 200)
-		rc = status_errno(&r);
+	rc = az_perform_want(ab, &r, 200);
 	if (rc == 0) {
 		resp_hdr(&r, "Content-Length", v, sizeof(v));
 		d->size = strtoull(v, NULL, 10);
@@ -2747,18 +2744,7 @@ static int az_disk_open_snapshot(struct backend *be, const char *key, const char
 	req_free(&r);
 	if (rc < 0)
 		goto fail;
-	d->base.ops = &azblob_backend_ops;
-	d->ab = ab;
-	d->flags = BDISK_RDONLY;
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_mutex_init(&d->rmw, NULL);
-	rc = footer_probe(d);
-	if (rc < 0) {
-		az_disk_close(&d->base);
-		return rc;
-	}
-	*out = &d->base;
-	return 0;
+	return disk_ready(d, ab, BDISK_RDONLY, out);
 fail:
 	free(d->path);
 	free(d->snapq);
@@ -2810,9 +2796,7 @@ static int copy_wait(struct az_backend *ab, const char *path, char status[64])
 		if (polls > 5 * 3600)
 			return -ETIMEDOUT;
 		nanosleep(&ts, NULL);
-		rc = az_perform(ab, &h);
-		if (rc == 0 && h.status != 200)
-			rc = status_errno(&h);
+		rc = az_perform_want(ab, &h, 200);
 		if (rc == 0)
 			resp_hdr(&h, "x-ms-copy-status", status, 64);
 		req_free(&h);
@@ -2834,9 +2818,7 @@ static int copy_keep_meta(struct az_backend *ab, const char *path, const char *u
 	char etag[BACKEND_ETAG_MAX] = "", status[64] = "", csrc[2048] = "";
 	int rc, nmeta;
 
-	rc = az_perform(ab, &h);
-	if (rc == 0 && h.status != 200)
-		rc = status_errno(&h);
+	rc = az_perform_want(ab, &h, 200);
 	if (rc < 0)
 		goto out;
 	resp_hdr(&h, "ETag", etag, sizeof(etag));
@@ -2870,9 +2852,7 @@ static int copy_keep_meta(struct az_backend *ab, const char *path, const char *u
 	if (rc == 0 && nmeta == 0) {
 		/* It had none, and now has the source's: clear them. */
 		struct az_req m = {.verb = "PUT", .path = path, .query = "comp=metadata"};
-		rc = az_perform(ab, &m);
-		if (rc == 0 && m.status != 200)
-			rc = status_errno(&m);
+		rc = az_perform_want(ab, &m, 200);
 		req_free(&m);
 	}
 out:
@@ -2902,7 +2882,7 @@ static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const ch
 		return -EBADF;
 	if (!snap || !*snap)
 		return -EINVAL;
-	rc = disk_blob(ab, key, NULL, &src);
+	rc = disk_blob(ab, key, NULL, &src, NULL);
 	if (rc < 0)
 		return rc;
 	db_add(&url, ab->origin);
