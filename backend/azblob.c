@@ -123,6 +123,7 @@
  */
 #define _GNU_SOURCE
 #include "backend.h"
+#include "azblob_buf.h"
 #include "azblob_sign.h"
 #include "azblob_xml.h"
 #include "version.h"
@@ -193,58 +194,6 @@ struct az_lease {
 	char id[64];
 };
 
-/* A growable byte buffer, NUL-terminated after every append. */
-struct dbuf {
-	char *p;
-	size_t len, cap;
-	int err;
-};
-
-static void db_addn(struct dbuf *b, const void *s, size_t n)
-{
-	if (b->err)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void db_add(struct dbuf *b, const char *s) { db_addn(b, s, strlen(s)); }
-
-static void db_free(struct dbuf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
-/* Percent-encode s; '/' kept when keep_slash (a blob path), else encoded. */
-static void db_add_enc(struct dbuf *b, const char *s, int keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
-			db_addn(b, s, 1);
-		} else {
-			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-			db_addn(b, e, 3);
-		}
-	}
-}
-
 /* ---- one HTTP request ---------------------------------------------------- */
 
 struct az_req {
@@ -262,10 +211,10 @@ struct az_req {
 	/* what came back */
 	long status;
 	int tries;
-	struct dbuf resp; /* body (unless into) */
+	struct az_buf resp; /* body (unless into) */
 	size_t got;	  /* bytes into `into` */
 	int overflow;
-	struct dbuf hdrs; /* raw header lines of the final response */
+	struct az_buf hdrs; /* raw header lines of the final response */
 	char errbuf[CURL_ERROR_SIZE];
 	/* in flight */
 	CURL *h;
@@ -297,8 +246,8 @@ static void req_cond(struct az_req *r, const char *if_match)
 
 static void req_free(struct az_req *r)
 {
-	db_free(&r->resp);
-	db_free(&r->hdrs);
+	az_buf_free(&r->resp);
+	az_buf_free(&r->hdrs);
 	curl_slist_free_all(r->slist);
 	r->slist = NULL;
 }
@@ -347,7 +296,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 		r->got += len;
 		return len;
 	}
-	db_addn(&r->resp, data, len);
+	az_buf_addn(&r->resp, data, len);
 	return r->resp.err ? 0 : len;
 }
 
@@ -360,7 +309,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 		if (r->hdrs.p)
 			r->hdrs.p[0] = '\0';
 	}
-	db_addn(&r->hdrs, data, len);
+	az_buf_addn(&r->hdrs, data, len);
 	return r->hdrs.err ? 0 : len;
 }
 
@@ -503,7 +452,7 @@ static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 {
 	struct az_hdr sh[MAX_HDRS + 6];
 	char date[32], clen[32], sig[64], auth[512];
-	struct dbuf url = {0};
+	struct az_buf url = {0};
 	char *sts = NULL;
 	size_t n = 0;
 	int rc, is_put = strcmp(r->verb, "PUT") == 0;
@@ -554,16 +503,16 @@ static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 	if (rc < 0)
 		goto out;
 
-	db_add(&url, ab->origin);
-	db_add(&url, r->path);
+	az_buf_add(&url, ab->origin);
+	az_buf_add(&url, r->path);
 	if ((r->query && *r->query) || ab->sas)
-		db_add(&url, "?");
+		az_buf_add(&url, "?");
 	if (r->query && *r->query)
-		db_add(&url, r->query);
+		az_buf_add(&url, r->query);
 	if (ab->sas) {
 		if (r->query && *r->query)
-			db_add(&url, "&");
-		db_add(&url, ab->sas);
+			az_buf_add(&url, "&");
+		az_buf_add(&url, ab->sas);
 	}
 	if (url.err) {
 		rc = url.err;
@@ -598,7 +547,7 @@ static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
 	rc = 0;
 out:
 	free(sts);
-	db_free(&url);
+	az_buf_free(&url);
 	return rc;
 }
 
@@ -708,16 +657,16 @@ static struct az_disk *AD(struct bdisk *d) { return (struct az_disk *)d; }
 /* The URL path of blob `name` (unchecked) into *out (malloc'd). */
 static int blob_path_raw(struct az_backend *ab, const char *name, char **out)
 {
-	struct dbuf b = {0};
-	db_add(&b, ab->base_path);
-	db_add(&b, "/");
-	db_add_enc(&b, ab->container, 0);
+	struct az_buf b = {0};
+	az_buf_add(&b, ab->base_path);
+	az_buf_add(&b, "/");
+	az_buf_add_enc(&b, ab->container, 0);
 	if (name) {
-		db_add(&b, "/");
-		db_add_enc(&b, name, 1);
+		az_buf_add(&b, "/");
+		az_buf_add_enc(&b, name, 1);
 	}
 	if (b.err) {
-		db_free(&b);
+		az_buf_free(&b);
 		return -ENOMEM;
 	}
 	*out = b.p;
@@ -848,7 +797,7 @@ static int get_blob(struct az_backend *ab, const char *path, int probe, char **d
 		goto out;
 	}
 	if (!r.resp.p) {
-		db_addn(&r.resp, "", 0);
+		az_buf_addn(&r.resp, "", 0);
 		if (r.resp.err) {
 			rc = r.resp.err;
 			goto out;
@@ -1141,27 +1090,27 @@ static int az_rec_del(struct backend *be, const char *key)
 static int list_page(struct az_backend *ab, const char *prefix, int delim, int include, char **marker, list_fn fn,
 		     void *arg)
 {
-	struct dbuf q = {0};
+	struct az_buf q = {0};
 	struct az_req r = {.verb = "GET"};
 	char *path = NULL;
 	int rc = blob_path_raw(ab, NULL, &path);
 
 	if (rc < 0)
 		return rc;
-	db_add(&q, "restype=container&comp=list");
+	az_buf_add(&q, "restype=container&comp=list");
 	if (delim)
-		db_add(&q, "&delimiter=%2F");
+		az_buf_add(&q, "&delimiter=%2F");
 	if (include & LIST_META)
-		db_add(&q, "&include=metadata");
+		az_buf_add(&q, "&include=metadata");
 	if (include & LIST_SNAPS)
-		db_add(&q, "&include=snapshots");
+		az_buf_add(&q, "&include=snapshots");
 	if (*marker && **marker) {
-		db_add(&q, "&marker=");
-		db_add_enc(&q, *marker, 0);
+		az_buf_add(&q, "&marker=");
+		az_buf_add_enc(&q, *marker, 0);
 	}
 	if (*prefix) {
-		db_add(&q, "&prefix=");
-		db_add_enc(&q, prefix, 0);
+		az_buf_add(&q, "&prefix=");
+		az_buf_add_enc(&q, prefix, 0);
 	}
 	if (q.err) {
 		rc = q.err;
@@ -1179,7 +1128,7 @@ static int list_page(struct az_backend *ab, const char *prefix, int delim, int i
 	rc = az_xml_list(r.resp.p, r.resp.len, include & LIST_META, fn, arg, marker);
 out:
 	req_free(&r);
-	db_free(&q);
+	az_buf_free(&q);
 	free(path);
 	return rc;
 }
@@ -1339,12 +1288,12 @@ static int new_phys(char phys[PHYS_MAX])
 /* The M_OWNER value naming key (malloc'd), or NULL when out of memory. */
 static char *owner_of(const char *key)
 {
-	struct dbuf b = {0};
-	db_add_enc(&b, key, 1);
+	struct az_buf b = {0};
+	az_buf_add_enc(&b, key, 1);
 	if (!b.err && !b.p)
-		db_addn(&b, "", 0);
+		az_buf_addn(&b, "", 0);
 	if (b.err) {
-		db_free(&b);
+		az_buf_free(&b);
 		return NULL;
 	}
 	return b.p;
@@ -1738,12 +1687,12 @@ static int count_snap(void *arg, const char *snap)
 static int copy_rename(struct az_backend *ab, const char *src, const char *dst)
 {
 	char status[64] = "";
-	struct dbuf url = {0};
+	struct az_buf url = {0};
 	struct az_req r = {.verb = "PUT"};
 	int rc;
 
-	db_add(&url, ab->origin);
-	db_add(&url, src);
+	az_buf_add(&url, ab->origin);
+	az_buf_add(&url, src);
 	if (url.err) {
 		rc = url.err;
 		goto out;
@@ -1784,7 +1733,7 @@ copying:
 		rc = delete_blob(ab, src);
 out:
 	req_free(&r);
-	db_free(&url);
+	az_buf_free(&url);
 	return rc;
 }
 
@@ -2607,13 +2556,13 @@ static int az_disk_sync(struct bdisk *bd)
 /* "<prefix>snapshot=<id, encoded>" (malloc'd), or NULL when out of memory. */
 static char *snap_query(const char *prefix, const char *snap)
 {
-	struct dbuf q = {0};
+	struct az_buf q = {0};
 
-	db_add(&q, prefix);
-	db_add(&q, "snapshot=");
-	db_add_enc(&q, snap, 0);
+	az_buf_add(&q, prefix);
+	az_buf_add(&q, "snapshot=");
+	az_buf_add_enc(&q, snap, 0);
 	if (q.err) {
-		db_free(&q);
+		az_buf_free(&q);
 		return NULL;
 	}
 	return q.p;
@@ -2868,7 +2817,7 @@ static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const ch
 {
 	struct az_backend *ab = AB(be);
 	struct az_disk *d = AD(dst);
-	struct dbuf url = {0};
+	struct az_buf url = {0};
 	char *src = NULL;
 	uint64_t size;
 	int rc;
@@ -2885,10 +2834,10 @@ static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const ch
 	rc = disk_blob(ab, key, NULL, &src, NULL);
 	if (rc < 0)
 		return rc;
-	db_add(&url, ab->origin);
-	db_add(&url, src);
-	db_add(&url, "?snapshot=");
-	db_add_enc(&url, snap, 0);
+	az_buf_add(&url, ab->origin);
+	az_buf_add(&url, src);
+	az_buf_add(&url, "?snapshot=");
+	az_buf_add_enc(&url, snap, 0);
 	rc = url.err;
 	for (int i = 0; rc == 0 && i < OWNER_TRIES; i++) {
 		rc = copy_keep_meta(d->ab, d->path, url.p);
@@ -2905,7 +2854,7 @@ static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const ch
 		rc = footer_probe(d);
 		pthread_mutex_unlock(&d->lock);
 	}
-	db_free(&url);
+	az_buf_free(&url);
 	free(src);
 	return rc;
 }
