@@ -1,7 +1,6 @@
 /*
  * azblob.c - the `azblob` backend: a region is a container in an Azure
  * Storage account, spoken to with the Blob REST API over libcurl.
- *
  * Layout.  A key is a blob name in the container ("vaults/v1/state.json");
  * '/' makes the virtual directories that list() walks with a delimiter.  The
  * container holds the marker blob ".asrfs-region" (the region name), written
@@ -19,6 +18,12 @@
  *            fixed size: pwrite past the end is -ENOSPC (truncate first).
  *   leases   blob leases (conf lease_seconds, 15..60, default 60; renewed
  *            by the caller), the lease id kept in the returned handle.
+ *
+ * The parts:
+ *   azblob.c       this: the ops table, open/close, probe, init_region, names
+ *   azblob_http.c  one HTTP request: signing, sending, retries, the pool, the trace
+ *   azblob_buf.c, azblob_sign.c, azblob_xml.c  the buffer, SharedKey, the XML answers
+ * and azblob_int.h what they share.
  *
  * Disk links.  Blob storage has no rename, and Copy Blob of a big disk is
  * slow (Azurite copies the bytes; reprotect renames whole disks).  So a
@@ -101,33 +106,11 @@
  * create or resize and its footer write leaves a blob without a footer,
  * which reads as a raw disk 512 bytes longer.
  *
- * Requests.  Every request is signed with SharedKey (azblob_sign.c) and a
- * fresh x-ms-date on every try; or, when the region has a shared access
- * signature instead of the key (conf sas: for accounts where shared-key
- * access is disabled), carries that SAS's query string after its own and no
- * Authorization header.  Every try sends User-Agent asrfs/<version> and a
- * fresh x-ms-client-request-id (a UUID), which the trace (below) pairs
- * with the service's x-ms-request-id.  Records go up with their
- * Content-Type: application/json for JSON records ("....json"),
- * application/octet-stream for the rest (block maps, marker, links).
- * Easy handles come from a small pool on the backend, so connections are
- * reused across calls and threads.  Transport
- * errors, timeouts, 500 and 503 are retried with exponential backoff (4
- * tries), after which the call fails with -EHOSTUNREACH, the backend-wide
- * meaning of "region unreachable".  A conditional write retried after an
- * ambiguous failure re-reads the blob to tell "our first try landed" from a
- * real conflict.
- *
  * The account key is only ever used as HMAC key material; it is not logged
  * and not kept in any string that could be printed.
  */
 #define _GNU_SOURCE
-#include "backend.h"
-#include "azblob_buf.h"
-#include "azblob_sign.h"
-#include "azblob_xml.h"
-#include "version.h"
-#include "vhd.h"
+#include "azblob_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -140,53 +123,16 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#define AZ_VERSION "2021-08-06"
 #define MARKER ".asrfs-region"
-#define SECTOR 512ULL
+#define LEASE_DEFAULT 60 /* seconds; Azure takes 15..60 (or infinite) */
 #define MAX_PUT_PAGE (4ULL << 20)   /* Azure's limit for one Put Page update */
 #define READ_PIECE (8ULL << 20)     /* one ranged GET of a pread */
 #define INFLIGHT 4                  /* requests of one transfer in flight at once */
 #define CLEAR_PIECE (1ULL << 30)    /* one Put Page clear */
 #define PAGELIST_WINDOW (1ULL << 30) /* first Get Page Ranges window */
-#define MAX_HDRS 12
-#define TRIES 4
-#define PROBE_TRIES 2
-#define POOL_MAX 16
-#define LEASE_DEFAULT 60 /* seconds; Azure takes 15..60 (or infinite) */
-
-struct az_backend {
-	struct backend base;
-	char *endpoint;  /* as configured, trailing '/' dropped */
-	char *origin;    /* scheme://host[:port] */
-	char *base_path; /* the endpoint's path ("/devstoreaccount1" or "") */
-	char *account;
-	char *container;
-	char *region;
-	unsigned char *key; /* decoded account key (NULL with a SAS) */
-	size_t keylen;
-	char *sas;          /* a shared access signature's query string, or NULL */
-	char lease_seconds[8]; /* x-ms-lease-duration */
-	pthread_mutex_t pool_lock;
-	CURL *pool[POOL_MAX];
-	int npool;
-};
-
-struct az_disk {
-	struct bdisk base;
-	struct az_backend *ab;
-	char *path; /* URL path of the blob, encoded */
-	int flags;
-	int is_page;
-	char *snapq; /* a snapshot's handle (read-only): "snapshot=<id>", else NULL */
-	char *pageq; /* its Get Page Ranges query, else NULL */
-	pthread_mutex_t lock; /* size */
-	pthread_mutex_t rmw;  /* orders read-modify-writes of edge sectors */
-	uint64_t size;        /* the disk's bytes (the footer left out) */
-	int footer;           /* the blob ends with a VHD footer: */
-	uint8_t vhd[VHD_FOOTER_SIZE]; /* that footer */
-};
 
 struct az_lease {
 	struct az_backend *ab;
@@ -194,468 +140,8 @@ struct az_lease {
 	char id[64];
 };
 
-/* ---- one HTTP request ---------------------------------------------------- */
-
-struct az_req {
-	/* what to send */
-	const char *verb;
-	const char *path;  /* URL path as sent (encoded), from the origin */
-	const char *query; /* raw query without '?', or NULL */
-	const char *hn[MAX_HDRS], *hv[MAX_HDRS];
-	int nh;
-	const void *body; /* PUT body */
-	size_t body_len;
-	void *into; /* 2xx body goes here (at most into_cap bytes) when set */
-	size_t into_cap;
-	int probe; /* short timeouts, fewer tries */
-	/* what came back */
-	long status;
-	int tries;
-	struct az_buf resp; /* body (unless into) */
-	size_t got;	  /* bytes into `into` */
-	int overflow;
-	struct az_buf hdrs; /* raw header lines of the final response */
-	char errbuf[CURL_ERROR_SIZE];
-	/* in flight */
-	CURL *h;
-	struct curl_slist *slist;
-	size_t upos;
-	struct timespec t0; /* when the current try was set up (for the trace) */
-	char client_id[40]; /* x-ms-client-request-id of the current try */
-	const char *ctype;  /* Content-Type of a body, or NULL */
-};
-
-static void req_hdr(struct az_req *r, const char *name, const char *value)
-{
-	if (r->nh < MAX_HDRS) {
-		r->hn[r->nh] = name;
-		r->hv[r->nh] = value;
-		r->nh++;
-	}
-}
-
-/* A write's condition, as rec_put's if_match: NULL none, "" only when the
- * blob is absent (If-None-Match: *), else only over that ETag (If-Match). */
-static void req_cond(struct az_req *r, const char *if_match)
-{
-	if (if_match && !*if_match)
-		req_hdr(r, "If-None-Match", "*");
-	else if (if_match)
-		req_hdr(r, "If-Match", if_match);
-}
-
-static void req_free(struct az_req *r)
-{
-	az_buf_free(&r->resp);
-	az_buf_free(&r->hdrs);
-	curl_slist_free_all(r->slist);
-	r->slist = NULL;
-}
-
-/* A response header's value (case-insensitive name), copied into buf. */
-static int resp_hdr(const struct az_req *r, const char *name, char *buf, size_t len)
-{
-	const char *p = r->hdrs.p;
-	size_t nl = strlen(name);
-	while (p && *p) {
-		const char *eol = strchr(p, '\n');
-		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
-		if (ll > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-			const char *v = p + nl + 1;
-			size_t vn = ll - nl - 1;
-			while (vn && (*v == ' ' || *v == '\t'))
-				v++, vn--;
-			while (vn && (v[vn - 1] == '\r' || v[vn - 1] == ' '))
-				vn--;
-			if (vn >= len)
-				vn = len - 1;
-			memcpy(buf, v, vn);
-			buf[vn] = '\0';
-			return 1;
-		}
-		p = eol ? eol + 1 : NULL;
-	}
-	if (len)
-		buf[0] = '\0';
-	return 0;
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct az_req *r = arg;
-	size_t len = size * n;
-	long st = 0;
-
-	curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &st);
-	if (r->into && st >= 200 && st < 300) {
-		if (len > r->into_cap - r->got) {
-			r->overflow = 1;
-			return 0;
-		}
-		memcpy((char *)r->into + r->got, data, len);
-		r->got += len;
-		return len;
-	}
-	az_buf_addn(&r->resp, data, len);
-	return r->resp.err ? 0 : len;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
-{
-	struct az_req *r = arg;
-	size_t len = size * n;
-	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-		r->hdrs.len = 0; /* a new response (after 100 Continue, say) */
-		if (r->hdrs.p)
-			r->hdrs.p[0] = '\0';
-	}
-	az_buf_addn(&r->hdrs, data, len);
-	return r->hdrs.err ? 0 : len;
-}
-
-static size_t on_upload(char *buf, size_t size, size_t n, void *arg)
-{
-	struct az_req *r = arg;
-	size_t len = size * n, left = r->body_len - r->upos;
-	if (len > left)
-		len = left;
-	if (len)
-		memcpy(buf, (const char *)r->body + r->upos, len);
-	r->upos += len;
-	return len;
-}
-
-/* curl rewinds an upload it must resend (a reused connection dropped). */
-static int on_seek(void *arg, curl_off_t off, int origin)
-{
-	struct az_req *r = arg;
-	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->body_len)
-		return CURL_SEEKFUNC_CANTSEEK;
-	r->upos = (size_t)off;
-	return CURL_SEEKFUNC_OK;
-}
-
-static CURL *pool_get(struct az_backend *ab)
-{
-	CURL *h = NULL;
-	pthread_mutex_lock(&ab->pool_lock);
-	if (ab->npool > 0)
-		h = ab->pool[--ab->npool];
-	pthread_mutex_unlock(&ab->pool_lock);
-	return h ? h : curl_easy_init();
-}
-
-static void pool_put(struct az_backend *ab, CURL *h)
-{
-	if (!h)
-		return;
-	pthread_mutex_lock(&ab->pool_lock);
-	if (ab->npool < POOL_MAX) {
-		ab->pool[ab->npool++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&ab->pool_lock);
-	if (h)
-		curl_easy_cleanup(h);
-}
-
-/* Reset the response side of r for a new try. */
-static void req_reset(struct az_req *r)
-{
-	r->status = 0;
-	r->got = 0;
-	r->overflow = 0;
-	r->upos = 0;
-	r->resp.len = 0;
-	if (r->resp.p)
-		r->resp.p[0] = '\0';
-	r->hdrs.len = 0;
-	if (r->hdrs.p)
-		r->hdrs.p[0] = '\0';
-	r->errbuf[0] = '\0';
-	curl_slist_free_all(r->slist);
-	r->slist = NULL;
-}
-
-static int slist_add(struct curl_slist **l, const char *name, const char *value)
-{
-	char line[4096]; /* an owner's metadata value is a key, percent-encoded */
-	struct curl_slist *n;
-	int k = snprintf(line, sizeof(line), "%s:%s%s", name, *value ? " " : "", value);
-	if (k < 0 || (size_t)k >= sizeof(line))
-		return -ENAMETOOLONG;
-	n = curl_slist_append(*l, line);
-	if (!n)
-		return -ENOMEM;
-	*l = n;
-	return 0;
-}
-
-/* Sign r with a fresh date and configure h to send it. */
-/* The request trace: with ASRFS_AZBLOB_TRACE=<file> in the environment,
- * every finished try appends one line: start time (ms since the epoch), thread,
- * verb, path?query, status, body bytes up and down, milliseconds taken, then
- * time=<start, RFC 3339 UTC> client=<x-ms-client-request-id>
- * request=<x-ms-request-id> error=<x-ms-error-code> ("-" when the answer had
- * none), the ids Azure support asks for.  For finding where a job's time
- * goes; it names blobs, never a key or signature (the SAS is never in it:
- * path?query is the request's own, before the SAS is added). */
-static FILE *trace_out;
-static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
-
-static void trace_init(void)
-{
-	const char *p = getenv("ASRFS_AZBLOB_TRACE");
-	if (p && *p)
-		trace_out = fopen(p, "a");
-	if (trace_out)
-		setvbuf(trace_out, NULL, _IOLBF, 0);
-}
-
-static double ms_of(const struct timespec *t) { return (double)t->tv_sec * 1e3 + (double)t->tv_nsec / 1e6; }
-
-static void req_trace(const struct az_req *r, int cc)
-{
-	struct timespec now;
-	struct tm tm;
-	char when[40], rid[80] = "", ecode[80] = "";
-	size_t n;
-	if (!trace_out)
-		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&r->t0.tv_sec, &tm);
-	n = strftime(when, sizeof(when) - 6, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + n, sizeof(when) - n, ".%03dZ", (int)(r->t0.tv_nsec / 1000000L) % 1000);
-	resp_hdr(r, "x-ms-request-id", rid, sizeof(rid));
-	resp_hdr(r, "x-ms-error-code", ecode, sizeof(ecode));
-	fprintf(trace_out, "%.3f %lx %s %s%s%s %ld%s%s up=%zu down=%zu %.3fms time=%s client=%s request=%s error=%s\n",
-		ms_of(&r->t0), (unsigned long)pthread_self() & 0xffffff, r->verb, r->path,
-		r->query && *r->query ? "?" : "", r->query ? r->query : "", r->status, cc ? " curl=" : "",
-		cc ? curl_easy_strerror((CURLcode)cc) : "", r->body_len, r->into ? r->got : r->resp.len,
-		ms_of(&now) - ms_of(&r->t0), when, r->client_id[0] ? r->client_id : "-", rid[0] ? rid : "-",
-		ecode[0] ? ecode : "-");
-}
-
-/* A fresh x-ms-client-request-id: a version 4 UUID, as the Azure SDKs send. */
-static int new_client_id(char id[40])
-{
-	uint8_t u[16];
-	int rc = vhd_uuid4(u);
-	if (rc < 0)
-		return rc;
-	snprintf(id, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
-		 u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-	return 0;
-}
-
-static int req_setup(struct az_backend *ab, CURL *h, struct az_req *r)
-{
-	struct az_hdr sh[MAX_HDRS + 6];
-	char date[32], clen[32], sig[64], auth[512];
-	struct az_buf url = {0};
-	char *sts = NULL;
-	size_t n = 0;
-	int rc, is_put = strcmp(r->verb, "PUT") == 0;
-
-	req_reset(r);
-	r->h = h;
-	pthread_once(&trace_once, trace_init);
-	clock_gettime(CLOCK_REALTIME, &r->t0);
-	az_http_date(time(NULL), date);
-	rc = new_client_id(r->client_id);
-	if (rc < 0)
-		goto out;
-	for (int i = 0; i < r->nh; i++)
-		sh[n++] = (struct az_hdr){r->hn[i], r->hv[i]};
-	sh[n++] = (struct az_hdr){"x-ms-date", date};
-	sh[n++] = (struct az_hdr){"x-ms-version", AZ_VERSION};
-	sh[n++] = (struct az_hdr){"x-ms-client-request-id", r->client_id};
-	if (r->ctype)
-		sh[n++] = (struct az_hdr){"Content-Type", r->ctype};
-	if (is_put) {
-		snprintf(clen, sizeof(clen), "%zu", r->body_len);
-		sh[n++] = (struct az_hdr){"Content-Length", clen};
-	}
-	if (!ab->sas) { /* SharedKey; with a SAS the query string is the authorization */
-		rc = az_string_to_sign(r->verb, ab->account, r->path, r->query, sh, n, &sts);
-		if (rc < 0)
-			goto out;
-		rc = az_hmac_b64(ab->key, ab->keylen, sts, sig, sizeof(sig));
-		if (rc < 0)
-			goto out;
-		snprintf(auth, sizeof(auth), "SharedKey %s:%s", ab->account, sig);
-	}
-
-	for (int i = 0; i < r->nh && rc == 0; i++)
-		rc = slist_add(&r->slist, r->hn[i], r->hv[i]);
-	if (rc == 0)
-		rc = slist_add(&r->slist, "x-ms-date", date);
-	if (rc == 0)
-		rc = slist_add(&r->slist, "x-ms-version", AZ_VERSION);
-	if (rc == 0)
-		rc = slist_add(&r->slist, "x-ms-client-request-id", r->client_id);
-	if (rc == 0 && !ab->sas)
-		rc = slist_add(&r->slist, "Authorization", auth);
-	if (rc == 0)
-		rc = slist_add(&r->slist, "Expect", "");
-	if (rc == 0) /* none unless the body has one (curl would send its own) */
-		rc = slist_add(&r->slist, "Content-Type", r->ctype ? r->ctype : "");
-	if (rc < 0)
-		goto out;
-
-	az_buf_add(&url, ab->origin);
-	az_buf_add(&url, r->path);
-	if ((r->query && *r->query) || ab->sas)
-		az_buf_add(&url, "?");
-	if (r->query && *r->query)
-		az_buf_add(&url, r->query);
-	if (ab->sas) {
-		if (r->query && *r->query)
-			az_buf_add(&url, "&");
-		az_buf_add(&url, ab->sas);
-	}
-	if (url.err) {
-		rc = url.err;
-		goto out;
-	}
-
-	curl_easy_reset(h); /* keeps the connection cache */
-	curl_easy_setopt(h, CURLOPT_URL, url.p);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->slist);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "asrfs/" ASRFS_VERSION);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, r->probe ? 2000L : 3000L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->probe ? 2000L : 30000L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-	if (is_put) {
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
-		curl_easy_setopt(h, CURLOPT_READDATA, r);
-		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-		curl_easy_setopt(h, CURLOPT_SEEKDATA, r);
-	} else if (strcmp(r->verb, "HEAD") == 0) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	} else if (strcmp(r->verb, "GET") != 0) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->verb);
-	}
-	rc = 0;
-out:
-	free(sts);
-	az_buf_free(&url);
-	return rc;
-}
-
-static int retryable_status(long st) { return st == 500 || st == 503 || st == 408; }
-
-static void backoff(int try)
-{
-	struct timespec ts;
-	long ms = 100L << (try - 1);
-	ms += rand() % 50; /* spread retries of parallel callers */
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
-}
-
-/* Send r, retrying; 0 with r->status set, or -errno (-EHOSTUNREACH when the
- * endpoint could not be reached or kept failing).  The caller frees r. */
-static int az_perform(struct az_backend *ab, struct az_req *r)
-{
-	int max = r->probe ? PROBE_TRIES : TRIES, rc = -EHOSTUNREACH;
-	CURL *h = pool_get(ab);
-
-	if (!h)
-		return -ENOMEM;
-	for (r->tries = 1;; r->tries++) {
-		CURLcode cc;
-		rc = req_setup(ab, h, r);
-		if (rc < 0)
-			break;
-		cc = curl_easy_perform(h);
-		if (cc == CURLE_OK)
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-		req_trace(r, cc);
-		if (cc == CURLE_OK) {
-			if (!retryable_status(r->status)) {
-				rc = 0;
-				break;
-			}
-			snprintf(r->errbuf, sizeof(r->errbuf), "HTTP %ld", r->status);
-		} else if (r->overflow) {
-			rc = -EIO;
-			break;
-		} else if (r->resp.err || r->hdrs.err || cc == CURLE_OUT_OF_MEMORY) {
-			rc = -ENOMEM;
-			break;
-		} else if (!r->errbuf[0]) {
-			snprintf(r->errbuf, sizeof(r->errbuf), "%s", curl_easy_strerror(cc));
-		}
-		rc = -EHOSTUNREACH;
-		if (r->tries >= max)
-			break;
-		backoff(r->tries);
-	}
-	curl_slist_free_all(r->slist);
-	r->slist = NULL;
-	r->h = NULL;
-	if (rc == -EHOSTUNREACH) {
-		/* A handle whose connection timed out is not worth keeping. */
-		curl_easy_cleanup(h);
-	} else {
-		pool_put(ab, h);
-	}
-	return rc;
-}
-
-static int status_errno(const struct az_req *r)
-{
-	switch (r->status) {
-	case 400:
-	case 416:
-		return -EINVAL;
-	case 403:
-		return -EACCES;
-	case 404:
-		return -ENOENT;
-	case 409:
-		return -EEXIST;
-	case 412:
-		return -ESTALE;
-	case 413:
-		return -EFBIG;
-	default:
-		return r->status >= 500 ? -EHOSTUNREACH : -EIO;
-	}
-}
-
-static int is_error_code(const struct az_req *r, const char *code)
-{
-	char v[96];
-	return resp_hdr(r, "x-ms-error-code", v, sizeof(v)) && strcmp(v, code) == 0;
-}
-
-/* az_perform, then any answer but `want` as its errno. */
-static int az_perform_want(struct az_backend *ab, struct az_req *r, long want)
-{
-	int rc = az_perform(ab, r);
-	if (rc == 0 && r->status != want)
-		rc = status_errno(r);
-	return rc;
-}
-
-/* ---- names --------------------------------------------------------------- */
-
-static struct az_backend *AB(struct backend *be) { return (struct az_backend *)be; }
-static struct az_disk *AD(struct bdisk *d) { return (struct az_disk *)d; }
-
 /* The URL path of blob `name` (unchecked) into *out (malloc'd). */
-static int blob_path_raw(struct az_backend *ab, const char *name, char **out)
+int az_blob_path_raw(struct az_backend *ab, const char *name, char **out)
 {
 	struct az_buf b = {0};
 	az_buf_add(&b, ab->base_path);
@@ -673,14 +159,12 @@ static int blob_path_raw(struct az_backend *ab, const char *name, char **out)
 	return 0;
 }
 
-static int blob_path(struct az_backend *ab, const char *key, char **out)
+int az_blob_path(struct az_backend *ab, const char *key, char **out)
 {
 	if (!backend_key_ok(key) || !*key)
 		return -EINVAL;
-	return blob_path_raw(ab, key, out);
+	return az_blob_path_raw(ab, key, out);
 }
-
-/* ---- backend -------------------------------------------------------------- */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_ok;
@@ -782,8 +266,8 @@ static void az_describe(struct backend *be, char *buf, size_t len)
 }
 
 /* GET a whole blob by URL path; 0, -ENOENT, ... */
-static int get_blob(struct az_backend *ab, const char *path, int probe, char **data, size_t *len,
-		    char etag[BACKEND_ETAG_MAX], char *why, size_t whylen)
+int az_get_blob(struct az_backend *ab, const char *path, int probe, char **data, size_t *len,
+		char etag[BACKEND_ETAG_MAX], char *why, size_t whylen)
 {
 	struct az_req r = {.verb = "GET", .path = path, .probe = probe};
 	int rc = az_perform(ab, &r);
@@ -793,7 +277,7 @@ static int get_blob(struct az_backend *ab, const char *path, int probe, char **d
 		goto out;
 	}
 	if (r.status != 200) {
-		rc = status_errno(&r);
+		rc = az_status_errno(&r);
 		goto out;
 	}
 	if (!r.resp.p) {
@@ -804,24 +288,24 @@ static int get_blob(struct az_backend *ab, const char *path, int probe, char **d
 		}
 	}
 	if (etag)
-		resp_hdr(&r, "ETag", etag, BACKEND_ETAG_MAX);
+		az_resp_hdr(&r, "ETag", etag, BACKEND_ETAG_MAX);
 	*data = r.resp.p;
 	if (len)
 		*len = r.resp.len;
 	r.resp.p = NULL;
 	rc = 0;
 out:
-	req_free(&r);
+	az_req_free(&r);
 	return rc;
 }
 
 static int check_marker(struct az_backend *ab, int probe, char *reason, size_t len)
 {
 	char *path = NULL, *data = NULL, why[CURL_ERROR_SIZE] = "";
-	int rc = blob_path_raw(ab, MARKER, &path);
+	int rc = az_blob_path_raw(ab, MARKER, &path);
 	if (rc < 0)
 		return rc;
-	rc = get_blob(ab, path, probe, &data, NULL, NULL, why, sizeof(why));
+	rc = az_get_blob(ab, path, probe, &data, NULL, NULL, why, sizeof(why));
 	free(path);
 	if (rc == -EHOSTUNREACH) {
 		snprintf(reason, len, "endpoint %s not answering: %s", ab->endpoint, why);
@@ -850,7 +334,7 @@ static int az_probe(struct backend *be, char *reason, size_t len)
 	struct az_backend *ab = AB(be);
 	char *path = NULL;
 	struct az_req r = {.verb = "HEAD", .query = "restype=container", .probe = 1};
-	int rc = blob_path_raw(ab, NULL, &path);
+	int rc = az_blob_path_raw(ab, NULL, &path);
 
 	if (rc < 0) {
 		snprintf(reason, len, "out of memory");
@@ -882,7 +366,7 @@ static int az_probe(struct backend *be, char *reason, size_t len)
 	}
 	rc = check_marker(ab, 1, reason, len) < 0 ? -EHOSTUNREACH : 0;
 out:
-	req_free(&r);
+	az_req_free(&r);
 	free(path);
 	return rc;
 }
@@ -893,29 +377,29 @@ out:
  * ""), unless r was retried and landed(ab, arg, etag) finds the blob as
  * our own earlier try, whose answer was lost, left it (then 0, the ETag
  * from landed).  The caller frees r. */
-static int put_cond(struct az_backend *ab, struct az_req *r, const char *if_match, char etag[BACKEND_ETAG_MAX],
-		    int (*landed)(struct az_backend *ab, void *arg, char etag[BACKEND_ETAG_MAX]), void *arg)
+int az_put_cond(struct az_backend *ab, struct az_req *r, const char *if_match, char etag[BACKEND_ETAG_MAX],
+		int (*landed)(struct az_backend *ab, void *arg, char etag[BACKEND_ETAG_MAX]), void *arg)
 {
 	int rc;
 
-	req_hdr(r, "x-ms-blob-type", "BlockBlob");
-	req_cond(r, if_match);
+	az_req_hdr(r, "x-ms-blob-type", "BlockBlob");
+	az_req_cond(r, if_match);
 	rc = az_perform(ab, r);
 	if (rc < 0)
 		return rc;
 	if (r->status == 201) {
 		if (etag)
-			resp_hdr(r, "ETag", etag, BACKEND_ETAG_MAX);
+			az_resp_hdr(r, "ETag", etag, BACKEND_ETAG_MAX);
 		return 0;
 	}
-	if (is_error_code(r, "LeaseIdMissing") || is_error_code(r, "LeaseIdMismatchWithBlobOperation"))
+	if (az_is_error_code(r, "LeaseIdMissing") || az_is_error_code(r, "LeaseIdMismatchWithBlobOperation"))
 		return -EBUSY;
 	if (if_match && (r->status == 409 || r->status == 412 || (*if_match && r->status == 404))) {
 		if (r->tries > 1 && landed(ab, arg, etag))
 			return 0;
 		return *if_match ? -ESTALE : -EEXIST;
 	}
-	return status_errno(r);
+	return az_status_errno(r);
 }
 
 struct body_sent {
@@ -932,7 +416,7 @@ static int body_landed(struct az_backend *ab, void *arg, char etag[BACKEND_ETAG_
 	size_t cur_len = 0;
 	int same = 0;
 
-	if (get_blob(ab, b->path, 0, &cur, &cur_len, cur_etag, NULL, 0) == 0) {
+	if (az_get_blob(ab, b->path, 0, &cur, &cur_len, cur_etag, NULL, 0) == 0) {
 		same = cur_len == b->len && memcmp(cur, b->data, b->len) == 0;
 		if (same && etag)
 			snprintf(etag, BACKEND_ETAG_MAX, "%s", cur_etag);
@@ -942,8 +426,8 @@ static int body_landed(struct az_backend *ab, void *arg, char etag[BACKEND_ETAG_
 }
 
 /* PUT a block blob, optionally conditional (see rec_put). */
-static int put_block_blob(struct az_backend *ab, const char *path, const void *data, size_t len,
-			  const char *if_match, char etag[BACKEND_ETAG_MAX])
+int az_put_block_blob(struct az_backend *ab, const char *path, const void *data, size_t len,
+		      const char *if_match, char etag[BACKEND_ETAG_MAX])
 {
 	struct az_req r = {.verb = "PUT", .path = path, .body = data, .body_len = len};
 	struct body_sent b = {.path = path, .data = data, .len = len};
@@ -953,8 +437,8 @@ static int put_block_blob(struct az_backend *ab, const char *path, const void *d
 	/* Records are JSON ("....json"); anything else (block maps, the
 	 * marker, links) is bytes. */
 	r.ctype = pl > 5 && strcmp(path + pl - 5, ".json") == 0 ? "application/json" : "application/octet-stream";
-	rc = put_cond(ab, &r, if_match, etag, body_landed, &b);
-	req_free(&r);
+	rc = az_put_cond(ab, &r, if_match, etag, body_landed, &b);
+	az_req_free(&r);
 	return rc;
 }
 
@@ -962,23 +446,23 @@ static int break_lease(struct az_backend *ab, const char *path)
 {
 	struct az_req r = {.verb = "PUT", .path = path, .query = "comp=lease"};
 	int rc;
-	req_hdr(&r, "x-ms-lease-action", "break");
-	req_hdr(&r, "x-ms-lease-break-period", "0");
+	az_req_hdr(&r, "x-ms-lease-action", "break");
+	az_req_hdr(&r, "x-ms-lease-break-period", "0");
 	rc = az_perform_want(ab, &r, 202);
-	req_free(&r);
+	az_req_free(&r);
 	return rc;
 }
 
 /* Delete a blob by URL path, breaking a lease on it first if need be (as an
  * unlink ignores a flock); with snaps, its snapshots too (a blob that has
  * any is otherwise kept: 409 SnapshotsPresent). */
-static int delete_blob_snaps(struct az_backend *ab, const char *path, int snaps)
+int az_delete_blob_snaps(struct az_backend *ab, const char *path, int snaps)
 {
 	for (int attempt = 0;; attempt++) {
 		struct az_req r = {.verb = "DELETE", .path = path};
 		int rc;
 		if (snaps)
-			req_hdr(&r, "x-ms-delete-snapshots", "include");
+			az_req_hdr(&r, "x-ms-delete-snapshots", "include");
 		rc = az_perform(ab, &r);
 		if (rc == 0) {
 			if (r.status == 202)
@@ -986,12 +470,12 @@ static int delete_blob_snaps(struct az_backend *ab, const char *path, int snaps)
 			else if (r.status == 404)
 				rc = r.tries > 1 ? 0 : -ENOENT; /* a lost answer to our delete */
 			else if (attempt == 0 && (r.status == 412 || r.status == 409) &&
-				 is_error_code(&r, "LeaseIdMissing"))
+				 az_is_error_code(&r, "LeaseIdMissing"))
 				rc = 1;
 			else
-				rc = status_errno(&r);
+				rc = az_status_errno(&r);
 		}
-		req_free(&r);
+		az_req_free(&r);
 		if (rc != 1)
 			return rc;
 		rc = break_lease(ab, path);
@@ -1000,20 +484,20 @@ static int delete_blob_snaps(struct az_backend *ab, const char *path, int snaps)
 	}
 }
 
-static int delete_blob(struct az_backend *ab, const char *path) { return delete_blob_snaps(ab, path, 0); }
+int az_delete_blob(struct az_backend *ab, const char *path) { return az_delete_blob_snaps(ab, path, 0); }
 
 static int create_container(struct az_backend *ab)
 {
 	char *path = NULL;
 	struct az_req r = {.verb = "PUT", .query = "restype=container"};
-	int rc = blob_path_raw(ab, NULL, &path);
+	int rc = az_blob_path_raw(ab, NULL, &path);
 	if (rc < 0)
 		return rc;
 	r.path = path;
 	rc = az_perform(ab, &r);
 	if (rc == 0 && r.status != 201 && r.status != 409)
-		rc = status_errno(&r);
-	req_free(&r);
+		rc = az_status_errno(&r);
+	az_req_free(&r);
 	free(path);
 	return rc;
 }
@@ -1029,57 +513,51 @@ static int az_init_region(struct backend *be)
 	rc = check_marker(ab, 0, reason, sizeof(reason));
 	if (rc != -ENOENT)
 		return rc;
-	rc = blob_path_raw(ab, MARKER, &path);
+	rc = az_blob_path_raw(ab, MARKER, &path);
 	if (rc < 0)
 		return rc;
 	snprintf(line, sizeof(line), "%s\n", ab->region);
-	rc = put_block_blob(ab, path, line, strlen(line), "", NULL);
+	rc = az_put_block_blob(ab, path, line, strlen(line), "", NULL);
 	free(path);
 	if (rc == -EEXIST) /* someone else just wrote one: is it ours? */
 		rc = check_marker(ab, 0, reason, sizeof(reason));
 	return rc;
 }
 
-/* ---- records ----------------------------------------------------------- */
-
-static int az_rec_get(struct backend *be, const char *key, char **data, size_t *len,
-		      char etag[BACKEND_ETAG_MAX])
+int az_rec_get(struct backend *be, const char *key, char **data, size_t *len,
+	       char etag[BACKEND_ETAG_MAX])
 {
 	char *path = NULL;
-	int rc = blob_path(AB(be), key, &path);
+	int rc = az_blob_path(AB(be), key, &path);
 	if (rc < 0)
 		return rc;
-	rc = get_blob(AB(be), path, 0, data, len, etag, NULL, 0);
+	rc = az_get_blob(AB(be), path, 0, data, len, etag, NULL, 0);
 	free(path);
 	return rc;
 }
 
-static int az_rec_put(struct backend *be, const char *key, const void *data, size_t len, const char *if_match,
-		      char etag[BACKEND_ETAG_MAX])
+int az_rec_put(struct backend *be, const char *key, const void *data, size_t len, const char *if_match,
+	       char etag[BACKEND_ETAG_MAX])
 {
 	char *path = NULL;
-	int rc = blob_path(AB(be), key, &path);
+	int rc = az_blob_path(AB(be), key, &path);
 	if (rc < 0)
 		return rc;
-	rc = put_block_blob(AB(be), path, data, len, if_match, etag);
+	rc = az_put_block_blob(AB(be), path, data, len, if_match, etag);
 	free(path);
 	return rc;
 }
 
-static int az_rec_del(struct backend *be, const char *key)
+int az_rec_del(struct backend *be, const char *key)
 {
 	char *path = NULL;
-	int rc = blob_path(AB(be), key, &path);
+	int rc = az_blob_path(AB(be), key, &path);
 	if (rc < 0)
 		return rc;
-	rc = delete_blob(AB(be), path);
+	rc = az_delete_blob(AB(be), path);
 	free(path);
 	return rc;
 }
-
-/* list_page's include */
-#define LIST_META 1  /* include=metadata */
-#define LIST_SNAPS 2 /* include=snapshots */
 
 /* One page of List Blobs: calls fn(arg, name, is_prefix, disk, snapshot)
  * for each entry (full names, decoded; disk is the x-ms-meta-asrfsdisk of
@@ -1087,13 +565,13 @@ static int az_rec_del(struct backend *be, const char *key)
  * blob snapshot listed with LIST_SNAPS, else NULL); *marker is replaced
  * with the NextMarker (NULL at the end).  fn returns non-zero to stop
  * (then 1 is returned). */
-static int list_page(struct az_backend *ab, const char *prefix, int delim, int include, char **marker, list_fn fn,
-		     void *arg)
+int az_list_page(struct az_backend *ab, const char *prefix, int delim, int include, char **marker, list_fn fn,
+		 void *arg)
 {
 	struct az_buf q = {0};
 	struct az_req r = {.verb = "GET"};
 	char *path = NULL;
-	int rc = blob_path_raw(ab, NULL, &path);
+	int rc = az_blob_path_raw(ab, NULL, &path);
 
 	if (rc < 0)
 		return rc;
@@ -1127,7 +605,7 @@ static int list_page(struct az_backend *ab, const char *prefix, int delim, int i
 		goto out;
 	rc = az_xml_list(r.resp.p, r.resp.len, include & LIST_META, fn, arg, marker);
 out:
-	req_free(&r);
+	az_req_free(&r);
 	az_buf_free(&q);
 	free(path);
 	return rc;
@@ -1160,7 +638,7 @@ static int list_child(void *arg, const char *name, int is_prefix, const char *di
 	return c->cb(c->arg, child, is_prefix) ? 1 : 0;
 }
 
-static int az_list(struct backend *be, const char *prefix, backend_list_cb cb, void *arg)
+int az_list(struct backend *be, const char *prefix, backend_list_cb cb, void *arg)
 {
 	struct az_backend *ab = AB(be);
 	struct list_ctx c = {.cb = cb, .arg = arg};
@@ -1172,7 +650,7 @@ static int az_list(struct backend *be, const char *prefix, backend_list_cb cb, v
 	snprintf(pfx, sizeof(pfx), "%s%s", prefix, *prefix ? "/" : "");
 	c.plen = strlen(pfx);
 	do {
-		rc = list_page(ab, pfx, 1, 0, &marker, list_child, &c);
+		rc = az_list_page(ab, pfx, 1, 0, &marker, list_child, &c);
 	} while (rc == 0 && marker);
 	free(marker);
 	if (rc == 1)
@@ -1181,34 +659,6 @@ static int az_list(struct backend *be, const char *prefix, backend_list_cb cb, v
 		rc = -ENOENT;
 	return rc;
 }
-
-/* ---- disks ----------------------------------------------------------------- */
-
-/*
- * A disk key holds a link (see the top comment): an empty block blob whose
- * metadata names the physical page blob ".disks/<32 hex>"; the physical
- * blob's metadata names its owner key.  The names of the metadata, as
- * headers:
- */
-#define PHYS_DIR ".disks/"
-#define PHYS_HEX 32 /* a random 128-bit id */
-#define PHYS_MAX (sizeof(PHYS_DIR) + PHYS_HEX)
-#define OWNER_MAX (3 * BACKEND_KEY_MAX + 1) /* a key, percent-encoded */
-#define M_DISK "x-ms-meta-asrfsdisk"	    /* link: its physical blob */
-#define M_OWNER "x-ms-meta-asrfsowner"	    /* physical: the key whose link is valid */
-#define M_VETAG "x-ms-meta-asrfsvetag"	    /* link: the physical's ETag after the rename... */
-#define M_VER "x-ms-meta-asrfsver"	    /* ...stands for this version token */
-#define OWNER_TRIES 5			    /* rename's owner update, racing writes */
-
-/* What a HEAD says about a blob. */
-struct blob_props {
-	uint64_t size;
-	int is_page;
-	char etag[BACKEND_ETAG_MAX]; /* as sent, quoted */
-	char disk[PHYS_MAX + 1];     /* M_DISK; one byte more, so an overlong value shows */
-	char owner[OWNER_MAX];	     /* M_OWNER */
-	char vetag[BACKEND_ETAG_MAX], ver[BACKEND_ETAG_MAX];
-};
 
 /* HEAD a blob: its properties and our metadata.  0, -ENOENT, ... */
 static int head_props(struct az_backend *ab, const char *path, struct blob_props *p)
@@ -1221,22 +671,22 @@ static int head_props(struct az_backend *ab, const char *path, struct blob_props
 	rc = az_perform_want(ab, &r, 200);
 	if (rc < 0)
 		goto out;
-	resp_hdr(&r, "Content-Length", v, sizeof(v));
+	az_resp_hdr(&r, "Content-Length", v, sizeof(v));
 	p->size = strtoull(v, NULL, 10);
-	resp_hdr(&r, "x-ms-blob-type", v, sizeof(v));
+	az_resp_hdr(&r, "x-ms-blob-type", v, sizeof(v));
 	p->is_page = strcmp(v, "PageBlob") == 0;
-	resp_hdr(&r, "ETag", p->etag, sizeof(p->etag));
-	resp_hdr(&r, M_DISK, p->disk, sizeof(p->disk));
-	resp_hdr(&r, M_OWNER, p->owner, sizeof(p->owner));
-	resp_hdr(&r, M_VETAG, p->vetag, sizeof(p->vetag));
-	resp_hdr(&r, M_VER, p->ver, sizeof(p->ver));
+	az_resp_hdr(&r, "ETag", p->etag, sizeof(p->etag));
+	az_resp_hdr(&r, M_DISK, p->disk, sizeof(p->disk));
+	az_resp_hdr(&r, M_OWNER, p->owner, sizeof(p->owner));
+	az_resp_hdr(&r, M_VETAG, p->vetag, sizeof(p->vetag));
+	az_resp_hdr(&r, M_VER, p->ver, sizeof(p->ver));
 out:
-	req_free(&r);
+	az_req_free(&r);
 	return rc;
 }
 
 /* HEAD a blob: size and whether it is a page blob.  0, -ENOENT, ... */
-static int head_blob(struct az_backend *ab, const char *path, uint64_t *size, int *is_page)
+int az_head_blob(struct az_backend *ab, const char *path, uint64_t *size, int *is_page)
 {
 	struct blob_props p;
 	int rc = head_props(ab, path, &p);
@@ -1299,17 +749,6 @@ static char *owner_of(const char *key)
 	return b.p;
 }
 
-/* What a disk key names. */
-enum { D_ABSENT, D_PLAIN, D_LINK, D_STALE };
-
-struct az_target {
-	int kind;		 /* D_*: see resolve() */
-	char phys[PHYS_MAX];	 /* D_LINK, D_STALE: the link's physical blob */
-	char link_etag[BACKEND_ETAG_MAX];
-	char vetag[BACKEND_ETAG_MAX], ver[BACKEND_ETAG_MAX]; /* the link's version alias */
-	struct blob_props p;	 /* D_PLAIN: the blob at the key; D_LINK: the physical */
-};
-
 /* Look key (at URL path kpath) up: D_ABSENT, nothing there; D_PLAIN, a blob
  * that is no link (a page blob made before links, or a block blob), the
  * disk itself; D_LINK, a link whose physical blob names key as its owner,
@@ -1344,7 +783,7 @@ static int resolve(struct az_backend *ab, const char *key, const char *kpath, st
 	own = owner_of(key);
 	if (!own)
 		return -ENOMEM;
-	rc = blob_path_raw(ab, t->phys, &ppath);
+	rc = az_blob_path_raw(ab, t->phys, &ppath);
 	if (rc == 0)
 		rc = head_props(ab, ppath, &t->p);
 	if (rc == 0)
@@ -1361,7 +800,7 @@ static int resolve(struct az_backend *ab, const char *key, const char *kpath, st
 static int resolve_key(struct az_backend *ab, const char *key, struct az_target *t, char **kpath)
 {
 	char *p = NULL;
-	int rc = blob_path(ab, key, &p);
+	int rc = az_blob_path(ab, key, &p);
 	if (rc == 0)
 		rc = resolve(ab, key, p, t);
 	if (rc == 0 && kpath) {
@@ -1376,7 +815,7 @@ static int resolve_key(struct az_backend *ab, const char *key, struct az_target 
  * plain blob) into *name and URL path into *path, both malloc'd (name may
  * be NULL), and what its HEAD said into *p (when not NULL).  -ENOENT when
  * key holds no disk. */
-static int disk_blob(struct az_backend *ab, const char *key, char **name, char **path, struct blob_props *p)
+int az_disk_blob(struct az_backend *ab, const char *key, char **name, char **path, struct blob_props *p)
 {
 	struct az_target t;
 	char *kpath = NULL;
@@ -1395,7 +834,7 @@ static int disk_blob(struct az_backend *ab, const char *key, char **name, char *
 	}
 	n = t.kind == D_LINK ? t.phys : key;
 	if (t.kind == D_LINK) {
-		rc = blob_path_raw(ab, n, path);
+		rc = az_blob_path_raw(ab, n, path);
 	} else {
 		*path = kpath;
 		kpath = NULL;
@@ -1460,13 +899,13 @@ static int put_link(struct az_backend *ab, const char *kpath, const char *phys, 
 	struct link_sent w = {.kpath = kpath, .phys = phys, .vetag = vetag};
 	int rc;
 
-	req_hdr(&r, M_DISK, phys);
+	az_req_hdr(&r, M_DISK, phys);
 	if (vetag && *vetag) {
-		req_hdr(&r, M_VETAG, vetag);
-		req_hdr(&r, M_VER, ver);
+		az_req_hdr(&r, M_VETAG, vetag);
+		az_req_hdr(&r, M_VER, ver);
 	}
-	rc = put_cond(ab, &r, if_match, etag, link_landed, &w);
-	req_free(&r);
+	rc = az_put_cond(ab, &r, if_match, etag, link_landed, &w);
+	az_req_free(&r);
 	return rc;
 }
 
@@ -1476,7 +915,7 @@ static int delete_if(struct az_backend *ab, const char *path, const char *if_mat
 	struct az_req r = {.verb = "DELETE", .path = path};
 	int rc;
 
-	req_hdr(&r, "If-Match", if_match);
+	az_req_hdr(&r, "If-Match", if_match);
 	rc = az_perform(ab, &r);
 	if (rc == 0) {
 		if (r.status == 202)
@@ -1486,9 +925,9 @@ static int delete_if(struct az_backend *ab, const char *path, const char *if_mat
 		else if (r.status == 412)
 			rc = -ESTALE;
 		else
-			rc = status_errno(&r);
+			rc = az_status_errno(&r);
 	}
-	req_free(&r);
+	az_req_free(&r);
 	return rc;
 }
 
@@ -1520,10 +959,6 @@ static int claim_key(struct az_backend *ab, const char *key, const char *kpath, 
 	return rc;
 }
 
-static void az_disk_close(struct bdisk *bd);
-static int get_range(struct az_disk *d, void *buf, uint64_t off, uint64_t n);
-static int put_pages(struct az_disk *d, const char *data, uint64_t off, uint64_t n);
-
 /* Create the physical page blob at ppath, owned by own. */
 static int create_phys(struct az_backend *ab, const char *ppath, uint64_t size, const char *own)
 {
@@ -1532,10 +967,10 @@ static int create_phys(struct az_backend *ab, const char *ppath, uint64_t size, 
 	int rc;
 
 	snprintf(len, sizeof(len), "%llu", (unsigned long long)size);
-	req_hdr(&r, "x-ms-blob-type", "PageBlob");
-	req_hdr(&r, "x-ms-blob-content-length", len);
-	req_hdr(&r, M_OWNER, own);
-	req_hdr(&r, "If-None-Match", "*");
+	az_req_hdr(&r, "x-ms-blob-type", "PageBlob");
+	az_req_hdr(&r, "x-ms-blob-content-length", len);
+	az_req_hdr(&r, M_OWNER, own);
+	az_req_hdr(&r, "If-None-Match", "*");
 	rc = az_perform(ab, &r);
 	if (rc == 0 && r.status != 201) {
 		if (r.status == 409 || r.status == 412) {
@@ -1546,14 +981,14 @@ static int create_phys(struct az_backend *ab, const char *ppath, uint64_t size, 
 			    strcmp(p.owner, own) == 0)
 				rc = 0;
 		} else {
-			rc = status_errno(&r);
+			rc = az_status_errno(&r);
 		}
 	}
-	req_free(&r);
+	az_req_free(&r);
 	return rc;
 }
 
-static int az_disk_create(struct backend *be, const char *key, uint64_t size)
+int az_disk_create(struct backend *be, const char *key, uint64_t size)
 {
 	struct az_backend *ab = AB(be);
 	char phys[PHYS_MAX], letag[BACKEND_ETAG_MAX] = "", *kpath = NULL, *ppath = NULL, *own = NULL;
@@ -1561,11 +996,11 @@ static int az_disk_create(struct backend *be, const char *key, uint64_t size)
 
 	if (size % SECTOR)
 		return -EINVAL;
-	rc = blob_path(ab, key, &kpath);
+	rc = az_blob_path(ab, key, &kpath);
 	if (rc == 0)
 		rc = new_phys(phys);
 	if (rc == 0)
-		rc = blob_path_raw(ab, phys, &ppath);
+		rc = az_blob_path_raw(ab, phys, &ppath);
 	if (rc == 0 && !(own = owner_of(key)))
 		rc = -ENOMEM;
 	if (rc < 0)
@@ -1581,9 +1016,9 @@ static int az_disk_create(struct backend *be, const char *key, uint64_t size)
 		uint8_t f[VHD_FOOTER_SIZE];
 		rc = vhd_footer_build(f, size, time(NULL), NULL);
 		if (rc == 0)
-			rc = put_pages(&pd, (const char *)f, size, VHD_FOOTER_SIZE);
+			rc = az_put_pages(&pd, (const char *)f, size, VHD_FOOTER_SIZE);
 		if (rc < 0 && rc != -EHOSTUNREACH)
-			(void)delete_blob(ab, ppath);
+			(void)az_delete_blob(ab, ppath);
 	}
 	/* Unless the answer was lost (the disk may exist), take the link back. */
 	if (rc < 0 && rc != -EHOSTUNREACH)
@@ -1606,16 +1041,16 @@ static int drop_link(struct az_backend *ab, const char *key, const char *kpath, 
 
 	if (phys_ok(phys)) {
 		own = owner_of(key);
-		rc = own ? blob_path_raw(ab, phys, &ppath) : -ENOMEM;
+		rc = own ? az_blob_path_raw(ab, phys, &ppath) : -ENOMEM;
 		if (rc == 0)
 			rc = head_props(ab, ppath, &p);
 		if (rc == 0 && strcmp(p.owner, own) == 0)
-			rc = delete_blob_snaps(ab, ppath, 1);
+			rc = az_delete_blob_snaps(ab, ppath, 1);
 		if (rc == -ENOENT)
 			rc = 0;
 	}
 	if (rc == 0)
-		rc = link_etag ? delete_if(ab, kpath, link_etag) : delete_blob(ab, kpath);
+		rc = link_etag ? delete_if(ab, kpath, link_etag) : az_delete_blob(ab, kpath);
 	if (rc == -ENOENT || rc == -ESTALE) /* gone, or rewritten meanwhile: not ours */
 		rc = 0;
 	free(ppath);
@@ -1623,7 +1058,7 @@ static int drop_link(struct az_backend *ab, const char *key, const char *kpath, 
 	return rc;
 }
 
-static int az_disk_delete(struct backend *be, const char *key)
+int az_disk_delete(struct backend *be, const char *key)
 {
 	struct az_backend *ab = AB(be);
 	struct az_target t;
@@ -1634,7 +1069,7 @@ static int az_disk_delete(struct backend *be, const char *key)
 		goto out;
 	switch (t.kind) {
 	case D_PLAIN:
-		rc = delete_blob_snaps(ab, kpath, 1);
+		rc = az_delete_blob_snaps(ab, kpath, 1);
 		break;
 	case D_LINK:
 		rc = drop_link(ab, key, kpath, t.phys, t.link_etag);
@@ -1651,7 +1086,7 @@ out:
 	return rc;
 }
 
-static int az_disk_exists(struct backend *be, const char *key)
+int az_disk_exists(struct backend *be, const char *key)
 {
 	struct az_target t;
 	int rc = resolve_key(AB(be), key, &t, NULL);
@@ -1660,7 +1095,7 @@ static int az_disk_exists(struct backend *be, const char *key)
 	return t.kind == D_PLAIN || t.kind == D_LINK;
 }
 
-static int az_disk_version(struct backend *be, const char *key, char ver[BACKEND_ETAG_MAX])
+int az_disk_version(struct backend *be, const char *key, char ver[BACKEND_ETAG_MAX])
 {
 	struct az_target t;
 	int rc = resolve_key(AB(be), key, &t, NULL);
@@ -1671,9 +1106,6 @@ static int az_disk_version(struct backend *be, const char *key, char ver[BACKEND
 	/* A plain page blob's rename is a copy, which cannot keep its ETag. */
 	return t.kind == D_PLAIN ? -EOPNOTSUPP : -ENOENT;
 }
-
-static int list_snaps(struct az_backend *ab, const char *name, int (*cb)(void *, const char *), void *arg);
-static int copy_wait(struct az_backend *ab, const char *path, char status[64]);
 
 static int count_snap(void *arg, const char *snap)
 {
@@ -1698,8 +1130,8 @@ static int copy_rename(struct az_backend *ab, const char *src, const char *dst)
 		goto out;
 	}
 	r.path = dst;
-	req_hdr(&r, "x-ms-copy-source", url.p);
-	req_hdr(&r, "If-None-Match", "*");
+	az_req_hdr(&r, "x-ms-copy-source", url.p);
+	az_req_hdr(&r, "If-None-Match", "*");
 	rc = az_perform(ab, &r);
 	if (rc < 0)
 		goto out;
@@ -1709,11 +1141,11 @@ static int copy_rename(struct az_backend *ab, const char *src, const char *dst)
 		struct az_req h = {.verb = "HEAD", .path = dst};
 		char csrc[2048] = "";
 		if (az_perform(ab, &h) == 0 && h.status == 200 &&
-		    resp_hdr(&h, "x-ms-copy-source", csrc, sizeof(csrc)) && strcmp(csrc, url.p) == 0) {
-			resp_hdr(&h, "x-ms-copy-status", status, sizeof(status));
+		    az_resp_hdr(&h, "x-ms-copy-source", csrc, sizeof(csrc)) && strcmp(csrc, url.p) == 0) {
+			az_resp_hdr(&h, "x-ms-copy-status", status, sizeof(status));
 			r.status = 202;
 		}
-		req_free(&h);
+		az_req_free(&h);
 		if (r.status == 202)
 			goto copying;
 	}
@@ -1722,17 +1154,17 @@ static int copy_rename(struct az_backend *ab, const char *src, const char *dst)
 		goto out;
 	}
 	if (r.status != 202 && r.status != 201) {
-		rc = status_errno(&r);
+		rc = az_status_errno(&r);
 		goto out;
 	}
-	resp_hdr(&r, "x-ms-copy-status", status, sizeof(status));
+	az_resp_hdr(&r, "x-ms-copy-status", status, sizeof(status));
 copying:
 	/* Azure may copy asynchronously: wait until the copy has finished. */
-	rc = copy_wait(ab, dst, status);
+	rc = az_copy_wait(ab, dst, status);
 	if (rc == 0)
-		rc = delete_blob(ab, src);
+		rc = az_delete_blob(ab, src);
 out:
-	req_free(&r);
+	az_req_free(&r);
 	az_buf_free(&url);
 	return rc;
 }
@@ -1752,17 +1184,17 @@ static int move_owner(struct az_backend *ab, const char *ppath, struct az_target
 		struct az_req r = {.verb = "PUT", .path = ppath, .query = "comp=metadata"};
 		if (link_version(f, tok) < 0)
 			tok[0] = '\0';
-		req_hdr(&r, M_OWNER, town);
-		req_hdr(&r, "If-Match", f->p.etag);
+		az_req_hdr(&r, M_OWNER, town);
+		az_req_hdr(&r, "If-Match", f->p.etag);
 		rc = az_perform(ab, &r);
 		if (rc == 0 && r.status == 200) {
-			resp_hdr(&r, "ETag", enew, BACKEND_ETAG_MAX);
-			req_free(&r);
+			az_resp_hdr(&r, "ETag", enew, BACKEND_ETAG_MAX);
+			az_req_free(&r);
 			return 0;
 		}
 		if (rc == 0)
-			rc = r.status == 412 ? -ESTALE : status_errno(&r);
-		req_free(&r);
+			rc = r.status == 412 ? -ESTALE : az_status_errno(&r);
+		az_req_free(&r);
 		if (rc != -ESTALE)
 			return rc;
 		rc = head_props(ab, ppath, &f->p);
@@ -1785,7 +1217,7 @@ static int move_owner(struct az_backend *ab, const char *ppath, struct az_target
  * link), `to`'s version alias, delete link `from`.  Every moment exactly one
  * of the two names is a disk.
  */
-static int az_disk_rename(struct backend *be, const char *from, const char *to)
+int az_disk_rename(struct backend *be, const char *from, const char *to)
 {
 	struct az_backend *ab = AB(be);
 	struct az_target f, t;
@@ -1793,9 +1225,9 @@ static int az_disk_rename(struct backend *be, const char *from, const char *to)
 	char ve[BACKEND_ETAG_MAX], *fpath = NULL, *tpath = NULL, *ppath = NULL, *fown = NULL, *town = NULL;
 	int rc;
 
-	rc = blob_path(ab, from, &fpath);
+	rc = az_blob_path(ab, from, &fpath);
 	if (rc == 0)
-		rc = blob_path(ab, to, &tpath);
+		rc = az_blob_path(ab, to, &tpath);
 	if (rc == 0)
 		rc = resolve(ab, from, fpath, &f);
 	if (rc < 0)
@@ -1811,7 +1243,7 @@ static int az_disk_rename(struct backend *be, const char *from, const char *to)
 	if (f.kind == D_PLAIN) {
 		/* Its copy could not take its snapshots along. */
 		int nsnap = 0;
-		rc = list_snaps(ab, from, count_snap, &nsnap);
+		rc = az_list_snaps(ab, from, count_snap, &nsnap);
 		if (rc == 0 && nsnap > 0)
 			rc = -EBUSY;
 		if (rc == 0)
@@ -1826,7 +1258,7 @@ static int az_disk_rename(struct backend *be, const char *from, const char *to)
 	}
 	fown = owner_of(from);
 	town = owner_of(to);
-	rc = fown && town ? blob_path_raw(ab, f.phys, &ppath) : -ENOMEM;
+	rc = fown && town ? az_blob_path_raw(ab, f.phys, &ppath) : -ENOMEM;
 	if (rc < 0)
 		goto out;
 	rc = claim_key(ab, to, tpath, f.phys, lto);
@@ -1854,9 +1286,11 @@ out:
 	return rc;
 }
 
+static int get_range(struct az_disk *d, void *buf, uint64_t off, uint64_t n);
+
 /* d->size is the blob's length: when the blob ends with the footer of a
  * fixed VHD of the bytes before it, leave it out (d->footer). */
-static int footer_probe(struct az_disk *d)
+int az_footer_probe(struct az_disk *d)
 {
 	uint8_t f[VHD_FOOTER_SIZE];
 	uint64_t cur;
@@ -1879,7 +1313,7 @@ static int footer_probe(struct az_disk *d)
 /* Make d (its path, is_page and size set, and a snapshot's queries) an
  * open handle of ab: ops, flags, locks, and the footer found or not.  On
  * failure d is closed. */
-static int disk_ready(struct az_disk *d, struct az_backend *ab, int flags, struct bdisk **out)
+int az_disk_ready(struct az_disk *d, struct az_backend *ab, int flags, struct bdisk **out)
 {
 	int rc;
 
@@ -1888,7 +1322,7 @@ static int disk_ready(struct az_disk *d, struct az_backend *ab, int flags, struc
 	d->flags = flags;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->rmw, NULL);
-	rc = footer_probe(d);
+	rc = az_footer_probe(d);
 	if (rc < 0) {
 		az_disk_close(&d->base);
 		return rc;
@@ -1897,13 +1331,13 @@ static int disk_ready(struct az_disk *d, struct az_backend *ab, int flags, struc
 	return 0;
 }
 
-static int az_disk_open(struct backend *be, const char *key, int flags, struct bdisk **out)
+int az_disk_open(struct backend *be, const char *key, int flags, struct bdisk **out)
 {
 	struct az_backend *ab = AB(be);
 	struct blob_props p;
 	struct az_disk *d;
 	char *path = NULL;
-	int rc = disk_blob(ab, key, NULL, &path, &p); /* the handle keeps a link's physical blob */
+	int rc = az_disk_blob(ab, key, NULL, &path, &p); /* the handle keeps a link's physical blob */
 
 	if (rc < 0)
 		goto fail;
@@ -1919,13 +1353,11 @@ static int az_disk_open(struct backend *be, const char *key, int flags, struct b
 	d->path = path;
 	d->is_page = p.is_page;
 	d->size = p.size;
-	return disk_ready(d, ab, flags, out);
+	return az_disk_ready(d, ab, flags, out);
 fail:
 	free(path);
 	return rc;
 }
-
-/* ---- remove_tree --------------------------------------------------------- */
 
 struct name_list {
 	char **v, **disk; /* disk[i]: the physical blob of a link, else NULL */
@@ -1963,7 +1395,7 @@ static int collect_name(void *arg, const char *name, int is_prefix, const char *
 /* Every blob below prefix/ and one named prefix: a link with the physical
  * blob it owns (physical first, so a crash leaves a stale link, never an
  * orphan physical), anything else as it is. */
-static int az_remove_tree(struct backend *be, const char *prefix)
+int az_remove_tree(struct backend *be, const char *prefix)
 {
 	struct az_backend *ab = AB(be);
 	struct name_list l = {0};
@@ -1977,13 +1409,13 @@ static int az_remove_tree(struct backend *be, const char *prefix)
 		return -EINVAL; /* never the whole region */
 	snprintf(pfx, sizeof(pfx), "%s/", prefix);
 	do {
-		rc = list_page(ab, pfx, 0, LIST_META, &marker, collect_name, &l);
+		rc = az_list_page(ab, pfx, 0, LIST_META, &marker, collect_name, &l);
 	} while (rc == 0 && marker);
 	free(marker);
 	if (rc < 0)
 		goto out;
 	/* A blob named like the prefix itself. */
-	rc = blob_path_raw(ab, prefix, &path);
+	rc = az_blob_path_raw(ab, prefix, &path);
 	if (rc == 0)
 		rc = head_props(ab, path, &p);
 	free(path);
@@ -1993,9 +1425,9 @@ static int az_remove_tree(struct backend *be, const char *prefix)
 	else if (rc == -ENOENT)
 		rc = 0;
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
-		rc = blob_path_raw(ab, l.v[i], &path);
+		rc = az_blob_path_raw(ab, l.v[i], &path);
 		if (rc == 0)
-			rc = l.disk[i] ? drop_link(ab, l.v[i], path, l.disk[i], NULL) : delete_blob_snaps(ab, path, 1);
+			rc = l.disk[i] ? drop_link(ab, l.v[i], path, l.disk[i], NULL) : az_delete_blob_snaps(ab, path, 1);
 		if (rc == -ENOENT)
 			rc = 0;
 		free(path);
@@ -2011,9 +1443,7 @@ out:
 	return rc;
 }
 
-/* ---- open disks ----------------------------------------------------------- */
-
-static void az_disk_close(struct bdisk *bd)
+void az_disk_close(struct bdisk *bd)
 {
 	struct az_disk *d = AD(bd);
 	if (!d)
@@ -2042,7 +1472,7 @@ static void set_cached_size(struct az_disk *d, uint64_t s)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static int az_disk_size(struct bdisk *bd, uint64_t *size)
+int az_disk_size(struct bdisk *bd, uint64_t *size)
 {
 	struct az_disk *d = AD(bd);
 	int rc;
@@ -2051,7 +1481,7 @@ static int az_disk_size(struct bdisk *bd, uint64_t *size)
 		*size = cached_size(d);
 		return 0;
 	}
-	rc = head_blob(d->ab, d->path, size, NULL);
+	rc = az_head_blob(d->ab, d->path, size, NULL);
 	if (rc == 0 && d->footer)
 		*size = *size >= VHD_FOOTER_SIZE ? *size - VHD_FOOTER_SIZE : 0;
 	if (rc == 0)
@@ -2067,13 +1497,13 @@ static int set_blob_length(struct az_disk *d, uint64_t blen)
 	int rc;
 
 	snprintf(len, sizeof(len), "%llu", (unsigned long long)blen);
-	req_hdr(&r, "x-ms-blob-content-length", len);
+	az_req_hdr(&r, "x-ms-blob-content-length", len);
 	rc = az_perform_want(d->ab, &r, 200);
-	req_free(&r);
+	az_req_free(&r);
 	return rc;
 }
 
-static int az_disk_truncate(struct bdisk *bd, uint64_t size)
+int az_disk_truncate(struct bdisk *bd, uint64_t size)
 {
 	struct az_disk *d = AD(bd);
 	uint8_t f[VHD_FOOTER_SIZE];
@@ -2102,9 +1532,9 @@ static int az_disk_truncate(struct bdisk *bd, uint64_t size)
 	vhd_footer_resize(f, size);
 	rc = set_blob_length(d, size + VHD_FOOTER_SIZE);
 	if (rc == 0)
-		rc = put_pages(d, (const char *)f, size, VHD_FOOTER_SIZE);
+		rc = az_put_pages(d, (const char *)f, size, VHD_FOOTER_SIZE);
 	if (rc == 0 && size > old)
-		rc = put_pages(d, NULL, old, VHD_FOOTER_SIZE);
+		rc = az_put_pages(d, NULL, old, VHD_FOOTER_SIZE);
 	if (rc == 0) {
 		pthread_mutex_lock(&d->lock);
 		d->size = size;
@@ -2139,7 +1569,7 @@ static void job_prepare(struct az_disk *d, struct pjob *j)
 	memset(&j->r, 0, sizeof(j->r));
 	j->r.path = d->path;
 	range_hdr(j->range, sizeof(j->range), j->off, j->len);
-	req_hdr(&j->r, "x-ms-range", j->range);
+	az_req_hdr(&j->r, "x-ms-range", j->range);
 	if (j->dst) {
 		j->r.verb = "GET";
 		j->r.query = d->snapq;
@@ -2150,9 +1580,9 @@ static void job_prepare(struct az_disk *d, struct pjob *j)
 	j->r.verb = "PUT";
 	j->r.query = "comp=page";
 	if (!j->src || all_zero(j->src, (size_t)j->len)) {
-		req_hdr(&j->r, "x-ms-page-write", "clear");
+		az_req_hdr(&j->r, "x-ms-page-write", "clear");
 	} else {
-		req_hdr(&j->r, "x-ms-page-write", "update");
+		az_req_hdr(&j->r, "x-ms-page-write", "update");
 		j->r.body = j->src;
 		j->r.body_len = (size_t)j->len;
 	}
@@ -2165,12 +1595,12 @@ static int job_result(struct pjob *j)
 		if (j->r.status == 416)
 			return 0; /* past the end (Azure); Azurite answers 206 with no bytes */
 		if (j->r.status != 206 && j->r.status != 200)
-			return status_errno(&j->r);
+			return az_status_errno(&j->r);
 		return j->r.got == j->len ? 0 : -EIO;
 	}
 	if (j->r.status == 201)
 		return 0;
-	return j->r.status == 416 ? -ENOSPC : status_errno(&j->r);
+	return j->r.status == 416 ? -ENOSPC : az_status_errno(&j->r);
 }
 
 /* Run one job with az_perform's retries. */
@@ -2181,7 +1611,7 @@ static int job_run(struct az_disk *d, struct pjob *j)
 	rc = az_perform(d->ab, &j->r);
 	if (rc == 0)
 		rc = job_result(j);
-	req_free(&j->r);
+	az_req_free(&j->r);
 	return rc;
 }
 
@@ -2191,7 +1621,7 @@ static int get_range(struct az_disk *d, void *buf, uint64_t off, uint64_t n)
 	return job_run(d, &j);
 }
 
-static int put_pages(struct az_disk *d, const char *data, uint64_t off, uint64_t n)
+int az_put_pages(struct az_disk *d, const char *data, uint64_t off, uint64_t n)
 {
 	struct pjob j = {.off = off, .len = n, .src = data};
 	return job_run(d, &j);
@@ -2221,20 +1651,20 @@ static int run_jobs(struct az_disk *d, struct pjob *jobs, size_t n)
 			if (busy[i])
 				continue;
 			if (!hs[i])
-				hs[i] = pool_get(d->ab);
+				hs[i] = az_pool_get(d->ab);
 			if (!hs[i]) {
 				rc = -ENOMEM;
 				break;
 			}
 			job_prepare(d, j);
-			rc = req_setup(d->ab, hs[i], &j->r);
+			rc = az_req_setup(d->ab, hs[i], &j->r);
 			if (rc == 0) {
 				curl_easy_setopt(hs[i], CURLOPT_PRIVATE, (char *)(intptr_t)i);
 				if (curl_multi_add_handle(m, hs[i]) != CURLM_OK)
 					rc = -ENOMEM;
 			}
 			if (rc < 0) {
-				req_free(&j->r);
+				az_req_free(&j->r);
 				break;
 			}
 			busy[i] = j;
@@ -2254,13 +1684,13 @@ static int run_jobs(struct az_disk *d, struct pjob *jobs, size_t n)
 			j = busy[i];
 			curl_multi_remove_handle(m, hs[i]);
 			curl_easy_getinfo(hs[i], CURLINFO_RESPONSE_CODE, &j->r.status);
-			req_trace(&j->r, msg->data.result);
-			jrc = msg->data.result == CURLE_OK && !retryable_status(j->r.status) ? job_result(j) : -EAGAIN;
+			az_req_trace(&j->r, msg->data.result);
+			jrc = msg->data.result == CURLE_OK && !az_retryable_status(j->r.status) ? job_result(j) : -EAGAIN;
 			if (msg->data.result != CURLE_OK) {
 				curl_easy_cleanup(hs[i]); /* its connection is suspect */
 				hs[i] = NULL;
 			}
-			req_free(&j->r);
+			az_req_free(&j->r);
 			if (jrc == -EAGAIN && rc == 0) /* the slow path, with retries */
 				jrc = job_run(d, j);
 			if (jrc < 0 && rc == 0)
@@ -2273,7 +1703,7 @@ static int run_jobs(struct az_disk *d, struct pjob *jobs, size_t n)
 	}
 	for (int i = 0; i < INFLIGHT; i++)
 		if (hs[i])
-			pool_put(d->ab, hs[i]);
+			az_pool_put(d->ab, hs[i]);
 	curl_multi_cleanup(m);
 	return rc;
 }
@@ -2302,7 +1732,7 @@ static int transfer(struct az_disk *d, char *dst, const char *src, uint64_t off,
 	return rc;
 }
 
-static ssize_t az_disk_pread(struct bdisk *bd, void *buf, size_t len, uint64_t off)
+ssize_t az_disk_pread(struct bdisk *bd, void *buf, size_t len, uint64_t off)
 {
 	struct az_disk *d = AD(bd);
 	uint64_t size = cached_size(d);
@@ -2325,13 +1755,13 @@ static int rmw_sector(struct az_disk *d, uint64_t sec, const char *src, uint64_t
 	rc = get_range(d, tmp, sec, SECTOR);
 	if (rc == 0) {
 		memcpy(tmp + (uoff - sec), src, (size_t)ulen);
-		rc = put_pages(d, tmp, sec, SECTOR);
+		rc = az_put_pages(d, tmp, sec, SECTOR);
 	}
 	pthread_mutex_unlock(&d->rmw);
 	return rc;
 }
 
-static ssize_t az_disk_pwrite(struct bdisk *bd, const void *buf, size_t len, uint64_t off)
+ssize_t az_disk_pwrite(struct bdisk *bd, const void *buf, size_t len, uint64_t off)
 {
 	struct az_disk *d = AD(bd);
 	const char *src = buf;
@@ -2366,7 +1796,7 @@ static ssize_t az_disk_pwrite(struct bdisk *bd, const void *buf, size_t len, uin
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
-static int az_disk_zero(struct bdisk *bd, uint64_t off, uint64_t len)
+int az_disk_zero(struct bdisk *bd, uint64_t off, uint64_t len)
 {
 	struct az_disk *d = AD(bd);
 	static const char zeros[SECTOR];
@@ -2407,7 +1837,7 @@ static int az_disk_zero(struct bdisk *bd, uint64_t off, uint64_t len)
 			return (int)w;
 	}
 	for (uint64_t p = a; p < b && rc == 0; p += CLEAR_PIECE)
-		rc = put_pages(d, NULL, p, b - p < CLEAR_PIECE ? b - p : CLEAR_PIECE);
+		rc = az_put_pages(d, NULL, p, b - p < CLEAR_PIECE ? b - p : CLEAR_PIECE);
 	return rc;
 }
 
@@ -2463,7 +1893,7 @@ static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t o
 	int rc, found = 0;
 
 	range_hdr(range, sizeof(range), from, to - from);
-	req_hdr(&r, "x-ms-range", range);
+	az_req_hdr(&r, "x-ms-range", range);
 	rc = az_perform_want(d->ab, &r, 200);
 	if (rc < 0)
 		goto out;
@@ -2491,11 +1921,11 @@ static int first_pages(struct az_disk *d, uint64_t from, uint64_t to, uint64_t o
 	rc = found;
 out:
 	free(l.v);
-	req_free(&r);
+	az_req_free(&r);
 	return rc;
 }
 
-static int az_disk_next_data(struct bdisk *bd, uint64_t off, uint64_t *start, uint64_t *end)
+int az_disk_next_data(struct bdisk *bd, uint64_t off, uint64_t *start, uint64_t *end)
 {
 	struct az_disk *d = AD(bd);
 	uint64_t size, from, window = PAGELIST_WINDOW;
@@ -2527,7 +1957,7 @@ static int az_disk_next_data(struct bdisk *bd, uint64_t off, uint64_t *start, ui
 	return -ENXIO;
 }
 
-static int az_disk_footer(struct bdisk *bd, uint8_t f[VHD_FOOTER_SIZE])
+int az_disk_footer(struct bdisk *bd, uint8_t f[VHD_FOOTER_SIZE])
 {
 	struct az_disk *d = AD(bd);
 	if (!d->footer)
@@ -2538,13 +1968,11 @@ static int az_disk_footer(struct bdisk *bd, uint8_t f[VHD_FOOTER_SIZE])
 	return 0;
 }
 
-static int az_disk_sync(struct bdisk *bd)
+int az_disk_sync(struct bdisk *bd)
 {
 	(void)bd; /* each Put Page is durable when it returns */
 	return 0;
 }
-
-/* ---- snapshots ------------------------------------------------------------ */
 
 /*
  * A disk's snapshots are Snapshot Blobs of the blob that holds its bytes:
@@ -2586,25 +2014,25 @@ static int snap_entry(void *arg, const char *name, int is_prefix, const char *di
 
 /* Call cb(arg, id) for each snapshot of blob `name` (List Blobs with
  * include=snapshots, its name as the prefix); non-zero from cb stops. */
-static int list_snaps(struct az_backend *ab, const char *name, int (*cb)(void *, const char *), void *arg)
+int az_list_snaps(struct az_backend *ab, const char *name, int (*cb)(void *, const char *), void *arg)
 {
 	struct snaps_ctx c = {.name = name, .cb = cb, .arg = arg};
 	char *marker = NULL;
 	int rc;
 
 	do
-		rc = list_page(ab, name, 0, LIST_SNAPS, &marker, snap_entry, &c);
+		rc = az_list_page(ab, name, 0, LIST_SNAPS, &marker, snap_entry, &c);
 	while (rc == 0 && marker);
 	free(marker);
 	return rc < 0 ? rc : 0;
 }
 
-static int az_disk_snapshot(struct backend *be, const char *key, char snap[BACKEND_SNAP_MAX])
+int az_disk_snapshot(struct backend *be, const char *key, char snap[BACKEND_SNAP_MAX])
 {
 	struct az_backend *ab = AB(be);
 	struct az_req r = {.verb = "PUT", .query = "comp=snapshot"};
 	char *path = NULL;
-	int rc = disk_blob(ab, key, NULL, &path, NULL);
+	int rc = az_disk_blob(ab, key, NULL, &path, NULL);
 
 	if (rc < 0)
 		return rc;
@@ -2612,15 +2040,15 @@ static int az_disk_snapshot(struct backend *be, const char *key, char snap[BACKE
 	rc = az_perform_want(ab, &r, 201);
 	/* A try whose answer was lost made a snapshot nobody names: garbage,
 	 * which the recovery-point chain collects when it opens. */
-	if (rc == 0 && (!resp_hdr(&r, "x-ms-snapshot", snap, BACKEND_SNAP_MAX) || !snap[0] ||
+	if (rc == 0 && (!az_resp_hdr(&r, "x-ms-snapshot", snap, BACKEND_SNAP_MAX) || !snap[0] ||
 			strlen(snap) >= BACKEND_SNAP_MAX - 1))
 		rc = -EIO;
-	req_free(&r);
+	az_req_free(&r);
 	free(path);
 	return rc;
 }
 
-static int az_disk_snapshot_delete(struct backend *be, const char *key, const char *snap)
+int az_disk_snapshot_delete(struct backend *be, const char *key, const char *snap)
 {
 	struct az_backend *ab = AB(be);
 	struct az_req r = {.verb = "DELETE"};
@@ -2629,7 +2057,7 @@ static int az_disk_snapshot_delete(struct backend *be, const char *key, const ch
 
 	if (!snap || !*snap)
 		return -EINVAL;
-	rc = disk_blob(ab, key, NULL, &path, NULL);
+	rc = az_disk_blob(ab, key, NULL, &path, NULL);
 	if (rc == 0 && !(q = snap_query("", snap)))
 		rc = -ENOMEM;
 	if (rc < 0)
@@ -2640,29 +2068,29 @@ static int az_disk_snapshot_delete(struct backend *be, const char *key, const ch
 	if (rc == 0 && r.status == 404)
 		rc = r.tries > 1 ? 0 : -ENOENT; /* a lost answer to our delete */
 	else if (rc == 0 && r.status != 202)
-		rc = status_errno(&r);
-	req_free(&r);
+		rc = az_status_errno(&r);
+	az_req_free(&r);
 out:
 	free(q);
 	free(path);
 	return rc;
 }
 
-static int az_disk_snapshot_list(struct backend *be, const char *key, int (*cb)(void *arg, const char *snap),
-				 void *arg)
+int az_disk_snapshot_list(struct backend *be, const char *key, int (*cb)(void *arg, const char *snap),
+			  void *arg)
 {
 	struct az_backend *ab = AB(be);
 	char *name = NULL, *path = NULL;
-	int rc = disk_blob(ab, key, &name, &path, NULL);
+	int rc = az_disk_blob(ab, key, &name, &path, NULL);
 
 	if (rc == 0)
-		rc = list_snaps(ab, name, cb, arg);
+		rc = az_list_snaps(ab, name, cb, arg);
 	free(name);
 	free(path);
 	return rc;
 }
 
-static int az_disk_open_snapshot(struct backend *be, const char *key, const char *snap, struct bdisk **out)
+int az_disk_open_snapshot(struct backend *be, const char *key, const char *snap, struct bdisk **out)
 {
 	struct az_backend *ab = AB(be);
 	struct az_req r = {.verb = "HEAD"};
@@ -2676,7 +2104,7 @@ static int az_disk_open_snapshot(struct backend *be, const char *key, const char
 	if (!d)
 		return -ENOMEM;
 	/* The handle keeps the physical blob, so it survives a rename. */
-	rc = disk_blob(ab, key, NULL, &d->path, NULL);
+	rc = az_disk_blob(ab, key, NULL, &d->path, NULL);
 	if (rc == 0 && (!(d->snapq = snap_query("", snap)) || !(d->pageq = snap_query("comp=pagelist&", snap))))
 		rc = -ENOMEM;
 	if (rc < 0)
@@ -2685,15 +2113,15 @@ static int az_disk_open_snapshot(struct backend *be, const char *key, const char
 	r.query = d->snapq;
 	rc = az_perform_want(ab, &r, 200);
 	if (rc == 0) {
-		resp_hdr(&r, "Content-Length", v, sizeof(v));
+		az_resp_hdr(&r, "Content-Length", v, sizeof(v));
 		d->size = strtoull(v, NULL, 10);
-		resp_hdr(&r, "x-ms-blob-type", v, sizeof(v));
+		az_resp_hdr(&r, "x-ms-blob-type", v, sizeof(v));
 		d->is_page = strcmp(v, "PageBlob") == 0;
 	}
-	req_free(&r);
+	az_req_free(&r);
 	if (rc < 0)
 		goto fail;
-	return disk_ready(d, ab, BDISK_RDONLY, out);
+	return az_disk_ready(d, ab, BDISK_RDONLY, out);
 fail:
 	free(d->path);
 	free(d->snapq);
@@ -2725,7 +2153,7 @@ static int copy_meta(struct az_req *h, struct az_req *r)
 				*--e = '\0';
 			if (r->nh >= MAX_HDRS)
 				return -E2BIG;
-			req_hdr(r, p, v);
+			az_req_hdr(r, p, v);
 			n++;
 		}
 		p = eol ? eol + 1 : NULL;
@@ -2735,7 +2163,7 @@ static int copy_meta(struct az_req *h, struct az_req *r)
 
 /* Wait until the copy onto the blob at path has ended; status is the
  * x-ms-copy-status we have so far.  0 when it succeeded. */
-static int copy_wait(struct az_backend *ab, const char *path, char status[64])
+int az_copy_wait(struct az_backend *ab, const char *path, char status[64])
 {
 	int rc = 0;
 
@@ -2747,8 +2175,8 @@ static int copy_wait(struct az_backend *ab, const char *path, char status[64])
 		nanosleep(&ts, NULL);
 		rc = az_perform_want(ab, &h, 200);
 		if (rc == 0)
-			resp_hdr(&h, "x-ms-copy-status", status, 64);
-		req_free(&h);
+			az_resp_hdr(&h, "x-ms-copy-status", status, 64);
+		az_req_free(&h);
 		if (rc < 0)
 			return rc;
 	}
@@ -2770,9 +2198,9 @@ static int copy_keep_meta(struct az_backend *ab, const char *path, const char *u
 	rc = az_perform_want(ab, &h, 200);
 	if (rc < 0)
 		goto out;
-	resp_hdr(&h, "ETag", etag, sizeof(etag));
-	req_hdr(&r, "x-ms-copy-source", url);
-	req_hdr(&r, "If-Match", etag);
+	az_resp_hdr(&h, "ETag", etag, sizeof(etag));
+	az_req_hdr(&r, "x-ms-copy-source", url);
+	az_req_hdr(&r, "If-Match", etag);
 	rc = nmeta = copy_meta(&h, &r); /* cuts h's header lines: read them first */
 	if (rc < 0)
 		goto out;
@@ -2785,35 +2213,35 @@ static int copy_keep_meta(struct az_backend *ab, const char *path, const char *u
 		struct az_req c = {.verb = "HEAD", .path = path};
 		rc = 1;
 		if (az_perform(ab, &c) == 0 && c.status == 200 &&
-		    resp_hdr(&c, "x-ms-copy-source", csrc, sizeof(csrc)) && strcmp(csrc, url) == 0 &&
-		    resp_hdr(&c, "x-ms-copy-status", status, sizeof(status)) && strcmp(status, "pending") == 0)
+		    az_resp_hdr(&c, "x-ms-copy-source", csrc, sizeof(csrc)) && strcmp(csrc, url) == 0 &&
+		    az_resp_hdr(&c, "x-ms-copy-status", status, sizeof(status)) && strcmp(status, "pending") == 0)
 			rc = 0;
-		req_free(&c);
+		az_req_free(&c);
 		if (rc == 1)
 			goto out;
 	} else if (r.status != 202 && r.status != 201) {
-		rc = status_errno(&r);
+		rc = az_status_errno(&r);
 		goto out;
 	} else {
-		resp_hdr(&r, "x-ms-copy-status", status, sizeof(status));
+		az_resp_hdr(&r, "x-ms-copy-status", status, sizeof(status));
 	}
-	rc = copy_wait(ab, path, status);
+	rc = az_copy_wait(ab, path, status);
 	if (rc == 0 && nmeta == 0) {
 		/* It had none, and now has the source's: clear them. */
 		struct az_req m = {.verb = "PUT", .path = path, .query = "comp=metadata"};
 		rc = az_perform_want(ab, &m, 200);
-		req_free(&m);
+		az_req_free(&m);
 	}
 out:
-	req_free(&r);
-	req_free(&h);
+	az_req_free(&r);
+	az_req_free(&h);
 	return rc;
 }
 
 /* Copy Blob of key's snapshot onto dst's blob (the physical blob the
  * handle keeps), polled until it ends.  The copy changes dst's ETag, so
  * its disk_version changes too (a rename's alias names the old ETag). */
-static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const char *key, const char *snap)
+int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const char *key, const char *snap)
 {
 	struct az_backend *ab = AB(be);
 	struct az_disk *d = AD(dst);
@@ -2831,7 +2259,7 @@ static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const ch
 		return -EBADF;
 	if (!snap || !*snap)
 		return -EINVAL;
-	rc = disk_blob(ab, key, NULL, &src, NULL);
+	rc = az_disk_blob(ab, key, NULL, &src, NULL);
 	if (rc < 0)
 		return rc;
 	az_buf_add(&url, ab->origin);
@@ -2847,19 +2275,17 @@ static int az_disk_copy_snapshot(struct bdisk *dst, struct backend *be, const ch
 			break;
 	}
 	if (rc == 0) /* the copy gave dst the snapshot's size and footer */
-		rc = head_blob(d->ab, d->path, &size, NULL);
+		rc = az_head_blob(d->ab, d->path, &size, NULL);
 	if (rc == 0) {
 		pthread_mutex_lock(&d->lock);
 		d->size = size;
-		rc = footer_probe(d);
+		rc = az_footer_probe(d);
 		pthread_mutex_unlock(&d->lock);
 	}
 	az_buf_free(&url);
 	free(src);
 	return rc;
 }
-
-/* ---- leases --------------------------------------------------------------- */
 
 static int new_lease_id(char id[64])
 {
@@ -2880,21 +2306,21 @@ static int lease_op(struct az_lease *l, const char *action, long want)
 	struct az_req r = {.verb = "PUT", .path = l->path, .query = "comp=lease", .probe = 1};
 	int rc;
 
-	req_hdr(&r, "x-ms-lease-action", action);
+	az_req_hdr(&r, "x-ms-lease-action", action);
 	if (strcmp(action, "acquire") == 0) {
-		req_hdr(&r, "x-ms-lease-duration", l->ab->lease_seconds);
-		req_hdr(&r, "x-ms-proposed-lease-id", l->id);
+		az_req_hdr(&r, "x-ms-lease-duration", l->ab->lease_seconds);
+		az_req_hdr(&r, "x-ms-proposed-lease-id", l->id);
 	} else {
-		req_hdr(&r, "x-ms-lease-id", l->id);
+		az_req_hdr(&r, "x-ms-lease-id", l->id);
 	}
 	rc = az_perform(l->ab, &r);
 	if (rc == 0 && r.status != want)
-		rc = r.status == 409 || r.status == 412 ? -EBUSY : status_errno(&r);
-	req_free(&r);
+		rc = r.status == 409 || r.status == 412 ? -EBUSY : az_status_errno(&r);
+	az_req_free(&r);
 	return rc;
 }
 
-static int az_lease_acquire(struct backend *be, const char *key, void **lease)
+int az_lease_acquire(struct backend *be, const char *key, void **lease)
 {
 	struct az_backend *ab = AB(be);
 	struct az_lease *l = calloc(1, sizeof(*l));
@@ -2903,15 +2329,15 @@ static int az_lease_acquire(struct backend *be, const char *key, void **lease)
 	if (!l)
 		return -ENOMEM;
 	l->ab = ab;
-	rc = blob_path(ab, key, &l->path);
+	rc = az_blob_path(ab, key, &l->path);
 	if (rc < 0)
 		goto fail;
 	rc = new_lease_id(l->id);
 	if (rc < 0)
 		goto fail;
-	rc = head_blob(ab, l->path, NULL, NULL);
+	rc = az_head_blob(ab, l->path, NULL, NULL);
 	if (rc == -ENOENT) {
-		rc = put_block_blob(ab, l->path, "", 0, "", NULL);
+		rc = az_put_block_blob(ab, l->path, "", 0, "", NULL);
 		if (rc == -EEXIST || rc == -EBUSY)
 			rc = 0; /* made by another holder meanwhile */
 	}
@@ -2930,13 +2356,13 @@ fail:
 	return rc;
 }
 
-static int az_lease_renew(void *lease)
+int az_lease_renew(void *lease)
 {
 	struct az_lease *l = lease;
 	return l ? lease_op(l, "renew", 200) : -EINVAL;
 }
 
-static void az_lease_release(void *lease)
+void az_lease_release(void *lease)
 {
 	struct az_lease *l = lease;
 	if (!l)
