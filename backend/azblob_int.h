@@ -141,10 +141,10 @@ void az_lease_release(void *lease);
 /* ---- disk links (azblob_link.c) ---- */
 
 /*
- * A disk key holds a link (see the top comment): an empty block blob whose
- * metadata names the physical page blob ".disks/<32 hex>"; the physical
- * blob's metadata names its owner key.  The names of the metadata, as
- * headers:
+ * A disk key holds a link (azblob_link.c's top comment): an empty block
+ * blob whose metadata names the physical page blob ".disks/<32 hex>"; the
+ * physical blob's metadata names its owner key.  The names of the
+ * metadata, as headers:
  */
 #define PHYS_DIR ".disks/"
 #define PHYS_HEX 32 /* a random 128-bit id */
