@@ -378,10 +378,9 @@ ssize_t az_disk_pread(struct bdisk *bd, void *buf, size_t len, uint64_t off)
 	uint64_t size = cached_size(d);
 	int rc;
 
-	if (off >= size || len == 0)
+	len = (size_t)backend_clip(size, off, len);
+	if (len == 0)
 		return 0;
-	if (len > size - off)
-		len = (size_t)(size - off);
 	rc = transfer(d, buf, NULL, off, len, READ_PIECE);
 	return rc < 0 ? rc : (ssize_t)len;
 }
@@ -450,10 +449,9 @@ int az_disk_zero(struct bdisk *bd, uint64_t off, uint64_t len)
 	rc = az_disk_size(bd, &size);
 	if (rc < 0)
 		return rc;
-	if (off >= size)
+	len = backend_clip(size, off, len);
+	if (len == 0)
 		return 0;
-	if (len > size - off)
-		len = size - off;
 	end = off + len;
 	a = (off + SECTOR - 1) & ~(SECTOR - 1);
 	b = end & ~(SECTOR - 1);

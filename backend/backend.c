@@ -73,6 +73,15 @@ int backend_key_ok(const char *key)
 	}
 }
 
+/* For the backends: how much of [off, off + len) lies on a disk of size
+ * bytes (0 when none of it does). */
+uint64_t backend_clip(uint64_t size, uint64_t off, uint64_t len)
+{
+	if (off >= size)
+		return 0;
+	return len > size - off ? size - off : len;
+}
+
 /* ---- crash points ---------------------------------------------------- */
 
 static struct {

@@ -181,6 +181,9 @@ int backend_keep_damaged(struct backend *be, const char *key, int move, char *as
 /* For the backends: whether key is one they take (relative, no empty, "."
  * or ".." components, no hidden names; "" is the root, for list()). */
 int backend_key_ok(const char *key);
+/* For the backends: how much of [off, off + len) lies on a disk of size
+ * bytes (0 when none of it does). */
+uint64_t backend_clip(uint64_t size, uint64_t off, uint64_t len);
 
 /* Open a plain file or block device as a disk (for asrfs-delta). */
 int local_disk_open_path(const char *path, int flags, struct bdisk **out);

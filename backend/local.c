@@ -776,10 +776,7 @@ static ssize_t local_disk_pread(struct bdisk *d, void *buf, size_t len, uint64_t
 		int rc = local_disk_size(d, &size);
 		if (rc < 0)
 			return rc;
-		if (off >= size)
-			return 0;
-		if (len > size - off)
-			len = (size_t)(size - off);
+		len = (size_t)backend_clip(size, off, len);
 	}
 	while (got < len) {
 		ssize_t n = pread(LD(d)->fd, (char *)buf + got, len - got, (off_t)(off + got));
@@ -827,10 +824,7 @@ static int local_disk_zero(struct bdisk *d, uint64_t off, uint64_t len)
 
 	if (rc < 0)
 		return rc;
-	if (off >= size)
-		return 0;
-	if (len > size - off)
-		len = size - off;
+	len = backend_clip(size, off, len);
 	if (len == 0)
 		return 0;
 	if (fallocate(ld->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
