@@ -786,7 +786,8 @@ int az_remove_tree(struct backend *be, const char *prefix)
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		rc = az_blob_path_raw(ab, l.v[i], &path);
 		if (rc == 0)
-			rc = l.disk[i] ? drop_link(ab, l.v[i], path, l.disk[i], NULL) : az_delete_blob_snaps(ab, path, 1);
+			rc = l.disk[i] ? drop_link(ab, l.v[i], path, l.disk[i], NULL)
+				       : az_delete_blob_snaps(ab, path, 1);
 		if (rc == -ENOENT)
 			rc = 0;
 		free(path);

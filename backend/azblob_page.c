@@ -325,7 +325,9 @@ static int run_jobs(struct az_disk *d, struct pjob *jobs, size_t n)
 			curl_multi_remove_handle(m, hs[i]);
 			curl_easy_getinfo(hs[i], CURLINFO_RESPONSE_CODE, &j->r.status);
 			az_req_trace(&j->r, msg->data.result);
-			jrc = msg->data.result == CURLE_OK && !az_retryable_status(j->r.status) ? job_result(j) : -EAGAIN;
+			jrc = -EAGAIN; /* unless it answered for good: */
+			if (msg->data.result == CURLE_OK && !az_retryable_status(j->r.status))
+				jrc = job_result(j);
 			if (msg->data.result != CURLE_OK) {
 				curl_easy_cleanup(hs[i]); /* its connection is suspect */
 				hs[i] = NULL;
