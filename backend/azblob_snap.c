@@ -34,13 +34,6 @@
 #include <strings.h>
 #include <time.h>
 
-/*
- * A disk's snapshots are Snapshot Blobs of the blob that holds its bytes:
- * a link's physical blob (so a rename, which keeps the physical, keeps
- * them), or a plain page blob itself.  The id is the x-ms-snapshot time;
- * a snapshot is addressed as that blob's URL with ?snapshot=<id>.
- */
-
 /* "<prefix>snapshot=<id, encoded>" (malloc'd), or NULL when out of memory. */
 static char *snap_query(const char *prefix, const char *snap)
 {
