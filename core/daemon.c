@@ -732,7 +732,7 @@ void core_stop(void)
 		cycle_state_free(it->cs);
 		free(it);
 	}
-	protect_shutdown();
+	chains_shutdown();
 	protect_free_maps();
 	gates_free();
 	while (M.vaults) {

@@ -400,7 +400,7 @@ void chain_unpin(struct rpchain *c);
 void chains_sweep(void);
 int chains_open(void); /* model_lock held: items' chains plus retired ones */
 int core_point_rechain(const char *vault, const char *item, struct rpchain **chain); /* model_lock NOT held */
-void protect_shutdown(void);  /* frees retired chains */
+void chains_shutdown(void);  /* frees retired chains */
 /* For lifecycle.c (model_lock NOT held unless said): */
 int wait_cycle_done(struct jobctx *c);  /* no cycle runs on the item (a job holds it) */
 int sync_disk(struct backend *sbe, const char *skey, struct backend *dbe, const char *dkey,
