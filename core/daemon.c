@@ -627,6 +627,12 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 {
 	int rc;
 
+	static const struct job_type *const protect_job_types[] = {&JT_ENABLE, &JT_DISABLE, &JT_VERIFY, NULL};
+	extern const struct job_type *const lifecycle_job_types[];
+
+	/* before any record is read: the job types a record may name */
+	if (job_types_register(protect_job_types) < 0 || job_types_register(lifecycle_job_types) < 0)
+		return -ENOSPC;
 	memset(&M, 0, sizeof(M));
 	M.started = time(NULL);
 	M.state_dir = strdup(o->state_dir);

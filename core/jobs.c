@@ -285,7 +285,7 @@ void job_resume_vault(struct vault_rec *only)
 				j->state = JOB_FAILED;
 				j->ended = time(NULL);
 				snprintf(j->error, sizeof(j->error), "the item is gone%s",
-					 j->type == &JT_ENABLE ? " (interrupted before it was saved; nothing was changed)"
+					 j->type->creates_item ? " (interrupted before it was saved; nothing was changed)"
 								: "");
 				persist_job(v, j);
 				continue;
@@ -568,8 +568,8 @@ static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job
 	job_outcome_to_item(j, it);
 	/* A cancelled enable has removed what it made (drop_item; a cancel
 	 * that could not ends Failed), also when found ended after a crash. */
-	if ((j->state == JOB_SUCCEEDED && j->type == &JT_DISABLE) ||
-	    (j->state == JOB_CANCELLED && (j->drop_item || j->type == &JT_ENABLE))) {
+	if ((j->state == JOB_SUCCEEDED && j->type->removes_item) ||
+	    (j->state == JOB_CANCELLED && (j->drop_item || j->type->creates_item))) {
 		struct item_rec **pp;
 		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
 			;

@@ -398,6 +398,30 @@ const char *job_state_name(int s)
 	return (s >= 0 && s < 5) ? job_state_names[s] : "Failed";
 }
 
+/* The job types a record may name.  They are defined in the files that run
+ * them, above this one, so the daemon registers their lists at start-up
+ * (job_types_register) before any vault is loaded. */
+static const struct job_type *const *job_type_lists[4];
+
+int job_types_register(const struct job_type *const *list)
+{
+	for (size_t i = 0; i < sizeof(job_type_lists) / sizeof(job_type_lists[0]); i++)
+		if (!job_type_lists[i] || job_type_lists[i] == list) {
+			job_type_lists[i] = list;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+const struct job_type *job_type_by_slug(const char *slug)
+{
+	for (size_t i = 0; i < sizeof(job_type_lists) / sizeof(job_type_lists[0]) && job_type_lists[i]; i++)
+		for (const struct job_type *const *t = job_type_lists[i]; *t; t++)
+			if (strcmp((*t)->slug, slug) == 0)
+				return *t;
+	return NULL;
+}
+
 int state_transitional(const char *state)
 {
 	static const char suffix[] = "InProgress";

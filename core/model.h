@@ -343,6 +343,9 @@ struct job_type {
 	const char *done_state;     /* on success, NULL: job sets it */
 	const char *failed_state;   /* on failure, NULL: the state before */
 	int (*run)(struct jobctx *ctx);
+	int creates_item;           /* the job makes its item (enable): a cancel, or
+	                               an end before the item was saved, leaves none */
+	int removes_item;           /* on success its item is gone (disable) */
 };
 struct jobctx {
 	struct vault_rec *v;
@@ -372,7 +375,10 @@ struct jobprog {
 /* Count compared bytes outside the engine (a hashing pass); no checkpoint. */
 void job_count_compared(struct jobctx *c, uint64_t compared);
 void job_fail_msg(struct jobctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The job type a record's slug names, among the registered lists (model.c;
+ * job_types_register: a NULL-terminated list, registered at start-up). */
 const struct job_type *job_type_by_slug(const char *slug);
+int job_types_register(const struct job_type *const *list);
 int jobs_start(int nworkers);
 void jobs_stop(void);
 int jobs_stopping_now(void); /* an unmount is under way (a hint, no lock) */

@@ -1089,6 +1089,7 @@ const struct job_type JT_ENABLE = {
 	.done_state = "Protected",
 	.failed_state = "InitialReplicationFailed",
 	.run = enable_run,
+	.creates_item = 1,
 };
 
 /* ---- Disable replication ---- */
@@ -1169,4 +1170,5 @@ const struct job_type JT_DISABLE = {
 	.done_state = NULL,
 	.failed_state = NULL,
 	.run = disable_run,
+	.removes_item = 1,
 };

@@ -1224,16 +1224,3 @@ int core_job_info(const char *vault, const char *job, struct job_info *out)
 	unlock_model();
 	return j ? 0 : -ENOENT;
 }
-
-const struct job_type *job_type_by_slug(const char *slug)
-{
-	extern const struct job_type *const lifecycle_job_types[];
-	static const struct job_type *const base[] = {&JT_ENABLE, &JT_DISABLE, &JT_VERIFY};
-	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
-		if (strcmp(base[i]->slug, slug) == 0)
-			return base[i];
-	for (int i = 0; lifecycle_job_types[i]; i++)
-		if (strcmp(lifecycle_job_types[i]->slug, slug) == 0)
-			return lifecycle_job_types[i];
-	return NULL;
-}
