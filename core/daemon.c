@@ -23,6 +23,7 @@
  * pointer to one stays valid.
  */
 #define _GNU_SOURCE
+#include "daemon.h"
 #include "model.h"
 #include "sched.h"
 #include "config.h"
@@ -623,15 +624,20 @@ static void schedules_from_points(void *arg)
 	log_debug("scheduled the first cycle of %d item(s) from their newest points", n);
 }
 
+int daemon_job_types(void)
+{
+	static const struct job_type *const protect_job_types[] = {&JT_ENABLE, &JT_DISABLE, &JT_VERIFY, NULL};
+	extern const struct job_type *const lifecycle_job_types[];
+	int rc = job_types_register(protect_job_types);
+	return rc < 0 ? rc : job_types_register(lifecycle_job_types);
+}
+
 int core_start(const struct core_opts *o, char *err, size_t errlen)
 {
 	int rc;
 
-	static const struct job_type *const protect_job_types[] = {&JT_ENABLE, &JT_DISABLE, &JT_VERIFY, NULL};
-	extern const struct job_type *const lifecycle_job_types[];
-
 	/* before any record is read: the job types a record may name */
-	if (job_types_register(protect_job_types) < 0 || job_types_register(lifecycle_job_types) < 0)
+	if (daemon_job_types() < 0)
 		return -ENOSPC;
 	memset(&M, 0, sizeof(M));
 	M.started = time(NULL);
