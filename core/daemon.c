@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include "daemon.h"
+#include "lifecycle.h"
 #include "model.h"
 #include "sched.h"
 #include "config.h"
@@ -624,11 +625,12 @@ static void schedules_from_points(void *arg)
 	log_debug("scheduled the first cycle of %d item(s) from their newest points", n);
 }
 
-int daemon_job_types(void)
+int daemon_register(void)
 {
 	static const struct job_type *const protect_job_types[] = {&JT_ENABLE, &JT_DISABLE, &JT_VERIFY, NULL};
-	extern const struct job_type *const lifecycle_job_types[];
 	int rc = job_types_register(protect_job_types);
+
+	lifecycle_set_allowed(item_allowed);
 	return rc < 0 ? rc : job_types_register(lifecycle_job_types);
 }
 
@@ -636,8 +638,8 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 {
 	int rc;
 
-	/* before any record is read: the job types a record may name */
-	if (daemon_job_types() < 0)
+	/* before any record is read or control written */
+	if (daemon_register() < 0)
 		return -ENOSPC;
 	memset(&M, 0, sizeof(M));
 	M.started = time(NULL);

@@ -6,9 +6,11 @@
 #ifndef ASRFS_DAEMON_H
 #define ASRFS_DAEMON_H
 
-/* Register every job type with model.c, so records naming them load:
- * core_start does it first; a harness that loads records without starting
- * the daemon calls it itself.  0 or -ENOSPC. */
-int daemon_job_types(void);
+/* Give the files below what they need from the files above: every job
+ * type to model.c, so records naming them load, and vault.c's rule of which
+ * states take a control to lifecycle.c.  core_start does it first; a
+ * harness that loads records without starting the daemon calls it itself.
+ * 0 or -ENOSPC. */
+int daemon_register(void);
 
 #endif

@@ -23,7 +23,9 @@
  * the existing ones once complete.
  */
 #define _GNU_SOURCE
+#include "lifecycle.h"
 #include "model.h"
+#include "rules.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -52,26 +54,6 @@ static void mapped_vnet(struct vault_rec *v, const char *src_region, const char 
 	struct mapping_rec *m = mapping_find(v, src_region, vnet);
 	const char *slash = m ? strchr(m->target, '/') : NULL;
 	snprintf(out, len, "%s", slash ? slash + 1 : vnet);
-}
-
-/* A VM by name in any resource group of r. */
-static struct vm_rec *vm_anywhere(struct region *r, const char *name, struct rg_rec **rgo)
-{
-	for (struct rg_rec *g = r->rgs; g; g = g->next) {
-		struct vm_rec *vm = vm_find(g, name);
-		if (vm) {
-			if (rgo)
-				*rgo = g;
-			return vm;
-		}
-	}
-	return NULL;
-}
-
-static struct vm_rec *vm_at(struct region *r, const char *rg, const char *name)
-{
-	struct rg_rec *g = rg_find(r, rg);
-	return g ? vm_find(g, name) : NULL;
 }
 
 /* Create or replace a VM record (its resource group exists). */
@@ -553,53 +535,14 @@ static int job_args(struct jobctx *c, struct op_args *a)
 	return rc;
 }
 
-/* ---- the rules beyond states ---- */
+/* Which states take a control is vault.c's table, above this file; the
+ * daemon registers its rule (item_allowed) at start-up, and check_point
+ * asks it again once it took model_lock back. */
+static int (*control_allowed)(struct item_rec *it, const char *control);
 
-static int region_up(struct region *r, const char *role, char *why, size_t len)
+void lifecycle_set_allowed(int (*allowed)(struct item_rec *it, const char *control))
 {
-	if (r && r->available && r->loaded)
-		return 0;
-	snprintf(why, len, "region %.40s (%.60s) is unavailable%s%.100s", r ? r->name : "?", role,
-		 r && r->reason[0] ? ": " : "", r ? r->reason : "");
-	return -EHOSTUNREACH;
-}
-
-int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len)
-{
-	char buf[ERR_MAX];
-	struct region *src = region_find(it->source_region), *tgt = region_find(it->target_region);
-	int rc = 0;
-
-	(void)v;
-	if (!why) {
-		why = buf;
-		len = sizeof(buf);
-	}
-	if (strcmp(control, "failover") == 0 || strcmp(control, "test-failover") == 0 ||
-	    strcmp(control, "change-recovery-point") == 0 || strcmp(control, "commit") == 0) {
-		rc = region_up(tgt, "the recovery region, which holds the replicas", why, len);
-	} else if (strcmp(control, "resync") == 0 || strcmp(control, "verify") == 0) {
-		rc = region_up(src, "the source", why, len);
-		if (rc == 0)
-			rc = region_up(tgt, "the target", why, len);
-	} else if (strcmp(control, "cleanup-test-failover") == 0) {
-		rc = region_up(region_find(it->tf_region), "where the test VM is", why, len);
-	} else if (strcmp(control, "reprotect") == 0) {
-		struct rg_rec *g = NULL;
-		rc = region_up(src, "the old primary, which becomes the target", why, len);
-		if (rc == 0)
-			rc = region_up(tgt, "where the failed-over VM runs", why, len);
-		if (rc == 0 && !vm_at(tgt, it->target_rg, it->name)) {
-			if (vm_anywhere(tgt, it->name, &g))
-				snprintf(why, len, "the failed-over VM %s was moved to resource group %s: move it back to %s "
-					 "to reprotect it", it->name, g->name, it->target_rg);
-			else
-				snprintf(why, len, "the failed-over VM %s/%s was deleted from %s: it cannot be reprotected",
-					 it->target_rg, it->name, tgt->name);
-			rc = -EPERM;
-		}
-	}
-	return rc;
+	control_allowed = allowed;
 }
 
 /* model_lock held on entry and exit; dropped while the chain is consulted.
@@ -627,7 +570,7 @@ static int check_point(struct vault_rec *v, struct item_rec *it, const char *con
 		return -ENOENT;
 	if (it->job)
 		return fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
-	if (!item_allowed(it, control))
+	if (!control_allowed(it, control))
 		return fail_item(it, -EPERM, "%s is not allowed while %s is %s", control, it->name, it->state);
 	if (rc < 0)
 		return fail_item(it, rc == -EINVAL ? -EINVAL : rc, "%s refused: %s", control, why);
@@ -2358,8 +2301,6 @@ static void line_of(const struct ctl_line *cl, char *out, size_t len)
 		used += (size_t)snprintf(out + used, len - used, "%s%s=%s", used ? " " : "", cl->key[i], cl->val[i]);
 }
 
-int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
-		      const char *line);
 int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
 		      const char *line)
 {

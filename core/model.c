@@ -63,6 +63,26 @@ struct sa_rec *sa_find(struct region *r, const char *name) { FIND_IN(r->sas, nam
 struct vault_rec *vault_find(const char *name) { FIND_IN(M.vaults, name); }
 struct policy_rec *policy_find(struct vault_rec *v, const char *name) { FIND_IN(v->policies, info.name); }
 
+/* A VM by name in any resource group of r. */
+struct vm_rec *vm_anywhere(struct region *r, const char *name, struct rg_rec **rgo)
+{
+	for (struct rg_rec *g = r->rgs; g; g = g->next) {
+		struct vm_rec *vm = vm_find(g, name);
+		if (vm) {
+			if (rgo)
+				*rgo = g;
+			return vm;
+		}
+	}
+	return NULL;
+}
+
+struct vm_rec *vm_at(struct region *r, const char *rg, const char *name)
+{
+	struct rg_rec *g = rg_find(r, rg);
+	return g ? vm_find(g, name) : NULL;
+}
+
 /* A vault's items and jobs are lists, and a vault may hold thousands of
  * each: every path lookup and render used to walk them.  item_find and
  * job_find look names up in a hash table of the list instead (open

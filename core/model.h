@@ -226,6 +226,10 @@ extern struct model M;
 struct region *region_find(const char *name);
 struct rg_rec *rg_find(struct region *r, const char *name);
 struct vm_rec *vm_find(struct rg_rec *rg, const char *name);
+/* A VM by name in any resource group of r (*rgo: its group, if not NULL). */
+struct vm_rec *vm_anywhere(struct region *r, const char *name, struct rg_rec **rgo);
+/* The VM rg/name of r, NULL when it is not there. */
+struct vm_rec *vm_at(struct region *r, const char *rg, const char *name);
 struct disk_rec *disk_find(struct disk_rec *list, const char *name);
 struct sa_rec *sa_find(struct region *r, const char *name);
 struct vault_rec *vault_find(const char *name);
@@ -416,9 +420,6 @@ void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *
 /* Run one replication cycle now, inside a job that holds the item. */
 int replication_cycle_now(struct vault_rec *v, const char *item, int force_compare, struct jobprog *jp,
 			  char *why, size_t whylen);
-/* lifecycle.c: region and VM rules of a control beyond its states (model_lock
- * held); 0 or -errno with the reason in why. */
-int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len);
 void protect_free_maps(void); /* frees cached block maps */
 /* Resync's repair of replicas deleted behind the daemon's back (model_lock
  * NOT held): create each missing one again, empty (*lost counts them), so

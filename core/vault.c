@@ -8,7 +8,9 @@
  * so what it lists is exactly what a write would accept.
  */
 #define _GNU_SOURCE
+#include "lifecycle.h"
 #include "model.h"
+#include "rules.h"
 #include "sched.h"
 
 #include <errno.h>
@@ -798,9 +800,6 @@ static int disable_prepare(struct vault_rec *v, struct item_rec *it, struct ctl_
 	}
 	return rc;
 }
-
-int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
-		      const char *line);
 
 #define LIFECYCLE(n) \
 	static int n##_prepare(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line) \

@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "rules.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -56,7 +56,7 @@ void fz_vault(const uint8_t *vault, size_t vlen, const uint8_t *item, size_t ile
 		rc = membe_rec(r.be, "vaults/v/jobs/000001.json", job, jlen);
 	if (rc < 0)
 		abort();
-	if (daemon_job_types() < 0)
+	if (daemon_register() < 0)
 		abort();
 	lock_model();
 	(void)vault_load(&v);
