@@ -5,6 +5,7 @@
  * the lists (chain_unpin and chains_sweep take it themselves).
  */
 #define _GNU_SOURCE
+#include "chains.h"
 #include "model.h"
 
 #include <errno.h>

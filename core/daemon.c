@@ -23,11 +23,18 @@
  * pointer to one stays valid.
  */
 #define _GNU_SOURCE
+#include "chains.h"
+#include "config.h"
 #include "daemon.h"
+#include "inventory.h"
+#include "jobs.h"
 #include "lifecycle.h"
 #include "model.h"
+#include "protect.h"
 #include "sched.h"
-#include "config.h"
+#include "tracking.h"
+#include "vault.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -20,6 +20,8 @@
  * and they continue from the checkpoint.
  */
 #define _GNU_SOURCE
+#include "chains.h"
+#include "jobs.h"
 #include "model.h"
 #include "sched.h"
 
@@ -29,8 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-const char *job_state_name(int s);
 
 struct work {
 	void (*fn)(void *);

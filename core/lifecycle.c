@@ -23,9 +23,14 @@
  * the existing ones once complete.
  */
 #define _GNU_SOURCE
+#include "chains.h"
+#include "inventory.h"
+#include "jobs.h"
 #include "lifecycle.h"
 #include "model.h"
+#include "protect.h"
 #include "rules.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <json-c/json.h>

@@ -83,6 +83,20 @@ struct vm_rec *vm_at(struct region *r, const char *rg, const char *name)
 	return g ? vm_find(g, name) : NULL;
 }
 
+/* model_lock held.  Find vault and item; -ENOENT when either is missing. */
+int find_vi(const char *vault, const char *item, struct vault_rec **vp, struct item_rec **ip)
+{
+	*vp = vault_find(vault);
+	if (!*vp)
+		return -ENOENT;
+	if (item) {
+		*ip = item_find(*vp, item);
+		if (!*ip)
+			return -ENOENT;
+	}
+	return 0;
+}
+
 /* A vault's items and jobs are lists, and a vault may hold thousands of
  * each: every path lookup and render used to walk them.  item_find and
  * job_find look names up in a hash table of the list instead (open
@@ -173,6 +187,14 @@ struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const cha
 }
 
 /* ---- keys ---------------------------------------------------------- */
+
+void disk_key(int managed, const char *parent, const char *name, char *buf, size_t len)
+{
+	if (managed)
+		snprintf(buf, len, "resource-groups/%s/disks/%s", parent, name);
+	else
+		snprintf(buf, len, "storage-accounts/%s/vhds/%s.vhd", parent, name);
+}
 
 void key_item(const struct vault_rec *v, const char *item, char *buf, size_t len)
 {
@@ -412,7 +434,6 @@ static int job_state_parse(const char *s)
 	return JOB_FAILED;
 }
 
-const char *job_state_name(int s);
 const char *job_state_name(int s)
 {
 	return (s >= 0 && s < 5) ? job_state_names[s] : "Failed";
@@ -476,7 +497,7 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 	json_object_object_add(o, "bytes_total", json_object_new_int64((int64_t)j->bytes_total));
 	json_object_object_add(o, "bytes_compared", json_object_new_int64((int64_t)j->bytes_compared));
 	json_object_object_add(o, "bytes_transferred", json_object_new_int64((int64_t)j->bytes_transferred));
-	if (j->type == &JT_VERIFY)
+	if (j->type->finds_mismatches)
 		json_object_object_add(o, "mismatched_bytes", json_object_new_int64((int64_t)j->mismatched_bytes));
 	json_object_object_add(o, "ck_disk", json_object_new_int(j->ck_disk));
 	json_object_object_add(o, "ck_offset", json_object_new_int64((int64_t)j->ck_offset));
@@ -714,7 +735,6 @@ static void policy_defaults(struct policy_info *pi, const char *name)
 	pi->rpo_threshold_seconds = 900;
 }
 
-int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out);
 int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out)
 {
 	struct policy_rec *p = calloc(1, sizeof(*p)), **pp;

@@ -24,8 +24,13 @@
  * it->maps[] and the chain's cycle are used only by whoever holds that turn.
  */
 #define _GNU_SOURCE
+#include "chains.h"
+#include "inventory.h"
+#include "jobs.h"
 #include "model.h"
+#include "protect.h"
 #include "sched.h"
+#include "tracking.h"
 
 #include <errno.h>
 #include <signal.h>

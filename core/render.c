@@ -6,7 +6,9 @@
  * takes the lock except core_render_metrics, which copies first.
  */
 #define _GNU_SOURCE
+#include "chains.h"
 #include "model.h"
+#include "vault.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -320,7 +322,6 @@ void core_render_metrics(struct sbuf *out)
 	struct region_info *regs = NULL;
 	int ni = 0, nr = 0, cap = 0;
 	unsigned long long jobs_by_state[5] = {0};
-	const char *job_state_name(int s);
 	int chains;
 	time_t started;
 

@@ -1,6 +1,7 @@
 /*
  * vault.c - the vault part of the tree: policies, network mappings,
- * replicated items with their controls and settings, recovery points, jobs.
+ * replicated items with their controls and settings, jobs.  Recovery points
+ * are diskio.c's.
  *
  * Controls are described by one table (controls[]): the file name, the item
  * states in which it is accepted, and the function that validates the line
@@ -8,10 +9,16 @@
  * so what it lists is exactly what a write would accept.
  */
 #define _GNU_SOURCE
+#include "inventory.h"
+#include "jobs.h"
 #include "lifecycle.h"
 #include "model.h"
+#include "protect.h"
 #include "rules.h"
 #include "sched.h"
+#include "tracking.h"
+#include "vault.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,19 +40,6 @@ static void line_copy(char *dst, size_t n, const char *line, size_t len)
 
 /* ---- lookups with errors ---- */
 
-/* model_lock held.  Find vault and item; -ENOENT when either is missing. */
-static int find_vi(const char *vault, const char *item, struct vault_rec **vp, struct item_rec **ip)
-{
-	*vp = vault_find(vault);
-	if (!*vp)
-		return -ENOENT;
-	if (item) {
-		*ip = item_find(*vp, item);
-		if (!*ip)
-			return -ENOENT;
-	}
-	return 0;
-}
 
 /* model_lock held. */
 static int vault_writable(struct vault_rec *v)
@@ -124,8 +118,6 @@ VAULT_NAMES(core_jobs, jobs, struct job_rec, id)
 VAULT_HAS(core_item_exists, item_find)
 VAULT_HAS(core_job_exists, job_find)
 
-
-int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out);
 
 static int policy_in_use(struct vault_rec *v, const char *name)
 {
@@ -1021,165 +1013,7 @@ out:
 	return rc;
 }
 
-/* ---- recovery points ---- */
-
-/* The item's chain, opened if need be and pinned (chain_pin): the caller
- * calls chain_unpin when done with it. */
-static int chain_of(const char *vault, const char *item, struct rpchain **out)
-{
-	struct vault_rec *v;
-	struct item_rec *it = NULL;
-	struct rpchain *ch = NULL;
-	int rc;
-	lock_model();
-	rc = find_vi(vault, item, &v, &it);
-	if (rc == 0)
-		ch = it->chain;
-	if (ch && chain_pin(ch) < 0)
-		rc = -ENOMEM;
-	/* before the first point there is nothing to open */
-	if (rc == 0 && !ch && (strcmp(it->state, "EnablingProtection") == 0 ||
-			       strcmp(it->state, "InitialReplicationFailed") == 0 ||
-			       strcmp(it->state, "DisablingProtection") == 0))
-		rc = -ENOENT;
-	unlock_model();
-	if (rc < 0)
-		return rc;
-	if (!ch) {
-		rc = item_open_chain(v, it);
-		if (rc < 0)
-			return rc;
-		lock_model();
-		rc = find_vi(vault, item, &v, &it);
-		ch = rc == 0 ? it->chain : NULL;
-		if (ch && chain_pin(ch) < 0)
-			rc = -ENOMEM;
-		unlock_model();
-		if (rc < 0)
-			return rc;
-		if (!ch)
-			return -ENOENT;
-	}
-	*out = ch;
-	return 0;
-}
-
-int core_points(const char *vault, const char *item, struct point_info **pts, int *n)
-{
-	struct rpchain *ch;
-	struct rp_point *rp = NULL;
-	int rc = chain_of(vault, item, &ch), cnt = 0;
-
-	*pts = NULL;
-	*n = 0;
-	if (rc == -ENOENT) {
-		struct item_info ii;
-		return core_item_info(vault, item, &ii); /* no points yet: empty list */
-	}
-	if (rc < 0)
-		return rc;
-	rc = rpchain_list(ch, &rp, &cnt);
-	chain_unpin(ch);
-	if (rc < 0)
-		return rc;
-	*pts = calloc((size_t)(cnt ? cnt : 1), sizeof(**pts));
-	if (!*pts) {
-		free(rp);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < cnt; i++) {
-		snprintf((*pts)[i].id, sizeof((*pts)[i].id), "%s", rp[i].id);
-		(*pts)[i].time = rp[i].time;
-		(*pts)[i].app_consistent = rp[i].app_consistent;
-	}
-	*n = cnt;
-	free(rp);
-	return 0;
-}
-
-/* The item's disk index by source disk name; -ENOENT. */
-static int item_disk_index(const char *vault, const char *item, const char *disk)
-{
-	struct vault_rec *v;
-	struct item_rec *it = NULL;
-	int rc;
-	lock_model();
-	rc = find_vi(vault, item, &v, &it);
-	if (rc == 0) {
-		rc = -ENOENT;
-		for (int i = 0; i < it->ndisks; i++)
-			if (strcmp(it->disks[i].name, disk) == 0)
-				rc = i;
-	}
-	unlock_model();
-	return rc;
-}
-
-int core_point_handle(struct rpchain *chain, int disk, const char *point, const char *vault, const char *item,
-		      struct core_disk **out);
-
-/* The item's disk index by source disk name, and the item's open chain in
- * *ch, pinned; -errno.  model_lock must NOT be held. */
-static int chain_disk(const char *vault, const char *item, const char *disk, struct rpchain **ch)
-{
-	int idx = item_disk_index(vault, item, disk), rc;
-	if (idx < 0)
-		return idx;
-	rc = chain_of(vault, item, ch);
-	return rc < 0 ? rc : idx;
-}
-
-/* A point image's chain turned stale (rpchain_stale): retire it from the
- * item if it is still the item's, and put a freshly opened one, pinned, in
- * *chain instead (the old pin is dropped). */
-int core_point_rechain(const char *vault, const char *item, struct rpchain **chain)
-{
-	struct vault_rec *v;
-	struct item_rec *it = NULL;
-	struct rpchain *old = *chain, *ch;
-	int rc;
-
-	lock_model();
-	if (find_vi(vault, item, &v, &it) == 0 && it->chain == old)
-		item_close_chain(it);
-	unlock_model();
-	rc = chain_of(vault, item, &ch);
-	if (rc < 0)
-		return rc;
-	*chain = ch;
-	chain_unpin(old);
-	return 0;
-}
-
-int core_point_open(const char *vault, const char *item, const char *point, const char *disk,
-		    struct core_disk **out)
-{
-	struct rpchain *ch;
-	int idx = chain_disk(vault, item, disk, &ch), rc;
-	if (idx < 0)
-		return idx;
-	rc = core_point_handle(ch, idx, point, vault, item, out); /* keeps the pin until core_disk_close */
-	if (rc < 0)
-		chain_unpin(ch);
-	return rc;
-}
-
-int core_point_disk_size(const char *vault, const char *item, const char *point, const char *disk,
-			 uint64_t *size)
-{
-	struct rpchain *ch;
-	int idx = chain_disk(vault, item, disk, &ch), rc;
-	if (idx < 0)
-		return idx;
-	rc = rpchain_disk_size(ch, point, idx, size);
-	chain_unpin(ch);
-	return rc;
-}
-
 /* ---- jobs ---- */
-
-const char *job_state_name(int s);
-
 
 int core_job_info(const char *vault, const char *job, struct job_info *out)
 {

@@ -24,8 +24,12 @@
  * disk.
  */
 #define _GNU_SOURCE
+#include "jobs.h"
 #include "model.h"
+#include "protect.h"
 #include "rules.h"
+#include "tracking.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -298,6 +302,7 @@ const struct job_type JT_VERIFY = {
 	.name = "Verify replication",
 	.slug = "verify",
 	.tasks = {T_PREREQ}, /* and one per disk: verify_tasks() */
+	.finds_mismatches = 1,
 	.running_state = NULL, /* the item stays Protected; its cycles wait */
 	.done_state = NULL,
 	.failed_state = NULL,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../../core/daemon.h"
+#include "../../core/inventory.h"
 #include "../../core/model.h"
 #include "membe.h"
 

@@ -1,0 +1,15 @@
+/*
+ * vault.h - the vault part of the tree (core/vault.c): policies, mappings,
+ * items, their controls and settings, jobs.  Its fs-facing API is in core.h;
+ * what the files above it use is here.
+ */
+#ifndef ASRFS_VAULT_H
+#define ASRFS_VAULT_H
+
+#include "model.h"
+
+/* item helpers */
+void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii); /* model_lock held */
+int item_allowed(struct item_rec *it, const char *control);                      /* model_lock held */
+
+#endif
