@@ -13,7 +13,6 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
-#include "sched.h"
 #include "config.h"
 
 #include <errno.h>
