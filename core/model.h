@@ -1,5 +1,8 @@
 /*
- * model.h - core's in-memory model and the rules for touching it.
+ * model.h - core's in-memory model and the rules for touching it: its
+ * structures, lookups, records, keys and the shape of a job type.  What each
+ * core file offers beyond that is in the file's own header (docs/DESIGN.md,
+ * "Structure of core").
  *
  * LOCKING RULE.  One mutex, model_lock, protects every field of every
  * structure in this file unless a field says otherwise.  Hold it for short,
