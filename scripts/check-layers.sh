@@ -65,7 +65,7 @@ if [ ! -s "$tmp/layers" ]; then
 fi
 
 # Each file's text without comments and string or character literals, as
-# "file<TAB>line" records (file: the name without .c/.h, plus its suffix).
+# "file<TAB>line" records (file: its name in core/, such as jobs.c).
 for f in "$root"/core/*.c "$root"/core/*.h; do
 	[ -e "$f" ] || continue
 	b=$(basename "$f")
