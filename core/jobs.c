@@ -23,6 +23,8 @@
  * from the checkpoint.
  */
 #define _GNU_SOURCE
+#include "chains.h"
+#include "jobs.h"
 #include "model.h"
 #include "sched.h"
 
@@ -32,8 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-const char *job_state_name(int s);
 
 struct work {
 	void (*fn)(void *);
@@ -342,7 +342,7 @@ void job_resume_vault(struct vault_rec *only)
 				j->state = JOB_FAILED;
 				j->ended = time(NULL);
 				snprintf(j->error, sizeof(j->error), "the item is gone%s",
-					 j->type == &JT_ENABLE ? " (interrupted before it was saved; nothing was changed)"
+					 j->type->creates_item ? " (interrupted before it was saved; nothing was changed)"
 								: "");
 				persist_job(v, j);
 				continue;
@@ -670,8 +670,8 @@ static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job
 	job_outcome_to_item(j, it);
 	/* A cancelled enable has removed what it made (drop_item; a cancel
 	 * that could not ends Failed), also when found ended after a crash. */
-	if ((j->state == JOB_SUCCEEDED && j->type == &JT_DISABLE) ||
-	    (j->state == JOB_CANCELLED && (j->drop_item || j->type == &JT_ENABLE))) {
+	if ((j->state == JOB_SUCCEEDED && j->type->removes_item) ||
+	    (j->state == JOB_CANCELLED && (j->drop_item || j->type->creates_item))) {
 		struct item_rec **pp;
 		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
 			;

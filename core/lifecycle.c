@@ -24,9 +24,16 @@
  * the existing ones once complete.
  */
 #define _GNU_SOURCE
+#include "chains.h"
+#include "inventory.h"
+#include "jobs.h"
+#include "lifecycle.h"
 #include "model.h"
 #include "recio.h"
-#include "ops.h"
+#include "opdef.h"
+#include "protect.h"
+#include "rules.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -55,26 +62,6 @@ static void mapped_vnet(struct vault_rec *v, const char *src_region, const char 
 	struct mapping_rec *m = mapping_find(v, src_region, vnet);
 	const char *slash = m ? strchr(m->target, '/') : NULL;
 	snprintf(out, len, "%s", slash ? slash + 1 : vnet);
-}
-
-/* A VM by name in any resource group of r. */
-static struct vm_rec *vm_anywhere(struct region *r, const char *name, struct rg_rec **rgo)
-{
-	for (struct rg_rec *g = r->rgs; g; g = g->next) {
-		struct vm_rec *vm = vm_find(g, name);
-		if (vm) {
-			if (rgo)
-				*rgo = g;
-			return vm;
-		}
-	}
-	return NULL;
-}
-
-static struct vm_rec *vm_at(struct region *r, const char *rg, const char *name)
-{
-	struct rg_rec *g = rg_find(r, rg);
-	return g ? vm_find(g, name) : NULL;
 }
 
 /* Create or replace a VM record (its resource group exists). */
@@ -433,11 +420,15 @@ static int vm_power(struct region *r, const char *rg, const char *name, int runn
 
 /* ---- control lines ---- */
 
+/* The table of operations (ops.c) is above this file too: job_args finds
+ * its job's entry through what the daemon registers. */
+static const struct op_def *(*entry_of_job)(const struct job_type *t);
+
 /* A job's own line, the canonical one its control stored, through the
  * parser that accepted it (model_lock NOT held). */
 static int job_args(struct jobctx *c, struct op_args *a)
 {
-	const struct op_def *op = op_of_job(c->j->type);
+	const struct op_def *op = entry_of_job(c->j->type);
 	struct ctl_line cl;
 	char line[sizeof(c->j->args)], why[256];
 	int rc;
@@ -456,72 +447,16 @@ static int job_args(struct jobctx *c, struct op_args *a)
 	return rc;
 }
 
-/* ---- the rules beyond states ---- */
+/* Which states take a control is vault.c's table, above this file; the
+ * daemon registers its rule (item_allowed) at start-up, and check_point
+ * asks it again once it took model_lock back. */
+static int (*control_allowed)(struct item_rec *it, const char *control);
 
-static int region_up(struct region *r, const char *role, char *why, size_t len)
+void lifecycle_set_allowed(int (*allowed)(struct item_rec *it, const char *control),
+			   const struct op_def *(*of_job)(const struct job_type *t))
 {
-	if (r && r->available && r->loaded)
-		return 0;
-	snprintf(why, len, "region %.40s (%.60s) is unavailable%s%.100s", r ? r->name : "?", role,
-		 r && r->reason[0] ? ": " : "", r ? r->reason : "");
-	return -EHOSTUNREACH;
-}
-
-/* The checks of the table's entries (ops.c), model_lock held. */
-
-int check_recovery_region(struct vault_rec *v, struct item_rec *it, char *why, size_t len)
-{
-	(void)v;
-	return region_up(region_find(it->target_region), "the recovery region, which holds the replicas", why, len);
-}
-
-int check_both_regions(struct vault_rec *v, struct item_rec *it, char *why, size_t len)
-{
-	int rc = region_up(region_find(it->source_region), "the source", why, len);
-	(void)v;
-	if (rc == 0)
-		rc = region_up(region_find(it->target_region), "the target", why, len);
-	return rc;
-}
-
-int check_test_region(struct vault_rec *v, struct item_rec *it, char *why, size_t len)
-{
-	(void)v;
-	return region_up(region_find(it->tf_region), "where the test VM is", why, len);
-}
-
-int check_reprotect(struct vault_rec *v, struct item_rec *it, char *why, size_t len)
-{
-	struct region *src = region_find(it->source_region), *tgt = region_find(it->target_region);
-	struct rg_rec *g = NULL;
-	int rc;
-
-	(void)v;
-	rc = region_up(src, "the old primary, which becomes the target", why, len);
-	if (rc == 0)
-		rc = region_up(tgt, "where the failed-over VM runs", why, len);
-	if (rc == 0 && !vm_at(tgt, it->target_rg, it->name)) {
-		if (vm_anywhere(tgt, it->name, &g))
-			snprintf(why, len, "the failed-over VM %s was moved to resource group %s: move it back to %s "
-				 "to reprotect it", it->name, g->name, it->target_rg);
-		else
-			snprintf(why, len, "the failed-over VM %s/%s was deleted from %s: it cannot be reprotected",
-				 it->target_rg, it->name, tgt->name);
-		rc = -EPERM;
-	}
-	return rc;
-}
-
-int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len)
-{
-	const struct op_def *op = op_find(control);
-	char buf[ERR_MAX];
-
-	if (!why) {
-		why = buf;
-		len = sizeof(buf);
-	}
-	return op && op->check ? op->check(v, it, why, len) : 0;
+	control_allowed = allowed;
+	entry_of_job = of_job;
 }
 
 /* model_lock held on entry and exit; dropped while the chain is consulted.
@@ -549,7 +484,7 @@ static int check_point(struct vault_rec *v, struct item_rec *it, const char *con
 		return -ENOENT;
 	if (it->job)
 		return fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
-	if (!item_allowed(it, control))
+	if (!control_allowed(it, control))
 		return fail_item(it, -EPERM, "%s is not allowed while %s is %s", control, it->name, it->state);
 	if (rc < 0)
 		return fail_item(it, rc == -EINVAL ? -EINVAL : rc, "%s refused: %s", control, why);
@@ -1695,7 +1630,7 @@ static int reprotect_run(struct jobctx *c)
 		rp_from_swapped(x, it);
 		rc = region_up(x->ntgt, "the old primary, now the target", why, sizeof(why));
 	} else if (rc == 0) {
-		rc = lifecycle_check(c->v, it, "reprotect", why, sizeof(why));
+		rc = check_reprotect(c->v, it, why, sizeof(why));
 		if (rc == 0) {
 			x->snap = *it;
 			rc = reprotect_plan(c->v, x, &a);
@@ -2183,7 +2118,7 @@ static int resync_run(struct jobctx *c)
 		return rc;
 	lock_model();
 	it = item_find(c->v, c->item);
-	rc = it ? lifecycle_check(c->v, it, "resync", why, sizeof(why)) : -ENOENT;
+	rc = it ? check_both_regions(c->v, it, why, sizeof(why)) : -ENOENT;
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
 	if (it)
@@ -2318,3 +2253,6 @@ int lifecycle_prepare(const struct op_def *op, struct vault_rec *v, struct item_
 	it->error[0] = '\0';
 	return 0;
 }
+
+const struct job_type *const lifecycle_job_types[] = {&JT_FAILOVER, &JT_CRP, &JT_COMMIT, &JT_REPROTECT,
+						      &JT_TEST_FAILOVER, &JT_CLEANUP_TF, &JT_RESYNC, &JT_MIGRATE, NULL};

@@ -1,5 +1,8 @@
 /*
- * model.h - core's in-memory model and the rules for touching it.
+ * model.h - core's in-memory model and the rules for touching it: its
+ * structures, lookups, records, keys and the shape of a job type.  What each
+ * core file offers beyond that is in the file's own header (docs/DESIGN.md,
+ * "Structure of core").
  *
  * LOCKING RULE (core/lock.h has it whole).  model_lock protects every
  * field of every structure in this file unless a field says otherwise.
@@ -232,12 +235,21 @@ extern struct model M;
 struct region *region_find(const char *name);
 struct rg_rec *rg_find(struct region *r, const char *name);
 struct vm_rec *vm_find(struct rg_rec *rg, const char *name);
+/* A VM by name in any resource group of r (*rgo: its group, if not NULL). */
+struct vm_rec *vm_anywhere(struct region *r, const char *name, struct rg_rec **rgo);
+/* The VM rg/name of r, NULL when it is not there. */
+struct vm_rec *vm_at(struct region *r, const char *rg, const char *name);
 struct disk_rec *disk_find(struct disk_rec *list, const char *name);
 struct sa_rec *sa_find(struct region *r, const char *name);
 struct vault_rec *vault_find(const char *name);
 struct policy_rec *policy_find(struct vault_rec *v, const char *name);
+/* A new policy of v with the default settings, linked in (model_lock held). */
+int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out);
 struct item_rec *item_find(struct vault_rec *v, const char *name);
 struct job_rec *job_find(struct vault_rec *v, const char *id);
+/* model_lock held.  Find vault and item (item NULL: the vault only);
+ * -ENOENT when either is missing. */
+int find_vi(const char *vault, const char *item, struct vault_rec **vp, struct item_rec **ip);
 struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const char *vnet);
 /* model_lock held: call after linking a record into v->items or v->jobs or
  * unlinking one (before it is freed), so no lookup finds a stale one. */
@@ -247,76 +259,11 @@ time_t item_period(struct vault_rec *v, const struct item_rec *it);
 /* An item state only a running job may hold (EnablingProtection, ...InProgress). */
 int state_transitional(const char *state);
 
-/* inventory changes (model_lock held; they persist) */
-int inv_rg_create(struct region *r, const char *name, struct rg_rec **out);
-int inv_rg_delete(struct region *r, const char *name);
-int inv_vm_save(struct region *r, const struct vm_info *vi);
-int inv_disk_create(struct region *r, int managed, const char *parent, const char *name, uint64_t size);
-int inv_disk_delete(struct region *r, int managed, const char *parent, const char *name);
-int inv_vm_has_disk(struct region *r, const struct vm_info *vi, int k);
-int inv_aset_ensure(struct region *r, const char *rg, const char *name);
-int inv_net_ensure(struct region *r, const char *rg, const char *name);
-int inv_sa_ensure(struct region *r, const char *name);
-void disk_key(int managed, const char *parent, const char *name, char *buf, size_t len);
-int region_load(struct region *r); /* reads the inventory; model_lock held */
-/* Write tracking (tracking.c).  item_disk_pending_bytes (model_lock held):
- * bytes of disk i written through the mount since the item's newest point
- * and not shipped yet.  item_disk_page_written (no lock held): 1 if page
- * `page` (DELTA_PAGE units) of disk i's source was, or may have been,
- * written since the newest point; a page is marked before the write that
- * dirties it starts, so a read followed by a 0 from here read the bytes of
- * the newest point's instant. */
-uint64_t item_disk_pending_bytes(const struct vault_rec *v, const struct item_rec *it, int i);
-int item_disk_page_written(struct vault_rec *v, const char *item, int i, uint64_t page);
-
-/* Gates of source disks (tracking.c): the instant lock and the tracker a
- * mount write and a cycle meet at.  gate_get: model_lock held.
- * gate_write_begin marks the pages and holds the instant lock shared until
- * gate_write_end (on error nothing is held: the write must not happen).
- * gate_tracked: no lock held; the gate with its tracker attached. */
-struct gate;
-struct gate *gate_get(struct backend *be, const char *key);
-int gate_write_begin(struct gate *g, struct bdisk *bd, uint64_t off, uint64_t len);
-void gate_write_end(struct gate *g);
-int gate_flush(struct gate *g);
-int gate_tracked(const char *region, const char *key, uint64_t size, struct gate **out);
-struct track *gate_track(struct gate *g);
-pthread_rwlock_t *gate_instant(struct gate *g);
-void gates_free(void);
-void region_unload(struct region *r);
-/* Protection records (inventory.c, model_lock held): a disk's region names
- * the one item that protects it, as source or replica. */
-struct disk_ref {
-	struct region *r;
-	int managed;
-	char parent[NAME_MAX_];
-	char name[NAME_MAX_];
-	int replica;                 /* its role: 0 source, 1 replica */
-};
-/* The disks an item's layout protects, sources and replicas (at most
- * 2 * MAX_DISKS); none once committed or migrated. */
-int item_disk_refs(const struct item_rec *it, struct disk_ref *out);
-/* Claim every disk for vault/item, all or nothing: 0, or -EEXIST with the
- * holding vault and item in why, or another -errno. */
-int protection_claim(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
-		     size_t len);
-/* Check only: 0 when no other item holds any of the disks, else as claim. */
-int protection_free(struct vault_rec *v, const char *item, const struct disk_ref *d, int n, char *why,
-		    size_t len);
-/* Remove the records that name vault/item (others are left alone). */
-void protection_release(struct vault_rec *v, const char *item, const struct disk_ref *d, int n);
-/* Release what the item's layout claims (model_lock held). */
-void protection_release_item(struct vault_rec *v, const struct item_rec *it);
-void protection_end(struct vault_rec *v, const char *item); /* takes model_lock */
-
 /* vault persistence (model_lock held) */
 int persist_vault(struct vault_rec *v);
 int persist_item(struct vault_rec *v, struct item_rec *it);
 int persist_job(struct vault_rec *v, struct job_rec *j);
 void jobs_flush(struct vault_rec *v);
-/* Queue again the jobs parked for a region whose wait is over or that are
- * to stop (model_lock held; the scheduler's tick). */
-void jobs_unpark(void);
 int unpersist_item(struct vault_rec *v, struct item_rec *it);
 int vault_load(struct vault_rec *v);
 /* A record that does not parse (model_lock held or not: no model state):
@@ -332,17 +279,17 @@ void key_item(const struct vault_rec *v, const char *item, char *buf, size_t len
 void key_points(const struct vault_rec *v, const char *item, char *buf, size_t len);
 void key_item_data(const struct vault_rec *v, const char *item, char *buf, size_t len);
 void key_map(const struct vault_rec *v, const char *item, int disk, char *buf, size_t len);
+/* A disk's key in its region: a managed disk of resource group parent or a
+ * VHD of storage account parent. */
+void disk_key(int managed, const char *parent, const char *name, char *buf, size_t len);
 
 /* errors: record on an item/region/vault and log; returns rc */
 int fail_item(struct item_rec *it, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fail_region(struct region *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fail_vault(struct vault_rec *v, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* item helpers */
-void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii); /* model_lock held */
-int item_allowed(struct item_rec *it, const char *control);                      /* model_lock held */
-
-/* jobs (jobs.c) */
+/* job types: what jobs.c runs and a job record names; the types themselves
+ * are defined by the files that run them (protect.c, verify.c, lifecycle.c) */
 struct jobctx;
 struct job_type {
 	const char *name;           /* "Enable replication" */
@@ -352,90 +299,15 @@ struct job_type {
 	const char *done_state;     /* on success, NULL: job sets it */
 	const char *failed_state;   /* on failure, NULL: the state before */
 	int (*run)(struct jobctx *ctx);
+	int creates_item;           /* the job makes its item (enable): a cancel, or
+	                               an end before the item was saved, leaves none */
+	int removes_item;           /* on success its item is gone (disable) */
+	int finds_mismatches;       /* its record keeps mismatched_bytes (verify) */
 };
-struct jobctx {
-	struct vault_rec *v;
-	struct job_rec *j;
-	char item[NAME_MAX_];
-};
-/* Create, persist and queue a job on item (model_lock held). */
-int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
-	       struct job_rec **out);
-void job_task(struct jobctx *c, int task, int state);     /* takes model_lock */
-void job_save(struct jobctx *c);                            /* takes model_lock: write its record now */
-int job_cancelled(struct jobctx *c);                       /* takes model_lock */
-/* Stopping for an unmount, not a cancel: leave the work in place, the job
- * resumes from its checkpoint at the next start (takes model_lock). */
-int job_shutting_down(struct jobctx *c);
-void job_set_total(struct jobctx *c, uint64_t total);
-uint64_t job_sent(struct jobctx *c);                         /* takes model_lock */
-int job_delta_progress(void *arg, const struct delta_stats *st); /* arg = struct jobprog */
-struct jobprog {
-	struct jobctx *c;
-	uint64_t base_compared, base_transferred; /* from earlier disks */
-	/* A job that compares in two passes (reprotect) counts each pass's
-	 * bytes as halves: bytes_compared = offset + (base + engine) / 2. */
-	uint64_t offset;
-	int halve;
-};
-/* Count compared bytes outside the engine (a hashing pass); no checkpoint. */
-void job_count_compared(struct jobctx *c, uint64_t compared);
-void job_fail_msg(struct jobctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The job type a record's slug names, among the registered lists (model.c;
+ * job_types_register: a NULL-terminated list, registered at start-up). */
 const struct job_type *job_type_by_slug(const char *slug);
-int jobs_start(int nworkers);
-void jobs_stop(void);
-int jobs_stopping_now(void); /* an unmount is under way (a hint, no lock) */
-/* The worker pool has a queue per kind of work, each with its own threads
- * (`workers` of them each): jobs (and other work that may wait on a
- * region, such as a lease release), and replication cycles (and the reading
- * of points that schedules the first ones), so waiting jobs never hold up
- * cycles. */
-enum work_kind { WORK_JOB, WORK_CYCLE, WORK_KINDS };
-/* Queue a plain function on the kind's queue.  drop, if not NULL, frees arg
- * should the work be dropped unrun at shut-down. */
-int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)(void *));
-void job_resume_all(void);
-void job_resume_vault(struct vault_rec *v); /* model_lock NOT held; NULL: all */
-
-extern const struct job_type JT_ENABLE, JT_DISABLE;
-/* verify.c: the Verify replication job; lifecycle_prepare submits it, then
- * verify_tasks() gives it one task per disk (model_lock held). */
-extern const struct job_type JT_VERIFY;
-void verify_tasks(const struct item_rec *it, struct job_rec *j);
-
-/* replication (protect.c) */
-void replication_tick(time_t now);     /* scheduler: model_lock NOT held */
-int item_open_chain(struct vault_rec *v, struct item_rec *it); /* model_lock NOT held */
-void item_close_chain(struct item_rec *it); /* model_lock held */
-/* A FUSE reader of a read-only chain pins it while it uses it outside
- * model_lock (chain_pin with the lock held, chain_unpin without);
- * chains_sweep closes retired read-only chains nobody pins. */
-int chain_pin(struct rpchain *c);
-void chain_unpin(struct rpchain *c);
-void chains_sweep(void);
-int chains_open(void); /* model_lock held: items' chains plus retired ones */
-int core_point_rechain(const char *vault, const char *item, struct rpchain **chain); /* model_lock NOT held */
-void protect_shutdown(void);  /* frees retired chains */
-/* For lifecycle.c (model_lock NOT held unless said): */
-int wait_cycle_done(struct jobctx *c);  /* no cycle runs on the item (a job holds it) */
-int sync_disk(struct backend *sbe, const char *skey, struct backend *dbe, const char *dkey,
-	      struct delta_opts *opts, struct delta_stats *st);
-void maps_forget(struct vault_rec *v, const char *item);
-void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *chain);
-/* Run one replication cycle now, inside a job that holds the item. */
-int replication_cycle_now(struct vault_rec *v, const char *item, int force_compare, struct jobprog *jp,
-			  char *why, size_t whylen);
-/* lifecycle.c: region and VM rules of a control beyond its states (model_lock
- * held); 0 or -errno with the reason in why. */
-int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len);
-void protect_free_maps(void); /* frees cached block maps */
-/* Resync's repair of replicas deleted behind the daemon's back (model_lock
- * NOT held): create each missing one again, empty (*lost counts them), so
- * a full compare fills it; then, once the resync's point exists, delete the
- * older points, which all read through the lost bytes. */
-int replicas_recreate_lost(struct vault_rec *v, const char *item, int *lost, char *why, size_t whylen);
-int points_drop_older(struct vault_rec *v, const char *item);
-/* The item's chain, opened if needed (model_lock NOT held; a job holds the item). */
-int item_chain(struct vault_rec *v, const char *item, struct rpchain **out);
+int job_types_register(const struct job_type *const *list);
+const char *job_state_name(int s); /* "InProgress", ... */
 
 #endif

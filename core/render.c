@@ -6,8 +6,10 @@
  * takes the lock except core_render_metrics, which copies first.
  */
 #define _GNU_SOURCE
+#include "chains.h"
 #include "model.h"
-#include "ops.h" /* item_state_names: every item state of SPEC 7 */
+#include "vault.h"
+#include "opdef.h" /* item_state_names: every item state of SPEC 7 */
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -315,7 +317,6 @@ void core_render_metrics(struct sbuf *out)
 	struct region_info *regs = NULL;
 	int ni = 0, nr = 0, cap = 0;
 	unsigned long long jobs_by_state[5] = {0};
-	const char *job_state_name(int s);
 	int chains;
 	time_t started;
 

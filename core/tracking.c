@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "model.h"
+#include "tracking.h"
 
 struct gate {
 	struct backend *be;

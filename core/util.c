@@ -360,3 +360,14 @@ void sa_name_sanitize(const char *in, char *out, size_t outlen)
 		out[o++] = '0';
 	out[o] = '\0';
 }
+
+/* A write's buffer is not a C string: copy its first line, terminated. */
+void line_copy(char *dst, size_t n, const char *line, size_t len)
+{
+	const char *nl = memchr(line, '\n', len);
+	size_t k = nl ? (size_t)(nl - line) : len;
+	if (k >= n)
+		k = n - 1;
+	memcpy(dst, line, k);
+	dst[k] = '\0';
+}

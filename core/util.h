@@ -71,4 +71,8 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Make s a valid storage-account name (lowercase alnum, 3-24). */
 void sa_name_sanitize(const char *in, char *out, size_t outlen);
 
+/* A write's buffer is not a C string: copy its first line into dst (n
+ * bytes), terminated. */
+void line_copy(char *dst, size_t n, const char *line, size_t len);
+
 #endif

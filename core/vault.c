@@ -1,6 +1,7 @@
 /*
  * vault.c - the vault part of the tree: policies, network mappings,
- * replicated items with their controls and settings, recovery points, jobs.
+ * replicated items with their controls and settings, jobs.  Recovery points
+ * are diskio.c's.
  *
  * Controls are described by the table of operations (core/ops.c): the file
  * name, the item states in which it is accepted, its line's shape and the
@@ -10,9 +11,16 @@
  * would accept.
  */
 #define _GNU_SOURCE
+#include "inventory.h"
+#include "jobs.h"
+#include "lifecycle.h"
 #include "model.h"
-#include "ops.h"
+#include "protect.h"
+#include "rules.h"
 #include "sched.h"
+#include "tracking.h"
+#include "vault.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,32 +29,8 @@
 
 #define DEFAULT_POLICY "24-hour-retention-policy"
 
-/* A write's buffer is not a C string: copy its first line, terminated. */
-static void line_copy(char *dst, size_t n, const char *line, size_t len)
-{
-	const char *nl = memchr(line, '\n', len);
-	size_t k = nl ? (size_t)(nl - line) : len;
-	if (k >= n)
-		k = n - 1;
-	memcpy(dst, line, k);
-	dst[k] = '\0';
-}
-
 /* ---- lookups with errors ---- */
 
-/* model_lock held.  Find vault and item; -ENOENT when either is missing. */
-static int find_vi(const char *vault, const char *item, struct vault_rec **vp, struct item_rec **ip)
-{
-	*vp = vault_find(vault);
-	if (!*vp)
-		return -ENOENT;
-	if (item) {
-		*ip = item_find(*vp, item);
-		if (!*ip)
-			return -ENOENT;
-	}
-	return 0;
-}
 
 /* model_lock held. */
 static int vault_writable(struct vault_rec *v)
@@ -125,8 +109,6 @@ VAULT_NAMES(core_jobs, jobs, struct job_rec, id)
 VAULT_HAS(core_item_exists, item_find)
 VAULT_HAS(core_job_exists, job_find)
 
-
-int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out);
 
 static int policy_in_use(struct vault_rec *v, const char *name)
 {
@@ -774,135 +756,14 @@ out:
 
 /* ---- item controls: the table of operations is core/ops.c ---- */
 
-int disable_prepare(const struct op_def *op, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
-		    const struct op_args *a, const char *line)
-{
-	struct backend *be = v->region->be;
-	int rc = job_submit(v, it, op->job, line, NULL);
-
-	(void)cl;
-	(void)a;
-	/* A full medium must not keep disable, which frees space, from
-	 * writing its records: spend the region's reserve on it, once. */
-	if (rc == -ENOSPC && be->ops->reserve_release && be->ops->reserve_release(be) == 0) {
-		logmsg("region %s is full: its reserved space is given to disable %s", v->region->name, it->name);
-		rc = job_submit(v, it, op->job, line, NULL);
-	}
-	return rc;
-}
-
-int cancel_prepare(const struct op_def *op, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
-		   const struct op_args *a, const char *line)
-{
-	(void)op;
-	(void)v;
-	(void)cl;
-	(void)a;
-	(void)line;
-	if (!it->job)
-		return fail_item(it, -EPERM, "no job is running on %s", it->name);
-	it->job->cancel = 1;
-	logmsg("job %s: cancel requested", it->job->id);
-	return 0;
-}
-
 /* model_lock held: an item whose record did not read takes no change. */
-static int item_refuse_damaged(struct item_rec *it)
+int item_refuse_damaged(struct item_rec *it)
 {
 	if (!it->damaged[0])
 		return 0;
 	return fail_item(it, -EIO, "%s: the item takes no control or setting until it is repaired", it->damaged);
 }
 
-/* model_lock held: would a write to control be accepted now (state-wise)? */
-int item_allowed(struct item_rec *it, const char *control)
-{
-	const struct op_def *op = op_find(control);
-	return op && op_allowed(op, it);
-}
-
-int core_item_allowed(const char *vault, const char *item, struct sbuf *out)
-{
-	struct vault_rec *v;
-	struct item_rec *it = NULL;
-	char why[ERR_MAX];
-	int rc;
-	lock_model_read(); /* a reader of the tree: no change follows */
-	rc = find_vi(vault, item, &v, &it);
-	for (const struct op_def *op = ops; rc == 0 && op->name; op++)
-		if (!v->readonly && op_allowed(op, it) && (!op->check || op->check(v, it, why, sizeof(why)) == 0))
-			sb_printf(out, "%s\n", op->name);
-	unlock_model();
-	return rc ? rc : out->err;
-}
-
-int core_vault_control(const char *vault, const char *control, const char *line, size_t len)
-{
-	const struct op_def *op = op_find(control);
-	if (!op || !op->vault_scope)
-		return -ENOENT;
-	return op->vault_control(vault, line, len);
-}
-
-int core_item_control(const char *vault, const char *item, const char *control, const char *line, size_t len)
-{
-	const struct op_def *op = op_find(control);
-	struct vault_rec *v;
-	struct item_rec *it = NULL;
-	struct ctl_line cl;
-	struct op_args a;
-	char text[4097], why[ERR_MAX];
-	int rc;
-
-	if (!op || op->vault_scope)
-		return -ENOENT;
-	lock_model();
-	rc = find_vi(vault, item, &v, &it);
-	if (rc < 0)
-		goto out;
-	if (v->readonly) {
-		rc = fail_item(it, -EROFS, "vault %s is managed by another asrfs instance right now", v->name);
-		goto out;
-	}
-	if ((rc = item_refuse_damaged(it)) < 0)
-		goto out;
-	rc = ctl_parse(line, len, &cl, it->error, sizeof(it->error));
-	if (rc < 0) {
-		logmsg("item %s: %s refused: %s", it->name, control, it->error);
-		goto out;
-	}
-	/* cancel is for a running job: its line is all it checks here */
-	if (!(op->flags & OPF_JOB)) {
-		if (it->job) {
-			rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
-			goto out;
-		}
-		if ((op->flags & OPF_NO_TEST) && it->test_failover[0]) {
-			rc = fail_item(it, -EPERM, "a test failover of %s exists (%s): run cleanup-test-failover first",
-				       it->name, it->test_failover);
-			goto out;
-		}
-		if (!op_allowed(op, it)) {
-			rc = fail_item(it, -EPERM, "%s is not allowed while %s is %s%s", control, it->name, it->state,
-				       (op->flags & OPF_TEST) ? " and has no test failover" : "");
-			goto out;
-		}
-	}
-	rc = op_parse(op, &cl, &a, why, sizeof(why));
-	if (rc < 0) {
-		/* a line of just 'start' says so alone; the others name the refusal */
-		if (op->shape == ARGS_JUST_START)
-			rc = fail_item(it, rc, "%s", why);
-		else
-			rc = fail_item(it, rc, "%s refused: %s", control, why);
-		goto out;
-	}
-	line_copy(text, sizeof(text), line, len);
-	rc = op->prepare(op, v, it, &cl, &a, text);
-out:
-	unlock_model();
-	return rc;
-}
 
 int core_item_setting_set(const char *vault, const char *item, const char *setting, const char *line, size_t len)
 {
@@ -986,165 +847,7 @@ out:
 	return rc;
 }
 
-/* ---- recovery points ---- */
-
-/* The item's chain, opened if need be and pinned (chain_pin): the caller
- * calls chain_unpin when done with it. */
-static int chain_of(const char *vault, const char *item, struct rpchain **out)
-{
-	struct vault_rec *v;
-	struct item_rec *it = NULL;
-	struct rpchain *ch = NULL;
-	int rc;
-	lock_model_read();
-	rc = find_vi(vault, item, &v, &it);
-	if (rc == 0)
-		ch = it->chain;
-	if (ch && chain_pin(ch) < 0)
-		rc = -ENOMEM;
-	/* before the first point there is nothing to open */
-	if (rc == 0 && !ch && (strcmp(it->state, "EnablingProtection") == 0 ||
-			       strcmp(it->state, "InitialReplicationFailed") == 0 ||
-			       strcmp(it->state, "DisablingProtection") == 0))
-		rc = -ENOENT;
-	unlock_model();
-	if (rc < 0)
-		return rc;
-	if (!ch) {
-		rc = item_open_chain(v, it);
-		if (rc < 0)
-			return rc;
-		lock_model_read();
-		rc = find_vi(vault, item, &v, &it);
-		ch = rc == 0 ? it->chain : NULL;
-		if (ch && chain_pin(ch) < 0)
-			rc = -ENOMEM;
-		unlock_model();
-		if (rc < 0)
-			return rc;
-		if (!ch)
-			return -ENOENT;
-	}
-	*out = ch;
-	return 0;
-}
-
-int core_points(const char *vault, const char *item, struct point_info **pts, int *n)
-{
-	struct rpchain *ch;
-	struct rp_point *rp = NULL;
-	int rc = chain_of(vault, item, &ch), cnt = 0;
-
-	*pts = NULL;
-	*n = 0;
-	if (rc == -ENOENT) {
-		struct item_info ii;
-		return core_item_info(vault, item, &ii); /* no points yet: empty list */
-	}
-	if (rc < 0)
-		return rc;
-	rc = rpchain_list(ch, &rp, &cnt);
-	chain_unpin(ch);
-	if (rc < 0)
-		return rc;
-	*pts = calloc((size_t)(cnt ? cnt : 1), sizeof(**pts));
-	if (!*pts) {
-		free(rp);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < cnt; i++) {
-		snprintf((*pts)[i].id, sizeof((*pts)[i].id), "%s", rp[i].id);
-		(*pts)[i].time = rp[i].time;
-		(*pts)[i].app_consistent = rp[i].app_consistent;
-	}
-	*n = cnt;
-	free(rp);
-	return 0;
-}
-
-/* The item's disk index by source disk name; -ENOENT. */
-static int item_disk_index(const char *vault, const char *item, const char *disk)
-{
-	struct vault_rec *v;
-	struct item_rec *it = NULL;
-	int rc;
-	lock_model();
-	rc = find_vi(vault, item, &v, &it);
-	if (rc == 0) {
-		rc = -ENOENT;
-		for (int i = 0; i < it->ndisks; i++)
-			if (strcmp(it->disks[i].name, disk) == 0)
-				rc = i;
-	}
-	unlock_model();
-	return rc;
-}
-
-int core_point_handle(struct rpchain *chain, int disk, const char *point, const char *vault, const char *item,
-		      struct core_disk **out);
-
-/* The item's disk index by source disk name, and the item's open chain in
- * *ch, pinned; -errno.  model_lock must NOT be held. */
-static int chain_disk(const char *vault, const char *item, const char *disk, struct rpchain **ch)
-{
-	int idx = item_disk_index(vault, item, disk), rc;
-	if (idx < 0)
-		return idx;
-	rc = chain_of(vault, item, ch);
-	return rc < 0 ? rc : idx;
-}
-
-/* A point image's chain turned stale (rpchain_stale): retire it from the
- * item if it is still the item's, and put a freshly opened one, pinned, in
- * *chain instead (the old pin is dropped). */
-int core_point_rechain(const char *vault, const char *item, struct rpchain **chain)
-{
-	struct vault_rec *v;
-	struct item_rec *it = NULL;
-	struct rpchain *old = *chain, *ch;
-	int rc;
-
-	lock_model();
-	if (find_vi(vault, item, &v, &it) == 0 && it->chain == old)
-		item_close_chain(it);
-	unlock_model();
-	rc = chain_of(vault, item, &ch);
-	if (rc < 0)
-		return rc;
-	*chain = ch;
-	chain_unpin(old);
-	return 0;
-}
-
-int core_point_open(const char *vault, const char *item, const char *point, const char *disk,
-		    struct core_disk **out)
-{
-	struct rpchain *ch;
-	int idx = chain_disk(vault, item, disk, &ch), rc;
-	if (idx < 0)
-		return idx;
-	rc = core_point_handle(ch, idx, point, vault, item, out); /* keeps the pin until core_disk_close */
-	if (rc < 0)
-		chain_unpin(ch);
-	return rc;
-}
-
-int core_point_disk_size(const char *vault, const char *item, const char *point, const char *disk,
-			 uint64_t *size)
-{
-	struct rpchain *ch;
-	int idx = chain_disk(vault, item, disk, &ch), rc;
-	if (idx < 0)
-		return idx;
-	rc = rpchain_disk_size(ch, point, idx, size);
-	chain_unpin(ch);
-	return rc;
-}
-
 /* ---- jobs ---- */
-
-const char *job_state_name(int s);
-
 
 int core_job_info(const char *vault, const char *job, struct job_info *out)
 {

@@ -24,7 +24,12 @@
  * disk.
  */
 #define _GNU_SOURCE
+#include "jobs.h"
 #include "model.h"
+#include "protect.h"
+#include "rules.h"
+#include "tracking.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -85,7 +90,7 @@ static int verify_plan(struct jobctx *c, struct vplan *p)
 
 	lock_model();
 	it = item_find(c->v, c->item);
-	rc = it ? lifecycle_check(c->v, it, "verify", why, sizeof(why)) : -ENOENT;
+	rc = it ? check_both_regions(c->v, it, why, sizeof(why)) : -ENOENT;
 	if (rc < 0 && it)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
 	if (rc == 0) {
@@ -297,6 +302,7 @@ const struct job_type JT_VERIFY = {
 	.name = "Verify replication",
 	.slug = "verify",
 	.tasks = {T_PREREQ}, /* and one per disk: verify_tasks() */
+	.finds_mismatches = 1,
 	.running_state = NULL, /* the item stays Protected; its cycles wait */
 	.done_state = NULL,
 	.failed_state = NULL,

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../core/daemon.h"
+#include "../../core/inventory.h"
 #include "../../core/model.h"
 #include "membe.h"
 
@@ -54,6 +56,8 @@ void fz_vault(const uint8_t *vault, size_t vlen, const uint8_t *item, size_t ile
 	if (rc == 0 && job)
 		rc = membe_rec(r.be, "vaults/v/jobs/000001.json", job, jlen);
 	if (rc < 0)
+		abort();
+	if (daemon_register() < 0)
 		abort();
 	lock_model();
 	(void)vault_load(&v);

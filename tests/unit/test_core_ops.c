@@ -7,7 +7,11 @@
  */
 #include <errno.h>
 
+#include "../../core/daemon.h"
+#include "../../core/lifecycle.h"
 #include "../../core/ops.h"
+#include "../../core/protect.h"
+#include "../../core/verify.h"
 #include "t.h"
 
 static char why[ERR_MAX];
@@ -39,7 +43,7 @@ static void test_control_files(void)
 	T_ASSERT(op_find("enable_replication") == NULL);
 	T_ASSERT(op_find("state") == NULL);
 	/* one entry a name */
-	for (const struct op_def *a = ops; a->name; a++)
+	for (const struct op_def *a = op_table; a->name; a++)
 		for (const struct op_def *b = a + 1; b->name; b++)
 			T_ASSERT(strcmp(a->name, b->name) != 0);
 }
@@ -90,14 +94,14 @@ static void test_allowed(void)
 	T_ASSERT(allowed("cleanup-test-failover", it) && !allowed("test-failover", it) && allowed("failover", it));
 	/* a running job: only cancel */
 	it->job = j;
-	for (const struct op_def *op = ops; op->name; op++)
+	for (const struct op_def *op = op_table; op->name; op++)
 		T_EQ_INT(allowed(op->name, it), strcmp(op->name, "cancel") == 0);
 	it->job = NULL;
 	/* a state the table does not know, a damaged record */
 	snprintf(it->state, sizeof(it->state), "Bogus");
 	T_ASSERT(!allowed("failover", it) && allowed("disable", it));
 	snprintf(it->damaged, sizeof(it->damaged), "record unreadable");
-	for (const struct op_def *op = ops; op->name; op++)
+	for (const struct op_def *op = op_table; op->name; op++)
 		T_EQ_INT(allowed(op->name, it), 0);
 	free(j);
 	free(it);
@@ -164,6 +168,7 @@ static void test_parse_start(void)
 
 static void test_job_types(void)
 {
+	T_EQ_INT(daemon_register(), 0); /* the job types a record may name */
 	T_ASSERT(job_type_by_slug("resynchronize") == &JT_RESYNC);
 	T_ASSERT(job_type_by_slug("enable-replication") == &JT_ENABLE);
 	T_ASSERT(job_type_by_slug("disable-replication") == &JT_DISABLE);
@@ -172,7 +177,7 @@ static void test_job_types(void)
 	T_EQ_STR(op_of_job(&JT_RESYNC)->name, "resync");
 	T_EQ_STR(op_of_job(&JT_CRP)->name, "change-recovery-point");
 	/* every job type an operation names is found by its slug */
-	for (const struct op_def *op = ops; op->name; op++)
+	for (const struct op_def *op = op_table; op->name; op++)
 		if (op->job)
 			T_ASSERT(job_type_by_slug(op->job->slug) == op->job);
 }

@@ -1,0 +1,56 @@
+/*
+ * jobs.h - the worker pool and the life of a job (core/jobs.c): submit,
+ * tasks, progress, cancel, resume after a restart.
+ */
+#ifndef ASRFS_JOBS_H
+#define ASRFS_JOBS_H
+
+#include "model.h"
+
+struct jobctx {
+	struct vault_rec *v;
+	struct job_rec *j;
+	char item[NAME_MAX_];
+};
+/* Create, persist and queue a job on item (model_lock held). */
+int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
+	       struct job_rec **out);
+void job_task(struct jobctx *c, int task, int state);     /* takes model_lock */
+void job_save(struct jobctx *c);                            /* takes model_lock: write its record now */
+int job_cancelled(struct jobctx *c);                       /* takes model_lock */
+/* Stopping for an unmount, not a cancel: leave the work in place, the job
+ * resumes from its checkpoint at the next start (takes model_lock). */
+int job_shutting_down(struct jobctx *c);
+void job_set_total(struct jobctx *c, uint64_t total);
+uint64_t job_sent(struct jobctx *c);                         /* takes model_lock */
+int job_delta_progress(void *arg, const struct delta_stats *st); /* arg = struct jobprog */
+struct jobprog {
+	struct jobctx *c;
+	uint64_t base_compared, base_transferred; /* from earlier disks */
+	/* A job that compares in two passes (reprotect) counts each pass's
+	 * bytes as halves: bytes_compared = offset + (base + engine) / 2. */
+	uint64_t offset;
+	int halve;
+};
+/* Count compared bytes outside the engine (a hashing pass); no checkpoint. */
+void job_count_compared(struct jobctx *c, uint64_t compared);
+void job_fail_msg(struct jobctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int jobs_start(int nworkers);
+void jobs_stop(void);
+int jobs_stopping_now(void); /* an unmount is under way (a hint, no lock) */
+/* The worker pool has a queue per kind of work, each with its own threads
+ * (`workers` of them each): jobs (and other work that may wait on a
+ * region, such as a lease release), and replication cycles (and the reading
+ * of points that schedules the first ones), so waiting jobs never hold up
+ * cycles. */
+enum work_kind { WORK_JOB, WORK_CYCLE, WORK_KINDS };
+/* Queue a plain function on the kind's queue.  drop, if not NULL, frees arg
+ * should the work be dropped unrun at shut-down. */
+int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)(void *));
+/* Queue again the jobs parked for a region whose wait is over or that are
+ * to stop (model_lock held; the scheduler's tick). */
+void jobs_unpark(void);
+void job_resume_all(void);
+void job_resume_vault(struct vault_rec *v); /* model_lock NOT held; NULL: all */
+
+#endif
