@@ -12,8 +12,8 @@ else
 	printf '%s\n' "$out" | head -20
 fi
 graph=$("$CHECK" -g "$TOP" 2>&1)
-check "the derived graph has call edges (vault -> lifecycle)" \
-	grep -qx 'vault -> lifecycle (uses lifecycle_prepare)' <<<"$graph"
+check "the derived graph has call edges (ops -> lifecycle)" \
+	grep -qx 'ops -> lifecycle (uses lifecycle_prepare)' <<<"$graph"
 check "the derived graph has include edges (daemon -> jobs)" \
 	grep -qx 'daemon -> jobs (#include "jobs.h" in daemon.c)' <<<"$graph"
 check "a name in a comment or a string is no edge" \
