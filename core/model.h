@@ -182,6 +182,7 @@ struct job_rec {
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
 	char prev_state[40];         /* item state before the job */
+	int step;                    /* steps of its type done (struct job_step) */
 	char plan[4096];             /* the job type's own resume record, JSON text
 	                                (reprotect: the direction it reverses, its
 	                                plan and the steps done), "" if none */
@@ -335,6 +336,18 @@ int item_allowed(struct item_rec *it, const char *control);                     
 
 /* jobs (jobs.c) */
 struct jobctx;
+/* One step of a job type: a piece of work whose end the job's record notes
+ * (job_rec.step), so a job resumed after a crash goes on at its first
+ * unfinished step.  task is its row in the type's tasks[]: jobs.c shows that
+ * task InProgress before the step and Succeeded after its last step; a step
+ * whose task the job dropped does not apply.  fn may be cut short by a crash
+ * and run again: it must be safe to repeat or tell it was half done.  A
+ * step that fails marks nothing on success paths; jobs.c marks its task
+ * Failed (a cancel or an unmount leaves it to the job's end). */
+struct job_step {
+	int task;
+	int (*fn)(struct jobctx *c);
+};
 struct job_type {
 	const char *name;           /* "Enable replication" */
 	const char *slug;           /* "enable-replication" */
@@ -342,12 +355,22 @@ struct job_type {
 	const char *running_state;  /* item state while it runs, NULL: unchanged */
 	const char *done_state;     /* on success, NULL: job sets it */
 	const char *failed_state;   /* on failure, NULL: the state before */
-	int (*run)(struct jobctx *ctx);
+	int (*run)(struct jobctx *ctx);  /* a type without steps: all its work */
+	/* A type with steps: steps[] ends with a NULL fn.  begin, if set, runs
+	 * before the first step of every run (first: its index; a resumed job
+	 * starts past 0) and builds in ctx->data what the steps share from the
+	 * item, the inventory and the job's plan; end, if set, runs after the
+	 * last step or the one that failed (rc), undoes what a failure must and
+	 * frees ctx->data.  model_lock NOT held for any of them. */
+	const struct job_step *steps;
+	int (*begin)(struct jobctx *ctx, int first);
+	void (*end)(struct jobctx *ctx, int rc);
 };
 struct jobctx {
 	struct vault_rec *v;
 	struct job_rec *j;
 	char item[NAME_MAX_];
+	void *data; /* the type's state across its steps (begin/end) */
 };
 /* Create, persist and queue a job on item (model_lock held). */
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
