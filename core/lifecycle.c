@@ -761,87 +761,131 @@ static int build_target(struct jobctx *c, struct region *tgt, const struct item_
 	return rc;
 }
 
-static int failover_run(struct jobctx *c)
-{
-	struct item_rec *it, *snap = malloc(sizeof(*snap));
+/* What failover's steps share: its arguments, the item as it read when the
+ * job (or its resume) began, its regions and recovery points. */
+struct fo_ctx {
 	struct op_args a;
-	struct region *src = NULL, *tgt = NULL;
-	struct rpchain *ch = NULL;
-	struct dtarget dt[MAX_DISKS];
-	struct vm_info vi;
-	char point[RP_ID_MAX], why[300], vnet[NAME_MAX_];
-	int rc, n, stopped = 0, do_sync;
+	struct item_rec snap;
+	struct region *src, *tgt;
+	struct rpchain *ch;
+	int stopped; /* this run powered the source VM off */
+};
 
-	if (!snap)
-		return -ENOMEM;
-	rc = prereq_begin(c, &a, 1);
-	if (rc < 0)
-		goto out;
-	do_sync = task_index(c, T_SYNCLAST) >= 0;
-	rc = snap_item(c, snap, "the recovery region", &src, &tgt, NULL);
+/* Read the item, its regions and its points into x (model_lock NOT held). */
+static int fo_load(struct jobctx *c, struct fo_ctx *x)
+{
+	int rc = snap_item(c, &x->snap, "the recovery region", &x->src, &x->tgt, NULL);
 	if (rc == 0)
-		rc = open_points(c, &ch, NULL, NULL);
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
+		rc = open_points(c, &x->ch, NULL, NULL);
+	return rc;
+}
 
-	if (a.shutdown) {
-		task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
-		lock_model();
-		rc = region_up(src, "the source", why, sizeof(why));
-		if (rc == 0)
-			rc = vm_stop(src, snap->vm_rg, snap->name, &stopped);
-		if (rc < 0)
-			snprintf(c->j->error, sizeof(c->j->error), "cannot shut down %s: %s", snap->name,
-				 rc == -EHOSTUNREACH ? why : strerror(-rc));
-		unlock_model();
-		task(c, T_SHUTDOWN, rc ? JOB_FAILED : JOB_SUCCEEDED);
-		if (rc < 0)
-			goto out;
-	}
+static int failover_begin(struct jobctx *c, int first)
+{
+	struct fo_ctx *x = calloc(1, sizeof(*x));
+	int rc;
 
-	if (do_sync) {
-		int up;
-		task(c, T_SYNCLAST, JOB_IN_PROGRESS);
-		lock_model();
-		up = src && src->available;
-		unlock_model();
-		if (up) {
-			struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
-			job_set_total(c, item_bytes(snap));
-			rc = replication_cycle_now(c->v, c->item, 0, &jp, why, sizeof(why));
-			if (rc < 0 && rc != -ECANCELED)
-				job_fail_msg(c, "cannot ship the latest changes: %s", why);
-		} else {
-			logmsg("item %s: the source region is down; failing over to the latest processed point",
-			       c->item);
-		}
-		task(c, T_SYNCLAST, rc ? JOB_FAILED : JOB_SUCCEEDED);
-		if (rc < 0)
-			goto out;
-	}
-	if (job_cancelled(c)) {
-		rc = -ECANCELED;
-		goto out;
-	}
+	if (!x)
+		return -ENOMEM;
+	c->data = x;
+	rc = job_args(c, &x->a);
+	if (rc == 0 && first > 0) /* resumed: the prerequisites step read these */
+		rc = fo_load(c, x);
+	return rc;
+}
 
-	task(c, T_FAILOVER, JOB_IN_PROGRESS);
-	rc = pick_point(c, ch, a.point, point);
-	if (rc < 0)
-		goto out;
-	rc = build_target(c, tgt, snap, 0, vnet, ch, point, dt, &n);
-	task(c, T_FAILOVER, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-	logmsg("item %s: failed over to %s from point %s", c->item, snap->target_region, point);
+static void failover_end(struct jobctx *c, int rc)
+{
+	struct fo_ctx *x = c->data;
 
-	task(c, T_STARTVM, JOB_IN_PROGRESS);
-	vm_from_targets(&vi, snap->name, snap->target_rg, snap->target_region, vnet, snap->aset, n, dt);
+	if (x && rc < 0 && x->stopped)
+		vm_restart(x->src, x->snap.vm_rg, x->snap.name);
+	free(x);
+	c->data = NULL;
+}
+
+static int failover_prereq(struct jobctx *c)
+{
+	int rc = wait_cycle_done(c);
+	return rc < 0 ? rc : fo_load(c, c->data);
+}
+
+/* Powering off is safe to repeat: a VM already off was not running. */
+static int failover_shutdown(struct jobctx *c)
+{
+	struct fo_ctx *x = c->data;
+	char why[300];
+	int rc;
+
 	lock_model();
-	rc = vm_put(tgt, &vi);
+	rc = region_up(x->src, "the source", why, sizeof(why));
+	if (rc == 0)
+		rc = vm_stop(x->src, x->snap.vm_rg, x->snap.name, &x->stopped);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot shut down %s: %s", x->snap.name,
+			 rc == -EHOSTUNREACH ? why : strerror(-rc));
+	unlock_model();
+	return rc;
+}
+
+/* A cycle run again after a crash ships what changed since its last point. */
+static int failover_synclast(struct jobctx *c)
+{
+	struct fo_ctx *x = c->data;
+	char why[300];
+	int up, rc = 0;
+
+	lock_model();
+	up = x->src && x->src->available;
+	unlock_model();
+	if (up) {
+		struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
+		job_set_total(c, item_bytes(&x->snap));
+		rc = replication_cycle_now(c->v, c->item, 0, &jp, why, sizeof(why));
+		if (rc < 0 && rc != -ECANCELED)
+			job_fail_msg(c, "cannot ship the latest changes: %s", why);
+	} else {
+		logmsg("item %s: the source region is down; failing over to the latest processed point", c->item);
+	}
+	return rc;
+}
+
+/* Building the target disks again from the point rewrites them whole. */
+static int failover_build(struct jobctx *c)
+{
+	struct fo_ctx *x = c->data;
+	struct dtarget dt[MAX_DISKS];
+	char point[RP_ID_MAX], vnet[NAME_MAX_];
+	int rc, n;
+
+	if (job_cancelled(c))
+		return -ECANCELED;
+	rc = pick_point(c, x->ch, x->a.point, point);
+	if (rc == 0)
+		rc = build_target(c, x->tgt, &x->snap, 0, vnet, x->ch, point, dt, &n);
+	if (rc == 0)
+		logmsg("item %s: failed over to %s from point %s", c->item, x->snap.target_region, point);
+	return rc;
+}
+
+/* The VM record is put whole: a second put is the same VM. */
+static int failover_startvm(struct jobctx *c)
+{
+	struct fo_ctx *x = c->data;
+	struct dtarget dt[MAX_DISKS];
+	struct item_rec *it;
+	struct vm_info vi;
+	char vnet[NAME_MAX_];
+	int rc, n;
+
+	lock_model();
+	mapped_vnet(c->v, x->snap.source_region, x->snap.network, vnet, sizeof(vnet));
+	n = item_targets(&x->snap, "", dt);
+	vm_from_targets(&vi, x->snap.name, x->snap.target_rg, x->snap.target_region, vnet, x->snap.aset, n, dt);
+	rc = vm_put(x->tgt, &vi);
 	it = item_find(c->v, c->item);
 	if (rc < 0) {
-		snprintf(c->j->error, sizeof(c->j->error), "cannot create VM %s: %s", snap->name, strerror(-rc));
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create VM %s: %s", x->snap.name, strerror(-rc));
 	} else if (it) {
 		snprintf(it->active_region, sizeof(it->active_region), "%s", it->target_region);
 		for (int i = 0; i < it->ndisks; i++)
@@ -849,13 +893,16 @@ static int failover_run(struct jobctx *c)
 		persist_item(c->v, it);
 	}
 	unlock_model();
-	task(c, T_STARTVM, rc ? JOB_FAILED : JOB_SUCCEEDED);
-out:
-	if (rc < 0 && stopped)
-		vm_restart(src, snap->vm_rg, snap->name);
-	free(snap);
 	return rc;
 }
+
+/* Failover's tasks, in the order of JT_FAILOVER.tasks. */
+enum { FO_PREREQ, FO_SHUTDOWN, FO_SYNCLAST, FO_FAILOVER, FO_STARTVM };
+
+static const struct job_step failover_steps[] = {
+	{FO_PREREQ, failover_prereq},   {FO_SHUTDOWN, failover_shutdown}, {FO_SYNCLAST, failover_synclast},
+	{FO_FAILOVER, failover_build},  {FO_STARTVM, failover_startvm},   {0, NULL},
+};
 
 static const struct job_type JT_FAILOVER = {
 	.name = "Failover",
@@ -864,7 +911,9 @@ static const struct job_type JT_FAILOVER = {
 	.running_state = "FailoverInProgress",
 	.done_state = "FailedOver",
 	.failed_state = "FailoverFailed",
-	.run = failover_run,
+	.steps = failover_steps,
+	.begin = failover_begin,
+	.end = failover_end,
 };
 
 /* ---- Change recovery point ---- */
@@ -985,36 +1034,47 @@ static int remove_but_maps(struct backend *be, const char *prefix)
 	return rc < 0 ? rc : a.rc;
 }
 
-static int commit_run(struct jobctx *c)
+/* The region that holds the item's replicas; the job's error says why it
+ * cannot be used (model_lock NOT held). */
+static int commit_target(struct jobctx *c, struct region **tgt)
 {
 	struct item_rec *it;
-	struct region *tgt = NULL;
-	struct rpchain *ch = NULL;
-	char why[300], prefix[512];
-	int rc;
+	char why[300];
+	int rc = -ENOENT;
 
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
 	lock_model();
 	it = item_find(c->v, c->item);
-	rc = it ? 0 : -ENOENT;
 	if (it) {
-		tgt = region_find(it->target_region);
-		rc = region_up(tgt, "which holds the replicas", why, sizeof(why));
+		*tgt = region_find(it->target_region);
+		rc = region_up(*tgt, "which holds the replicas", why, sizeof(why));
 		if (rc < 0)
 			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
 	}
 	unlock_model();
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0 || job_cancelled(c))
-		return rc < 0 ? rc : -ECANCELED;
+	return rc;
+}
 
-	task(c, T_DELPOINTS, JOB_IN_PROGRESS);
-	rc = item_chain(c->v, c->item, &ch);
+static int commit_prereq(struct jobctx *c)
+{
+	struct region *tgt;
+	int rc = commit_target(c, &tgt);
+
+	if (rc < 0)
+		return rc;
+	return job_cancelled(c) ? -ECANCELED : 0;
+}
+
+/* A chain already destroyed is not there to destroy (-ENOENT). */
+static int commit_delpoints(struct jobctx *c)
+{
+	struct item_rec *it;
+	struct rpchain *ch = NULL;
+	int rc = item_chain(c->v, c->item, &ch);
+
 	if (rc == 0)
 		rc = rpchain_destroy(ch);
 	if (rc < 0 && rc != -ENOENT) {
 		job_fail_msg(c, "cannot delete the recovery points: %s", strerror(-rc));
-		task(c, T_DELPOINTS, JOB_FAILED);
 		return rc;
 	}
 	lock_model();
@@ -1024,10 +1084,18 @@ static int commit_run(struct jobctx *c)
 		persist_item(c->v, it);
 	}
 	unlock_model();
-	task(c, T_DELPOINTS, JOB_SUCCEEDED);
+	return 0;
+}
 
-	task(c, T_DELREPLICAS, JOB_IN_PROGRESS);
-	rc = 0;
+/* Replicas already deleted are gone (-ENOENT): safe to repeat. */
+static int commit_delreplicas(struct jobctx *c)
+{
+	struct item_rec *it;
+	struct region *tgt;
+	int rc = commit_target(c, &tgt);
+
+	if (rc < 0)
+		return rc;
 	lock_model();
 	it = item_find(c->v, c->item);
 	for (int i = 0; it && i < it->ndisks; i++) {
@@ -1044,19 +1112,34 @@ static int commit_run(struct jobctx *c)
 	if (it)
 		persist_item(c->v, it);
 	unlock_model();
-	task(c, T_DELREPLICAS, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	return rc;
+}
+
+/* Removing what is already removed finds nothing to remove. */
+static int commit_cleanup(struct jobctx *c)
+{
+	struct region *tgt;
+	char prefix[512];
+	int rc = commit_target(c, &tgt);
+
 	if (rc < 0)
 		return rc;
-
-	task(c, T_CLEANUP, JOB_IN_PROGRESS);
 	maps_forget(c->v, c->item);
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
 	rc = remove_but_maps(tgt->be, prefix);
 	if (rc == 0)
 		protection_end(c->v, c->item); /* of the source and the replicas */
-	task(c, T_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
+
+/* Commit's tasks, in the order of JT_COMMIT.tasks. */
+enum { CM_PREREQ, CM_DELPOINTS, CM_DELREPLICAS, CM_CLEANUP };
+
+static const struct job_step commit_steps[] = {
+	{CM_PREREQ, commit_prereq},         {CM_DELPOINTS, commit_delpoints},
+	{CM_DELREPLICAS, commit_delreplicas}, {CM_CLEANUP, commit_cleanup},
+	{0, NULL},
+};
 
 static const struct job_type JT_COMMIT = {
 	.name = "Commit",
@@ -1065,7 +1148,7 @@ static const struct job_type JT_COMMIT = {
 	.running_state = "CommitInProgress",
 	.done_state = "FailoverCommitted",
 	.failed_state = NULL,
-	.run = commit_run,
+	.steps = commit_steps,
 };
 
 /* ---- Reprotect ---- */
