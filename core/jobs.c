@@ -585,8 +585,10 @@ static int run_steps(struct jobctx *c)
 			begun = 1;
 			rc = t->begin ? t->begin(c, i) : 0;
 		}
-		if (row >= 0 && rc == 0)
+		if (row >= 0 && rc == 0) {
+			logmsg("job %s: step %d starts (%s)", c->j->id, i + 1, t->tasks[t->steps[i].task]);
 			rc = t->steps[i].fn(c);
+		}
 		if (rc < 0) {
 			if (row >= 0 && rc != -ECANCELED)
 				job_task(c, row, JOB_FAILED);

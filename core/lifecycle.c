@@ -1303,6 +1303,24 @@ static int first_snap(void *arg, const char *snap)
  * the replica before anything writes it.  A resumed job finds the one it
  * took before the stop (nothing else snapshots a replica before its chain
  * exists: the oldest is the original).  model_lock NOT held. */
+/* The guard this job took of d before a stop or a crash, into d->snap
+ * ("" if none); the job's error says why it cannot be read. */
+static int move_guard_find(struct jobctx *c, struct rp_ctx *x, struct rp_disk *d)
+{
+	struct backend *be = x->ntgt->be;
+	char key[1024];
+	int rc;
+
+	disk_key(d->managed, d->rep_parent, d->rep, key, sizeof(key));
+	d->snap[0] = '\0';
+	rc = be->ops->disk_snapshot_list(be, key, first_snap, d->snap);
+	if (rc < 0) {
+		d->snap[0] = '\0';
+		job_fail_msg(c, "cannot keep the original bytes of %s: %s", d->name, strerror(-rc));
+	}
+	return rc;
+}
+
 static int move_guard(struct jobctx *c, struct rp_ctx *x, struct rp_disk *d, int resumed)
 {
 	struct backend *be = x->ntgt->be;
@@ -1311,8 +1329,8 @@ static int move_guard(struct jobctx *c, struct rp_ctx *x, struct rp_disk *d, int
 
 	disk_key(d->managed, d->rep_parent, d->rep, key, sizeof(key));
 	d->snap[0] = '\0';
-	if (resumed) /* the guard this job took before the stop */
-		rc = be->ops->disk_snapshot_list(be, key, first_snap, d->snap);
+	if (resumed)
+		rc = move_guard_find(c, x, d);
 	if (rc == 0 && !d->snap[0])
 		rc = be->ops->disk_snapshot(be, key, d->snap);
 	if (rc < 0) {
@@ -1383,7 +1401,8 @@ static int copy_in_region(struct jobctx *c, struct region *r, int managed, const
 }
 
 /* Hash every page of a disk into a new block map: the replica side of the
- * comparison.  Holes are not read (they hash as zero pages). */
+ * comparison.  Holes are not read (they hash as zero pages).  done: the
+ * bytes of the disks hashed before, UINT64_MAX to count none as compared. */
 static int hash_disk(struct jobctx *c, struct backend *be, const char *key, uint64_t size, struct blockmap **out,
 		     uint64_t done)
 {
@@ -1422,7 +1441,8 @@ static int hash_disk(struct jobctx *c, struct backend *be, const char *key, uint
 			blockmap_hash_page(buf + p, n - p < DELTA_PAGE ? n - p : DELTA_PAGE, &m->h[(off + p) / DELTA_PAGE]);
 		off += n;
 		/* the first of two passes: its bytes count as halves */
-		job_count_compared(c, (done + off) / 2);
+		if (done != UINT64_MAX)
+			job_count_compared(c, (done + off) / 2);
 		if (job_cancelled(c))
 			rc = -ECANCELED;
 	}
@@ -1812,26 +1832,29 @@ static int reprotect_claim(struct jobctx *c, const struct rp_ctx *x, int claim)
 	return rc;
 }
 
-static int reprotect_run(struct jobctx *c)
-{
-	struct rp_ctx *x = calloc(1, sizeof(*x));
-	struct item_rec *it;
-	struct op_args a;
-	struct rpchain *ch = NULL;
-	struct rp_point pt;
-	char why[ERR_MAX] = "the item is gone", skey[1024], rkey[1024];
-	char from[2 * NAME_MAX_ + 8] = "", now[2 * NAME_MAX_ + 8];
-	uint64_t total = 0, done = 0;
-	int rc, was, prepared, began, saving, planned = 0, swapped = 0;
-	pthread_t saver;
+/* Reprotect's tasks, in the order of JT_REPROTECT.tasks: one step each. */
+enum { RS_PREREQ, RS_RESOURCES, RS_PREPDISKS, RS_DELTAS, RS_SYNC, RS_STARTREP };
 
-	if (!x)
-		return -ENOMEM;
-	/* Prerequisites check.  A job resumed after a crash goes by its plan:
-	 * an item already swapped only needs the old place cleared. */
-	rc = prereq_begin(c, &a, 1);
-	if (rc < 0)
-		goto out;
+/* What reprotect's steps share beyond the plan (model_lock NOT held). */
+struct rp_run {
+	struct rp_ctx *x;
+	struct op_args a;
+	int swapped;                  /* the item already reads the new direction */
+	int undo;                     /* a step from the preparation on ran: a failure undoes it */
+	char now[2 * NAME_MAX_ + 8];  /* the direction the item reads */
+};
+
+/* Read the job's plan, or make and record it, into r->x.  A job resumed
+ * after a crash goes by its plan: an item already swapped only needs the
+ * old place cleared (r->swapped).  Every run does this, fresh or resumed;
+ * the job's error says why it cannot go on. */
+static int rp_open(struct jobctx *c, struct rp_run *r)
+{
+	struct rp_ctx *x = r->x;
+	struct item_rec *it;
+	char why[ERR_MAX] = "the item is gone", from[2 * NAME_MAX_ + 8] = "";
+	int rc, planned = 0;
+
 	lock_model();
 	it = item_find(c->v, c->item);
 	rc = it ? 0 : -ENOENT;
@@ -1839,27 +1862,27 @@ static int reprotect_run(struct jobctx *c)
 		job_claim_item(c, it);
 		x->n = it->ndisks;
 		planned = rp_plan_load(c->j->plan, x, from, sizeof(from));
-		item_direction(it, 0, now, sizeof(now));
+		item_direction(it, 0, r->now, sizeof(r->now));
 		if (planned < 0) {
 			rc = planned;
 			snprintf(why, sizeof(why), "the job's record of its plan is damaged");
-		} else if (planned && strcmp(from, now) != 0) {
-			item_direction(it, 1, now, sizeof(now));
-			swapped = strcmp(from, now) == 0;
-			if (!swapped) {
+		} else if (planned && strcmp(from, r->now) != 0) {
+			item_direction(it, 1, r->now, sizeof(r->now));
+			r->swapped = strcmp(from, r->now) == 0;
+			if (!r->swapped) {
 				rc = -EINVAL;
-				snprintf(why, sizeof(why), "the item reads %s, the job reverses %s", now, from);
+				snprintf(why, sizeof(why), "the item reads %s, the job reverses %s", r->now, from);
 			}
 		}
 	}
-	if (rc == 0 && swapped) {
+	if (rc == 0 && r->swapped) {
 		rp_from_swapped(x, it);
 		rc = region_up(x->ntgt, "the old primary, now the target", why, sizeof(why));
 	} else if (rc == 0) {
 		rc = lifecycle_check(c->v, it, "reprotect", why, sizeof(why));
 		if (rc == 0) {
 			x->snap = *it;
-			rc = reprotect_plan(c->v, x, &a);
+			rc = reprotect_plan(c->v, x, &r->a);
 		}
 		if (rc == 0 && planned && x->step >= RP_PREPARING) {
 			rp_plan_load(c->j->plan, x, from, sizeof(from));
@@ -1873,23 +1896,75 @@ static int reprotect_run(struct jobctx *c)
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
 	unlock_model();
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-	if (swapped) {
-		logmsg("job %s: item %s already reads %s: clearing the old place", c->j->id, c->item, now);
-		task(c, T_STARTREP, JOB_IN_PROGRESS);
-		maps_forget(c->v, c->item);
-		lock_model();
-		reprotect_finish(x);
-		unlock_model();
-		task(c, T_STARTREP, JOB_SUCCEEDED);
-		logmsg("item %s: reprotected, now %s", c->item, now);
-		goto out;
-	}
+	return rc;
+}
 
-	/* Creating target resources */
-	task(c, T_RESOURCES, JOB_IN_PROGRESS);
+/* Every run: the arguments; a resumed one reads its plan here (the
+ * prerequisites step does for a fresh one) and, past the preparation,
+ * finds the snapshots that guard the moved originals. */
+static int reprotect_begin(struct jobctx *c, int first)
+{
+	struct rp_run *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (r)
+		r->x = calloc(1, sizeof(*r->x));
+	if (!r || !r->x) {
+		free(r);
+		return -ENOMEM;
+	}
+	c->data = r;
+	rc = job_args(c, &r->a);
+	if (rc == 0 && first > RS_PREREQ)
+		rc = rp_open(c, r);
+	for (int i = 0; rc == 0 && !r->swapped && first > RS_PREPDISKS && i < r->x->n; i++)
+		if (r->x->d[i].how == PREP_MOVE)
+			rc = move_guard_find(c, r->x, &r->x->d[i]);
+	return rc;
+}
+
+/* A failure from the preparation on undoes it (an unmount is not a
+ * failure: what is done stays for the resume), and a run again (after
+ * waiting for a region) starts over at the prerequisites and its sync at
+ * zero: what was synchronized may be gone. */
+static void reprotect_end(struct jobctx *c, int rc)
+{
+	struct rp_run *r = c->data;
+
+	if (!r)
+		return;
+	if (rc < 0 && r->undo && !(rc == -ECANCELED && job_shutting_down(c))) {
+		reprotect_undo(r->x);
+		reprotect_claim(c, r->x, 0);
+		lock_model();
+		c->j->ck_disk = 0;
+		c->j->ck_offset = 0;
+		c->j->step = RS_PREREQ;
+		c->j->dirty = 1;
+		unlock_model();
+	}
+	for (int i = 0; i < MAX_DISKS; i++)
+		blockmap_free(r->x->maps[i]);
+	free(r->x);
+	free(r);
+	c->data = NULL;
+}
+
+static int reprotect_prereq(struct jobctx *c)
+{
+	int rc = wait_cycle_done(c);
+	return rc < 0 ? rc : rp_open(c, c->data);
+}
+
+/* Creating target resources: each is ensured, so safe to repeat. */
+static int reprotect_resources(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+	struct rp_ctx *x = r->x;
+	int rc;
+
+	if (r->swapped)
+		return 0;
 	lock_model();
 	rc = inv_rg_create(x->ntgt, x->trg, NULL);
 	if (rc == -EEXIST)
@@ -1905,35 +1980,31 @@ static int reprotect_run(struct jobctx *c)
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "cannot create the target resources: %s", strerror(-rc));
 	unlock_model();
-	task(c, T_RESOURCES, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
+	return rc;
+}
 
-	/* Preparing target disks.  A resumed job whose disks were prepared
-	 * before the stop must not copy the originals over replicas it has
-	 * partly synchronized since; one that was preparing goes by its plan
-	 * (rp_resume_prepared).  The plan is written before the first change:
-	 * a resume must know a rename may have happened. */
+/* Preparing target disks.  The plan is written before the first change: a
+ * step cut short must know a rename may have happened, and goes by its plan
+ * again (rp_resume_prepared) rather than by the half-changed inventory.  A
+ * replica already there is not made again; a moved one keeps the guard it
+ * had (move_guard). */
+static int reprotect_prepare(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+	struct rp_ctx *x = r->x;
+	int rc, was, began;
+
+	if (r->swapped)
+		return 0;
 	lock_model();
-	{
-		int k = -1;
-		for (int i = 0; i < c->j->ntasks; i++)
-			if (strcmp(c->j->tasks[i].name, T_PREPDISKS) == 0)
-				k = i;
-		prepared = k >= 0 && c->j->tasks[k].state == JOB_SUCCEEDED;
-	}
 	began = x->step >= RP_PREPARING;
-	unlock_model();
-	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
-	lock_model();
 	rc = rp_plan_save(c, x, RP_PREPARING);
 	unlock_model();
 	if (rc == 0)
 		rc = reprotect_claim(c, x, 1);
-	if (rc < 0) {
-		task(c, T_PREPDISKS, JOB_FAILED);
-		goto out;
-	}
+	if (rc < 0)
+		return rc;
+	r->undo = 1; /* the first change is next */
 	lock_model();
 	if (x->old_vm && vm_power(x->ntgt, x->old_rg, x->snap.name, 0, &was) == 0 && was)
 		x->powered_off = 1;
@@ -1960,12 +2031,6 @@ static int reprotect_run(struct jobctx *c)
 	unlock_model();
 	for (int i = 0; i < x->n && rc == 0; i++) {
 		struct rp_disk *d = &x->d[i];
-		int have;
-		lock_model();
-		have = disk_at(x->ntgt, d->managed, d->rep_parent, d->rep) != NULL;
-		unlock_model();
-		if (prepared && have && d->how != PREP_MOVE)
-			continue;
 		if (d->how == PREP_MOVE)
 			rc = move_guard(c, x, d, began);
 		else if (d->how == PREP_COPY)
@@ -1975,92 +2040,208 @@ static int reprotect_run(struct jobctx *c)
 		if (rc < 0 && rc != -ECANCELED)
 			job_fail_msg(c, "cannot copy disk %s in %s: %s", d->name, x->ntgt->name, strerror(-rc));
 	}
-	task(c, T_PREPDISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto undo;
+	return rc;
+}
+/* The replica side's page hashes of every disk into x->maps, those not
+ * there yet: the deltas step makes them; a job resumed past it makes them
+ * again (they live in memory only), counting its bytes as compared only
+ * where the synchronization still follows (count). */
+static int rp_maps(struct jobctx *c, struct rp_ctx *x, int count)
+{
+	char rkey[1024];
+	uint64_t done = 0;
+	int rc = 0;
 
-	/* Identifying the deltas: the replica side's page hashes */
-	task(c, T_DELTAS, JOB_IN_PROGRESS);
-	for (int i = 0; i < x->n; i++)
-		total += x->d[i].size;
-	job_set_total(c, total);
 	for (int i = 0; i < x->n && rc == 0; i++) {
+		if (x->maps[i]) {
+			done += x->d[i].size;
+			continue;
+		}
 		disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
 		if (last_cycle_map(c, x, i, rkey, &x->maps[i])) {
 			logmsg("item %s: replica disk %s is as the last cycle read it: its hash map stands in "
 			       "for reading it", x->snap.name, x->d[i].rep);
-			job_count_compared(c, (done + x->d[i].size) / 2);
+			if (count)
+				job_count_compared(c, (done + x->d[i].size) / 2);
 		} else {
-			rc = hash_disk(c, x->ntgt->be, rkey, x->d[i].size, &x->maps[i], done);
+			rc = hash_disk(c, x->ntgt->be, rkey, x->d[i].size, &x->maps[i], count ? done : UINT64_MAX);
 		}
 		done += x->d[i].size;
 		if (rc < 0 && rc != -ECANCELED)
 			job_fail_msg(c, "cannot read replica disk %s: %s", x->d[i].rep, strerror(-rc));
 	}
-	task(c, T_DELTAS, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto undo;
+	return rc;
+}
 
-	/* Synchronizing: the source's pages against those hashes; only
-	 * differing pages cross to the old primary.  The second pass: its
-	 * bytes count as the second half of bytes-compared. */
-	task(c, T_SYNC, JOB_IN_PROGRESS);
-	{
-		/* resumed: bytes-transferred counts on from the record */
-		struct jobprog jp = {.c = c, .offset = total / 2, .halve = 1, .base_transferred = job_sent(c)};
-		int ck_disk;
-		uint64_t ck_off;
-		/* A job resumed after an unmount or a crash continues where its
-		 * checkpoint says everything before is final on the replica. */
-		lock_model();
-		ck_disk = c->j->ck_disk;
-		ck_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
-		unlock_model();
-		for (int i = 0; i < x->n && rc == 0; i++) {
-			struct delta_opts opts = {0};
-			struct delta_stats st = {0};
-			if (i < ck_disk) {
-				jp.base_compared += x->d[i].size;
-				continue;
-			}
-			disk_key(x->d[i].managed, x->d[i].src_parent, x->d[i].name, skey, sizeof(skey));
-			disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
-			opts.map = x->maps[i];
-			opts.map_trusted = 1;
-			opts.bwlimit = x->snap.bwlimit;
-			opts.progress = job_delta_progress;
-			opts.progress_arg = &jp;
-			if (i == ck_disk && ck_off) {
-				opts.start_offset = ck_off < x->d[i].size ? ck_off : x->d[i].size;
-				logmsg("item %s: synchronizing disk %d resumes at %llu bytes", x->snap.name, i,
-				       (unsigned long long)opts.start_offset);
-			}
-			lock_model();
-			c->j->ck_disk = i;
-			c->j->ck_offset = opts.start_offset;
-			c->j->dirty = 1;
-			unlock_model();
-			rc = sync_disk(x->nsrc->be, skey, x->ntgt->be, rkey, &opts, &st);
+static uint64_t rp_total(const struct rp_ctx *x)
+{
+	uint64_t total = 0;
+	for (int i = 0; i < x->n; i++)
+		total += x->d[i].size;
+	return total;
+}
+
+/* Identifying the deltas: hashing again is reading again. */
+static int reprotect_deltas(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+
+	if (r->swapped)
+		return 0;
+	r->undo = 1;
+	job_set_total(c, rp_total(r->x));
+	return rp_maps(c, r->x, 1);
+}
+
+/* Synchronizing: the source's pages against those hashes; only differing
+ * pages cross to the old primary.  The second pass: its bytes count as the
+ * second half of bytes-compared.  A step cut short (an unmount, a crash)
+ * continues where its checkpoint says everything before is final on the
+ * replica. */
+static int reprotect_sync(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+	struct rp_ctx *x = r->x;
+	uint64_t total = rp_total(x), ck_off;
+	struct jobprog jp;
+	char skey[1024], rkey[1024];
+	int rc, ck_disk;
+
+	if (r->swapped)
+		return 0;
+	r->undo = 1;
+	job_set_total(c, total);
+	rc = rp_maps(c, x, 1);
+	/* resumed: bytes-transferred counts on from the record */
+	jp = (struct jobprog){.c = c, .offset = total / 2, .halve = 1, .base_transferred = job_sent(c)};
+	lock_model();
+	ck_disk = c->j->ck_disk;
+	ck_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
+	unlock_model();
+	for (int i = 0; i < x->n && rc == 0; i++) {
+		struct delta_opts opts = {0};
+		struct delta_stats st = {0};
+		if (i < ck_disk) {
 			jp.base_compared += x->d[i].size;
-			jp.base_transferred += st.bytes_transferred;
-			if (rc < 0 && rc != -ECANCELED)
-				job_fail_msg(c, "cannot synchronize disk %s: %s", x->d[i].name, strerror(-rc));
+			continue;
 		}
+		disk_key(x->d[i].managed, x->d[i].src_parent, x->d[i].name, skey, sizeof(skey));
+		disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
+		opts.map = x->maps[i];
+		opts.map_trusted = 1;
+		opts.bwlimit = x->snap.bwlimit;
+		opts.progress = job_delta_progress;
+		opts.progress_arg = &jp;
+		if (i == ck_disk && ck_off) {
+			opts.start_offset = ck_off < x->d[i].size ? ck_off : x->d[i].size;
+			logmsg("item %s: synchronizing disk %d resumes at %llu bytes", x->snap.name, i,
+			       (unsigned long long)opts.start_offset);
+		}
+		lock_model();
+		c->j->ck_disk = i;
+		c->j->ck_offset = opts.start_offset;
+		c->j->dirty = 1;
+		unlock_model();
+		rc = sync_disk(x->nsrc->be, skey, x->ntgt->be, rkey, &opts, &st);
+		jp.base_compared += x->d[i].size;
+		jp.base_transferred += st.bytes_transferred;
+		if (rc < 0 && rc != -ECANCELED)
+			job_fail_msg(c, "cannot synchronize disk %s: %s", x->d[i].name, strerror(-rc));
 	}
-	task(c, T_SYNC, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto undo;
+	return rc;
+}
 
-	/* Starting delta replication: the first point, then the swap. */
-	task(c, T_STARTREP, JOB_IN_PROGRESS);
-	if (job_cancelled(c)) {
-		rc = -ECANCELED;
-		goto undo;
+/* model_lock held: the item reads the new direction, with ch as its chain
+ * (taken: *ch is NULL after).  A refused record puts the old direction
+ * back into the model, and ch stays the caller's. */
+static int rp_swap(struct jobctx *c, struct rp_ctx *x, struct rpchain **ch)
+{
+	struct policy_rec *p;
+	struct item_rec *it;
+	int rc = 0;
+
+	if (x->net_src[0] && !mapping_find(c->v, x->nsrc->name, x->net_src)) {
+		char target[2 * NAME_MAX_];
+		snprintf(target, sizeof(target), "%s/%s", x->ntgt->name, x->net_tgt);
+		if (mapping_add(c->v, x->nsrc->name, x->net_src, target) < 0)
+			logmsg("item %s: cannot add the network mapping %s/%s -> %s", x->snap.name, x->nsrc->name,
+			       x->net_src, target);
 	}
+	it = item_find(c->v, c->item);
+	if (!it)
+		return 0;
+	p = policy_find(c->v, it->policy);
+	snprintf(it->source_region, sizeof(it->source_region), "%s", x->nsrc->name);
+	snprintf(it->target_region, sizeof(it->target_region), "%s", x->ntgt->name);
+	snprintf(it->active_region, sizeof(it->active_region), "%s", x->nsrc->name);
+	snprintf(it->vm_rg, sizeof(it->vm_rg), "%s", x->snap.target_rg);
+	snprintf(it->target_rg, sizeof(it->target_rg), "%s", x->trg);
+	snprintf(it->target_sa, sizeof(it->target_sa), "%s", x->any_unmanaged ? x->tsa : "");
+	snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", x->cache);
+	snprintf(it->aset, sizeof(it->aset), "%s", x->aset);
+	snprintf(it->network, sizeof(it->network), "%s", x->net_src);
+	for (int i = 0; i < x->n; i++) {
+		struct item_disk *d = &it->disks[i];
+		d->managed = x->d[i].managed;
+		snprintf(d->src_parent, sizeof(d->src_parent), "%s", x->d[i].src_parent);
+		snprintf(d->replica, sizeof(d->replica), "%s", x->d[i].rep);
+		snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", x->d[i].rep_parent);
+		d->replica_managed = x->d[i].managed;
+		d->synced_bytes = x->d[i].size;
+		snprintf(d->state, sizeof(d->state), "Protected");
+	}
+	it->resync_required = 0;
+	it->resync_why[0] = '\0';
+	it->failing = 0;
+	it->fail_reason[0] = '\0';
+	item_close_chain(it);
+	it->chain = *ch;
+	*ch = NULL;
+	it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
+	rc = persist_item(c->v, it);
+	if (rc < 0) {
+		/* The record still reads the old direction: so must the model,
+		 * and nothing old may go. */
+		item_take_direction(it, &x->snap);
+		*ch = it->chain;
+		it->chain = NULL;
+		snprintf(c->j->error, sizeof(c->j->error), "cannot save the reversed item: %s", strerror(-rc));
+	}
+	return rc;
+}
+
+/* Starting delta replication: the first point, then the swap.  A step cut
+ * short after the swap finds the item reversed (r->swapped) and only clears
+ * the old place, which is safe to repeat. */
+static int reprotect_start(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+	struct rp_ctx *x = r->x;
+	struct rpchain *ch = NULL;
+	struct rp_point pt;
+	char rkey[1024];
+	int rc, saving;
+	pthread_t saver;
+
+	if (r->swapped) {
+		logmsg("job %s: item %s already reads %s: clearing the old place", c->j->id, c->item, r->now);
+		maps_forget(c->v, c->item);
+		lock_model();
+		reprotect_finish(x);
+		unlock_model();
+		logmsg("item %s: reprotected, now %s", c->item, r->now);
+		return 0;
+	}
+	r->undo = 1;
+	if (job_cancelled(c))
+		return -ECANCELED;
+	rc = rp_maps(c, x, 0); /* resumed past the deltas: the new maps again */
+	if (rc < 0)
+		return rc;
 	rc = reprotect_chain(c->v, x, &ch, &pt);
 	if (rc < 0) {
 		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
-		goto undo;
+		return rc;
 	}
 	/* The swap is next: a job resumed after it must find it recorded that
 	 * it was under way, with every task before it done. */
@@ -2069,7 +2250,7 @@ static int reprotect_run(struct jobctx *c)
 	unlock_model();
 	if (rc < 0) {
 		rpchain_close(ch);
-		goto undo;
+		return rc;
 	}
 	/* The new replicas' maps go out while the records change: a map is a
 	 * megabyte per 256 MiB of disk, a round trip's worth on a remote
@@ -2082,53 +2263,7 @@ static int reprotect_run(struct jobctx *c)
 		reprotect_save_maps(x);
 	maps_forget(c->v, c->item);
 	lock_model();
-	if (x->net_src[0] && !mapping_find(c->v, x->nsrc->name, x->net_src)) {
-		char target[2 * NAME_MAX_];
-		snprintf(target, sizeof(target), "%s/%s", x->ntgt->name, x->net_tgt);
-		if (mapping_add(c->v, x->nsrc->name, x->net_src, target) < 0)
-			logmsg("item %s: cannot add the network mapping %s/%s -> %s", x->snap.name, x->nsrc->name,
-			       x->net_src, target);
-	}
-	it = item_find(c->v, c->item);
-	if (it) {
-		struct policy_rec *p = policy_find(c->v, it->policy);
-		snprintf(it->source_region, sizeof(it->source_region), "%s", x->nsrc->name);
-		snprintf(it->target_region, sizeof(it->target_region), "%s", x->ntgt->name);
-		snprintf(it->active_region, sizeof(it->active_region), "%s", x->nsrc->name);
-		snprintf(it->vm_rg, sizeof(it->vm_rg), "%s", x->snap.target_rg);
-		snprintf(it->target_rg, sizeof(it->target_rg), "%s", x->trg);
-		snprintf(it->target_sa, sizeof(it->target_sa), "%s", x->any_unmanaged ? x->tsa : "");
-		snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", x->cache);
-		snprintf(it->aset, sizeof(it->aset), "%s", x->aset);
-		snprintf(it->network, sizeof(it->network), "%s", x->net_src);
-		for (int i = 0; i < x->n; i++) {
-			struct item_disk *d = &it->disks[i];
-			d->managed = x->d[i].managed;
-			snprintf(d->src_parent, sizeof(d->src_parent), "%s", x->d[i].src_parent);
-			snprintf(d->replica, sizeof(d->replica), "%s", x->d[i].rep);
-			snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", x->d[i].rep_parent);
-			d->replica_managed = x->d[i].managed;
-			d->synced_bytes = x->d[i].size;
-			snprintf(d->state, sizeof(d->state), "Protected");
-		}
-		it->resync_required = 0;
-		it->resync_why[0] = '\0';
-		it->failing = 0;
-		it->fail_reason[0] = '\0';
-		item_close_chain(it);
-		it->chain = ch;
-		ch = NULL;
-		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
-		rc = persist_item(c->v, it);
-		if (rc < 0) {
-			/* The record still reads the old direction: so must the
-			 * model, and nothing old may go. */
-			item_take_direction(it, &x->snap);
-			ch = it->chain;
-			it->chain = NULL;
-			snprintf(c->j->error, sizeof(c->j->error), "cannot save the reversed item: %s", strerror(-rc));
-		}
-	}
+	rc = rp_swap(c, x, &ch);
 	/* Only once the item's record names the new replicas does the old
 	 * place go: the originals copied to -ASRReplica and the old VM. */
 	if (rc == 0)
@@ -2138,7 +2273,7 @@ static int reprotect_run(struct jobctx *c)
 		rpchain_close(ch);
 		if (saving)
 			pthread_join(saver, NULL);
-		goto undo;
+		return rc;
 	}
 	for (int i = 0; i < x->n; i++) { /* no cancel can come now: the originals' snapshots go */
 		struct rp_disk *d = &x->d[i];
@@ -2150,36 +2285,24 @@ static int reprotect_run(struct jobctx *c)
 	if (ch)
 		rpchain_close(ch); /* the item went away meanwhile */
 	lock_model();
-	it = item_find(c->v, c->item);
-	ch = it ? it->chain : NULL;
+	{
+		struct item_rec *it = item_find(c->v, c->item);
+		ch = it ? it->chain : NULL;
+	}
 	unlock_model();
 	if (ch)
 		item_points_refresh(c->v, c->item, ch);
 	if (saving)
 		pthread_join(saver, NULL);
-	task(c, T_STARTREP, JOB_SUCCEEDED);
 	logmsg("item %s: reprotected, now %s -> %s", c->item, x->nsrc->name, x->ntgt->name);
-	rc = 0;
-	goto out;
-undo:
-	/* An unmount is not a cancel: keep what is done for the resume. */
-	if (!(rc == -ECANCELED && job_shutting_down(c))) {
-		reprotect_undo(x);
-		reprotect_claim(c, x, 0);
-		/* What was synchronized may be gone: a run again (after waiting
-		 * for a region) starts its sync over. */
-		lock_model();
-		c->j->ck_disk = 0;
-		c->j->ck_offset = 0;
-		c->j->dirty = 1;
-		unlock_model();
-	}
-out:
-	for (int i = 0; i < MAX_DISKS; i++)
-		blockmap_free(x->maps[i]);
-	free(x);
-	return rc;
+	return 0;
 }
+
+static const struct job_step reprotect_steps[] = {
+	{RS_PREREQ, reprotect_prereq}, {RS_RESOURCES, reprotect_resources}, {RS_PREPDISKS, reprotect_prepare},
+	{RS_DELTAS, reprotect_deltas}, {RS_SYNC, reprotect_sync},           {RS_STARTREP, reprotect_start},
+	{0, NULL},
+};
 
 static const struct job_type JT_REPROTECT = {
 	.name = "Reprotect",
@@ -2188,7 +2311,9 @@ static const struct job_type JT_REPROTECT = {
 	.running_state = "ReprotectInProgress",
 	.done_state = "Protected",
 	.failed_state = "ReprotectFailed",
-	.run = reprotect_run,
+	.steps = reprotect_steps,
+	.begin = reprotect_begin,
+	.end = reprotect_end,
 };
 
 /* ---- Test failover and its cleanup ---- */
