@@ -9,14 +9,14 @@
  * A job is created NotStarted by a control write (job_submit, model_lock
  * held), becomes InProgress on a worker, runs its type's steps (run_steps;
  * a type not yet made of steps has one run() function), and ends
- * Succeeded, Failed or Cancelled.  The record is written at the end of each
- * step with the number of steps done, so a job resumed after a crash goes on
- * at its first unfinished step.  Its record (tasks, counters,
- * checkpoint) is written when it is created and when it ends; in between,
- * task changes and every 2 s of data movement mark it dirty and jobs_flush()
- * writes it within a scheduler tick (or before the next other record of its
- * vault), so a job's steps do not wait for its record.  A step whose undo a
- * resumed job must know about calls job_save() first.  A run that could not
+ * Succeeded, Failed or Cancelled.  Its record (tasks, counters, checkpoint,
+ * steps done) is written when it is created, when a step is done (so a job
+ * resumed after a crash goes on at its first unfinished step) and when it
+ * ends; in between, task changes and every 2 s of data movement mark it
+ * dirty and jobs_flush() writes it within a scheduler tick (or before the
+ * next other record of its vault), so the work inside a step does not wait
+ * for its record.  Work whose undo a resumed job must know about calls
+ * job_save() first.  A run that could not
  * reach a region waits for it and goes again (wait_for_region).  At
  * shut-down running jobs are told to stop at their next checkpoint and stay
  * InProgress on disk; job_resume_all() queues them again at the next start,
