@@ -209,22 +209,6 @@ static int mapping_add(struct vault_rec *v, const char *src, const char *vnet, c
 
 /* ---- job helpers ---- */
 
-static int task_index(struct jobctx *c, const char *name)
-{
-	int idx = -1;
-	lock_model();
-	for (int i = 0; i < c->j->ntasks; i++)
-		if (strcmp(c->j->tasks[i].name, name) == 0)
-			idx = i;
-	unlock_model();
-	return idx;
-}
-
-static void task(struct jobctx *c, const char *name, int state)
-{
-	job_task(c, task_index(c, name), state); /* a dropped task (-1) is ignored */
-}
-
 /* model_lock held: remove a task that does not apply from a new job. */
 static void job_drop_task(struct vault_rec *v, struct job_rec *j, const char *name)
 {
@@ -642,18 +626,6 @@ static int check_point(struct vault_rec *v, struct item_rec *it, const char *con
 #define T_FAILOVER "Start failover"
 #define T_STARTVM "Start the replica virtual machine"
 
-/* Parse the job's arguments and mark the prerequisites check in progress;
- * with wait set, let a replication cycle in flight finish first.
- * model_lock must NOT be held. */
-static int prereq_begin(struct jobctx *c, struct op_args *a, int wait)
-{
-	int rc = job_args(c, a);
-	if (rc < 0)
-		return rc;
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	return wait ? wait_cycle_done(c) : 0;
-}
-
 static uint64_t item_bytes(const struct item_rec *it)
 {
 	uint64_t t = 0;
@@ -761,18 +733,64 @@ static int build_target(struct jobctx *c, struct region *tgt, const struct item_
 	return rc;
 }
 
-/* What failover's steps share: its arguments, the item as it read when the
- * job (or its resume) began, its regions and recovery points. */
-struct fo_ctx {
+/* What the steps of an operation on the target side (failover, change
+ * recovery point, test failover) share: its arguments, the item as it read
+ * when the job (or its resume) began, its regions and recovery points, the
+ * point it uses, and the VM this run powered off (restarted if it fails). */
+struct op_ctx {
 	struct op_args a;
 	struct item_rec snap;
 	struct region *src, *tgt;
 	struct rpchain *ch;
-	int stopped; /* this run powered the source VM off */
+	char point[RP_ID_MAX];
+	char vnet[NAME_MAX_];
+	struct region *stop_r; /* where the VM this run powered off runs, or NULL */
+	char stop_rg[NAME_MAX_];
 };
 
-/* Read the item, its regions and its points into x (model_lock NOT held). */
-static int fo_load(struct jobctx *c, struct fo_ctx *x)
+/* A type's reading of the item, regions and points into x (model_lock NOT
+ * held); its prerequisites step calls it, and begin on a resume. */
+typedef int (*op_load_fn)(struct jobctx *c, struct op_ctx *x);
+
+static int op_begin(struct jobctx *c, int first, op_load_fn load)
+{
+	struct op_ctx *x = calloc(1, sizeof(*x));
+	int rc;
+
+	if (!x)
+		return -ENOMEM;
+	c->data = x;
+	rc = job_args(c, &x->a);
+	if (rc == 0 && first > 0) /* resumed: the prerequisites step read these */
+		rc = load(c, x);
+	return rc;
+}
+
+static void op_end(struct jobctx *c, int rc)
+{
+	struct op_ctx *x = c->data;
+
+	if (x && rc < 0 && x->stop_r)
+		vm_restart(x->stop_r, x->stop_rg, x->snap.name);
+	free(x);
+	c->data = NULL;
+}
+
+/* Power off the item's VM in region r, resource group rg, noting it in x
+ * when it was running.  Safe to repeat: a VM already off was not running.
+ * model_lock held. */
+static int op_vm_stop(struct op_ctx *x, struct region *r, const char *rg)
+{
+	int stopped = 0, rc = vm_stop(r, rg, x->snap.name, &stopped);
+
+	if (rc == 0 && stopped) {
+		x->stop_r = r;
+		snprintf(x->stop_rg, sizeof(x->stop_rg), "%s", rg);
+	}
+	return rc;
+}
+
+static int fo_load(struct jobctx *c, struct op_ctx *x)
 {
 	int rc = snap_item(c, &x->snap, "the recovery region", &x->src, &x->tgt, NULL);
 	if (rc == 0)
@@ -782,26 +800,7 @@ static int fo_load(struct jobctx *c, struct fo_ctx *x)
 
 static int failover_begin(struct jobctx *c, int first)
 {
-	struct fo_ctx *x = calloc(1, sizeof(*x));
-	int rc;
-
-	if (!x)
-		return -ENOMEM;
-	c->data = x;
-	rc = job_args(c, &x->a);
-	if (rc == 0 && first > 0) /* resumed: the prerequisites step read these */
-		rc = fo_load(c, x);
-	return rc;
-}
-
-static void failover_end(struct jobctx *c, int rc)
-{
-	struct fo_ctx *x = c->data;
-
-	if (x && rc < 0 && x->stopped)
-		vm_restart(x->src, x->snap.vm_rg, x->snap.name);
-	free(x);
-	c->data = NULL;
+	return op_begin(c, first, fo_load);
 }
 
 static int failover_prereq(struct jobctx *c)
@@ -810,17 +809,16 @@ static int failover_prereq(struct jobctx *c)
 	return rc < 0 ? rc : fo_load(c, c->data);
 }
 
-/* Powering off is safe to repeat: a VM already off was not running. */
 static int failover_shutdown(struct jobctx *c)
 {
-	struct fo_ctx *x = c->data;
+	struct op_ctx *x = c->data;
 	char why[300];
 	int rc;
 
 	lock_model();
 	rc = region_up(x->src, "the source", why, sizeof(why));
 	if (rc == 0)
-		rc = vm_stop(x->src, x->snap.vm_rg, x->snap.name, &x->stopped);
+		rc = op_vm_stop(x, x->src, x->snap.vm_rg);
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "cannot shut down %s: %s", x->snap.name,
 			 rc == -EHOSTUNREACH ? why : strerror(-rc));
@@ -831,7 +829,7 @@ static int failover_shutdown(struct jobctx *c)
 /* A cycle run again after a crash ships what changed since its last point. */
 static int failover_synclast(struct jobctx *c)
 {
-	struct fo_ctx *x = c->data;
+	struct op_ctx *x = c->data;
 	char why[300];
 	int up, rc = 0;
 
@@ -853,7 +851,7 @@ static int failover_synclast(struct jobctx *c)
 /* Building the target disks again from the point rewrites them whole. */
 static int failover_build(struct jobctx *c)
 {
-	struct fo_ctx *x = c->data;
+	struct op_ctx *x = c->data;
 	struct dtarget dt[MAX_DISKS];
 	char point[RP_ID_MAX], vnet[NAME_MAX_];
 	int rc, n;
@@ -871,7 +869,7 @@ static int failover_build(struct jobctx *c)
 /* The VM record is put whole: a second put is the same VM. */
 static int failover_startvm(struct jobctx *c)
 {
-	struct fo_ctx *x = c->data;
+	struct op_ctx *x = c->data;
 	struct dtarget dt[MAX_DISKS];
 	struct item_rec *it;
 	struct vm_info vi;
@@ -913,7 +911,7 @@ static const struct job_type JT_FAILOVER = {
 	.failed_state = "FailoverFailed",
 	.steps = failover_steps,
 	.begin = failover_begin,
-	.end = failover_end,
+	.end = op_end,
 };
 
 /* ---- Change recovery point ---- */
@@ -921,58 +919,71 @@ static const struct job_type JT_FAILOVER = {
 #define T_CRP "Change recovery point"
 #define T_STARTVM2 "Start the virtual machine"
 
-static int crp_run(struct jobctx *c)
+static int crp_load(struct jobctx *c, struct op_ctx *x)
 {
-	struct item_rec *snap = malloc(sizeof(*snap));
-	struct op_args a;
-	struct region *tgt = NULL;
-	struct rpchain *ch = NULL;
-	struct dtarget dt[MAX_DISKS];
-	char point[RP_ID_MAX];
-	int rc, n, was = 0, stopped = 0;
-
-	if (!snap)
-		return -ENOMEM;
-	rc = prereq_begin(c, &a, 0);
-	if (rc < 0)
-		goto out;
-	rc = snap_item(c, snap, "where the failed-over VM runs", NULL, &tgt, NULL);
+	int rc = snap_item(c, &x->snap, "where the failed-over VM runs", NULL, &x->tgt, NULL);
 	if (rc == 0)
-		rc = open_points(c, &ch, a.point, point);
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-
-	task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
-	lock_model();
-	rc = vm_stop(tgt, snap->target_rg, snap->name, &stopped);
-	unlock_model();
-	task(c, T_SHUTDOWN, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-
-	task(c, T_CRP, JOB_IN_PROGRESS);
-	n = item_targets(snap, "", dt);
-	rc = build_from_point(c, tgt, ch, point, n, dt, 10, 90);
-	task(c, T_CRP, rc ? (rc == -ECANCELED ? JOB_CANCELLED : JOB_FAILED) : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-	logmsg("item %s: the failed-over VM now runs from point %s", c->item, point);
-
-	task(c, T_STARTVM2, JOB_IN_PROGRESS);
-	lock_model();
-	rc = vm_power(tgt, snap->target_rg, snap->name, 1, &was);
-	if (rc == -ENOENT)
-		rc = 0;
-	stopped = 0;
-	unlock_model();
-	task(c, T_STARTVM2, rc ? JOB_FAILED : JOB_SUCCEEDED);
-out:
-	if (rc < 0 && stopped)
-		vm_restart(tgt, snap->target_rg, snap->name);
-	free(snap);
+		rc = open_points(c, &x->ch, x->a.point, x->point);
 	return rc;
 }
+
+static int crp_begin(struct jobctx *c, int first)
+{
+	return op_begin(c, first, crp_load);
+}
+
+static int crp_prereq(struct jobctx *c)
+{
+	return crp_load(c, c->data);
+}
+
+static int crp_shutdown(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	int rc;
+
+	lock_model();
+	rc = op_vm_stop(x, x->tgt, x->snap.target_rg);
+	unlock_model();
+	return rc;
+}
+
+/* Building the disks again from the point rewrites them whole (a cancel
+ * leaves the task to the job's end, which shows it Cancelled). */
+static int crp_build(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	struct dtarget dt[MAX_DISKS];
+	int n = item_targets(&x->snap, "", dt);
+	int rc = build_from_point(c, x->tgt, x->ch, x->point, n, dt, 10, 90);
+
+	if (rc == 0)
+		logmsg("item %s: the failed-over VM now runs from point %s", c->item, x->point);
+	return rc;
+}
+
+/* Powering on is safe to repeat. */
+static int crp_startvm(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	int rc, was = 0;
+
+	lock_model();
+	rc = vm_power(x->tgt, x->snap.target_rg, x->snap.name, 1, &was);
+	if (rc == -ENOENT)
+		rc = 0;
+	x->stop_r = NULL;
+	unlock_model();
+	return rc;
+}
+
+/* Change recovery point's tasks, in the order of JT_CRP.tasks. */
+enum { CRP_PREREQ, CRP_SHUTDOWN, CRP_BUILD, CRP_STARTVM };
+
+static const struct job_step crp_steps[] = {
+	{CRP_PREREQ, crp_prereq}, {CRP_SHUTDOWN, crp_shutdown}, {CRP_BUILD, crp_build},
+	{CRP_STARTVM, crp_startvm}, {0, NULL},
+};
 
 static const struct job_type JT_CRP = {
 	.name = "Change recovery point",
@@ -981,7 +992,9 @@ static const struct job_type JT_CRP = {
 	.running_state = "ChangeRecoveryPointInProgress",
 	.done_state = "FailedOver",
 	.failed_state = NULL,
-	.run = crp_run,
+	.steps = crp_steps,
+	.begin = crp_begin,
+	.end = op_end,
 };
 
 /* ---- Commit ---- */
@@ -2322,65 +2335,120 @@ static const struct job_type JT_REPROTECT = {
 #define T_STARTTEST "Start the virtual machine"
 #define T_DELTEST "Delete the test virtual machine"
 
-static int test_failover_run(struct jobctx *c)
+/* The point a test failover builds from, in the job's plan: cycles go on
+ * while it runs, so a resumed one names the point its disks came from
+ * rather than the newest.  model_lock held. */
+static int tf_point_save(struct jobctx *c, const char *point)
 {
-	struct item_rec *it, *snap = malloc(sizeof(*snap));
-	struct op_args a;
-	struct region *tgt = NULL;
-	struct rpchain *ch = NULL;
+	json_object *o = json_object_new_object();
+	const char *txt;
+	int rc = -ENOMEM;
+
+	if (o && json_object_object_add(o, "point", json_object_new_string(point)) == 0 &&
+	    (txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) != NULL) {
+		snprintf(c->j->plan, sizeof(c->j->plan), "%s", txt);
+		rc = persist_job(c->v, c->j);
+	}
+	json_object_put(o);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot record the test failover's point: %s",
+			 strerror(-rc));
+	return rc;
+}
+
+/* model_lock held: the point recorded by tf_point_save into point, if any. */
+static void tf_point_load(struct jobctx *c, char point[RP_ID_MAX])
+{
+	json_object *o = c->j->plan[0] ? json_tokener_parse(c->j->plan) : NULL;
+
+	if (o && jstr_of(o, "point")[0])
+		snprintf(point, RP_ID_MAX, "%s", jstr_of(o, "point"));
+	json_object_put(o);
+}
+
+static int tf_load(struct jobctx *c, struct op_ctx *x)
+{
+	int rc = snap_item(c, &x->snap, "the recovery region", NULL, &x->tgt, x->vnet);
+
+	if (rc == 0)
+		rc = open_points(c, &x->ch, x->a.point, x->point);
+	if (rc < 0)
+		return rc;
+	lock_model();
+	tf_point_load(c, x->point);
+	unlock_model();
+	if (x->a.network[0]) {
+		snprintf(x->vnet, sizeof(x->vnet), "%s", x->a.network);
+	} else {
+		char base[NAME_MAX_];
+		snprintf(base, sizeof(base), "%s", x->vnet);
+		snprintf(x->vnet, sizeof(x->vnet), "%.85s-test", base);
+	}
+	return 0;
+}
+
+static int tf_begin(struct jobctx *c, int first)
+{
+	return op_begin(c, first, tf_load);
+}
+
+static int tf_prereq(struct jobctx *c)
+{
+	int rc = wait_cycle_done(c);
+	return rc < 0 ? rc : tf_load(c, c->data);
+}
+
+/* The point is recorded first; building again rewrites the disks whole. */
+static int tf_create(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
 	struct dtarget dt[MAX_DISKS];
-	struct vm_info vi;
-	char point[RP_ID_MAX], vnet[NAME_MAX_], vmname[NAME_MAX_ + 8];
 	int rc, n;
 
-	if (!snap)
-		return -ENOMEM;
-	rc = prereq_begin(c, &a, 1);
-	if (rc < 0)
-		goto out;
-	rc = snap_item(c, snap, "the recovery region", NULL, &tgt, vnet);
-	if (rc == 0)
-		rc = open_points(c, &ch, a.point, point);
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-	if (a.network[0])
-		snprintf(vnet, sizeof(vnet), "%s", a.network);
-	else {
-		char base[NAME_MAX_];
-		snprintf(base, sizeof(base), "%s", vnet);
-		snprintf(vnet, sizeof(vnet), "%.85s-test", base);
-	}
-	snprintf(vmname, sizeof(vmname), "%.85s-test", snap->name);
-
-	task(c, T_CREATETEST, JOB_IN_PROGRESS);
-	rc = build_target(c, tgt, snap, 1, vnet, ch, point, dt, &n);
-	task(c, T_CREATETEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-
-	task(c, T_STARTTEST, JOB_IN_PROGRESS);
-	vm_from_targets(&vi, vmname, snap->target_rg, snap->target_region, vnet, "", n, dt);
 	lock_model();
-	rc = vm_put(tgt, &vi);
+	rc = tf_point_save(c, x->point);
+	unlock_model();
+	if (rc == 0)
+		rc = build_target(c, x->tgt, &x->snap, 1, x->vnet, x->ch, x->point, dt, &n);
+	return rc;
+}
+
+/* The VM record is put whole: a second put is the same VM. */
+static int tf_start(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	struct dtarget dt[MAX_DISKS];
+	struct item_rec *it;
+	struct vm_info vi;
+	char vmname[NAME_MAX_ + 8];
+	int rc, n = item_targets(&x->snap, "-test", dt);
+
+	snprintf(vmname, sizeof(vmname), "%.85s-test", x->snap.name);
+	vm_from_targets(&vi, vmname, x->snap.target_rg, x->snap.target_region, x->vnet, "", n, dt);
+	lock_model();
+	rc = vm_put(x->tgt, &vi);
 	it = item_find(c->v, c->item);
 	if (rc < 0) {
 		snprintf(c->j->error, sizeof(c->j->error), "cannot create VM %s: %s", vmname, strerror(-rc));
 		for (int i = 0; i < n; i++)
-			inv_disk_delete(tgt, dt[i].managed, dt[i].parent, dt[i].name);
+			inv_disk_delete(x->tgt, dt[i].managed, dt[i].parent, dt[i].name);
 	} else if (it) {
 		snprintf(it->test_failover, sizeof(it->test_failover), "Succeeded: %s in %s/%s from %s network %s",
-			 vmname, snap->target_region, snap->target_rg, point, vnet);
-		snprintf(it->tf_region, sizeof(it->tf_region), "%s", snap->target_region);
-		snprintf(it->tf_rg, sizeof(it->tf_rg), "%s", snap->target_rg);
+			 vmname, x->snap.target_region, x->snap.target_rg, x->point, x->vnet);
+		snprintf(it->tf_region, sizeof(it->tf_region), "%s", x->snap.target_region);
+		snprintf(it->tf_rg, sizeof(it->tf_rg), "%s", x->snap.target_rg);
 		persist_item(c->v, it);
 	}
 	unlock_model();
-	task(c, T_STARTTEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
-out:
-	free(snap);
 	return rc;
 }
+
+/* Test failover's tasks, in the order of JT_TEST_FAILOVER.tasks. */
+enum { TF_PREREQ, TF_CREATE, TF_START };
+
+static const struct job_step tf_steps[] = {
+	{TF_PREREQ, tf_prereq}, {TF_CREATE, tf_create}, {TF_START, tf_start}, {0, NULL},
+};
 
 static const struct job_type JT_TEST_FAILOVER = {
 	.name = "Test failover",
@@ -2389,33 +2457,52 @@ static const struct job_type JT_TEST_FAILOVER = {
 	.running_state = NULL,
 	.done_state = NULL,
 	.failed_state = NULL,
-	.run = test_failover_run,
+	.steps = tf_steps,
+	.begin = tf_begin,
+	.end = op_end,
 };
 
-static int cleanup_tf_run(struct jobctx *c)
+/* Where the item's test VM is; the job's error says why it cannot be
+ * reached (model_lock NOT held). */
+static int cleanup_tf_region(struct jobctx *c, struct region **r)
+{
+	struct item_rec *it;
+	char why[300];
+	int rc;
+
+	lock_model();
+	it = item_find(c->v, c->item);
+	*r = it ? region_find(it->tf_region) : NULL;
+	rc = !it ? -ENOENT : region_up(*r, "where the test VM is", why, sizeof(why));
+	if (rc == -EHOSTUNREACH)
+		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+	unlock_model();
+	return rc;
+}
+
+static int cleanup_tf_prereq(struct jobctx *c)
+{
+	struct op_args a;
+	struct region *r;
+	int rc = job_args(c, &a);
+
+	return rc < 0 ? rc : cleanup_tf_region(c, &r);
+}
+
+/* What is already deleted is not there (-ENOENT): safe to repeat. */
+static int cleanup_tf_delete(struct jobctx *c)
 {
 	struct item_rec *it;
 	struct region *r;
 	struct vm_rec *vm;
 	struct op_args a;
-	char name[NAME_MAX_ + 8], why[300];
-	int rc;
+	char name[NAME_MAX_ + 8];
+	int rc = job_args(c, &a);
 
-	rc = prereq_begin(c, &a, 0);
+	if (rc == 0)
+		rc = cleanup_tf_region(c, &r);
 	if (rc < 0)
 		return rc;
-	lock_model();
-	it = item_find(c->v, c->item);
-	r = it ? region_find(it->tf_region) : NULL;
-	rc = !it ? -ENOENT : region_up(r, "where the test VM is", why, sizeof(why));
-	if (rc == -EHOSTUNREACH)
-		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
-	unlock_model();
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		return rc;
-
-	task(c, T_DELTEST, JOB_IN_PROGRESS);
 	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
@@ -2438,9 +2525,15 @@ static int cleanup_tf_run(struct jobctx *c)
 		}
 	}
 	unlock_model();
-	task(c, T_DELTEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
+
+/* Cleanup test failover's tasks, in the order of JT_CLEANUP_TF.tasks. */
+enum { CTF_PREREQ, CTF_DELETE };
+
+static const struct job_step cleanup_tf_steps[] = {
+	{CTF_PREREQ, cleanup_tf_prereq}, {CTF_DELETE, cleanup_tf_delete}, {0, NULL},
+};
 
 static const struct job_type JT_CLEANUP_TF = {
 	.name = "Cleanup test failover",
@@ -2449,22 +2542,19 @@ static const struct job_type JT_CLEANUP_TF = {
 	.running_state = NULL,
 	.done_state = NULL,
 	.failed_state = NULL,
-	.run = cleanup_tf_run,
+	.steps = cleanup_tf_steps,
 };
 
 /* ---- Resynchronize ---- */
 
 #define T_RESYNC "Comparing and synchronizing disks"
 
-static int resync_run(struct jobctx *c)
+static int resync_prereq(struct jobctx *c)
 {
 	struct item_rec *it;
 	char why[300];
-	uint64_t total = 0;
-	int rc, lost = 0;
+	int rc = wait_cycle_done(c);
 
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	rc = wait_cycle_done(c);
 	if (rc < 0)
 		return rc;
 	lock_model();
@@ -2472,23 +2562,30 @@ static int resync_run(struct jobctx *c)
 	rc = it ? lifecycle_check(c->v, it, "resync", why, sizeof(why)) : -ENOENT;
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+	unlock_model();
+	return rc;
+}
+
+/* Compare mode on every disk: the maps are rebuilt from what is really on
+ * the replicas, the differences are shipped, a point is made.  A replica
+ * lost behind our back is made again first, and then the points that read
+ * through it go.  A step cut short compares again from the start (a cycle
+ * cut short is rolled back); what it sent before still counts as sent. */
+static int resync_sync(struct jobctx *c)
+{
+	struct item_rec *it;
+	char why[300];
+	uint64_t total = 0;
+	int rc, lost = 0;
+
+	lock_model_read();
+	it = item_find(c->v, c->item);
 	if (it)
 		total = item_bytes(it);
 	unlock_model();
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		return rc;
-
-	/* Compare mode on every disk: the maps are rebuilt from what is really
-	 * on the replicas, the differences are shipped, a point is made.  A
-	 * replica lost behind our back is made again first, and then the
-	 * points that read through it go. */
-	task(c, T_RESYNC, JOB_IN_PROGRESS);
 	job_set_total(c, total);
 	rc = replicas_recreate_lost(c->v, c->item, &lost, why, sizeof(why));
 	if (rc == 0) {
-		/* A resumed resync compares again from the start; what it sent
-		 * before the crash still counts as sent. */
 		struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
 		rc = replication_cycle_now(c->v, c->item, 1, &jp, why, sizeof(why));
 	}
@@ -2496,10 +2593,13 @@ static int resync_run(struct jobctx *c)
 		logmsg("item %s: could not delete the points of the lost replica yet", c->item);
 	if (rc < 0 && rc != -ECANCELED)
 		job_fail_msg(c, "%s", why);
-	task(c, T_RESYNC, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		return rc;
-	task(c, T_STARTREP, JOB_IN_PROGRESS);
+	return rc;
+}
+
+static int resync_done(struct jobctx *c)
+{
+	struct item_rec *it;
+
 	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
@@ -2510,9 +2610,15 @@ static int resync_run(struct jobctx *c)
 		persist_item(c->v, it);
 	}
 	unlock_model();
-	task(c, T_STARTREP, JOB_SUCCEEDED);
 	return 0;
 }
+
+/* Resynchronize's tasks, in the order of JT_RESYNC.tasks. */
+enum { RSY_PREREQ, RSY_SYNC, RSY_START };
+
+static const struct job_step resync_steps[] = {
+	{RSY_PREREQ, resync_prereq}, {RSY_SYNC, resync_sync}, {RSY_START, resync_done}, {0, NULL},
+};
 
 static const struct job_type JT_RESYNC = {
 	.name = "Resynchronize",
@@ -2521,22 +2627,31 @@ static const struct job_type JT_RESYNC = {
 	.running_state = "ResynchronizationInProgress",
 	.done_state = "Protected",
 	.failed_state = "ResynchronizationFailed",
-	.run = resync_run,
+	.steps = resync_steps,
 };
 
 /* ---- Complete migration ---- */
 
 #define T_MIGRATE "Complete migration"
 
-static int migrate_run(struct jobctx *c)
+static int migrate_prereq(struct jobctx *c)
 {
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	task(c, T_PREREQ, JOB_SUCCEEDED);
-	task(c, T_MIGRATE, JOB_IN_PROGRESS);
-	logmsg("item %s: migration completed; reprotect and failback are refused from now on", c->item);
-	task(c, T_MIGRATE, JOB_SUCCEEDED);
+	(void)c;
 	return 0;
 }
+
+static int migrate_done(struct jobctx *c)
+{
+	logmsg("item %s: migration completed; reprotect and failback are refused from now on", c->item);
+	return 0;
+}
+
+/* Complete migration's tasks, in the order of JT_MIGRATE.tasks. */
+enum { MG_PREREQ, MG_DONE };
+
+static const struct job_step migrate_steps[] = {
+	{MG_PREREQ, migrate_prereq}, {MG_DONE, migrate_done}, {0, NULL},
+};
 
 static const struct job_type JT_MIGRATE = {
 	.name = "Complete migration",
@@ -2545,7 +2660,7 @@ static const struct job_type JT_MIGRATE = {
 	.running_state = NULL,
 	.done_state = "MigrationCompleted",
 	.failed_state = NULL,
-	.run = migrate_run,
+	.steps = migrate_steps,
 };
 
 const struct job_type *const lifecycle_job_types[] = {
