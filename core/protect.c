@@ -1222,31 +1222,47 @@ const struct job_type JT_ENABLE = {
 
 enum { DI_PREREQ, DI_POINTS, DI_DISKS, DI_CLEANUP };
 
-static int disable_run(struct jobctx *c)
+/* The item, its replicas' region and its I/O names; the job's error says
+ * why they cannot be used.  The item stays while its job runs.  model_lock
+ * NOT held. */
+static int disable_open(struct jobctx *c, struct item_rec **itp, struct region **tgt, struct item_io *io)
+{
+	struct item_rec *it;
+	int rc;
+
+	lock_model();
+	it = item_find(c->v, c->item);
+	*tgt = it ? region_find(it->target_region) : NULL;
+	rc = !it ? -ENOENT : !region_ok(*tgt) ? -EHOSTUNREACH : item_io_fill(c->v, it, io);
+	if (rc == -EHOSTUNREACH)
+		snprintf(c->j->error, sizeof(c->j->error), "region %s, which holds the replicas, is unavailable",
+			 it->target_region);
+	unlock_model();
+	*itp = it;
+	return rc;
+}
+
+static int disable_prereq(struct jobctx *c)
+{
+	struct item_io io;
+	struct item_rec *it;
+	struct region *tgt;
+	int rc = wait_cycle_done(c);
+
+	return rc < 0 ? rc : disable_open(c, &it, &tgt, &io);
+}
+
+/* A chain already destroyed is not there to destroy (-ENOENT). */
+static int disable_points(struct jobctx *c)
 {
 	struct item_io io;
 	struct item_rec *it;
 	struct region *tgt;
 	struct rpchain *chain;
-	int rc;
+	int rc = disable_open(c, &it, &tgt, &io);
 
-	job_task(c, DI_PREREQ, JOB_IN_PROGRESS);
-	rc = wait_cycle_done(c);
 	if (rc < 0)
 		return rc;
-	lock_model();
-	it = item_find(c->v, c->item);
-	tgt = it ? region_find(it->target_region) : NULL;
-	rc = !it ? -ENOENT : !region_ok(tgt) ? -EHOSTUNREACH : item_io_fill(c->v, it, &io);
-	if (rc == -EHOSTUNREACH)
-		snprintf(c->j->error, sizeof(c->j->error), "region %s, which holds the replicas, is unavailable",
-			 it->target_region);
-	unlock_model();
-	job_task(c, DI_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
-
-	job_task(c, DI_POINTS, JOB_IN_PROGRESS);
 	rc = item_open_chain(c->v, it);
 	lock_model();
 	chain = it->chain;
@@ -1255,16 +1271,23 @@ static int disable_run(struct jobctx *c)
 		rc = rpchain_destroy(chain);
 	if (rc < 0 && rc != -ENOENT) {
 		job_fail_msg(c, "cannot delete the recovery points: %s", strerror(-rc));
-		job_task(c, DI_POINTS, JOB_FAILED);
 		return rc;
 	}
-	job_task(c, DI_POINTS, JOB_SUCCEEDED);
+	return 0;
+}
 
-	job_task(c, DI_DISKS, JOB_IN_PROGRESS);
+/* Replicas already deleted are gone (-ENOENT): safe to repeat. */
+static int disable_disks(struct jobctx *c)
+{
+	struct item_io io;
+	struct item_rec *it;
+	struct region *tgt;
+	int rc = disable_open(c, &it, &tgt, &io);
+
+	if (rc < 0)
+		return rc;
 	lock_model();
-	it = item_find(c->v, c->item);
-	rc = 0;
-	for (int i = 0; it && i < it->ndisks; i++) {
+	for (int i = 0; i < it->ndisks; i++) {
 		struct item_disk *d = &it->disks[i];
 		int r = inv_disk_delete(tgt, d->replica_managed, d->replica_parent, d->replica);
 		if (r < 0 && r != -ENOENT) {
@@ -1274,18 +1297,30 @@ static int disable_run(struct jobctx *c)
 		}
 	}
 	unlock_model();
-	job_task(c, DI_DISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
+	return rc;
+}
 
-	job_task(c, DI_CLEANUP, JOB_IN_PROGRESS);
+/* Removing what is already removed finds nothing to remove. */
+static int disable_cleanup(struct jobctx *c)
+{
+	struct item_io io;
+	struct item_rec *it;
+	struct region *tgt;
+	int rc = disable_open(c, &it, &tgt, &io);
+
+	if (rc < 0)
+		return rc;
 	maps_forget(c->v, c->item);
 	rc = io.tgt_be->ops->remove_tree(io.tgt_be, io.data_prefix);
 	if (rc == 0)
 		protection_end(c->v, c->item); /* the disks' regions say so */
-	job_task(c, DI_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
+
+static const struct job_step disable_steps[] = {
+	{DI_PREREQ, disable_prereq}, {DI_POINTS, disable_points}, {DI_DISKS, disable_disks},
+	{DI_CLEANUP, disable_cleanup}, {0, NULL},
+};
 
 const struct job_type JT_DISABLE = {
 	.name = "Disable replication",
@@ -1295,5 +1330,5 @@ const struct job_type JT_DISABLE = {
 	.running_state = "DisablingProtection",
 	.done_state = NULL,
 	.failed_state = NULL,
-	.run = disable_run,
+	.steps = disable_steps,
 };
