@@ -548,17 +548,18 @@ static void step_done(struct jobctx *c, int i, int row)
 	int rc;
 
 	lock_model();
-	if (row >= 0 && (!s[i + 1].fn || s[i + 1].task != s[i].task))
-		task_set(c->j, row, JOB_SUCCEEDED);
 	c->j->step = i + 1;
+	c->j->dirty = 1; /* jobs_flush writes it if the record below is not */
+	if (row < 0)
+		goto out; /* nothing was done: the next record says it */
+	if (!s[i + 1].fn || s[i + 1].task != s[i].task)
+		task_set(c->j, row, JOB_SUCCEEDED);
 	rc = persist_job(c->v, c->j);
-	if (rc < 0 && rc != -EROFS) {
-		/* jobs_flush tries again; a crash before it runs the step again */
-		log_warn("job %s: cannot record step %d: %s", c->j->id, i + 1, strerror(-rc));
-		c->j->dirty = 1;
-	}
 	if (rc == 0)
 		crash_after_step(c->j);
+	else if (rc != -EROFS) /* a crash before jobs_flush runs the step again */
+		log_warn("job %s: cannot record step %d: %s", c->j->id, i + 1, strerror(-rc));
+out:
 	unlock_model();
 }
 
