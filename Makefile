@@ -33,7 +33,7 @@ CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS = -std=gnu17 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_FILE_OFFSET_BITS=64 -pthread -MMD -MP
 LDLIBS   = $(PKG_LIBS) -pthread -lm
 ifneq ($(SANITIZE),)
-ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all -DASRFS_LOCK_DEBUG
 LDFLAGS    += -fsanitize=$(SANITIZE)
 endif
 

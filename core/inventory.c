@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "recio.h"
 #include "../backend/vhd.h"
 
 #include <errno.h>
@@ -37,7 +38,7 @@ void disk_key(int managed, const char *parent, const char *name, char *buf, size
 static int put_small(struct region *r, const char *key, json_object *o)
 {
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	int rc = s ? r->be->ops->rec_put(r->be, key, s, strlen(s), NULL, NULL) : -ENOMEM;
+	int rc = s ? mio_rec_put(r->be, key, s, strlen(s), NULL, NULL) : -ENOMEM;
 	json_object_put(o);
 	return rc;
 }
@@ -461,7 +462,7 @@ static int record_read(const struct disk_ref *d, char *vault, char *item, size_t
 	int rc;
 
 	prot_key(d, key, sizeof(key));
-	rc = d->r->be->ops->rec_get(d->r->be, key, &data, NULL, etag);
+	rc = mio_rec_get(d->r->be, key, &data, NULL, etag);
 	if (rc < 0)
 		return rc;
 	o = json_tokener_parse(data);
@@ -549,7 +550,7 @@ static int claim_one(struct vault_rec *v, const char *item, const struct disk_re
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	prot_key(d, key, sizeof(key));
 	/* create-only, or replacing exactly the stale record just read */
-	rc = s ? d->r->be->ops->rec_put(d->r->be, key, s, strlen(s), how == REF_STALE ? etag : "", NULL) : -ENOMEM;
+	rc = s ? mio_rec_put(d->r->be, key, s, strlen(s), how == REF_STALE ? etag : "", NULL) : -ENOMEM;
 	json_object_put(o);
 	if (rc == -EEXIST || rc == -ESTALE) {
 		/* another vault or daemon won the race: name it if we can */
@@ -597,7 +598,7 @@ int protection_claim(struct vault_rec *v, const char *item, const struct disk_re
 		if (made[i]) {
 			char key[BACKEND_KEY_MAX];
 			prot_key(&d[i], key, sizeof(key));
-			d[i].r->be->ops->rec_del(d[i].r->be, key);
+			mio_rec_del(d[i].r->be, key);
 		}
 	return rc;
 }
@@ -611,7 +612,7 @@ void protection_release(struct vault_rec *v, const char *item, const struct disk
 			continue; /* not ours (any more) */
 		prot_key(&d[i], key, sizeof(key));
 		if (rc == 0)
-			rc = d[i].r->be->ops->rec_del(d[i].r->be, key);
+			rc = mio_rec_del(d[i].r->be, key);
 		if (rc < 0 && rc != -ENOENT)
 			logmsg("disk %s/%s in %s: cannot remove the protection record of item %s: %s (taken over "
 			       "when next claimed here)", d[i].parent, d[i].name, d[i].r->name, item, strerror(-rc));
@@ -687,7 +688,7 @@ int inv_rg_delete(struct region *r, const char *name)
 	if (g->vms || g->disks)
 		return -ENOTEMPTY;
 	snprintf(key, sizeof(key), "resource-groups/%s", name);
-	rc = r->be->ops->remove_tree(r->be, key);
+	rc = mio_remove_tree(r->be, key);
 	if (rc < 0)
 		return rc;
 	*pp = g->next;
@@ -816,7 +817,7 @@ static void named_drop(struct region *r, const char *rg, const char *dir, const 
 {
 	char key[512];
 	snprintf(key, sizeof(key), "resource-groups/%s/%s/%s.json", rg, dir, name);
-	if (r->be->ops->rec_del(r->be, key) == 0)
+	if (mio_rec_del(r->be, key) == 0)
 		sl_del(sl, name);
 }
 
@@ -828,7 +829,7 @@ static void sa_drop(struct region *r, const char *name)
 		;
 	s = *pp;
 	snprintf(key, sizeof(key), "storage-accounts/%s", name);
-	if (!s || s->vhds || r->be->ops->remove_tree(r->be, key) < 0)
+	if (!s || s->vhds || mio_remove_tree(r->be, key) < 0)
 		return;
 	*pp = s->next;
 	free(s);
@@ -849,7 +850,7 @@ static int region_ready(const char *name, struct region **out)
 int core_regions(struct strlist *out)
 {
 	int rc = 0;
-	lock_model();
+	lock_model_read();
 	for (struct region *r = M.regions; r && rc == 0; r = r->next)
 		rc = sl_add(out, r->name);
 	unlock_model();
@@ -861,7 +862,7 @@ int core_region_info(const char *region, struct region_info *out)
 	struct region *r;
 	int rc;
 	memset(out, 0, sizeof(*out));
-	lock_model();
+	lock_model_read();
 	rc = region_ready(region, &r);
 	if (rc == 0) {
 		snprintf(out->name, sizeof(out->name), "%s", r->name);
@@ -878,7 +879,7 @@ int core_rgs(const char *region, struct strlist *out)
 {
 	struct region *r;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = region_ready(region, &r);
 	for (struct rg_rec *g = rc == 0 ? r->rgs : NULL; g && rc == 0; g = g->next)
 		rc = sl_add(out, g->name);
@@ -891,7 +892,7 @@ int core_rg_exists(const char *region, const char *rg)
 {
 	struct region *r;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = region_ready(region, &r);
 	if (rc == 0 && !rg_find(r, rg))
 		rc = -ENOENT;
@@ -949,7 +950,7 @@ int core_vms(const char *region, const char *rg, struct strlist *out)
 	struct region *r;
 	struct rg_rec *g = NULL;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = region_ready(region, &r);
 	if (rc == 0 && !(g = rg_find(r, rg)))
 		rc = -ENOENT;
@@ -973,7 +974,7 @@ static struct vm_rec *vm_lookup(const char *region, const char *rg, const char *
 int core_vm_info(const char *region, const char *rg, const char *vm, struct vm_info *out)
 {
 	struct vm_rec *v;
-	lock_model();
+	lock_model_read();
 	v = vm_lookup(region, rg, vm, NULL);
 	if (v)
 		*out = v->info;
@@ -1100,7 +1101,7 @@ int core_vm_delete(const char *region, const char *rg, const char *vm)
 	if ((rc = vm_in_use(r, rg, vm)) < 0)
 		goto out;
 	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, vm);
-	rc = r->be->ops->rec_del(r->be, key);
+	rc = mio_rec_del(r->be, key);
 	if (rc == 0 || rc == -ENOENT) {
 		struct vm_rec *v = *pp;
 		*pp = v->next;
@@ -1202,7 +1203,7 @@ int core_vm_move(const char *region, const char *rg, const char *vm, const char 
 		goto out;
 	}
 	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, vm);
-	r->be->ops->rec_del(r->be, key);
+	mio_rec_del(r->be, key);
 	for (pp = &from->vms; *pp && strcmp((*pp)->info.name, vm) != 0; pp = &(*pp)->next)
 		;
 	v = *pp;
@@ -1410,7 +1411,7 @@ int core_rg_disks(const char *region, const char *rg, struct strlist *out)
 	struct region *r;
 	struct rg_rec *g;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = region_ready(region, &r);
 	g = rc == 0 ? rg_find(r, rg) : NULL;
 	rc = g ? list_disks(g->disks, out, "") : -ENOENT;
@@ -1423,7 +1424,7 @@ static int copy_named(const char *region, const char *rg, int nets, struct strli
 	struct region *r;
 	struct rg_rec *g;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = region_ready(region, &r);
 	g = rc == 0 ? rg_find(r, rg) : NULL;
 	if (!g)
@@ -1451,7 +1452,7 @@ int core_storage_accounts(const char *region, struct strlist *out)
 {
 	struct region *r;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = region_ready(region, &r);
 	for (struct sa_rec *s = rc == 0 ? r->sas : NULL; s && rc == 0; s = s->next)
 		rc = sl_add(out, s->name);
@@ -1465,7 +1466,7 @@ int core_sa_vhds(const char *region, const char *sa, struct strlist *out)
 	struct region *r;
 	struct sa_rec *s;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = region_ready(region, &r);
 	s = rc == 0 ? sa_find(r, sa) : NULL;
 	rc = s ? list_disks(s->vhds, out, ".vhd") : -ENOENT;
@@ -1548,7 +1549,7 @@ int core_disk_readonly(const char *region, int kind, const char *parent, const c
 {
 	struct region *r;
 	int ro = 0;
-	lock_model();
+	lock_model_read();
 	r = region_find(region);
 	if (r)
 		ro = disk_is_replica(r, kind, parent, name);
@@ -1560,7 +1561,7 @@ int core_disk_size(const char *region, int kind, const char *parent, const char 
 {
 	struct region *r;
 	struct disk_rec *d = NULL;
-	lock_model();
+	lock_model_read();
 	r = region_find(region);
 	if (r)
 		d = disk_lookup(r, kind, parent, name);

@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "recio.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -118,7 +119,7 @@ static int vm_remove(struct region *r, const char *rg, const char *name)
 	if (!*pp)
 		return -ENOENT;
 	snprintf(key, sizeof(key), "resource-groups/%s/vms/%s.json", rg, name);
-	rc = r->be->ops->rec_del(r->be, key);
+	rc = mio_rec_del(r->be, key);
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	vm = *pp;
@@ -1028,7 +1029,7 @@ static int rm_child(void *arg, const char *name, int is_dir)
 	if (strcmp(name, "maps") == 0)
 		return 0;
 	snprintf(key, sizeof(key), "%s/%s", a->prefix, name);
-	rc = a->be->ops->remove_tree(a->be, key);
+	rc = mio_remove_tree(a->be, key);
 	if (rc < 0 && rc != -ENOENT && a->rc == 0)
 		a->rc = rc;
 	return 0;
@@ -1523,7 +1524,7 @@ static int reprotect_chain(struct vault_rec *v, struct rp_ctx *x, struct rpchain
 	}
 	key_points(v, x->snap.name, catalog, sizeof(catalog));
 	key_item_data(v, x->snap.name, prefix, sizeof(prefix));
-	rc = x->ntgt->be->ops->remove_tree(x->ntgt->be, prefix); /* stale undo data of an earlier life */
+	rc = mio_remove_tree(x->ntgt->be, prefix); /* stale undo data of an earlier life */
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	{

@@ -50,22 +50,31 @@ int model_writer(void)
 	return held_writer;
 }
 
-void model_lock_pause(void)
+/* io_paused: model_io_begin dropped model_lock (so model_io_end retakes it). */
+static __thread int io_paused;
+
+void model_io_begin(void)
 {
+	if (!held_writer || !held_model)
+		return;
+	io_paused = 1;
 	held_model = 0;
 	pthread_mutex_unlock(&model_mutex);
 }
 
-void model_lock_resume(void)
+void model_io_end(void)
 {
+	if (!io_paused)
+		return;
+	io_paused = 0;
 	pthread_mutex_lock(&model_mutex);
 	held_model = 1;
 }
 
 #ifdef ASRFS_LOCK_DEBUG
-void model_lock_violation(const char *func)
+void model_lock_violation(const char *func, const char *rule)
 {
-	log_error("lock rule broken: %s runs without model_lock", func);
+	log_error("lock rule broken in %s: %s", func, rule);
 	abort();
 }
 #endif

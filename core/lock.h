@@ -36,20 +36,31 @@ void unlock_model(void);
 int model_locked(void);
 int model_writer(void);
 
-/* Around a record write by a writer: drop model_lock (the writer lock stays
- * held), and take it back after. */
-void model_lock_pause(void);
-void model_lock_resume(void);
+/* Around a backend request (a record write, read or delete) made where
+ * model_lock is held: a writer drops model_lock for it (the writer lock
+ * stays held, so no other change starts and every pointer the caller holds
+ * stays valid) and takes it back after; anyone else keeps it.  The caller
+ * may not rely on what readers see meanwhile, only on what writers do. */
+void model_io_begin(void);
+void model_io_end(void);
 
 #ifdef ASRFS_LOCK_DEBUG
-void model_lock_violation(const char *func);
-#define MODEL_LOCKED()                                                                                     \
-	do {                                                                                                \
-		if (!model_locked())                                                                        \
-			model_lock_violation(__func__);                                                     \
+void model_lock_violation(const char *func, const char *rule);
+/* The caller holds model_lock (writers pause it only inside model_io_*). */
+#define MODEL_LOCKED()                                                         \
+	do {                                                                   \
+		if (!model_locked())                                           \
+			model_lock_violation(__func__, "model_lock is not held"); \
+	} while (0)
+/* A record write under model_lock comes from a writer (lock_model). */
+#define MODEL_WRITER()                                                         \
+	do {                                                                   \
+		if (model_locked() && !model_writer())                         \
+			model_lock_violation(__func__, "a reader writes a record"); \
 	} while (0)
 #else
 #define MODEL_LOCKED() ((void)0)
+#define MODEL_WRITER() ((void)0)
 #endif
 
 #endif

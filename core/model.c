@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "recio.h"
 #include "sched.h"
 #include "config.h"
 
@@ -243,7 +244,7 @@ static int put_json(struct region *r, const char *key, json_object *o)
 		log_error("cannot write %s: region %s is unavailable", key, r->name);
 		return -EHOSTUNREACH;
 	}
-	rc = be->ops->rec_put(be, key, s, strlen(s), NULL, NULL);
+	rc = mio_rec_put(be, key, s, strlen(s), NULL, NULL);
 	json_object_put(o);
 	if (rc < 0)
 		log_error("cannot write %s: %s", key, strerror(-rc));
@@ -254,7 +255,7 @@ static int get_json(struct backend *be, const char *key, json_object **out)
 {
 	char *data;
 	size_t len;
-	int rc = be->ops->rec_get(be, key, &data, &len, NULL);
+	int rc = mio_rec_get(be, key, &data, &len, NULL);
 	if (rc < 0)
 		return rc;
 	*out = json_tokener_parse(data);
@@ -305,6 +306,7 @@ int persist_vault(struct vault_rec *v)
 {
 	json_object *o, *pols, *maps;
 	char key[256];
+	MODEL_LOCKED();
 
 	if (v->readonly)
 		return -EROFS; /* another daemon's records, or this one fenced itself */
@@ -348,6 +350,7 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 {
 	json_object *o, *disks;
 	char key[512];
+	MODEL_LOCKED();
 
 	if (v->readonly)
 		return -EROFS;
@@ -400,7 +403,7 @@ int unpersist_item(struct vault_rec *v, struct item_rec *it)
 		return -EROFS;
 	if (!v->region->available)
 		return -EHOSTUNREACH;
-	return v->region->be->ops->remove_tree(v->region->be, key);
+	return mio_remove_tree(v->region->be, key);
 }
 
 static const char *const job_state_names[] = {"NotStarted", "InProgress", "Succeeded", "Failed", "Cancelled"};
@@ -432,6 +435,7 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 	json_object *o, *tasks;
 	char key[512];
 	int rc;
+	MODEL_LOCKED();
 
 	if (v->readonly)
 		return -EROFS;

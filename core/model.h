@@ -1,17 +1,20 @@
 /*
  * model.h - core's in-memory model and the rules for touching it.
  *
- * LOCKING RULE.  One mutex, model_lock, protects every field of every
- * structure in this file unless a field says otherwise.  Hold it for short,
- * bounded work: look up, copy, change, and persist small JSON records
- * (persist_*() are called with it held, so a change and its record go out in
- * one step).  Never hold it across disk data I/O, a delta sync, a hook or a
- * wait: workers copy what they need under the lock, drop it, do the work,
- * and take it again to publish the result.  sync/'s rpchain has its own lock
- * and is only ever called with model_lock NOT held.  A tracker's lock
- * (sync/track.h) is a leaf, the one sync/ lock taken under model_lock (to
- * read pending bytes).  Backend handles are thread-safe and never change
- * after start-up.
+ * LOCKING RULE (core/lock.h has it whole).  model_lock protects every
+ * field of every structure in this file unless a field says otherwise.
+ * Hold it for short, bounded work: look up, copy, change, build a small
+ * JSON record.  Code that changes the model takes it with lock_model()
+ * (the writer lock first); a pure reader with lock_model_read().
+ * persist_*() are called with it held: they write through core/recio.h,
+ * which drops model_lock for the request when the caller is a writer, so a
+ * frozen endpoint never stalls a reader.  Never hold it across disk data
+ * I/O, a delta sync, a hook or a wait: workers copy what they need under
+ * the lock, drop it, do the work, and take it again to publish the result.
+ * sync/'s rpchain has its own lock and is only ever called with model_lock
+ * NOT held.  A tracker's lock (sync/track.h) is a leaf, the one sync/ lock
+ * taken under model_lock (to read pending bytes).  Backend handles are
+ * thread-safe and never change after start-up.
  */
 #ifndef ASRFS_MODEL_H
 #define ASRFS_MODEL_H

@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "recio.h"
 #include "sched.h"
 
 #include <errno.h>
@@ -1179,7 +1180,7 @@ static int enable_undo(struct jobctx *c)
 	unlock_model();
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
 	if (tgt) {
-		int r = tgt->be->ops->remove_tree(tgt->be, prefix);
+		int r = mio_remove_tree(tgt->be, prefix);
 		if (r < 0 && r != -ENOENT)
 			rc = rc ? rc : r;
 	}
@@ -1318,7 +1319,7 @@ static int disable_cleanup(struct jobctx *c)
 	int rc;
 
 	maps_forget(c->v, c->item);
-	rc = x->io.tgt_be->ops->remove_tree(x->io.tgt_be, x->io.data_prefix);
+	rc = mio_remove_tree(x->io.tgt_be, x->io.data_prefix);
 	if (rc == 0)
 		protection_end(c->v, c->item); /* the disks' regions say so */
 	return rc;

@@ -324,7 +324,7 @@ void core_render_metrics(struct sbuf *out)
 	int chains;
 	time_t started;
 
-	lock_model();
+	lock_model_read();
 	chains = chains_open();
 	started = M.started;
 	for (struct region *r = M.regions; r; r = r->next)

@@ -61,7 +61,7 @@ static int vault_writable(struct vault_rec *v)
 int core_vaults(struct strlist *out)
 {
 	int rc = 0;
-	lock_model();
+	lock_model_read();
 	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
 		rc = sl_add(out, v->name);
 	unlock_model();
@@ -72,7 +72,7 @@ int core_vault_info(const char *vault, struct vault_info *out)
 {
 	struct vault_rec *v;
 	memset(out, 0, sizeof(*out));
-	lock_model();
+	lock_model_read();
 	v = vault_find(vault);
 	if (v) {
 		snprintf(out->name, sizeof(out->name), "%s", v->name);
@@ -92,13 +92,13 @@ int core_vault_info(const char *vault, struct vault_info *out)
 	{                                                                      \
 		struct vault_rec *v;                                           \
 		int rc = 0;                                                    \
-		lock_model();                               \
+		lock_model_read();                                             \
 		v = vault_find(vault);                                         \
 		if (!v)                                                        \
 			rc = -ENOENT;                                          \
 		for (type *p = v ? v->head : NULL; p && rc == 0; p = p->next)  \
 			rc = sl_add(out, p->field);                            \
-		unlock_model();                             \
+		unlock_model();                                           \
 		sl_sort(out);                                                  \
 		return rc;                                                     \
 	}
@@ -113,10 +113,10 @@ VAULT_NAMES(core_jobs, jobs, struct job_rec, id)
 	{                                                                      \
 		struct vault_rec *v;                                           \
 		int rc;                                                        \
-		lock_model();                               \
+		lock_model_read();                                             \
 		v = vault_find(vault);                                         \
 		rc = !v ? -ENOENT : finder(v, name) != NULL;                   \
-		unlock_model();                             \
+		unlock_model();                                           \
 		return rc;                                                     \
 	}
 VAULT_HAS(core_item_exists, item_find)
@@ -138,7 +138,7 @@ int core_policy_info(const char *vault, const char *policy, struct policy_info *
 {
 	struct vault_rec *v;
 	struct policy_rec *p = NULL;
-	lock_model();
+	lock_model_read();
 	v = vault_find(vault);
 	if (v)
 		p = policy_find(v, policy);
@@ -273,7 +273,7 @@ int core_mapping_regions(const char *vault, struct strlist *out)
 {
 	struct vault_rec *v;
 	int rc = 0;
-	lock_model();
+	lock_model_read();
 	v = vault_find(vault);
 	if (!v)
 		rc = -ENOENT;
@@ -288,7 +288,7 @@ int core_mapping_vnets(const char *vault, const char *src_region, struct strlist
 {
 	struct vault_rec *v;
 	int rc = 0;
-	lock_model();
+	lock_model_read();
 	v = vault_find(vault);
 	if (!v || !region_find(src_region))
 		rc = -ENOENT;
@@ -304,7 +304,7 @@ int core_mapping_get(const char *vault, const char *src_region, const char *vnet
 {
 	struct vault_rec *v;
 	struct mapping_rec *m = NULL;
-	lock_model();
+	lock_model_read();
 	v = vault_find(vault);
 	if (v)
 		m = mapping_find(v, src_region, vnet);
@@ -488,7 +488,7 @@ int core_item_info(const char *vault, const char *item, struct item_info *out)
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = find_vi(vault, item, &v, &it);
 	if (rc == 0)
 		item_to_info(v, it, out);
@@ -508,7 +508,7 @@ static int item_elsewhere(const struct vault_rec *v, const char *name)
 int core_shortcuts(struct strlist *names, struct strlist *vaults)
 {
 	int rc = 0;
-	lock_model();
+	lock_model_read();
 	for (struct vault_rec *v = M.vaults; v && rc == 0; v = v->next)
 		for (struct item_rec *it = v->items; it && rc == 0; it = it->next)
 			if (!item_elsewhere(v, it->name) && (rc = sl_add(names, it->name)) == 0)
@@ -520,7 +520,7 @@ int core_shortcuts(struct strlist *names, struct strlist *vaults)
 int core_shortcut(const char *name, char *vault, size_t len)
 {
 	int rc = -ENOENT;
-	lock_model();
+	lock_model_read();
 	for (struct vault_rec *v = M.vaults; v; v = v->next)
 		if (item_find(v, name)) {
 			rc = item_elsewhere(v, name) ? -ENOENT : 0;
@@ -869,7 +869,7 @@ int core_item_allowed(const char *vault, const char *item, struct sbuf *out)
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = find_vi(vault, item, &v, &it);
 	for (size_t i = 0; rc == 0 && i < sizeof(controls) / sizeof(controls[0]); i++)
 		if (!v->readonly && item_allowed(it, controls[i].name) &&
@@ -1032,7 +1032,7 @@ static int chain_of(const char *vault, const char *item, struct rpchain **out)
 	struct item_rec *it = NULL;
 	struct rpchain *ch = NULL;
 	int rc;
-	lock_model();
+	lock_model_read();
 	rc = find_vi(vault, item, &v, &it);
 	if (rc == 0)
 		ch = it->chain;
@@ -1050,7 +1050,7 @@ static int chain_of(const char *vault, const char *item, struct rpchain **out)
 		rc = item_open_chain(v, it);
 		if (rc < 0)
 			return rc;
-		lock_model();
+		lock_model_read();
 		rc = find_vi(vault, item, &v, &it);
 		ch = rc == 0 ? it->chain : NULL;
 		if (ch && chain_pin(ch) < 0)
@@ -1187,7 +1187,7 @@ int core_job_info(const char *vault, const char *job, struct job_info *out)
 	struct vault_rec *v;
 	struct job_rec *j = NULL;
 	memset(out, 0, sizeof(*out));
-	lock_model();
+	lock_model_read();
 	v = vault_find(vault);
 	if (v)
 		j = job_find(v, job);
