@@ -7,6 +7,7 @@
  * of one name sorted and joined with ','.
  */
 #include "azblob_sign.h"
+#include "azblob_buf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,37 +18,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-
-/* A growable string; every append keeps it NUL-terminated. */
-struct sb {
-	char *s;
-	size_t len, cap;
-	int err;
-};
-
-static void sb_addn(struct sb *b, const char *s, size_t n)
-{
-	if (b->err)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *p;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->s, cap);
-		if (!p) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->s = p;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sb_add(struct sb *b, const char *s) { sb_addn(b, s, strlen(s)); }
 
 static int hexval(int c)
 {
@@ -118,7 +88,7 @@ static int qp_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->value, y->value);
 }
 
-static void add_headers(struct sb *b, const struct az_hdr *hdrs, size_t nhdrs)
+static void add_headers(struct az_buf *b, const struct az_hdr *hdrs, size_t nhdrs)
 {
 	struct xh *xs;
 	size_t n = 0;
@@ -147,10 +117,10 @@ static void add_headers(struct sb *b, const struct az_hdr *hdrs, size_t nhdrs)
 		const char *v;
 		size_t vn;
 		trim(xs[i].value, &v, &vn);
-		sb_add(b, xs[i].name);
-		sb_addn(b, ":", 1);
-		sb_addn(b, v, vn);
-		sb_addn(b, "\n", 1);
+		az_buf_add(b, xs[i].name);
+		az_buf_addn(b, ":", 1);
+		az_buf_addn(b, v, vn);
+		az_buf_addn(b, "\n", 1);
 	}
 out:
 	for (size_t i = 0; i < n; i++)
@@ -158,7 +128,7 @@ out:
 	free(xs);
 }
 
-static void add_query(struct sb *b, const char *query)
+static void add_query(struct az_buf *b, const char *query)
 {
 	struct qp *qs = NULL;
 	size_t n = 0, cap = 0;
@@ -201,13 +171,13 @@ static void add_query(struct sb *b, const char *query)
 		qsort(qs, n, sizeof(*qs), qp_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && strcmp(qs[i].name, qs[i - 1].name) == 0) {
-			sb_addn(b, ",", 1);
+			az_buf_addn(b, ",", 1);
 		} else {
-			sb_addn(b, "\n", 1);
-			sb_add(b, qs[i].name);
-			sb_addn(b, ":", 1);
+			az_buf_addn(b, "\n", 1);
+			az_buf_add(b, qs[i].name);
+			az_buf_addn(b, ":", 1);
 		}
-		sb_add(b, qs[i].value);
+		az_buf_add(b, qs[i].value);
 	}
 out:
 	for (size_t i = 0; i < n; i++) {
@@ -225,29 +195,29 @@ int az_string_to_sign(const char *verb, const char *account, const char *path, c
 		"Content-Type",     "Date",             "If-Modified-Since",   "If-Match",
 		"If-None-Match",    "If-Unmodified-Since", "Range",
 	};
-	struct sb b = {0};
+	struct az_buf b = {0};
 
 	if (!verb || !account || !path || !out)
 		return -EINVAL;
-	sb_add(&b, verb);
-	sb_addn(&b, "\n", 1);
+	az_buf_add(&b, verb);
+	az_buf_addn(&b, "\n", 1);
 	for (size_t i = 0; i < sizeof(std) / sizeof(std[0]); i++) {
 		const char *v = hdr_get(hdrs, nhdrs, std[i]);
 		if (strcmp(std[i], "Content-Length") == 0 && strcmp(v, "0") == 0)
 			v = "";
-		sb_add(&b, v);
-		sb_addn(&b, "\n", 1);
+		az_buf_add(&b, v);
+		az_buf_addn(&b, "\n", 1);
 	}
 	add_headers(&b, hdrs, nhdrs);
-	sb_addn(&b, "/", 1);
-	sb_add(&b, account);
-	sb_add(&b, path);
+	az_buf_addn(&b, "/", 1);
+	az_buf_add(&b, account);
+	az_buf_add(&b, path);
 	add_query(&b, query);
 	if (b.err) {
-		free(b.s);
+		free(b.p);
 		return b.err;
 	}
-	*out = b.s;
+	*out = b.p;
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
  * azblob_sign.h - Azure Storage "SharedKey" request signing, kept apart
- * from the HTTP code in azblob.c so it can be unit-tested on its own
+ * from the HTTP code in azblob_http.c so it can be unit-tested on its own
  * (tests/unit/test_azblob_sign.c).
  *
  * A request is signed with HMAC-SHA256, keyed by the base64-decoded account

@@ -1,8 +1,8 @@
 /*
  * azblob_xml.h - reading the Blob service's XML answers (List Blobs, Get
- * Page Ranges) with libxml2.  Kept apart from the HTTP code in azblob.c so
- * that it can be fuzzed on its own (tests/fuzz/fuzz_azxml.c); nothing here
- * depends on libcurl.
+ * Page Ranges) with libxml2.  Kept apart from the HTTP code in
+ * azblob_http.c so that it can be fuzzed on its own
+ * (tests/fuzz/fuzz_azxml.c); nothing here depends on libcurl.
  */
 #ifndef ASRFS_AZBLOB_XML_H
 #define ASRFS_AZBLOB_XML_H

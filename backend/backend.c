@@ -1,7 +1,7 @@
 /*
  * backend.c - the table of backend kinds, opening a region by kind, keeping
- * a damaged record aside (the same for every kind), and the crash points
- * the reliability tests use.
+ * a damaged record aside (the same for every kind), the key check every
+ * kind shares, and the crash points the reliability tests use.
  *
  * Crash points.  The crash harness (tests/crash/) must kill the daemon right
  * after (or right before) its Nth durable write, for every N of an
@@ -50,6 +50,36 @@ const struct backend_ops *backend_find(const char *kind)
 		if (kind && strcmp(kinds[i]->kind, kind) == 0)
 			return kinds[i];
 	return NULL;
+}
+
+/* A key as every backend takes it: relative, no empty, "." or ".."
+ * components and no hidden names ('.' first: markers, temporaries, azblob's
+ * physical disk blobs); "" is the root, for list(). */
+int backend_key_ok(const char *key)
+{
+	const char *p = key;
+	if (!key || strlen(key) >= BACKEND_KEY_MAX)
+		return 0;
+	if (*key == '\0')
+		return 1;
+	for (;;) {
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == 0 || p[0] == '.')
+			return 0;
+		if (!e)
+			return 1;
+		p = e + 1;
+	}
+}
+
+/* For the backends: how much of [off, off + len) lies on a disk of size
+ * bytes (0 when none of it does). */
+uint64_t backend_clip(uint64_t size, uint64_t off, uint64_t len)
+{
+	if (off >= size)
+		return 0;
+	return len > size - off ? size - off : len;
 }
 
 /* ---- crash points ---------------------------------------------------- */

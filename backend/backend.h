@@ -178,6 +178,13 @@ int backend_open(const struct backend_conf *conf, struct backend **out);
  * then with move delete the record itself.  The copy's key goes to aside. */
 int backend_keep_damaged(struct backend *be, const char *key, int move, char *aside, size_t asidelen);
 
+/* For the backends: whether key is one they take (relative, no empty, "."
+ * or ".." components, no hidden names; "" is the root, for list()). */
+int backend_key_ok(const char *key);
+/* For the backends: how much of [off, off + len) lies on a disk of size
+ * bytes (0 when none of it does). */
+uint64_t backend_clip(uint64_t size, uint64_t off, uint64_t len);
+
 /* Open a plain file or block device as a disk (for asrfs-delta). */
 int local_disk_open_path(const char *path, int flags, struct bdisk **out);
 /* As above, read-write, creating a regular file (empty) when it does not exist. */

@@ -82,29 +82,10 @@ struct local_lease {
 static struct local_backend *LB(struct backend *be) { return (struct local_backend *)be; }
 static struct local_disk *LD(struct bdisk *d) { return (struct local_disk *)d; }
 
-/* A key is relative, has no empty, "." or ".." components and no hidden names. */
-static int key_ok(const char *key)
-{
-	const char *p = key;
-	if (!key || strlen(key) >= BACKEND_KEY_MAX)
-		return 0;
-	if (*key == '\0')
-		return 1; /* the root, for list() */
-	for (;;) {
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		if (n == 0 || p[0] == '.')
-			return 0;
-		if (!e)
-			return 1;
-		p = e + 1;
-	}
-}
-
 static int key_path(struct local_backend *lb, const char *key, char *buf, size_t len)
 {
 	int n;
-	if (!key_ok(key))
+	if (!backend_key_ok(key))
 		return -EINVAL;
 	n = *key ? snprintf(buf, len, "%s/%s", lb->root, key) : snprintf(buf, len, "%s", lb->root);
 	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
@@ -795,10 +776,7 @@ static ssize_t local_disk_pread(struct bdisk *d, void *buf, size_t len, uint64_t
 		int rc = local_disk_size(d, &size);
 		if (rc < 0)
 			return rc;
-		if (off >= size)
-			return 0;
-		if (len > size - off)
-			len = (size_t)(size - off);
+		len = (size_t)backend_clip(size, off, len);
 	}
 	while (got < len) {
 		ssize_t n = pread(LD(d)->fd, (char *)buf + got, len - got, (off_t)(off + got));
@@ -846,10 +824,7 @@ static int local_disk_zero(struct bdisk *d, uint64_t off, uint64_t len)
 
 	if (rc < 0)
 		return rc;
-	if (off >= size)
-		return 0;
-	if (len > size - off)
-		len = size - off;
+	len = backend_clip(size, off, len);
 	if (len == 0)
 		return 0;
 	if (fallocate(ld->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)

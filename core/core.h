@@ -208,6 +208,11 @@ int core_item_info(const char *vault, const char *item, struct item_info *out);
 /* Controls of SPEC 4 by file name ("failover", "disable", ...). */
 int core_item_control(const char *vault, const char *item, const char *control, const char *line,
 		      size_t len);
+/* A vault's control ("enable-replication") by file name. */
+int core_vault_control(const char *vault, const char *control, const char *line, size_t len);
+/* The i-th control file of an item (vault_scope 0) or of a vault (1), from
+ * core's table of operations (core/ops.c); NULL past the last. */
+const char *core_control_name(int vault_scope, int i);
 /* allowed-operations, one a line. */
 int core_item_allowed(const char *vault, const char *item, struct sbuf *out);
 int core_item_setting_set(const char *vault, const char *item, const char *setting, const char *line,

@@ -1,10 +1,12 @@
 /*
  * jobs.c - the worker pool and the life of a job.
  *
- * A small pool of threads (as redis's bio.c: a queue, a condition variable,
- * workers that pop and run) executes two kinds of work: jobs, the operations
- * of SPEC section 4, and replication cycles, which are not jobs.  FUSE
- * threads only queue work here; they never run it.
+ * A small pool of threads (as redis's bio.c: a queue per kind of work, each
+ * with a condition variable and workers that pop and run) executes two kinds
+ * of work: jobs, the operations of SPEC section 4, and replication cycles,
+ * which are not jobs.  Each kind has its own queue and threads, so a job that
+ * is slow or waits never holds up an item's cycles.  FUSE threads only queue
+ * work here; they never run it.
  *
  * A job is created NotStarted by a control write (job_submit, model_lock
  * held), becomes InProgress on a worker, runs its type's steps (run_steps;
@@ -16,11 +18,11 @@
  * dirty and jobs_flush() writes it within a scheduler tick (or before the
  * next other record of its vault), so the work inside a step does not wait
  * for its record.  Work whose undo a resumed job must know about calls
- * job_save() first.  A run that could not
- * reach a region waits for it and goes again (wait_for_region).  At
- * shut-down running jobs are told to stop at their next checkpoint and stay
- * InProgress on disk; job_resume_all() queues them again at the next start,
- * and they continue from the checkpoint.
+ * job_save() first.  A run that could not reach a region waits for it,
+ * parked off the workers, and goes again (park_for_region, jobs_unpark).
+ * At shut-down running and parked jobs are told to stop at their next
+ * checkpoint and stay InProgress on disk; job_resume_all() queues them
+ * again at the next start, and they continue from the checkpoint.
  */
 #define _GNU_SOURCE
 #include "model.h"
@@ -42,66 +44,88 @@ struct work {
 	struct work *next;
 };
 
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
-static struct work *queue_head, *queue_tail; /* protected by pool_lock */
-static int pool_stopping;                    /* protected by pool_lock */
-static volatile int jobs_stopping;           /* read without locks: a stop hint */
-static pthread_t *workers;
-static int nworkers;
+/* One queue per kind of work, each with its own threads, so a kind that
+ * waits cannot starve the other. */
+struct queue {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct work *head, *tail; /* protected by lock */
+	int stopping;             /* protected by lock */
+	pthread_t *threads;
+	int nthreads;
+};
+
+static struct queue queues[WORK_KINDS] = {
+	[WORK_JOB] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
+	[WORK_CYCLE] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
+};
+static volatile int jobs_stopping; /* read without locks: a stop hint */
+static struct job_rec *parked;     /* jobs waiting for a region, by park_next; model_lock */
 
 static void *worker_main(void *arg)
 {
-	(void)arg;
+	struct queue *q = arg;
 	for (;;) {
 		struct work *w;
-		pthread_mutex_lock(&pool_lock);
-		while (!queue_head && !pool_stopping)
-			pthread_cond_wait(&pool_cond, &pool_lock);
-		if (!queue_head) {
-			pthread_mutex_unlock(&pool_lock);
+		pthread_mutex_lock(&q->lock);
+		while (!q->head && !q->stopping)
+			pthread_cond_wait(&q->cond, &q->lock);
+		if (!q->head) {
+			pthread_mutex_unlock(&q->lock);
 			return NULL;
 		}
-		w = queue_head;
-		queue_head = w->next;
-		if (!queue_head)
-			queue_tail = NULL;
-		pthread_mutex_unlock(&pool_lock);
+		w = q->head;
+		q->head = w->next;
+		if (!q->head)
+			q->tail = NULL;
+		pthread_mutex_unlock(&q->lock);
 		w->fn(w->arg);
 		free(w);
 	}
 }
 
-int pool_submit(void (*fn)(void *), void *arg, void (*drop)(void *))
+int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)(void *))
 {
+	struct queue *q = &queues[kind];
 	struct work *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->fn = fn;
 	w->arg = arg;
 	w->drop = drop;
-	pthread_mutex_lock(&pool_lock);
-	if (queue_tail)
-		queue_tail->next = w;
+	pthread_mutex_lock(&q->lock);
+	if (q->tail)
+		q->tail->next = w;
 	else
-		queue_head = w;
-	queue_tail = w;
-	pthread_cond_signal(&pool_cond);
-	pthread_mutex_unlock(&pool_lock);
+		q->head = w;
+	q->tail = w;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 	return 0;
 }
 
-int jobs_start(int n)
+static int queue_start(struct queue *q, int n)
 {
-	workers = calloc((size_t)n, sizeof(*workers));
-	if (!workers)
+	q->threads = calloc((size_t)n, sizeof(*q->threads));
+	if (!q->threads)
 		return -ENOMEM;
-	pool_stopping = 0;
-	jobs_stopping = 0;
-	for (nworkers = 0; nworkers < n; nworkers++) {
-		int rc = pthread_create(&workers[nworkers], NULL, worker_main, NULL);
+	q->stopping = 0;
+	for (q->nthreads = 0; q->nthreads < n; q->nthreads++) {
+		int rc = pthread_create(&q->threads[q->nthreads], NULL, worker_main, q);
 		if (rc)
 			return -rc;
+	}
+	return 0;
+}
+
+/* Each kind gets n threads: `workers` in the config is per queue. */
+int jobs_start(int n)
+{
+	jobs_stopping = 0;
+	for (int k = 0; k < WORK_KINDS; k++) {
+		int rc = queue_start(&queues[k], n);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -111,31 +135,63 @@ int jobs_stopping_now(void)
 	return jobs_stopping;
 }
 
-void jobs_stop(void)
+/* Drop q's queued work that has not started: queued jobs stay NotStarted
+ * (or InProgress with their checkpoint) on disk and are resumed at the
+ * next start. */
+static void queue_drop(struct queue *q)
 {
-	jobs_stopping = 1;
-	pthread_mutex_lock(&pool_lock);
-	pool_stopping = 1;
-	/* Drop queued work that has not started: queued jobs stay NotStarted on
-	 * disk and are resumed at the next start. */
-	while (queue_head) {
-		struct work *w = queue_head;
-		queue_head = w->next;
+	pthread_mutex_lock(&q->lock);
+	while (q->head) {
+		struct work *w = q->head;
+		q->head = w->next;
 		if (w->drop)
 			w->drop(w->arg);
 		free(w);
 	}
-	queue_tail = NULL;
-	pthread_cond_broadcast(&pool_cond);
-	pthread_mutex_unlock(&pool_lock);
-	for (int i = 0; i < nworkers; i++)
-		pthread_join(workers[i], NULL);
-	free(workers);
-	workers = NULL;
-	nworkers = 0;
+	q->tail = NULL;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Let q's threads finish what they run and what is queued, then join them. */
+static void queue_stop(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->stopping = 1;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	for (int i = 0; i < q->nthreads; i++)
+		pthread_join(q->threads[i], NULL);
+	free(q->threads);
+	q->threads = NULL;
+	q->nthreads = 0;
+}
+
+void jobs_stop(void)
+{
+	jobs_stopping = 1;
+	for (int k = 0; k < WORK_KINDS; k++)
+		queue_drop(&queues[k]);
+	/* A job parked for a region goes to a worker once more: seeing the
+	 * stop, it saves its checkpoint and stays InProgress, as a running
+	 * job does, and is resumed at the next start. */
+	lock_model();
+	jobs_unpark();
+	unlock_model();
+	for (int k = 0; k < WORK_KINDS; k++)
+		queue_stop(&queues[k]);
+	lock_model();
+	parked = NULL; /* none left but for want of memory: their records are dirty, flushed as InProgress */
+	unlock_model();
 }
 
 /* ---- jobs ---- */
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void job_worker(void *arg);
 static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j);
@@ -214,7 +270,7 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
 		return rc;
 	}
-	rc = pool_submit(job_worker, j, NULL);
+	rc = pool_submit(WORK_JOB, job_worker, j, NULL);
 	if (rc < 0)
 		return rc;
 	log_debug("job %s queued", j->id);
@@ -309,18 +365,14 @@ void job_resume_vault(struct vault_rec *only)
 			it->job = j;
 			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu, steps done %d)", j->id,
 			       j->ck_disk, (unsigned long long)j->ck_offset, j->step);
-			pool_submit(job_worker, j, NULL);
+			/* as from a park: an error it has is a wait for a region
+			 * the run now finds back or waits for again */
+			j->parked_until = now_mono();
+			pool_submit(WORK_JOB, job_worker, j, NULL);
 		}
 		settle_ended(v);
 	}
 	unlock_model();
-}
-
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* model_lock held: task row `task` of j goes to state, with its times. */
@@ -360,11 +412,18 @@ void job_save(struct jobctx *c)
 	unlock_model();
 }
 
+/* model_lock held: j is to stop (a cancel, an unmount, or the lease lost:
+ * its vault read-only). */
+static int job_stop_asked(const struct job_rec *j)
+{
+	return j->cancel || jobs_stopping || j->vault->readonly;
+}
+
 int job_cancelled(struct jobctx *c)
 {
 	int r;
 	lock_model();
-	r = c->j->cancel || jobs_stopping || c->v->readonly; /* readonly: the lease was lost */
+	r = job_stop_asked(c->j);
 	unlock_model();
 	return r;
 }
@@ -457,15 +516,23 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...)
  * failed shows InProgress again, and after the wait (5 s, doubling to 60 s)
  * run() goes again, from the job's checkpoint and task states as a job
  * resumed after an unmount does (a reprotect that undid its preparation
- * starts its sync over).  1: run again; 0: stop, *rc says how (-ECANCELED
- * for a cancel, an unmount or a lost lease, which end the wait). */
-static int wait_for_region(struct jobctx *c, int tries, int *rc)
+ * starts its sync over).  The wait holds no worker: the job is parked, and
+ * jobs_unpark() queues it again when its time comes, or at once when it is
+ * cancelled, the daemon stops or the vault's lease is lost (resume_parked
+ * then ends it as a cancel, an unmount or a lost lease ends a run).
+ * 1: parked, the worker lets go of it; 0: rc stands. */
+static int park_for_region(struct jobctx *c, int rc)
 {
 	struct job_rec *j = c->j;
-	int secs = tries < 4 ? 5 << tries : 60;
 	char cause[ERR_MAX];
 	struct item_rec *it;
+	int secs;
 
+	if (rc != -EHOSTUNREACH) {
+		j->region_waits = 0; /* only its own worker touches it */
+		return 0;
+	}
+	secs = j->region_waits < 4 ? 5 << j->region_waits : 60;
 	lock_model();
 	snprintf(cause, sizeof(cause), "%s", j->error[0] ? j->error : "a region is unavailable");
 	snprintf(j->error, sizeof(j->error), "waiting for an unavailable region (next try in %d s): %.400s", secs,
@@ -479,21 +546,11 @@ static int wait_for_region(struct jobctx *c, int tries, int *rc)
 	if (it)
 		snprintf(it->error, sizeof(it->error), "%s %.480s", j->type->name, j->error);
 	j->dirty = 1;
-	unlock_model();
+	j->region_waits++;
+	j->parked_until = now_mono() + secs;
+	j->park_next = parked;
+	parked = j;
 	log_warn("job %s: %s", j->id, j->error);
-
-	for (int i = 0; i < secs * 4; i++) {
-		if (job_cancelled(c)) {
-			*rc = -ECANCELED;
-			return 0;
-		}
-		usleep(250 * 1000);
-	}
-	lock_model();
-	j->error[0] = '\0';
-	it = item_find(c->v, j->item);
-	if (it)
-		it->error[0] = '\0';
 	unlock_model();
 	return 1;
 }
@@ -602,6 +659,51 @@ static int run_steps(struct jobctx *c)
 	return rc;
 }
 
+/* On a worker, before the run of a job that may come back from a park:
+ * 1: run it (its wait's error cleared); 0: do not, *rc = -ECANCELED (a
+ * cancel, an unmount or a lost lease ended the wait). */
+static int resume_parked(struct jobctx *c, int *rc)
+{
+	struct job_rec *j = c->j;
+	struct item_rec *it;
+	int stop;
+
+	lock_model();
+	if (!j->parked_until) {
+		unlock_model();
+		return 1;
+	}
+	j->parked_until = 0;
+	stop = job_stop_asked(j);
+	if (!stop) {
+		j->error[0] = '\0';
+		it = item_find(c->v, j->item);
+		if (it)
+			it->error[0] = '\0';
+	}
+	unlock_model();
+	if (stop)
+		*rc = -ECANCELED;
+	return !stop;
+}
+
+void jobs_unpark(void)
+{
+	double now = now_mono();
+	struct job_rec **pp = &parked;
+
+	MODEL_LOCKED();
+	while (*pp) {
+		struct job_rec *j = *pp;
+		if ((now < j->parked_until && !job_stop_asked(j)) || pool_submit(WORK_JOB, job_worker, j, NULL) < 0) {
+			pp = &j->park_next; /* not yet, or no memory: the next tick */
+			continue;
+		}
+		*pp = j->park_next;
+		j->park_next = NULL;
+	}
+}
+
 static void job_worker(void *arg)
 {
 	struct job_rec *j = arg;
@@ -616,11 +718,10 @@ static void job_worker(void *arg)
 	j->dirty = 1;
 	unlock_model();
 
-	for (int tries = 0;; tries++) {
+	if (resume_parked(&c, &rc))
 		rc = j->type->steps ? run_steps(&c) : j->type->run(&c);
-		if (rc != -EHOSTUNREACH || !wait_for_region(&c, tries, &rc))
-			break;
-	}
+	if (park_for_region(&c, rc))
+		return; /* jobs_unpark() queues it again */
 
 	lock_model();
 	it = item_find(c.v, j->item);
@@ -630,7 +731,7 @@ static void job_worker(void *arg)
 		 * this job to its running worker, so go on from the checkpoint. */
 		logmsg("job %s resumes from its checkpoint after the vault's lease was taken back", j->id);
 		unlock_model();
-		if (pool_submit(job_worker, j, NULL) == 0)
+		if (pool_submit(WORK_JOB, job_worker, j, NULL) == 0)
 			return;
 		lock_model();
 		it = item_find(c.v, j->item);

@@ -4,9 +4,10 @@
  * failback), test-failover and its cleanup, resync and complete-migration;
  * and the control side of verify (its job is in verify.c).
  *
- * How it fits: vault.c's controls[] table checks a control's states and
- * calls lifecycle_prepare() with model_lock held; prepare validates the line
- * (EINVAL), the rules of lifecycle_check() (EHOSTUNREACH, EPERM) and the
+ * How it fits: each operation is an entry of the table in ops.c; vault.c
+ * checks a control's states and parses its line against that entry (EINVAL),
+ * then calls lifecycle_prepare() with model_lock held; prepare applies the
+ * entry's check() (the check_* functions here: EHOSTUNREACH, EPERM) and the
  * recovery point, then queues a job (jobs.c).  The job's run() function here
  * follows the locking rule of model.h: copy what it needs under model_lock,
  * drop it for disk I/O, take it again to publish.  Bytes move through the
@@ -25,6 +26,7 @@
 #define _GNU_SOURCE
 #include "model.h"
 #include "recio.h"
+#include "ops.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -415,115 +417,11 @@ static int vm_power(struct region *r, const char *rg, const char *name, int runn
 
 /* ---- control lines ---- */
 
-struct op_args {
-	char point[RP_ID_MAX + 32];
-	int shutdown;
-	char network[NAME_MAX_];
-	char trg[NAME_MAX_], tsa[NAME_MAX_], cache[NAME_MAX_], aset[NAME_MAX_];
-	char notes[256];
-};
-
-static int is_point_word(const char *w)
-{
-	time_t t;
-	return strcmp(w, "latest") == 0 || strcmp(w, "latest-processed") == 0 ||
-	       strcmp(w, "latest-app-consistent") == 0 || parse_time(w, &t) == 0;
-}
-
-/* Parse a control's line into a (model_lock held or not: no model access). */
-static int parse_args(const char *control, struct ctl_line *cl, struct op_args *a, char *why, size_t len)
-{
-	static const char *const k_failover[] = {"shutdown", NULL};
-	static const char *const k_test[] = {"network", NULL};
-	static const char *const k_cleanup[] = {"notes", NULL};
-	static const char *const k_reprotect[] = {"target-resource-group", "target-storage-account",
-						  "cache-storage-account", "availability-set", "target-network",
-						  NULL};
-	static const char *const k_none[] = {NULL};
-	const char *const *keys = k_none;
-	const char *s;
-	int rc, point = 0, start = 0;
-
-	memset(a, 0, sizeof(*a));
-	if (strcmp(control, "failover") == 0)
-		keys = k_failover, point = 1;
-	else if (strcmp(control, "test-failover") == 0)
-		keys = k_test, point = 1;
-	else if (strcmp(control, "change-recovery-point") == 0)
-		point = 2;
-	else if (strcmp(control, "cleanup-test-failover") == 0)
-		keys = k_cleanup, start = 2;
-	else if (strcmp(control, "reprotect") == 0)
-		keys = k_reprotect, start = 1;
-	else
-		start = 1;
-	rc = ctl_check_keys(cl, keys, why, len);
-	if (rc < 0)
-		return rc;
-	if (point) {
-		if (cl->nbare > 1 || (point == 2 && cl->nbare != 1)) {
-			snprintf(why, len, "%s takes %s: latest, latest-processed, latest-app-consistent or a point id",
-				 control, point == 2 ? "one recovery point" : "at most one recovery point");
-			return -EINVAL;
-		}
-		snprintf(a->point, sizeof(a->point), "%s", cl->nbare ? cl->bare[0] : "latest");
-		if (!is_point_word(a->point)) {
-			snprintf(why, len, "'%s' is not a recovery point: use latest, latest-processed, "
-				 "latest-app-consistent or an id like 2026-11-24T10:05:00Z", a->point);
-			return -EINVAL;
-		}
-	} else if (start == 2 && ctl_get(cl, "notes")) {
-		/* notes=... is free text: the words after it belong to it */
-		size_t used = (size_t)snprintf(a->notes, sizeof(a->notes), "%s", ctl_get(cl, "notes"));
-		for (int i = 0; i < cl->nbare && used < sizeof(a->notes); i++)
-			used += (size_t)snprintf(a->notes + used, sizeof(a->notes) - used, " %s", cl->bare[i]);
-	} else if (start) {
-		int bare_ok = cl->nbare == 1 && (strcmp(cl->bare[0], "start") == 0 || strcmp(cl->bare[0], "1") == 0);
-		/* reprotect: "start" and/or overrides; cleanup: "start" or notes= */
-		if (!(bare_ok || (cl->nbare == 0 && cl->nkv > 0 && start >= 1 && keys != k_none))) {
-			snprintf(why, len, "%s takes 'start'%s", control,
-				 start == 2 ? " or notes=..." : keys != k_none ? " and optional key=value overrides" : "");
-			return -EINVAL;
-		}
-	}
-	if ((s = ctl_get(cl, "shutdown")) != NULL) {
-		if (strcmp(s, "yes") != 0 && strcmp(s, "no") != 0) {
-			snprintf(why, len, "shutdown= takes yes or no");
-			return -EINVAL;
-		}
-		a->shutdown = strcmp(s, "yes") == 0;
-	}
-	if ((s = ctl_get(cl, "network")) != NULL) {
-		if ((rc = name_generic_ok("network", s, why, len)) < 0)
-			return rc;
-		snprintf(a->network, sizeof(a->network), "%s", s);
-	}
-	if ((s = ctl_get(cl, "target-resource-group")) != NULL) {
-		if ((rc = name_rg_ok(s, why, len)) < 0)
-			return rc;
-		snprintf(a->trg, sizeof(a->trg), "%s", s);
-	}
-	if ((s = ctl_get(cl, "target-storage-account")) != NULL) {
-		if ((rc = name_sa_ok(s, why, len)) < 0)
-			return rc;
-		snprintf(a->tsa, sizeof(a->tsa), "%s", s);
-	}
-	if ((s = ctl_get(cl, "cache-storage-account")) != NULL) {
-		if ((rc = name_sa_ok(s, why, len)) < 0)
-			return rc;
-		snprintf(a->cache, sizeof(a->cache), "%s", s);
-	}
-	if ((s = ctl_get(cl, "availability-set")) != NULL) {
-		if ((rc = name_generic_ok("availability set", s, why, len)) < 0)
-			return rc;
-		snprintf(a->aset, sizeof(a->aset), "%s", s);
-	}
-	return 0;
-}
-
-/* A job's own line, parsed again (model_lock NOT held). */
+/* A job's own line, the canonical one its control stored, through the
+ * parser that accepted it (model_lock NOT held). */
 static int job_args(struct jobctx *c, struct op_args *a)
 {
+	const struct op_def *op = op_of_job(c->j->type);
 	struct ctl_line cl;
 	char line[sizeof(c->j->args)], why[256];
 	int rc;
@@ -531,8 +429,12 @@ static int job_args(struct jobctx *c, struct op_args *a)
 	snprintf(line, sizeof(line), "%s", c->j->args);
 	unlock_model();
 	rc = ctl_parse(line, strlen(line), &cl, why, sizeof(why));
+	if (rc == 0 && !op) {
+		snprintf(why, sizeof(why), "no operation runs a %s job", c->j->type->slug);
+		rc = -EINVAL;
+	}
 	if (rc == 0)
-		rc = parse_args(c->j->type->slug, &cl, a, why, sizeof(why));
+		rc = op_parse(op, &cl, a, why, sizeof(why));
 	if (rc < 0)
 		job_fail_msg(c, "bad arguments: %s", why);
 	return rc;
@@ -549,42 +451,61 @@ static int region_up(struct region *r, const char *role, char *why, size_t len)
 	return -EHOSTUNREACH;
 }
 
-int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len)
+/* The checks of the table's entries (ops.c), model_lock held. */
+
+int check_recovery_region(struct vault_rec *v, struct item_rec *it, char *why, size_t len)
 {
-	char buf[ERR_MAX];
+	(void)v;
+	return region_up(region_find(it->target_region), "the recovery region, which holds the replicas", why, len);
+}
+
+int check_both_regions(struct vault_rec *v, struct item_rec *it, char *why, size_t len)
+{
+	int rc = region_up(region_find(it->source_region), "the source", why, len);
+	(void)v;
+	if (rc == 0)
+		rc = region_up(region_find(it->target_region), "the target", why, len);
+	return rc;
+}
+
+int check_test_region(struct vault_rec *v, struct item_rec *it, char *why, size_t len)
+{
+	(void)v;
+	return region_up(region_find(it->tf_region), "where the test VM is", why, len);
+}
+
+int check_reprotect(struct vault_rec *v, struct item_rec *it, char *why, size_t len)
+{
 	struct region *src = region_find(it->source_region), *tgt = region_find(it->target_region);
-	int rc = 0;
+	struct rg_rec *g = NULL;
+	int rc;
 
 	(void)v;
+	rc = region_up(src, "the old primary, which becomes the target", why, len);
+	if (rc == 0)
+		rc = region_up(tgt, "where the failed-over VM runs", why, len);
+	if (rc == 0 && !vm_at(tgt, it->target_rg, it->name)) {
+		if (vm_anywhere(tgt, it->name, &g))
+			snprintf(why, len, "the failed-over VM %s was moved to resource group %s: move it back to %s "
+				 "to reprotect it", it->name, g->name, it->target_rg);
+		else
+			snprintf(why, len, "the failed-over VM %s/%s was deleted from %s: it cannot be reprotected",
+				 it->target_rg, it->name, tgt->name);
+		rc = -EPERM;
+	}
+	return rc;
+}
+
+int lifecycle_check(struct vault_rec *v, struct item_rec *it, const char *control, char *why, size_t len)
+{
+	const struct op_def *op = op_find(control);
+	char buf[ERR_MAX];
+
 	if (!why) {
 		why = buf;
 		len = sizeof(buf);
 	}
-	if (strcmp(control, "failover") == 0 || strcmp(control, "test-failover") == 0 ||
-	    strcmp(control, "change-recovery-point") == 0 || strcmp(control, "commit") == 0) {
-		rc = region_up(tgt, "the recovery region, which holds the replicas", why, len);
-	} else if (strcmp(control, "resync") == 0 || strcmp(control, "verify") == 0) {
-		rc = region_up(src, "the source", why, len);
-		if (rc == 0)
-			rc = region_up(tgt, "the target", why, len);
-	} else if (strcmp(control, "cleanup-test-failover") == 0) {
-		rc = region_up(region_find(it->tf_region), "where the test VM is", why, len);
-	} else if (strcmp(control, "reprotect") == 0) {
-		struct rg_rec *g = NULL;
-		rc = region_up(src, "the old primary, which becomes the target", why, len);
-		if (rc == 0)
-			rc = region_up(tgt, "where the failed-over VM runs", why, len);
-		if (rc == 0 && !vm_at(tgt, it->target_rg, it->name)) {
-			if (vm_anywhere(tgt, it->name, &g))
-				snprintf(why, len, "the failed-over VM %s was moved to resource group %s: move it back to %s "
-					 "to reprotect it", it->name, g->name, it->target_rg);
-			else
-				snprintf(why, len, "the failed-over VM %s/%s was deleted from %s: it cannot be reprotected",
-					 it->target_rg, it->name, tgt->name);
-			rc = -EPERM;
-		}
-	}
-	return rc;
+	return op && op->check ? op->check(v, it, why, len) : 0;
 }
 
 /* model_lock held on entry and exit; dropped while the chain is consulted.
@@ -903,7 +824,7 @@ static const struct job_step failover_steps[] = {
 	{FO_FAILOVER, failover_build},  {FO_STARTVM, failover_startvm},   {0, NULL},
 };
 
-static const struct job_type JT_FAILOVER = {
+const struct job_type JT_FAILOVER = {
 	.name = "Failover",
 	.slug = "failover",
 	.tasks = {T_PREREQ, T_SHUTDOWN, T_SYNCLAST, T_FAILOVER, T_STARTVM},
@@ -986,7 +907,7 @@ static const struct job_step crp_steps[] = {
 	{CRP_STARTVM, crp_startvm}, {0, NULL},
 };
 
-static const struct job_type JT_CRP = {
+const struct job_type JT_CRP = {
 	.name = "Change recovery point",
 	.slug = "change-recovery-point",
 	.tasks = {T_PREREQ, T_SHUTDOWN, T_CRP, T_STARTVM2},
@@ -1155,7 +1076,7 @@ static const struct job_step commit_steps[] = {
 	{0, NULL},
 };
 
-static const struct job_type JT_COMMIT = {
+const struct job_type JT_COMMIT = {
 	.name = "Commit",
 	.slug = "commit",
 	.tasks = {T_PREREQ, T_DELPOINTS, T_DELREPLICAS, T_CLEANUP},
@@ -2318,7 +2239,7 @@ static const struct job_step reprotect_steps[] = {
 	{0, NULL},
 };
 
-static const struct job_type JT_REPROTECT = {
+const struct job_type JT_REPROTECT = {
 	.name = "Reprotect",
 	.slug = "reprotect",
 	.tasks = {T_PREREQ, T_RESOURCES, T_PREPDISKS, T_DELTAS, T_SYNC, T_STARTREP},
@@ -2451,7 +2372,7 @@ static const struct job_step tf_steps[] = {
 	{TF_PREREQ, tf_prereq}, {TF_CREATE, tf_create}, {TF_START, tf_start}, {0, NULL},
 };
 
-static const struct job_type JT_TEST_FAILOVER = {
+const struct job_type JT_TEST_FAILOVER = {
 	.name = "Test failover",
 	.slug = "test-failover",
 	.tasks = {T_PREREQ, T_CREATETEST, T_STARTTEST},
@@ -2536,7 +2457,7 @@ static const struct job_step cleanup_tf_steps[] = {
 	{CTF_PREREQ, cleanup_tf_prereq}, {CTF_DELETE, cleanup_tf_delete}, {0, NULL},
 };
 
-static const struct job_type JT_CLEANUP_TF = {
+const struct job_type JT_CLEANUP_TF = {
 	.name = "Cleanup test failover",
 	.slug = "cleanup-test-failover",
 	.tasks = {T_PREREQ, T_DELTEST},
@@ -2621,7 +2542,7 @@ static const struct job_step resync_steps[] = {
 	{RSY_PREREQ, resync_prereq}, {RSY_SYNC, resync_sync}, {RSY_START, resync_done}, {0, NULL},
 };
 
-static const struct job_type JT_RESYNC = {
+const struct job_type JT_RESYNC = {
 	.name = "Resynchronize",
 	.slug = "resynchronize",
 	.tasks = {T_PREREQ, T_RESYNC, T_STARTREP},
@@ -2654,7 +2575,7 @@ static const struct job_step migrate_steps[] = {
 	{MG_PREREQ, migrate_prereq}, {MG_DONE, migrate_done}, {0, NULL},
 };
 
-static const struct job_type JT_MIGRATE = {
+const struct job_type JT_MIGRATE = {
 	.name = "Complete migration",
 	.slug = "complete-migration",
 	.tasks = {T_PREREQ, T_MIGRATE},
@@ -2662,11 +2583,6 @@ static const struct job_type JT_MIGRATE = {
 	.done_state = "MigrationCompleted",
 	.failed_state = NULL,
 	.steps = migrate_steps,
-};
-
-const struct job_type *const lifecycle_job_types[] = {
-	&JT_FAILOVER, &JT_CRP, &JT_COMMIT, &JT_REPROTECT, &JT_TEST_FAILOVER, &JT_CLEANUP_TF, &JT_RESYNC, &JT_MIGRATE,
-	NULL,
 };
 
 /* ---- prepare: validate and queue (model_lock held) ---- */
@@ -2682,67 +2598,42 @@ static void line_of(const struct ctl_line *cl, char *out, size_t len)
 		used += (size_t)snprintf(out + used, len - used, "%s%s=%s", used ? " " : "", cl->key[i], cl->val[i]);
 }
 
-int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
-		      const char *line);
-int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
-		      const char *line)
+int lifecycle_prepare(const struct op_def *op, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
+		      const struct op_args *a, const char *line)
 {
-	static const struct {
-		const char *control;
-		const struct job_type *type;
-	} map[] = {
-		{"failover", &JT_FAILOVER}, {"change_recovery_point", &JT_CRP}, {"commit", &JT_COMMIT},
-		{"reprotect", &JT_REPROTECT}, {"test_failover", &JT_TEST_FAILOVER},
-		{"cleanup_test_failover", &JT_CLEANUP_TF}, {"resync", &JT_RESYNC},
-		{"complete_migration", &JT_MIGRATE}, {"verify", &JT_VERIFY},
-	};
-	const struct job_type *t = NULL;
+	const struct job_type *t = op->job;
+	const char *name = op->name;
 	struct job_rec *j = NULL;
-	struct op_args a;
-	char name[40], why[ERR_MAX], args[512];
+	char why[ERR_MAX], args[512];
 	int rc;
 
-	/* vault.c passes the C identifier; the file name has hyphens */
-	snprintf(name, sizeof(name), "%s", control);
-	for (char *p = name; *p; p++)
-		if (*p == '_')
-			*p = '-';
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(map[i].control, control) == 0)
-			t = map[i].type;
-	if (!t)
-		return fail_item(it, -EOPNOTSUPP, "%s is not implemented", name);
-
-	rc = parse_args(name, cl, &a, why, sizeof(why));
-	if (rc < 0)
-		return fail_item(it, rc, "%s refused: %s", name, why);
 	if (ctl_get(cl, "target-network")) {
 		char vnet[NAME_MAX_];
 		mapped_vnet(v, it->source_region, it->network, vnet, sizeof(vnet));
 		return fail_item(it, -EPERM, "reprotect cannot change the target network: change the network mapping "
 			       "vaults/%s/network-mappings/%s/%s instead", v->name, it->target_region, vnet);
 	}
-	rc = lifecycle_check(v, it, name, why, sizeof(why));
+	rc = op->check ? op->check(v, it, why, sizeof(why)) : 0;
 	if (rc < 0)
 		return fail_item(it, rc, "%s refused: %s", name, why);
-	if (t == &JT_FAILOVER && a.shutdown) {
+	if (t == &JT_FAILOVER && a->shutdown) {
 		rc = region_up(region_find(it->source_region), "the source, where the VM is to be shut down", why,
 			       sizeof(why));
 		if (rc < 0)
 			return fail_item(it, rc, "failover with shutdown=yes refused: %s", why);
 	}
-	if (a.point[0] && (rc = check_point(v, it, name, a.point)) < 0)
+	if (a->point[0] && (rc = check_point(v, it, name, a->point)) < 0)
 		return rc;
-	(void)line; /* not NUL-terminated at its length: the parsed words are used */
+	(void)line; /* the job keeps the parsed words, as one canonical line */
 	line_of(cl, args, sizeof(args));
 	rc = job_submit(v, it, t, args, &j);
 	if (rc < 0)
 		return fail_item(it, rc, "cannot start %s: %s", name, strerror(-rc));
 	if (t == &JT_FAILOVER) {
 		struct region *src = region_find(it->source_region);
-		if (!a.shutdown)
+		if (!a->shutdown)
 			job_drop_task(v, j, T_SHUTDOWN);
-		if (strcmp(a.point, "latest") != 0 || !src || !src->available)
+		if (strcmp(a->point, "latest") != 0 || !src || !src->available)
 			job_drop_task(v, j, T_SYNCLAST);
 	}
 	if (t == &JT_VERIFY)

@@ -149,12 +149,14 @@ static void *index_find(struct name_index **ix, void *head, size_t next_off, siz
 
 struct item_rec *item_find(struct vault_rec *v, const char *name)
 {
+	MODEL_LOCKED();
 	return index_find(&v->item_index, v->items, offsetof(struct item_rec, next), offsetof(struct item_rec, name),
 			  name);
 }
 
 struct job_rec *job_find(struct vault_rec *v, const char *name)
 {
+	MODEL_LOCKED();
 	return index_find(&v->job_index, v->jobs, offsetof(struct job_rec, next), offsetof(struct job_rec, id), name);
 }
 
@@ -1294,7 +1296,7 @@ static void vault_fence(struct vault_rec *v)
 	if (r) {
 		r->be = v->region->be;
 		r->lease = lease;
-		if (pool_submit(lease_release_work, r, lease_release_work) == 0)
+		if (pool_submit(WORK_JOB, lease_release_work, r, lease_release_work) == 0)
 			return;
 		free(r);
 	}
@@ -1383,6 +1385,7 @@ static void *sched_main(void *arg)
 		}
 		replication_tick(now);
 		lock_model();
+		jobs_unpark();
 		jobs_flush(NULL);
 		unlock_model();
 		usleep(250 * 1000);
@@ -1520,7 +1523,7 @@ int core_start(const struct core_opts *o, char *err, size_t errlen)
 		return rc;
 	}
 	job_resume_all();
-	if (pool_submit(schedules_from_points, NULL, NULL) < 0) {
+	if (pool_submit(WORK_CYCLE, schedules_from_points, NULL, NULL) < 0) {
 		/* no reading ahead: every item cycles now, as it finds out */
 		lock_model();
 		for (struct vault_rec *v = M.vaults; v; v = v->next)

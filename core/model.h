@@ -192,6 +192,9 @@ struct job_rec {
 	int drop_item;               /* its end removes the item (a cancelled enable) */
 	int dirty;                   /* changed since its record was written */
 	double dirty_at;             /* monotonic time progress last made it dirty */
+	int region_waits;            /* waits for a region in a row (each longer) */
+	double parked_until;         /* monotonic: parked for a region till then; 0: not */
+	struct job_rec *park_next;   /* jobs.c's list of parked jobs */
 	struct job_rec *next;
 };
 
@@ -312,6 +315,9 @@ int persist_vault(struct vault_rec *v);
 int persist_item(struct vault_rec *v, struct item_rec *it);
 int persist_job(struct vault_rec *v, struct job_rec *j);
 void jobs_flush(struct vault_rec *v);
+/* Queue again the jobs parked for a region whose wait is over or that are
+ * to stop (model_lock held; the scheduler's tick). */
+void jobs_unpark(void);
 int unpersist_item(struct vault_rec *v, struct item_rec *it);
 int vault_load(struct vault_rec *v);
 /* A record that does not parse (model_lock held or not: no model state):
@@ -402,9 +408,15 @@ const struct job_type *job_type_by_slug(const char *slug);
 int jobs_start(int nworkers);
 void jobs_stop(void);
 int jobs_stopping_now(void); /* an unmount is under way (a hint, no lock) */
-/* Queue a plain function on the worker pool (replication cycles).  drop,
- * if not NULL, frees arg should the work be dropped unrun at shut-down. */
-int pool_submit(void (*fn)(void *), void *arg, void (*drop)(void *));
+/* The worker pool has a queue per kind of work, each with its own threads
+ * (`workers` of them each): jobs (and other work that may wait on a
+ * region, such as a lease release), and replication cycles (and the reading
+ * of points that schedules the first ones), so waiting jobs never hold up
+ * cycles. */
+enum work_kind { WORK_JOB, WORK_CYCLE, WORK_KINDS };
+/* Queue a plain function on the kind's queue.  drop, if not NULL, frees arg
+ * should the work be dropped unrun at shut-down. */
+int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)(void *));
 void job_resume_all(void);
 void job_resume_vault(struct vault_rec *v); /* model_lock NOT held; NULL: all */
 

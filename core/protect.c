@@ -945,7 +945,7 @@ void replication_tick(time_t now)
 			snprintf(a->item, sizeof(a->item), "%s", it->name);
 			it->cycle_running = 1;
 		}
-		if (!a || pool_submit(cycle_work, a, free) < 0) {
+		if (!a || pool_submit(WORK_CYCLE, cycle_work, a, free) < 0) {
 			it->cycle_running = 0;
 			free(a);
 			sched_put(v, it, now + 1); /* try again next second */

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "ops.h" /* item_state_names: every item state of SPEC 7 */
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -84,13 +85,13 @@ static void jdone(json_object *o, struct sbuf *out)
 
 void core_render_item_json(const struct item_info *ii, const char *allowed, struct sbuf *out)
 {
-	json_object *o = json_object_new_object(), *disks = json_object_new_array(), *ops = json_object_new_array(),
-		    *set = json_object_new_object();
+	json_object *o = json_object_new_object(), *disks = json_object_new_array(),
+		    *allowed_ops = json_object_new_array(), *set = json_object_new_object();
 	char dir[2 * NAME_MAX_ + 8];
-	if (!o || !disks || !ops || !set) {
+	if (!o || !disks || !allowed_ops || !set) {
 		json_object_put(o);
 		json_object_put(disks);
-		json_object_put(ops);
+		json_object_put(allowed_ops);
 		json_object_put(set);
 		out->err = -ENOMEM;
 		return;
@@ -117,10 +118,10 @@ void core_render_item_json(const struct item_info *ii, const char *allowed, stru
 	for (const char *p = allowed; p && *p;) {
 		const char *e = strchr(p, '\n');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
-		json_object_array_add(ops, json_object_new_string_len(p, (int)n));
+		json_object_array_add(allowed_ops, json_object_new_string_len(p, (int)n));
 		p += n + (e ? 1 : 0);
 	}
-	json_object_object_add(o, "allowed-operations", ops);
+	json_object_object_add(o, "allowed-operations", allowed_ops);
 	jstr(set, "policy", ii->policy);
 	jstr(set, "target-resource-group", ii->target_rg);
 	jstr(set, "target-storage-account", ii->target_sa);
@@ -216,12 +217,6 @@ static void label(struct sbuf *out, const char *s)
 	}
 }
 
-/* Every item state of SPEC 7, listed in the asrfs_item_state enum gauge. */
-static const char *const item_states[] = {
-	"EnablingProtection", "InitialReplicationInProgress", "Protected", "FailoverInProgress", "FailedOver",
-	"ChangeRecoveryPointInProgress", "CommitInProgress", "FailoverCommitted", "ReprotectInProgress",
-	"ResynchronizationInProgress", "DisablingProtection", "MigrationCompleted", "InitialReplicationFailed",
-	"FailoverFailed", "ReprotectFailed", "ResynchronizationFailed", NULL};
 static const char *const healths[] = {"Normal", "Warning", "Critical", NULL};
 
 /* What the metrics show of an item's running or last job, copied under the lock. */
@@ -411,7 +406,7 @@ void core_render_metrics(struct sbuf *out)
 		item_enum(out, "asrfs_item_health", &items[i], "health", NULL, NULL, healths, items[i].health);
 	family(out, "asrfs_item_state", "gauge", "1 for the item's current state, 0 for the others.");
 	for (int i = 0; i < ni; i++)
-		item_enum(out, "asrfs_item_state", &items[i], "state", NULL, NULL, item_states, items[i].state);
+		item_enum(out, "asrfs_item_state", &items[i], "state", NULL, NULL, item_state_names, items[i].state);
 	family(out, "asrfs_item_replication_failing", "gauge", "1 while the item's replication cycles fail.");
 	for (int i = 0; i < ni; i++)
 		item_u64(out, "asrfs_item_replication_failing", &items[i], (uint64_t)items[i].replication_failing);

@@ -2,13 +2,16 @@
  * vault.c - the vault part of the tree: policies, network mappings,
  * replicated items with their controls and settings, recovery points, jobs.
  *
- * Controls are described by one table (controls[]): the file name, the item
- * states in which it is accepted, and the function that validates the line
- * and queues the job.  allowed-operations is rendered from the same table,
- * so what it lists is exactly what a write would accept.
+ * Controls are described by the table of operations (core/ops.c): the file
+ * name, the item states in which it is accepted, its line's shape and the
+ * function that validates the rest and queues the job.  A write to an item's
+ * control is checked here against that entry; allowed-operations is
+ * rendered from the same table, so what it lists is exactly what a write
+ * would accept.
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "ops.h"
 #include "sched.h"
 
 #include <errno.h>
@@ -769,65 +772,39 @@ out:
 	return rc;
 }
 
-/* ---- item controls ---- */
+/* ---- item controls: the table of operations is core/ops.c ---- */
 
-struct control {
-	const char *name;
-	const char *states[8];     /* accepted in these states (no job running) */
-	int (*prepare)(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line);
-};
-
-static int only_start(struct item_rec *it, struct ctl_line *cl, const char *control)
-{
-	if (cl->nbare == 1 && !cl->nkv && (strcmp(cl->bare[0], "start") == 0 || strcmp(cl->bare[0], "1") == 0))
-		return 0;
-	return fail_item(it, -EINVAL, "%s takes 'start'", control);
-}
-
-static int disable_prepare(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line)
+int disable_prepare(const struct op_def *op, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
+		    const struct op_args *a, const char *line)
 {
 	struct backend *be = v->region->be;
-	int rc = only_start(it, cl, "disable");
-	if (rc == 0)
-		rc = job_submit(v, it, &JT_DISABLE, line, NULL);
+	int rc = job_submit(v, it, op->job, line, NULL);
+
+	(void)cl;
+	(void)a;
 	/* A full medium must not keep disable, which frees space, from
 	 * writing its records: spend the region's reserve on it, once. */
 	if (rc == -ENOSPC && be->ops->reserve_release && be->ops->reserve_release(be) == 0) {
 		logmsg("region %s is full: its reserved space is given to disable %s", v->region->name, it->name);
-		rc = job_submit(v, it, &JT_DISABLE, line, NULL);
+		rc = job_submit(v, it, op->job, line, NULL);
 	}
 	return rc;
 }
 
-int lifecycle_prepare(const char *control, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
-		      const char *line);
-
-#define LIFECYCLE(n) \
-	static int n##_prepare(struct vault_rec *v, struct item_rec *it, struct ctl_line *cl, const char *line) \
-	{ return lifecycle_prepare(#n, v, it, cl, line); }
-LIFECYCLE(failover)
-LIFECYCLE(test_failover)
-LIFECYCLE(cleanup_test_failover)
-LIFECYCLE(commit)
-LIFECYCLE(change_recovery_point)
-LIFECYCLE(reprotect)
-LIFECYCLE(resync)
-LIFECYCLE(verify)
-LIFECYCLE(complete_migration)
-
-static const struct control controls[] = {
-	{"failover", {"Protected", "FailoverFailed"}, failover_prepare},
-	{"test-failover", {"Protected"}, test_failover_prepare},
-	{"cleanup-test-failover", {"*test"}, cleanup_test_failover_prepare},
-	{"commit", {"FailedOver"}, commit_prepare},
-	{"change-recovery-point", {"FailedOver"}, change_recovery_point_prepare},
-	{"reprotect", {"FailoverCommitted", "ReprotectFailed"}, reprotect_prepare},
-	{"resync", {"Protected", "ResynchronizationFailed"}, resync_prepare},
-	{"verify", {"Protected"}, verify_prepare},
-	{"complete-migration", {"FailoverCommitted"}, complete_migration_prepare},
-	{"disable", {"*"}, disable_prepare},
-	{"cancel", {"*job"}, NULL},
-};
+int cancel_prepare(const struct op_def *op, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
+		   const struct op_args *a, const char *line)
+{
+	(void)op;
+	(void)v;
+	(void)cl;
+	(void)a;
+	(void)line;
+	if (!it->job)
+		return fail_item(it, -EPERM, "no job is running on %s", it->name);
+	it->job->cancel = 1;
+	logmsg("job %s: cancel requested", it->job->id);
+	return 0;
+}
 
 /* model_lock held: an item whose record did not read takes no change. */
 static int item_refuse_damaged(struct item_rec *it)
@@ -840,58 +817,44 @@ static int item_refuse_damaged(struct item_rec *it)
 /* model_lock held: would a write to control be accepted now (state-wise)? */
 int item_allowed(struct item_rec *it, const char *control)
 {
-	if (it->damaged[0])
-		return 0;
-	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
-		const struct control *c = &controls[i];
-		if (strcmp(c->name, control) != 0)
-			continue;
-		if (strcmp(c->states[0], "*job") == 0)
-			return it->job != NULL;
-		if (it->job)
-			return 0;
-		if (strcmp(c->states[0], "*") == 0)
-			return 1;
-		if (strcmp(c->states[0], "*test") == 0)
-			return it->test_failover[0] != '\0';
-		if (strcmp(c->name, "test-failover") == 0 && it->test_failover[0])
-			return 0;
-		for (int s = 0; s < 8 && c->states[s]; s++)
-			if (strcmp(c->states[s], it->state) == 0)
-				return 1;
-		return 0;
-	}
-	return 0;
+	const struct op_def *op = op_find(control);
+	return op && op_allowed(op, it);
 }
 
 int core_item_allowed(const char *vault, const char *item, struct sbuf *out)
 {
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
+	char why[ERR_MAX];
 	int rc;
-	lock_model_read();
+	lock_model_read(); /* a reader of the tree: no change follows */
 	rc = find_vi(vault, item, &v, &it);
-	for (size_t i = 0; rc == 0 && i < sizeof(controls) / sizeof(controls[0]); i++)
-		if (!v->readonly && item_allowed(it, controls[i].name) &&
-		    lifecycle_check(v, it, controls[i].name, NULL, 0) == 0)
-			sb_printf(out, "%s\n", controls[i].name);
+	for (const struct op_def *op = ops; rc == 0 && op->name; op++)
+		if (!v->readonly && op_allowed(op, it) && (!op->check || op->check(v, it, why, sizeof(why)) == 0))
+			sb_printf(out, "%s\n", op->name);
 	unlock_model();
 	return rc ? rc : out->err;
 }
 
+int core_vault_control(const char *vault, const char *control, const char *line, size_t len)
+{
+	const struct op_def *op = op_find(control);
+	if (!op || !op->vault_scope)
+		return -ENOENT;
+	return op->vault_control(vault, line, len);
+}
+
 int core_item_control(const char *vault, const char *item, const char *control, const char *line, size_t len)
 {
-	const struct control *c = NULL;
+	const struct op_def *op = op_find(control);
 	struct vault_rec *v;
 	struct item_rec *it = NULL;
 	struct ctl_line cl;
-	char text[4097];
+	struct op_args a;
+	char text[4097], why[ERR_MAX];
 	int rc;
 
-	for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
-		if (strcmp(controls[i].name, control) == 0)
-			c = &controls[i];
-	if (!c)
+	if (!op || op->vault_scope)
 		return -ENOENT;
 	lock_model();
 	rc = find_vi(vault, item, &v, &it);
@@ -908,33 +871,34 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 		logmsg("item %s: %s refused: %s", it->name, control, it->error);
 		goto out;
 	}
-	if (strcmp(control, "cancel") == 0) {
-		if ((rc = only_start(it, &cl, "cancel")) < 0)
-			goto out;
-		if (!it->job) {
-			rc = fail_item(it, -EPERM, "no job is running on %s", it->name);
+	/* cancel is for a running job: its line is all it checks here */
+	if (!(op->flags & OPF_JOB)) {
+		if (it->job) {
+			rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
 			goto out;
 		}
-		it->job->cancel = 1;
-		logmsg("job %s: cancel requested", it->job->id);
-		goto out;
+		if ((op->flags & OPF_NO_TEST) && it->test_failover[0]) {
+			rc = fail_item(it, -EPERM, "a test failover of %s exists (%s): run cleanup-test-failover first",
+				       it->name, it->test_failover);
+			goto out;
+		}
+		if (!op_allowed(op, it)) {
+			rc = fail_item(it, -EPERM, "%s is not allowed while %s is %s%s", control, it->name, it->state,
+				       (op->flags & OPF_TEST) ? " and has no test failover" : "");
+			goto out;
+		}
 	}
-	if (it->job) {
-		rc = fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
-		goto out;
-	}
-	if (strcmp(control, "test-failover") == 0 && it->test_failover[0]) {
-		rc = fail_item(it, -EPERM, "a test failover of %s exists (%s): run cleanup-test-failover first",
-			       it->name, it->test_failover);
-		goto out;
-	}
-	if (!item_allowed(it, control)) {
-		rc = fail_item(it, -EPERM, "%s is not allowed while %s is %s%s", control, it->name, it->state,
-			       strcmp(c->states[0], "*test") == 0 ? " and has no test failover" : "");
+	rc = op_parse(op, &cl, &a, why, sizeof(why));
+	if (rc < 0) {
+		/* a line of just 'start' says so alone; the others name the refusal */
+		if (op->shape == ARGS_JUST_START)
+			rc = fail_item(it, rc, "%s", why);
+		else
+			rc = fail_item(it, rc, "%s refused: %s", control, why);
 		goto out;
 	}
 	line_copy(text, sizeof(text), line, len);
-	rc = c->prepare(v, it, &cl, text);
+	rc = op->prepare(op, v, it, &cl, &a, text);
 out:
 	unlock_model();
 	return rc;
@@ -1223,17 +1187,4 @@ int core_job_info(const char *vault, const char *job, struct job_info *out)
 	}
 	unlock_model();
 	return j ? 0 : -ENOENT;
-}
-
-const struct job_type *job_type_by_slug(const char *slug)
-{
-	extern const struct job_type *const lifecycle_job_types[];
-	static const struct job_type *const base[] = {&JT_ENABLE, &JT_DISABLE, &JT_VERIFY};
-	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
-		if (strcmp(base[i]->slug, slug) == 0)
-			return base[i];
-	for (int i = 0; lifecycle_job_types[i]; i++)
-		if (strcmp(lifecycle_job_types[i]->slug, slug) == 0)
-			return lifecycle_job_types[i];
-	return NULL;
 }

@@ -272,8 +272,6 @@ static int show_vault_mode(const struct ctx *c, struct sbuf *o)
 	return rc;
 }
 
-static int store_enable(const struct ctx *c, const char *b, size_t n) { return core_enable_replication(c->vault, b, n); }
-
 /* policies */
 static int list_policies(const struct ctx *c, struct strlist *o) { return core_policies(c->vault, o); }
 static int mkdir_policy(const struct ctx *c, const char *n) { return core_policy_create(c->vault, n); }
@@ -417,24 +415,15 @@ static int has_job(const struct ctx *c)
 	return core_item_info(c->vault, c->item, &ii) == 0 && ii.job[0];
 }
 
-#define CONTROL(fn, name)                                                      \
-	static int fn(const struct ctx *c, const char *b, size_t n)            \
-	{                                                                      \
-		return core_item_control(c->vault, c->item, name, b, n);       \
-	}
-CONTROL(ctl_failover, "failover")
-CONTROL(ctl_test_failover, "test-failover")
-CONTROL(ctl_cleanup_test, "cleanup-test-failover")
-CONTROL(ctl_commit, "commit")
-CONTROL(ctl_change_rp, "change-recovery-point")
-CONTROL(ctl_reprotect, "reprotect")
-CONTROL(ctl_resync, "resync")
-CONTROL(ctl_verify, "verify")
-CONTROL(ctl_disable, "disable")
-CONTROL(ctl_complete, "complete-migration")
-CONTROL(ctl_cancel, "cancel")
+/* Control files: one per operation of core's table (core/ops.c), named
+ * after it; the write goes to core with the file's name. */
+static int ctl_item(const struct ctx *c, const char *b, size_t n) { return core_item_control(c->vault, c->item, c->file, b, n); }
+static int ctl_vault(const struct ctx *c, const char *b, size_t n) { return core_vault_control(c->vault, c->file, b, n); }
 
-static const struct attr item_files[] = {
+/* Room for the control rows after a directory's fixed files. */
+#define CONTROL_ROWS_MAX 24
+
+static struct attr item_files[12 + CONTROL_ROWS_MAX + 1] = {
 	SHOW("state", show_state),
 	SHOW("health", show_health),
 	SHOW("rpo-seconds", show_rpo_seconds),
@@ -447,17 +436,6 @@ static const struct attr item_files[] = {
 	LINK("job", show_job_link, has_job),
 	SHOW("status", show_status),
 	SHOW("status.json", show_status_json),
-	CTRL("failover", ctl_failover),
-	CTRL("test-failover", ctl_test_failover),
-	CTRL("cleanup-test-failover", ctl_cleanup_test),
-	CTRL("commit", ctl_commit),
-	CTRL("change-recovery-point", ctl_change_rp),
-	CTRL("reprotect", ctl_reprotect),
-	CTRL("resync", ctl_resync),
-	CTRL("verify", ctl_verify),
-	CTRL("disable", ctl_disable),
-	CTRL("complete-migration", ctl_complete),
-	CTRL("cancel", ctl_cancel),
 	END,
 };
 
@@ -737,11 +715,10 @@ static const struct attr job_files[] = {
 static const struct dirtype job_dir = {.what = "job", .mode = 0555, .files = job_files};
 static const struct dirtype jobs_dir = {.what = "jobs", .mode = 0555, .list = list_jobs, .has = job_named, .child_dir = &job_dir, .ctx_off = CTX(job)};
 
-static const struct attr vault_files[] = {
+static struct attr vault_files[3 + CONTROL_ROWS_MAX + 1] = {
 	SHOW("region", show_vault_region),
 	SHOW("mode", show_vault_mode),
 	SHOW("error", show_vault_error),
-	CTRL("enable-replication", store_enable),
 	END,
 };
 static const struct subdir vault_subdirs[] = {
@@ -764,3 +741,31 @@ static const struct subdir root_subdirs[] = {
 };
 static const struct attr shortcut_link = LINK(NULL, show_shortcut, NULL);
 const struct dirtype root_dir = {.what = "root", .mode = 0555, .files = root_files, .subdirs = root_subdirs, .list = list_shortcuts, .has = has_shortcut, .child_file = &shortcut_link, .ctx_off = CTX(shortcut)};
+
+/* Append the control rows of vault_scope's operations after the fixed files
+ * of rows (cap entries in all), in the table's order. */
+static void add_controls(struct attr *rows, size_t cap, int vault_scope,
+			 int (*store)(const struct ctx *c, const char *b, size_t n))
+{
+	size_t k = 0;
+	const char *name;
+
+	while (rows[k].name)
+		k++;
+	for (int i = 0; (name = core_control_name(vault_scope, i)) != NULL; i++, k++) {
+		if (k + 1 >= cap) {
+			fprintf(stderr, "asrfs: more operations than CONTROL_ROWS_MAX in fs/nodes.c\n");
+			abort();
+		}
+		rows[k] = (struct attr)CTRL(name, store);
+	}
+	rows[k] = (struct attr)END;
+}
+
+/* The tables are complete before main() runs, so the walk sees plain
+ * static tables and nothing changes them afterwards. */
+__attribute__((constructor)) static void controls_from_ops(void)
+{
+	add_controls(item_files, sizeof(item_files) / sizeof(item_files[0]), 0, ctl_item);
+	add_controls(vault_files, sizeof(vault_files) / sizeof(vault_files[0]), 1, ctl_vault);
+}

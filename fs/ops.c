@@ -62,6 +62,7 @@ static int step(struct node *n, const char *comp, int k)
 				return -ENOENT;
 			n->attr = a;
 			n->dir = NULL;
+			n->ctx.file = n->names[k];
 			return 0;
 		}
 	for (const struct subdir *s = d->subdirs; s && s->name; s++)

@@ -1,180 +1,63 @@
 /*
  * points.c - the recovery-point chain of one replicated item (see points.h
- * for the design: replica = newest point, undo data = pre-images per older
- * point, merge on middle delete, rollback on open, read with recheck; or in
- * snapshot mode a snapshot per point and disk, restore on abort or open).
+ * for the design), the part both modes share: the point array, the catalog
+ * and its copy, the locks, and the order of the steps of every call.  What
+ * the undo mode (points_undo.c) and the snapshot mode (points_snap.c) do
+ * differently is behind c->mode, an ops table (points_int.h); each of those
+ * files describes its objects on the medium and its crash rules.
  *
- * On-disk formats
- *   catalog (record, meta backend):
+ * The catalog (one record, meta backend):
  *     {"version":1,"next_seq":N,"points":[{"id":"2026-11-24T10:05:00Z",
  *      "time":<unix s>,"seq":S,"app_consistent":false,"sizes":[bytes,...]}]}
  *     points oldest first, seq increasing, all seq < next_seq.
- *     Snapshot mode adds "version":2,"mode":"snapshot","cycle":<bool> (a
- *     cycle is in progress) and per point "snaps":[<snapshot id>,...] (one
- *     per disk, of the replica disk).  No "mode" means an undo chain.
- *   <data_prefix>/<seq>/<disk>.undo  pre-image pages; entry n at n*4096.
- *   <data_prefix>/<seq>/<disk>.idx   16-byte header "ASRUNDO1" + u64 BE count,
- *     then count u64 BE page numbers.  Both objects are grown by truncate in
- *     512-byte multiples (so a page-blob medium can hold them); only the first
- *     `count` entries mean anything.  An append writes and syncs the data,
- *     then the entries, then the count, so every counted entry has its data.
+ *     A mode other than undo writes its version and "mode":<name> (no
+ *     "mode" means an undo chain), "cycle":<bool> if it marks a running
+ *     cycle, and its own fields per point after "id" (point_json).
+ *   Every write puts "<catalog_key>.copy" first, then the catalog: the copy
+ *   never names less than the catalog has done its work for, so it stands
+ *   in for a damaged or missing catalog.
  *
- * Crash ordering (an existing point is never damaged):
- *   cycle    undo(newest) appended and synced before the caller overwrites
- *            the replica; replicas synced before the catalog gains the point.
- *            A crash before that leaves undo(newest): open rolls it back.
- *   delete   oldest: catalog first, then its objects.  Middle k: undo(k-1)
- *            gains undo(k)'s missing pages (harmless alone), then the catalog
- *            drops k, then undo(k)'s objects go.  Objects of a seq the catalog
- *            lacks are garbage, removed on open.
- *
- * Crash ordering, snapshot mode:
- *   cycle    begin writes the catalog with "cycle":true before the caller
- *            touches a replica; commit syncs the replicas, snapshots them,
- *            then writes the catalog with the point and "cycle":false.  Open
- *            with the mark set copies the newest point's snapshots back.
- *            Snapshots taken by a commit cut short are garbage.
- *   delete   catalog first, then the snapshots.  A snapshot of a replica
- *            the catalog does not name is garbage, deleted on open (never
- *            when readonly).  A failed catalog write never deletes the new
- *            snapshots (the write may have landed): open collects them.
+ * Crash ordering common to both modes (an existing point is never damaged):
+ * a point enters the catalog only after the replicas are synced and the
+ * mode has taken it (point_capture); a point leaves the catalog before its
+ * data goes (point_delete), so data the catalog does not name is garbage,
+ * collected by a writable open (recover, rp_undo_gc).
  *
  * Locking.  Two mutexes:
  *   op    serializes everything that changes the chain (catalog writers,
  *         begin/commit/abort, delete, prune, destroy).  Held across I/O.
  *         Readers never take it.
- *   lock  guards the in-memory state: the point array, each point's undo
- *         pointers, every undo's hash index and its object handles, the
- *         undo reference counts and the cached replica handles.  Held only
- *         for memory work, never across I/O to a replica or undo object.
- *         Taken after op, never the other way round.
- * A reader takes `lock` to look pages up and to pin (refs) the undo objects it
- * will read, drops it for the I/O, then takes it again to recheck and unpin.
- * Whoever removes an undo from the chain (delete, abort) waits on `unref`
- * until its refs are zero before closing or deleting it.  Undo contents are
- * immutable once indexed, so a page found in an index is final.  Only the
- * writer of an undo (the running cycle for undo(newest), a merge for
- * undo(k-1)) appends to it; `order` and the capacities are the writer's.
- *   wlock (per undo) serializes appends and syncs of one undo: the engine
- *         may call a sink from several threads.  Order: op, wlock, lock.
+ *   lock  guards the in-memory state: the point array, each point's mode
+ *         data (undo pointers, every undo's hash index and its object
+ *         handles, snapshot read handles), their reference counts and the
+ *         cached replica handles.  Held only for memory work, never across
+ *         I/O to a replica, undo object or snapshot.  Taken after op, never
+ *         the other way round.
+ * A reader takes `lock` to look a point up and to pin (refs) what it will
+ * read, drops it for the I/O, then takes it again to unpin.  Whoever
+ * removes a point's data from the chain (delete, abort, destroy) waits on
+ * `unref` until its refs are zero before closing or deleting it.
  * Replica handles are opened lazily and kept until rpchain_close (or a
  * snapshot restore, which replaces the replicas under op).
- * Snapshot mode has no undos: a point's snapd per disk carries its snapshot
- * id, a lazily opened read handle and refs, pinned under `lock` by readers
- * and exports for their I/O; delete and destroy unhook the point under
- * `lock`, wait on `unref` until its refs are zero, then delete the
- * snapshots.  Snapshot ids never change while a point exists.
  *
  * Failure of rpchain_commit or rpchain_abort leaves the cycle open (begin
  * says -EBUSY): commit again or abort; a crash or close leaves it for the
  * next open to roll back.  After rpchain_destroy only rpchain_close is useful.
  */
 #define _GNU_SOURCE
-#include "points.h"
-#include "bytes.h"
+#include "points_int.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <json-c/json.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PG ((uint64_t)DELTA_PAGE)
-#define BATCH_PAGES 256u               /* one read request: 1 MiB */
-#define IDX_HDR 16u
-#define UNDO_GROW (1u << 20)           /* .undo grows by at least 1 MiB */
-#define IDX_GROW 4096u
 #define PROGRESS_EVERY (16ull << 20)
-
-static const char idx_magic[8] = {'A', 'S', 'R', 'U', 'N', 'D', 'O', '1'};
-
-/* The undo data of one point for one disk, with its in-memory index. */
-struct undo {
-	uint64_t seq;
-	int disk;
-	/* Open-addressing hash page -> slot; hkey = page + 1, 0 = empty. */
-	uint64_t *hkey, *hval;
-	uint64_t hcap;     /* 0 or a power of two */
-	uint64_t nent;     /* indexed entries (slots 0..nent-1 hold data) */
-	uint64_t ndurable; /* entries counted in the .idx header */
-	uint64_t *order;   /* slot -> page, writer side */
-	uint64_t ocap;
-	uint64_t ucap, icap; /* current sizes of .undo and .idx */
-	struct bdisk *ud, *id;
-	int refs;
-	/* Serializes appends and syncs: the engine may call one sink from
-	 * several threads.  Never held with c->lock taken first. */
-	pthread_mutex_t wlock;
-};
-
-/* Snapshot mode: a point's snapshot of one disk. */
-struct snapd {
-	char id[BACKEND_SNAP_MAX];
-	struct bdisk *bd; /* opened by the first reader, closed with the point */
-	int refs;         /* readers and exports using it */
-};
-
-struct pt {
-	struct rp_point p;
-	uint64_t *sizes;  /* per disk */
-	struct undo **u;  /* undo mode: per disk; NULL until loaded */
-	struct snapd **s; /* snapshot mode: per disk; NULL in undo mode */
-};
-
-struct rp_cycle {
-	struct rpchain *c;
-	struct undo **u; /* undo(newest) per disk */
-	struct cyd {
-		struct rp_cycle *cy;
-		int disk;
-	} *arg;
-	struct delta_undo *sink;
-};
-
-struct rpchain {
-	struct backend *meta, *data;
-	char *catalog_key, *copy_key, *data_prefix; /* copy_key: "<catalog_key>.copy" */
-	int ndisks;
-	char **replica_keys;
-	char (*keep)[BACKEND_SNAP_MAX]; /* per disk: rpchain_conf's keep_snaps, "" none */
-	pthread_mutex_t op;
-	pthread_mutex_t lock;
-	pthread_cond_t unref;
-	struct pt *pts;
-	int n, cap;
-	uint64_t next_seq;
-	struct bdisk **rep;
-	struct rp_cycle *cycle;
-	int readonly; /* see rpchain_conf */
-	/* readonly undo chains: what the chain saw at open, for rpchain_stale */
-	char cat_etag[BACKEND_ETAG_MAX];
-	int from_copy;  /* opened from the catalog's copy (catalog_restore) */
-	uint64_t *seen;   /* per disk: entries of the newest point's undo */
-	int snap;     /* snapshot mode (else an undo chain) */
-	int busy;     /* snapshot mode: the catalog says a cycle is in progress */
-};
 
 /* ---- small helpers ---- */
 
-static uint64_t round_up(uint64_t v, uint64_t m) { return (v + m - 1) / m * m; }
-
-static int undo_key(const struct rpchain *c, uint64_t seq, int disk, const char *ext, char *buf,
-		    size_t len)
-{
-	int n = snprintf(buf, len, "%s/%" PRIu64 "/%d.%s", c->data_prefix, seq, disk, ext);
-	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
-}
-
-static int seq_dir(const struct rpchain *c, uint64_t seq, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "%s/%" PRIu64, c->data_prefix, seq);
-	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
-}
-
-static int is_zero(const void *p, size_t n)
+int rp_is_zero(const void *p, size_t n)
 {
 	const unsigned char *b = p;
 	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
@@ -187,211 +70,6 @@ static void format_id(time_t t, char id[RP_ID_MAX])
 		snprintf(id, RP_ID_MAX, "t%lld", (long long)t);
 }
 
-/* ---- the undo index (callers hold c->lock where readers may look) ---- */
-
-static uint64_t hslot(uint64_t page, uint64_t cap)
-{
-	return (page * 0x9E3779B97F4A7C15ull) >> 17 & (cap - 1);
-}
-
-static int undo_find(const struct undo *u, uint64_t page, uint64_t *slot)
-{
-	if (!u->hcap)
-		return 0;
-	for (uint64_t h = hslot(page, u->hcap);; h = (h + 1) & (u->hcap - 1)) {
-		if (u->hkey[h] == 0)
-			return 0;
-		if (u->hkey[h] == page + 1) {
-			if (slot)
-				*slot = u->hval[h];
-			return 1;
-		}
-	}
-}
-
-static void hash_put(uint64_t *keys, uint64_t *vals, uint64_t cap, uint64_t page, uint64_t slot)
-{
-	uint64_t h = hslot(page, cap);
-	while (keys[h] != 0)
-		h = (h + 1) & (cap - 1);
-	keys[h] = page + 1;
-	vals[h] = slot;
-}
-
-/* Room for one more entry (load at most 1/2). */
-static int undo_reserve(struct undo *u)
-{
-	uint64_t ncap, *k, *v;
-	if ((u->nent + 1) * 2 <= u->hcap)
-		return 0;
-	ncap = u->hcap ? u->hcap * 2 : 64;
-	k = calloc(ncap, sizeof(*k));
-	v = calloc(ncap, sizeof(*v));
-	if (!k || !v) {
-		free(k);
-		free(v);
-		return -ENOMEM;
-	}
-	for (uint64_t i = 0; i < u->hcap; i++)
-		if (u->hkey[i])
-			hash_put(k, v, ncap, u->hkey[i] - 1, u->hval[i]);
-	free(u->hkey);
-	free(u->hval);
-	u->hkey = k;
-	u->hval = v;
-	u->hcap = ncap;
-	return 0;
-}
-
-static int order_reserve(struct undo *u, uint64_t n)
-{
-	uint64_t ncap;
-	uint64_t *o;
-	if (n <= u->ocap)
-		return 0;
-	ncap = u->ocap ? u->ocap : 256;
-	while (ncap < n)
-		ncap *= 2;
-	o = realloc(u->order, ncap * sizeof(*o));
-	if (!o)
-		return -ENOMEM;
-	u->order = o;
-	u->ocap = ncap;
-	return 0;
-}
-
-static struct undo *undo_new(uint64_t seq, int disk)
-{
-	struct undo *u = calloc(1, sizeof(*u));
-	if (u) {
-		u->seq = seq;
-		u->disk = disk;
-		pthread_mutex_init(&u->wlock, NULL);
-	}
-	return u;
-}
-
-static void undo_free(struct undo *u)
-{
-	if (!u)
-		return;
-	bd_close(u->ud);
-	bd_close(u->id);
-	free(u->hkey);
-	free(u->hval);
-	free(u->order);
-	pthread_mutex_destroy(&u->wlock);
-	free(u);
-}
-
-/* Read a point's undo for one disk from its objects (no lock: pure I/O). */
-static int undo_load(struct rpchain *c, uint64_t seq, int disk, struct undo **out)
-{
-	char key[BACKEND_KEY_MAX];
-	unsigned char hdr[IDX_HDR], *buf = NULL;
-	struct undo *u = undo_new(seq, disk);
-	uint64_t count, done = 0;
-	ssize_t r;
-	int rc;
-
-	if (!u)
-		return -ENOMEM;
-	rc = undo_key(c, seq, disk, "idx", key, sizeof(key));
-	if (rc < 0)
-		goto out;
-	rc = be_disk_open(c->data, key, BDISK_RDWR, &u->id);
-	if (rc == -ENOENT) {
-		u->id = NULL;
-		rc = 0;
-		goto out; /* no undo data: an empty index */
-	}
-	if (rc < 0)
-		goto out;
-	rc = bd_size(u->id, &u->icap);
-	if (rc < 0)
-		goto out;
-	r = u->icap >= IDX_HDR ? bd_pread(u->id, hdr, IDX_HDR, 0) : 0;
-	if (r < 0) {
-		rc = (int)r;
-		goto out;
-	}
-	if (r < (ssize_t)IDX_HDR || is_zero(hdr, IDX_HDR))
-		count = 0; /* created, never committed */
-	else if (memcmp(hdr, idx_magic, 8) != 0)
-		count = UINT64_MAX;
-	else
-		count = get_be64(hdr + 8);
-	if (count > (u->icap - IDX_HDR) / 8) {
-		rc = -EIO;
-		goto out;
-	}
-	if (count) {
-		rc = undo_key(c, seq, disk, "undo", key, sizeof(key));
-		if (rc == 0)
-			rc = be_disk_open(c->data, key, BDISK_RDWR, &u->ud);
-		if (rc == 0)
-			rc = bd_size(u->ud, &u->ucap);
-		if (rc < 0)
-			goto out;
-		if (u->ucap / PG < count) {
-			rc = -EIO;
-			goto out;
-		}
-		rc = order_reserve(u, count);
-		if (rc < 0)
-			goto out;
-		buf = malloc(BATCH_PAGES * PG);
-		if (!buf) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
-	while (done < count) {
-		uint64_t n = count - done;
-		if (n > BATCH_PAGES * PG / 8)
-			n = BATCH_PAGES * PG / 8;
-		r = bd_pread(u->id, buf, n * 8, IDX_HDR + done * 8);
-		if (r < 0) {
-			rc = (int)r;
-			goto out;
-		}
-		if ((uint64_t)r != n * 8) {
-			rc = -EIO;
-			goto out;
-		}
-		for (uint64_t i = 0; i < n; i++) {
-			uint64_t page = get_be64(buf + i * 8);
-			if (page >= UINT64_MAX / PG) {
-				rc = -EIO;
-				goto out;
-			}
-			u->order[done + i] = page;
-			if (undo_find(u, page, NULL)) {
-				/* never written twice; if so, the first pre-image wins
-				 * and the slot simply stays unindexed */
-				u->nent++;
-				continue;
-			}
-			rc = undo_reserve(u);
-			if (rc < 0)
-				goto out;
-			hash_put(u->hkey, u->hval, u->hcap, page, done + i);
-			u->nent++;
-		}
-		done += n;
-	}
-	u->ndurable = u->nent;
-	rc = 0;
-out:
-	free(buf);
-	if (rc < 0) {
-		undo_free(u);
-		return rc;
-	}
-	*out = u;
-	return 0;
-}
-
 /* ---- the point array (c->lock held) ---- */
 
 static int find_id(const struct rpchain *c, const char *id)
@@ -402,7 +80,7 @@ static int find_id(const struct rpchain *c, const char *id)
 	return -1;
 }
 
-static int find_seq(const struct rpchain *c, uint64_t seq)
+int rp_find_seq(const struct rpchain *c, uint64_t seq)
 {
 	int lo = 0, hi = c->n - 1;
 	while (lo <= hi) {
@@ -417,66 +95,16 @@ static int find_seq(const struct rpchain *c, uint64_t seq)
 	return -1;
 }
 
-static void pt_free(struct pt *p, int ndisks)
+/* Free a point's memory (not its data on the medium). */
+void rp_pt_free(struct rpchain *c, struct pt *p)
 {
-	if (p->u)
-		for (int d = 0; d < ndisks; d++)
-			undo_free(p->u[d]);
-	if (p->s)
-		for (int d = 0; d < ndisks; d++)
-			if (p->s[d]) {
-				bd_close(p->s[d]->bd);
-				free(p->s[d]);
-			}
-	free(p->u);
-	free(p->s);
+	c->mode->point_free(c, p);
 	free(p->sizes);
-	p->u = NULL;
-	p->s = NULL;
 	p->sizes = NULL;
 }
 
-/* Snapshot mode: give p an empty snapd per disk. */
-static int pt_alloc_snaps(struct pt *p, int ndisks)
-{
-	p->s = calloc((size_t)ndisks, sizeof(*p->s));
-	if (!p->s)
-		return -ENOMEM;
-	for (int d = 0; d < ndisks; d++)
-		if (!(p->s[d] = calloc(1, sizeof(*p->s[d]))))
-			return -ENOMEM;
-	return 0;
-}
-
-/* Make sure point seq's undo for disk is in memory.  -ENOENT: point gone. */
-static int ensure_loaded(struct rpchain *c, uint64_t seq, int disk)
-{
-	struct undo *u = NULL;
-	int i, rc;
-
-	pthread_mutex_lock(&c->lock);
-	i = find_seq(c, seq);
-	rc = i < 0 ? -ENOENT : c->pts[i].u[disk] ? 1 : 0;
-	pthread_mutex_unlock(&c->lock);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	rc = undo_load(c, seq, disk, &u);
-	if (rc < 0)
-		return rc;
-	pthread_mutex_lock(&c->lock);
-	i = find_seq(c, seq);
-	if (i < 0) {
-		rc = -ENOENT;
-	} else if (!c->pts[i].u[disk]) {
-		c->pts[i].u[disk] = u;
-		u = NULL;
-	}
-	pthread_mutex_unlock(&c->lock);
-	undo_free(u);
-	return rc;
-}
-
-static int get_replica(struct rpchain *c, int disk, struct bdisk **out)
+/* The chain's replica handle of disk, opened on first use. */
+int rp_get_replica(struct rpchain *c, int disk, struct bdisk **out)
 {
 	struct bdisk *bd = NULL;
 	int rc;
@@ -500,154 +128,28 @@ static int get_replica(struct rpchain *c, int disk, struct bdisk **out)
 	return 0;
 }
 
-/* Wait until nobody reads from u (c->lock held). */
-static void wait_unref(struct rpchain *c, struct undo *u)
-{
-	while (u && u->refs > 0)
-		pthread_cond_wait(&c->unref, &c->lock);
-}
-
-/* ---- appending to an undo (its single writer, no lock for the I/O) ---- */
-
-/* Open one of an undo's objects ("undo" or "idx") for writing, creating it
- * empty when missing; its size goes to *size. */
-static int undo_open_object(struct rpchain *c, struct undo *u, const char *what, struct bdisk **bd, uint64_t *size)
-{
-	char key[BACKEND_KEY_MAX];
-	int rc = undo_key(c, u->seq, u->disk, what, key, sizeof(key));
-	if (rc < 0)
-		return rc;
-	rc = c->data->ops->disk_create(c->data, key, 0);
-	if (rc < 0 && rc != -EEXIST)
-		return rc;
-	rc = be_disk_open(c->data, key, BDISK_RDWR, bd);
-	if (rc == 0)
-		rc = bd_size(*bd, size);
-	return rc;
-}
-
-static int undo_create_objects(struct rpchain *c, struct undo *u)
-{
-	struct bdisk *ud = NULL, *id = NULL;
-	uint64_t usz = 0, isz = 0;
-	int rc = 0;
-
-	if (!u->ud && (rc = undo_open_object(c, u, "undo", &ud, &usz)) < 0)
-		goto out;
-	if (!u->id && (rc = undo_open_object(c, u, "idx", &id, &isz)) < 0)
-		goto out;
-	pthread_mutex_lock(&c->lock);
-	if (ud) {
-		u->ud = ud;
-		u->ucap = usz;
-		ud = NULL;
-	}
-	if (id) {
-		u->id = id;
-		u->icap = isz;
-		id = NULL;
-	}
-	pthread_mutex_unlock(&c->lock);
-	rc = 0;
-out:
-	bd_close(ud);
-	bd_close(id);
-	return rc;
-}
-
-/* Write one pre-image into the next slot and index it.  The page must not be
- * indexed in u yet. */
-static int undo_append(struct rpchain *c, struct undo *u, uint64_t page, const void *data)
-{
-	uint64_t slot = u->nent;
-	ssize_t w;
-	int rc;
-
-	if (!u->ud || !u->id) {
-		rc = undo_create_objects(c, u);
-		if (rc < 0)
-			return rc;
-	}
-	if ((slot + 1) * PG > u->ucap) {
-		uint64_t ncap = u->ucap * 2;
-		if (ncap < UNDO_GROW)
-			ncap = UNDO_GROW;
-		rc = bd_truncate(u->ud, ncap);
-		if (rc < 0)
-			return rc;
-		u->ucap = ncap;
-	}
-	rc = order_reserve(u, slot + 1);
-	if (rc < 0)
-		return rc;
-	w = bd_pwrite(u->ud, data, PG, slot * PG);
-	if (w < 0)
-		return (int)w;
-	if ((uint64_t)w != PG)
-		return -EIO;
-	u->order[slot] = page;
-	pthread_mutex_lock(&c->lock);
-	rc = undo_reserve(u);
-	if (rc == 0) {
-		hash_put(u->hkey, u->hval, u->hcap, page, slot);
-		u->nent = slot + 1;
-	}
-	pthread_mutex_unlock(&c->lock);
-	return rc;
-}
-
-/* Make every indexed entry durable: data, then entries, then the count. */
-static int undo_sync(struct undo *u)
-{
-	unsigned char *buf = NULL, hdr[IDX_HDR];
-	uint64_t n = u->nent - u->ndurable, need = IDX_HDR + u->nent * 8;
-	ssize_t w;
-	int rc;
-
-	if (n == 0)
-		return 0;
-	rc = bd_sync(u->ud);
-	if (rc < 0)
-		return rc;
-	if (need > u->icap) {
-		uint64_t ncap = round_up(need > u->icap * 2 ? need : u->icap * 2, IDX_GROW);
-		rc = bd_truncate(u->id, ncap);
-		if (rc < 0)
-			return rc;
-		u->icap = ncap;
-	}
-	buf = malloc(n * 8);
-	if (!buf)
-		return -ENOMEM;
-	for (uint64_t i = 0; i < n; i++)
-		put_be64(buf + i * 8, u->order[u->ndurable + i]);
-	w = bd_pwrite(u->id, buf, n * 8, IDX_HDR + u->ndurable * 8);
-	free(buf);
-	if (w < 0)
-		return (int)w;
-	if ((uint64_t)w != n * 8)
-		return -EIO;
-	rc = bd_sync(u->id);
-	if (rc < 0)
-		return rc;
-	memcpy(hdr, idx_magic, 8);
-	put_be64(hdr + 8, u->nent);
-	w = bd_pwrite(u->id, hdr, IDX_HDR, 0);
-	if (w < 0)
-		return (int)w;
-	if (w != IDX_HDR)
-		return -EIO;
-	rc = bd_sync(u->id);
-	if (rc < 0)
-		return rc;
-	u->ndurable = u->nent;
-	return 0;
-}
-
 /* ---- catalog ---- */
+
+static const struct point_mode_ops *const modes[] = {&rp_undo_mode, &rp_snap_mode};
+
+/* The mode a catalog's "mode" names; NULL: none we know. */
+static const struct point_mode_ops *mode_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(modes[i]->name, name) == 0)
+			return modes[i];
+	return NULL;
+}
+
+/* The mode of a chain made now on c->data: snapshots where it has them. */
+static const struct point_mode_ops *mode_of_medium(const struct rpchain *c)
+{
+	return c->data->ops->disk_snapshot ? &rp_snap_mode : &rp_undo_mode;
+}
 
 static int parse_catalog(struct rpchain *c, const char *text)
 {
+	const struct point_mode_ops *m;
 	struct json_object *root, *v, *arr;
 	int rc = -EIO;
 	size_t np;
@@ -658,17 +160,17 @@ static int parse_catalog(struct rpchain *c, const char *text)
 	if (!json_object_object_get_ex(root, "next_seq", &v) || !json_object_is_type(v, json_type_int))
 		goto out;
 	c->next_seq = (uint64_t)json_object_get_int64(v);
-	c->snap = 0;
+	c->mode = &rp_undo_mode; /* a catalog without "mode" */
 	if (json_object_object_get_ex(root, "mode", &v)) {
 		if (!json_object_is_type(v, json_type_string))
 			goto out;
-		if (strcmp(json_object_get_string(v), "snapshot") == 0)
-			c->snap = 1;
-		else if (strcmp(json_object_get_string(v), "undo") != 0)
+		m = mode_named(json_object_get_string(v));
+		if (!m)
 			goto out;
+		c->mode = m;
 	}
 	c->busy = 0;
-	if (c->snap && json_object_object_get_ex(root, "cycle", &v)) {
+	if (c->mode->cycle_mark && json_object_object_get_ex(root, "cycle", &v)) {
 		if (!json_object_is_type(v, json_type_boolean))
 			goto out;
 		c->busy = json_object_get_boolean(v);
@@ -713,9 +215,8 @@ static int parse_catalog(struct rpchain *c, const char *text)
 		    json_object_array_length(sz) != (size_t)c->ndisks)
 			goto out;
 		p->sizes = calloc((size_t)c->ndisks, sizeof(*p->sizes));
-		p->u = calloc((size_t)c->ndisks, sizeof(*p->u));
-		c->n = (int)i + 1; /* so pt_free sees it on failure */
-		if (!p->sizes || !p->u) {
+		c->n = (int)i + 1; /* so rp_pt_free sees it on failure */
+		if (!p->sizes || c->mode->point_alloc(c, p) < 0) {
 			rc = -ENOMEM;
 			goto out;
 		}
@@ -725,21 +226,11 @@ static int parse_catalog(struct rpchain *c, const char *text)
 				goto out;
 			p->sizes[d] = (uint64_t)json_object_get_int64(v);
 		}
-		if (!c->snap)
-			continue;
-		if (!json_object_object_get_ex(o, "snaps", &sz) || !json_object_is_type(sz, json_type_array) ||
-		    json_object_array_length(sz) != (size_t)c->ndisks)
-			goto out;
-		if (pt_alloc_snaps(p, c->ndisks) < 0) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (int d = 0; d < c->ndisks; d++) {
-			v = json_object_array_get_idx(sz, (size_t)d);
-			if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
-			    json_object_get_string_len(v) >= BACKEND_SNAP_MAX)
+		if (c->mode->point_parse) {
+			rc = c->mode->point_parse(c, p, o);
+			if (rc < 0)
 				goto out;
-			snprintf(p->s[d]->id, BACKEND_SNAP_MAX, "%s", json_object_get_string(v));
+			rc = -EIO;
 		}
 	}
 	rc = 0;
@@ -749,7 +240,7 @@ out:
 }
 
 /* Add val under key, taking ownership of val (NULL: allocation failed). */
-static int add_field(struct json_object *o, const char *key, struct json_object *val)
+int rp_add_field(struct json_object *o, const char *key, struct json_object *val)
 {
 	if (!val)
 		return -ENOMEM;
@@ -760,41 +251,31 @@ static int add_field(struct json_object *o, const char *key, struct json_object 
 	return 0;
 }
 
-static int add_point_json(struct json_object *arr, const struct pt *p, int ndisks)
+static int add_point_json(const struct rpchain *c, struct json_object *arr, const struct pt *p)
 {
 	struct json_object *o = json_object_new_object(), *sz = json_object_new_array();
 	int rc = -ENOMEM;
 
 	if (!o || !sz)
 		goto out;
-	for (int d = 0; d < ndisks; d++) {
+	for (int d = 0; d < c->ndisks; d++) {
 		struct json_object *v = json_object_new_int64((int64_t)p->sizes[d]);
 		if (!v || json_object_array_add(sz, v) < 0) {
 			json_object_put(v);
 			goto out;
 		}
 	}
-	rc = add_field(o, "id", json_object_new_string(p->p.id));
-	if (rc == 0 && p->s) {
-		struct json_object *sn = json_object_new_array();
-		for (int d = 0; d < ndisks && sn; d++) {
-			struct json_object *v = json_object_new_string(p->s[d]->id);
-			if (!v || json_object_array_add(sn, v) < 0) {
-				json_object_put(v);
-				json_object_put(sn);
-				sn = NULL;
-			}
-		}
-		rc = add_field(o, "snaps", sn);
-	}
+	rc = rp_add_field(o, "id", json_object_new_string(p->p.id));
+	if (rc == 0 && c->mode->point_json)
+		rc = c->mode->point_json(c, p, o);
 	if (rc == 0)
-		rc = add_field(o, "time", json_object_new_int64((int64_t)p->p.time));
+		rc = rp_add_field(o, "time", json_object_new_int64((int64_t)p->p.time));
 	if (rc == 0)
-		rc = add_field(o, "seq", json_object_new_int64((int64_t)p->p.seq));
+		rc = rp_add_field(o, "seq", json_object_new_int64((int64_t)p->p.seq));
 	if (rc == 0)
-		rc = add_field(o, "app_consistent", json_object_new_boolean(p->p.app_consistent));
+		rc = rp_add_field(o, "app_consistent", json_object_new_boolean(p->p.app_consistent));
 	if (rc == 0)
-		rc = add_field(o, "sizes", sz);
+		rc = rp_add_field(o, "sizes", sz);
 	sz = NULL;
 	if (rc < 0)
 		goto out;
@@ -810,9 +291,9 @@ out:
 }
 
 /* Write the catalog as the current points without index `skip` (-1: none)
- * plus `extra` (NULL: none); in snapshot mode with the cycle mark `busy`.
+ * plus `extra` (NULL: none); with the cycle mark `busy` if the mode has one.
  * Caller holds op. */
-static int write_catalog(struct rpchain *c, int skip, const struct pt *extra, uint64_t next_seq, int busy)
+int rp_write_catalog(struct rpchain *c, int skip, const struct pt *extra, uint64_t next_seq, int busy)
 {
 	struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
 	const char *text;
@@ -824,20 +305,20 @@ static int write_catalog(struct rpchain *c, int skip, const struct pt *extra, ui
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->n && rc == 0; i++)
 		if (i != skip)
-			rc = add_point_json(arr, &c->pts[i], c->ndisks);
+			rc = add_point_json(c, arr, &c->pts[i]);
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0 && extra)
-		rc = add_point_json(arr, extra, c->ndisks);
+		rc = add_point_json(c, arr, extra);
 	if (rc == 0)
-		rc = add_field(root, "version", json_object_new_int(c->snap ? 2 : 1));
-	if (rc == 0 && c->snap)
-		rc = add_field(root, "mode", json_object_new_string("snapshot"));
-	if (rc == 0 && c->snap)
-		rc = add_field(root, "cycle", json_object_new_boolean(busy));
+		rc = rp_add_field(root, "version", json_object_new_int(c->mode->version));
+	if (rc == 0 && c->mode->version > 1)
+		rc = rp_add_field(root, "mode", json_object_new_string(c->mode->name));
+	if (rc == 0 && c->mode->cycle_mark)
+		rc = rp_add_field(root, "cycle", json_object_new_boolean(busy));
 	if (rc == 0)
-		rc = add_field(root, "next_seq", json_object_new_int64((int64_t)next_seq));
+		rc = rp_add_field(root, "next_seq", json_object_new_int64((int64_t)next_seq));
 	if (rc == 0)
-		rc = add_field(root, "points", arr);
+		rc = rp_add_field(root, "points", arr);
 	arr = NULL;
 	if (rc < 0)
 		goto out;
@@ -861,7 +342,7 @@ out:
 static void pts_reset(struct rpchain *c)
 {
 	for (int i = 0; i < c->n; i++)
-		pt_free(&c->pts[i], c->ndisks);
+		rp_pt_free(c, &c->pts[i]);
 	free(c->pts);
 	c->pts = NULL;
 	c->n = c->cap = 0;
@@ -911,338 +392,24 @@ out:
 	return rc;
 }
 
-/* Delete a seq's undo objects: every .idx first, so a crash part way never
- * leaves an index whose data is gone, then the rest. */
-static int remove_seq(struct rpchain *c, uint64_t seq)
-{
-	char key[BACKEND_KEY_MAX];
-	int rc = 0;
-
-	for (int d = 0; d < c->ndisks && rc == 0; d++) {
-		rc = undo_key(c, seq, d, "idx", key, sizeof(key));
-		if (rc == 0)
-			rc = c->data->ops->disk_delete(c->data, key);
-		if (rc == -ENOENT)
-			rc = 0;
-	}
-	if (rc == 0)
-		rc = seq_dir(c, seq, key, sizeof(key));
-	if (rc == 0)
-		rc = c->data->ops->remove_tree(c->data, key);
-	return rc;
-}
-
-/* ---- rollback of undo(newest) ---- */
-
-/* Write undo(newest)'s pre-images back into the replicas and restore their
- * sizes.  Caller holds op; the newest point's undos are loaded. */
-static int rollback(struct rpchain *c)
-{
-	struct pt *p = &c->pts[c->n - 1];
-	unsigned char *buf = malloc(PG);
-	int rc = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	for (int d = 0; d < c->ndisks && rc == 0; d++) {
-		struct undo *u = p->u[d];
-		struct bdisk *rep;
-		uint64_t size = p->sizes[d], cur;
-
-		rc = get_replica(c, d, &rep);
-		if (rc == -ENOENT && u->nent == 0) {
-			rc = 0;
-			continue;
-		}
-		if (rc < 0)
-			break;
-		for (uint64_t s = 0; s < u->nent && rc == 0; s++) {
-			uint64_t page = u->order[s], off = page * PG, n;
-			ssize_t r;
-			if (off >= size)
-				continue;
-			n = size - off < PG ? size - off : PG;
-			r = bd_pread(u->ud, buf, PG, s * PG);
-			if (r >= 0 && (uint64_t)r != PG)
-				r = -EIO;
-			if (r >= 0)
-				r = bd_pwrite(rep, buf, n, off);
-			if (r >= 0 && (uint64_t)r != n)
-				r = -EIO;
-			if (r < 0)
-				rc = (int)r;
-		}
-		if (rc == 0)
-			rc = bd_size(rep, &cur);
-		if (rc == 0 && cur != size)
-			rc = bd_truncate(rep, size);
-		if (rc == 0)
-			rc = bd_sync(rep);
-	}
-	free(buf);
-	return rc;
-}
-
-/* Replace undo(newest) by empty ones and delete its objects (after rollback
- * or at open).  Caller holds op. */
-static int drop_newest_undo(struct rpchain *c)
-{
-	struct undo **fresh = calloc((size_t)c->ndisks, sizeof(*fresh)), **old = NULL;
-	uint64_t seq;
-	int rc = -ENOMEM;
-
-	if (!fresh)
-		return -ENOMEM;
-	pthread_mutex_lock(&c->lock);
-	seq = c->pts[c->n - 1].p.seq;
-	pthread_mutex_unlock(&c->lock);
-	for (int d = 0; d < c->ndisks; d++)
-		if (!(fresh[d] = undo_new(seq, d)))
-			goto out;
-	pthread_mutex_lock(&c->lock);
-	old = c->pts[c->n - 1].u;
-	c->pts[c->n - 1].u = fresh;
-	fresh = NULL;
-	for (int d = 0; d < c->ndisks; d++)
-		wait_unref(c, old[d]);
-	pthread_mutex_unlock(&c->lock);
-	rc = remove_seq(c, seq);
-out:
-	if (old)
-		for (int d = 0; d < c->ndisks; d++)
-			undo_free(old[d]);
-	free(old);
-	if (fresh)
-		for (int d = 0; d < c->ndisks; d++)
-			undo_free(fresh[d]);
-	free(fresh);
-	return rc;
-}
-
-/* ---- garbage collection ---- */
-
-struct gc_list {
-	uint64_t *seqs;
-	size_t n, cap;
-	int err;
-};
-
-static int gc_cb(void *arg, const char *name, int is_dir)
-{
-	struct gc_list *l = arg;
-	char *end;
-	unsigned long long v;
-
-	if (!is_dir || name[0] < '0' || name[0] > '9')
-		return 0;
-	errno = 0;
-	v = strtoull(name, &end, 10);
-	if (errno || *end)
-		return 0;
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 16;
-		uint64_t *s = realloc(l->seqs, ncap * sizeof(*s));
-		if (!s) {
-			l->err = -ENOMEM;
-			return 1;
-		}
-		l->seqs = s;
-		l->cap = ncap;
-	}
-	l->seqs[l->n++] = v;
-	return 0;
-}
-
-/* Remove every seq directory the catalog does not name (all when keep_known
- * is 0).  Caller holds op. */
-static int gc(struct rpchain *c, int keep_known)
-{
-	struct gc_list l = {0};
-	int rc = be_list(c->data, c->data_prefix, gc_cb, &l);
-
-	if (rc == -ENOENT)
-		rc = 0;
-	if (rc == 0)
-		rc = l.err;
-	for (size_t i = 0; i < l.n && rc == 0; i++) {
-		int known;
-		pthread_mutex_lock(&c->lock);
-		known = find_seq(c, l.seqs[i]) >= 0;
-		pthread_mutex_unlock(&c->lock);
-		if (known && keep_known)
-			continue;
-		rc = remove_seq(c, l.seqs[i]);
-	}
-	free(l.seqs);
-	return rc;
-}
-
-/* ---- snapshot mode ---- */
-
-/* Pin point seq's snapshot of disk (and open it when `open`), so no delete
- * takes it away until snap_unpin.  -ENOENT: the point is gone. */
-static int snap_pin(struct rpchain *c, uint64_t seq, int disk, int open, struct snapd **out)
-{
-	struct bdisk *bd = NULL;
-	char id[BACKEND_SNAP_MAX];
-	struct snapd *s;
-	int i, have, rc;
-
-	pthread_mutex_lock(&c->lock);
-	i = find_seq(c, seq);
-	if (i < 0) {
-		pthread_mutex_unlock(&c->lock);
-		return -ENOENT;
-	}
-	s = c->pts[i].s[disk];
-	s->refs++;
-	have = s->bd != NULL;
-	memcpy(id, s->id, sizeof(id));
-	pthread_mutex_unlock(&c->lock);
-	*out = s;
-	if (have || !open)
-		return 0;
-	rc = c->data->ops->disk_open_snapshot(c->data, c->replica_keys[disk], id, &bd);
-	pthread_mutex_lock(&c->lock);
-	if (rc == 0 && !s->bd) {
-		s->bd = bd;
-		bd = NULL;
-	}
-	if (rc < 0 && --s->refs == 0)
-		pthread_cond_broadcast(&c->unref);
-	pthread_mutex_unlock(&c->lock);
-	bd_close(bd);
-	return rc;
-}
-
-static void snap_unpin(struct rpchain *c, struct snapd *s)
-{
-	pthread_mutex_lock(&c->lock);
-	if (--s->refs == 0)
-		pthread_cond_broadcast(&c->unref);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Wait until nobody uses a point's snapshots (c->lock held). */
-static void wait_unref_snaps(struct rpchain *c, const struct pt *p)
-{
-	for (int d = 0; p->s && d < c->ndisks; d++)
-		while (p->s[d] && p->s[d]->refs > 0)
-			pthread_cond_wait(&c->unref, &c->lock);
-}
-
-/* Delete a point's snapshots (it is out of the catalog and unpinned).  A
- * failure leaves garbage for snap_gc, never a damaged point. */
-static void snap_drop(struct rpchain *c, const struct pt *p)
-{
-	for (int d = 0; p->s && d < c->ndisks; d++)
-		if (p->s[d] && p->s[d]->id[0])
-			(void)c->data->ops->disk_snapshot_delete(c->data, c->replica_keys[d], p->s[d]->id);
-}
-
-/* Bring every replica back to the newest point: a copy of its snapshot.
- * Caller holds op; there is a point. */
-static int snap_restore(struct rpchain *c)
-{
-	struct pt *p = &c->pts[c->n - 1];
-	int rc = 0;
-
-	for (int d = 0; d < c->ndisks && rc == 0; d++) {
-		struct bdisk *old, *bd = NULL;
-
-		/* the cached handle would outlive a copy that replaces the disk */
-		pthread_mutex_lock(&c->lock);
-		old = c->rep[d];
-		c->rep[d] = NULL;
-		pthread_mutex_unlock(&c->lock);
-		bd_close(old);
-		rc = be_disk_open(c->data, c->replica_keys[d], BDISK_RDWR, &bd);
-		if (rc == -ENOENT) {
-			rc = c->data->ops->disk_create(c->data, c->replica_keys[d], 0);
-			if (rc == 0)
-				rc = be_disk_open(c->data, c->replica_keys[d], BDISK_RDWR, &bd);
-		}
-		if (rc == 0)
-			rc = c->data->ops->disk_copy_snapshot(bd, c->data, c->replica_keys[d], p->s[d]->id);
-		if (rc == 0)
-			rc = bd_sync(bd);
-		bd_close(bd);
-	}
-	return rc;
-}
-
-struct snap_list {
-	char (*ids)[BACKEND_SNAP_MAX];
-	size_t n, cap;
-	int err;
-};
-
-static int snap_list_cb(void *arg, const char *id)
-{
-	struct snap_list *l = arg;
-
-	if (strlen(id) >= BACKEND_SNAP_MAX)
-		return 0; /* not one of ours */
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 16;
-		void *a = realloc(l->ids, ncap * sizeof(*l->ids));
-		if (!a) {
-			l->err = -ENOMEM;
-			return 1;
-		}
-		l->ids = a;
-		l->cap = ncap;
-	}
-	snprintf(l->ids[l->n++], BACKEND_SNAP_MAX, "%s", id);
-	return 0;
-}
-
-/* Delete every snapshot of the replicas that no point names.  Caller holds op. */
-static int snap_gc(struct rpchain *c)
-{
-	int rc = 0;
-
-	if (!c->data->ops->disk_snapshot_list)
-		return 0;
-	for (int d = 0; d < c->ndisks && rc == 0; d++) {
-		struct snap_list l = {0};
-		rc = c->data->ops->disk_snapshot_list(c->data, c->replica_keys[d], snap_list_cb, &l);
-		if (rc == -ENOENT)
-			rc = 0;
-		if (rc == 0)
-			rc = l.err;
-		for (size_t k = 0; k < l.n && rc == 0; k++) {
-			int known = strcmp(c->keep[d], l.ids[k]) == 0;
-			pthread_mutex_lock(&c->lock);
-			for (int i = 0; i < c->n && !known; i++)
-				known = c->pts[i].s && strcmp(c->pts[i].s[d]->id, l.ids[k]) == 0;
-			pthread_mutex_unlock(&c->lock);
-			if (!known) {
-				rc = c->data->ops->disk_snapshot_delete(c->data, c->replica_keys[d], l.ids[k]);
-				if (rc == -ENOENT)
-					rc = 0;
-			}
-		}
-		free(l.ids);
-	}
-	return rc;
-}
-
 /* ---- open / close ---- */
+
+static void cycle_free(struct rp_cycle *cy)
+{
+	if (!cy)
+		return;
+	if (cy->c->mode->cycle_free)
+		cy->c->mode->cycle_free(cy);
+	free(cy);
+}
 
 void rpchain_close(struct rpchain *c)
 {
 	if (!c)
 		return;
-	if (c->cycle) {
-		/* Left for the next open to roll back. */
-		free(c->cycle->u);
-		free(c->cycle->arg);
-		free(c->cycle->sink);
-		free(c->cycle);
-	}
+	cycle_free(c->cycle); /* left for the next open to roll back */
 	for (int i = 0; i < c->n; i++)
-		pt_free(&c->pts[i], c->ndisks);
+		rp_pt_free(c, &c->pts[i]);
 	free(c->pts);
 	if (c->rep)
 		for (int d = 0; d < c->ndisks; d++)
@@ -1263,61 +430,13 @@ void rpchain_close(struct rpchain *c)
 	free(c);
 }
 
-/* The durable entry count of undo(seq, disk) as storage has it now (0 when
- * it has no undo objects). */
-static int undo_count_now(struct rpchain *c, uint64_t seq, int disk, uint64_t *count)
-{
-	char key[BACKEND_KEY_MAX];
-	unsigned char hdr[IDX_HDR];
-	struct bdisk *id = NULL;
-	ssize_t r;
-	int rc = undo_key(c, seq, disk, "idx", key, sizeof(key));
-
-	*count = 0;
-	if (rc == 0)
-		rc = be_disk_open(c->data, key, BDISK_RDONLY, &id);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
-		return rc;
-	r = bd_pread(id, hdr, IDX_HDR, 0);
-	bd_close(id);
-	if (r < 0)
-		return (int)r;
-	if (r == (ssize_t)IDX_HDR && memcmp(hdr, idx_magic, 8) == 0)
-		*count = get_be64(hdr + 8);
-	return 0;
-}
-
-/* A read-only undo chain loads the newest point's undo now and remembers
- * its size: another process's cycle appends there before it overwrites a
- * replica page (c->op held). */
-static int seen_load(struct rpchain *c)
-{
-	c->seen = calloc((size_t)c->ndisks, sizeof(*c->seen));
-	if (!c->seen)
-		return -ENOMEM;
-	if (c->n == 0)
-		return 0;
-	for (int d = 0; d < c->ndisks; d++) {
-		uint64_t seq = c->pts[c->n - 1].p.seq;
-		int rc = ensure_loaded(c, seq, d);
-		if (rc < 0)
-			return rc;
-		pthread_mutex_lock(&c->lock);
-		c->seen[d] = c->pts[c->n - 1].u[d] ? c->pts[c->n - 1].u[d]->ndurable : 0;
-		pthread_mutex_unlock(&c->lock);
-	}
-	return 0;
-}
-
 int rpchain_stale(struct rpchain *c)
 {
 	char etag[BACKEND_ETAG_MAX], *text = NULL;
 	int rc;
 
-	if (!c->readonly || c->snap)
-		return 0; /* the owner's own chain, or immutable snapshots */
+	if (!c->readonly || !c->mode->stale)
+		return 0; /* the owner's own chain, or points that never move */
 	rc = be_rec_get(c->meta, c->catalog_key, &text, NULL, etag);
 	free(text);
 	if (rc == -ENOENT)
@@ -1326,15 +445,7 @@ int rpchain_stale(struct rpchain *c)
 		return rc;
 	if (strcmp(etag, c->cat_etag) != 0)
 		return 1;
-	for (int d = 0; d < c->ndisks && c->n > 0; d++) {
-		uint64_t now;
-		rc = undo_count_now(c, c->pts[c->n - 1].p.seq, d, &now);
-		if (rc < 0)
-			return rc;
-		if (now != c->seen[d])
-			return 1;
-	}
-	return 0;
+	return c->mode->stale(c);
 }
 
 int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
@@ -1356,6 +467,7 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 	c->data = conf->data;
 	c->ndisks = conf->ndisks;
 	c->next_seq = 1;
+	c->mode = mode_of_medium(c); /* a new chain's; the catalog says an old one's */
 	c->catalog_key = strdup(conf->catalog_key);
 	if (asprintf(&c->copy_key, "%s.copy", conf->catalog_key) < 0)
 		c->copy_key = NULL;
@@ -1383,39 +495,21 @@ int rpchain_open(const struct rpchain_conf *conf, struct rpchain **out)
 		rc = parse_catalog(c, text);
 	if (rc == -EIO || (rc == -ENOENT && be_rec_get(c->meta, c->copy_key, &copy, NULL, NULL) == 0))
 		rc = catalog_restore(c, conf, rc);
-	else if (rc == -ENOENT) {
-		c->snap = c->data->ops->disk_snapshot != NULL; /* a new chain */
-		rc = 0;
-	}
-	if (rc == 0 && c->snap && !c->data->ops->disk_snapshot)
-		rc = -EOPNOTSUPP; /* snapshot points on a medium without snapshots */
+	else if (rc == -ENOENT)
+		rc = 0; /* a new chain */
+	if (rc == 0 && c->mode->check)
+		rc = c->mode->check(c);
 	if (rc < 0)
 		goto out;
 
 	c->readonly = conf->readonly;
 	pthread_mutex_lock(&c->op);
-	if (c->snap && !c->readonly) {
-		if (c->busy && c->n > 0)
-			rc = snap_restore(c); /* a cycle was cut short */
-		if (rc == 0 && c->busy)
-			rc = write_catalog(c, -1, NULL, c->next_seq, 0);
-		if (rc == 0)
-			c->busy = 0;
-		if (rc == 0)
-			rc = snap_gc(c);
-	} else if (c->n > 0 && !c->readonly) {
-		uint64_t seq = c->pts[c->n - 1].p.seq;
-		for (int d = 0; d < c->ndisks && rc == 0; d++)
-			rc = ensure_loaded(c, seq, d);
-		if (rc == 0)
-			rc = rollback(c); /* a no-op unless a cycle was cut short */
-		if (rc == 0)
-			rc = drop_newest_undo(c);
-	}
+	if (!c->readonly)
+		rc = c->mode->recover(c);
 	if (rc == 0 && !c->readonly)
-		rc = gc(c, 1);
-	if (rc == 0 && c->readonly && !c->snap)
-		rc = seen_load(c);
+		rc = rp_undo_gc(c, 1);
+	if (rc == 0 && c->readonly && c->mode->open_readonly)
+		rc = c->mode->open_readonly(c);
 	pthread_mutex_unlock(&c->op);
 out:
 	free(text);
@@ -1476,37 +570,31 @@ int rpchain_disk_size(struct rpchain *c, const char *point_id, int disk, uint64_
 
 /* ---- adding points ---- */
 
-/* Build the next point (id from t, sizes from the synced replicas) with empty
- * undos, or in snapshot mode with a new snapshot of every replica.  Caller
- * holds op. */
+/* Build the next point (id from t, sizes from the synced replicas), each
+ * disk taken by the mode (empty undos, or a new snapshot of every replica).
+ * Caller holds op. */
 static int new_point(struct rpchain *c, time_t t, int app_consistent, struct pt *p)
 {
 	int rc = 0;
 
 	memset(p, 0, sizeof(*p));
 	p->sizes = calloc((size_t)c->ndisks, sizeof(*p->sizes));
-	p->u = calloc((size_t)c->ndisks, sizeof(*p->u));
-	if (!p->sizes || !p->u || (c->snap && pt_alloc_snaps(p, c->ndisks) < 0)) {
+	if (!p->sizes || c->mode->point_alloc(c, p) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (int d = 0; d < c->ndisks; d++) {
 		struct bdisk *rep;
-		rc = get_replica(c, d, &rep);
+		rc = rp_get_replica(c, d, &rep);
 		if (rc == 0)
 			rc = bd_sync(rep);
 		if (rc == 0)
 			rc = bd_size(rep, &p->sizes[d]);
-		if (rc == 0 && c->snap)
-			rc = c->data->ops->disk_snapshot(c->data, c->replica_keys[d], p->s[d]->id);
+		if (rc == 0)
+			rc = c->mode->point_capture(c, p, d);
 		if (rc < 0) {
-			/* nothing names the snapshots already taken: drop them */
-			for (int k = 0; k < d && c->snap; k++)
-				(void)c->data->ops->disk_snapshot_delete(c->data, c->replica_keys[k], p->s[k]->id);
-			goto out;
-		}
-		if (!c->snap && !(p->u[d] = undo_new(c->next_seq, d))) {
-			rc = -ENOMEM;
+			if (c->mode->point_uncapture)
+				c->mode->point_uncapture(c, p, d);
 			goto out;
 		}
 	}
@@ -1522,7 +610,7 @@ static int new_point(struct rpchain *c, time_t t, int app_consistent, struct pt 
 	p->p.app_consistent = app_consistent ? 1 : 0;
 out:
 	if (rc < 0)
-		pt_free(p, c->ndisks);
+		rp_pt_free(c, p);
 	return rc;
 }
 
@@ -1546,7 +634,7 @@ static int append_point(struct rpchain *c, struct pt *p, struct rp_point *out)
 			goto out;
 		}
 	}
-	rc = write_catalog(c, -1, p, c->next_seq + 1, 0);
+	rc = rp_write_catalog(c, -1, p, c->next_seq + 1, 0);
 	if (rc < 0)
 		goto out;
 	pthread_mutex_lock(&c->lock);
@@ -1558,7 +646,7 @@ static int append_point(struct rpchain *c, struct pt *p, struct rp_point *out)
 		*out = p->p;
 	return 0;
 out:
-	pt_free(p, c->ndisks);
+	rp_pt_free(c, p);
 	return rc;
 }
 
@@ -1585,50 +673,9 @@ out:
 
 /* ---- cycles ---- */
 
-static int sink_save(void *arg, uint64_t page, const void *old)
-{
-	struct cyd *x = arg;
-	struct rpchain *c = x->cy->c;
-	struct undo *u = x->cy->u[x->disk];
-	int have, rc;
-
-	if (page >= UINT64_MAX / PG)
-		return -EINVAL;
-	pthread_mutex_lock(&u->wlock);
-	pthread_mutex_lock(&c->lock);
-	have = undo_find(u, page, NULL);
-	pthread_mutex_unlock(&c->lock);
-	rc = have ? 0 : undo_append(c, u, page, old); /* first pre-image wins */
-	pthread_mutex_unlock(&u->wlock);
-	return rc;
-}
-
-static int sink_commit(void *arg)
-{
-	struct cyd *x = arg;
-	struct undo *u = x->cy->u[x->disk];
-	int rc;
-
-	pthread_mutex_lock(&u->wlock);
-	rc = undo_sync(u);
-	pthread_mutex_unlock(&u->wlock);
-	return rc;
-}
-
-static void cycle_free(struct rp_cycle *cy)
-{
-	if (!cy)
-		return;
-	free(cy->u);
-	free(cy->arg);
-	free(cy->sink);
-	free(cy);
-}
-
 int rpchain_begin(struct rpchain *c, struct rp_cycle **out)
 {
 	struct rp_cycle *cy = NULL;
-	uint64_t seq;
 	int rc;
 
 	if (c->readonly)
@@ -1648,34 +695,9 @@ int rpchain_begin(struct rpchain *c, struct rp_cycle **out)
 	if (!cy)
 		goto out;
 	cy->c = c;
-	cy->u = calloc((size_t)c->ndisks, sizeof(*cy->u));
-	cy->arg = calloc((size_t)c->ndisks, sizeof(*cy->arg));
-	cy->sink = calloc((size_t)c->ndisks, sizeof(*cy->sink));
-	if (!cy->u || !cy->arg || !cy->sink)
+	rc = c->mode->begin(cy);
+	if (rc < 0)
 		goto out;
-	if (c->snap) {
-		/* no pre-images: the mark alone tells a later open to restore */
-		rc = write_catalog(c, -1, NULL, c->next_seq, 1);
-		if (rc < 0)
-			goto out;
-		c->busy = 1;
-	}
-	seq = c->pts[c->n - 1].p.seq;
-	for (int d = 0; d < c->ndisks && !c->snap; d++) {
-		rc = ensure_loaded(c, seq, d);
-		if (rc < 0)
-			goto out;
-		cy->u[d] = c->pts[c->n - 1].u[d]; /* stable: the newest can't go under op */
-		if (cy->u[d]->nent) {
-			rc = -EIO; /* open rolled back; nothing else writes here */
-			goto out;
-		}
-		cy->arg[d].cy = cy;
-		cy->arg[d].disk = d;
-		cy->sink[d].save = sink_save;
-		cy->sink[d].commit = sink_commit;
-		cy->sink[d].arg = &cy->arg[d];
-	}
 	c->cycle = cy;
 	*out = cy;
 	cy = NULL;
@@ -1688,9 +710,9 @@ out:
 
 const struct delta_undo *rp_cycle_undo(struct rp_cycle *cy, int disk)
 {
-	if (!cy || disk < 0 || disk >= cy->c->ndisks || cy->c->snap)
+	if (!cy || disk < 0 || disk >= cy->c->ndisks || !cy->c->mode->sink)
 		return NULL;
-	return &cy->sink[disk];
+	return cy->c->mode->sink(cy, disk);
 }
 
 int rpchain_commit(struct rp_cycle *cy, time_t t, int app_consistent, struct rp_point *out)
@@ -1700,8 +722,8 @@ int rpchain_commit(struct rp_cycle *cy, time_t t, int app_consistent, struct rp_
 	int rc = 0;
 
 	pthread_mutex_lock(&c->op);
-	for (int d = 0; d < c->ndisks && rc == 0 && !c->snap; d++)
-		rc = undo_sync(cy->u[d]);
+	if (c->mode->pre_commit)
+		rc = c->mode->pre_commit(cy);
 	if (rc == 0)
 		rc = new_point(c, t, app_consistent, &p);
 	if (rc == 0)
@@ -1721,17 +743,7 @@ int rpchain_abort(struct rp_cycle *cy)
 	int rc;
 
 	pthread_mutex_lock(&c->op);
-	if (c->snap) {
-		rc = snap_restore(c);
-		if (rc == 0)
-			rc = write_catalog(c, -1, NULL, c->next_seq, 0);
-		if (rc == 0)
-			c->busy = 0;
-	} else {
-		rc = rollback(c);
-		if (rc == 0)
-			rc = drop_newest_undo(c);
-	}
+	rc = c->mode->abort(cy);
 	if (rc == 0) {
 		c->cycle = NULL;
 		cycle_free(cy);
@@ -1743,217 +755,10 @@ int rpchain_abort(struct rp_cycle *cy)
 
 /* ---- reading a point ---- */
 
-struct src {
-	struct undo *u; /* NULL: the replica */
-	uint64_t slot;
-};
-
-/* First undo among points i.. holding page (c->lock held).  1 hit, 0 miss,
- * -EAGAIN with *need set when an undo must be loaded first. */
-static int lookup(struct rpchain *c, int i, int disk, uint64_t page, struct src *s, uint64_t *need)
-{
-	s->u = NULL;
-	for (int j = i; j < c->n; j++) {
-		struct undo *u = c->pts[j].u[disk];
-		if (!u) {
-			*need = c->pts[j].p.seq;
-			return -EAGAIN;
-		}
-		if (undo_find(u, page, &s->slot)) {
-			s->u = u;
-			return 1;
-		}
-	}
-	s->u = NULL;
-	return 0;
-}
-
-static void unpin(struct rpchain *c, struct src *s, unsigned n)
-{
-	int wake = 0;
-	pthread_mutex_lock(&c->lock);
-	for (unsigned q = 0; q < n; q++)
-		if (s[q].u) {
-			if (--s[q].u->refs == 0)
-				wake = 1;
-			s[q].u = NULL;
-		}
-	if (wake)
-		pthread_cond_broadcast(&c->unref);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Copy bytes [lo, hi) of a page from its undo slot into dst. */
-static int read_undo_page(const struct src *s, unsigned char *tmp, uint64_t lo, uint64_t hi,
-			  unsigned char *dst)
-{
-	ssize_t r = bd_pread(s->u->ud, tmp, PG, s->slot * PG);
-	if (r < 0)
-		return (int)r;
-	if ((uint64_t)r != PG)
-		return -EIO;
-	memcpy(dst, tmp + lo, hi - lo);
-	return 0;
-}
-
-/* Read pages [p0, p0+np) of point seq, clipped to [off, end), into buf
- * (buf[0] is byte off).  s: BATCH_PAGES scratch entries, all unpinned. */
-static int read_batch(struct rpchain *c, uint64_t seq, int disk, struct bdisk *rep, unsigned char *buf,
-		      uint64_t off, uint64_t end, uint64_t p0, unsigned np, struct src *s,
-		      unsigned char *tmp)
-{
-	unsigned char fromrep[BATCH_PAGES];
-	uint64_t need = 0;
-	int rc = 0, i;
-
-retry:
-	pthread_mutex_lock(&c->lock);
-	i = find_seq(c, seq);
-	if (i < 0) {
-		pthread_mutex_unlock(&c->lock);
-		return -ENOENT;
-	}
-	for (unsigned q = 0; q < np; q++) {
-		rc = lookup(c, i, disk, p0 + q, &s[q], &need);
-		if (rc < 0)
-			break;
-		if (s[q].u)
-			s[q].u->refs++;
-		fromrep[q] = !s[q].u;
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (rc == -EAGAIN) {
-		unpin(c, s, np);
-		rc = ensure_loaded(c, need, disk);
-		if (rc < 0 && rc != -ENOENT)
-			return rc;
-		goto retry;
-	}
-	rc = 0;
-
-	/* Replica runs in one request each; whole undo pages in consecutive
-	 * slots of one undo too; partial pages through tmp. */
-	for (unsigned q = 0; q < np && rc == 0;) {
-		uint64_t base = (p0 + q) * PG, lo = base > off ? base : off, hi;
-		unsigned r = q + 1;
-		if (!fromrep[q]) {
-			hi = base + PG < end ? base + PG : end;
-			if (lo != base || hi != base + PG) {
-				rc = read_undo_page(&s[q], tmp, lo - base, hi - base, buf + (lo - off));
-				q++;
-				continue;
-			}
-			while (r < np && !fromrep[r] && s[r].u == s[q].u && s[r].slot == s[q].slot + (r - q) &&
-			       (p0 + r + 1) * PG <= end)
-				r++;
-			{
-				uint64_t n = (uint64_t)(r - q) * PG;
-				ssize_t got = bd_pread(s[q].u->ud, buf + (lo - off), n, s[q].slot * PG);
-				if (got < 0)
-					rc = (int)got;
-				else if ((uint64_t)got != n)
-					rc = -EIO;
-			}
-			q = r;
-			continue;
-		}
-		r = q;
-		while (r < np && fromrep[r])
-			r++;
-		hi = (p0 + r) * PG < end ? (p0 + r) * PG : end;
-		{
-			ssize_t got = bd_pread(rep, buf + (lo - off), hi - lo, lo);
-			if (got < 0)
-				rc = (int)got;
-			else if ((uint64_t)got < hi - lo) /* replica shorter: recheck decides */
-				memset(buf + (lo - off) + got, 0, hi - lo - (uint64_t)got);
-		}
-		q = r;
-	}
-	unpin(c, s, np);
-	if (rc < 0)
-		return rc;
-
-	/* Recheck: a replica page indexed by now may have been overwritten
-	 * after the lookup, so its pre-image is the point's byte. */
-	pthread_mutex_lock(&c->lock);
-	i = find_seq(c, seq);
-	if (i < 0)
-		rc = -ENOENT;
-	for (unsigned q = 0; q < np && rc == 0; q++) {
-		if (!fromrep[q])
-			continue;
-		rc = lookup(c, i, disk, p0 + q, &s[q], &need);
-		if (rc == -EAGAIN)
-			rc = -EIO; /* every undo of the range was loaded above */
-		if (rc == 1) {
-			s[q].u->refs++;
-			rc = 0;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-	for (unsigned q = 0; q < np && rc == 0; q++) {
-		uint64_t base = (p0 + q) * PG, lo, hi;
-		if (!fromrep[q] || !s[q].u)
-			continue;
-		lo = base > off ? base : off;
-		hi = base + PG < end ? base + PG : end;
-		rc = read_undo_page(&s[q], tmp, lo - base, hi - base, buf + (lo - off));
-	}
-	unpin(c, s, np);
-	return rc;
-}
-
-/* Snapshot mode: [off, off+len) of a point is its snapshot's bytes. */
-static int read_snap(struct rpchain *c, uint64_t seq, int disk, void *buf, uint64_t len, uint64_t off)
-{
-	struct snapd *sd;
-	ssize_t r;
-	int rc = snap_pin(c, seq, disk, 1, &sd);
-
-	if (rc < 0)
-		return rc;
-	r = bd_pread(sd->bd, buf, len, off);
-	if (r < 0)
-		rc = (int)r;
-	else if ((uint64_t)r < len) /* past the snapshot's end: zeros, as the image */
-		memset((unsigned char *)buf + r, 0, len - (uint64_t)r);
-	snap_unpin(c, sd);
-	return rc;
-}
-
 /* Read [off, off+len) of a point, len already clipped to its size. */
 static int read_range(struct rpchain *c, uint64_t seq, int disk, void *buf, uint64_t len, uint64_t off)
 {
-	struct src *s;
-	unsigned char *tmp;
-	struct bdisk *rep = NULL;
-	uint64_t end = off + len, p;
-	int rc = 0;
-
-	if (c->snap)
-		return len ? read_snap(c, seq, disk, buf, len, off) : 0;
-	s = calloc(BATCH_PAGES, sizeof(*s));
-	tmp = malloc(PG);
-	if (!s || !tmp) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (len == 0)
-		goto out;
-	rc = get_replica(c, disk, &rep);
-	for (p = off / PG; rc == 0 && p * PG < end;) {
-		uint64_t last = (end - 1) / PG;
-		unsigned np = last - p + 1 > BATCH_PAGES ? BATCH_PAGES : (unsigned)(last - p + 1);
-		uint64_t lo = p * PG > off ? p * PG : off;
-		uint64_t hi = (p + np) * PG < end ? (p + np) * PG : end;
-		rc = read_batch(c, seq, disk, rep, (unsigned char *)buf + (lo - off), lo, hi, p, np, s, tmp);
-		p += np;
-	}
-out:
-	free(s);
-	free(tmp);
-	return rc;
+	return len ? c->mode->read(c, seq, disk, buf, len, off) : 0;
 }
 
 static int point_info(struct rpchain *c, const char *id, int disk, uint64_t *seq, uint64_t *size)
@@ -2011,14 +816,8 @@ int rpchain_export(struct rpchain *c, const char *point_id, int disk, struct bdi
 
 	if (rc < 0)
 		return rc;
-	if (c->snap) {
-		/* the service copies the snapshot when dst is in its account */
-		struct snapd *sd;
-		rc = snap_pin(c, seq, disk, 0, &sd);
-		if (rc < 0)
-			return rc;
-		rc = c->data->ops->disk_copy_snapshot(dst, c->data, c->replica_keys[disk], sd->id);
-		snap_unpin(c, sd);
+	if (c->mode->export_copy) {
+		rc = c->mode->export_copy(c, seq, disk, dst);
 		if (rc == 0) {
 			st.bytes_total = st.bytes_compared = size;
 			st.seconds = now_s() - t0;
@@ -2046,8 +845,8 @@ int rpchain_export(struct rpchain *c, const char *point_id, int disk, struct bdi
 		 * dst held old bytes (beyond its old end they already are). */
 		for (uint64_t a = 0; a < n && rc == 0;) {
 			uint64_t b = a;
-			int zero = is_zero(buf + a, n - a < PG ? n - a : PG);
-			while (b < n && is_zero(buf + b, n - b < PG ? n - b : PG) == zero)
+			int zero = rp_is_zero(buf + a, n - a < PG ? n - a : PG);
+			while (b < n && rp_is_zero(buf + b, n - b < PG ? n - b : PG) == zero)
 				b += PG;
 			if (b > n)
 				b = n;
@@ -2087,50 +886,6 @@ int rpchain_export(struct rpchain *c, const char *point_id, int disk, struct bdi
 
 /* ---- delete, prune, destroy ---- */
 
-/* Append undo(k)'s pages that undo(k-1) lacks to undo(k-1), durably.
- * Caller holds op, so neither point can go away. */
-static int merge_into_prev(struct rpchain *c, uint64_t kseq, uint64_t pseq)
-{
-	unsigned char *buf = malloc(PG);
-	int rc = buf ? 0 : -ENOMEM;
-
-	for (int d = 0; d < c->ndisks && rc == 0; d++) {
-		struct undo *uk, *up;
-		rc = ensure_loaded(c, kseq, d);
-		if (rc == 0)
-			rc = ensure_loaded(c, pseq, d);
-		if (rc < 0)
-			break;
-		pthread_mutex_lock(&c->lock);
-		uk = c->pts[find_seq(c, kseq)].u[d];
-		up = c->pts[find_seq(c, pseq)].u[d];
-		pthread_mutex_unlock(&c->lock);
-		pthread_mutex_lock(&up->wlock);
-		for (uint64_t s = 0; s < uk->nent && rc == 0; s++) {
-			uint64_t page = uk->order[s], slot;
-			ssize_t r;
-			int have;
-			pthread_mutex_lock(&c->lock);
-			have = undo_find(up, page, NULL) || !undo_find(uk, page, &slot) || slot != s;
-			pthread_mutex_unlock(&c->lock);
-			if (have)
-				continue; /* kept by k-1, or an unindexed duplicate */
-			r = bd_pread(uk->ud, buf, PG, s * PG);
-			if (r >= 0 && (uint64_t)r != PG)
-				r = -EIO;
-			if (r < 0)
-				rc = (int)r;
-			else
-				rc = undo_append(c, up, page, buf);
-		}
-		if (rc == 0)
-			rc = undo_sync(up);
-		pthread_mutex_unlock(&up->wlock);
-	}
-	free(buf);
-	return rc;
-}
-
 static int delete_locked(struct rpchain *c, const char *id)
 {
 	struct pt victim;
@@ -2148,31 +903,22 @@ static int delete_locked(struct rpchain *c, const char *id)
 		return -ENOENT;
 	if (i == n - 1)
 		return -EPERM; /* the newest is the replica itself */
-	if (!c->snap && i > 0) {
-		rc = merge_into_prev(c, seq, pseq);
+	if (c->mode->delete_prepare) {
+		rc = c->mode->delete_prepare(c, seq, pseq);
 		if (rc < 0)
 			return rc;
 	}
 	/* catalog first: objects it does not name are only garbage */
-	rc = write_catalog(c, i, NULL, c->next_seq, c->busy);
+	rc = rp_write_catalog(c, i, NULL, c->next_seq, c->busy);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&c->lock);
 	victim = c->pts[i];
 	memmove(&c->pts[i], &c->pts[i + 1], sizeof(*c->pts) * (size_t)(c->n - i - 1));
 	c->n--;
-	if (c->snap)
-		wait_unref_snaps(c, &victim);
-	else
-		for (int d = 0; d < c->ndisks; d++)
-			wait_unref(c, victim.u[d]);
+	c->mode->point_wait(c, &victim);
 	pthread_mutex_unlock(&c->lock);
-	if (c->snap)
-		snap_drop(c, &victim);
-	pt_free(&victim, c->ndisks);
-	/* A failure here leaves garbage for gc. */
-	if (!c->snap)
-		(void)remove_seq(c, seq);
+	c->mode->point_delete(c, &victim);
 	return 0;
 }
 
@@ -2284,22 +1030,15 @@ int rpchain_destroy(struct rpchain *c)
 	n = c->n;
 	c->pts = NULL;
 	c->n = c->cap = 0;
-	for (int i = 0; i < n; i++) {
-		for (int d = 0; d < c->ndisks; d++)
-			wait_unref(c, old[i].u[d]);
-		wait_unref_snaps(c, &old[i]);
-	}
+	for (int i = 0; i < n; i++)
+		c->mode->point_wait(c, &old[i]);
 	pthread_mutex_unlock(&c->lock);
-	for (int i = 0; i < n; i++) {
-		snap_drop(c, &old[i]);
-		pt_free(&old[i], c->ndisks);
-	}
+	rc = c->mode->destroy(c, old, n);
 	free(old);
-	rc = c->snap ? snap_gc(c) : 0;
 	if (rc == 0)
-		rc = gc(c, 0);
+		rc = rp_undo_gc(c, 0);
 	/* a chain made anew (reprotect) takes the medium's mode */
-	c->snap = c->data->ops->disk_snapshot != NULL;
+	c->mode = mode_of_medium(c);
 	c->busy = 0;
 out:
 	pthread_mutex_unlock(&c->op);

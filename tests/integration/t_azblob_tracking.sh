@@ -116,7 +116,7 @@ check "the tracking survived the kill: fewer pages read than a whole compare ($r
 check "status does not report a whole compare" sh -c "! grep -q '^tracking:' '$I/status'"
 
 # 5. a Put Page that bypasses the mount, on the physical blob the disk's
-# link names (backend/azblob.c: a disk key holds an empty block blob whose
+# link names (backend/azblob_link.c: a disk key holds an empty block blob whose
 # metadata asrfsdisk names the page blob with the bytes).
 key=resource-groups/rg1/disks/trk01-os
 phys=$(az_get westeurope /asr "restype=container&comp=list&include=metadata&prefix=$key" |

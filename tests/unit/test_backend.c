@@ -16,8 +16,8 @@
  *                          value read, or "error: rc" (exit 1)
  *
  * On azblob, a disk key is a link to a hidden physical page blob
- * (backend/azblob.c).  The azblob-only tests look behind the backend with
- * raw Blob REST calls (curl(1), signed by backend/azblob_sign.c): they list
+ * (backend/azblob_link.c).  The azblob-only tests look behind the backend
+ * with raw Blob REST calls (curl(1), signed by backend/azblob_sign.c): they list
  * and HEAD the physical blobs, and write links and owners by hand to play
  * a rename cut short by a crash, and a page blob made before links.
  */
