@@ -9,18 +9,20 @@
  * work here; they never run it.
  *
  * A job is created NotStarted by a control write (job_submit, model_lock
- * held), becomes InProgress on a worker, runs its type's run() function,
- * and ends Succeeded, Failed or Cancelled.  Its record (tasks, counters,
- * checkpoint) is written when it is created and when it ends; in between,
- * task changes and every 2 s of data movement mark it dirty and jobs_flush()
- * writes it within a scheduler tick (or before the next other record of its
- * vault), so a job's steps do not wait for its record.  A step whose undo a
- * resumed job must know about calls job_save() first.  A run that could not
- * reach a region waits for it, parked off the workers, and goes again
- * (park_for_region, jobs_unpark).  At shut-down running and parked jobs are
- * told to stop at their next checkpoint and stay InProgress on disk;
- * job_resume_all() queues them again at the next start, and they continue
- * from the checkpoint.
+ * held), becomes InProgress on a worker, runs its type's steps (run_steps;
+ * a type not yet made of steps has one run() function), and ends
+ * Succeeded, Failed or Cancelled.  Its record (tasks, counters, checkpoint,
+ * steps done) is written when it is created, when a step is done (so a job
+ * resumed after a crash goes on at its first unfinished step) and when it
+ * ends; in between, task changes and every 2 s of data movement mark it
+ * dirty and jobs_flush() writes it within a scheduler tick (or before the
+ * next other record of its vault), so the work inside a step does not wait
+ * for its record.  Work whose undo a resumed job must know about calls
+ * job_save() first.  A run that could not reach a region waits for it,
+ * parked off the workers, and goes again (park_for_region, jobs_unpark).
+ * At shut-down running and parked jobs are told to stop at their next
+ * checkpoint and stay InProgress on disk; job_resume_all() queues them
+ * again at the next start, and they continue from the checkpoint.
  */
 #define _GNU_SOURCE
 #include "chains.h"
@@ -361,8 +363,8 @@ void job_resume_vault(struct vault_rec *only)
 				persist_item(v, it);
 			}
 			it->job = j;
-			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu)", j->id, j->ck_disk,
-			       (unsigned long long)j->ck_offset);
+			logmsg("job %s resumes from its checkpoint (disk %d, offset %llu, steps done %d)", j->id,
+			       j->ck_disk, (unsigned long long)j->ck_offset, j->step);
 			/* as from a park: an error it has is a wait for a region
 			 * the run now finds back or waits for again */
 			j->parked_until = now_mono();
@@ -373,25 +375,33 @@ void job_resume_vault(struct vault_rec *only)
 	unlock_model();
 }
 
+/* model_lock held: task row `task` of j goes to state, with its times. */
+static void task_set(struct job_rec *j, int task, int state)
+{
+	struct task_rec *t;
+
+	MODEL_LOCKED();
+	if (task < 0 || task >= j->ntasks)
+		return;
+	t = &j->tasks[task];
+	if (state == JOB_IN_PROGRESS && t->state != JOB_IN_PROGRESS) {
+		t->started = time(NULL);
+		j->rate_t0 = now_mono();
+		j->rate_base = j->bytes_compared;
+	}
+	if (state != JOB_IN_PROGRESS && state != JOB_NOT_STARTED) {
+		if (!t->started)
+			t->started = time(NULL);
+		t->ended = time(NULL);
+	}
+	t->state = state;
+	j->dirty = 1; /* written by jobs_flush() within a tick */
+}
+
 void job_task(struct jobctx *c, int task, int state)
 {
-	struct job_rec *j = c->j;
 	lock_model();
-	if (task >= 0 && task < j->ntasks) {
-		struct task_rec *t = &j->tasks[task];
-		if (state == JOB_IN_PROGRESS && t->state != JOB_IN_PROGRESS) {
-			t->started = time(NULL);
-			j->rate_t0 = now_mono();
-			j->rate_base = j->bytes_compared;
-		}
-		if (state != JOB_IN_PROGRESS && state != JOB_NOT_STARTED) {
-			if (!t->started)
-				t->started = time(NULL);
-			t->ended = time(NULL);
-		}
-		t->state = state;
-		j->dirty = 1; /* written by jobs_flush() within a tick */
-	}
+	task_set(c->j, task, state);
 	unlock_model();
 }
 
@@ -545,6 +555,110 @@ static int park_for_region(struct jobctx *c, int rc)
 	return 1;
 }
 
+/* ---- steps ---- */
+
+/* ASRFS_CRASH_AFTER_STEP=<job type slug>:<n>, read at start: the daemon
+ * dies (_exit(137), as a kill -9 would leave it) as soon as a job of that
+ * type has the record of its nth step written (read at the first step
+ * done).  For the crash tests. */
+static char crash_slug[64];
+static int crash_step = -1;
+static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
+
+static void crash_after_step_init(void)
+{
+	const char *e = getenv("ASRFS_CRASH_AFTER_STEP");
+	const char *colon = e ? strrchr(e, ':') : NULL;
+
+	if (!colon || (size_t)(colon - e) >= sizeof(crash_slug))
+		return;
+	snprintf(crash_slug, sizeof(crash_slug), "%.*s", (int)(colon - e), e);
+	crash_step = atoi(colon + 1);
+}
+
+static void crash_after_step(const struct job_rec *j)
+{
+	pthread_once(&crash_once, crash_after_step_init);
+	if (j->step == crash_step && strcmp(j->type->slug, crash_slug) == 0) {
+		log_warn("job %s: ASRFS_CRASH_AFTER_STEP: exiting after step %d", j->id, j->step);
+		_exit(137);
+	}
+}
+
+/* model_lock held: job j's row for step i of its type, -1 if the job dropped
+ * that task (the step does not apply to it). */
+static int step_task(const struct job_rec *j, int i)
+{
+	const char *name = j->type->tasks[j->type->steps[i].task];
+
+	for (int k = 0; k < j->ntasks; k++)
+		if (strcmp(j->tasks[k].name, name) == 0)
+			return k;
+	return -1;
+}
+
+/* Step i is done: its task too if it was the task's last step, and the
+ * job's record says so before the next step starts. */
+static void step_done(struct jobctx *c, int i, int row)
+{
+	const struct job_step *s = c->j->type->steps;
+	int rc;
+
+	lock_model();
+	c->j->step = i + 1;
+	c->j->dirty = 1; /* jobs_flush writes it if the record below is not */
+	if (row < 0)
+		goto out; /* nothing was done: the next record says it */
+	if (!s[i + 1].fn || s[i + 1].task != s[i].task)
+		task_set(c->j, row, JOB_SUCCEEDED);
+	rc = persist_job(c->v, c->j);
+	if (rc == 0)
+		crash_after_step(c->j);
+	else if (rc != -EROFS) /* a crash before jobs_flush runs the step again */
+		log_warn("job %s: cannot record step %d: %s", c->j->id, i + 1, strerror(-rc));
+out:
+	unlock_model();
+}
+
+/* Run a job type's steps from the first one its record does not say done.
+ * begin runs just before the first step that applies (its task already
+ * shown InProgress, so a failure there is that task's), end after the last
+ * or the failed one. */
+static int run_steps(struct jobctx *c)
+{
+	const struct job_type *t = c->j->type;
+	int rc = 0, first, begun = 0;
+
+	lock_model_read();
+	first = c->j->step;
+	unlock_model();
+	for (int i = first; t->steps[i].fn; i++) {
+		int row;
+		lock_model();
+		row = step_task(c->j, i);
+		if (row >= 0)
+			task_set(c->j, row, JOB_IN_PROGRESS);
+		unlock_model();
+		if (row >= 0 && !begun) {
+			begun = 1;
+			rc = t->begin ? t->begin(c, i) : 0;
+		}
+		if (row >= 0 && rc == 0) {
+			logmsg("job %s: step %d starts (%s)", c->j->id, i + 1, t->tasks[t->steps[i].task]);
+			rc = t->steps[i].fn(c);
+		}
+		if (rc < 0) {
+			if (row >= 0 && rc != -ECANCELED)
+				job_task(c, row, JOB_FAILED);
+			break;
+		}
+		step_done(c, i, row);
+	}
+	if (begun && t->end)
+		t->end(c, rc);
+	return rc;
+}
+
 /* On a worker, before the run of a job that may come back from a park:
  * 1: run it (its wait's error cleared); 0: do not, *rc = -ECANCELED (a
  * cancel, an unmount or a lost lease ended the wait). */
@@ -605,7 +719,7 @@ static void job_worker(void *arg)
 	unlock_model();
 
 	if (resume_parked(&c, &rc))
-		rc = j->type->run(&c);
+		rc = j->type->steps ? run_steps(&c) : j->type->run(&c);
 	if (park_for_region(&c, rc))
 		return; /* jobs_unpark() queues it again */
 

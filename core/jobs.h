@@ -11,6 +11,7 @@ struct jobctx {
 	struct vault_rec *v;
 	struct job_rec *j;
 	char item[NAME_MAX_];
+	void *data; /* the type's state across its steps (begin/end) */
 };
 /* Create, persist and queue a job on item (model_lock held). */
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,

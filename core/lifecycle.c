@@ -199,22 +199,6 @@ static int mapping_add(struct vault_rec *v, const char *src, const char *vnet, c
 
 /* ---- job helpers ---- */
 
-static int task_index(struct jobctx *c, const char *name)
-{
-	int idx = -1;
-	lock_model();
-	for (int i = 0; i < c->j->ntasks; i++)
-		if (strcmp(c->j->tasks[i].name, name) == 0)
-			idx = i;
-	unlock_model();
-	return idx;
-}
-
-static void task(struct jobctx *c, const char *name, int state)
-{
-	job_task(c, task_index(c, name), state); /* a dropped task (-1) is ignored */
-}
-
 /* model_lock held: remove a task that does not apply from a new job. */
 static void job_drop_task(struct vault_rec *v, struct job_rec *j, const char *name)
 {
@@ -499,18 +483,6 @@ static int check_point(struct vault_rec *v, struct item_rec *it, const char *con
 #define T_FAILOVER "Start failover"
 #define T_STARTVM "Start the replica virtual machine"
 
-/* Parse the job's arguments and mark the prerequisites check in progress;
- * with wait set, let a replication cycle in flight finish first.
- * model_lock must NOT be held. */
-static int prereq_begin(struct jobctx *c, struct op_args *a, int wait)
-{
-	int rc = job_args(c, a);
-	if (rc < 0)
-		return rc;
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	return wait ? wait_cycle_done(c) : 0;
-}
-
 static uint64_t item_bytes(const struct item_rec *it)
 {
 	uint64_t t = 0;
@@ -618,87 +590,157 @@ static int build_target(struct jobctx *c, struct region *tgt, const struct item_
 	return rc;
 }
 
-static int failover_run(struct jobctx *c)
-{
-	struct item_rec *it, *snap = malloc(sizeof(*snap));
+/* What the steps of an operation on the target side (failover, change
+ * recovery point, test failover) share: its arguments, the item as it read
+ * when the job (or its resume) began, its regions and recovery points, the
+ * point it uses, and the VM this run powered off (restarted if it fails). */
+struct op_ctx {
 	struct op_args a;
-	struct region *src = NULL, *tgt = NULL;
-	struct rpchain *ch = NULL;
-	struct dtarget dt[MAX_DISKS];
-	struct vm_info vi;
-	char point[RP_ID_MAX], why[300], vnet[NAME_MAX_];
-	int rc, n, stopped = 0, do_sync;
+	struct item_rec snap;
+	struct region *src, *tgt;
+	struct rpchain *ch;
+	char point[RP_ID_MAX];
+	char vnet[NAME_MAX_];
+	struct region *stop_r; /* where the VM this run powered off runs, or NULL */
+	char stop_rg[NAME_MAX_];
+};
 
-	if (!snap)
+/* A type's reading of the item, regions and points into x (model_lock NOT
+ * held); its prerequisites step calls it, and begin on a resume. */
+typedef int (*op_load_fn)(struct jobctx *c, struct op_ctx *x);
+
+static int op_begin(struct jobctx *c, int first, op_load_fn load)
+{
+	struct op_ctx *x = calloc(1, sizeof(*x));
+	int rc;
+
+	if (!x)
 		return -ENOMEM;
-	rc = prereq_begin(c, &a, 1);
-	if (rc < 0)
-		goto out;
-	do_sync = task_index(c, T_SYNCLAST) >= 0;
-	rc = snap_item(c, snap, "the recovery region", &src, &tgt, NULL);
+	c->data = x;
+	rc = job_args(c, &x->a);
+	if (rc == 0 && first > 0) /* resumed: the prerequisites step read these */
+		rc = load(c, x);
+	return rc;
+}
+
+static void op_end(struct jobctx *c, int rc)
+{
+	struct op_ctx *x = c->data;
+
+	if (x && rc < 0 && x->stop_r)
+		vm_restart(x->stop_r, x->stop_rg, x->snap.name);
+	free(x);
+	c->data = NULL;
+}
+
+/* Power off the item's VM in region r, resource group rg, noting it in x
+ * when it was running.  Safe to repeat: a VM already off was not running.
+ * model_lock held. */
+static int op_vm_stop(struct op_ctx *x, struct region *r, const char *rg)
+{
+	int stopped = 0, rc = vm_stop(r, rg, x->snap.name, &stopped);
+
+	if (rc == 0 && stopped) {
+		x->stop_r = r;
+		snprintf(x->stop_rg, sizeof(x->stop_rg), "%s", rg);
+	}
+	return rc;
+}
+
+static int fo_load(struct jobctx *c, struct op_ctx *x)
+{
+	int rc = snap_item(c, &x->snap, "the recovery region", &x->src, &x->tgt, NULL);
 	if (rc == 0)
-		rc = open_points(c, &ch, NULL, NULL);
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
+		rc = open_points(c, &x->ch, NULL, NULL);
+	return rc;
+}
 
-	if (a.shutdown) {
-		task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
-		lock_model();
-		rc = region_up(src, "the source", why, sizeof(why));
-		if (rc == 0)
-			rc = vm_stop(src, snap->vm_rg, snap->name, &stopped);
-		if (rc < 0)
-			snprintf(c->j->error, sizeof(c->j->error), "cannot shut down %s: %s", snap->name,
-				 rc == -EHOSTUNREACH ? why : strerror(-rc));
-		unlock_model();
-		task(c, T_SHUTDOWN, rc ? JOB_FAILED : JOB_SUCCEEDED);
-		if (rc < 0)
-			goto out;
-	}
+static int failover_begin(struct jobctx *c, int first)
+{
+	return op_begin(c, first, fo_load);
+}
 
-	if (do_sync) {
-		int up;
-		task(c, T_SYNCLAST, JOB_IN_PROGRESS);
-		lock_model();
-		up = src && src->available;
-		unlock_model();
-		if (up) {
-			struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
-			job_set_total(c, item_bytes(snap));
-			rc = replication_cycle_now(c->v, c->item, 0, &jp, why, sizeof(why));
-			if (rc < 0 && rc != -ECANCELED)
-				job_fail_msg(c, "cannot ship the latest changes: %s", why);
-		} else {
-			logmsg("item %s: the source region is down; failing over to the latest processed point",
-			       c->item);
-		}
-		task(c, T_SYNCLAST, rc ? JOB_FAILED : JOB_SUCCEEDED);
-		if (rc < 0)
-			goto out;
-	}
-	if (job_cancelled(c)) {
-		rc = -ECANCELED;
-		goto out;
-	}
+static int failover_prereq(struct jobctx *c)
+{
+	int rc = wait_cycle_done(c);
+	return rc < 0 ? rc : fo_load(c, c->data);
+}
 
-	task(c, T_FAILOVER, JOB_IN_PROGRESS);
-	rc = pick_point(c, ch, a.point, point);
-	if (rc < 0)
-		goto out;
-	rc = build_target(c, tgt, snap, 0, vnet, ch, point, dt, &n);
-	task(c, T_FAILOVER, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-	logmsg("item %s: failed over to %s from point %s", c->item, snap->target_region, point);
+static int failover_shutdown(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	char why[300];
+	int rc;
 
-	task(c, T_STARTVM, JOB_IN_PROGRESS);
-	vm_from_targets(&vi, snap->name, snap->target_rg, snap->target_region, vnet, snap->aset, n, dt);
 	lock_model();
-	rc = vm_put(tgt, &vi);
+	rc = region_up(x->src, "the source", why, sizeof(why));
+	if (rc == 0)
+		rc = op_vm_stop(x, x->src, x->snap.vm_rg);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot shut down %s: %s", x->snap.name,
+			 rc == -EHOSTUNREACH ? why : strerror(-rc));
+	unlock_model();
+	return rc;
+}
+
+/* A cycle run again after a crash ships what changed since its last point. */
+static int failover_synclast(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	char why[300];
+	int up, rc = 0;
+
+	lock_model();
+	up = x->src && x->src->available;
+	unlock_model();
+	if (up) {
+		struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
+		job_set_total(c, item_bytes(&x->snap));
+		rc = replication_cycle_now(c->v, c->item, 0, &jp, why, sizeof(why));
+		if (rc < 0 && rc != -ECANCELED)
+			job_fail_msg(c, "cannot ship the latest changes: %s", why);
+	} else {
+		logmsg("item %s: the source region is down; failing over to the latest processed point", c->item);
+	}
+	return rc;
+}
+
+/* Building the target disks again from the point rewrites them whole. */
+static int failover_build(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	struct dtarget dt[MAX_DISKS];
+	char point[RP_ID_MAX], vnet[NAME_MAX_];
+	int rc, n;
+
+	if (job_cancelled(c))
+		return -ECANCELED;
+	rc = pick_point(c, x->ch, x->a.point, point);
+	if (rc == 0)
+		rc = build_target(c, x->tgt, &x->snap, 0, vnet, x->ch, point, dt, &n);
+	if (rc == 0)
+		logmsg("item %s: failed over to %s from point %s", c->item, x->snap.target_region, point);
+	return rc;
+}
+
+/* The VM record is put whole: a second put is the same VM. */
+static int failover_startvm(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	struct dtarget dt[MAX_DISKS];
+	struct item_rec *it;
+	struct vm_info vi;
+	char vnet[NAME_MAX_];
+	int rc, n;
+
+	lock_model();
+	mapped_vnet(c->v, x->snap.source_region, x->snap.network, vnet, sizeof(vnet));
+	n = item_targets(&x->snap, "", dt);
+	vm_from_targets(&vi, x->snap.name, x->snap.target_rg, x->snap.target_region, vnet, x->snap.aset, n, dt);
+	rc = vm_put(x->tgt, &vi);
 	it = item_find(c->v, c->item);
 	if (rc < 0) {
-		snprintf(c->j->error, sizeof(c->j->error), "cannot create VM %s: %s", snap->name, strerror(-rc));
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create VM %s: %s", x->snap.name, strerror(-rc));
 	} else if (it) {
 		snprintf(it->active_region, sizeof(it->active_region), "%s", it->target_region);
 		for (int i = 0; i < it->ndisks; i++)
@@ -706,13 +748,16 @@ static int failover_run(struct jobctx *c)
 		persist_item(c->v, it);
 	}
 	unlock_model();
-	task(c, T_STARTVM, rc ? JOB_FAILED : JOB_SUCCEEDED);
-out:
-	if (rc < 0 && stopped)
-		vm_restart(src, snap->vm_rg, snap->name);
-	free(snap);
 	return rc;
 }
+
+/* Failover's tasks, in the order of JT_FAILOVER.tasks. */
+enum { FO_PREREQ, FO_SHUTDOWN, FO_SYNCLAST, FO_FAILOVER, FO_STARTVM };
+
+static const struct job_step failover_steps[] = {
+	{FO_PREREQ, failover_prereq},   {FO_SHUTDOWN, failover_shutdown}, {FO_SYNCLAST, failover_synclast},
+	{FO_FAILOVER, failover_build},  {FO_STARTVM, failover_startvm},   {0, NULL},
+};
 
 const struct job_type JT_FAILOVER = {
 	.name = "Failover",
@@ -721,7 +766,9 @@ const struct job_type JT_FAILOVER = {
 	.running_state = "FailoverInProgress",
 	.done_state = "FailedOver",
 	.failed_state = "FailoverFailed",
-	.run = failover_run,
+	.steps = failover_steps,
+	.begin = failover_begin,
+	.end = op_end,
 };
 
 /* ---- Change recovery point ---- */
@@ -729,58 +776,71 @@ const struct job_type JT_FAILOVER = {
 #define T_CRP "Change recovery point"
 #define T_STARTVM2 "Start the virtual machine"
 
-static int crp_run(struct jobctx *c)
+static int crp_load(struct jobctx *c, struct op_ctx *x)
 {
-	struct item_rec *snap = malloc(sizeof(*snap));
-	struct op_args a;
-	struct region *tgt = NULL;
-	struct rpchain *ch = NULL;
-	struct dtarget dt[MAX_DISKS];
-	char point[RP_ID_MAX];
-	int rc, n, was = 0, stopped = 0;
-
-	if (!snap)
-		return -ENOMEM;
-	rc = prereq_begin(c, &a, 0);
-	if (rc < 0)
-		goto out;
-	rc = snap_item(c, snap, "where the failed-over VM runs", NULL, &tgt, NULL);
+	int rc = snap_item(c, &x->snap, "where the failed-over VM runs", NULL, &x->tgt, NULL);
 	if (rc == 0)
-		rc = open_points(c, &ch, a.point, point);
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-
-	task(c, T_SHUTDOWN, JOB_IN_PROGRESS);
-	lock_model();
-	rc = vm_stop(tgt, snap->target_rg, snap->name, &stopped);
-	unlock_model();
-	task(c, T_SHUTDOWN, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-
-	task(c, T_CRP, JOB_IN_PROGRESS);
-	n = item_targets(snap, "", dt);
-	rc = build_from_point(c, tgt, ch, point, n, dt, 10, 90);
-	task(c, T_CRP, rc ? (rc == -ECANCELED ? JOB_CANCELLED : JOB_FAILED) : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-	logmsg("item %s: the failed-over VM now runs from point %s", c->item, point);
-
-	task(c, T_STARTVM2, JOB_IN_PROGRESS);
-	lock_model();
-	rc = vm_power(tgt, snap->target_rg, snap->name, 1, &was);
-	if (rc == -ENOENT)
-		rc = 0;
-	stopped = 0;
-	unlock_model();
-	task(c, T_STARTVM2, rc ? JOB_FAILED : JOB_SUCCEEDED);
-out:
-	if (rc < 0 && stopped)
-		vm_restart(tgt, snap->target_rg, snap->name);
-	free(snap);
+		rc = open_points(c, &x->ch, x->a.point, x->point);
 	return rc;
 }
+
+static int crp_begin(struct jobctx *c, int first)
+{
+	return op_begin(c, first, crp_load);
+}
+
+static int crp_prereq(struct jobctx *c)
+{
+	return crp_load(c, c->data);
+}
+
+static int crp_shutdown(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	int rc;
+
+	lock_model();
+	rc = op_vm_stop(x, x->tgt, x->snap.target_rg);
+	unlock_model();
+	return rc;
+}
+
+/* Building the disks again from the point rewrites them whole (a cancel
+ * leaves the task to the job's end, which shows it Cancelled). */
+static int crp_build(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	struct dtarget dt[MAX_DISKS];
+	int n = item_targets(&x->snap, "", dt);
+	int rc = build_from_point(c, x->tgt, x->ch, x->point, n, dt, 10, 90);
+
+	if (rc == 0)
+		logmsg("item %s: the failed-over VM now runs from point %s", c->item, x->point);
+	return rc;
+}
+
+/* Powering on is safe to repeat. */
+static int crp_startvm(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	int rc, was = 0;
+
+	lock_model();
+	rc = vm_power(x->tgt, x->snap.target_rg, x->snap.name, 1, &was);
+	if (rc == -ENOENT)
+		rc = 0;
+	x->stop_r = NULL;
+	unlock_model();
+	return rc;
+}
+
+/* Change recovery point's tasks, in the order of JT_CRP.tasks. */
+enum { CRP_PREREQ, CRP_SHUTDOWN, CRP_BUILD, CRP_STARTVM };
+
+static const struct job_step crp_steps[] = {
+	{CRP_PREREQ, crp_prereq}, {CRP_SHUTDOWN, crp_shutdown}, {CRP_BUILD, crp_build},
+	{CRP_STARTVM, crp_startvm}, {0, NULL},
+};
 
 const struct job_type JT_CRP = {
 	.name = "Change recovery point",
@@ -789,7 +849,9 @@ const struct job_type JT_CRP = {
 	.running_state = "ChangeRecoveryPointInProgress",
 	.done_state = "FailedOver",
 	.failed_state = NULL,
-	.run = crp_run,
+	.steps = crp_steps,
+	.begin = crp_begin,
+	.end = op_end,
 };
 
 /* ---- Commit ---- */
@@ -842,36 +904,47 @@ static int remove_but_maps(struct backend *be, const char *prefix)
 	return rc < 0 ? rc : a.rc;
 }
 
-static int commit_run(struct jobctx *c)
+/* The region that holds the item's replicas; the job's error says why it
+ * cannot be used (model_lock NOT held). */
+static int commit_target(struct jobctx *c, struct region **tgt)
 {
 	struct item_rec *it;
-	struct region *tgt = NULL;
-	struct rpchain *ch = NULL;
-	char why[300], prefix[512];
-	int rc;
+	char why[300];
+	int rc = -ENOENT;
 
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
 	lock_model();
 	it = item_find(c->v, c->item);
-	rc = it ? 0 : -ENOENT;
 	if (it) {
-		tgt = region_find(it->target_region);
-		rc = region_up(tgt, "which holds the replicas", why, sizeof(why));
+		*tgt = region_find(it->target_region);
+		rc = region_up(*tgt, "which holds the replicas", why, sizeof(why));
 		if (rc < 0)
 			snprintf(c->j->error, sizeof(c->j->error), "%s", why);
 	}
 	unlock_model();
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0 || job_cancelled(c))
-		return rc < 0 ? rc : -ECANCELED;
+	return rc;
+}
 
-	task(c, T_DELPOINTS, JOB_IN_PROGRESS);
-	rc = item_chain(c->v, c->item, &ch);
+static int commit_prereq(struct jobctx *c)
+{
+	struct region *tgt;
+	int rc = commit_target(c, &tgt);
+
+	if (rc < 0)
+		return rc;
+	return job_cancelled(c) ? -ECANCELED : 0;
+}
+
+/* A chain already destroyed is not there to destroy (-ENOENT). */
+static int commit_delpoints(struct jobctx *c)
+{
+	struct item_rec *it;
+	struct rpchain *ch = NULL;
+	int rc = item_chain(c->v, c->item, &ch);
+
 	if (rc == 0)
 		rc = rpchain_destroy(ch);
 	if (rc < 0 && rc != -ENOENT) {
 		job_fail_msg(c, "cannot delete the recovery points: %s", strerror(-rc));
-		task(c, T_DELPOINTS, JOB_FAILED);
 		return rc;
 	}
 	lock_model();
@@ -881,10 +954,18 @@ static int commit_run(struct jobctx *c)
 		persist_item(c->v, it);
 	}
 	unlock_model();
-	task(c, T_DELPOINTS, JOB_SUCCEEDED);
+	return 0;
+}
 
-	task(c, T_DELREPLICAS, JOB_IN_PROGRESS);
-	rc = 0;
+/* Replicas already deleted are gone (-ENOENT): safe to repeat. */
+static int commit_delreplicas(struct jobctx *c)
+{
+	struct item_rec *it;
+	struct region *tgt;
+	int rc = commit_target(c, &tgt);
+
+	if (rc < 0)
+		return rc;
 	lock_model();
 	it = item_find(c->v, c->item);
 	for (int i = 0; it && i < it->ndisks; i++) {
@@ -901,19 +982,34 @@ static int commit_run(struct jobctx *c)
 	if (it)
 		persist_item(c->v, it);
 	unlock_model();
-	task(c, T_DELREPLICAS, rc ? JOB_FAILED : JOB_SUCCEEDED);
+	return rc;
+}
+
+/* Removing what is already removed finds nothing to remove. */
+static int commit_cleanup(struct jobctx *c)
+{
+	struct region *tgt;
+	char prefix[512];
+	int rc = commit_target(c, &tgt);
+
 	if (rc < 0)
 		return rc;
-
-	task(c, T_CLEANUP, JOB_IN_PROGRESS);
 	maps_forget(c->v, c->item);
 	key_item_data(c->v, c->item, prefix, sizeof(prefix));
 	rc = remove_but_maps(tgt->be, prefix);
 	if (rc == 0)
 		protection_end(c->v, c->item); /* of the source and the replicas */
-	task(c, T_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
+
+/* Commit's tasks, in the order of JT_COMMIT.tasks. */
+enum { CM_PREREQ, CM_DELPOINTS, CM_DELREPLICAS, CM_CLEANUP };
+
+static const struct job_step commit_steps[] = {
+	{CM_PREREQ, commit_prereq},         {CM_DELPOINTS, commit_delpoints},
+	{CM_DELREPLICAS, commit_delreplicas}, {CM_CLEANUP, commit_cleanup},
+	{0, NULL},
+};
 
 const struct job_type JT_COMMIT = {
 	.name = "Commit",
@@ -922,7 +1018,7 @@ const struct job_type JT_COMMIT = {
 	.running_state = "CommitInProgress",
 	.done_state = "FailoverCommitted",
 	.failed_state = NULL,
-	.run = commit_run,
+	.steps = commit_steps,
 };
 
 /* ---- Reprotect ---- */
@@ -1077,6 +1173,24 @@ static int first_snap(void *arg, const char *snap)
  * the replica before anything writes it.  A resumed job finds the one it
  * took before the stop (nothing else snapshots a replica before its chain
  * exists: the oldest is the original).  model_lock NOT held. */
+/* The guard this job took of d before a stop or a crash, into d->snap
+ * ("" if none); the job's error says why it cannot be read. */
+static int move_guard_find(struct jobctx *c, struct rp_ctx *x, struct rp_disk *d)
+{
+	struct backend *be = x->ntgt->be;
+	char key[1024];
+	int rc;
+
+	disk_key(d->managed, d->rep_parent, d->rep, key, sizeof(key));
+	d->snap[0] = '\0';
+	rc = be->ops->disk_snapshot_list(be, key, first_snap, d->snap);
+	if (rc < 0) {
+		d->snap[0] = '\0';
+		job_fail_msg(c, "cannot keep the original bytes of %s: %s", d->name, strerror(-rc));
+	}
+	return rc;
+}
+
 static int move_guard(struct jobctx *c, struct rp_ctx *x, struct rp_disk *d, int resumed)
 {
 	struct backend *be = x->ntgt->be;
@@ -1085,8 +1199,8 @@ static int move_guard(struct jobctx *c, struct rp_ctx *x, struct rp_disk *d, int
 
 	disk_key(d->managed, d->rep_parent, d->rep, key, sizeof(key));
 	d->snap[0] = '\0';
-	if (resumed) /* the guard this job took before the stop */
-		rc = be->ops->disk_snapshot_list(be, key, first_snap, d->snap);
+	if (resumed)
+		rc = move_guard_find(c, x, d);
 	if (rc == 0 && !d->snap[0])
 		rc = be->ops->disk_snapshot(be, key, d->snap);
 	if (rc < 0) {
@@ -1157,7 +1271,8 @@ static int copy_in_region(struct jobctx *c, struct region *r, int managed, const
 }
 
 /* Hash every page of a disk into a new block map: the replica side of the
- * comparison.  Holes are not read (they hash as zero pages). */
+ * comparison.  Holes are not read (they hash as zero pages).  done: the
+ * bytes of the disks hashed before, UINT64_MAX to count none as compared. */
 static int hash_disk(struct jobctx *c, struct backend *be, const char *key, uint64_t size, struct blockmap **out,
 		     uint64_t done)
 {
@@ -1196,7 +1311,8 @@ static int hash_disk(struct jobctx *c, struct backend *be, const char *key, uint
 			blockmap_hash_page(buf + p, n - p < DELTA_PAGE ? n - p : DELTA_PAGE, &m->h[(off + p) / DELTA_PAGE]);
 		off += n;
 		/* the first of two passes: its bytes count as halves */
-		job_count_compared(c, (done + off) / 2);
+		if (done != UINT64_MAX)
+			job_count_compared(c, (done + off) / 2);
 		if (job_cancelled(c))
 			rc = -ECANCELED;
 	}
@@ -1586,26 +1702,29 @@ static int reprotect_claim(struct jobctx *c, const struct rp_ctx *x, int claim)
 	return rc;
 }
 
-static int reprotect_run(struct jobctx *c)
-{
-	struct rp_ctx *x = calloc(1, sizeof(*x));
-	struct item_rec *it;
-	struct op_args a;
-	struct rpchain *ch = NULL;
-	struct rp_point pt;
-	char why[ERR_MAX] = "the item is gone", skey[1024], rkey[1024];
-	char from[2 * NAME_MAX_ + 8] = "", now[2 * NAME_MAX_ + 8];
-	uint64_t total = 0, done = 0;
-	int rc, was, prepared, began, saving, planned = 0, swapped = 0;
-	pthread_t saver;
+/* Reprotect's tasks, in the order of JT_REPROTECT.tasks: one step each. */
+enum { RS_PREREQ, RS_RESOURCES, RS_PREPDISKS, RS_DELTAS, RS_SYNC, RS_STARTREP };
 
-	if (!x)
-		return -ENOMEM;
-	/* Prerequisites check.  A job resumed after a crash goes by its plan:
-	 * an item already swapped only needs the old place cleared. */
-	rc = prereq_begin(c, &a, 1);
-	if (rc < 0)
-		goto out;
+/* What reprotect's steps share beyond the plan (model_lock NOT held). */
+struct rp_run {
+	struct rp_ctx *x;
+	struct op_args a;
+	int swapped;                  /* the item already reads the new direction */
+	int undo;                     /* a step from the preparation on ran: a failure undoes it */
+	char now[2 * NAME_MAX_ + 8];  /* the direction the item reads */
+};
+
+/* Read the job's plan, or make and record it, into r->x.  A job resumed
+ * after a crash goes by its plan: an item already swapped only needs the
+ * old place cleared (r->swapped).  Every run does this, fresh or resumed;
+ * the job's error says why it cannot go on. */
+static int rp_open(struct jobctx *c, struct rp_run *r)
+{
+	struct rp_ctx *x = r->x;
+	struct item_rec *it;
+	char why[ERR_MAX] = "the item is gone", from[2 * NAME_MAX_ + 8] = "";
+	int rc, planned = 0;
+
 	lock_model();
 	it = item_find(c->v, c->item);
 	rc = it ? 0 : -ENOENT;
@@ -1613,27 +1732,27 @@ static int reprotect_run(struct jobctx *c)
 		job_claim_item(c, it);
 		x->n = it->ndisks;
 		planned = rp_plan_load(c->j->plan, x, from, sizeof(from));
-		item_direction(it, 0, now, sizeof(now));
+		item_direction(it, 0, r->now, sizeof(r->now));
 		if (planned < 0) {
 			rc = planned;
 			snprintf(why, sizeof(why), "the job's record of its plan is damaged");
-		} else if (planned && strcmp(from, now) != 0) {
-			item_direction(it, 1, now, sizeof(now));
-			swapped = strcmp(from, now) == 0;
-			if (!swapped) {
+		} else if (planned && strcmp(from, r->now) != 0) {
+			item_direction(it, 1, r->now, sizeof(r->now));
+			r->swapped = strcmp(from, r->now) == 0;
+			if (!r->swapped) {
 				rc = -EINVAL;
-				snprintf(why, sizeof(why), "the item reads %s, the job reverses %s", now, from);
+				snprintf(why, sizeof(why), "the item reads %s, the job reverses %s", r->now, from);
 			}
 		}
 	}
-	if (rc == 0 && swapped) {
+	if (rc == 0 && r->swapped) {
 		rp_from_swapped(x, it);
 		rc = region_up(x->ntgt, "the old primary, now the target", why, sizeof(why));
 	} else if (rc == 0) {
 		rc = check_reprotect(c->v, it, why, sizeof(why));
 		if (rc == 0) {
 			x->snap = *it;
-			rc = reprotect_plan(c->v, x, &a);
+			rc = reprotect_plan(c->v, x, &r->a);
 		}
 		if (rc == 0 && planned && x->step >= RP_PREPARING) {
 			rp_plan_load(c->j->plan, x, from, sizeof(from));
@@ -1647,23 +1766,75 @@ static int reprotect_run(struct jobctx *c)
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
 	unlock_model();
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-	if (swapped) {
-		logmsg("job %s: item %s already reads %s: clearing the old place", c->j->id, c->item, now);
-		task(c, T_STARTREP, JOB_IN_PROGRESS);
-		maps_forget(c->v, c->item);
-		lock_model();
-		reprotect_finish(x);
-		unlock_model();
-		task(c, T_STARTREP, JOB_SUCCEEDED);
-		logmsg("item %s: reprotected, now %s", c->item, now);
-		goto out;
-	}
+	return rc;
+}
 
-	/* Creating target resources */
-	task(c, T_RESOURCES, JOB_IN_PROGRESS);
+/* Every run: the arguments; a resumed one reads its plan here (the
+ * prerequisites step does for a fresh one) and, past the preparation,
+ * finds the snapshots that guard the moved originals. */
+static int reprotect_begin(struct jobctx *c, int first)
+{
+	struct rp_run *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (r)
+		r->x = calloc(1, sizeof(*r->x));
+	if (!r || !r->x) {
+		free(r);
+		return -ENOMEM;
+	}
+	c->data = r;
+	rc = job_args(c, &r->a);
+	if (rc == 0 && first > RS_PREREQ)
+		rc = rp_open(c, r);
+	for (int i = 0; rc == 0 && !r->swapped && first > RS_PREPDISKS && i < r->x->n; i++)
+		if (r->x->d[i].how == PREP_MOVE)
+			rc = move_guard_find(c, r->x, &r->x->d[i]);
+	return rc;
+}
+
+/* A failure from the preparation on undoes it (an unmount is not a
+ * failure: what is done stays for the resume), and a run again (after
+ * waiting for a region) starts over at the prerequisites and its sync at
+ * zero: what was synchronized may be gone. */
+static void reprotect_end(struct jobctx *c, int rc)
+{
+	struct rp_run *r = c->data;
+
+	if (!r)
+		return;
+	if (rc < 0 && r->undo && !(rc == -ECANCELED && job_shutting_down(c))) {
+		reprotect_undo(r->x);
+		reprotect_claim(c, r->x, 0);
+		lock_model();
+		c->j->ck_disk = 0;
+		c->j->ck_offset = 0;
+		c->j->step = RS_PREREQ;
+		c->j->dirty = 1;
+		unlock_model();
+	}
+	for (int i = 0; i < MAX_DISKS; i++)
+		blockmap_free(r->x->maps[i]);
+	free(r->x);
+	free(r);
+	c->data = NULL;
+}
+
+static int reprotect_prereq(struct jobctx *c)
+{
+	int rc = wait_cycle_done(c);
+	return rc < 0 ? rc : rp_open(c, c->data);
+}
+
+/* Creating target resources: each is ensured, so safe to repeat. */
+static int reprotect_resources(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+	struct rp_ctx *x = r->x;
+	int rc;
+
+	if (r->swapped)
+		return 0;
 	lock_model();
 	rc = inv_rg_create(x->ntgt, x->trg, NULL);
 	if (rc == -EEXIST)
@@ -1679,35 +1850,31 @@ static int reprotect_run(struct jobctx *c)
 	if (rc < 0)
 		snprintf(c->j->error, sizeof(c->j->error), "cannot create the target resources: %s", strerror(-rc));
 	unlock_model();
-	task(c, T_RESOURCES, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
+	return rc;
+}
 
-	/* Preparing target disks.  A resumed job whose disks were prepared
-	 * before the stop must not copy the originals over replicas it has
-	 * partly synchronized since; one that was preparing goes by its plan
-	 * (rp_resume_prepared).  The plan is written before the first change:
-	 * a resume must know a rename may have happened. */
+/* Preparing target disks.  The plan is written before the first change: a
+ * step cut short must know a rename may have happened, and goes by its plan
+ * again (rp_resume_prepared) rather than by the half-changed inventory.  A
+ * replica already there is not made again; a moved one keeps the guard it
+ * had (move_guard). */
+static int reprotect_prepare(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+	struct rp_ctx *x = r->x;
+	int rc, was, began;
+
+	if (r->swapped)
+		return 0;
 	lock_model();
-	{
-		int k = -1;
-		for (int i = 0; i < c->j->ntasks; i++)
-			if (strcmp(c->j->tasks[i].name, T_PREPDISKS) == 0)
-				k = i;
-		prepared = k >= 0 && c->j->tasks[k].state == JOB_SUCCEEDED;
-	}
 	began = x->step >= RP_PREPARING;
-	unlock_model();
-	task(c, T_PREPDISKS, JOB_IN_PROGRESS);
-	lock_model();
 	rc = rp_plan_save(c, x, RP_PREPARING);
 	unlock_model();
 	if (rc == 0)
 		rc = reprotect_claim(c, x, 1);
-	if (rc < 0) {
-		task(c, T_PREPDISKS, JOB_FAILED);
-		goto out;
-	}
+	if (rc < 0)
+		return rc;
+	r->undo = 1; /* the first change is next */
 	lock_model();
 	if (x->old_vm && vm_power(x->ntgt, x->old_rg, x->snap.name, 0, &was) == 0 && was)
 		x->powered_off = 1;
@@ -1734,12 +1901,6 @@ static int reprotect_run(struct jobctx *c)
 	unlock_model();
 	for (int i = 0; i < x->n && rc == 0; i++) {
 		struct rp_disk *d = &x->d[i];
-		int have;
-		lock_model();
-		have = disk_at(x->ntgt, d->managed, d->rep_parent, d->rep) != NULL;
-		unlock_model();
-		if (prepared && have && d->how != PREP_MOVE)
-			continue;
 		if (d->how == PREP_MOVE)
 			rc = move_guard(c, x, d, began);
 		else if (d->how == PREP_COPY)
@@ -1749,92 +1910,208 @@ static int reprotect_run(struct jobctx *c)
 		if (rc < 0 && rc != -ECANCELED)
 			job_fail_msg(c, "cannot copy disk %s in %s: %s", d->name, x->ntgt->name, strerror(-rc));
 	}
-	task(c, T_PREPDISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto undo;
+	return rc;
+}
+/* The replica side's page hashes of every disk into x->maps, those not
+ * there yet: the deltas step makes them; a job resumed past it makes them
+ * again (they live in memory only), counting its bytes as compared only
+ * where the synchronization still follows (count). */
+static int rp_maps(struct jobctx *c, struct rp_ctx *x, int count)
+{
+	char rkey[1024];
+	uint64_t done = 0;
+	int rc = 0;
 
-	/* Identifying the deltas: the replica side's page hashes */
-	task(c, T_DELTAS, JOB_IN_PROGRESS);
-	for (int i = 0; i < x->n; i++)
-		total += x->d[i].size;
-	job_set_total(c, total);
 	for (int i = 0; i < x->n && rc == 0; i++) {
+		if (x->maps[i]) {
+			done += x->d[i].size;
+			continue;
+		}
 		disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
 		if (last_cycle_map(c, x, i, rkey, &x->maps[i])) {
 			logmsg("item %s: replica disk %s is as the last cycle read it: its hash map stands in "
 			       "for reading it", x->snap.name, x->d[i].rep);
-			job_count_compared(c, (done + x->d[i].size) / 2);
+			if (count)
+				job_count_compared(c, (done + x->d[i].size) / 2);
 		} else {
-			rc = hash_disk(c, x->ntgt->be, rkey, x->d[i].size, &x->maps[i], done);
+			rc = hash_disk(c, x->ntgt->be, rkey, x->d[i].size, &x->maps[i], count ? done : UINT64_MAX);
 		}
 		done += x->d[i].size;
 		if (rc < 0 && rc != -ECANCELED)
 			job_fail_msg(c, "cannot read replica disk %s: %s", x->d[i].rep, strerror(-rc));
 	}
-	task(c, T_DELTAS, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto undo;
+	return rc;
+}
 
-	/* Synchronizing: the source's pages against those hashes; only
-	 * differing pages cross to the old primary.  The second pass: its
-	 * bytes count as the second half of bytes-compared. */
-	task(c, T_SYNC, JOB_IN_PROGRESS);
-	{
-		/* resumed: bytes-transferred counts on from the record */
-		struct jobprog jp = {.c = c, .offset = total / 2, .halve = 1, .base_transferred = job_sent(c)};
-		int ck_disk;
-		uint64_t ck_off;
-		/* A job resumed after an unmount or a crash continues where its
-		 * checkpoint says everything before is final on the replica. */
-		lock_model();
-		ck_disk = c->j->ck_disk;
-		ck_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
-		unlock_model();
-		for (int i = 0; i < x->n && rc == 0; i++) {
-			struct delta_opts opts = {0};
-			struct delta_stats st = {0};
-			if (i < ck_disk) {
-				jp.base_compared += x->d[i].size;
-				continue;
-			}
-			disk_key(x->d[i].managed, x->d[i].src_parent, x->d[i].name, skey, sizeof(skey));
-			disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
-			opts.map = x->maps[i];
-			opts.map_trusted = 1;
-			opts.bwlimit = x->snap.bwlimit;
-			opts.progress = job_delta_progress;
-			opts.progress_arg = &jp;
-			if (i == ck_disk && ck_off) {
-				opts.start_offset = ck_off < x->d[i].size ? ck_off : x->d[i].size;
-				logmsg("item %s: synchronizing disk %d resumes at %llu bytes", x->snap.name, i,
-				       (unsigned long long)opts.start_offset);
-			}
-			lock_model();
-			c->j->ck_disk = i;
-			c->j->ck_offset = opts.start_offset;
-			c->j->dirty = 1;
-			unlock_model();
-			rc = sync_disk(x->nsrc->be, skey, x->ntgt->be, rkey, &opts, &st);
+static uint64_t rp_total(const struct rp_ctx *x)
+{
+	uint64_t total = 0;
+	for (int i = 0; i < x->n; i++)
+		total += x->d[i].size;
+	return total;
+}
+
+/* Identifying the deltas: hashing again is reading again. */
+static int reprotect_deltas(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+
+	if (r->swapped)
+		return 0;
+	r->undo = 1;
+	job_set_total(c, rp_total(r->x));
+	return rp_maps(c, r->x, 1);
+}
+
+/* Synchronizing: the source's pages against those hashes; only differing
+ * pages cross to the old primary.  The second pass: its bytes count as the
+ * second half of bytes-compared.  A step cut short (an unmount, a crash)
+ * continues where its checkpoint says everything before is final on the
+ * replica. */
+static int reprotect_sync(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+	struct rp_ctx *x = r->x;
+	uint64_t total = rp_total(x), ck_off;
+	struct jobprog jp;
+	char skey[1024], rkey[1024];
+	int rc, ck_disk;
+
+	if (r->swapped)
+		return 0;
+	r->undo = 1;
+	job_set_total(c, total);
+	rc = rp_maps(c, x, 1);
+	/* resumed: bytes-transferred counts on from the record */
+	jp = (struct jobprog){.c = c, .offset = total / 2, .halve = 1, .base_transferred = job_sent(c)};
+	lock_model();
+	ck_disk = c->j->ck_disk;
+	ck_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
+	unlock_model();
+	for (int i = 0; i < x->n && rc == 0; i++) {
+		struct delta_opts opts = {0};
+		struct delta_stats st = {0};
+		if (i < ck_disk) {
 			jp.base_compared += x->d[i].size;
-			jp.base_transferred += st.bytes_transferred;
-			if (rc < 0 && rc != -ECANCELED)
-				job_fail_msg(c, "cannot synchronize disk %s: %s", x->d[i].name, strerror(-rc));
+			continue;
 		}
+		disk_key(x->d[i].managed, x->d[i].src_parent, x->d[i].name, skey, sizeof(skey));
+		disk_key(x->d[i].managed, x->d[i].rep_parent, x->d[i].rep, rkey, sizeof(rkey));
+		opts.map = x->maps[i];
+		opts.map_trusted = 1;
+		opts.bwlimit = x->snap.bwlimit;
+		opts.progress = job_delta_progress;
+		opts.progress_arg = &jp;
+		if (i == ck_disk && ck_off) {
+			opts.start_offset = ck_off < x->d[i].size ? ck_off : x->d[i].size;
+			logmsg("item %s: synchronizing disk %d resumes at %llu bytes", x->snap.name, i,
+			       (unsigned long long)opts.start_offset);
+		}
+		lock_model();
+		c->j->ck_disk = i;
+		c->j->ck_offset = opts.start_offset;
+		c->j->dirty = 1;
+		unlock_model();
+		rc = sync_disk(x->nsrc->be, skey, x->ntgt->be, rkey, &opts, &st);
+		jp.base_compared += x->d[i].size;
+		jp.base_transferred += st.bytes_transferred;
+		if (rc < 0 && rc != -ECANCELED)
+			job_fail_msg(c, "cannot synchronize disk %s: %s", x->d[i].name, strerror(-rc));
 	}
-	task(c, T_SYNC, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto undo;
+	return rc;
+}
 
-	/* Starting delta replication: the first point, then the swap. */
-	task(c, T_STARTREP, JOB_IN_PROGRESS);
-	if (job_cancelled(c)) {
-		rc = -ECANCELED;
-		goto undo;
+/* model_lock held: the item reads the new direction, with ch as its chain
+ * (taken: *ch is NULL after).  A refused record puts the old direction
+ * back into the model, and ch stays the caller's. */
+static int rp_swap(struct jobctx *c, struct rp_ctx *x, struct rpchain **ch)
+{
+	struct policy_rec *p;
+	struct item_rec *it;
+	int rc = 0;
+
+	if (x->net_src[0] && !mapping_find(c->v, x->nsrc->name, x->net_src)) {
+		char target[2 * NAME_MAX_];
+		snprintf(target, sizeof(target), "%s/%s", x->ntgt->name, x->net_tgt);
+		if (mapping_add(c->v, x->nsrc->name, x->net_src, target) < 0)
+			logmsg("item %s: cannot add the network mapping %s/%s -> %s", x->snap.name, x->nsrc->name,
+			       x->net_src, target);
 	}
+	it = item_find(c->v, c->item);
+	if (!it)
+		return 0;
+	p = policy_find(c->v, it->policy);
+	snprintf(it->source_region, sizeof(it->source_region), "%s", x->nsrc->name);
+	snprintf(it->target_region, sizeof(it->target_region), "%s", x->ntgt->name);
+	snprintf(it->active_region, sizeof(it->active_region), "%s", x->nsrc->name);
+	snprintf(it->vm_rg, sizeof(it->vm_rg), "%s", x->snap.target_rg);
+	snprintf(it->target_rg, sizeof(it->target_rg), "%s", x->trg);
+	snprintf(it->target_sa, sizeof(it->target_sa), "%s", x->any_unmanaged ? x->tsa : "");
+	snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", x->cache);
+	snprintf(it->aset, sizeof(it->aset), "%s", x->aset);
+	snprintf(it->network, sizeof(it->network), "%s", x->net_src);
+	for (int i = 0; i < x->n; i++) {
+		struct item_disk *d = &it->disks[i];
+		d->managed = x->d[i].managed;
+		snprintf(d->src_parent, sizeof(d->src_parent), "%s", x->d[i].src_parent);
+		snprintf(d->replica, sizeof(d->replica), "%s", x->d[i].rep);
+		snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", x->d[i].rep_parent);
+		d->replica_managed = x->d[i].managed;
+		d->synced_bytes = x->d[i].size;
+		snprintf(d->state, sizeof(d->state), "Protected");
+	}
+	it->resync_required = 0;
+	it->resync_why[0] = '\0';
+	it->failing = 0;
+	it->fail_reason[0] = '\0';
+	item_close_chain(it);
+	it->chain = *ch;
+	*ch = NULL;
+	it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
+	rc = persist_item(c->v, it);
+	if (rc < 0) {
+		/* The record still reads the old direction: so must the model,
+		 * and nothing old may go. */
+		item_take_direction(it, &x->snap);
+		*ch = it->chain;
+		it->chain = NULL;
+		snprintf(c->j->error, sizeof(c->j->error), "cannot save the reversed item: %s", strerror(-rc));
+	}
+	return rc;
+}
+
+/* Starting delta replication: the first point, then the swap.  A step cut
+ * short after the swap finds the item reversed (r->swapped) and only clears
+ * the old place, which is safe to repeat. */
+static int reprotect_start(struct jobctx *c)
+{
+	struct rp_run *r = c->data;
+	struct rp_ctx *x = r->x;
+	struct rpchain *ch = NULL;
+	struct rp_point pt;
+	char rkey[1024];
+	int rc, saving;
+	pthread_t saver;
+
+	if (r->swapped) {
+		logmsg("job %s: item %s already reads %s: clearing the old place", c->j->id, c->item, r->now);
+		maps_forget(c->v, c->item);
+		lock_model();
+		reprotect_finish(x);
+		unlock_model();
+		logmsg("item %s: reprotected, now %s", c->item, r->now);
+		return 0;
+	}
+	r->undo = 1;
+	if (job_cancelled(c))
+		return -ECANCELED;
+	rc = rp_maps(c, x, 0); /* resumed past the deltas: the new maps again */
+	if (rc < 0)
+		return rc;
 	rc = reprotect_chain(c->v, x, &ch, &pt);
 	if (rc < 0) {
 		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
-		goto undo;
+		return rc;
 	}
 	/* The swap is next: a job resumed after it must find it recorded that
 	 * it was under way, with every task before it done. */
@@ -1843,7 +2120,7 @@ static int reprotect_run(struct jobctx *c)
 	unlock_model();
 	if (rc < 0) {
 		rpchain_close(ch);
-		goto undo;
+		return rc;
 	}
 	/* The new replicas' maps go out while the records change: a map is a
 	 * megabyte per 256 MiB of disk, a round trip's worth on a remote
@@ -1856,53 +2133,7 @@ static int reprotect_run(struct jobctx *c)
 		reprotect_save_maps(x);
 	maps_forget(c->v, c->item);
 	lock_model();
-	if (x->net_src[0] && !mapping_find(c->v, x->nsrc->name, x->net_src)) {
-		char target[2 * NAME_MAX_];
-		snprintf(target, sizeof(target), "%s/%s", x->ntgt->name, x->net_tgt);
-		if (mapping_add(c->v, x->nsrc->name, x->net_src, target) < 0)
-			logmsg("item %s: cannot add the network mapping %s/%s -> %s", x->snap.name, x->nsrc->name,
-			       x->net_src, target);
-	}
-	it = item_find(c->v, c->item);
-	if (it) {
-		struct policy_rec *p = policy_find(c->v, it->policy);
-		snprintf(it->source_region, sizeof(it->source_region), "%s", x->nsrc->name);
-		snprintf(it->target_region, sizeof(it->target_region), "%s", x->ntgt->name);
-		snprintf(it->active_region, sizeof(it->active_region), "%s", x->nsrc->name);
-		snprintf(it->vm_rg, sizeof(it->vm_rg), "%s", x->snap.target_rg);
-		snprintf(it->target_rg, sizeof(it->target_rg), "%s", x->trg);
-		snprintf(it->target_sa, sizeof(it->target_sa), "%s", x->any_unmanaged ? x->tsa : "");
-		snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", x->cache);
-		snprintf(it->aset, sizeof(it->aset), "%s", x->aset);
-		snprintf(it->network, sizeof(it->network), "%s", x->net_src);
-		for (int i = 0; i < x->n; i++) {
-			struct item_disk *d = &it->disks[i];
-			d->managed = x->d[i].managed;
-			snprintf(d->src_parent, sizeof(d->src_parent), "%s", x->d[i].src_parent);
-			snprintf(d->replica, sizeof(d->replica), "%s", x->d[i].rep);
-			snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", x->d[i].rep_parent);
-			d->replica_managed = x->d[i].managed;
-			d->synced_bytes = x->d[i].size;
-			snprintf(d->state, sizeof(d->state), "Protected");
-		}
-		it->resync_required = 0;
-		it->resync_why[0] = '\0';
-		it->failing = 0;
-		it->fail_reason[0] = '\0';
-		item_close_chain(it);
-		it->chain = ch;
-		ch = NULL;
-		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
-		rc = persist_item(c->v, it);
-		if (rc < 0) {
-			/* The record still reads the old direction: so must the
-			 * model, and nothing old may go. */
-			item_take_direction(it, &x->snap);
-			ch = it->chain;
-			it->chain = NULL;
-			snprintf(c->j->error, sizeof(c->j->error), "cannot save the reversed item: %s", strerror(-rc));
-		}
-	}
+	rc = rp_swap(c, x, &ch);
 	/* Only once the item's record names the new replicas does the old
 	 * place go: the originals copied to -ASRReplica and the old VM. */
 	if (rc == 0)
@@ -1912,7 +2143,7 @@ static int reprotect_run(struct jobctx *c)
 		rpchain_close(ch);
 		if (saving)
 			pthread_join(saver, NULL);
-		goto undo;
+		return rc;
 	}
 	for (int i = 0; i < x->n; i++) { /* no cancel can come now: the originals' snapshots go */
 		struct rp_disk *d = &x->d[i];
@@ -1924,36 +2155,24 @@ static int reprotect_run(struct jobctx *c)
 	if (ch)
 		rpchain_close(ch); /* the item went away meanwhile */
 	lock_model();
-	it = item_find(c->v, c->item);
-	ch = it ? it->chain : NULL;
+	{
+		struct item_rec *it = item_find(c->v, c->item);
+		ch = it ? it->chain : NULL;
+	}
 	unlock_model();
 	if (ch)
 		item_points_refresh(c->v, c->item, ch);
 	if (saving)
 		pthread_join(saver, NULL);
-	task(c, T_STARTREP, JOB_SUCCEEDED);
 	logmsg("item %s: reprotected, now %s -> %s", c->item, x->nsrc->name, x->ntgt->name);
-	rc = 0;
-	goto out;
-undo:
-	/* An unmount is not a cancel: keep what is done for the resume. */
-	if (!(rc == -ECANCELED && job_shutting_down(c))) {
-		reprotect_undo(x);
-		reprotect_claim(c, x, 0);
-		/* What was synchronized may be gone: a run again (after waiting
-		 * for a region) starts its sync over. */
-		lock_model();
-		c->j->ck_disk = 0;
-		c->j->ck_offset = 0;
-		c->j->dirty = 1;
-		unlock_model();
-	}
-out:
-	for (int i = 0; i < MAX_DISKS; i++)
-		blockmap_free(x->maps[i]);
-	free(x);
-	return rc;
+	return 0;
 }
+
+static const struct job_step reprotect_steps[] = {
+	{RS_PREREQ, reprotect_prereq}, {RS_RESOURCES, reprotect_resources}, {RS_PREPDISKS, reprotect_prepare},
+	{RS_DELTAS, reprotect_deltas}, {RS_SYNC, reprotect_sync},           {RS_STARTREP, reprotect_start},
+	{0, NULL},
+};
 
 const struct job_type JT_REPROTECT = {
 	.name = "Reprotect",
@@ -1962,7 +2181,9 @@ const struct job_type JT_REPROTECT = {
 	.running_state = "ReprotectInProgress",
 	.done_state = "Protected",
 	.failed_state = "ReprotectFailed",
-	.run = reprotect_run,
+	.steps = reprotect_steps,
+	.begin = reprotect_begin,
+	.end = reprotect_end,
 };
 
 /* ---- Test failover and its cleanup ---- */
@@ -1971,65 +2192,120 @@ const struct job_type JT_REPROTECT = {
 #define T_STARTTEST "Start the virtual machine"
 #define T_DELTEST "Delete the test virtual machine"
 
-static int test_failover_run(struct jobctx *c)
+/* The point a test failover builds from, in the job's plan: cycles go on
+ * while it runs, so a resumed one names the point its disks came from
+ * rather than the newest.  model_lock held. */
+static int tf_point_save(struct jobctx *c, const char *point)
 {
-	struct item_rec *it, *snap = malloc(sizeof(*snap));
-	struct op_args a;
-	struct region *tgt = NULL;
-	struct rpchain *ch = NULL;
+	json_object *o = json_object_new_object();
+	const char *txt;
+	int rc = -ENOMEM;
+
+	if (o && json_object_object_add(o, "point", json_object_new_string(point)) == 0 &&
+	    (txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) != NULL) {
+		snprintf(c->j->plan, sizeof(c->j->plan), "%s", txt);
+		rc = persist_job(c->v, c->j);
+	}
+	json_object_put(o);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot record the test failover's point: %s",
+			 strerror(-rc));
+	return rc;
+}
+
+/* model_lock held: the point recorded by tf_point_save into point, if any. */
+static void tf_point_load(struct jobctx *c, char point[RP_ID_MAX])
+{
+	json_object *o = c->j->plan[0] ? json_tokener_parse(c->j->plan) : NULL;
+
+	if (o && jstr_of(o, "point")[0])
+		snprintf(point, RP_ID_MAX, "%s", jstr_of(o, "point"));
+	json_object_put(o);
+}
+
+static int tf_load(struct jobctx *c, struct op_ctx *x)
+{
+	int rc = snap_item(c, &x->snap, "the recovery region", NULL, &x->tgt, x->vnet);
+
+	if (rc == 0)
+		rc = open_points(c, &x->ch, x->a.point, x->point);
+	if (rc < 0)
+		return rc;
+	lock_model();
+	tf_point_load(c, x->point);
+	unlock_model();
+	if (x->a.network[0]) {
+		snprintf(x->vnet, sizeof(x->vnet), "%s", x->a.network);
+	} else {
+		char base[NAME_MAX_];
+		snprintf(base, sizeof(base), "%s", x->vnet);
+		snprintf(x->vnet, sizeof(x->vnet), "%.85s-test", base);
+	}
+	return 0;
+}
+
+static int tf_begin(struct jobctx *c, int first)
+{
+	return op_begin(c, first, tf_load);
+}
+
+static int tf_prereq(struct jobctx *c)
+{
+	int rc = wait_cycle_done(c);
+	return rc < 0 ? rc : tf_load(c, c->data);
+}
+
+/* The point is recorded first; building again rewrites the disks whole. */
+static int tf_create(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
 	struct dtarget dt[MAX_DISKS];
-	struct vm_info vi;
-	char point[RP_ID_MAX], vnet[NAME_MAX_], vmname[NAME_MAX_ + 8];
 	int rc, n;
 
-	if (!snap)
-		return -ENOMEM;
-	rc = prereq_begin(c, &a, 1);
-	if (rc < 0)
-		goto out;
-	rc = snap_item(c, snap, "the recovery region", NULL, &tgt, vnet);
-	if (rc == 0)
-		rc = open_points(c, &ch, a.point, point);
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-	if (a.network[0])
-		snprintf(vnet, sizeof(vnet), "%s", a.network);
-	else {
-		char base[NAME_MAX_];
-		snprintf(base, sizeof(base), "%s", vnet);
-		snprintf(vnet, sizeof(vnet), "%.85s-test", base);
-	}
-	snprintf(vmname, sizeof(vmname), "%.85s-test", snap->name);
-
-	task(c, T_CREATETEST, JOB_IN_PROGRESS);
-	rc = build_target(c, tgt, snap, 1, vnet, ch, point, dt, &n);
-	task(c, T_CREATETEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		goto out;
-
-	task(c, T_STARTTEST, JOB_IN_PROGRESS);
-	vm_from_targets(&vi, vmname, snap->target_rg, snap->target_region, vnet, "", n, dt);
 	lock_model();
-	rc = vm_put(tgt, &vi);
+	rc = tf_point_save(c, x->point);
+	unlock_model();
+	if (rc == 0)
+		rc = build_target(c, x->tgt, &x->snap, 1, x->vnet, x->ch, x->point, dt, &n);
+	return rc;
+}
+
+/* The VM record is put whole: a second put is the same VM. */
+static int tf_start(struct jobctx *c)
+{
+	struct op_ctx *x = c->data;
+	struct dtarget dt[MAX_DISKS];
+	struct item_rec *it;
+	struct vm_info vi;
+	char vmname[NAME_MAX_ + 8];
+	int rc, n = item_targets(&x->snap, "-test", dt);
+
+	snprintf(vmname, sizeof(vmname), "%.85s-test", x->snap.name);
+	vm_from_targets(&vi, vmname, x->snap.target_rg, x->snap.target_region, x->vnet, "", n, dt);
+	lock_model();
+	rc = vm_put(x->tgt, &vi);
 	it = item_find(c->v, c->item);
 	if (rc < 0) {
 		snprintf(c->j->error, sizeof(c->j->error), "cannot create VM %s: %s", vmname, strerror(-rc));
 		for (int i = 0; i < n; i++)
-			inv_disk_delete(tgt, dt[i].managed, dt[i].parent, dt[i].name);
+			inv_disk_delete(x->tgt, dt[i].managed, dt[i].parent, dt[i].name);
 	} else if (it) {
 		snprintf(it->test_failover, sizeof(it->test_failover), "Succeeded: %s in %s/%s from %s network %s",
-			 vmname, snap->target_region, snap->target_rg, point, vnet);
-		snprintf(it->tf_region, sizeof(it->tf_region), "%s", snap->target_region);
-		snprintf(it->tf_rg, sizeof(it->tf_rg), "%s", snap->target_rg);
+			 vmname, x->snap.target_region, x->snap.target_rg, x->point, x->vnet);
+		snprintf(it->tf_region, sizeof(it->tf_region), "%s", x->snap.target_region);
+		snprintf(it->tf_rg, sizeof(it->tf_rg), "%s", x->snap.target_rg);
 		persist_item(c->v, it);
 	}
 	unlock_model();
-	task(c, T_STARTTEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
-out:
-	free(snap);
 	return rc;
 }
+
+/* Test failover's tasks, in the order of JT_TEST_FAILOVER.tasks. */
+enum { TF_PREREQ, TF_CREATE, TF_START };
+
+static const struct job_step tf_steps[] = {
+	{TF_PREREQ, tf_prereq}, {TF_CREATE, tf_create}, {TF_START, tf_start}, {0, NULL},
+};
 
 const struct job_type JT_TEST_FAILOVER = {
 	.name = "Test failover",
@@ -2038,33 +2314,52 @@ const struct job_type JT_TEST_FAILOVER = {
 	.running_state = NULL,
 	.done_state = NULL,
 	.failed_state = NULL,
-	.run = test_failover_run,
+	.steps = tf_steps,
+	.begin = tf_begin,
+	.end = op_end,
 };
 
-static int cleanup_tf_run(struct jobctx *c)
+/* Where the item's test VM is; the job's error says why it cannot be
+ * reached (model_lock NOT held). */
+static int cleanup_tf_region(struct jobctx *c, struct region **r)
+{
+	struct item_rec *it;
+	char why[300];
+	int rc;
+
+	lock_model();
+	it = item_find(c->v, c->item);
+	*r = it ? region_find(it->tf_region) : NULL;
+	rc = !it ? -ENOENT : region_up(*r, "where the test VM is", why, sizeof(why));
+	if (rc == -EHOSTUNREACH)
+		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+	unlock_model();
+	return rc;
+}
+
+static int cleanup_tf_prereq(struct jobctx *c)
+{
+	struct op_args a;
+	struct region *r;
+	int rc = job_args(c, &a);
+
+	return rc < 0 ? rc : cleanup_tf_region(c, &r);
+}
+
+/* What is already deleted is not there (-ENOENT): safe to repeat. */
+static int cleanup_tf_delete(struct jobctx *c)
 {
 	struct item_rec *it;
 	struct region *r;
 	struct vm_rec *vm;
 	struct op_args a;
-	char name[NAME_MAX_ + 8], why[300];
-	int rc;
+	char name[NAME_MAX_ + 8];
+	int rc = job_args(c, &a);
 
-	rc = prereq_begin(c, &a, 0);
+	if (rc == 0)
+		rc = cleanup_tf_region(c, &r);
 	if (rc < 0)
 		return rc;
-	lock_model();
-	it = item_find(c->v, c->item);
-	r = it ? region_find(it->tf_region) : NULL;
-	rc = !it ? -ENOENT : region_up(r, "where the test VM is", why, sizeof(why));
-	if (rc == -EHOSTUNREACH)
-		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
-	unlock_model();
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		return rc;
-
-	task(c, T_DELTEST, JOB_IN_PROGRESS);
 	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
@@ -2087,9 +2382,15 @@ static int cleanup_tf_run(struct jobctx *c)
 		}
 	}
 	unlock_model();
-	task(c, T_DELTEST, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
+
+/* Cleanup test failover's tasks, in the order of JT_CLEANUP_TF.tasks. */
+enum { CTF_PREREQ, CTF_DELETE };
+
+static const struct job_step cleanup_tf_steps[] = {
+	{CTF_PREREQ, cleanup_tf_prereq}, {CTF_DELETE, cleanup_tf_delete}, {0, NULL},
+};
 
 const struct job_type JT_CLEANUP_TF = {
 	.name = "Cleanup test failover",
@@ -2098,22 +2399,19 @@ const struct job_type JT_CLEANUP_TF = {
 	.running_state = NULL,
 	.done_state = NULL,
 	.failed_state = NULL,
-	.run = cleanup_tf_run,
+	.steps = cleanup_tf_steps,
 };
 
 /* ---- Resynchronize ---- */
 
 #define T_RESYNC "Comparing and synchronizing disks"
 
-static int resync_run(struct jobctx *c)
+static int resync_prereq(struct jobctx *c)
 {
 	struct item_rec *it;
 	char why[300];
-	uint64_t total = 0;
-	int rc, lost = 0;
+	int rc = wait_cycle_done(c);
 
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	rc = wait_cycle_done(c);
 	if (rc < 0)
 		return rc;
 	lock_model();
@@ -2121,23 +2419,30 @@ static int resync_run(struct jobctx *c)
 	rc = it ? check_both_regions(c->v, it, why, sizeof(why)) : -ENOENT;
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "%s", why);
+	unlock_model();
+	return rc;
+}
+
+/* Compare mode on every disk: the maps are rebuilt from what is really on
+ * the replicas, the differences are shipped, a point is made.  A replica
+ * lost behind our back is made again first, and then the points that read
+ * through it go.  A step cut short compares again from the start (a cycle
+ * cut short is rolled back); what it sent before still counts as sent. */
+static int resync_sync(struct jobctx *c)
+{
+	struct item_rec *it;
+	char why[300];
+	uint64_t total = 0;
+	int rc, lost = 0;
+
+	lock_model_read();
+	it = item_find(c->v, c->item);
 	if (it)
 		total = item_bytes(it);
 	unlock_model();
-	task(c, T_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		return rc;
-
-	/* Compare mode on every disk: the maps are rebuilt from what is really
-	 * on the replicas, the differences are shipped, a point is made.  A
-	 * replica lost behind our back is made again first, and then the
-	 * points that read through it go. */
-	task(c, T_RESYNC, JOB_IN_PROGRESS);
 	job_set_total(c, total);
 	rc = replicas_recreate_lost(c->v, c->item, &lost, why, sizeof(why));
 	if (rc == 0) {
-		/* A resumed resync compares again from the start; what it sent
-		 * before the crash still counts as sent. */
 		struct jobprog jp = {.c = c, .base_transferred = job_sent(c)};
 		rc = replication_cycle_now(c->v, c->item, 1, &jp, why, sizeof(why));
 	}
@@ -2145,10 +2450,13 @@ static int resync_run(struct jobctx *c)
 		logmsg("item %s: could not delete the points of the lost replica yet", c->item);
 	if (rc < 0 && rc != -ECANCELED)
 		job_fail_msg(c, "%s", why);
-	task(c, T_RESYNC, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc < 0)
-		return rc;
-	task(c, T_STARTREP, JOB_IN_PROGRESS);
+	return rc;
+}
+
+static int resync_done(struct jobctx *c)
+{
+	struct item_rec *it;
+
 	lock_model();
 	it = item_find(c->v, c->item);
 	if (it) {
@@ -2159,9 +2467,15 @@ static int resync_run(struct jobctx *c)
 		persist_item(c->v, it);
 	}
 	unlock_model();
-	task(c, T_STARTREP, JOB_SUCCEEDED);
 	return 0;
 }
+
+/* Resynchronize's tasks, in the order of JT_RESYNC.tasks. */
+enum { RSY_PREREQ, RSY_SYNC, RSY_START };
+
+static const struct job_step resync_steps[] = {
+	{RSY_PREREQ, resync_prereq}, {RSY_SYNC, resync_sync}, {RSY_START, resync_done}, {0, NULL},
+};
 
 const struct job_type JT_RESYNC = {
 	.name = "Resynchronize",
@@ -2170,22 +2484,31 @@ const struct job_type JT_RESYNC = {
 	.running_state = "ResynchronizationInProgress",
 	.done_state = "Protected",
 	.failed_state = "ResynchronizationFailed",
-	.run = resync_run,
+	.steps = resync_steps,
 };
 
 /* ---- Complete migration ---- */
 
 #define T_MIGRATE "Complete migration"
 
-static int migrate_run(struct jobctx *c)
+static int migrate_prereq(struct jobctx *c)
 {
-	task(c, T_PREREQ, JOB_IN_PROGRESS);
-	task(c, T_PREREQ, JOB_SUCCEEDED);
-	task(c, T_MIGRATE, JOB_IN_PROGRESS);
-	logmsg("item %s: migration completed; reprotect and failback are refused from now on", c->item);
-	task(c, T_MIGRATE, JOB_SUCCEEDED);
+	(void)c;
 	return 0;
 }
+
+static int migrate_done(struct jobctx *c)
+{
+	logmsg("item %s: migration completed; reprotect and failback are refused from now on", c->item);
+	return 0;
+}
+
+/* Complete migration's tasks, in the order of JT_MIGRATE.tasks. */
+enum { MG_PREREQ, MG_DONE };
+
+static const struct job_step migrate_steps[] = {
+	{MG_PREREQ, migrate_prereq}, {MG_DONE, migrate_done}, {0, NULL},
+};
 
 const struct job_type JT_MIGRATE = {
 	.name = "Complete migration",
@@ -2194,7 +2517,7 @@ const struct job_type JT_MIGRATE = {
 	.running_state = NULL,
 	.done_state = "MigrationCompleted",
 	.failed_state = NULL,
-	.run = migrate_run,
+	.steps = migrate_steps,
 };
 
 /* ---- prepare: validate and queue (model_lock held) ---- */

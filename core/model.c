@@ -506,6 +506,8 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 		json_object_object_add(o, "mismatched_bytes", json_object_new_int64((int64_t)j->mismatched_bytes));
 	json_object_object_add(o, "ck_disk", json_object_new_int(j->ck_disk));
 	json_object_object_add(o, "ck_offset", json_object_new_int64((int64_t)j->ck_offset));
+	if (j->type->steps)
+		json_object_object_add(o, "step", json_object_new_int(j->step));
 	json_object_object_add(o, "args", json_object_new_string(j->args));
 	json_object_object_add(o, "prev_state", json_object_new_string(j->prev_state));
 	if (j->plan[0])
@@ -711,6 +713,7 @@ static int load_job_cb(void *arg, const char *name, int is_dir)
 	j->mismatched_bytes = ju(o, "mismatched_bytes");
 	j->ck_disk = (int)ju(o, "ck_disk");
 	j->ck_offset = ju(o, "ck_offset");
+	j->step = (int)ju(o, "step");
 	JCPY(j->args, o, "args");
 	JCPY(j->prev_state, o, "prev_state");
 	JCPY(j->plan, o, "plan");

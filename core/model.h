@@ -188,6 +188,7 @@ struct job_rec {
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
 	char prev_state[40];         /* item state before the job */
+	int step;                    /* steps of its type done (struct job_step) */
 	char plan[4096];             /* the job type's own resume record, JSON text
 	                                (reprotect: the direction it reverses, its
 	                                plan and the steps done), "" if none */
@@ -291,6 +292,18 @@ int fail_vault(struct vault_rec *v, int rc, const char *fmt, ...) __attribute__(
 /* job types: what jobs.c runs and a job record names; the types themselves
  * are defined by the files that run them (protect.c, verify.c, lifecycle.c) */
 struct jobctx;
+/* One step of a job type: a piece of work whose end the job's record notes
+ * (job_rec.step), so a job resumed after a crash goes on at its first
+ * unfinished step.  task is its row in the type's tasks[]: jobs.c shows that
+ * task InProgress before the step and Succeeded after its last step; a step
+ * whose task the job dropped does not apply.  fn may be cut short by a crash
+ * and run again: it must be safe to repeat or tell it was half done.  A
+ * step that fails marks nothing on success paths; jobs.c marks its task
+ * Failed (a cancel or an unmount leaves it to the job's end). */
+struct job_step {
+	int task;
+	int (*fn)(struct jobctx *c);
+};
 struct job_type {
 	const char *name;           /* "Enable replication" */
 	const char *slug;           /* "enable-replication" */
@@ -298,7 +311,16 @@ struct job_type {
 	const char *running_state;  /* item state while it runs, NULL: unchanged */
 	const char *done_state;     /* on success, NULL: job sets it */
 	const char *failed_state;   /* on failure, NULL: the state before */
-	int (*run)(struct jobctx *ctx);
+	int (*run)(struct jobctx *ctx);  /* a type without steps: all its work */
+	/* A type with steps: steps[] ends with a NULL fn.  begin, if set, runs
+	 * before the first step of every run (first: its index; a resumed job
+	 * starts past 0) and builds in ctx->data what the steps share from the
+	 * item, the inventory and the job's plan; end, if set, runs after the
+	 * last step or the one that failed (rc), undoes what a failure must and
+	 * frees ctx->data.  model_lock NOT held for any of them. */
+	const struct job_step *steps;
+	int (*begin)(struct jobctx *ctx, int first);
+	void (*end)(struct jobctx *ctx, int rc);
 	int creates_item;           /* the job makes its item (enable): a cancel, or
 	                               an end before the item was saved, leaves none */
 	int removes_item;           /* on success its item is gone (disable) */

@@ -1102,51 +1102,85 @@ const struct job_type JT_ENABLE = {
 
 enum { DI_PREREQ, DI_POINTS, DI_DISKS, DI_CLEANUP };
 
-static int disable_run(struct jobctx *c)
-{
-	struct item_io io;
+/* What disable's steps share: the item (it stays while its job runs), its
+ * replicas' region and its I/O names. */
+struct di_ctx {
 	struct item_rec *it;
 	struct region *tgt;
-	struct rpchain *chain;
+	struct item_io io;
+};
+
+/* Read them into x; the job's error says why they cannot be used.
+ * model_lock NOT held. */
+static int disable_open(struct jobctx *c, struct di_ctx *x)
+{
+	struct item_rec *it;
 	int rc;
 
-	job_task(c, DI_PREREQ, JOB_IN_PROGRESS);
-	rc = wait_cycle_done(c);
-	if (rc < 0)
-		return rc;
 	lock_model();
 	it = item_find(c->v, c->item);
-	tgt = it ? region_find(it->target_region) : NULL;
-	rc = !it ? -ENOENT : !region_ok(tgt) ? -EHOSTUNREACH : item_io_fill(c->v, it, &io);
+	x->tgt = it ? region_find(it->target_region) : NULL;
+	rc = !it ? -ENOENT : !region_ok(x->tgt) ? -EHOSTUNREACH : item_io_fill(c->v, it, &x->io);
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "region %s, which holds the replicas, is unavailable",
 			 it->target_region);
 	unlock_model();
-	job_task(c, DI_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
+	x->it = it;
+	return rc;
+}
 
-	job_task(c, DI_POINTS, JOB_IN_PROGRESS);
-	rc = item_open_chain(c->v, it);
+static int disable_begin(struct jobctx *c, int first)
+{
+	struct di_ctx *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -ENOMEM;
+	c->data = x;
+	return first > DI_PREREQ ? disable_open(c, x) : 0; /* else the prerequisites step reads it */
+}
+
+static void disable_end(struct jobctx *c, int rc)
+{
+	(void)rc;
+	free(c->data);
+	c->data = NULL;
+}
+
+static int disable_prereq(struct jobctx *c)
+{
+	int rc = wait_cycle_done(c);
+	return rc < 0 ? rc : disable_open(c, c->data);
+}
+
+/* A chain already destroyed is not there to destroy (-ENOENT). */
+static int disable_points(struct jobctx *c)
+{
+	struct di_ctx *x = c->data;
+	struct rpchain *chain;
+	int rc = item_open_chain(c->v, x->it);
+
 	lock_model();
-	chain = it->chain;
+	chain = x->it->chain;
 	unlock_model();
 	if (rc == 0 && chain)
 		rc = rpchain_destroy(chain);
 	if (rc < 0 && rc != -ENOENT) {
 		job_fail_msg(c, "cannot delete the recovery points: %s", strerror(-rc));
-		job_task(c, DI_POINTS, JOB_FAILED);
 		return rc;
 	}
-	job_task(c, DI_POINTS, JOB_SUCCEEDED);
+	return 0;
+}
 
-	job_task(c, DI_DISKS, JOB_IN_PROGRESS);
+/* Replicas already deleted are gone (-ENOENT): safe to repeat. */
+static int disable_disks(struct jobctx *c)
+{
+	struct di_ctx *x = c->data;
+	int rc = 0;
+
 	lock_model();
-	it = item_find(c->v, c->item);
-	rc = 0;
-	for (int i = 0; it && i < it->ndisks; i++) {
-		struct item_disk *d = &it->disks[i];
-		int r = inv_disk_delete(tgt, d->replica_managed, d->replica_parent, d->replica);
+	for (int i = 0; i < x->it->ndisks; i++) {
+		struct item_disk *d = &x->it->disks[i];
+		int r = inv_disk_delete(x->tgt, d->replica_managed, d->replica_parent, d->replica);
 		if (r < 0 && r != -ENOENT) {
 			rc = r;
 			snprintf(c->j->error, sizeof(c->j->error), "cannot delete replica disk %s: %s", d->replica,
@@ -1154,18 +1188,26 @@ static int disable_run(struct jobctx *c)
 		}
 	}
 	unlock_model();
-	job_task(c, DI_DISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
-
-	job_task(c, DI_CLEANUP, JOB_IN_PROGRESS);
-	maps_forget(c->v, c->item);
-	rc = mio_remove_tree(io.tgt_be, io.data_prefix);
-	if (rc == 0)
-		protection_end(c->v, c->item); /* the disks' regions say so */
-	job_task(c, DI_CLEANUP, rc ? JOB_FAILED : JOB_SUCCEEDED);
 	return rc;
 }
+
+/* Removing what is already removed finds nothing to remove. */
+static int disable_cleanup(struct jobctx *c)
+{
+	struct di_ctx *x = c->data;
+	int rc;
+
+	maps_forget(c->v, c->item);
+	rc = mio_remove_tree(x->io.tgt_be, x->io.data_prefix);
+	if (rc == 0)
+		protection_end(c->v, c->item); /* the disks' regions say so */
+	return rc;
+}
+
+static const struct job_step disable_steps[] = {
+	{DI_PREREQ, disable_prereq}, {DI_POINTS, disable_points}, {DI_DISKS, disable_disks},
+	{DI_CLEANUP, disable_cleanup}, {0, NULL},
+};
 
 const struct job_type JT_DISABLE = {
 	.name = "Disable replication",
@@ -1175,6 +1217,8 @@ const struct job_type JT_DISABLE = {
 	.running_state = "DisablingProtection",
 	.done_state = NULL,
 	.failed_state = NULL,
-	.run = disable_run,
+	.steps = disable_steps,
+	.begin = disable_begin,
+	.end = disable_end,
 	.removes_item = 1,
 };
