@@ -36,36 +36,21 @@ struct core_disk {
 	pthread_mutex_t lock;  /* an image: reads, and the swap of a stale chain */
 };
 
-/* model_lock held: does an item name this disk as its source?  Then its
- * writes through the mount are tracked. */
-static int disk_is_source(const struct region *r, int kind, const char *parent, const char *name)
+/* model_lock held: does an item name this disk in region r as its source
+ * (replica 0: its writes through the mount are tracked) or as its replica
+ * (replica 1: replicas change only by replication, SPEC 8, so the mount
+ * serves them read-only)? */
+static int disk_has_role(const struct region *r, int replica, int kind, const char *parent, const char *name)
 {
 	for (struct vault_rec *v = M.vaults; v; v = v->next)
 		for (struct item_rec *it = v->items; it; it = it->next) {
-			if (strcmp(it->source_region, r->name) != 0)
+			if (strcmp(replica ? it->target_region : it->source_region, r->name) != 0)
 				continue;
 			for (int i = 0; i < it->ndisks; i++) {
 				const struct item_disk *d = &it->disks[i];
-				if (d->managed == (kind == 0) && strcmp(d->name, name) == 0 &&
-				    strcmp(d->src_parent, parent) == 0)
-					return 1;
-			}
-		}
-	return 0;
-}
-
-/* model_lock held: is this disk an item's replica?  Replicas change only by
- * replication (SPEC 8), so the mount serves them read-only. */
-static int disk_is_replica(const struct region *r, int kind, const char *parent, const char *name)
-{
-	for (struct vault_rec *v = M.vaults; v; v = v->next)
-		for (struct item_rec *it = v->items; it; it = it->next) {
-			if (strcmp(it->target_region, r->name) != 0)
-				continue;
-			for (int i = 0; i < it->ndisks; i++) {
-				const struct item_disk *d = &it->disks[i];
-				if (d->replica_managed == (kind == 0) && strcmp(d->replica, name) == 0 &&
-				    strcmp(d->replica_parent, parent) == 0)
+				int managed = replica ? d->replica_managed : d->managed;
+				if (managed == (kind == 0) && strcmp(replica ? d->replica : d->name, name) == 0 &&
+				    strcmp(replica ? d->replica_parent : d->src_parent, parent) == 0)
 					return 1;
 			}
 		}
@@ -79,7 +64,7 @@ int core_disk_readonly(const char *region, int kind, const char *parent, const c
 	lock_model_read();
 	r = region_find(region);
 	if (r)
-		ro = disk_is_replica(r, kind, parent, name);
+		ro = disk_has_role(r, 1, kind, parent, name);
 	unlock_model();
 	return ro;
 }
@@ -131,14 +116,14 @@ int core_disk_open(const char *region, int kind, const char *parent, const char 
 	if (r)
 		d = disk_lookup(r, kind, parent, name);
 	rc = d ? 0 : -ENOENT;
-	if (rc == 0 && writable && disk_is_replica(r, kind, parent, name))
+	if (rc == 0 && writable && disk_has_role(r, 1, kind, parent, name))
 		rc = -EPERM;
 	if (rc == 0 && !r->available)
 		rc = -EHOSTUNREACH;
 	if (rc == 0 && writable && !(cd->gate = gate_get(r->be, key)))
 		rc = -ENOMEM;
 	if (rc == 0 && writable) {
-		source = disk_is_source(r, kind, parent, name);
+		source = disk_has_role(r, 0, kind, parent, name);
 		dsize = d->size;
 	}
 	unlock_model();
