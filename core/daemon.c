@@ -637,11 +637,9 @@ static void schedules_from_points(void *arg)
 
 int daemon_register(void)
 {
-	static const struct job_type *const protect_job_types[] = {&JT_ENABLE, &JT_DISABLE, &JT_VERIFY, NULL};
-	int rc = job_types_register(protect_job_types);
-
+	job_types_register(op_job_type);
 	lifecycle_set_allowed(item_allowed, op_of_job);
-	return rc < 0 ? rc : job_types_register(lifecycle_job_types);
+	return 0;
 }
 
 int core_start(const struct core_opts *o, char *err, size_t errlen)

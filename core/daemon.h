@@ -6,11 +6,12 @@
 #ifndef ASRFS_DAEMON_H
 #define ASRFS_DAEMON_H
 
-/* Give the files below what they need from the files above: every job
- * type to model.c, so records naming them load, and vault.c's rule of which
- * states take a control to lifecycle.c.  core_start does it first; a
- * harness that loads records without starting the daemon calls it itself.
- * 0 or -ENOSPC. */
+/* Give the files below what they need from the files above: the table of
+ * operations' job-type finder to model.c, so records naming a job type
+ * load, and to lifecycle.c the rule of which states take a control
+ * (controls.c) and the table's entry of a job type.  core_start does it
+ * first; a harness that loads records without starting the daemon calls it
+ * itself.  Returns 0. */
 int daemon_register(void);
 
 #endif

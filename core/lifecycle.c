@@ -2576,6 +2576,3 @@ int lifecycle_prepare(const struct op_def *op, struct vault_rec *v, struct item_
 	it->error[0] = '\0';
 	return 0;
 }
-
-const struct job_type *const lifecycle_job_types[] = {&JT_FAILOVER, &JT_CRP, &JT_COMMIT, &JT_REPROTECT,
-						      &JT_TEST_FAILOVER, &JT_CLEANUP_TF, &JT_RESYNC, &JT_MIGRATE, NULL};

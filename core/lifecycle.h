@@ -10,8 +10,6 @@
 #include "model.h"
 #include "opdef.h"
 
-/* The job types of these operations, NULL-terminated (for job_types_register). */
-extern const struct job_type *const lifecycle_job_types[];
 
 /* lifecycle.c's job types, the table's (ops.c). */
 extern const struct job_type JT_FAILOVER, JT_CRP, JT_COMMIT, JT_REPROTECT, JT_TEST_FAILOVER, JT_CLEANUP_TF,

@@ -444,27 +444,19 @@ const char *job_state_name(int s)
 }
 
 /* The job types a record may name.  They are defined in the files that run
- * them, above this one, so the daemon registers their lists at start-up
- * (job_types_register) before any vault is loaded. */
-static const struct job_type *const *job_type_lists[4];
+ * them and named by the table of operations, all above this file, so the
+ * daemon registers the table's finder at start-up (job_types_register)
+ * before any vault is loaded. */
+static const struct job_type *(*job_type_finder)(const char *slug);
 
-int job_types_register(const struct job_type *const *list)
+void job_types_register(const struct job_type *(*find)(const char *slug))
 {
-	for (size_t i = 0; i < sizeof(job_type_lists) / sizeof(job_type_lists[0]); i++)
-		if (!job_type_lists[i] || job_type_lists[i] == list) {
-			job_type_lists[i] = list;
-			return 0;
-		}
-	return -ENOSPC;
+	job_type_finder = find;
 }
 
 const struct job_type *job_type_by_slug(const char *slug)
 {
-	for (size_t i = 0; i < sizeof(job_type_lists) / sizeof(job_type_lists[0]) && job_type_lists[i]; i++)
-		for (const struct job_type *const *t = job_type_lists[i]; *t; t++)
-			if (strcmp((*t)->slug, slug) == 0)
-				return *t;
-	return NULL;
+	return job_type_finder ? job_type_finder(slug) : NULL;
 }
 
 int state_transitional(const char *state)

@@ -327,9 +327,10 @@ struct job_type {
 	int finds_mismatches;       /* its record keeps mismatched_bytes (verify) */
 };
 /* The job type a record's slug names, among the registered lists (model.c;
- * job_types_register: a NULL-terminated list, registered at start-up). */
+ * job_types_register: the table of operations' finder, registered at
+ * start-up; every job type is an operation's). */
 const struct job_type *job_type_by_slug(const char *slug);
-int job_types_register(const struct job_type *const *list);
+void job_types_register(const struct job_type *(*find)(const char *slug));
 const char *job_state_name(int s); /* "InProgress", ... */
 
 #endif

@@ -100,6 +100,14 @@ const struct op_def *op_of_job(const struct job_type *t)
 	return NULL;
 }
 
+const struct job_type *op_job_type(const char *slug)
+{
+	for (const struct op_def *op = op_table; op->name; op++)
+		if (op->job && strcmp(op->job->slug, slug) == 0)
+			return op->job;
+	return NULL;
+}
+
 const char *core_control_name(int vault_scope, int i)
 {
 	for (const struct op_def *op = op_table; op->name; op++)

@@ -22,6 +22,9 @@ extern const struct op_def op_table[]; /* terminated by {.name = NULL} */
 
 /* The operation with this file name, or NULL. */
 const struct op_def *op_find(const char *name);
+/* The job type whose slug (a job record's "type") is slug, or NULL:
+ * every job type is an operation's. */
+const struct job_type *op_job_type(const char *slug);
 /* The operation whose job type t is, or NULL. */
 const struct op_def *op_of_job(const struct job_type *t);
 
