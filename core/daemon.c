@@ -32,6 +32,7 @@
 #include "model.h"
 #include "controls.h"
 #include "ops.h"
+#include "opsupport.h"
 #include "protect.h"
 #include "sched.h"
 #include "tracking.h"
