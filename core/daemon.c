@@ -215,6 +215,25 @@ static void region_first_init(struct region *r)
 
 /* ---- scheduler ----------------------------------------------------- */
 
+/* Region r just went down: a cycle of an item that reads or writes it may
+ * be in flight, stuck in a request that takes minutes to time out, and
+ * only its end says why it stopped.  Say it now in the item's error (no
+ * operation's refusal is overwritten); the cycle's end replaces it.
+ * model_lock held. */
+static void note_cycles_waiting(const struct region *r, const char *reason)
+{
+	for (struct vault_rec *v = M.vaults; v; v = v->next)
+		for (struct item_rec *it = v->items; it; it = it->next) {
+			int src = strcmp(it->source_region, r->name) == 0;
+			if (!it->cycle_running || (!src && strcmp(it->target_region, r->name) != 0))
+				continue;
+			if (!it->error[0] || strncmp(it->error, "replication ", 12) == 0)
+				snprintf(it->error, sizeof(it->error),
+					 "replication waiting (a cycle in flight): region %s is unavailable: %.200s",
+					 src ? "source" : "target", reason);
+		}
+}
+
 static void probe_regions(void)
 {
 	for (struct region *r = M.regions; r; r = r->next) {
@@ -231,6 +250,8 @@ static void probe_regions(void)
 						it->next_cycle = time(NULL);
 						sched_item(v, it);
 					}
+		if (!ok && r->available)
+			note_cycles_waiting(r, reason);
 		r->available = ok;
 		snprintf(r->reason, sizeof(r->reason), "%s", ok ? "" : reason);
 		if (ok && !r->loaded)
