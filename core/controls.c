@@ -41,7 +41,7 @@ int core_vault_control(const char *vault, const char *control, const char *line,
 	const struct op_def *op = op_find(control);
 	if (!op || !op->vault_scope)
 		return -ENOENT;
-	return op->vault_control(vault, line, len);
+	return op->vault_control(op, vault, line, len);
 }
 
 int core_item_control(const char *vault, const char *item, const char *control, const char *line, size_t len)
@@ -83,7 +83,7 @@ int core_item_control(const char *vault, const char *item, const char *control, 
 			goto out;
 		}
 		if (!op_allowed(op, it)) {
-			rc = fail_item(it, -EPERM, "%s is not allowed while %s is %s%s", control, it->name, it->state,
+			rc = fail_item(it, -EPERM, "%s is not allowed while %s is %s%s", control, it->name, item_state_name(it->state),
 				       (op->flags & OPF_TEST) ? " and has no test failover" : "");
 			goto out;
 		}

@@ -115,7 +115,6 @@ struct vault_info {
 
 int core_vaults(struct strlist *out);
 int core_vault_info(const char *vault, struct vault_info *out);
-int core_enable_replication(const char *vault, const char *line, size_t len);
 
 struct policy_info {
 	char name[NAME_MAX_];

@@ -409,9 +409,7 @@ static void vault_open_chains(struct vault_rec *v)
 
 	lock_model();
 	for (struct item_rec *it = v->items; it; it = it->next)
-		if (!it->chain && !it->damaged[0] && strcmp(it->state, "EnablingProtection") != 0 &&
-		    strcmp(it->state, "InitialReplicationFailed") != 0 &&
-		    strcmp(it->state, "DisablingProtection") != 0 && sl_add(&names, it->name) < 0)
+		if (!it->chain && !it->damaged[0] && !item_state_in(it->state, IS_NO_CHAIN_SET) && sl_add(&names, it->name) < 0)
 			break;
 	unlock_model();
 	for (int i = 0; i < names.n; i++) {
@@ -631,7 +629,7 @@ static void schedules_from_points(void *arg)
 		struct strlist names = {0};
 		lock_model();
 		for (struct item_rec *it = v->items; it && !v->readonly; it = it->next)
-			if (strcmp(it->state, "Protected") == 0 && !it->damaged[0] && sl_add(&names, it->name) < 0)
+			if (it->state == IS_PROTECTED && !it->damaged[0] && sl_add(&names, it->name) < 0)
 				break;
 		unlock_model();
 		for (int i = 0; i < names.n && !jobs_stopping_now(); i++) {

@@ -278,9 +278,7 @@ static int chain_of(const char *vault, const char *item, struct rpchain **out)
 	if (ch && chain_pin(ch) < 0)
 		rc = -ENOMEM;
 	/* before the first point there is nothing to open */
-	if (rc == 0 && !ch && (strcmp(it->state, "EnablingProtection") == 0 ||
-			       strcmp(it->state, "InitialReplicationFailed") == 0 ||
-			       strcmp(it->state, "DisablingProtection") == 0))
+	if (rc == 0 && !ch && item_state_in(it->state, IS_NO_CHAIN_SET))
 		rc = -ENOENT;
 	unlock_model();
 	if (rc < 0)

@@ -367,7 +367,7 @@ int item_disk_refs(const struct item_rec *it, struct disk_ref *out)
 	int n = 0;
 	struct region *src, *tgt;
 
-	if (strcmp(it->state, "FailoverCommitted") == 0 || strcmp(it->state, "MigrationCompleted") == 0)
+	if (it->state == IS_FAILOVER_COMMITTED || it->state == IS_MIGRATION_COMPLETED)
 		return 0;
 	src = region_find(it->source_region);
 	tgt = region_find(it->target_region);
@@ -1046,20 +1046,17 @@ out:
  * (SPEC 6). */
 static int vm_in_use(struct region *r, const char *rg, const char *vm)
 {
-	static const char *const free_states[] = {"FailedOver", "FailoverCommitted", "MigrationCompleted", NULL};
+	const unsigned free_states = IS_BIT(IS_FAILED_OVER) | IS_BIT(IS_FAILOVER_COMMITTED) | IS_BIT(IS_MIGRATION_COMPLETED);
 	for (struct vault_rec *v = M.vaults; v; v = v->next)
 		for (struct item_rec *it = v->items; it; it = it->next) {
 			int src = strcmp(it->source_region, r->name) == 0 && strcmp(it->vm_rg, rg) == 0 &&
 				  strcmp(it->name, vm) == 0;
 			int tgt = strcmp(it->target_region, r->name) == 0 && strcmp(it->target_rg, rg) == 0 &&
 				  strcmp(it->name, vm) == 0;
-			int replicating = src;
-			for (int i = 0; free_states[i] && replicating; i++)
-				if (strcmp(it->state, free_states[i]) == 0)
-					replicating = 0;
+			int replicating = src && !item_state_in(it->state, free_states);
 			if (replicating || ((src || tgt) && it->job))
 				return fail_region(r, -EBUSY, "VM %s/%s is in use by item %s of vault %s (%s%s): %s", rg,
-						   vm, it->name, v->name, it->state, it->job ? ", a job running" : "",
+						   vm, it->name, v->name, item_state_name(it->state), it->job ? ", a job running" : "",
 						   it->job ? "wait for the job" : "disable replication first");
 		}
 	return 0;

@@ -209,8 +209,8 @@ static void item_link_job(struct item_rec *it, struct job_rec *j)
 	it->job = j;
 	snprintf(it->job_id, sizeof(it->job_id), "%s", j->id);
 	it->error[0] = '\0';
-	if (j->type->running_state)
-		snprintf(it->state, sizeof(it->state), "%s", j->type->running_state);
+	if (j->type->running_state != IS_NONE)
+		it->state = j->type->running_state;
 }
 
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
@@ -229,7 +229,7 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	j->state = JOB_NOT_STARTED;
 	j->started = time(NULL);
 	snprintf(j->args, sizeof(j->args), "%s", args ? args : "");
-	snprintf(j->prev_state, sizeof(j->prev_state), "%s", it->state);
+	j->prev_state = it->state;
 	for (int i = 0; i < MAX_TASKS && t->tasks[i]; i++) {
 		snprintf(j->tasks[i].name, sizeof(j->tasks[i].name), "%s", t->tasks[i]);
 		j->tasks[i].state = JOB_NOT_STARTED;
@@ -267,7 +267,7 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		if (persist_job(v, j) < 0)
 			j->dirty = 1; /* jobs_flush tries again: a stored NotStarted would resume */
 		it->job = NULL;
-		snprintf(it->state, sizeof(it->state), "%s", j->prev_state);
+		it->state = j->prev_state;
 		return rc;
 	}
 	rc = pool_submit(WORK_JOB, job_worker, j, NULL);
@@ -284,16 +284,16 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 static void job_outcome_to_item(const struct job_rec *j, struct item_rec *it)
 {
 	/* A job that stands in for a damaged record knows no state before it
-	 * (prev_state ""): the item then keeps the state it has. */
-	const char *to = NULL;
-	if (j->state == JOB_SUCCEEDED && j->type->done_state)
+	 * (prev_state IS_NONE): the item then keeps the state it has. */
+	enum item_state to = IS_NONE;
+	if (j->state == JOB_SUCCEEDED)
 		to = j->type->done_state;
 	else if (j->state == JOB_CANCELLED)
 		to = j->prev_state;
 	else if (j->state == JOB_FAILED)
-		to = j->type->failed_state ? j->type->failed_state : j->prev_state;
-	if (to && *to)
-		snprintf(it->state, sizeof(it->state), "%s", to);
+		to = j->type->failed_state != IS_NONE ? j->type->failed_state : j->prev_state;
+	if (to != IS_NONE)
+		it->state = to;
 	if (j->state == JOB_FAILED)
 		snprintf(it->error, sizeof(it->error), "%s failed: %.400s", j->type->name, j->error);
 	if (j->state == JOB_CANCELLED)
@@ -315,7 +315,7 @@ static void settle_ended(struct vault_rec *v)
 	for (it = v->items; it; it = next) {
 		struct job_rec *j;
 		next = it->next;
-		if (it->job || !state_transitional(it->state))
+		if (it->job || !item_state_in(it->state, IS_TRANSITIONAL_SET))
 			continue;
 		j = job_find(v, it->job_id);
 		if (!j || (j->state != JOB_SUCCEEDED && j->state != JOB_FAILED && j->state != JOB_CANCELLED))

@@ -388,7 +388,8 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 	}
 #define S(k, f) json_object_object_add(o, k, json_object_new_string(it->f))
 #define U(k, f) json_object_object_add(o, k, json_object_new_int64((int64_t)it->f))
-	S("name", name); S("state", state); S("source_region", source_region);
+	S("name", name); S("source_region", source_region);
+	json_object_object_add(o, "state", json_object_new_string(item_state_name(it->state)));
 	S("target_region", target_region); S("active_region", active_region); S("vm_rg", vm_rg);
 	S("policy", policy); S("target_rg", target_rg); S("target_sa", target_sa);
 	S("cache_sa", cache_sa); S("aset", aset); S("network", network); S("error", error);
@@ -459,12 +460,39 @@ const struct job_type *job_type_by_slug(const char *slug)
 	return job_type_finder ? job_type_finder(slug) : NULL;
 }
 
-int state_transitional(const char *state)
+const char *const item_state_names[IS_COUNT + 1] = {
+	[IS_NONE] = "",
+	[IS_UNKNOWN] = "Unknown",
+	[IS_ENABLING_PROTECTION] = "EnablingProtection",
+	[IS_INITIAL_REPLICATION_IN_PROGRESS] = "InitialReplicationInProgress",
+	[IS_PROTECTED] = "Protected",
+	[IS_FAILOVER_IN_PROGRESS] = "FailoverInProgress",
+	[IS_FAILED_OVER] = "FailedOver",
+	[IS_CHANGE_RECOVERY_POINT_IN_PROGRESS] = "ChangeRecoveryPointInProgress",
+	[IS_COMMIT_IN_PROGRESS] = "CommitInProgress",
+	[IS_FAILOVER_COMMITTED] = "FailoverCommitted",
+	[IS_REPROTECT_IN_PROGRESS] = "ReprotectInProgress",
+	[IS_RESYNCHRONIZATION_IN_PROGRESS] = "ResynchronizationInProgress",
+	[IS_DISABLING_PROTECTION] = "DisablingProtection",
+	[IS_MIGRATION_COMPLETED] = "MigrationCompleted",
+	[IS_INITIAL_REPLICATION_FAILED] = "InitialReplicationFailed",
+	[IS_FAILOVER_FAILED] = "FailoverFailed",
+	[IS_REPROTECT_FAILED] = "ReprotectFailed",
+	[IS_RESYNCHRONIZATION_FAILED] = "ResynchronizationFailed",
+	[IS_COUNT] = NULL,
+};
+
+const char *item_state_name(enum item_state s)
 {
-	static const char suffix[] = "InProgress";
-	size_t n = strlen(state), k = sizeof(suffix) - 1;
-	return strcmp(state, "EnablingProtection") == 0 || strcmp(state, "DisablingProtection") == 0 ||
-	       (n > k && strcmp(state + n - k, suffix) == 0);
+	return (unsigned)s < IS_COUNT ? item_state_names[s] : "Unknown";
+}
+
+int item_state_parse(const char *name)
+{
+	for (int s = 0; s < IS_COUNT; s++)
+		if (strcmp(item_state_names[s], name) == 0)
+			return s;
+	return -EINVAL;
 }
 
 int persist_job(struct vault_rec *v, struct job_rec *j)
@@ -501,7 +529,7 @@ int persist_job(struct vault_rec *v, struct job_rec *j)
 	if (j->type->steps)
 		json_object_object_add(o, "step", json_object_new_int(j->step));
 	json_object_object_add(o, "args", json_object_new_string(j->args));
-	json_object_object_add(o, "prev_state", json_object_new_string(j->prev_state));
+	json_object_object_add(o, "prev_state", json_object_new_string(item_state_name(j->prev_state)));
 	if (j->plan[0])
 		json_object_object_add(o, "plan", json_object_new_string(j->plan));
 	for (int i = 0; i < j->ntasks; i++) {
@@ -553,7 +581,8 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 		return 0;
 	key_item(v, name, key, sizeof(key));
 	rc = get_json(v->region->be, key, &o);
-	if (rc == 0 && (!has(o, "state", json_type_string) || strcmp(js(o, "name"), name) != 0 ||
+	if (rc == 0 && (!has(o, "state", json_type_string) || item_state_parse(js(o, "state")) < IS_SPEC_FIRST ||
+			strcmp(js(o, "name"), name) != 0 ||
 			!has(o, "disks", json_type_array))) {
 		json_object_put(o);
 		rc = -EBADMSG;
@@ -568,7 +597,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	if (rc == -EBADMSG) {
 		/* Shown, with why, and never written: nothing vanishes unsaid. */
 		snprintf(it->name, sizeof(it->name), "%s", name);
-		snprintf(it->state, sizeof(it->state), "Unknown");
+		it->state = IS_UNKNOWN;
 		record_damaged(v->region->be, key, 0, v->readonly, it->damaged, sizeof(it->damaged));
 		snprintf(it->error, sizeof(it->error), "%s", it->damaged);
 		it->next = v->items;
@@ -576,7 +605,8 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 		vault_lists_changed(v);
 		return 0;
 	}
-	JCPY(it->name, o, "name"); JCPY(it->state, o, "state"); JCPY(it->source_region, o, "source_region");
+	it->state = item_state_parse(js(o, "state"));
+	JCPY(it->name, o, "name"); JCPY(it->source_region, o, "source_region");
 	JCPY(it->target_region, o, "target_region"); JCPY(it->active_region, o, "active_region");
 	JCPY(it->vm_rg, o, "vm_rg"); JCPY(it->policy, o, "policy"); JCPY(it->target_rg, o, "target_rg");
 	JCPY(it->target_sa, o, "target_sa"); JCPY(it->cache_sa, o, "cache_sa"); JCPY(it->aset, o, "aset");
@@ -707,7 +737,10 @@ static int load_job_cb(void *arg, const char *name, int is_dir)
 	j->ck_offset = ju(o, "ck_offset");
 	j->step = (int)ju(o, "step");
 	JCPY(j->args, o, "args");
-	JCPY(j->prev_state, o, "prev_state");
+	{
+		int prev = item_state_parse(js(o, "prev_state"));
+		j->prev_state = prev >= IS_SPEC_FIRST ? prev : IS_NONE;
+	}
 	JCPY(j->plan, o, "plan");
 	if ((tasks = ja(o, "tasks")) != NULL) {
 		size_t nt = json_object_array_length(tasks);

@@ -102,11 +102,63 @@ struct item_disk {
 	char state[40];
 };
 
+/* The item states of SPEC 7, in its order, from IS_SPEC_FIRST.  IS_NONE is
+ * no state: a job type that leaves the item's state as it is, or a job
+ * record that knew none before it.  IS_UNKNOWN is an item whose record did
+ * not read (shown "Unknown"; it takes no operation).  Records and the tree
+ * name a state by item_state_name(); only those names are stored. */
+enum item_state {
+	IS_NONE,
+	IS_UNKNOWN,
+	IS_ENABLING_PROTECTION,
+	IS_INITIAL_REPLICATION_IN_PROGRESS,
+	IS_PROTECTED,
+	IS_FAILOVER_IN_PROGRESS,
+	IS_FAILED_OVER,
+	IS_CHANGE_RECOVERY_POINT_IN_PROGRESS,
+	IS_COMMIT_IN_PROGRESS,
+	IS_FAILOVER_COMMITTED,
+	IS_REPROTECT_IN_PROGRESS,
+	IS_RESYNCHRONIZATION_IN_PROGRESS,
+	IS_DISABLING_PROTECTION,
+	IS_MIGRATION_COMPLETED,
+	IS_INITIAL_REPLICATION_FAILED,
+	IS_FAILOVER_FAILED,
+	IS_REPROTECT_FAILED,
+	IS_RESYNCHRONIZATION_FAILED,
+	IS_COUNT
+};
+#define IS_SPEC_FIRST IS_ENABLING_PROTECTION
+#define IS_BIT(s) (1u << (s))
+/* Sets of states the model's rules ask about. */
+#define IS_FAILED_SET                                                                                          \
+	(IS_BIT(IS_INITIAL_REPLICATION_FAILED) | IS_BIT(IS_FAILOVER_FAILED) | IS_BIT(IS_REPROTECT_FAILED) |    \
+	 IS_BIT(IS_RESYNCHRONIZATION_FAILED))
+/* Only a running job holds one (EnablingProtection, ...InProgress). */
+#define IS_TRANSITIONAL_SET                                                                                    \
+	(IS_BIT(IS_ENABLING_PROTECTION) | IS_BIT(IS_INITIAL_REPLICATION_IN_PROGRESS) |                         \
+	 IS_BIT(IS_FAILOVER_IN_PROGRESS) | IS_BIT(IS_CHANGE_RECOVERY_POINT_IN_PROGRESS) |                      \
+	 IS_BIT(IS_COMMIT_IN_PROGRESS) | IS_BIT(IS_REPROTECT_IN_PROGRESS) |                                    \
+	 IS_BIT(IS_RESYNCHRONIZATION_IN_PROGRESS) | IS_BIT(IS_DISABLING_PROTECTION))
+/* No replica holds the item's point yet: nothing to open or read. */
+#define IS_NO_CHAIN_SET                                                                                        \
+	(IS_BIT(IS_ENABLING_PROTECTION) | IS_BIT(IS_INITIAL_REPLICATION_FAILED) | IS_BIT(IS_DISABLING_PROTECTION))
+static inline int item_state_in(enum item_state s, unsigned set)
+{
+	return (set & IS_BIT(s)) != 0;
+}
+/* The states' names as the tree shows them, by enum: [IS_NONE] is "",
+ * and the SPEC's run from item_state_names + IS_SPEC_FIRST to a NULL. */
+extern const char *const item_state_names[IS_COUNT + 1];
+const char *item_state_name(enum item_state s);
+/* The state named name ("" is IS_NONE), or -EINVAL. */
+int item_state_parse(const char *name);
+
 struct job_rec;
 
 struct item_rec {
 	char name[NAME_MAX_];
-	char state[40];
+	enum item_state state;
 	char source_region[NAME_MAX_];
 	char target_region[NAME_MAX_];
 	char active_region[NAME_MAX_];
@@ -187,7 +239,7 @@ struct job_rec {
 	int ck_disk;
 	uint64_t ck_offset;
 	char args[512];              /* the control line, for resume */
-	char prev_state[40];         /* item state before the job */
+	enum item_state prev_state;  /* item state before the job */
 	int step;                    /* steps of its type done (struct job_step) */
 	char plan[4096];             /* the job type's own resume record, JSON text
 	                                (reprotect: the direction it reverses, its
@@ -257,8 +309,6 @@ struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const cha
 void vault_lists_changed(struct vault_rec *v);
 /* The crash-consistent period of the item's policy, in seconds (model_lock held). */
 time_t item_period(struct vault_rec *v, const struct item_rec *it);
-/* An item state only a running job may hold (EnablingProtection, ...InProgress). */
-int state_transitional(const char *state);
 
 /* vault persistence (model_lock held) */
 int persist_vault(struct vault_rec *v);
@@ -308,9 +358,9 @@ struct job_type {
 	const char *name;           /* "Enable replication" */
 	const char *slug;           /* "enable-replication" */
 	const char *tasks[MAX_TASKS];
-	const char *running_state;  /* item state while it runs, NULL: unchanged */
-	const char *done_state;     /* on success, NULL: job sets it */
-	const char *failed_state;   /* on failure, NULL: the state before */
+	enum item_state running_state; /* item state while it runs, IS_NONE: unchanged */
+	enum item_state done_state;    /* on success, IS_NONE: the job sets it */
+	enum item_state failed_state;  /* on failure, IS_NONE: the state before */
 	int (*run)(struct jobctx *ctx);  /* a type without steps: all its work */
 	/* A type with steps: steps[] ends with a NULL fn.  begin, if set, runs
 	 * before the first step of every run (first: its index; a resumed job

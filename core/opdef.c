@@ -1,6 +1,6 @@
 /*
- * opdef.c - item states by name, whether an item's state admits an
- * operation, and the parser of an operation's line (opdef.h).
+ * opdef.c - whether an item's state admits an operation, and the parser of
+ * an operation's line (opdef.h).
  *
  * The line of a control is split into words once (ctl_parse, when it is
  * written) and its words are checked against the operation's keys and shape
@@ -15,38 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-const char *const item_state_names[IS_COUNT + 1] = {
-	[IS_ENABLING_PROTECTION] = "EnablingProtection",
-	[IS_INITIAL_REPLICATION_IN_PROGRESS] = "InitialReplicationInProgress",
-	[IS_PROTECTED] = "Protected",
-	[IS_FAILOVER_IN_PROGRESS] = "FailoverInProgress",
-	[IS_FAILED_OVER] = "FailedOver",
-	[IS_CHANGE_RECOVERY_POINT_IN_PROGRESS] = "ChangeRecoveryPointInProgress",
-	[IS_COMMIT_IN_PROGRESS] = "CommitInProgress",
-	[IS_FAILOVER_COMMITTED] = "FailoverCommitted",
-	[IS_REPROTECT_IN_PROGRESS] = "ReprotectInProgress",
-	[IS_RESYNCHRONIZATION_IN_PROGRESS] = "ResynchronizationInProgress",
-	[IS_DISABLING_PROTECTION] = "DisablingProtection",
-	[IS_MIGRATION_COMPLETED] = "MigrationCompleted",
-	[IS_INITIAL_REPLICATION_FAILED] = "InitialReplicationFailed",
-	[IS_FAILOVER_FAILED] = "FailoverFailed",
-	[IS_REPROTECT_FAILED] = "ReprotectFailed",
-	[IS_RESYNCHRONIZATION_FAILED] = "ResynchronizationFailed",
-	[IS_COUNT] = NULL,
-};
-
-int item_state_parse(const char *name)
-{
-	for (int s = 0; s < IS_COUNT; s++)
-		if (strcmp(item_state_names[s], name) == 0)
-			return s;
-	return -EINVAL;
-}
-
 int op_allowed(const struct op_def *op, const struct item_rec *it)
 {
-	int s;
-
 	MODEL_LOCKED();
 	if (op->vault_scope || it->damaged[0])
 		return 0;
@@ -60,10 +30,7 @@ int op_allowed(const struct op_def *op, const struct item_rec *it)
 		return it->test_failover[0] != '\0';
 	if ((op->flags & OPF_NO_TEST) && it->test_failover[0])
 		return 0;
-	/* Item states are still strings in the model: mapped here, where
-	 * the table is consulted. */
-	s = item_state_parse(it->state);
-	return s >= 0 && (op->states & IS_BIT(s)) != 0;
+	return item_state_in(it->state, op->states);
 }
 
 static int is_point_word(const char *w)
@@ -128,20 +95,63 @@ static int parse_name_key(struct ctl_line *cl, const char *key, char *field, int
 static int network_ok(const char *s, char *why, size_t len) { return name_generic_ok("network", s, why, len); }
 static int aset_ok(const char *s, char *why, size_t len) { return name_generic_ok("availability set", s, why, len); }
 
+/* A line of key=value words alone: the values of enable-replication's
+ * keys (the names' rules are util.c's; the regions, policy and VM are the
+ * operation's to find). */
+static int parse_keys(const struct op_def *op, struct ctl_line *cl, struct op_args *a, char *why, size_t len)
+{
+	const char *vm, *slash, *s;
+	int rc;
+
+	if (cl->nbare) {
+		snprintf(why, len, "%s takes key=value words only, not '%s'", op->name, cl->bare[0]);
+		return -EINVAL;
+	}
+	if ((s = ctl_get(cl, "bandwidth-limit-bytes-per-second")) != NULL &&
+	    parse_u64(s, 0, UINT64_MAX, &a->bwlimit) < 0) {
+		snprintf(why, len, "bandwidth-limit-bytes-per-second takes a whole number of bytes");
+		return -EINVAL;
+	}
+	for (const char *const *k = op->needs; k && *k; k++)
+		if (!ctl_get(cl, *k)) {
+			snprintf(why, len, "%s needs %s", op->name, op->usage);
+			return -EINVAL;
+		}
+	vm = ctl_get(cl, "vm");
+	if (vm) {
+		slash = strchr(vm, '/');
+		if (!slash || slash - vm >= (long)sizeof(a->vm_rg)) {
+			snprintf(why, len, "vm= takes <resource-group>/<vm>, not '%s'", vm);
+			return -EINVAL;
+		}
+		snprintf(a->vm_rg, sizeof(a->vm_rg), "%.*s", (int)(slash - vm), vm);
+		snprintf(a->vm, sizeof(a->vm), "%s", slash + 1);
+		if ((rc = name_rg_ok(a->vm_rg, why, len)) < 0 || (rc = name_vm_ok(a->vm, why, len)) < 0)
+			return rc;
+	}
+	if ((s = ctl_get(cl, "source")) != NULL)
+		snprintf(a->source, sizeof(a->source), "%s", s);
+	if ((s = ctl_get(cl, "target")) != NULL)
+		snprintf(a->target, sizeof(a->target), "%s", s);
+	if ((s = ctl_get(cl, "policy")) != NULL)
+		snprintf(a->policy, sizeof(a->policy), "%s", s);
+	return 0;
+}
+
 int op_parse(const struct op_def *op, struct ctl_line *cl, struct op_args *a, char *why, size_t len)
 {
 	const char *s;
 	int rc = 0;
 
 	memset(a, 0, sizeof(*a));
-	if (op->shape == ARGS_OWN)
-		return 0;
 	if (op->shape == ARGS_JUST_START)
 		return parse_start(op, cl, why, len);
 	rc = ctl_check_keys(cl, op->keys, why, len);
 	if (rc < 0)
 		return rc;
-	if (op->shape == ARGS_POINT || op->shape == ARGS_ONE_POINT) {
+	if (op->shape == ARGS_KEYS) {
+		rc = parse_keys(op, cl, a, why, len);
+	} else if (op->shape == ARGS_POINT || op->shape == ARGS_ONE_POINT) {
 		rc = parse_point(op, cl, a, why, len);
 	} else if (op->shape == ARGS_START_NOTES && ctl_get(cl, "notes")) {
 		/* notes=... is free text: the words after it belong to it */

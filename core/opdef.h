@@ -1,7 +1,6 @@
 /*
  * opdef.h - what an operation is, without the table of them (ops.h): the
- * item states of SPEC 7 by enum and name, the shape of a control's line,
- * struct op_def, and the two rules read from an entry alone: whether an
+ * shape of a control's line, struct op_def, and the two rules read from an entry alone: whether an
  * item's state admits it (op_allowed) and the parser of its line
  * (op_parse).  Files below the table (lifecycle.c, jobs) need these; the
  * table itself names their functions, so it sits above them.
@@ -10,33 +9,6 @@
 #define ASRFS_OPDEF_H
 
 #include "model.h"
-
-/* The item states of SPEC 7, in its order. */
-enum item_state {
-	IS_ENABLING_PROTECTION,
-	IS_INITIAL_REPLICATION_IN_PROGRESS,
-	IS_PROTECTED,
-	IS_FAILOVER_IN_PROGRESS,
-	IS_FAILED_OVER,
-	IS_CHANGE_RECOVERY_POINT_IN_PROGRESS,
-	IS_COMMIT_IN_PROGRESS,
-	IS_FAILOVER_COMMITTED,
-	IS_REPROTECT_IN_PROGRESS,
-	IS_RESYNCHRONIZATION_IN_PROGRESS,
-	IS_DISABLING_PROTECTION,
-	IS_MIGRATION_COMPLETED,
-	IS_INITIAL_REPLICATION_FAILED,
-	IS_FAILOVER_FAILED,
-	IS_REPROTECT_FAILED,
-	IS_RESYNCHRONIZATION_FAILED,
-	IS_COUNT
-};
-#define IS_BIT(s) (1u << (s))
-
-/* The states' names as the tree shows them, NULL-terminated. */
-extern const char *const item_state_names[IS_COUNT + 1];
-/* The state named name, or -EINVAL. */
-int item_state_parse(const char *name);
 
 /* When an item operation is accepted, beyond op_def.states. */
 #define OPF_ANY_STATE 1u  /* in every state (no job running) */
@@ -51,7 +23,7 @@ enum op_shape {
 	ARGS_ONE_POINT,   /* exactly one recovery point word */
 	ARGS_START_NOTES, /* 'start' or notes=<free text to the end of the line> */
 	ARGS_JUST_START,  /* 'start' and nothing else; refused as "<op> takes 'start'" */
-	ARGS_OWN,         /* parsed by the operation itself (enable-replication) */
+	ARGS_KEYS,        /* key=value words only; op_def.needs must be given */
 };
 
 /* A line parsed by op_parse: every value the keys of the table may give. */
@@ -61,6 +33,10 @@ struct op_args {
 	char network[NAME_MAX_];
 	char trg[NAME_MAX_], tsa[NAME_MAX_], cache[NAME_MAX_], aset[NAME_MAX_];
 	char notes[256];
+	/* enable-replication's */
+	char vm_rg[NAME_MAX_], vm[NAME_MAX_]; /* vm=<rg>/<vm> */
+	char source[NAME_MAX_], target[NAME_MAX_], policy[NAME_MAX_];
+	uint64_t bwlimit;                     /* 0: none */
 };
 
 struct op_def {
@@ -70,6 +46,8 @@ struct op_def {
 	unsigned flags;              /* OPF_* */
 	const char *const *keys;     /* the key=value keys it accepts, NULL-terminated */
 	enum op_shape shape;
+	const char *const *needs;    /* ARGS_KEYS: the keys it cannot do without */
+	const char *usage;           /* ARGS_KEYS: them, as the refusal shows them */
 	/* The region and VM rules beyond states (model_lock held): 0, or
 	 * -errno with the reason in why.  NULL: none. */
 	int (*check)(struct vault_rec *v, struct item_rec *it, char *why, size_t len);
@@ -78,8 +56,9 @@ struct op_def {
 	 * terminated at its first newline. */
 	int (*prepare)(const struct op_def *op, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
 		       const struct op_args *a, const char *line);
-	/* Vault operations: the whole write, model_lock NOT held. */
-	int (*vault_control)(const char *vault, const char *line, size_t len);
+	/* Vault operations: the whole write, model_lock NOT held; op_parse
+	 * with op is theirs to call on the line. */
+	int (*vault_control)(const struct op_def *op, const char *vault, const char *line, size_t len);
 	const struct job_type *job;  /* NULL: it runs no job (cancel) */
 };
 

@@ -10,6 +10,7 @@
 #include "lifecycle.h"
 #include "protect.h"
 #include "rules.h"
+#include "vault.h"
 #include "verify.h"
 
 #include <errno.h>
@@ -48,6 +49,10 @@ static int cancel_prepare(const struct op_def *op, struct vault_rec *v, struct i
 	return 0;
 }
 
+static const char *const k_enable[] = {"vm", "source", "target", "policy", "target-resource-group",
+				       "availability-set", "cache-storage-account",
+				       "bandwidth-limit-bytes-per-second", NULL};
+static const char *const n_enable[] = {"vm", "source", "target", NULL};
 static const char *const k_failover[] = {"shutdown", NULL};
 static const char *const k_test[] = {"network", NULL};
 static const char *const k_cleanup[] = {"notes", NULL};
@@ -56,8 +61,9 @@ static const char *const k_reprotect[] = {"target-resource-group", "target-stora
 
 /* In the order allowed-operations lists them, and the item's files. */
 const struct op_def op_table[] = {
-	{.name = "enable-replication", .vault_scope = 1, .shape = ARGS_OWN,
-	 .vault_control = core_enable_replication, .job = &JT_ENABLE},
+	{.name = "enable-replication", .vault_scope = 1, .keys = k_enable, .shape = ARGS_KEYS, .needs = n_enable,
+	 .usage = "vm=<rg>/<vm> source=<region> target=<region>", .vault_control = core_enable_replication,
+	 .job = &JT_ENABLE},
 	{.name = "failover", .states = IS_BIT(IS_PROTECTED) | IS_BIT(IS_FAILOVER_FAILED), .keys = k_failover,
 	 .shape = ARGS_POINT, .check = check_recovery_region, .prepare = lifecycle_prepare, .job = &JT_FAILOVER},
 	{.name = "test-failover", .states = IS_BIT(IS_PROTECTED), .flags = OPF_NO_TEST, .keys = k_test,

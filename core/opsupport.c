@@ -461,7 +461,7 @@ int check_point(struct vault_rec *v, struct item_rec *it, const char *control, c
 	if (it->job)
 		return fail_item(it, -EBUSY, "job %s is running on %s", it->job->id, it->name);
 	if (!control_allowed(it, control))
-		return fail_item(it, -EPERM, "%s is not allowed while %s is %s", control, it->name, it->state);
+		return fail_item(it, -EPERM, "%s is not allowed while %s is %s", control, it->name, item_state_name(it->state));
 	if (rc < 0)
 		return fail_item(it, rc == -EINVAL ? -EINVAL : rc, "%s refused: %s", control, why);
 	return 0;

@@ -811,7 +811,7 @@ void replication_tick(time_t now)
 	lock_model();
 	while (sched_pop_due(now, &v, &it, &when)) {
 		struct cycle_arg *a;
-		if (v->readonly || strcmp(it->state, "Protected") != 0 || it->job || it->cycle_running)
+		if (v->readonly || it->state != IS_PROTECTED || it->job || it->cycle_running)
 			continue;
 		if (now < it->next_cycle) { /* its time moved on since it went in */
 			sched_item(v, it);
@@ -900,7 +900,7 @@ static int enable_steps(struct jobctx *c)
 				 strerror(-rc));
 		total += d->size;
 	}
-	snprintf(it->state, sizeof(it->state), "InitialReplicationInProgress");
+	it->state = IS_INITIAL_REPLICATION_IN_PROGRESS;
 	persist_item(c->v, it);
 	c->j->bytes_total = total;
 	rc = rc ? rc : item_io_fill(c->v, it, &io);
@@ -1091,9 +1091,9 @@ const struct job_type JT_ENABLE = {
 	.slug = "enable-replication",
 	.tasks = {"Prerequisites check", "Creating target resources", "Creating replica disks",
 		  "Initial replication", "Creating the first recovery point", "Starting delta replication"},
-	.running_state = "EnablingProtection",
-	.done_state = "Protected",
-	.failed_state = "InitialReplicationFailed",
+	.running_state = IS_ENABLING_PROTECTION,
+	.done_state = IS_PROTECTED,
+	.failed_state = IS_INITIAL_REPLICATION_FAILED,
 	.run = enable_run,
 	.creates_item = 1,
 };
@@ -1214,9 +1214,9 @@ const struct job_type JT_DISABLE = {
 	.slug = "disable-replication",
 	.tasks = {"Prerequisites check", "Deleting recovery points", "Deleting replica disks",
 		  "Cleaning up replication data"},
-	.running_state = "DisablingProtection",
-	.done_state = NULL,
-	.failed_state = NULL,
+	.running_state = IS_DISABLING_PROTECTION,
+	.done_state = IS_NONE,
+	.failed_state = IS_NONE,
 	.steps = disable_steps,
 	.begin = disable_begin,
 	.end = disable_end,

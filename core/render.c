@@ -9,7 +9,6 @@
 #include "chains.h"
 #include "model.h"
 #include "vault.h"
-#include "opdef.h" /* item_state_names: every item state of SPEC 7 */
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -407,7 +406,7 @@ void core_render_metrics(struct sbuf *out)
 		item_enum(out, "asrfs_item_health", &items[i], "health", NULL, NULL, healths, items[i].health);
 	family(out, "asrfs_item_state", "gauge", "1 for the item's current state, 0 for the others.");
 	for (int i = 0; i < ni; i++)
-		item_enum(out, "asrfs_item_state", &items[i], "state", NULL, NULL, item_state_names, items[i].state);
+		item_enum(out, "asrfs_item_state", &items[i], "state", NULL, NULL, item_state_names + IS_SPEC_FIRST, items[i].state);
 	family(out, "asrfs_item_replication_failing", "gauge", "1 while the item's replication cycles fail.");
 	for (int i = 0; i < ni; i++)
 		item_u64(out, "asrfs_item_replication_failing", &items[i], (uint64_t)items[i].replication_failing);

@@ -627,13 +627,13 @@ static void item_take_direction(struct item_rec *to, const struct item_rec *from
  * item naming the job before). */
 static void job_claim_item(struct jobctx *c, struct item_rec *it)
 {
-	const char *st = c->j->type->running_state;
+	enum item_state st = c->j->type->running_state;
 
-	if (strcmp(it->job_id, c->j->id) == 0 && (!st || strcmp(it->state, st) == 0))
+	if (strcmp(it->job_id, c->j->id) == 0 && (st == IS_NONE || it->state == st))
 		return;
 	snprintf(it->job_id, sizeof(it->job_id), "%s", c->j->id);
-	if (st)
-		snprintf(it->state, sizeof(it->state), "%s", st);
+	if (st != IS_NONE)
+		it->state = st;
 	if (persist_item(c->v, it) < 0)
 		logmsg("job %s: cannot link item %s to it", c->j->id, it->name);
 }
@@ -1163,9 +1163,9 @@ const struct job_type JT_REPROTECT = {
 	.name = "Reprotect",
 	.slug = "reprotect",
 	.tasks = {T_PREREQ, T_RESOURCES, T_PREPDISKS, T_DELTAS, T_SYNC, T_STARTREP},
-	.running_state = "ReprotectInProgress",
-	.done_state = "Protected",
-	.failed_state = "ReprotectFailed",
+	.running_state = IS_REPROTECT_IN_PROGRESS,
+	.done_state = IS_PROTECTED,
+	.failed_state = IS_REPROTECT_FAILED,
 	.steps = reprotect_steps,
 	.begin = reprotect_begin,
 	.end = reprotect_end,

@@ -98,9 +98,9 @@ const struct job_type JT_RESYNC = {
 	.name = "Resynchronize",
 	.slug = "resynchronize",
 	.tasks = {T_PREREQ, T_RESYNC, T_STARTREP},
-	.running_state = "ResynchronizationInProgress",
-	.done_state = "Protected",
-	.failed_state = "ResynchronizationFailed",
+	.running_state = IS_RESYNCHRONIZATION_IN_PROGRESS,
+	.done_state = IS_PROTECTED,
+	.failed_state = IS_RESYNCHRONIZATION_FAILED,
 	.steps = resync_steps,
 };
 

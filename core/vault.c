@@ -364,21 +364,12 @@ int core_mapping_set(const char *vault, const char *src_region, const char *vnet
 
 /* ---- items ---- */
 
-static const char *const failed_states[] = {"InitialReplicationFailed", "FailoverFailed", "ReprotectFailed",
-					    "ResynchronizationFailed", NULL};
 /* From failover on, the item's VM runs from its points or the replica: no
  * replication to rate, so no RPO (until reprotect makes it Protected again). */
-static const char *const unrated_states[] = {"FailoverInProgress", "FailedOver", "ChangeRecoveryPointInProgress",
-					     "CommitInProgress", "FailoverCommitted", "ReprotectInProgress",
-					     "ReprotectFailed", "MigrationCompleted", "DisablingProtection", NULL};
-
-static int in_list(const char *s, const char *const *list)
-{
-	for (; *list; list++)
-		if (strcmp(s, *list) == 0)
-			return 1;
-	return 0;
-}
+#define UNRATED_STATES                                                                                         \
+	(IS_BIT(IS_FAILOVER_IN_PROGRESS) | IS_BIT(IS_FAILED_OVER) | IS_BIT(IS_CHANGE_RECOVERY_POINT_IN_PROGRESS) | \
+	 IS_BIT(IS_COMMIT_IN_PROGRESS) | IS_BIT(IS_FAILOVER_COMMITTED) | IS_BIT(IS_REPROTECT_IN_PROGRESS) |         \
+	 IS_BIT(IS_REPROTECT_FAILED) | IS_BIT(IS_MIGRATION_COMPLETED) | IS_BIT(IS_DISABLING_PROTECTION))
 
 void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii)
 {
@@ -390,7 +381,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 
 	memset(ii, 0, sizeof(*ii));
 #define CP(f, s) snprintf(ii->f, sizeof(ii->f), "%s", s)
-	CP(name, it->name); CP(vault, v->name); CP(state, it->state);
+	CP(name, it->name); CP(vault, v->name); CP(state, item_state_name(it->state));
 	CP(source_region, it->source_region); CP(target_region, it->target_region);
 	CP(active_region, it->active_region); CP(vm_rg, it->vm_rg);
 	CP(last_point, it->last_point); CP(last_app_point, it->last_app_point);
@@ -411,7 +402,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	ii->npoints = it->npoints;
 	ii->resync_required = it->resync_required != 0;
 	ii->rpo_threshold = thr;
-	ii->rpo_rated = !it->damaged[0] && !in_list(it->state, unrated_states);
+	ii->rpo_rated = !it->damaged[0] && !item_state_in(it->state, UNRATED_STATES);
 	ii->last_point_time = it->last_point_time;
 	ii->replication_failing = it->failing;
 	if (it->last_point_time) {
@@ -427,21 +418,22 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	} else if (it->failing) {
 		snprintf(ii->health, sizeof(ii->health), "Critical");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "replication failing: %.100s", it->fail_reason);
-	} else if (in_list(it->state, failed_states)) {
+	} else if (item_state_in(it->state, IS_FAILED_SET)) {
 		snprintf(ii->health, sizeof(ii->health), "Critical");
-		snprintf(ii->health_reason, sizeof(ii->health_reason), "%s", it->state);
-	} else if (!it->job && state_transitional(it->state)) {
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "%s", item_state_name(it->state));
+	} else if (!it->job && item_state_in(it->state, IS_TRANSITIONAL_SET)) {
 		snprintf(ii->health, sizeof(ii->health), "Critical");
-		snprintf(ii->health_reason, sizeof(ii->health_reason), "%s with no running job", it->state);
+		snprintf(ii->health_reason, sizeof(ii->health_reason), "%s with no running job",
+			 item_state_name(it->state));
 	} else if (!it->job && j && j->state == JOB_FAILED) {
 		snprintf(ii->health, sizeof(ii->health), "Warning");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "the last job failed (%.40s): %.40s", j->id,
 			 j->error);
-	} else if (strcmp(it->state, "Protected") == 0 && ii->rpo_valid && ii->rpo_seconds > (int64_t)(2 * thr)) {
+	} else if (it->state == IS_PROTECTED && ii->rpo_valid && ii->rpo_seconds > (int64_t)(2 * thr)) {
 		snprintf(ii->health, sizeof(ii->health), "Critical");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "RPO %llds is over twice the threshold %llus",
 			 (long long)ii->rpo_seconds, (unsigned long long)thr);
-	} else if (strcmp(it->state, "Protected") == 0 && ii->rpo_valid && ii->rpo_seconds > (int64_t)thr) {
+	} else if (it->state == IS_PROTECTED && ii->rpo_valid && ii->rpo_seconds > (int64_t)thr) {
 		snprintf(ii->health, sizeof(ii->health), "Warning");
 		snprintf(ii->health_reason, sizeof(ii->health_reason), "RPO %llds is over the threshold %llus",
 			 (long long)ii->rpo_seconds, (unsigned long long)thr);
@@ -528,21 +520,18 @@ static void replica_name(const char *disk, char *out, size_t len)
 		snprintf(out, len, "%.80s-ASRReplica", disk);
 }
 
-int core_enable_replication(const char *vault, const char *line, size_t len)
+int core_enable_replication(const struct op_def *op, const char *vault, const char *line, size_t len)
 {
-	static const char *const keys[] = {"vm", "source", "target", "policy", "target-resource-group",
-					   "availability-set", "cache-storage-account",
-					   "bandwidth-limit-bytes-per-second", NULL};
 	struct vault_rec *v;
 	struct ctl_line cl;
+	struct op_args a;
 	struct region *src, *tgt;
 	struct rg_rec *g;
 	struct vm_rec *vm;
 	struct item_rec *it = NULL, *old, *saved = NULL;
-	const char *vmarg, *s, *t, *pol, *trg, *aset, *cache, *bw;
+	const char *s, *t, *pol, *trg, *aset, *cache;
 	char args[512];
-	char rgname[NAME_MAX_], vmname[NAME_MAX_], *err;
-	uint64_t bwlimit = 0;
+	char *rgname, *vmname, *err;
 	size_t errlen;
 	int rc;
 
@@ -558,40 +547,19 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		goto out;
 	rc = ctl_parse(line, len, &cl, err, errlen);
 	if (rc == 0)
-		rc = ctl_check_keys(&cl, keys, err, errlen);
-	if (rc == 0 && cl.nbare)
-		rc = fail_vault(v, -EINVAL, "enable-replication takes key=value words only, not '%s'", cl.bare[0]);
+		rc = op_parse(op, &cl, &a, err, errlen);
 	/* The write's buffer is not a C string: keep a terminated copy. */
 	line_copy(args, sizeof(args), line, len);
 	if (rc < 0)
 		goto bad;
-	vmarg = ctl_get(&cl, "vm");
-	s = ctl_get(&cl, "source");
-	t = ctl_get(&cl, "target");
-	pol = ctl_get(&cl, "policy");
-	trg = ctl_get(&cl, "target-resource-group");
-	aset = ctl_get(&cl, "availability-set");
-	cache = ctl_get(&cl, "cache-storage-account");
-	bw = ctl_get(&cl, "bandwidth-limit-bytes-per-second");
-	if (bw && parse_u64(bw, 0, UINT64_MAX, &bwlimit) < 0) {
-		rc = fail_vault(v, -EINVAL, "bandwidth-limit-bytes-per-second takes a whole number of bytes");
-		goto out;
-	}
-	if (!vmarg || !s || !t) {
-		rc = fail_vault(v, -EINVAL, "enable-replication needs vm=<rg>/<vm> source=<region> target=<region>");
-		goto out;
-	}
-	if (!strchr(vmarg, '/') || strchr(vmarg, '/') - vmarg >= (long)sizeof(rgname)) {
-		rc = fail_vault(v, -EINVAL, "vm= takes <resource-group>/<vm>, not '%s'", vmarg);
-		goto out;
-	}
-	snprintf(rgname, sizeof(rgname), "%.*s", (int)(strchr(vmarg, '/') - vmarg), vmarg);
-	snprintf(vmname, sizeof(vmname), "%s", strchr(vmarg, '/') + 1);
-	if ((rc = name_rg_ok(rgname, err, errlen)) < 0 || (rc = name_vm_ok(vmname, err, errlen)) < 0 ||
-	    (trg && (rc = name_rg_ok(trg, err, errlen)) < 0) ||
-	    (aset && (rc = name_generic_ok("availability set", aset, err, errlen)) < 0) ||
-	    (cache && (rc = name_sa_ok(cache, err, errlen)) < 0))
-		goto bad;
+	s = a.source;
+	t = a.target;
+	pol = a.policy[0] ? a.policy : NULL;
+	trg = a.trg[0] ? a.trg : NULL;
+	aset = a.aset[0] ? a.aset : NULL;
+	cache = a.cache[0] ? a.cache : NULL;
+	rgname = a.vm_rg;
+	vmname = a.vm;
 	src = region_find(s);
 	tgt = region_find(t);
 	if (!src || !tgt) {
@@ -627,7 +595,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 				old->vm_rg, vmname, old->source_region, rgname, vmname);
 		goto out;
 	}
-	if (old && (strcmp(old->state, "InitialReplicationFailed") != 0 || old->job)) {
+	if (old && (old->state != IS_INITIAL_REPLICATION_FAILED || old->job)) {
 		rc = fail_vault(v, -EEXIST, "%s/%s is already protected by vault %s", rgname, vmname, v->name);
 		goto out;
 	}
@@ -669,7 +637,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		sa_name_sanitize(raw, it->cache_sa, sizeof(it->cache_sa));
 	}
 	snprintf(it->network, sizeof(it->network), "%s", vm->info.network);
-	it->bwlimit = bwlimit;
+	it->bwlimit = a.bwlimit;
 	it->ndisks = vm->info.ndisks;
 	for (int i = 0; i < vm->info.ndisks; i++) {
 		struct vm_disk_info *vd = &vm->info.disks[i];
@@ -699,7 +667,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		int n = item_disk_refs(it, refs);
 		rc = protection_claim(v, it->name, refs, n, err, errlen);
 		if (rc < 0) {
-			logmsg("vault %s: enable-replication of %s refused: %s", v->name, vmarg, err);
+			logmsg("vault %s: enable-replication of %s/%s refused: %s", v->name, rgname, vmname, err);
 			if (old)
 				*old = *saved;
 			goto undo;
@@ -718,7 +686,7 @@ int core_enable_replication(const char *vault, const char *line, size_t len)
 		v->items = it;
 		vault_lists_changed(v);
 	}
-	snprintf(it->state, sizeof(it->state), "EnablingProtection");
+	it->state = IS_ENABLING_PROTECTION;
 	/* job_submit saves the item after its job, never before: a crash in
 	 * between leaves a job that fails as "nothing was changed", not an
 	 * item in EnablingProtection that no job will ever finish. */

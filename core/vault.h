@@ -7,11 +7,14 @@
 #define ASRFS_VAULT_H
 
 #include "model.h"
+#include "opdef.h"
 
 /* item helpers */
 void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii); /* model_lock held */
 /* model_lock held: an item whose record did not read takes no change
  * (-EIO, its error says why), else 0. */
 int item_refuse_damaged(struct item_rec *it);
+/* The table's enable-replication (op): a vault control, model_lock NOT held. */
+int core_enable_replication(const struct op_def *op, const char *vault, const char *line, size_t len);
 
 #endif

@@ -303,8 +303,8 @@ const struct job_type JT_VERIFY = {
 	.slug = "verify",
 	.tasks = {T_PREREQ}, /* and one per disk: verify_tasks() */
 	.finds_mismatches = 1,
-	.running_state = NULL, /* the item stays Protected; its cycles wait */
-	.done_state = NULL,
-	.failed_state = NULL,
+	.running_state = IS_NONE, /* the item stays Protected; its cycles wait */
+	.done_state = IS_NONE,
+	.failed_state = IS_NONE,
 	.run = verify_run,
 };

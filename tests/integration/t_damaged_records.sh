@@ -108,4 +108,16 @@ check "one copy of vault.json, not two" test "$(entries "$VS" | grep -c '^vault.
 check "one copy of item.json, not two" test "$(entries "$VS/items/app01" | grep -c '^item.json.damaged-')" -eq 1
 check "vault.json still not overwritten" test "$(sha256sum <"$VS/vault.json")" = "$vault_sum"
 check "app01 still listed and Critical" file_is "$A/health" Critical
+
+# A well-formed item.json naming a state SPEC 7 does not have is damaged
+# too: shown Unknown, Critical, refused, its bytes kept.
+asrfs_stop
+jq -c '.state = "Bogus"' "$VS/items/ops01/item.json" >"$WORK/ops01.json" && cat "$WORK/ops01.json" >"$VS/items/ops01/item.json"
+bogus_sum=$(sha256sum <"$VS/items/ops01/item.json")
+asrfs_start || not_ok "mount with a bogus state"
+check "ops01 shows state Unknown" file_is "$O/state" Unknown
+check "ops01 health Critical" file_is "$O/health" Critical
+check "ops01 error names item.json" grep -q "ops01/item.json is damaged" "$O/error"
+expect_errno "ops01 controls refused with EIO" EIO "$O/verify" start
+check "ops01's item.json not overwritten" test "$(sha256sum <"$VS/items/ops01/item.json")" = "$bogus_sum"
 finish

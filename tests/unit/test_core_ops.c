@@ -55,10 +55,31 @@ static void test_states(void)
 	for (; item_state_names[n]; n++)
 		T_EQ_INT(item_state_parse(item_state_names[n]), n);
 	T_EQ_INT(n, IS_COUNT);
+	/* the SPEC's sixteen, from IS_SPEC_FIRST, end the list */
+	T_EQ_INT(IS_COUNT - IS_SPEC_FIRST, 16);
+	T_EQ_STR(item_state_names[IS_SPEC_FIRST], "EnablingProtection");
+	T_EQ_STR(item_state_names[IS_COUNT - 1], "ResynchronizationFailed");
 	T_EQ_INT(item_state_parse("Protected"), IS_PROTECTED);
 	T_EQ_INT(item_state_parse("ResynchronizationFailed"), IS_RESYNCHRONIZATION_FAILED);
 	T_EQ_INT(item_state_parse("protected"), -EINVAL);
-	T_EQ_INT(item_state_parse(""), -EINVAL);
+	T_EQ_INT(item_state_parse(""), IS_NONE);
+	T_EQ_STR(item_state_name(IS_UNKNOWN), "Unknown");
+	T_EQ_STR(item_state_name(IS_FAILOVER_COMMITTED), "FailoverCommitted");
+	/* the sets the model's rules use */
+	T_ASSERT(item_state_in(IS_INITIAL_REPLICATION_IN_PROGRESS, IS_TRANSITIONAL_SET));
+	T_ASSERT(item_state_in(IS_DISABLING_PROTECTION, IS_TRANSITIONAL_SET));
+	T_ASSERT(!item_state_in(IS_PROTECTED, IS_TRANSITIONAL_SET));
+	T_ASSERT(!item_state_in(IS_REPROTECT_FAILED, IS_TRANSITIONAL_SET));
+	T_ASSERT(item_state_in(IS_REPROTECT_FAILED, IS_FAILED_SET));
+	T_ASSERT(!item_state_in(IS_FAILED_OVER, IS_FAILED_SET));
+	for (int s = IS_SPEC_FIRST; s < IS_COUNT; s++) {
+		const char *name = item_state_names[s];
+		size_t k = strlen(name);
+		int trans = strcmp(name, "EnablingProtection") == 0 || strcmp(name, "DisablingProtection") == 0 ||
+			    (k > 10 && strcmp(name + k - 10, "InProgress") == 0);
+		T_EQ_INT(item_state_in(s, IS_TRANSITIONAL_SET), trans);
+		T_EQ_INT(item_state_in(s, IS_FAILED_SET), k > 6 && strcmp(name + k - 6, "Failed") == 0);
+	}
 }
 
 static int allowed(const char *op, const struct item_rec *it)
@@ -76,20 +97,20 @@ static void test_allowed(void)
 	struct job_rec *j = calloc(1, sizeof(*j));
 
 	T_ASSERT(it && j);
-	snprintf(it->state, sizeof(it->state), "Protected");
+	it->state = IS_PROTECTED;
 	T_ASSERT(allowed("failover", it) && allowed("test-failover", it) && allowed("resync", it));
 	T_ASSERT(allowed("verify", it) && allowed("disable", it));
 	T_ASSERT(!allowed("commit", it) && !allowed("reprotect", it) && !allowed("cancel", it));
 	T_ASSERT(!allowed("cleanup-test-failover", it) && !allowed("complete-migration", it));
 	T_ASSERT(!allowed("enable-replication", it));
-	snprintf(it->state, sizeof(it->state), "FailoverFailed");
+	it->state = IS_FAILOVER_FAILED;
 	T_ASSERT(allowed("failover", it) && !allowed("test-failover", it));
-	snprintf(it->state, sizeof(it->state), "ReprotectFailed");
+	it->state = IS_REPROTECT_FAILED;
 	T_ASSERT(allowed("reprotect", it) && !allowed("complete-migration", it));
-	snprintf(it->state, sizeof(it->state), "FailoverCommitted");
+	it->state = IS_FAILOVER_COMMITTED;
 	T_ASSERT(allowed("reprotect", it) && allowed("complete-migration", it) && !allowed("failover", it));
 	/* a test failover: cleaned up in any state, no second one */
-	snprintf(it->state, sizeof(it->state), "Protected");
+	it->state = IS_PROTECTED;
 	snprintf(it->test_failover, sizeof(it->test_failover), "web01-test");
 	T_ASSERT(allowed("cleanup-test-failover", it) && !allowed("test-failover", it) && allowed("failover", it));
 	/* a running job: only cancel */
@@ -97,8 +118,8 @@ static void test_allowed(void)
 	for (const struct op_def *op = op_table; op->name; op++)
 		T_EQ_INT(allowed(op->name, it), strcmp(op->name, "cancel") == 0);
 	it->job = NULL;
-	/* a state the table does not know, a damaged record */
-	snprintf(it->state, sizeof(it->state), "Bogus");
+	/* a record that did not read: Unknown, and damaged */
+	it->state = IS_UNKNOWN;
 	T_ASSERT(!allowed("failover", it) && allowed("disable", it));
 	snprintf(it->damaged, sizeof(it->damaged), "record unreadable");
 	for (const struct op_def *op = op_table; op->name; op++)
@@ -166,6 +187,44 @@ static void test_parse_start(void)
 	T_EQ_STR(why, "cleanup-test-failover takes 'start' or notes=...");
 }
 
+/* enable-replication's line goes through the same parser as the others */
+static void test_parse_enable(void)
+{
+	struct op_args a;
+	const char *ok = "vm=rg-web/web01 source=eastus target=westus2";
+
+	T_EQ_INT(parse("enable-replication", ok, &a), 0);
+	T_EQ_STR(a.vm_rg, "rg-web");
+	T_EQ_STR(a.vm, "web01");
+	T_EQ_STR(a.source, "eastus");
+	T_EQ_STR(a.target, "westus2");
+	T_EQ_STR(a.policy, "");
+	T_EQ_INT((int)a.bwlimit, 0);
+	T_EQ_INT(parse("enable-replication",
+		       "vm=rg/db01 source=a target=b policy=p1 target-resource-group=rg-dr availability-set=as1 "
+		       "cache-storage-account=cache1 bandwidth-limit-bytes-per-second=1048576",
+		       &a), 0);
+	T_EQ_STR(a.policy, "p1");
+	T_EQ_STR(a.trg, "rg-dr");
+	T_EQ_STR(a.aset, "as1");
+	T_EQ_STR(a.cache, "cache1");
+	T_EQ_INT((int)a.bwlimit, 1048576);
+	T_EQ_INT(parse("enable-replication", "start", &a), -EINVAL);
+	T_EQ_STR(why, "enable-replication takes key=value words only, not 'start'");
+	T_EQ_INT(parse("enable-replication", "vm=rg/web01 source=a", &a), -EINVAL);
+	T_EQ_STR(why, "enable-replication needs vm=<rg>/<vm> source=<region> target=<region>");
+	T_EQ_INT(parse("enable-replication", "vm=web01 source=a target=b", &a), -EINVAL);
+	T_EQ_STR(why, "vm= takes <resource-group>/<vm>, not 'web01'");
+	T_EQ_INT(parse("enable-replication", "vm=rg/web01 source=a target=b bandwidth-limit-bytes-per-second=x", &a),
+		 -EINVAL);
+	T_EQ_STR(why, "bandwidth-limit-bytes-per-second takes a whole number of bytes");
+	T_EQ_INT(parse("enable-replication", "vm=rg/web01 source=a target=b network=v", &a), -EINVAL);
+	T_EQ_STR(why, "unknown key 'network'");
+	T_EQ_INT(parse("enable-replication", "vm=rg/web01 source=a target=b cache-storage-account=NOT_OK", &a),
+		 -EINVAL);
+	T_ASSERT(why[0] != '\0');
+}
+
 static void test_job_types(void)
 {
 	T_EQ_INT(daemon_register(), 0); /* the job types a record may name */
@@ -189,6 +248,7 @@ int main(void)
 	T_RUN(test_allowed);
 	T_RUN(test_parse_points);
 	T_RUN(test_parse_start);
+	T_RUN(test_parse_enable);
 	T_RUN(test_job_types);
 	T_DONE();
 }
