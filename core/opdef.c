@@ -95,6 +95,37 @@ static int parse_name_key(struct ctl_line *cl, const char *key, char *field, int
 static int network_ok(const char *s, char *why, size_t len) { return name_generic_ok("network", s, why, len); }
 static int aset_ok(const char *s, char *why, size_t len) { return name_generic_ok("availability set", s, why, len); }
 
+/* exclude-disks=<d1>,<d2>,...: disk names, each once (whether the VM has
+ * them is the operation's to check). */
+static int parse_disk_list(const char *s, struct op_args *a, char *why, size_t len)
+{
+	const char *p = s;
+
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char name[NAME_MAX_];
+		int rc;
+
+		if (n == 0 || n >= sizeof(name) || a->nexclude == MAX_DISKS) {
+			snprintf(why, len, "exclude-disks= takes disk names separated by commas, not '%s'", s);
+			return -EINVAL;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		if ((rc = name_generic_ok("disk", name, why, len)) < 0)
+			return rc;
+		for (int i = 0; i < a->nexclude; i++)
+			if (strcmp(a->exclude[i], name) == 0) {
+				snprintf(why, len, "exclude-disks= names disk %s twice", name);
+				return -EINVAL;
+			}
+		snprintf(a->exclude[a->nexclude++], NAME_MAX_, "%s", name);
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
 /* A line of key=value words alone: the values of enable-replication's
  * keys (the names' rules are util.c's; the regions, policy and VM are the
  * operation's to find). */
@@ -135,6 +166,13 @@ static int parse_keys(const struct op_def *op, struct ctl_line *cl, struct op_ar
 		snprintf(a->target, sizeof(a->target), "%s", s);
 	if ((s = ctl_get(cl, "policy")) != NULL)
 		snprintf(a->policy, sizeof(a->policy), "%s", s);
+	if ((s = ctl_get(cl, "replication-group")) != NULL) {
+		if ((rc = name_generic_ok("replication group", s, why, len)) < 0)
+			return rc;
+		snprintf(a->group, sizeof(a->group), "%s", s);
+	}
+	if ((s = ctl_get(cl, "exclude-disks")) != NULL)
+		return parse_disk_list(s, a, why, len);
 	return 0;
 }
 

@@ -37,6 +37,9 @@ struct op_args {
 	char vm_rg[NAME_MAX_], vm[NAME_MAX_]; /* vm=<rg>/<vm> */
 	char source[NAME_MAX_], target[NAME_MAX_], policy[NAME_MAX_];
 	uint64_t bwlimit;                     /* 0: none */
+	char group[NAME_MAX_];                /* replication-group=, "" if none */
+	int nexclude;                         /* exclude-disks=<d1>,<d2>,... */
+	char exclude[MAX_DISKS][NAME_MAX_];
 };
 
 struct op_def {

@@ -51,7 +51,8 @@ static int cancel_prepare(const struct op_def *op, struct vault_rec *v, struct i
 
 static const char *const k_enable[] = {"vm", "source", "target", "policy", "target-resource-group",
 				       "availability-set", "cache-storage-account",
-				       "bandwidth-limit-bytes-per-second", NULL};
+				       "bandwidth-limit-bytes-per-second", "replication-group", "exclude-disks",
+				       NULL};
 static const char *const n_enable[] = {"vm", "source", "target", NULL};
 static const char *const k_failover[] = {"shutdown", NULL};
 static const char *const k_test[] = {"network", NULL};

@@ -223,6 +223,19 @@ static void test_parse_enable(void)
 	T_EQ_INT(parse("enable-replication", "vm=rg/web01 source=a target=b cache-storage-account=NOT_OK", &a),
 		 -EINVAL);
 	T_ASSERT(why[0] != '\0');
+	/* SPEC 9's keys */
+	T_EQ_INT(parse("enable-replication", "vm=rg/web01 source=a target=b replication-group=app1 "
+		       "exclude-disks=web01-data,web01-tmp", &a), 0);
+	T_EQ_STR(a.group, "app1");
+	T_EQ_INT(a.nexclude, 2);
+	T_EQ_STR(a.exclude[0], "web01-data");
+	T_EQ_STR(a.exclude[1], "web01-tmp");
+	T_EQ_INT(parse("enable-replication", "vm=rg/web01 source=a target=b exclude-disks=d1,,d2", &a), -EINVAL);
+	T_EQ_STR(why, "exclude-disks= takes disk names separated by commas, not 'd1,,d2'");
+	T_EQ_INT(parse("enable-replication", "vm=rg/web01 source=a target=b exclude-disks=d1,d1", &a), -EINVAL);
+	T_EQ_STR(why, "exclude-disks= names disk d1 twice");
+	T_EQ_INT(parse("enable-replication", "vm=rg/web01 source=a target=b replication-group=a/b", &a), -EINVAL);
+	T_ASSERT(why[0] != '\0');
 }
 
 static void test_job_types(void)
