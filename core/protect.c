@@ -282,31 +282,22 @@ static void hook_detach(pid_t pid, double deadline, const char *what)
 	}
 }
 
-/* Run hook `name` with the vault and item as arguments.  0 when it exited
- * 0; -ENOENT: no such executable hook; -EIO: it failed; -ETIMEDOUT: it was
- * still running after the time limit and was killed; -ECANCELED: stop()
- * said the item is needed elsewhere, and the hook was killed (or, with
- * detach, left to finish on its own under the time limit).  why says so. */
-static int run_hook(const char *name, const char *vault, const char *item, int (*stop)(void *), void *arg,
-		    int detach, char *why, size_t whylen)
+/* Run the program path with argv and envp (NULL: this process's) in its
+ * own process group under the hook time limit; label names it in why
+ * ("freeze hook"), what in the log.  0 when it exited 0; -EIO: it failed;
+ * -ETIMEDOUT: it was still running after the time limit and was killed;
+ * -ECANCELED: stop() said the item is needed elsewhere, and it was killed
+ * (or, with detach, left to finish on its own under the time limit).  why
+ * says so. */
+int run_program(const char *path, char *const argv[], char *const envp[], const char *label, const char *what,
+		int (*stop)(void *), void *arg, int detach, char *why, size_t whylen)
 {
-	char path[4096], what[NAME_MAX_ + 16];
-	char *argv[4];
-	struct stat st;
 	posix_spawnattr_t attr;
 	double deadline;
 	pid_t pid;
 	int status, rc;
 
 	why[0] = '\0';
-	snprintf(path, sizeof(path), "%s/%s", M.hooks_dir, name);
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
-		return -ENOENT;
-	snprintf(what, sizeof(what), "%s for %s", name, item);
-	argv[0] = path;
-	argv[1] = (char *)vault;
-	argv[2] = (char *)item;
-	argv[3] = NULL;
 	rc = posix_spawnattr_init(&attr);
 	if (rc)
 		return -rc;
@@ -314,10 +305,10 @@ static int run_hook(const char *name, const char *vault, const char *item, int (
 	if (rc == 0)
 		rc = posix_spawnattr_setpgroup(&attr, 0);
 	if (rc == 0)
-		rc = posix_spawn(&pid, path, NULL, &attr, argv, environ);
+		rc = posix_spawn(&pid, path, NULL, &attr, argv, envp ? envp : environ);
 	posix_spawnattr_destroy(&attr);
 	if (rc) {
-		snprintf(why, whylen, "%s hook could not start: %s", name, strerror(rc));
+		snprintf(why, whylen, "%s could not start: %s", label, strerror(rc));
 		return -rc;
 	}
 	deadline = mono_now() + M.hook_timeout;
@@ -327,7 +318,7 @@ static int run_hook(const char *name, const char *vault, const char *item, int (
 			continue;
 		if (r < 0) {
 			rc = -errno;
-			snprintf(why, whylen, "%s hook: %s", name, strerror(-rc));
+			snprintf(why, whylen, "%s: %s", label, strerror(-rc));
 			hook_kill(pid);
 			return rc;
 		}
@@ -335,7 +326,7 @@ static int run_hook(const char *name, const char *vault, const char *item, int (
 			break;
 		if (mono_now() >= deadline) {
 			hook_kill(pid);
-			snprintf(why, whylen, "%s hook still running after %d s (hook-timeout-seconds): killed", name,
+			snprintf(why, whylen, "%s still running after %d s (hook-timeout-seconds): killed", label,
 				 M.hook_timeout);
 			logmsg("hook %s: %s", what, why);
 			return -ETIMEDOUT;
@@ -343,10 +334,10 @@ static int run_hook(const char *name, const char *vault, const char *item, int (
 		if (stop && stop(arg)) {
 			if (detach) {
 				hook_detach(pid, deadline, what);
-				snprintf(why, whylen, "%s hook left to finish on its own: a job needs the item", name);
+				snprintf(why, whylen, "%s left to finish on its own: a job needs the item", label);
 			} else {
 				hook_kill(pid);
-				snprintf(why, whylen, "%s hook killed: a job needs the item", name);
+				snprintf(why, whylen, "%s killed: a job needs the item", label);
 			}
 			logmsg("hook %s: %s", what, why);
 			return -ECANCELED;
@@ -355,13 +346,35 @@ static int run_hook(const char *name, const char *vault, const char *item, int (
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (WIFEXITED(status))
-			snprintf(why, whylen, "%s hook failed (exit status %d)", name, WEXITSTATUS(status));
+			snprintf(why, whylen, "%s failed (exit status %d)", label, WEXITSTATUS(status));
 		else
-			snprintf(why, whylen, "%s hook failed (signal %d)", name, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			snprintf(why, whylen, "%s failed (signal %d)", label, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 		logmsg("hook %s: %s", what, why);
 		return -EIO;
 	}
 	return 0;
+}
+
+/* Run hook `name` of the hooks directory with the vault and item as
+ * arguments, as run_program does; -ENOENT: no such executable hook. */
+static int run_hook(const char *name, const char *vault, const char *item, int (*stop)(void *), void *arg,
+		    int detach, char *why, size_t whylen)
+{
+	char path[4096], what[NAME_MAX_ + 16], label[NAME_MAX_];
+	char *argv[4];
+	struct stat st;
+
+	why[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", M.hooks_dir, name);
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
+		return -ENOENT;
+	snprintf(what, sizeof(what), "%s for %s", name, item);
+	snprintf(label, sizeof(label), "%s hook", name);
+	argv[0] = path;
+	argv[1] = (char *)vault;
+	argv[2] = (char *)item;
+	argv[3] = NULL;
+	return run_program(path, argv, NULL, label, what, stop, arg, detach, why, whylen);
 }
 
 /* ---- one disk through the engine ---- */

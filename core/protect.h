@@ -22,6 +22,10 @@ void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *
 /* Run one replication cycle now, inside a job that holds the item. */
 int replication_cycle_now(struct vault_rec *v, const char *item, int force_compare, struct jobprog *jp,
 			  char *why, size_t whylen);
+/* Run a program under the hook time limit, in its own process group, as
+ * the freeze hook runs (model_lock NOT held); see protect.c. */
+int run_program(const char *path, char *const argv[], char *const envp[], const char *label, const char *what,
+		int (*stop)(void *), void *arg, int detach, char *why, size_t whylen);
 void protect_free_maps(void); /* frees cached block maps */
 /* Resync's repair of replicas deleted behind the daemon's back (model_lock
  * NOT held): create each missing one again, empty (*lost counts them), so
