@@ -196,6 +196,13 @@ static double now_mono(void)
 static void job_worker(void *arg);
 static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j);
 
+/* model_lock held: the item job j runs on, NULL if none (a recovery
+ * plan's job runs on none: its "item" names the plan). */
+static struct item_rec *job_item(struct vault_rec *v, const struct job_rec *j)
+{
+	return j->type->no_item ? NULL : item_find(v, j->item);
+}
+
 static void job_link(struct vault_rec *v, struct job_rec *j)
 {
 	j->next = v->jobs;
@@ -213,8 +220,10 @@ static void item_link_job(struct item_rec *it, struct job_rec *j)
 		it->state = j->type->running_state;
 }
 
-int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
-	       struct job_rec **out)
+/* A new job of type t on name (an item, or a plan for a no_item type),
+ * numbered, its record written: 0, or -errno with nothing kept. */
+static int job_new(struct vault_rec *v, const char *name, const struct job_type *t, const char *args,
+		   const char *const *tasks, struct job_rec **out)
 {
 	struct job_rec *j = calloc(1, sizeof(*j));
 	int rc, counted;
@@ -222,16 +231,15 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 	if (!j)
 		return -ENOMEM;
 	v->next_job++;
-	snprintf(j->id, sizeof(j->id), "%06llu-%s-%.50s", (unsigned long long)v->next_job, t->slug, it->name);
+	snprintf(j->id, sizeof(j->id), "%06llu-%s-%.50s", (unsigned long long)v->next_job, t->slug, name);
 	j->type = t;
-	snprintf(j->item, sizeof(j->item), "%s", it->name);
+	snprintf(j->item, sizeof(j->item), "%s", name);
 	j->vault = v;
 	j->state = JOB_NOT_STARTED;
 	j->started = time(NULL);
 	snprintf(j->args, sizeof(j->args), "%s", args ? args : "");
-	j->prev_state = it->state;
-	for (int i = 0; i < MAX_TASKS && t->tasks[i]; i++) {
-		snprintf(j->tasks[i].name, sizeof(j->tasks[i].name), "%s", t->tasks[i]);
+	for (int i = 0; i < MAX_TASKS && tasks[i]; i++) {
+		snprintf(j->tasks[i].name, sizeof(j->tasks[i].name), "%s", tasks[i]);
 		j->tasks[i].state = JOB_NOT_STARTED;
 		j->ntasks++;
 	}
@@ -257,6 +265,32 @@ int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *
 		return rc;
 	}
 	job_link(v, j);
+	*out = j;
+	return 0;
+}
+
+int job_submit_plan(struct vault_rec *v, const char *plan, const struct job_type *t, const char *args,
+		    const char *const *tasks, struct job_rec **out)
+{
+	struct job_rec *j;
+	int rc = job_new(v, plan, t, args, tasks, &j);
+
+	if (rc == 0)
+		rc = pool_submit(WORK_JOB, job_worker, j, NULL);
+	if (rc == 0 && out)
+		*out = j;
+	return rc;
+}
+
+int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
+	       struct job_rec **out)
+{
+	struct job_rec *j;
+	int rc = job_new(v, it->name, t, args, t->tasks, &j);
+
+	if (rc < 0)
+		return rc;
+	j->prev_state = it->state;
 	item_link_job(it, j);
 	rc = persist_item(v, it);
 	if (rc < 0) {
@@ -338,6 +372,13 @@ void job_resume_vault(struct vault_rec *only)
 			struct item_rec *it;
 			if (j->state != JOB_IN_PROGRESS && j->state != JOB_NOT_STARTED)
 				continue; /* ended: settle_ended() below */
+			if (j->type->no_item) {
+				/* a plan's job: its run finds its plan */
+				logmsg("job %s resumes", j->id);
+				j->parked_until = now_mono();
+				pool_submit(WORK_JOB, job_worker, j, NULL);
+				continue;
+			}
 			it = item_find(v, j->item);
 			if (!it) {
 				/* An enable whose new item was never saved: nothing was done. */
@@ -389,7 +430,9 @@ static void task_set(struct job_rec *j, int task, int state)
 		j->rate_t0 = now_mono();
 		j->rate_base = j->bytes_compared;
 	}
-	if (state != JOB_IN_PROGRESS && state != JOB_NOT_STARTED) {
+	if (state == JOB_WAITING && !t->started)
+		t->started = time(NULL);
+	if (state != JOB_IN_PROGRESS && state != JOB_NOT_STARTED && state != JOB_WAITING) {
 		if (!t->started)
 			t->started = time(NULL);
 		t->ended = time(NULL);
@@ -542,7 +585,7 @@ static int park_for_region(struct jobctx *c, int rc)
 			j->tasks[i].state = JOB_IN_PROGRESS;
 			j->tasks[i].ended = 0;
 		}
-	it = item_find(c->v, j->item);
+	it = job_item(c->v, j);
 	if (it)
 		snprintf(it->error, sizeof(it->error), "%s %.480s", j->type->name, j->error);
 	j->dirty = 1;
@@ -553,6 +596,39 @@ static int park_for_region(struct jobctx *c, int rc)
 	log_warn("job %s: %s", j->id, j->error);
 	unlock_model();
 	return 1;
+}
+
+/* A run that returned job_wait()'s -EINPROGRESS waits off the workers (a
+ * recovery plan waiting for its items' jobs or an operator's `resume`):
+ * parked as for a region, with no error of its own, until the time it gave
+ * or job_wake().  1: parked; 0: rc stands. */
+static int park_waiting(struct jobctx *c, int rc)
+{
+	struct job_rec *j = c->j;
+
+	if (rc != -EINPROGRESS)
+		return 0;
+	lock_model();
+	j->dirty = 1;
+	j->park_next = parked;
+	parked = j;
+	unlock_model();
+	return 1;
+}
+
+int job_wait(struct jobctx *c, double seconds)
+{
+	lock_model();
+	c->j->parked_until = now_mono() + seconds;
+	unlock_model();
+	return -EINPROGRESS;
+}
+
+void job_wake(struct job_rec *j)
+{
+	MODEL_LOCKED();
+	if (j->parked_until)
+		j->parked_until = now_mono();
 }
 
 /* ---- steps ---- */
@@ -677,7 +753,7 @@ static int resume_parked(struct jobctx *c, int *rc)
 	stop = job_stop_asked(j);
 	if (!stop) {
 		j->error[0] = '\0';
-		it = item_find(c->v, j->item);
+		it = job_item(c->v, j);
 		if (it)
 			it->error[0] = '\0';
 	}
@@ -720,11 +796,11 @@ static void job_worker(void *arg)
 
 	if (resume_parked(&c, &rc))
 		rc = j->type->steps ? run_steps(&c) : j->type->run(&c);
-	if (park_for_region(&c, rc))
+	if (park_for_region(&c, rc) || park_waiting(&c, rc))
 		return; /* jobs_unpark() queues it again */
 
 	lock_model();
-	it = item_find(c.v, j->item);
+	it = job_item(c.v, j);
 	if (rc == -ECANCELED && !j->cancel && !jobs_stopping && !c.v->readonly && it && it->job == j) {
 		/* Stopped by a fence (nothing else cancels without j->cancel)
 		 * but the vault was taken back meanwhile: job_resume_vault left
@@ -734,7 +810,7 @@ static void job_worker(void *arg)
 		if (pool_submit(WORK_JOB, job_worker, j, NULL) == 0)
 			return;
 		lock_model();
-		it = item_find(c.v, j->item);
+		it = job_item(c.v, j);
 	}
 	if (rc == -ECANCELED && !j->cancel) {
 		/* Shut-down, or the vault's lease lost: stay InProgress with the

@@ -16,6 +16,15 @@ struct jobctx {
 /* Create, persist and queue a job on item (model_lock held). */
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
 	       struct job_rec **out);
+/* A recovery plan's job (a no_item type) on plan, with its own tasks
+ * (NULL-terminated): created, persisted and queued (model_lock held). */
+int job_submit_plan(struct vault_rec *v, const char *plan, const struct job_type *t, const char *args,
+		    const char *const *tasks, struct job_rec **out);
+/* A run that must wait returns job_wait(c, seconds): the job parks, holding
+ * no worker, and runs again after seconds, at job_wake(j) (model_lock
+ * held), or at once to stop (cancel, unmount). */
+int job_wait(struct jobctx *c, double seconds);
+void job_wake(struct job_rec *j);
 void job_task(struct jobctx *c, int task, int state);     /* takes model_lock */
 void job_save(struct jobctx *c);                            /* takes model_lock: write its record now */
 int job_cancelled(struct jobctx *c);                       /* takes model_lock */

@@ -188,6 +188,37 @@ struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const cha
 	return NULL;
 }
 
+struct plan_rec *plan_find(struct vault_rec *v, const char *name)
+{
+	for (struct plan_rec *p = v->plans; p; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+struct job_rec *plan_running_job(struct vault_rec *v, const struct plan_rec *p)
+{
+	struct job_rec *j = p->job_id[0] ? job_find(v, p->job_id) : NULL;
+	return j && (j->state == JOB_NOT_STARTED || j->state == JOB_IN_PROGRESS) ? j : NULL;
+}
+
+int plan_group_of(const struct plan_rec *p, const char *item)
+{
+	for (int g = 0; g < PLAN_GROUPS; g++)
+		for (int i = 0; i < p->groups[g].nitems; i++)
+			if (strcmp(p->groups[g].items[i], item) == 0)
+				return g + 1;
+	return 0;
+}
+
+struct plan_rec *plan_holding(struct vault_rec *v, const char *item)
+{
+	for (struct plan_rec *p = v->plans; p; p = p->next)
+		if (plan_group_of(p, item) && plan_running_job(v, p))
+			return p;
+	return NULL;
+}
+
 /* ---- keys ---------------------------------------------------------- */
 
 void disk_key(int managed, const char *parent, const char *name, char *buf, size_t len)
@@ -287,6 +318,32 @@ static int get_json(struct backend *be, const char *key, json_object **out)
 		*out = NULL;
 	}
 	return *out ? 0 : -EBADMSG; /* the caller reports it: record_damaged() */
+}
+
+int vault_put_json(struct vault_rec *v, const char *key, struct json_object *o)
+{
+	MODEL_LOCKED();
+	if (v->readonly) {
+		json_object_put(o);
+		return -EROFS;
+	}
+	jobs_flush(v);
+	return put_json(v->region, key, o);
+}
+
+int vault_get_json(struct vault_rec *v, const char *key, struct json_object **out)
+{
+	return get_json(v->region->be, key, out);
+}
+
+int vault_del_record(struct vault_rec *v, const char *key)
+{
+	MODEL_LOCKED();
+	if (v->readonly)
+		return -EROFS;
+	if (!v->region->available)
+		return -EHOSTUNREACH;
+	return mio_rec_del(v->region->be, key);
 }
 
 void record_damaged(struct backend *be, const char *key, int move, int readonly, char *msg, size_t len)
@@ -429,11 +486,13 @@ int unpersist_item(struct vault_rec *v, struct item_rec *it)
 	return mio_remove_tree(v->region->be, key);
 }
 
-static const char *const job_state_names[] = {"NotStarted", "InProgress", "Succeeded", "Failed", "Cancelled"};
+static const char *const job_state_names[] = {"NotStarted", "InProgress", "Succeeded", "Failed", "Cancelled",
+					      "Waiting"};
+#define JOB_STATES (int)(sizeof(job_state_names) / sizeof(job_state_names[0]))
 
 static int job_state_parse(const char *s)
 {
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < JOB_STATES; i++)
 		if (strcmp(s, job_state_names[i]) == 0)
 			return i;
 	return JOB_FAILED;
@@ -441,7 +500,7 @@ static int job_state_parse(const char *s)
 
 const char *job_state_name(int s)
 {
-	return (s >= 0 && s < 5) ? job_state_names[s] : "Failed";
+	return (s >= 0 && s < JOB_STATES) ? job_state_names[s] : "Failed";
 }
 
 /* The job types a record may name.  They are defined in the files that run
@@ -782,6 +841,10 @@ int policy_add(struct vault_rec *v, const char *name, struct policy_rec **out)
 	return 0;
 }
 
+/* The records of a vault that files above this one read (recovery plans):
+ * registered at start-up, read after the vault's own. */
+static int (*vault_more_loader)(struct vault_rec *v);
+
 int vault_load(struct vault_rec *v)
 {
 	json_object *o, *a;
@@ -845,7 +908,14 @@ items:
 	v->region->be->ops->list(v->region->be, key, load_item_cb, v);
 	snprintf(key, sizeof(key), "vaults/%s/jobs", v->name);
 	v->region->be->ops->list(v->region->be, key, load_job_cb, v);
+	if (vault_more_loader)
+		vault_more_loader(v);
 	return 0;
+}
+
+void vault_loader_register(int (*load)(struct vault_rec *v))
+{
+	vault_more_loader = load;
 }
 
 /* ---- the config file (config.h) ---------------------------------- */

@@ -216,7 +216,9 @@ struct task_rec {
 	time_t started, ended;
 };
 
-enum job_state { JOB_NOT_STARTED, JOB_IN_PROGRESS, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED };
+/* JOB_WAITING is a task's only: a recovery plan's manual action waiting
+ * for `resume` (the job itself stays InProgress). */
+enum job_state { JOB_NOT_STARTED, JOB_IN_PROGRESS, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED, JOB_WAITING };
 
 struct job_rec {
 	char id[NAME_MAX_];
@@ -253,6 +255,34 @@ struct job_rec {
 	struct job_rec *next;
 };
 
+/* A recovery plan (SPEC 9, core/plans.c): boot groups 1..PLAN_GROUPS of
+ * items, each with pre- and post-actions.  Its record is
+ * vaults/<vault>/recovery-plans/<plan>.json in the vault's region. */
+#define PLAN_GROUPS 7
+#define PLAN_ITEMS 16      /* items in one boot group */
+#define PLAN_ACTIONS 8     /* pre- or post-actions of one boot group */
+#define PLAN_ACTION_MAX 256
+struct plan_action {
+	int manual;                  /* 1: a manual action (text), 0: a script (path) */
+	char text[PLAN_ACTION_MAX];
+};
+struct plan_group {
+	int used;                    /* the directory groups/<n> exists */
+	int nitems, npre, npost;
+	char items[PLAN_ITEMS][NAME_MAX_];
+	struct plan_action pre[PLAN_ACTIONS], post[PLAN_ACTIONS];
+};
+struct plan_rec {
+	char name[NAME_MAX_];
+	struct plan_group groups[PLAN_GROUPS];
+	char job_id[NAME_MAX_];      /* its running or last job, "" if none */
+	char error[ERR_MAX];
+	char damaged[ERR_MAX];       /* its record did not parse: why; never written then */
+	int waiting;                 /* its job waits at a manual action: step + 1; 0: not */
+	int resumed;                 /* `resume` was written for that wait */
+	struct plan_rec *next;
+};
+
 struct vault_rec {
 	char name[NAME_MAX_];
 	struct region *region;
@@ -266,6 +296,7 @@ struct vault_rec {
 	struct mapping_rec *maps;
 	struct item_rec *items;
 	struct job_rec *jobs;        /* newest first */
+	struct plan_rec *plans;      /* recovery plans (core/plans.c) */
 	/* item_find's and job_find's hash tables of the two lists, built on
 	 * first use; vault_lists_changed() drops them */
 	struct name_index *item_index, *job_index;
@@ -304,6 +335,13 @@ struct job_rec *job_find(struct vault_rec *v, const char *id);
  * -ENOENT when either is missing. */
 int find_vi(const char *vault, const char *item, struct vault_rec **vp, struct item_rec **ip);
 struct mapping_rec *mapping_find(struct vault_rec *v, const char *src, const char *vnet);
+struct plan_rec *plan_find(struct vault_rec *v, const char *name);
+/* The plan's job while it is NotStarted or InProgress, else NULL. */
+struct job_rec *plan_running_job(struct vault_rec *v, const struct plan_rec *p);
+/* The boot group (1..PLAN_GROUPS) of item in p, 0 if none. */
+int plan_group_of(const struct plan_rec *p, const char *item);
+/* A plan whose running job holds item (its controls are EBUSY), or NULL. */
+struct plan_rec *plan_holding(struct vault_rec *v, const char *item);
 /* model_lock held: call after linking a record into v->items or v->jobs or
  * unlinking one (before it is freed), so no lookup finds a stale one. */
 void vault_lists_changed(struct vault_rec *v);
@@ -317,6 +355,16 @@ int persist_job(struct vault_rec *v, struct job_rec *j);
 void jobs_flush(struct vault_rec *v);
 int unpersist_item(struct vault_rec *v, struct item_rec *it);
 int vault_load(struct vault_rec *v);
+/* After its own records, vault_load reads those of the function registered
+ * here (core/plans.c's, by the daemon at start-up). */
+void vault_loader_register(int (*load)(struct vault_rec *v));
+/* A JSON record of the vault's region (model_lock held, a writer: dropped
+ * for the request; o is consumed), read (model_lock held or a scratch
+ * vault), deleted (model_lock held, a writer). */
+struct json_object;
+int vault_put_json(struct vault_rec *v, const char *key, struct json_object *o);
+int vault_get_json(struct vault_rec *v, const char *key, struct json_object **out);
+int vault_del_record(struct vault_rec *v, const char *key);
 /* A record that does not parse (model_lock held or not: no model state):
  * keep it aside (backend_keep_damaged; not when readonly), log it, and
  * say so in msg.  move: the record itself goes too. */
@@ -375,6 +423,8 @@ struct job_type {
 	                               an end before the item was saved, leaves none */
 	int removes_item;           /* on success its item is gone (disable) */
 	int finds_mismatches;       /* its record keeps mismatched_bytes (verify) */
+	int no_item;                /* a recovery plan's: the job's "item" names
+				       its plan, no item's state follows it */
 };
 /* The job type a record's slug names, among the registered lists (model.c;
  * job_types_register: the table of operations' finder, registered at
