@@ -276,6 +276,25 @@ int core_jobs(const char *vault, struct strlist *out);
 int core_job_exists(const char *vault, const char *job);
 int core_job_info(const char *vault, const char *job, struct job_info *out);
 
+/* ---- recovery plans (SPEC 9; core/plans.c) ------------------------ */
+
+int core_plans(const char *vault, struct strlist *out);
+int core_plan_create(const char *vault, const char *name);
+int core_plan_delete(const char *vault, const char *name);
+/* A plan's file: state, allowed-operations, error, status, or job (the
+ * link's target; -ENOENT when it has none). */
+int core_plan_show(const char *vault, const char *plan, const char *file, struct sbuf *out);
+/* A write to a plan's control (failover ... cancel, resume). */
+int core_plan_control(const char *vault, const char *plan, const char *control, const char *line, size_t len);
+int core_plan_groups(const char *vault, const char *plan, struct strlist *out);
+/* mkdir (make 1) or rmdir (make 0) of groups/<group>. */
+int core_plan_group_set(const char *vault, const char *plan, const char *group, int make);
+/* A boot group's items, pre-actions or post-actions: shown, or written. */
+int core_plan_group_show(const char *vault, const char *plan, const char *group, const char *file,
+			 struct sbuf *out);
+int core_plan_group_store(const char *vault, const char *plan, const char *group, const char *file,
+			  const char *line, size_t len);
+
 /* ---- rendering ---------------------------------------------------- */
 
 void core_render_item_status(const struct item_info *ii, struct sbuf *out);

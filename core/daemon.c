@@ -33,6 +33,7 @@
 #include "controls.h"
 #include "ops.h"
 #include "opsupport.h"
+#include "plans.h"
 #include "protect.h"
 #include "sched.h"
 #include "tracking.h"
@@ -291,6 +292,8 @@ static void scratch_free(struct vault_rec *tmp)
 	free_vault_lists(tmp->policies, tmp->maps, tmp->jobs);
 	while (tmp->items) { struct item_rec *n = tmp->items->next; free(tmp->items); tmp->items = n; }
 	tmp->policies = NULL, tmp->maps = NULL, tmp->jobs = NULL;
+	plans_free(tmp->plans);
+	tmp->plans = NULL;
 	vault_lists_changed(tmp);
 }
 
@@ -339,6 +342,9 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 	v->next_job = tmp->next_job;
 	memcpy(v->damaged, tmp->damaged, sizeof(v->damaged));
 	tmp->policies = NULL, tmp->maps = NULL, tmp->jobs = NULL;
+	plans_free(v->plans);
+	v->plans = tmp->plans;
+	tmp->plans = NULL;
 	/* A job a worker still runs (this daemon just lost the lease) keeps its
 	 * record: the worker holds the pointer.  Every other old one goes. */
 	while (oj) {
@@ -655,9 +661,17 @@ static void schedules_from_points(void *arg)
 	log_debug("scheduled the first cycle of %d item(s) from their newest points", n);
 }
 
+/* Every job type a record may name: the table's, and recovery plans'. */
+static const struct job_type *any_job_type(const char *slug)
+{
+	const struct job_type *t = op_job_type(slug);
+	return t ? t : plan_job_type(slug);
+}
+
 int daemon_register(void)
 {
-	job_types_register(op_job_type);
+	job_types_register(any_job_type);
+	vault_loader_register(plans_load);
 	lifecycle_set_allowed(item_allowed, op_of_job);
 	return 0;
 }
@@ -784,6 +798,7 @@ void core_stop(void)
 		while (v->maps) { struct mapping_rec *m = v->maps; v->maps = m->next; free(m); }
 		while (v->items) { struct item_rec *i = v->items; v->items = i->next; free(i); }
 		while (v->jobs) { struct job_rec *j = v->jobs; v->jobs = j->next; free(j); }
+		plans_free(v->plans);
 		vault_lists_changed(v);
 		free(v);
 	}

@@ -822,10 +822,10 @@ static void job_worker(void *arg)
 		unlock_model();
 		return;
 	}
-	/* A task still running is closed with the job's outcome. */
+	/* A task still running (or waiting) is closed with the job's outcome. */
 	for (int i = 0; i < j->ntasks; i++) {
 		struct task_rec *t = &j->tasks[i];
-		if (t->state == JOB_IN_PROGRESS) {
+		if (t->state == JOB_IN_PROGRESS || t->state == JOB_WAITING) {
 			t->state = rc == 0 ? JOB_SUCCEEDED : (rc == -ECANCELED ? JOB_CANCELLED : JOB_FAILED);
 			t->ended = time(NULL);
 		}

@@ -715,6 +715,54 @@ static const struct attr job_files[] = {
 static const struct dirtype job_dir = {.what = "job", .mode = 0555, .files = job_files};
 static const struct dirtype jobs_dir = {.what = "jobs", .mode = 0555, .list = list_jobs, .has = job_named, .child_dir = &job_dir, .ctx_off = CTX(job)};
 
+/* recovery plans (SPEC 9) */
+static int list_plans(const struct ctx *c, struct strlist *o) { return core_plans(c->vault, o); }
+static int mkdir_plan(const struct ctx *c, const char *n) { return core_plan_create(c->vault, n); }
+static int rmdir_plan(const struct ctx *c, const char *n) { return core_plan_delete(c->vault, n); }
+static int list_plan_groups(const struct ctx *c, struct strlist *o) { return core_plan_groups(c->vault, c->plan, o); }
+static int mkdir_plan_group(const struct ctx *c, const char *n) { return core_plan_group_set(c->vault, c->plan, n, 1); }
+static int rmdir_plan_group(const struct ctx *c, const char *n) { return core_plan_group_set(c->vault, c->plan, n, 0); }
+static int show_plan_file(const struct ctx *c, struct sbuf *o) { return core_plan_show(c->vault, c->plan, c->file, o); }
+static int show_plan_job(const struct ctx *c, struct sbuf *o) { return core_plan_show(c->vault, c->plan, "job", o); }
+static int ctl_plan(const struct ctx *c, const char *b, size_t n) { return core_plan_control(c->vault, c->plan, c->file, b, n); }
+static int show_group_file(const struct ctx *c, struct sbuf *o) { return core_plan_group_show(c->vault, c->plan, c->group, c->file, o); }
+static int store_group_file(const struct ctx *c, const char *b, size_t n) { return core_plan_group_store(c->vault, c->plan, c->group, c->file, b, n); }
+
+static int has_plan_job(const struct ctx *c)
+{
+	struct sbuf b = {0};
+	int rc = core_plan_show(c->vault, c->plan, "job", &b);
+	sb_free(&b);
+	return rc == 0;
+}
+
+static const struct attr plan_group_files[] = {
+	SETT("items", show_group_file, store_group_file),
+	SETT("pre-actions", show_group_file, store_group_file),
+	SETT("post-actions", show_group_file, store_group_file),
+	END,
+};
+static const struct dirtype plan_group_dir = {.what = "boot group", .mode = 0755, .files = plan_group_files};
+static const struct dirtype plan_groups_dir = {.what = "groups", .mode = 0755, .list = list_plan_groups, .child_dir = &plan_group_dir, .ctx_off = CTX(group), .mkdir = mkdir_plan_group, .rmdir = rmdir_plan_group};
+static const struct attr plan_files[] = {
+	SHOW("state", show_plan_file),
+	SHOW("allowed-operations", show_plan_file),
+	SHOW("error", show_plan_file),
+	SHOW("status", show_plan_file),
+	LINK("job", show_plan_job, has_plan_job),
+	CTRL("failover", ctl_plan),
+	CTRL("test-failover", ctl_plan),
+	CTRL("cleanup-test-failover", ctl_plan),
+	CTRL("commit", ctl_plan),
+	CTRL("reprotect", ctl_plan),
+	CTRL("cancel", ctl_plan),
+	CTRL("resume", ctl_plan),
+	END,
+};
+static const struct subdir plan_subdirs[] = {{.name = "groups", .type = &plan_groups_dir}, {.name = NULL}};
+static const struct dirtype plan_dir = {.what = "recovery plan", .mode = 0755, .files = plan_files, .subdirs = plan_subdirs};
+static const struct dirtype plans_dir = {.what = "recovery-plans", .mode = 0755, .list = list_plans, .child_dir = &plan_dir, .ctx_off = CTX(plan), .mkdir = mkdir_plan, .rmdir = rmdir_plan};
+
 static struct attr vault_files[3 + CONTROL_ROWS_MAX + 1] = {
 	SHOW("region", show_vault_region),
 	SHOW("mode", show_vault_mode),
@@ -722,7 +770,7 @@ static struct attr vault_files[3 + CONTROL_ROWS_MAX + 1] = {
 	END,
 };
 static const struct subdir vault_subdirs[] = {
-	{.name = "policies", .type = &policies_dir}, {.name = "network-mappings", .type = &mappings_dir}, {.name = "items", .type = &items_dir}, {.name = "jobs", .type = &jobs_dir}, {.name = NULL},
+	{.name = "policies", .type = &policies_dir}, {.name = "network-mappings", .type = &mappings_dir}, {.name = "items", .type = &items_dir}, {.name = "jobs", .type = &jobs_dir}, {.name = "recovery-plans", .type = &plans_dir}, {.name = NULL},
 };
 static const struct dirtype vault_dir = {.what = "vault", .mode = 0555, .files = vault_files, .subdirs = vault_subdirs};
 static const struct dirtype vaults_dir = {.what = "vaults", .mode = 0555, .list = list_vaults, .child_dir = &vault_dir, .ctx_off = CTX(vault)};
