@@ -1259,7 +1259,7 @@ static int plan_run(struct jobctx *c)
 		lock_model();
 		p = plan_find(c->v, j->item);
 		n = p ? plan_steps(p, po->control, ps.shutdown, s) : 0;
-		if (p && (s[ps.done < n ? ps.done : 0].kind == S_PRE || s[ps.done < n ? ps.done : 0].kind == S_POST)) {
+		if (p && ps.done < n && n <= MAX_TASKS && (s[ps.done].kind == S_PRE || s[ps.done].kind == S_POST)) {
 			const struct plan_group *pg = &p->groups[s[ps.done].group - 1];
 			const struct plan_action *a = s[ps.done].kind == S_PRE ? pg->pre : pg->post;
 			manual = a[s[ps.done].index].manual;
