@@ -920,7 +920,7 @@ static int plan_start(struct vault_rec *v, struct plan_rec *p, const struct plan
 			rc = item_control_check(op, v, it, line, len, &cl, &a);
 			if (rc == 0 && op->check && (rc = op->check(v, it, why, sizeof(why))) < 0)
 				rc = fail_item(it, rc, "%s refused: %s", op->name, why);
-			if (rc == 0 && a.point[0] && strncmp(a.point, "latest", 6) != 0) {
+			if (rc == 0 && a.point[0] && strcmp(a.point, "latest") != 0) {
 				/* drops model_lock while it reads the points */
 				rc = check_point(v, it, op->name, a.point);
 				if (plan_find(v, name) != p)

@@ -79,6 +79,18 @@ expect_errno "failover with an unknown key: EINVAL" EINVAL "$P/failover" "colour
 expect_errno "failover to an unknown point: EINVAL" EINVAL "$P/failover" "2001-01-01T00:00:00Z"
 expect_errno "resume with no job: EPERM" EPERM "$P/resume" start
 expect_errno "cancel with no job: EPERM" EPERM "$P/cancel" start
+expect_errno "failover to a multi-VM point with no replication group: refused" EINVAL "$P/failover" latest-multi-vm-processed
+# bad input of every kind to every writable file of the plan: an errno, no crash, no change
+LONG=$(head -c 5000 /dev/zero | tr '\0' a)
+for f in failover test-failover cleanup-test-failover commit reprotect cancel resume \
+	groups/1/items groups/1/pre-actions groups/1/post-actions; do
+	for bad in "$(printf 'add \001\377')" "$LONG" "$(printf 'add db\nadd app')" "add" "remove" "start start start"; do
+		got=$("$ERRNO_WRITE" "$P/$f" "$bad")
+		case "$got" in 0) not_ok "bad input to $f accepted: $(printf %q "${bad:0:20}")" ;; esac
+	done
+done
+check "the daemon is still serving" test -e "$MNT/version"
+check "bad input changed no list" test "$(cat "$P"/groups/{1,2,3}/items "$P/groups/1/pre-actions" | tr '\n' ' ')" = "db app web script $HOOK "
 check "every item is still Protected" test "$(states)" = "Protected Protected Protected "
 check "no plan job was made" test -z "$(ls "$(V)/jobs" | grep -- -plan-)"
 
