@@ -92,7 +92,7 @@ done
 check "the daemon is still serving" test -e "$MNT/version"
 check "bad input changed no list" test "$(cat "$P"/groups/{1,2,3}/items "$P/groups/1/pre-actions" | tr '\n' ' ')" = "db app web script $HOOK "
 check "every item is still Protected" test "$(states)" = "Protected Protected Protected "
-check "no plan job was made" test -z "$(ls "$(V)/jobs" | grep -- -plan-)"
+check "no plan job was made" test -z "$(entries "$(V)/jobs" | grep -- -plan-)"
 
 # --- failover of the plan
 expect_errno "failover of the plan" 0 "$P/failover" latest
@@ -219,7 +219,7 @@ check "a damaged plan record: state Unknown" file_is "$P/state" Unknown
 check "its error says it is damaged" grep -q "damaged" "$P/error"
 expect_errno "a damaged plan takes no control: EIO" EIO "$P/commit" start
 check "nor an edit (mkdir of a group)" sh -c "! mkdir '$P/groups/1' 2>/dev/null"
-check "its bytes were kept aside" test -n "$(ls "$VREC/recovery-plans/" | grep 'shop.json.damaged-')"
+check "its bytes were kept aside" test -n "$(entries "$VREC/recovery-plans" | grep 'shop.json.damaged-')"
 check "an item's own control works" test "$("$ERRNO_WRITE" "$(V)/items/db/commit" bogus)" = EINVAL
 check "rmdir of the damaged plan" rmdir "$P"
 check "mkdir it again" mkdir "$P"
