@@ -353,6 +353,7 @@ static void vault_swap(struct vault_rec *v, struct vault_rec *tmp, int drop_chai
 		oj = j->next;
 		for (struct item_rec *it = v->items; it; it = it->next)
 			running |= it->job == j;
+		running |= j->held; /* a recovery plan's, on a worker or parked */
 		if (!running) {
 			free(j);
 			continue;

@@ -275,8 +275,10 @@ int job_submit_plan(struct vault_rec *v, const char *plan, const struct job_type
 	struct job_rec *j;
 	int rc = job_new(v, plan, t, args, tasks, &j);
 
-	if (rc == 0)
+	if (rc == 0) {
+		j->held = 1;
 		rc = pool_submit(WORK_JOB, job_worker, j, NULL);
+	}
 	if (rc == 0 && out)
 		*out = j;
 	return rc;
@@ -375,6 +377,7 @@ void job_resume_vault(struct vault_rec *only)
 			if (j->type->no_item) {
 				/* a plan's job: its run finds its plan */
 				logmsg("job %s resumes", j->id);
+				j->held = 1;
 				j->parked_until = now_mono();
 				pool_submit(WORK_JOB, job_worker, j, NULL);
 				continue;
@@ -819,6 +822,7 @@ static void job_worker(void *arg)
 		persist_job(c.v, j);
 		if (it)
 			it->job = NULL;
+		j->held = 0;
 		unlock_model();
 		return;
 	}
@@ -847,6 +851,7 @@ static void job_worker(void *arg)
 	/* The job's end is saved before the item's: a crash between the two
 	 * leaves an item that job_resume_vault settles from the job. */
 	persist_job(c.v, j);
+	j->held = 0;
 	if (it)
 		job_settle_item(c.v, it, j);
 	unlock_model();

@@ -247,6 +247,8 @@ struct job_rec {
 	                                (reprotect: the direction it reverses, its
 	                                plan and the steps done), "" if none */
 	int drop_item;               /* its end removes the item (a cancelled enable) */
+	int held;                    /* a plan's job queued, run or parked here: a
+					reload of the vault keeps this record */
 	int dirty;                   /* changed since its record was written */
 	double dirty_at;             /* monotonic time progress last made it dirty */
 	int region_waits;            /* waits for a region in a row (each longer) */
