@@ -395,6 +395,8 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 	S("cache_sa", cache_sa); S("aset", aset); S("network", network); S("error", error);
 	S("job", job_id); S("test_failover", test_failover); S("tf_region", tf_region); S("tf_rg", tf_rg);
 	S("resync_why", resync_why);
+	if (it->group[0])
+		S("replication_group", group);
 	U("bwlimit", bwlimit); U("created", created); U("resync_required", resync_required);
 	U("last_app_point_time", last_app_point_time);
 #undef S
@@ -618,6 +620,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	it->created = (time_t)ju(o, "created");
 	it->resync_required = (int)ju(o, "resync_required");
 	JCPY(it->resync_why, o, "resync_why");
+	JCPY(it->group, o, "replication_group"); /* absent: no group */
 	it->last_app_point_time = (time_t)ju(o, "last_app_point_time");
 	if ((disks = ja(o, "disks")) != NULL) {
 		size_t n = json_object_array_length(disks);

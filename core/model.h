@@ -164,6 +164,7 @@ struct item_rec {
 	char active_region[NAME_MAX_];
 	char vm_rg[NAME_MAX_];       /* the source VM's resource group */
 	char policy[NAME_MAX_];
+	char group[NAME_MAX_];       /* its replication group (SPEC 9), "" if none */
 	char target_rg[NAME_MAX_];
 	char target_sa[NAME_MAX_];
 	char cache_sa[NAME_MAX_];

@@ -223,11 +223,49 @@ int cancel_only(void *arg, const struct delta_stats *st)
 }
 
 
-/* A point word or id to a point id (model_lock NOT held); -EINVAL: none. */
-int resolve_point(struct rpchain *ch, const char *word, char out[RP_ID_MAX], char *why, size_t len)
+/* Whether every other member of item's replication group that has points
+ * has the multi-vm point id too (model_lock NOT held).  A member without
+ * points (its failover committed, or not enabled yet) does not count. */
+static int group_has_point(struct vault_rec *v, const char *item, const char *id)
+{
+	struct strlist others = {0};
+	struct item_rec *it;
+	int ok = 1, rc = 0;
+
+	lock_model_read();
+	it = item_find(v, item);
+	for (struct item_rec *m = v->items; it && it->group[0] && m && rc == 0; m = m->next)
+		if (m != it && strcmp(m->group, it->group) == 0 && !item_state_in(m->state, IS_NO_CHAIN_SET))
+			rc = sl_add(&others, m->name);
+	unlock_model();
+	if (rc < 0)
+		ok = 0;
+	for (int k = 0; k < others.n && ok; k++) {
+		struct rpchain *ch;
+		struct rp_point *pts = NULL;
+		int n = 0, found = 0;
+		if (item_chain(v, others.v[k], &ch) < 0 || rpchain_list(ch, &pts, &n) < 0 || n == 0) {
+			free(pts);
+			continue;
+		}
+		for (int i = 0; i < n && !found; i++)
+			found = pts[i].multi_vm && strcmp(pts[i].id, id) == 0;
+		ok = found;
+		free(pts);
+	}
+	sl_free(&others);
+	return ok;
+}
+
+/* A point word or id to a point id of item v/item, whose recovery points
+ * are ch (model_lock NOT held); -EINVAL: none.  The multi-vm words name the
+ * newest multi-vm point that every member of the item's group has. */
+int resolve_point(struct vault_rec *v, const char *item, struct rpchain *ch, const char *word,
+		  char out[RP_ID_MAX], char *why, size_t len)
 {
 	struct rp_point *pts = NULL;
 	int n = 0, rc = rpchain_list(ch, &pts, &n);
+	int multi = strncmp(word, "latest-multi-vm-", 16) == 0;
 
 	if (rc < 0) {
 		snprintf(why, len, "cannot list the recovery points: %s", strerror(-rc));
@@ -239,14 +277,17 @@ int resolve_point(struct rpchain *ch, const char *word, char out[RP_ID_MAX], cha
 	} else if (strcmp(word, "latest") == 0 || strcmp(word, "latest-processed") == 0) {
 		snprintf(out, RP_ID_MAX, "%s", pts[n - 1].id);
 		rc = 0;
-	} else if (strcmp(word, "latest-app-consistent") == 0) {
+	} else if (strcmp(word, "latest-app-consistent") == 0 || multi) {
+		int app = strstr(word, "app-consistent") != NULL;
 		for (int i = n - 1; i >= 0 && rc; i--)
-			if (pts[i].app_consistent) {
+			if ((!app || pts[i].app_consistent) &&
+			    (!multi || (pts[i].multi_vm && group_has_point(v, item, pts[i].id)))) {
 				snprintf(out, RP_ID_MAX, "%s", pts[i].id);
 				rc = 0;
 			}
 		if (rc)
-			snprintf(why, len, "there is no app-consistent recovery point");
+			snprintf(why, len, "there is no %s%srecovery point", app ? "app-consistent " : "",
+				 multi ? "multi-vm " : "");
 	} else {
 		for (int i = 0; i < n && rc; i++)
 			if (strcmp(pts[i].id, word) == 0) {
@@ -452,7 +493,7 @@ int check_point(struct vault_rec *v, struct item_rec *it, const char *control, c
 	ch = it->chain;
 	unlock_model();
 	if (rc == 0 && ch)
-		rc = resolve_point(ch, word, id, why, sizeof(why));
+		rc = resolve_point(v, name, ch, word, id, why, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "cannot open the recovery points: %s", strerror(rc ? -rc : ENOENT));
 	lock_model();
@@ -511,7 +552,7 @@ int snap_item(struct jobctx *c, struct item_rec *snap, const char *role, struct 
 int pick_point(struct jobctx *c, struct rpchain *ch, const char *word, char point[RP_ID_MAX])
 {
 	char why[300];
-	int rc = resolve_point(ch, word, point, why, sizeof(why));
+	int rc = resolve_point(c->v, c->item, ch, word, point, why, sizeof(why));
 	if (rc < 0)
 		job_fail_msg(c, "%s", why);
 	return rc;

@@ -18,6 +18,10 @@
  * replica instead (and the item shows "resynchronization required" until it
  * has).
  *
+ * A replication group's members cycle together (group_work): one instant
+ * for all their disks, one point id on each (docs/BEHAVIOUR.md, "Replication
+ * groups"); the group's cycle replaces the members' own.
+ *
  * Exclusivity: an item runs at most one job or one cycle at a time.  The
  * scheduler starts a cycle only when no job is attached; a job waits for a
  * running cycle to finish before it touches disks (wait_cycle_done).
@@ -563,39 +567,47 @@ static int cycle_fenced(void *arg)
 	return vault_fenced(ta->a->v);
 }
 
-/* One cycle's work; -EAGAIN: it gave the item up to a job before it began
- * (waiting for a freeze hook); force_compare makes it compare source and replica
- * whole whatever the tracking says (resync); jp, when given, reports to a job. */
-static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp, uint64_t *shipped_out,
-		      char *why, size_t whylen)
-{
+/* What one item's cycle needs, filled by cycle_prepare: its data path, its
+ * gates and the conf for sync/cycle.c. */
+struct cycle_prep {
 	struct item_io io;
-	struct item_rec *it;
 	struct gate *gate[MAX_DISKS];
 	struct cycle_disk cd[MAX_DISKS];
-	struct cycle_conf conf = {0};
-	struct cycle_result res;
-	struct thaw_arg ta = {.a = a};
-	char hook_why[200] = "";
-	int rc, app = 0;
-	time_t now = time(NULL);
+	struct cycle_conf conf;
+	struct thaw_arg ta;
+	char hook_why[200];
+	int app;     /* an app-consistent point is due (then: was made frozen) */
+	time_t now;
+};
 
-	*shipped_out = 0;
+/* Everything up to the hooks: the item's regions up, its chain open, its
+ * gates and cycle state; p->conf ready but for app.  force_compare makes
+ * the cycle compare source and replica whole whatever the tracking says
+ * (resync); jp, when given, reports to a job. */
+static int cycle_prepare(struct cycle_arg *a, int force_compare, struct jobprog *jp, struct cycle_prep *p,
+			 char *why, size_t whylen)
+{
+	struct item_rec *it;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->ta.a = a;
+	p->now = time(NULL);
 	lock_model();
 	it = item_find(a->v, a->item);
-	rc = it ? item_io_fill(a->v, it, &io) : -ENOENT;
+	rc = it ? item_io_fill(a->v, it, &p->io) : -ENOENT;
 	if (rc == 0) {
-		app = io.pol.app_frequency_minutes > 0 &&
-		      now - it->last_app_point_time >= (time_t)io.pol.app_frequency_minutes * 60;
+		p->app = p->io.pol.app_frequency_minutes > 0 &&
+			 p->now - it->last_app_point_time >= (time_t)p->io.pol.app_frequency_minutes * 60;
 	}
 	unlock_model();
 	if (rc < 0) {
-		snprintf(why, whylen, "%s", io.src_reason[0] ? io.src_reason : strerror(-rc));
+		snprintf(why, whylen, "%s", p->io.src_reason[0] ? p->io.src_reason : strerror(-rc));
 		return rc;
 	}
-	if (!io.src_avail || !io.tgt_avail) {
-		snprintf(why, whylen, "region %s is unavailable: %s", !io.src_avail ? "source" : "target",
-			 !io.src_avail ? io.src_reason : io.tgt_reason);
+	if (!p->io.src_avail || !p->io.tgt_avail) {
+		snprintf(why, whylen, "region %s is unavailable: %s", !p->io.src_avail ? "source" : "target",
+			 !p->io.src_avail ? p->io.src_reason : p->io.tgt_reason);
 		return -EHOSTUNREACH;
 	}
 	rc = item_open_chain(a->v, it);
@@ -603,68 +615,75 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		snprintf(why, whylen, "cannot open the recovery points: %s", strerror(-rc));
 		return rc;
 	}
-	memset(cd, 0, sizeof(cd));
-	rc = item_gates(&io, gate, cd);
+	rc = item_gates(&p->io, p->gate, p->cd);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot open the write tracking: %s", strerror(-rc));
 		return rc;
 	}
-	conf.state = item_cycle_state(a->v, a->item, io.ndisks);
-	if (!conf.state)
+	p->conf.state = item_cycle_state(a->v, a->item, p->io.ndisks);
+	if (!p->conf.state)
 		return -ENOMEM;
 	lock_model();
 	it = item_find(a->v, a->item);
-	conf.chain = it ? it->chain : NULL;
+	p->conf.chain = it ? it->chain : NULL;
 	unlock_model();
-	if (!conf.chain)
+	if (!p->conf.chain)
 		return -ENOENT;
-	if (app && !jp) {
-		/* Only a scheduled cycle runs hooks: a job's cycle (failover's
-		 * latest data, resync) never waits for an application.  The
-		 * application is frozen for the instant only. */
-		int hr = run_hook("freeze", a->v->name, a->item, cycle_preempted, a, 0, hook_why, sizeof(hook_why));
-		ta.due = hr != -ENOENT; /* a freeze that ran, even cut short, is thawed */
-		if (hr == -ECANCELED) {
-			snprintf(why, whylen, "%s", hook_why);
-			cycle_thaw(&ta);
-			return -EAGAIN;
-		}
-		app = hr == 0; /* no hook, or it failed: this point is crash-consistent */
-	} else {
-		app = 0;
-	}
-	conf.ndisks = io.ndisks;
-	conf.d = cd;
-	conf.whole = force_compare;
-	conf.flush_maps = jp != NULL; /* a job's cycle leaves the maps current for what follows */
-	conf.app = app;
-	conf.retention_hours = (unsigned)io.pol.retention_hours;
-	conf.bwlimit = io.bwlimit;
+	p->conf.ndisks = p->io.ndisks;
+	p->conf.d = p->cd;
+	p->conf.whole = force_compare;
+	p->conf.flush_maps = jp != NULL; /* a job's cycle leaves the maps current for what follows */
+	p->conf.retention_hours = (unsigned)p->io.pol.retention_hours;
+	p->conf.bwlimit = p->io.bwlimit;
 	if (jp) {
-		conf.progress = job_delta_progress;
-		conf.progress_arg = jp;
-		conf.compared_base = &jp->base_compared;
-		conf.sent_base = &jp->base_transferred;
+		p->conf.progress = job_delta_progress;
+		p->conf.progress_arg = jp;
+		p->conf.compared_base = &jp->base_compared;
+		p->conf.sent_base = &jp->base_transferred;
 	} else {
-		conf.progress = cycle_progress;
-		conf.progress_arg = a->v;
+		p->conf.progress = cycle_progress;
+		p->conf.progress_arg = a->v;
 	}
-	conf.captured = cycle_thaw;
-	conf.fenced = cycle_fenced;
-	conf.arg = &ta;
-	rc = repl_cycle(&conf, &res);
-	cycle_thaw(&ta); /* when the cycle failed before its instant */
-	*shipped_out = res.sent;
+	p->conf.captured = cycle_thaw;
+	p->conf.fenced = cycle_fenced;
+	p->conf.arg = &p->ta;
+	return 0;
+}
+
+/* The freeze hook, for a scheduled cycle whose app-consistent point is due:
+ * the application is frozen for the instant only (p->conf.captured thaws
+ * it).  p->app says whether it froze; -EAGAIN: a job wants the item, the
+ * freeze was cut short and thawed. */
+static int cycle_freeze(struct cycle_arg *a, struct cycle_prep *p, char *why, size_t whylen)
+{
+	int hr = run_hook("freeze", a->v->name, a->item, cycle_preempted, a, 0, p->hook_why, sizeof(p->hook_why));
+	p->ta.due = hr != -ENOENT; /* a freeze that ran, even cut short, is thawed */
+	if (hr == -ECANCELED) {
+		snprintf(why, whylen, "%s", p->hook_why);
+		cycle_thaw(&p->ta);
+		return -EAGAIN;
+	}
+	p->app = hr == 0; /* no hook, or it failed: this point is crash-consistent */
+	return 0;
+}
+
+/* After repl_cycle (rc, res): the item's counters, notes and points. */
+static int cycle_publish(struct cycle_arg *a, struct cycle_prep *p, int rc, const struct cycle_result *res,
+			 uint64_t *shipped_out, char *why, size_t whylen)
+{
+	struct item_rec *it;
+
+	*shipped_out = res->sent;
 	if (rc < 0)
-		snprintf(why, whylen, "%s", res.why[0] ? res.why : strerror(-rc));
-	if (rc < 0 && res.left_open && !vault_fenced(a->v)) {
+		snprintf(why, whylen, "%s", res->why[0] ? res->why : strerror(-rc));
+	if (rc < 0 && res->left_open && !vault_fenced(a->v)) {
 		/* The replicas' region went away mid-cycle: the chain keeps the
 		 * cycle open and would refuse every next one (EBUSY).  Retire it;
 		 * the next cycle opens the catalog afresh, and that open rolls
 		 * the cut-short cycle back, as after a crash. */
 		lock_model();
 		it = item_find(a->v, a->item);
-		if (it && it->chain == conf.chain)
+		if (it && it->chain == p->conf.chain)
 			item_close_chain(it);
 		unlock_model();
 		logmsg("item %s: could not roll the cut-short cycle back now: the next cycle will", a->item);
@@ -672,31 +691,59 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 	lock_model();
 	it = item_find(a->v, a->item);
 	if (it) {
-		for (int i = 0; i < io.ndisks && i < it->ndisks; i++) {
-			it->disk_read[i] += res.disk_read[i];
-			it->disk_sent[i] += res.disk_sent[i];
+		for (int i = 0; i < p->io.ndisks && i < it->ndisks; i++) {
+			it->disk_read[i] += res->disk_read[i];
+			it->disk_sent[i] += res->disk_sent[i];
 		}
 		if (rc == 0) {
-			if (res.whole_why[0]) { /* kept until the next one: an operator looks later */
-				snprintf(it->whole_why, sizeof(it->whole_why), "for point %.32s: %.150s", res.pt.id,
-					 res.whole_why);
+			if (res->whole_why[0]) { /* kept until the next one: an operator looks later */
+				snprintf(it->whole_why, sizeof(it->whole_why), "for point %.32s: %.150s", res->pt.id,
+					 res->whole_why);
 				logmsg("item %s: compared whole %s", a->item, it->whole_why);
 			}
-			if (app)
-				it->last_app_point_time = now;
-			if (ta.why[0])
-				snprintf(it->hook_note, sizeof(it->hook_note), "%s", ta.why);
-			else if (hook_why[0] && !app)
+			if (p->app)
+				it->last_app_point_time = p->now;
+			if (p->ta.why[0])
+				snprintf(it->hook_note, sizeof(it->hook_note), "%s", p->ta.why);
+			else if (p->hook_why[0] && !p->app)
 				snprintf(it->hook_note, sizeof(it->hook_note),
-					 "%.140s: point %.32s is crash-consistent", hook_why, res.pt.id);
-			else if (app)
+					 "%.140s: point %.32s is crash-consistent", p->hook_why, res->pt.id);
+			else if (p->app)
 				it->hook_note[0] = '\0';
 		}
 	}
 	unlock_model();
 	if (rc == 0)
-		item_points_refresh(a->v, a->item, conf.chain);
+		item_points_refresh(a->v, a->item, p->conf.chain);
 	return rc;
+}
+
+/* One cycle's work; -EAGAIN: it gave the item up to a job before it began
+ * (waiting for a freeze hook); force_compare and jp as for cycle_prepare. */
+static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp, uint64_t *shipped_out,
+		      char *why, size_t whylen)
+{
+	struct cycle_prep p;
+	struct cycle_result res;
+	int rc;
+
+	*shipped_out = 0;
+	rc = cycle_prepare(a, force_compare, jp, &p, why, whylen);
+	if (rc < 0)
+		return rc;
+	/* Only a scheduled cycle runs hooks: a job's cycle (failover's latest
+	 * data, resync) never waits for an application. */
+	if (p.app && !jp) {
+		rc = cycle_freeze(a, &p, why, whylen);
+		if (rc < 0)
+			return rc;
+	} else {
+		p.app = 0;
+	}
+	p.conf.app = p.app;
+	rc = repl_cycle(&p.conf, &res);
+	cycle_thaw(&p.ta); /* when the cycle failed before its instant */
+	return cycle_publish(a, &p, rc, &res, shipped_out, why, whylen);
 }
 
 static void cycle_work(void *arg)
@@ -800,6 +847,127 @@ int points_drop_older(struct vault_rec *v, const char *item)
 	return rc;
 }
 
+/* ---- a replication group's cycle ---- */
+
+/* The members of a group that take part in one of its cycles. */
+struct group_arg {
+	int n;
+	int all;                     /* every member of the group is in it */
+	struct cycle_arg m[];        /* sorted by name: the instant's lock order */
+};
+
+static int by_item_name(const void *x, const void *y)
+{
+	return strcmp(((const struct cycle_arg *)x)->item, ((const struct cycle_arg *)y)->item);
+}
+
+/* One cycle of a whole replication group (SPEC 9): ONE instant for every
+ * disk of every member, each member's point committed with the same id
+ * only once all have shipped (sync/cycle.h, repl_cycle_group).  An
+ * app-consistent point runs every member's freeze before the instant and
+ * thaws them all after it; it is app-consistent only if every freeze
+ * worked.  A member that cannot start (its region down, its chain) is
+ * left out like one that is not Protected; the points are marked multi-vm
+ * only when every member of the group is in them. */
+static void group_work(void *arg)
+{
+	struct group_arg *g = arg;
+	struct cycle_prep *p = calloc((size_t)g->n, sizeof(*p));
+	struct cycle_result *res = calloc((size_t)g->n, sizeof(*res));
+	const struct cycle_conf **confs = calloc((size_t)g->n, sizeof(*confs));
+	int *in = calloc((size_t)g->n, sizeof(*in));
+	char (*why)[300] = calloc((size_t)g->n, sizeof(*why));
+	int rc = -ENOMEM, nin = 0, app = 1;
+
+	if (!p || !res || !confs || !in || !why) {
+		for (int k = 0; k < g->n; k++)
+			cycle_finish(&g->m[k], rc, "out of memory", 0, 0);
+		goto out;
+	}
+	for (int k = 0; k < g->n; k++) {
+		rc = cycle_prepare(&g->m[k], 0, NULL, &p[k], why[k], sizeof(why[k]));
+		in[k] = rc == 0;
+		if (rc < 0)
+			cycle_finish(&g->m[k], rc, why[k], 0, 0);
+		else
+			app &= p[k].app;
+	}
+	/* every member's freeze before the instant, every thaw after it */
+	for (int k = 0; k < g->n && app; k++)
+		if (in[k] && (cycle_freeze(&g->m[k], &p[k], why[k], sizeof(why[k])) < 0 || !p[k].app))
+			app = 0; /* a freeze that failed or was cut short: crash-consistent */
+	for (int k = 0; k < g->n; k++) {
+		if (!in[k])
+			continue;
+		p[k].app = app && p[k].app;
+		p[k].conf.app = p[k].app;
+		confs[nin++] = &p[k].conf;
+	}
+	rc = nin ? repl_cycle_group(nin, confs, res, g->all && nin == g->n) : 0;
+	for (int k = 0, i = 0; k < g->n; k++) {
+		uint64_t shipped = 0;
+		int mrc;
+		if (!in[k])
+			continue;
+		cycle_thaw(&p[k].ta); /* when the cycle failed before its instant */
+		/* a member committed before another's commit failed keeps its point */
+		mrc = rc < 0 && res[i].pt.id[0] ? 0 : rc;
+		log_debug("item %s: group cycle of %d of its group's items%s: point %s, rc %d", g->m[k].item, nin,
+			  g->all && nin == g->n ? " (all)" : "", res[i].pt.id[0] ? res[i].pt.id : "none", rc);
+		mrc = cycle_publish(&g->m[k], &p[k], mrc, &res[i], &shipped, why[k], sizeof(why[k]));
+		cycle_finish(&g->m[k], mrc, why[k], shipped, mrc == 0);
+		i++;
+	}
+out:
+	free(p);
+	free(res);
+	free(confs);
+	free(in);
+	free(why);
+	free(g);
+}
+
+/* The due member it of group it->group starts the group's cycle with every
+ * member that can cycle now (model_lock held); those are claimed
+ * (cycle_running) and their own entries, popped later, are skipped. */
+static void group_start(struct vault_rec *v, struct item_rec *it, time_t now)
+{
+	struct group_arg *g;
+	int n = 0, total = 0;
+
+	for (struct item_rec *m = v->items; m; m = m->next)
+		if (strcmp(m->group, it->group) == 0)
+			total++;
+	g = calloc(1, sizeof(*g) + (size_t)total * sizeof(g->m[0]));
+	if (!g) {
+		sched_put(v, it, now + 1); /* try again next second */
+		return;
+	}
+	for (struct item_rec *m = v->items; m; m = m->next) {
+		if (strcmp(m->group, it->group) != 0)
+			continue;
+		if (m->state != IS_PROTECTED || m->job || m->cycle_running)
+			continue;
+		g->m[n].v = v;
+		snprintf(g->m[n].item, sizeof(g->m[n].item), "%s", m->name);
+		m->cycle_running = 1;
+		n++;
+	}
+	g->n = n;
+	g->all = n == total;
+	qsort(g->m, (size_t)n, sizeof(g->m[0]), by_item_name);
+	if (pool_submit(WORK_CYCLE, group_work, g, free) < 0) {
+		for (int k = 0; k < n; k++) {
+			struct item_rec *m = item_find(v, g->m[k].item);
+			if (m) {
+				m->cycle_running = 0;
+				sched_put(v, m, now + 1);
+			}
+		}
+		free(g);
+	}
+}
+
 void replication_tick(time_t now)
 {
 	struct vault_rec *v;
@@ -815,6 +983,10 @@ void replication_tick(time_t now)
 			continue;
 		if (now < it->next_cycle) { /* its time moved on since it went in */
 			sched_item(v, it);
+			continue;
+		}
+		if (it->group[0]) { /* the group's cycle replaces its members' own */
+			group_start(v, it, now);
 			continue;
 		}
 		a = calloc(1, sizeof(*a));

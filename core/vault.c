@@ -93,6 +93,40 @@ VAULT_NAMES(core_policies, policies, struct policy_rec, info.name)
 VAULT_NAMES(core_items, items, struct item_rec, name)
 VAULT_NAMES(core_jobs, jobs, struct job_rec, id)
 
+/* A vault's replication groups (group NULL), or the items of one, sorted.
+ * A group is its items' common name: it exists while one of them does. */
+static int group_names(const char *vault, const char *group, struct strlist *out)
+{
+	struct vault_rec *v;
+	int rc;
+	lock_model_read();
+	v = vault_find(vault);
+	rc = v ? 0 : -ENOENT;
+	for (struct item_rec *it = v ? v->items : NULL; it && rc == 0; it = it->next) {
+		if (!it->group[0] || (group && strcmp(it->group, group) != 0))
+			continue;
+		if (group)
+			rc = sl_add(out, it->name);
+		else if (!sl_has(out, it->group))
+			rc = sl_add(out, it->group);
+	}
+	unlock_model();
+	if (rc == 0 && group && out->n == 0)
+		rc = -ENOENT;
+	sl_sort(out);
+	return rc;
+}
+
+int core_groups(const char *vault, struct strlist *out)
+{
+	return group_names(vault, NULL, out);
+}
+
+int core_group_items(const char *vault, const char *group, struct strlist *out)
+{
+	return group_names(vault, group, out);
+}
+
 /* Whether one name is in a vault's list: 1 or 0, -ENOENT with no vault.  A
  * path's lookup asks this, not for the whole list. */
 #define VAULT_HAS(fn, finder)                                                  \
@@ -386,7 +420,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	CP(active_region, it->active_region); CP(vm_rg, it->vm_rg);
 	CP(last_point, it->last_point); CP(last_app_point, it->last_app_point);
 	CP(error, it->error); CP(job, it->job_id);
-	CP(policy, it->policy); CP(target_rg, it->target_rg); CP(target_sa, it->target_sa);
+	CP(policy, it->policy); CP(group, it->group); CP(target_rg, it->target_rg); CP(target_sa, it->target_sa);
 	CP(cache_sa, it->cache_sa); CP(aset, it->aset); CP(test_failover, it->test_failover);
 	if (m)
 		snprintf(ii->target_network, sizeof(ii->target_network), "%.90s",
@@ -520,6 +554,31 @@ static void replica_name(const char *disk, char *out, size_t len)
 		snprintf(out, len, "%.80s-ASRReplica", disk);
 }
 
+/* Whether an item named name may join replication group g of v with this
+ * source, target and policy (model_lock held): every other member shares
+ * all three (SPEC 9).  -EINVAL with err naming what differs. */
+static int group_fits(struct vault_rec *v, const char *g, const char *name, const char *src, const char *tgt,
+		      const char *pol, char *err, size_t errlen)
+{
+	for (struct item_rec *m = v->items; m; m = m->next) {
+		const char *what = NULL, *theirs = NULL, *ours = NULL;
+		if (strcmp(m->group, g) != 0 || strcmp(m->name, name) == 0)
+			continue;
+		if (strcmp(m->source_region, src) != 0)
+			what = "source region", theirs = m->source_region, ours = src;
+		else if (strcmp(m->target_region, tgt) != 0)
+			what = "target region", theirs = m->target_region, ours = tgt;
+		else if (strcmp(m->policy, pol) != 0)
+			what = "policy", theirs = m->policy, ours = pol;
+		if (what) {
+			snprintf(err, errlen, "replication group %s: its items share one %s: %s is %s, %s would be %s", g,
+				 what, m->name, theirs, name, ours);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int core_enable_replication(const struct op_def *op, const char *vault, const char *line, size_t len)
 {
 	struct vault_rec *v;
@@ -561,8 +620,8 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	rgname = a.vm_rg;
 	vmname = a.vm;
 	/* SPEC 9's keys are parsed; what they ask is not built yet. */
-	if (a.group[0] || a.nexclude) {
-		rc = fail_vault(v, -EINVAL, "%s is not supported yet", a.group[0] ? "replication-group=" : "exclude-disks=");
+	if (a.nexclude) {
+		rc = fail_vault(v, -EINVAL, "%s is not supported yet", "exclude-disks=");
 		goto out;
 	}
 	src = region_find(s);
@@ -584,6 +643,10 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 		pol = policy_find(v, DEFAULT_POLICY) ? DEFAULT_POLICY : (v->policies ? v->policies->info.name : "");
 	if (!policy_find(v, pol)) {
 		rc = fail_vault(v, -EINVAL, "no policy '%s' in vault %s", pol, v->name);
+		goto out;
+	}
+	if (a.group[0] && (rc = group_fits(v, a.group, vmname, s, t, pol, err, errlen)) < 0) {
+		logmsg("vault %s: enable-replication of %s/%s refused: %s", v->name, rgname, vmname, err);
 		goto out;
 	}
 	g = rg_find(src, rgname);
@@ -626,6 +689,7 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	snprintf(it->active_region, sizeof(it->active_region), "%s", s);
 	snprintf(it->vm_rg, sizeof(it->vm_rg), "%s", rgname);
 	snprintf(it->policy, sizeof(it->policy), "%s", pol);
+	snprintf(it->group, sizeof(it->group), "%s", a.group);
 	if (trg)
 		snprintf(it->target_rg, sizeof(it->target_rg), "%s", trg);
 	else
@@ -773,6 +837,9 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	if (strcmp(setting, "policy") == 0) {
 		if (!policy_find(v, cl.bare[0]))
 			rc = fail_item(it, -EINVAL, "no policy '%s' in vault %s", cl.bare[0], v->name);
+		else if (it->group[0])
+			rc = group_fits(v, it->group, it->name, it->source_region, it->target_region, cl.bare[0], err,
+					errlen);
 		field = it->policy;
 	} else if (strcmp(setting, "target-resource-group") == 0) {
 		rc = name_rg_ok(cl.bare[0], err, errlen);

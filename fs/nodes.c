@@ -423,7 +423,17 @@ static int ctl_vault(const struct ctx *c, const char *b, size_t n) { return core
 /* Room for the control rows after a directory's fixed files. */
 #define CONTROL_ROWS_MAX 24
 
-static struct attr item_files[12 + CONTROL_ROWS_MAX + 1] = {
+/* The item's replication group: one line, empty if none (SPEC 9). */
+static int show_item_group(const struct ctx *c, struct sbuf *o)
+{
+	struct item_info ii;
+	int rc = core_item_info(c->vault, c->item, &ii);
+	if (rc == 0)
+		sb_printf(o, "%s\n", ii.group);
+	return rc;
+}
+
+static struct attr item_files[13 + CONTROL_ROWS_MAX + 1] = {
 	SHOW("state", show_state),
 	SHOW("health", show_health),
 	SHOW("rpo-seconds", show_rpo_seconds),
@@ -436,6 +446,7 @@ static struct attr item_files[12 + CONTROL_ROWS_MAX + 1] = {
 	LINK("job", show_job_link, has_job),
 	SHOW("status", show_status),
 	SHOW("status.json", show_status_json),
+	SHOW("replication-group", show_item_group),
 	END,
 };
 
@@ -585,7 +596,8 @@ static int show_point_type(const struct ctx *c, struct sbuf *o)
 	struct point_info p;
 	int rc = find_point(c, 0, 0, &p);
 	if (rc == 0)
-		sb_puts(o, p.app_consistent ? "app-consistent\n" : "crash-consistent\n");
+		sb_printf(o, "%s%s\n", p.app_consistent ? "app-consistent" : "crash-consistent",
+			  p.multi_vm ? " multi-vm" : "");
 	return rc;
 }
 
@@ -715,6 +727,23 @@ static const struct attr job_files[] = {
 static const struct dirtype job_dir = {.what = "job", .mode = 0555, .files = job_files};
 static const struct dirtype jobs_dir = {.what = "jobs", .mode = 0555, .list = list_jobs, .has = job_named, .child_dir = &job_dir, .ctx_off = CTX(job)};
 
+/* replication groups: a directory per group while it has items */
+static int list_groups(const struct ctx *c, struct strlist *o) { return core_groups(c->vault, o); }
+
+static int show_group_items(const struct ctx *c, struct sbuf *o)
+{
+	struct strlist items = {0};
+	int rc = core_group_items(c->vault, c->group, &items);
+	for (int i = 0; rc == 0 && i < items.n; i++)
+		sb_printf(o, "%s\n", items.v[i]);
+	sl_free(&items);
+	return rc;
+}
+
+static const struct attr group_files[] = {SHOW("items", show_group_items), END};
+static const struct dirtype group_dir = {.what = "replication group", .mode = 0555, .files = group_files};
+static const struct dirtype groups_dir = {.what = "replication-groups", .mode = 0555, .list = list_groups, .child_dir = &group_dir, .ctx_off = CTX(group)};
+
 static struct attr vault_files[3 + CONTROL_ROWS_MAX + 1] = {
 	SHOW("region", show_vault_region),
 	SHOW("mode", show_vault_mode),
@@ -722,7 +751,8 @@ static struct attr vault_files[3 + CONTROL_ROWS_MAX + 1] = {
 	END,
 };
 static const struct subdir vault_subdirs[] = {
-	{.name = "policies", .type = &policies_dir}, {.name = "network-mappings", .type = &mappings_dir}, {.name = "items", .type = &items_dir}, {.name = "jobs", .type = &jobs_dir}, {.name = NULL},
+	{.name = "policies", .type = &policies_dir}, {.name = "network-mappings", .type = &mappings_dir}, {.name = "items", .type = &items_dir}, {.name = "jobs", .type = &jobs_dir},
+	{.name = "replication-groups", .type = &groups_dir}, {.name = NULL},
 };
 static const struct dirtype vault_dir = {.what = "vault", .mode = 0555, .files = vault_files, .subdirs = vault_subdirs};
 static const struct dirtype vaults_dir = {.what = "vaults", .mode = 0555, .list = list_vaults, .child_dir = &vault_dir, .ctx_off = CTX(vault)};

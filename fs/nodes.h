@@ -22,6 +22,7 @@ struct ctx {
 	const char *region, *rg, *vm, *disk, *sa, *aset, *net;
 	const char *vault, *policy, *srcregion, *vnet, *item, *point, *job;
 	const char *shortcut;
+	const char *group;  /* a vault's replication group */
 	const char *file;   /* the file itself, once the walk reaches one */
 };
 
