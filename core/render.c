@@ -487,6 +487,7 @@ void core_render_readme(struct sbuf *out)
 		"  items/<vm>/                   state, health, rpo-seconds, progress, status, status.json\n"
 		"                                controls: failover commit reprotect resync verify disable cancel ...\n"
 		"    recovery-points/<id>/disks/ read-only disk images of each point\n"
+		"  replication-groups/<g>/items  the items of a replication group (multi-vm points)\n"
 		"  jobs/<id>/                    type, state, progress, tasks, bytes-*, eta-seconds\n"
 		"<vm> -> vaults/<vault>/items/<vm>   a shortcut per replicated item\n"
 		"metrics/asrfs.prom              Prometheus text format\n"
