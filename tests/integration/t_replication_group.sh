@@ -61,6 +61,12 @@ check "no item made by the refusals" test ! -e "$(V)/items/other" -a ! -e "$(V)/
 expect_errno "a member's policy changed away from the group's: EINVAL" EINVAL "$(V)/items/web/settings/policy" slow
 check "its policy is unchanged" file_is "$(V)/items/web/settings/policy" 24-hour-retention-policy
 
+# --- the group is in the items' records: a remount keeps it
+asrfs_stop
+asrfs_start || { not_ok "remount"; finish; }
+check "after a remount the group still lists its members" test "$(tr '\n' ' ' <"$G/items")" = "app db web "
+check "after a remount db is still in app3" file_is "$(V)/items/db/replication-group" app3
+
 # --- records in order across the three disks while group cycles run
 echo 1 >"$POL/app-consistent-frequency-minutes"
 python3 - "$(WD rg1 web-os)" "$(WD rg1 app-os)" "$(WD rg1 db-os)" "$WORK/stop" <<'PY' &
