@@ -144,8 +144,21 @@ check "the freezes name every member" test "$(head -3 "$WORK/hooks.log" | awk '{
 check "other protected without a group" protect rg1 other
 expect_errno "latest-multi-vm-processed with no group point: EINVAL" EINVAL "$(V)/items/other/failover" latest-multi-vm-processed
 check "the refusal says there is no multi-vm point" grep -q "no multi-vm recovery point" "$(V)/items/other/error"
-for vm in web app db; do
-	echo "latest-multi-vm-processed" >"$(V)/items/$vm/failover"
+# db fails over first; web and app go on without it: their points then are
+# one instant still but not multi-vm, and the multi-vm words pass over them
+echo 1 >"$POL/crash-consistent-frequency-seconds"
+echo latest-multi-vm-processed >"$(V)/items/db/failover"
+check "db failed over" wait_for 60 file_is "$(V)/items/db/state" FailedOver
+before=$(latest_point web)
+check "web and app go on without db" wait_new_point web "$before" 15
+solo=$(latest_point web)
+check "a point without every member is not multi-vm ($solo)" \
+	test -n "$solo" -a "$(grep -c multi-vm "$(V)/items/web/recovery-points/$solo/type")" -eq 0
+check "app has that point too" test -d "$(V)/items/app/recovery-points/$solo"
+echo 3600 >"$POL/crash-consistent-frequency-seconds"
+sleep 3 # a cycle under way ends
+for vm in web app; do
+	echo latest-multi-vm-processed >"$(V)/items/$vm/failover"
 done
 all_reach FailedOver
 pw=$(sed -n 's/.*item web: failed over to .* from point //p' "$LOG" | tail -1)
