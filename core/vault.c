@@ -444,18 +444,29 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	}
 	snprintf(ii->hook_note, sizeof(ii->hook_note), "%s", it->hook_note);
 	snprintf(ii->whole_why, sizeof(ii->whole_why), "%s", it->whole_why);
-	ii->ndisks = it->ndisks;
-	for (int i = 0; i < it->ndisks; i++) {
-		struct item_disk_info *d = &ii->disks[i];
-		snprintf(d->name, sizeof(d->name), "%s", it->disks[i].name);
-		d->size = it->disks[i].size;
-		snprintf(d->replica, sizeof(d->replica), "%s", it->disks[i].replica);
-		snprintf(d->replica_region, sizeof(d->replica_region), "%s", it->target_region);
-		d->synced_bytes = it->disks[i].synced_bytes;
-		d->read_bytes = it->disk_read[i];
-		d->sent_bytes = it->disk_sent[i];
-		d->pending_bytes = item_disk_pending_bytes(v, it, i);
-		snprintf(d->state, sizeof(d->state), "%s", it->disks[i].state[0] ? it->disks[i].state : "NotSynced");
+	{
+		int order[MAX_DISKS];
+		ii->ndisks = item_vm_order(it, order);
+		for (int n = 0; n < ii->ndisks; n++) {
+			struct item_disk_info *d = &ii->disks[n];
+			int i = order[n];
+			if (i < 0) { /* left out by exclude-disks= */
+				snprintf(d->name, sizeof(d->name), "%s", it->excl[EXCL_OF(i)].name);
+				d->size = it->excl[EXCL_OF(i)].size;
+				d->excluded = 1;
+				snprintf(d->state, sizeof(d->state), "excluded");
+				continue;
+			}
+			snprintf(d->name, sizeof(d->name), "%s", it->disks[i].name);
+			d->size = it->disks[i].size;
+			snprintf(d->replica, sizeof(d->replica), "%s", it->disks[i].replica);
+			snprintf(d->replica_region, sizeof(d->replica_region), "%s", it->target_region);
+			d->synced_bytes = it->disks[i].synced_bytes;
+			d->read_bytes = it->disk_read[i];
+			d->sent_bytes = it->disk_sent[i];
+			d->pending_bytes = item_disk_pending_bytes(v, it, i);
+			snprintf(d->state, sizeof(d->state), "%s", it->disks[i].state[0] ? it->disks[i].state : "NotSynced");
+		}
 	}
 }
 
