@@ -531,6 +531,32 @@ static void replica_name(const char *disk, char *out, size_t len)
 		snprintf(out, len, "%.80s-ASRReplica", disk);
 }
 
+static int excluded(const struct op_args *a, const char *disk)
+{
+	for (int i = 0; i < a->nexclude; i++)
+		if (strcmp(a->exclude[i], disk) == 0)
+			return 1;
+	return 0;
+}
+
+/* model_lock held: exclude-disks= names disks of the VM, and not its OS
+ * disk (its first), which Azure Site Recovery never leaves out. */
+static int check_excluded(struct vault_rec *v, const struct vm_rec *vm, const struct op_args *a)
+{
+	for (int k = 0; k < a->nexclude; k++) {
+		int i = 0;
+		while (i < vm->info.ndisks && strcmp(vm->info.disks[i].name, a->exclude[k]) != 0)
+			i++;
+		if (i == vm->info.ndisks)
+			return fail_vault(v, -EINVAL, "exclude-disks=: VM %s/%s has no disk %s", vm->info.rg,
+					  vm->info.name, a->exclude[k]);
+		if (i == 0)
+			return fail_vault(v, -EINVAL, "exclude-disks=: %s is the OS disk of %s/%s: an OS disk "
+					  "cannot be excluded", a->exclude[k], vm->info.rg, vm->info.name);
+	}
+	return 0;
+}
+
 int core_enable_replication(const struct op_def *op, const char *vault, const char *line, size_t len)
 {
 	struct vault_rec *v;
@@ -572,8 +598,8 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	rgname = a.vm_rg;
 	vmname = a.vm;
 	/* SPEC 9's keys are parsed; what they ask is not built yet. */
-	if (a.group[0] || a.nexclude) {
-		rc = fail_vault(v, -EINVAL, "%s is not supported yet", a.group[0] ? "replication-group=" : "exclude-disks=");
+	if (a.group[0]) {
+		rc = fail_vault(v, -EINVAL, "%s is not supported yet", "replication-group=");
 		goto out;
 	}
 	src = region_find(s);
@@ -603,6 +629,8 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 		rc = fail_vault(v, -EINVAL, "no VM %s/%s in region %s", rgname, vmname, s);
 		goto out;
 	}
+	if ((rc = check_excluded(v, vm, &a)) < 0)
+		goto out;
 	old = item_find(v, vmname);
 	if (old && (strcmp(old->source_region, s) != 0 || strcmp(old->vm_rg, rgname) != 0)) {
 		/* items are named after their VM: another VM holds the name */
@@ -654,10 +682,26 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	}
 	snprintf(it->network, sizeof(it->network), "%s", vm->info.network);
 	it->bwlimit = a.bwlimit;
-	it->ndisks = vm->info.ndisks;
+	it->ndisks = it->nexcl = 0;
 	for (int i = 0; i < vm->info.ndisks; i++) {
 		struct vm_disk_info *vd = &vm->info.disks[i];
-		struct item_disk *d = &it->disks[i];
+		struct item_disk *d;
+		if (!vd->managed) { /* where a failover puts an unmanaged disk, excluded or not */
+			char raw[200];
+			snprintf(raw, sizeof(raw), "%sasr", vd->storage_account);
+			sa_name_sanitize(raw, it->target_sa, sizeof(it->target_sa));
+		}
+		if (excluded(&a, vd->name)) {
+			struct item_excl *e = &it->excl[it->nexcl++];
+			memset(e, 0, sizeof(*e));
+			snprintf(e->name, sizeof(e->name), "%s", vd->name);
+			e->size = vd->size;
+			e->managed = vd->managed;
+			snprintf(e->src_parent, sizeof(e->src_parent), "%s", vd->managed ? rgname : vd->storage_account);
+			e->pos = i;
+			continue;
+		}
+		d = &it->disks[it->ndisks++];
 		memset(d, 0, sizeof(*d));
 		snprintf(d->name, sizeof(d->name), "%s", vd->name);
 		d->size = vd->size;
@@ -666,9 +710,6 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 		snprintf(d->src_parent, sizeof(d->src_parent), "%s", vd->managed ? rgname : vd->storage_account);
 		replica_name(vd->name, d->replica, sizeof(d->replica));
 		if (!vd->managed) {
-			char raw[200];
-			snprintf(raw, sizeof(raw), "%sasr", vd->storage_account);
-			sa_name_sanitize(raw, it->target_sa, sizeof(it->target_sa));
 			snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", it->target_sa);
 		} else {
 			snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", it->target_rg);
