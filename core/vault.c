@@ -539,6 +539,17 @@ static int excluded(const struct op_args *a, const char *disk)
 	return 0;
 }
 
+/* A retry of a failed first copy leaves out the disks the first try did. */
+static int same_excluded(const struct item_rec *old, const struct op_args *a)
+{
+	if (old->nexcl != a->nexclude)
+		return 0;
+	for (int k = 0; k < old->nexcl; k++)
+		if (!excluded(a, old->excl[k].name))
+			return 0;
+	return 1;
+}
+
 /* model_lock held: exclude-disks= names disks of the VM, and not its OS
  * disk (its first), which Azure Site Recovery never leaves out. */
 static int check_excluded(struct vault_rec *v, const struct vm_rec *vm, const struct op_args *a)
@@ -641,6 +652,12 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	}
 	if (old && (old->state != IS_INITIAL_REPLICATION_FAILED || old->job)) {
 		rc = fail_vault(v, -EEXIST, "%s/%s is already protected by vault %s", rgname, vmname, v->name);
+		goto out;
+	}
+	if (old && !same_excluded(old, &a)) {
+		/* the first try's replicas and claims are of its own set of disks */
+		rc = fail_vault(v, -EINVAL, "exclude-disks=: a retry of %s/%s must leave out the disks its first "
+				"try did (disable it to choose others)", rgname, vmname);
 		goto out;
 	}
 	/* A retry rewrites the failed item: keep it as it was should the claim

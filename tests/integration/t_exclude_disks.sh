@@ -170,4 +170,28 @@ check "its scratch VHD is empty, with its footer" sh -c "[ \$(stat -c %s '$(NV "
 check "its data VHD = the point" cmp -s "$A/recovery-points/$(latest_point app01)/disks/app01-data" \
 	<(head -c $TEMP "$(NV "$tsa" app01-data)")
 
+# --- a retry of a failed first copy leaves out the same disks: its
+# replicas and claims are of that set (the OS disk's medium fails through
+# the EIO shim, so the first copy fails)
+asrfs_stop
+export LD_PRELOAD=$BUILD/tests/eio.so ASRFS_EIO_PATH=web02-os ASRFS_EIO_SWITCH=$WORK/eio
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+asrfs_start || { not_ok "mount with the EIO shim"; finish; }
+unset LD_PRELOAD
+K=$(V)/items/web02
+create_vm westeurope rg1 web02 web02-os:8M,web02-temp:4M
+scribble "$(WD rg1 web02-os)" 64 0
+touch "$WORK/eio"
+echo "vm=rg1/web02 source=westeurope target=northeurope exclude-disks=web02-temp" >"$(V)/enable-replication"
+check "the first copy fails" wait_for 30 file_is "$K/state" InitialReplicationFailed
+rm -f "$WORK/eio"
+expect_errno "a retry leaving out other disks: EINVAL" EINVAL "$(V)/enable-replication" \
+	"vm=rg1/web02 source=westeurope target=northeurope"
+check "error says why" grep -q "a retry of rg1/web02 must leave out the disks its first try did" "$(V)/error"
+check "the item is as it was" file_is "$K/state" InitialReplicationFailed
+expect_errno "a retry leaving out the same disks is accepted" 0 "$(V)/enable-replication" \
+	"vm=rg1/web02 source=westeurope target=northeurope exclude-disks=web02-temp"
+check "the retry reaches Protected" wait_for 30 file_is "$K/state" Protected
+check "web02-temp excluded" file_is "$K/disks/web02-temp/state" excluded
+
 finish
