@@ -325,8 +325,8 @@ undo:
 	return rc;
 }
 
-/* The failed-over (or test) disks of an item: named like the source's plus
- * suffix, in the target resource group or storage account. */
+/* A disk of a VM made from the item: named like the source's plus suffix,
+ * in the target resource group or storage account. */
 static void target_of(const struct item_rec *it, int managed, const char *name, uint64_t size, const char *suffix,
 		      struct dtarget *d)
 {
@@ -336,6 +336,8 @@ static void target_of(const struct item_rec *it, int managed, const char *name, 
 	d->size = size;
 }
 
+/* The failed-over (or test) disks of an item that a point holds, in the
+ * point's order. */
 int item_targets(const struct item_rec *it, const char *suffix, struct dtarget *d)
 {
 	for (int i = 0; i < it->ndisks; i++)

@@ -632,11 +632,10 @@ static void set_aside_excluded(struct vault_rec *v, const char *item)
 		if (rc == 0 || rc == -ENOENT)
 			rc = disk_rename_inv(r, managed, parent, name, parent, kept);
 		if (rc < 0)
-			logmsg("item %s: cannot keep the old disk %s of excluded disk %s aside: %s", item, name, name,
-			       strerror(-rc));
+			logmsg("item %s: cannot keep the old disk %s/%s of an excluded disk aside: %s", item, parent,
+			       name, strerror(-rc));
 		else
-			logmsg("item %s: the old disk %s/%s of excluded disk %s is kept as %s", item, parent, name, name,
-			       kept);
+			logmsg("item %s: the old disk %s/%s of an excluded disk is kept as %s", item, parent, name, kept);
 		it = item_find(v, item);
 		if (!it)
 			break;
