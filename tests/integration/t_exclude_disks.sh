@@ -84,6 +84,18 @@ point_after "$I/recovery-points" >/dev/null
 b2=$(jq '.["bytes-replicated"]' "$I/status.json")
 check "a write to a replicated disk does ship ($b1 -> $b2)" test "$b2" -gt "$b1"
 
+# --- verify and resync never read it
+REPL=$(((16 + 8) * 1024 * 1024))
+echo start >"$I/verify"
+check "verify succeeds" wait_for 60 sh -c "grep -qx 'Verify replication' '$I/job/type' && grep -qx Succeeded '$I/job/state'"
+check "verify compared the replicated disks only" file_is "$I/job/bytes-compared" "$REPL"
+check "verify's tasks name no excluded disk" sh -c "! grep -q web01-temp '$I/job/tasks'"
+check "verify found no mismatch" file_is "$I/job/mismatched-bytes" 0
+echo start >"$I/resync"
+check "resync succeeds" wait_for 60 sh -c "grep -qx Resynchronize '$I/job/type' && grep -qx Succeeded '$I/job/state'"
+check "resync compared the replicated disks only" file_is "$I/job/bytes-compared" "$REPL"
+check "state Protected after resync" wait_state Protected
+
 # --- test failover, then its cleanup
 echo "latest network=isolated" >"$I/test-failover"
 check "test failover done" wait_for 60 grep -q "^test-failover: Succeeded" "$I/status"
