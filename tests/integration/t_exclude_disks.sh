@@ -126,6 +126,15 @@ fi
 check "the source temp disk is untouched" cmp -s "$WORK/temp.w" "$(WD rg1 web01-temp)"
 check "still excluded after failover" file_is "$I/disks/web01-temp/state" excluded
 
+# --- change-recovery-point: the temp disk is made empty anew
+scribble "$(ND rg1-asr web01-temp)" 8 0
+echo "$p1" >"$I/change-recovery-point"
+check "change-recovery-point succeeds" wait_for 60 sh -c "grep -qx 'Change recovery point' '$I/job/type' && grep -qx Succeeded '$I/job/state'"
+check "state FailedOver again" wait_state FailedOver
+check "the VM's temp disk is empty again" zeros "$(ND rg1-asr web01-temp)" "$TEMP"
+check "its data disk = point $p1" cmp -s "$I/recovery-points/$p1/disks/web01-data" "$(ND rg1-asr web01-data)"
+check "the VM still has the three disks in order" in_order "$NE/rg1-asr/vms/web01/disks" "web01-os web01-data web01-temp"
+
 # --- commit, reprotect: the temp disk stays excluded, never copied back
 echo start >"$I/commit"
 check "commit reaches FailoverCommitted" wait_state FailoverCommitted
