@@ -215,4 +215,20 @@ expect_errno "a retry leaving out the same disks is accepted" 0 "$(V)/enable-rep
 check "the retry reaches Protected" wait_for 30 file_is "$K/state" Protected
 check "web02-temp excluded" file_is "$K/disks/web02-temp/state" excluded
 
+# --- a failover resumed after a crash (asrfs dies right after its disks
+# were built, ASRFS_CRASH_AFTER_STEP) still makes the VM with the empty disk
+asrfs_stop
+ASRFS_CRASH_AFTER_STEP=failover:4 asrfs_start || { not_ok "mount to crash"; finish; }
+echo latest >"$K/failover" 2>/dev/null
+wait_for 60 sh -c "! kill -0 $ASRFS_PID 2>/dev/null"
+wait "$ASRFS_PID" 2>/dev/null
+rc=$?
+ASRFS_PID=
+fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+check "asrfs died after failover's build step (status $rc)" test "$rc" -eq 137
+asrfs_start || { not_ok "remount"; finish; }
+check "the resumed failover reaches FailedOver" wait_for 60 file_is "$K/state" FailedOver
+check "its VM has both disks in order" in_order "$NE/rg1-asr/vms/web02/disks" "web02-os web02-temp"
+check "its temp disk is empty" zeros "$(ND rg1-asr web02-temp)" "$TEMP"
+
 finish
