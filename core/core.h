@@ -155,6 +155,7 @@ struct item_disk_info {
 	uint64_t pending_bytes;   /* written through the mount since the newest point, not shipped */
 	char state[40];
 	uint64_t read_bytes, sent_bytes; /* replication's reads of the source, bytes shipped */
+	int excluded;             /* left out by exclude-disks=: state "excluded", not replicated */
 };
 
 struct item_info {

@@ -102,6 +102,25 @@ struct item_disk {
 	char state[40];
 };
 
+/* A disk of the VM that enable-replication's exclude-disks= left out: not
+ * replicated, tracked, claimed nor in any point (so it is never in
+ * item_rec.disks[], and every replication loop skips it by construction).
+ * A VM made from the item (failover, test failover, failback) gets an empty
+ * disk of its size in its place: pos, its index among the VM's disks. */
+struct item_excl {
+	char name[NAME_MAX_];
+	uint64_t size;
+	int managed;
+	char src_parent[NAME_MAX_];  /* rg (managed) or storage account (vhd) */
+	int pos;
+};
+
+/* The VM's disks of an item in the VM's order, into order[] (returns how
+ * many): i >= 0 is disks[i], a negative one excl[EXCL_OF(i)]. */
+#define EXCL_OF(i) (-1 - (i))
+struct item_rec;
+int item_vm_order(const struct item_rec *it, int order[MAX_DISKS]);
+
 /* The item states of SPEC 7, in its order, from IS_SPEC_FIRST.  IS_NONE is
  * no state: a job type that leaves the item's state as it is, or a job
  * record that knew none before it.  IS_UNKNOWN is an item whose record did
@@ -176,6 +195,8 @@ struct item_rec {
 	struct job_rec *job;         /* running job or NULL */
 	int ndisks;
 	struct item_disk disks[MAX_DISKS];
+	int nexcl;                   /* disks exclude-disks= left out, by pos */
+	struct item_excl excl[MAX_DISKS];
 	/* replication */
 	int cycle_running;
 	time_t next_cycle;

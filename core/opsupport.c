@@ -366,18 +366,66 @@ undo:
 	return rc;
 }
 
-/* The failed-over (or test) disks of an item: named like the source's plus
- * suffix, in the target resource group or storage account. */
+/* A disk of a VM made from the item: named like the source's plus suffix,
+ * in the target resource group or storage account. */
+static void target_of(const struct item_rec *it, int managed, const char *name, uint64_t size, const char *suffix,
+		      struct dtarget *d)
+{
+	d->managed = managed;
+	snprintf(d->parent, sizeof(d->parent), "%s", managed ? it->target_rg : it->target_sa);
+	snprintf(d->name, sizeof(d->name), "%.85s%s", name, suffix);
+	d->size = size;
+}
+
+/* The failed-over (or test) disks of an item that a point holds, in the
+ * point's order. */
 int item_targets(const struct item_rec *it, const char *suffix, struct dtarget *d)
 {
-	for (int i = 0; i < it->ndisks; i++) {
-		const struct item_disk *s = &it->disks[i];
-		d[i].managed = s->replica_managed;
-		snprintf(d[i].parent, sizeof(d[i].parent), "%s", s->replica_managed ? it->target_rg : it->target_sa);
-		snprintf(d[i].name, sizeof(d[i].name), "%.85s%s", s->name, suffix);
-		d[i].size = s->size;
-	}
+	for (int i = 0; i < it->ndisks; i++)
+		target_of(it, it->disks[i].replica_managed, it->disks[i].name, it->disks[i].size, suffix, &d[i]);
 	return it->ndisks;
+}
+
+/* Every disk of the VM made from the item, in the source VM's order: the
+ * replicated ones and, in their places, the excluded ones. */
+int vm_targets(const struct item_rec *it, const char *suffix, struct dtarget *d)
+{
+	int order[MAX_DISKS], n = item_vm_order(it, order);
+
+	for (int k = 0; k < n; k++) {
+		int i = order[k];
+		if (i >= 0)
+			target_of(it, it->disks[i].replica_managed, it->disks[i].name, it->disks[i].size, suffix, &d[k]);
+		else
+			target_of(it, it->excl[EXCL_OF(i)].managed, it->excl[EXCL_OF(i)].name,
+				  it->excl[EXCL_OF(i)].size, suffix, &d[k]);
+	}
+	return n;
+}
+
+/* An excluded disk has no replica and is in no point: the VM made from the
+ * item gets an empty disk (zeros) of its size in its place, made anew
+ * (whatever a disk of that name held goes: a run again after a crash, or
+ * change-recovery-point, finds the one made before).  model_lock NOT held. */
+int build_excluded(struct jobctx *c, struct region *r, const struct item_rec *it, const char *suffix)
+{
+	int rc = 0;
+
+	lock_model();
+	for (int k = 0; k < it->nexcl && rc == 0; k++) {
+		struct dtarget d;
+		target_of(it, it->excl[k].managed, it->excl[k].name, it->excl[k].size, suffix, &d);
+		rc = inv_disk_delete(r, d.managed, d.parent, d.name);
+		if (rc == -ENOENT)
+			rc = 0;
+		if (rc == 0)
+			rc = inv_disk_create(r, d.managed, d.parent, d.name, d.size);
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "cannot create the empty disk %s of excluded disk %s: %s",
+				 d.name, it->excl[k].name, strerror(-rc));
+	}
+	unlock_model();
+	return rc;
 }
 
 /* model_lock held: the target resource group, network, availability set
@@ -393,6 +441,9 @@ int ensure_target(struct region *tgt, const struct item_rec *it, const char *vne
 		rc = inv_aset_ensure(tgt, it->target_rg, it->aset);
 	for (int i = 0; rc == 0 && i < it->ndisks; i++)
 		if (!it->disks[i].replica_managed && it->target_sa[0])
+			rc = inv_sa_ensure(tgt, it->target_sa);
+	for (int k = 0; rc == 0 && k < it->nexcl; k++)
+		if (!it->excl[k].managed && it->target_sa[0])
 			rc = inv_sa_ensure(tgt, it->target_sa);
 	return rc;
 }
@@ -615,6 +666,8 @@ int build_target(struct jobctx *c, struct region *tgt, const struct item_rec *sn
 	*n = item_targets(snap, test ? "-test" : "", dt);
 	if (rc == 0)
 		rc = build_from_point(c, tgt, ch, point, *n, dt, test ? 5 : 10, 90);
+	if (rc == 0)
+		rc = build_excluded(c, tgt, snap, test ? "-test" : "");
 	return rc;
 }
 

@@ -68,6 +68,8 @@ int resolve_point(struct vault_rec *v, const char *item, struct rpchain *ch, con
 int build_from_point(struct jobctx *c, struct region *r, struct rpchain *ch, const char *point, int n,
 		     const struct dtarget *d, int pct_from, int pct_to);
 int item_targets(const struct item_rec *it, const char *suffix, struct dtarget *d);
+int vm_targets(const struct item_rec *it, const char *suffix, struct dtarget *d);
+int build_excluded(struct jobctx *c, struct region *r, const struct item_rec *it, const char *suffix);
 int ensure_target(struct region *tgt, const struct item_rec *it, const char *vnet, int with_aset);
 void vm_from_targets(struct vm_info *vi, const char *name, const char *rg, const char *region,
 		     const char *net, const char *aset, int n, const struct dtarget *d);

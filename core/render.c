@@ -303,6 +303,8 @@ static void disk_series(struct sbuf *out, const char *name, const char *type, co
 	for (int i = 0; i < ni; i++)
 		for (int d = 0; d < items[i].ndisks; d++) {
 			uint64_t v;
+			if (items[i].disks[d].excluded)
+				continue; /* not replicated: no series */
 			memcpy(&v, (const char *)&items[i].disks[d] + field, sizeof(v));
 			item_series(out, name, &items[i]);
 			more_label(out, "disk", items[i].disks[d].name);

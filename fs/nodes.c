@@ -484,6 +484,17 @@ static int list_item_disks(const struct ctx *c, struct strlist *o)
 	return rc;
 }
 
+/* a point's disks: the replicated ones only (an excluded disk is in no point) */
+static int list_point_disks(const struct ctx *c, struct strlist *o)
+{
+	struct item_info ii;
+	int rc = core_item_info(c->vault, c->item, &ii);
+	for (int i = 0; rc == 0 && i < ii.ndisks; i++)
+		if (!ii.disks[i].excluded)
+			rc = sl_add(o, ii.disks[i].name);
+	return rc;
+}
+
 #define IDISK_SHOW(fn, fmt, ...)                                               \
 	static int fn(const struct ctx *c, struct sbuf *o)                     \
 	{                                                                      \
@@ -611,7 +622,7 @@ static int open_point_disk(const struct ctx *c, int w, struct core_disk **d)
 }
 
 static const struct attr point_disk_file = DISK(RO, size_point_disk, open_point_disk);
-static const struct dirtype point_disks_dir = {.what = "point disks", .mode = 0555, .list = list_item_disks, .child_file = &point_disk_file, .ctx_off = CTX(disk)};
+static const struct dirtype point_disks_dir = {.what = "point disks", .mode = 0555, .list = list_point_disks, .child_file = &point_disk_file, .ctx_off = CTX(disk)};
 static const struct attr point_files[] = {
 	SHOW("time", show_point_time),
 	SHOW("type", show_point_type),
