@@ -688,6 +688,14 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	it->resync_required = (int)ju(o, "resync_required");
 	JCPY(it->resync_why, o, "resync_why");
 	JCPY(it->group, o, "replication_group"); /* absent: no group */
+	if (it->group[0]) {
+		/* a name the tree could not show (a hand-edited record): no group */
+		char why[ERR_MAX];
+		if (name_generic_ok("replication group", it->group, why, sizeof(why)) < 0) {
+			log_warn("item %s: %s in item.json: the item is in no group", it->name, why);
+			it->group[0] = '\0';
+		}
+	}
 	it->last_app_point_time = (time_t)ju(o, "last_app_point_time");
 	if ((disks = ja(o, "disks")) != NULL) {
 		size_t n = json_object_array_length(disks);

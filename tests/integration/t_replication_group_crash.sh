@@ -65,4 +65,13 @@ check "it took the newest point every member has" test "$pt" = "$before"
 for vm in web db; do
 	check "$vm has that point, multi-vm" grep -q multi-vm "$(V)/items/$vm/recovery-points/$pt/type"
 done
+
+# a record naming a group the tree cannot show: the item is in no group
+asrfs_stop
+rec="$STATE/regions/northeurope/vaults/asr-vault/items/db/item.json"
+jq -c '.replication_group = "no/such"' "$rec" >"$WORK/item.json" && mv "$WORK/item.json" "$rec"
+asrfs_start || { not_ok "remount"; finish; }
+check "a bad group name in item.json: no group" file_is "$(V)/items/db/replication-group" ""
+check "the group keeps the others" test "$(tr '\n' ' ' <"$(V)/replication-groups/g/items")" = "app web "
+check "the log says why" grep -q "item db: bad replication group name 'no/such'" "$LOG"
 finish
