@@ -586,11 +586,15 @@ static void crash_after_step(const struct job_rec *j)
 }
 
 /* model_lock held: job j's row for step i of its type, -1 if the job dropped
- * that task (the step does not apply to it). */
+ * that task (the step does not apply to it).  A task the type does not name
+ * is the job's own row of that number (verify's, one a disk), if it has it. */
 static int step_task(const struct job_rec *j, int i)
 {
-	const char *name = j->type->tasks[j->type->steps[i].task];
+	int task = j->type->steps[i].task;
+	const char *name = j->type->tasks[task];
 
+	if (!name)
+		return task < j->ntasks ? task : -1;
 	for (int k = 0; k < j->ntasks; k++)
 		if (strcmp(j->tasks[k].name, name) == 0)
 			return k;
@@ -633,18 +637,21 @@ static int run_steps(struct jobctx *c)
 	first = c->j->step;
 	unlock_model();
 	for (int i = first; t->steps[i].fn; i++) {
+		char name[sizeof(c->j->tasks[0].name)] = "";
 		int row;
 		lock_model();
 		row = step_task(c->j, i);
-		if (row >= 0)
+		if (row >= 0) {
 			task_set(c->j, row, JOB_IN_PROGRESS);
+			snprintf(name, sizeof(name), "%s", c->j->tasks[row].name);
+		}
 		unlock_model();
 		if (row >= 0 && !begun) {
 			begun = 1;
 			rc = t->begin ? t->begin(c, i) : 0;
 		}
 		if (row >= 0 && rc == 0) {
-			logmsg("job %s: step %d starts (%s)", c->j->id, i + 1, t->tasks[t->steps[i].task]);
+			logmsg("job %s: step %d starts (%s)", c->j->id, i + 1, name);
 			rc = t->steps[i].fn(c);
 		}
 		if (rc < 0) {
