@@ -9,12 +9,11 @@
  * work here; they never run it.
  *
  * A job is created NotStarted by a control write (job_submit, model_lock
- * held), becomes InProgress on a worker, runs its type's steps (run_steps;
- * a type not yet made of steps has one run() function), and ends
- * Succeeded, Failed or Cancelled.  Its record (tasks, counters, checkpoint,
- * steps done) is written when it is created, when a step is done (so a job
- * resumed after a crash goes on at its first unfinished step) and when it
- * ends; in between, task changes and every 2 s of data movement mark it
+ * held), becomes InProgress on a worker, runs its type's steps (run_steps)
+ * and ends Succeeded, Failed or Cancelled.  Its record (tasks, counters,
+ * checkpoint, steps done) is written when it is created, when a step is
+ * done (so a job resumed after a crash goes on at its first unfinished
+ * step) and when it ends; in between, task changes and every 2 s of data movement mark it
  * dirty and jobs_flush() writes it within a scheduler tick (or before the
  * next other record of its vault), so the work inside a step does not wait
  * for its record.  Work whose undo a resumed job must know about calls
@@ -514,7 +513,7 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...)
  * waits for it rather than failing: the job stays InProgress, its error and
  * the item's say what it waits for and when it tries again, the task that
  * failed shows InProgress again, and after the wait (5 s, doubling to 60 s)
- * run() goes again, from the job's checkpoint and task states as a job
+ * its steps go again, from the job's checkpoint and steps done as a job
  * resumed after an unmount does (a reprotect that undid its preparation
  * starts its sync over).  The wait holds no worker: the job is parked, and
  * jobs_unpark() queues it again when its time comes, or at once when it is
@@ -726,7 +725,7 @@ static void job_worker(void *arg)
 	unlock_model();
 
 	if (resume_parked(&c, &rc))
-		rc = j->type->steps ? run_steps(&c) : j->type->run(&c);
+		rc = run_steps(&c);
 	if (park_for_region(&c, rc))
 		return; /* jobs_unpark() queues it again */
 

@@ -311,7 +311,6 @@ struct job_type {
 	const char *running_state;  /* item state while it runs, NULL: unchanged */
 	const char *done_state;     /* on success, NULL: job sets it */
 	const char *failed_state;   /* on failure, NULL: the state before */
-	int (*run)(struct jobctx *ctx);  /* a type without steps: all its work */
 	/* Its work: steps[] ends with a NULL fn; a step's task is its index in
 	 * tasks[], or, past the names there, the job's own row of that number
 	 * (verify: one a disk, made at submission), the step not applying when
