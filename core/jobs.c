@@ -9,12 +9,11 @@
  * work here; they never run it.
  *
  * A job is created NotStarted by a control write (job_submit, model_lock
- * held), becomes InProgress on a worker, runs its type's steps (run_steps;
- * a type not yet made of steps has one run() function), and ends
- * Succeeded, Failed or Cancelled.  Its record (tasks, counters, checkpoint,
- * steps done) is written when it is created, when a step is done (so a job
- * resumed after a crash goes on at its first unfinished step) and when it
- * ends; in between, task changes and every 2 s of data movement mark it
+ * held), becomes InProgress on a worker, runs its type's steps (run_steps)
+ * and ends Succeeded, Failed or Cancelled.  Its record (tasks, counters,
+ * checkpoint, steps done) is written when it is created, when a step is
+ * done (so a job resumed after a crash goes on at its first unfinished
+ * step) and when it ends; in between, task changes and every 2 s of data movement mark it
  * dirty and jobs_flush() writes it within a scheduler tick (or before the
  * next other record of its vault), so the work inside a step does not wait
  * for its record.  Work whose undo a resumed job must know about calls
@@ -514,7 +513,7 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...)
  * waits for it rather than failing: the job stays InProgress, its error and
  * the item's say what it waits for and when it tries again, the task that
  * failed shows InProgress again, and after the wait (5 s, doubling to 60 s)
- * run() goes again, from the job's checkpoint and task states as a job
+ * its steps go again, from the job's checkpoint and steps done as a job
  * resumed after an unmount does (a reprotect that undid its preparation
  * starts its sync over).  The wait holds no worker: the job is parked, and
  * jobs_unpark() queues it again when its time comes, or at once when it is
@@ -586,11 +585,15 @@ static void crash_after_step(const struct job_rec *j)
 }
 
 /* model_lock held: job j's row for step i of its type, -1 if the job dropped
- * that task (the step does not apply to it). */
+ * that task (the step does not apply to it).  A task the type does not name
+ * is the job's own row of that number (verify's, one a disk), if it has it. */
 static int step_task(const struct job_rec *j, int i)
 {
-	const char *name = j->type->tasks[j->type->steps[i].task];
+	int task = j->type->steps[i].task;
+	const char *name = j->type->tasks[task];
 
+	if (!name)
+		return task < j->ntasks ? task : -1;
 	for (int k = 0; k < j->ntasks; k++)
 		if (strcmp(j->tasks[k].name, name) == 0)
 			return k;
@@ -633,18 +636,21 @@ static int run_steps(struct jobctx *c)
 	first = c->j->step;
 	unlock_model();
 	for (int i = first; t->steps[i].fn; i++) {
+		char name[sizeof(c->j->tasks[0].name)] = "";
 		int row;
 		lock_model();
 		row = step_task(c->j, i);
-		if (row >= 0)
+		if (row >= 0) {
 			task_set(c->j, row, JOB_IN_PROGRESS);
+			snprintf(name, sizeof(name), "%s", c->j->tasks[row].name);
+		}
 		unlock_model();
 		if (row >= 0 && !begun) {
 			begun = 1;
 			rc = t->begin ? t->begin(c, i) : 0;
 		}
 		if (row >= 0 && rc == 0) {
-			logmsg("job %s: step %d starts (%s)", c->j->id, i + 1, t->tasks[t->steps[i].task]);
+			logmsg("job %s: step %d starts (%s)", c->j->id, i + 1, name);
 			rc = t->steps[i].fn(c);
 		}
 		if (rc < 0) {
@@ -719,7 +725,7 @@ static void job_worker(void *arg)
 	unlock_model();
 
 	if (resume_parked(&c, &rc))
-		rc = j->type->steps ? run_steps(&c) : j->type->run(&c);
+		rc = run_steps(&c);
 	if (park_for_region(&c, rc))
 		return; /* jobs_unpark() queues it again */
 

@@ -383,10 +383,12 @@ struct job_type {
 	enum item_state running_state; /* item state while it runs, IS_NONE: unchanged */
 	enum item_state done_state;    /* on success, IS_NONE: the job sets it */
 	enum item_state failed_state;  /* on failure, IS_NONE: the state before */
-	int (*run)(struct jobctx *ctx);  /* a type without steps: all its work */
-	/* A type with steps: steps[] ends with a NULL fn.  begin, if set, runs
-	 * before the first step of every run (first: its index; a resumed job
-	 * starts past 0) and builds in ctx->data what the steps share from the
+	/* Its work: steps[] ends with a NULL fn; a step's task is its index in
+	 * tasks[], or, past the names there, the job's own row of that number
+	 * (verify: one a disk, made at submission), the step not applying when
+	 * the job has no such row.  begin, if set, runs before the first step
+	 * of every run (first: its index; a resumed job starts past 0) and
+	 * builds in ctx->data what the steps share from the
 	 * item, the inventory and the job's plan; end, if set, runs after the
 	 * last step or the one that failed (rc), undoes what a failure must and
 	 * frees ctx->data.  model_lock NOT held for any of them. */

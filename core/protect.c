@@ -6,7 +6,12 @@
  * availability set, cache storage account), the replica disks
  * "<disk>-ASRReplica", copies every disk in full through the delta engine
  * (compare mode, so a resumed copy skips what already matches), and records
- * the first recovery point.
+ * the first recovery point.  Enable and disable are job types made of
+ * steps (jobs.c's run_steps), one a task, so a resumed job goes on at its
+ * first unfinished task; enable's copy also resumes inside itself from the
+ * job's checkpoint (the disks done, the offset reached), and a cancel is
+ * undone by the enable step it stops (enable_stopped), since only a step
+ * can still make the job fail when the undo cannot finish.
  *
  * A cycle (scheduled by replication_tick, run on the worker pool, never a
  * job) ships what changed on the source since the last point: per disk the
@@ -1006,189 +1011,50 @@ void replication_tick(time_t now)
 
 /* ---- Enable replication ---- */
 
+/* Its tasks, in the order of JT_ENABLE.tasks: one step each. */
 enum { EN_PREREQ, EN_TARGET, EN_DISKS, EN_COPY, EN_POINT, EN_START };
 
-static int enable_steps(struct jobctx *c)
-{
-	struct item_io io;
+/* What enable's steps share: the item (it stays while its job runs), its
+ * regions, its I/O names and its source disks' gates. */
+struct en_ctx {
 	struct item_rec *it;
+	struct region *src, *tgt;
+	struct item_io io;
 	struct gate *gate[MAX_DISKS];
 	struct cycle_disk cd[MAX_DISKS];
-	struct region *src, *tgt;
-	int rc, ck_disk;
-	uint64_t total = 0, done_cmp = 0, done_xfer = 0, resume_off = 0;
+};
 
-	/* Prerequisites check */
-	job_task(c, EN_PREREQ, JOB_IN_PROGRESS);
+/* Read them into x; the job's error says why they cannot be used.
+ * model_lock NOT held. */
+static int enable_open(struct jobctx *c, struct en_ctx *x)
+{
+	struct item_rec *it;
+	int rc;
+
 	lock_model();
 	it = item_find(c->v, c->item);
-	src = it ? region_find(it->source_region) : NULL;
-	tgt = it ? region_find(it->target_region) : NULL;
-	rc = !it ? -ENOENT : (!region_ok(src) || !region_ok(tgt)) ? -EHOSTUNREACH : 0;
+	x->src = it ? region_find(it->source_region) : NULL;
+	x->tgt = it ? region_find(it->target_region) : NULL;
+	rc = !it ? -ENOENT : (!region_ok(x->src) || !region_ok(x->tgt)) ? -EHOSTUNREACH : item_io_fill(c->v, it, &x->io);
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "region %s is unavailable",
-			 region_ok(src) ? it->target_region : it->source_region);
+			 region_ok(x->src) ? it->target_region : it->source_region);
 	unlock_model();
-	job_task(c, EN_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
+	x->it = it;
+	return rc;
+}
 
-	/* Creating target resources */
-	job_task(c, EN_TARGET, JOB_IN_PROGRESS);
-	lock_model();
-	it = item_find(c->v, c->item);
-	rc = inv_rg_create(tgt, it->target_rg, NULL);
-	if (rc == -EEXIST)
-		rc = 0;
-	if (rc == 0) {
-		struct mapping_rec *m = mapping_find(c->v, it->source_region, it->network);
-		const char *slash = m ? strchr(m->target, '/') : NULL;
-		rc = inv_net_ensure(tgt, it->target_rg, slash ? slash + 1 : it->network);
-	}
-	if (rc == 0 && it->aset[0])
-		rc = inv_aset_ensure(tgt, it->target_rg, it->aset);
-	if (rc == 0 && it->cache_sa[0])
-		rc = inv_sa_ensure(src, it->cache_sa);
-	if (rc == 0 && it->target_sa[0])
-		rc = inv_sa_ensure(tgt, it->target_sa);
+/* The source disks' gates, their trackers attached (a fresh copy, reset:
+ * they mark every write from here on, and the copy reads all). */
+static int enable_tracking(struct jobctx *c, struct en_ctx *x, int reset)
+{
+	int rc = item_gates(&x->io, x->gate, x->cd);
+
+	for (int i = 0; rc == 0 && reset && i < x->io.ndisks; i++)
+		rc = track_reset(x->cd[i].t);
 	if (rc < 0)
-		snprintf(c->j->error, sizeof(c->j->error), "cannot create target resources: %s", strerror(-rc));
-	unlock_model();
-	job_task(c, EN_TARGET, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
-
-	/* Creating replica disks */
-	job_task(c, EN_DISKS, JOB_IN_PROGRESS);
-	lock_model();
-	it = item_find(c->v, c->item);
-	for (int i = 0; i < it->ndisks && rc == 0; i++) {
-		struct item_disk *d = &it->disks[i];
-		rc = inv_disk_create(tgt, d->replica_managed, d->replica_parent, d->replica, d->size);
-		if (rc == -EEXIST)
-			rc = 0; /* resumed: the copy below makes it right */
-		if (rc < 0)
-			snprintf(c->j->error, sizeof(c->j->error), "cannot create replica disk %s: %s", d->replica,
-				 strerror(-rc));
-		total += d->size;
-	}
-	it->state = IS_INITIAL_REPLICATION_IN_PROGRESS;
-	persist_item(c->v, it);
-	c->j->bytes_total = total;
-	rc = rc ? rc : item_io_fill(c->v, it, &io);
-	ck_disk = c->j->ck_disk;
-	resume_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
-	unlock_model();
-	job_task(c, EN_DISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
-
-	/* Initial replication.  The disks' trackers mark every write from
-	 * here on (a fresh start forgets older marks: the copy reads all); the
-	 * first point's capture ships what changed while the copy ran. */
-	job_task(c, EN_COPY, JOB_IN_PROGRESS);
-	memset(cd, 0, sizeof(cd));
-	rc = item_gates(&io, gate, cd);
-	for (int i = 0; rc == 0 && ck_disk == 0 && !resume_off && i < io.ndisks; i++)
-		rc = track_reset(cd[i].t);
-	if (rc < 0) {
 		job_fail_msg(c, "cannot start the write tracking: %s", strerror(-rc));
-		return rc;
-	}
-	for (int i = 0; i < ck_disk && i < io.ndisks; i++) {
-		done_cmp += io.size[i];
-	}
-	done_xfer = job_sent(c); /* resumed: what was sent before the checkpoint */
-	for (int i = ck_disk; i < io.ndisks; i++) {
-		struct delta_opts opts = {0};
-		struct delta_stats st;
-		struct jobprog jp = {.c = c, .base_compared = done_cmp, .base_transferred = done_xfer};
-		struct blockmap *m = NULL;
-		rc = blockmap_new(io.size[i], &m);
-		if (rc < 0)
-			return rc;
-		/* Resume inside the disk where the last checkpoint says everything
-		 * before is final.  The map then misses that prefix, so it is not
-		 * kept: a whole compare rebuilds it when one is needed. */
-		if (i == ck_disk && resume_off) {
-			opts.start_offset = resume_off;
-			logmsg("item %s: initial copy of disk %d resumes at %llu bytes", c->item, i,
-			       (unsigned long long)resume_off);
-		}
-		opts.map = m;
-		opts.progress = job_delta_progress;
-		opts.progress_arg = &jp;
-		opts.bwlimit = io.bwlimit;
-		rc = sync_disk(io.src_be, io.src_key[i], io.tgt_be, io.rep_key[i], &opts, &st);
-		if (rc == 0 && !(i == ck_disk && resume_off)) {
-			/* generation 0: the copy's; the first point's cycle folds
-			 * in the pages it ships and names it after that point */
-			m->generation = 0;
-			if (blockmap_save(io.tgt_be, io.map_key[i], m) < 0)
-				logmsg("item %s: cannot save the block map of disk %d", c->item, i);
-		}
-		blockmap_free(m);
-		if (rc < 0) {
-			if (rc != -ECANCELED)
-				job_fail_msg(c, "copying disk %d: %s", i, strerror(-rc));
-			return rc;
-		}
-		done_cmp += io.size[i];
-		done_xfer += st.bytes_transferred;
-		lock_model();
-		it = item_find(c->v, c->item);
-		if (it) {
-			it->disks[i].synced_bytes = io.size[i];
-			snprintf(it->disks[i].state, sizeof(it->disks[i].state), "Protected");
-			persist_item(c->v, it);
-		}
-		c->j->ck_disk = i + 1;
-		c->j->ck_offset = 0;
-		c->j->bytes_transferred = done_xfer; /* saved with the checkpoint */
-		persist_job(c->v, c->j);
-		unlock_model();
-	}
-	job_task(c, EN_COPY, JOB_SUCCEEDED);
-
-	/* Creating the first recovery point: one instant of every disk */
-	job_task(c, EN_POINT, JOB_IN_PROGRESS);
-	rc = item_open_chain(c->v, it);
-	if (rc == 0) {
-		struct rp_point newest;
-		if (rpchain_newest(it->chain, &newest) < 0) { /* else resumed after the point was made */
-			struct cycle_conf conf = {0};
-			struct cycle_result res;
-			conf.ndisks = io.ndisks;
-			conf.d = cd;
-			conf.chain = it->chain;
-			conf.state = item_cycle_state(c->v, c->item, io.ndisks);
-			conf.initial = 1;
-			conf.flush_maps = 1;
-			conf.retention_hours = (unsigned)io.pol.retention_hours;
-			conf.bwlimit = io.bwlimit;
-			rc = conf.state ? repl_cycle(&conf, &res) : -ENOMEM;
-			if (rc < 0 && conf.state)
-				logmsg("item %s: first point: %s", c->item, res.why);
-		}
-	}
-	if (rc < 0) {
-		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
-		return rc;
-	}
-	item_points_refresh(c->v, c->item, it->chain);
-	job_task(c, EN_POINT, JOB_SUCCEEDED);
-
-	/* Starting delta replication */
-	job_task(c, EN_START, JOB_IN_PROGRESS);
-	lock_model();
-	it = item_find(c->v, c->item);
-	if (it) {
-		struct policy_rec *p = policy_find(c->v, it->policy);
-		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
-	}
-	unlock_model();
-	job_task(c, EN_START, JOB_SUCCEEDED);
-	return 0;
+	return rc;
 }
 
 /* A cancelled enable leaves nothing half-made: the replicas, the undo data
@@ -1248,15 +1114,232 @@ static int enable_undo(struct jobctx *c)
 	return rc;
 }
 
-static int enable_run(struct jobctx *c)
+/* A step's rc: one stopped by a cancel (not by an unmount, which leaves
+ * the work for the resumed job) undoes the enable, -ECANCELED when all it
+ * made is gone, -EIO when the item must stay (InitialReplicationFailed,
+ * for a disable).  Any other rc stands. */
+static int enable_stopped(struct jobctx *c, int rc)
 {
-	int rc = enable_steps(c);
-	if (rc == 0 && job_cancelled(c) && !job_shutting_down(c))
-		rc = -ECANCELED; /* cancelled after the copy: undone all the same */
-	if (rc == -ECANCELED && !job_shutting_down(c) && enable_undo(c) < 0)
-		rc = -EIO; /* the item stays, InitialReplicationFailed, for a disable */
+	if (rc != -ECANCELED || job_shutting_down(c))
+		return rc;
+	return enable_undo(c) < 0 ? -EIO : -ECANCELED;
+}
+
+static int enable_begin(struct jobctx *c, int first)
+{
+	struct en_ctx *x = calloc(1, sizeof(*x));
+	int rc = 0;
+
+	if (!x)
+		return -ENOMEM;
+	c->data = x;
+	if (first > EN_PREREQ) /* else the prerequisites step reads it */
+		rc = enable_open(c, x);
+	if (rc == 0 && first > EN_COPY) /* else the copy starts the tracking */
+		rc = enable_tracking(c, x, 0);
 	return rc;
 }
+
+static void enable_end(struct jobctx *c, int rc)
+{
+	(void)rc; /* a cancel was undone by the step it stopped */
+	free(c->data);
+	c->data = NULL;
+}
+
+static int enable_prereq(struct jobctx *c)
+{
+	return enable_open(c, c->data);
+}
+
+/* Creating what exists already finds it there (-EEXIST): safe to repeat. */
+static int enable_target(struct jobctx *c)
+{
+	struct en_ctx *x = c->data;
+	struct item_rec *it = x->it;
+	int rc;
+
+	lock_model();
+	rc = inv_rg_create(x->tgt, it->target_rg, NULL);
+	if (rc == -EEXIST)
+		rc = 0;
+	if (rc == 0) {
+		struct mapping_rec *m = mapping_find(c->v, it->source_region, it->network);
+		const char *slash = m ? strchr(m->target, '/') : NULL;
+		rc = inv_net_ensure(x->tgt, it->target_rg, slash ? slash + 1 : it->network);
+	}
+	if (rc == 0 && it->aset[0])
+		rc = inv_aset_ensure(x->tgt, it->target_rg, it->aset);
+	if (rc == 0 && it->cache_sa[0])
+		rc = inv_sa_ensure(x->src, it->cache_sa);
+	if (rc == 0 && it->target_sa[0])
+		rc = inv_sa_ensure(x->tgt, it->target_sa);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create target resources: %s", strerror(-rc));
+	unlock_model();
+	return rc;
+}
+
+/* A replica made before a crash is there already (-EEXIST): the copy
+ * makes it right. */
+static int enable_disks(struct jobctx *c)
+{
+	struct en_ctx *x = c->data;
+	struct item_rec *it = x->it;
+	uint64_t total = 0;
+	int rc = 0;
+
+	lock_model();
+	for (int i = 0; i < it->ndisks && rc == 0; i++) {
+		struct item_disk *d = &it->disks[i];
+		rc = inv_disk_create(x->tgt, d->replica_managed, d->replica_parent, d->replica, d->size);
+		if (rc == -EEXIST)
+			rc = 0;
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "cannot create replica disk %s: %s", d->replica,
+				 strerror(-rc));
+		total += d->size;
+	}
+	it->state = IS_INITIAL_REPLICATION_IN_PROGRESS;
+	persist_item(c->v, it);
+	c->j->bytes_total = total;
+	unlock_model();
+	return rc;
+}
+
+/* Initial replication: every disk copied in full, resumable inside itself
+ * from the job's checkpoint (the disks done, the offset reached in the
+ * next).  The disks' trackers mark every write from its start (a fresh
+ * start forgets older marks: the copy reads all); the first point's
+ * capture ships what changed while the copy ran. */
+static int enable_copy(struct jobctx *c)
+{
+	struct en_ctx *x = c->data;
+	struct item_io *io = &x->io;
+	struct item_rec *it;
+	int rc, ck_disk;
+	uint64_t done_cmp = 0, done_xfer = 0, resume_off = 0;
+
+	lock_model_read();
+	ck_disk = c->j->ck_disk;
+	resume_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
+	unlock_model();
+	rc = enable_tracking(c, x, ck_disk == 0 && !resume_off);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < ck_disk && i < io->ndisks; i++) {
+		done_cmp += io->size[i];
+	}
+	done_xfer = job_sent(c); /* resumed: what was sent before the checkpoint */
+	for (int i = ck_disk; i < io->ndisks; i++) {
+		struct delta_opts opts = {0};
+		struct delta_stats st;
+		struct jobprog jp = {.c = c, .base_compared = done_cmp, .base_transferred = done_xfer};
+		struct blockmap *m = NULL;
+		rc = blockmap_new(io->size[i], &m);
+		if (rc < 0)
+			return rc;
+		/* Resume inside the disk where the last checkpoint says everything
+		 * before is final.  The map then misses that prefix, so it is not
+		 * kept: a whole compare rebuilds it when one is needed. */
+		if (i == ck_disk && resume_off) {
+			opts.start_offset = resume_off;
+			logmsg("item %s: initial copy of disk %d resumes at %llu bytes", c->item, i,
+			       (unsigned long long)resume_off);
+		}
+		opts.map = m;
+		opts.progress = job_delta_progress;
+		opts.progress_arg = &jp;
+		opts.bwlimit = io->bwlimit;
+		rc = sync_disk(io->src_be, io->src_key[i], io->tgt_be, io->rep_key[i], &opts, &st);
+		if (rc == 0 && !(i == ck_disk && resume_off)) {
+			/* generation 0: the copy's; the first point's cycle folds
+			 * in the pages it ships and names it after that point */
+			m->generation = 0;
+			if (blockmap_save(io->tgt_be, io->map_key[i], m) < 0)
+				logmsg("item %s: cannot save the block map of disk %d", c->item, i);
+		}
+		blockmap_free(m);
+		if (rc < 0) {
+			if (rc != -ECANCELED)
+				job_fail_msg(c, "copying disk %d: %s", i, strerror(-rc));
+			return enable_stopped(c, rc);
+		}
+		done_cmp += io->size[i];
+		done_xfer += st.bytes_transferred;
+		lock_model();
+		it = item_find(c->v, c->item);
+		if (it) {
+			it->disks[i].synced_bytes = io->size[i];
+			snprintf(it->disks[i].state, sizeof(it->disks[i].state), "Protected");
+			persist_item(c->v, it);
+		}
+		c->j->ck_disk = i + 1;
+		c->j->ck_offset = 0;
+		c->j->bytes_transferred = done_xfer; /* saved with the checkpoint */
+		persist_job(c->v, c->j);
+		unlock_model();
+	}
+	return 0;
+}
+
+/* Creating the first recovery point: one instant of every disk.  Run again
+ * after a crash, it finds the point made (the chain's newest). */
+static int enable_point(struct jobctx *c)
+{
+	struct en_ctx *x = c->data;
+	struct item_rec *it = x->it;
+	int rc = item_open_chain(c->v, it);
+
+	if (rc == 0) {
+		struct rp_point newest;
+		if (rpchain_newest(it->chain, &newest) < 0) { /* else resumed after the point was made */
+			struct cycle_conf conf = {0};
+			struct cycle_result res;
+			conf.ndisks = x->io.ndisks;
+			conf.d = x->cd;
+			conf.chain = it->chain;
+			conf.state = item_cycle_state(c->v, c->item, x->io.ndisks);
+			conf.initial = 1;
+			conf.flush_maps = 1;
+			conf.retention_hours = (unsigned)x->io.pol.retention_hours;
+			conf.bwlimit = x->io.bwlimit;
+			rc = conf.state ? repl_cycle(&conf, &res) : -ENOMEM;
+			if (rc < 0 && conf.state)
+				logmsg("item %s: first point: %s", c->item, res.why);
+		}
+	}
+	if (rc < 0) {
+		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
+		return enable_stopped(c, rc);
+	}
+	item_points_refresh(c->v, c->item, it->chain);
+	return 0;
+}
+
+/* Starting delta replication: the first cycle a period from now.  A cancel
+ * that came after the copy undoes the enable all the same. */
+static int enable_start(struct jobctx *c)
+{
+	struct item_rec *it;
+
+	if (job_cancelled(c) && !job_shutting_down(c))
+		return enable_stopped(c, -ECANCELED);
+	lock_model();
+	it = item_find(c->v, c->item);
+	if (it) {
+		struct policy_rec *p = policy_find(c->v, it->policy);
+		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
+	}
+	unlock_model();
+	return 0;
+}
+
+static const struct job_step enable_steps[] = {
+	{EN_PREREQ, enable_prereq}, {EN_TARGET, enable_target}, {EN_DISKS, enable_disks},
+	{EN_COPY, enable_copy},     {EN_POINT, enable_point},   {EN_START, enable_start},
+	{0, NULL},
+};
 
 const struct job_type JT_ENABLE = {
 	.name = "Enable replication",
@@ -1266,7 +1349,9 @@ const struct job_type JT_ENABLE = {
 	.running_state = IS_ENABLING_PROTECTION,
 	.done_state = IS_PROTECTED,
 	.failed_state = IS_INITIAL_REPLICATION_FAILED,
-	.run = enable_run,
+	.steps = enable_steps,
+	.begin = enable_begin,
+	.end = enable_end,
 	.creates_item = 1,
 };
 
