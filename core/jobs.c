@@ -604,7 +604,8 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...)
  * starts its sync over).  The wait holds no worker: the job is parked, and
  * jobs_unpark() queues it again when its time comes, or at once when it is
  * cancelled, the daemon stops or the vault's lease is lost (resume_parked
- * then ends it as a cancel, an unmount or a lost lease ends a run).
+ * then ends it as a cancel, an unmount or a lost lease ends a run), or
+ * when a region comes back (jobs_wake_parked).
  * 1: parked, the worker lets go of it; 0: rc stands. */
 static int park_for_region(struct jobctx *c, int rc)
 {
@@ -614,7 +615,7 @@ static int park_for_region(struct jobctx *c, int rc)
 	int secs;
 
 	if (rc != -EHOSTUNREACH) {
-		j->region_waits = 0; /* only its own worker touches it */
+		j->region_waits = 0; /* only its own worker, or jobs_wake_parked while parked */
 		return 0;
 	}
 	secs = j->region_waits < 4 ? 5 << j->region_waits : 60;
@@ -787,6 +788,23 @@ void jobs_unpark(void)
 		*pp = j->park_next;
 		j->park_next = NULL;
 	}
+}
+
+/* The parked jobs do not know which region they wait for: each tries
+ * again, and one whose region is still down parks again.  A wait cut short
+ * does not count toward the doubling: the next is as long as it was. */
+void jobs_wake_parked(void)
+{
+	double now = now_mono();
+
+	MODEL_LOCKED();
+	for (struct job_rec *j = parked; j; j = j->park_next)
+		if (j->parked_until > now) {
+			j->parked_until = now;
+			if (j->region_waits > 0)
+				j->region_waits--;
+		}
+	jobs_unpark();
 }
 
 static void job_worker(void *arg)

@@ -72,6 +72,9 @@ void pool_call_wait(struct pool_call *pc);
 /* Queue again the jobs parked for a region whose wait is over or that are
  * to stop (model_lock held; the scheduler's tick). */
 void jobs_unpark(void);
+/* A region came back: every parked job tries again now, not at the end of
+ * its wait (model_lock held; the probe). */
+void jobs_wake_parked(void);
 void job_resume_all(void);
 void job_resume_vault(struct vault_rec *v); /* model_lock NOT held; NULL: all */
 
