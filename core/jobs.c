@@ -2,11 +2,15 @@
  * jobs.c - the worker pool and the life of a job.
  *
  * A small pool of threads (as redis's bio.c: a queue per kind of work, each
- * with a condition variable and workers that pop and run) executes two kinds
- * of work: jobs, the operations of SPEC section 4, and replication cycles,
- * which are not jobs.  Each kind has its own queue and threads, so a job that
- * is slow or waits never holds up an item's cycles.  FUSE threads only queue
- * work here; they never run it.
+ * with a condition variable and workers that pop and run) executes three
+ * kinds of work: jobs, the operations of SPEC section 4; replication cycles,
+ * which are not jobs; and short I/O a job hands off and later waits for
+ * (pool_call: reprotect's block maps go out while its records change).  Each
+ * kind has its own queue and threads, so a job that is slow or waits never
+ * holds up an item's cycles, and I/O work, which never waits on a job,
+ * always finds a thread free of jobs: a job that has I/O done beside it
+ * hands it to that queue rather than start a thread of its own.  FUSE
+ * threads only queue work here; they never run it.
  *
  * A job is created NotStarted by a control write (job_submit, model_lock
  * held), becomes InProgress on a worker, runs its type's steps (run_steps)
@@ -50,6 +54,7 @@ struct queue {
 	pthread_cond_t cond;
 	struct work *head, *tail; /* protected by lock */
 	int stopping;             /* protected by lock */
+	int running;              /* has threads and is not stopping; lock */
 	pthread_t *threads;
 	int nthreads;
 };
@@ -57,6 +62,7 @@ struct queue {
 static struct queue queues[WORK_KINDS] = {
 	[WORK_JOB] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
 	[WORK_CYCLE] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
+	[WORK_IO] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
 };
 static volatile int jobs_stopping; /* read without locks: a stop hint */
 static struct job_rec *parked;     /* jobs waiting for a region, by park_next; model_lock */
@@ -83,6 +89,9 @@ static void *worker_main(void *arg)
 	}
 }
 
+/* IO work is waited for: it is refused (-ESHUTDOWN) rather than queued
+ * where no thread would run it, before the pool starts or once it stops.
+ * Other kinds queue anyway: what is queued at a start runs then. */
 int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)(void *))
 {
 	struct queue *q = &queues[kind];
@@ -93,6 +102,11 @@ int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)
 	w->arg = arg;
 	w->drop = drop;
 	pthread_mutex_lock(&q->lock);
+	if (kind == WORK_IO && !q->running) {
+		pthread_mutex_unlock(&q->lock);
+		free(w);
+		return -ESHUTDOWN;
+	}
 	if (q->tail)
 		q->tail->next = w;
 	else
@@ -105,19 +119,26 @@ int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)
 
 static int queue_start(struct queue *q, int n)
 {
+	int rc = 0;
+
 	q->threads = calloc((size_t)n, sizeof(*q->threads));
 	if (!q->threads)
 		return -ENOMEM;
 	q->stopping = 0;
 	for (q->nthreads = 0; q->nthreads < n; q->nthreads++) {
-		int rc = pthread_create(&q->threads[q->nthreads], NULL, worker_main, q);
+		rc = -pthread_create(&q->threads[q->nthreads], NULL, worker_main, q);
 		if (rc)
-			return -rc;
+			break;
 	}
-	return 0;
+	pthread_mutex_lock(&q->lock);
+	q->running = q->nthreads > 0;
+	pthread_mutex_unlock(&q->lock);
+	return rc;
 }
 
-/* Each kind gets n threads: `workers` in the config is per queue. */
+/* Each kind gets n threads: `workers` in the config is per queue.  The IO
+ * queue has as many as the job queue, so every running job can have its
+ * hand-off run at once, never behind another job's. */
 int jobs_start(int n)
 {
 	jobs_stopping = 0;
@@ -156,6 +177,7 @@ static void queue_stop(struct queue *q)
 {
 	pthread_mutex_lock(&q->lock);
 	q->stopping = 1;
+	q->running = 0;
 	pthread_cond_broadcast(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	for (int i = 0; i < q->nthreads; i++)
@@ -165,6 +187,9 @@ static void queue_stop(struct queue *q)
 	q->nthreads = 0;
 }
 
+/* Queued work is dropped (a dropped pool_call runs in its waiter), then the
+ * queues are joined in their order: the IO queue last, so the jobs that run
+ * to their checkpoint meanwhile can still hand off I/O. */
 void jobs_stop(void)
 {
 	jobs_stopping = 1;
@@ -181,6 +206,66 @@ void jobs_stop(void)
 	lock_model();
 	parked = NULL; /* none left but for want of memory: their records are dirty, flushed as InProgress */
 	unlock_model();
+}
+
+/* ---- calls: IO work its submitter waits for ---- */
+
+enum { CALL_QUEUED, CALL_DONE, CALL_BY_WAITER };
+
+/* One lock and condition for every call: a call is short and its waiter
+ * checks its own state.  A leaf: nothing is taken under it. */
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t calls_cond = PTHREAD_COND_INITIALIZER;
+
+/* The last touch of pc by the pool: its waiter may return right after. */
+static void call_settle(struct pool_call *pc, int state)
+{
+	pthread_mutex_lock(&calls_lock);
+	pc->state = state;
+	pthread_cond_broadcast(&calls_cond);
+	pthread_mutex_unlock(&calls_lock);
+}
+
+static void call_run(void *arg)
+{
+	struct pool_call *pc = arg;
+
+	pc->fn(pc->arg);
+	call_settle(pc, CALL_DONE);
+}
+
+/* Dropped unrun at shut-down: its waiter runs it. */
+static void call_drop(void *arg)
+{
+	call_settle(arg, CALL_BY_WAITER);
+}
+
+void pool_call_start(struct pool_call *pc, void (*fn)(void *), void *arg)
+{
+	pc->fn = fn;
+	pc->arg = arg;
+	pc->state = CALL_QUEUED;
+	if (pool_submit(WORK_IO, call_run, pc, call_drop) < 0)
+		pc->state = CALL_BY_WAITER; /* no memory, or no pool: not shared */
+}
+
+void pool_call_wait(struct pool_call *pc)
+{
+	int state;
+
+#ifdef ASRFS_LOCK_DEBUG
+	if (model_locked() || model_writer())
+		model_lock_violation(__func__, "waits for a pool call holding the model's locks");
+#endif
+	pthread_mutex_lock(&calls_lock);
+	while (pc->state == CALL_QUEUED)
+		pthread_cond_wait(&calls_cond, &calls_lock);
+	state = pc->state;
+	pthread_mutex_unlock(&calls_lock);
+	if (state == CALL_BY_WAITER) {
+		pc->fn(pc->arg);
+		pc->state = CALL_DONE;
+	}
 }
 
 /* ---- jobs ---- */
@@ -518,7 +603,8 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...)
  * starts its sync over).  The wait holds no worker: the job is parked, and
  * jobs_unpark() queues it again when its time comes, or at once when it is
  * cancelled, the daemon stops or the vault's lease is lost (resume_parked
- * then ends it as a cancel, an unmount or a lost lease ends a run).
+ * then ends it as a cancel, an unmount or a lost lease ends a run), or
+ * when a region comes back (jobs_wake_parked).
  * 1: parked, the worker lets go of it; 0: rc stands. */
 static int park_for_region(struct jobctx *c, int rc)
 {
@@ -528,7 +614,7 @@ static int park_for_region(struct jobctx *c, int rc)
 	int secs;
 
 	if (rc != -EHOSTUNREACH) {
-		j->region_waits = 0; /* only its own worker touches it */
+		j->region_waits = 0; /* only its own worker, or jobs_wake_parked while parked */
 		return 0;
 	}
 	secs = j->region_waits < 4 ? 5 << j->region_waits : 60;
@@ -708,6 +794,23 @@ void jobs_unpark(void)
 		*pp = j->park_next;
 		j->park_next = NULL;
 	}
+}
+
+/* The parked jobs do not know which region they wait for: each tries
+ * again, and one whose region is still down parks again.  A wait cut short
+ * does not count toward the doubling: the next is as long as it was. */
+void jobs_wake_parked(void)
+{
+	double now = now_mono();
+
+	MODEL_LOCKED();
+	for (struct job_rec *j = parked; j; j = j->park_next)
+		if (j->parked_until > now) {
+			j->parked_until = now;
+			if (j->region_waits > 0)
+				j->region_waits--;
+		}
+	jobs_unpark();
 }
 
 static void job_worker(void *arg)

@@ -68,7 +68,7 @@ struct rp_ctx {
 	int n;
 	struct rp_disk d[MAX_DISKS];
 	struct blockmap *maps[MAX_DISKS];
-	struct vault_rec *v; /* for the thread that saves the maps */
+	struct vault_rec *v; /* for the pool call that saves the maps */
 };
 
 static void strip_suffix(const char *in, const char *suffix, char *out, size_t len)
@@ -352,8 +352,8 @@ static int last_cycle_map(struct jobctx *c, struct rp_ctx *x, int i, const char 
 	return 1;
 }
 
-/* Save the new direction's block maps (a thread of reprotect_run's). */
-static void *reprotect_save_maps(void *arg)
+/* Save the new direction's block maps (a pool call of reprotect_start's). */
+static void reprotect_save_maps(void *arg)
 {
 	struct rp_ctx *x = arg;
 
@@ -363,7 +363,6 @@ static void *reprotect_save_maps(void *arg)
 		if (blockmap_save(x->ntgt->be, mkey, x->maps[i]) < 0)
 			logmsg("item %s: cannot save the block map of disk %d", x->snap.name, i);
 	}
-	return NULL;
 }
 
 /* Create the new direction's recovery-point chain with its first point. */
@@ -1122,8 +1121,8 @@ static int reprotect_start(struct jobctx *c)
 	struct rpchain *ch = NULL;
 	struct rp_point pt;
 	char rkey[1024];
-	int rc, saving;
-	pthread_t saver;
+	int rc;
+	struct pool_call saver;
 
 	if (r->swapped) {
 		logmsg("job %s: item %s already reads %s: clearing the old place", c->j->id, c->item, r->now);
@@ -1161,9 +1160,7 @@ static int reprotect_start(struct jobctx *c)
 	for (int i = 0; i < x->n; i++)
 		x->maps[i]->generation = pt.seq;
 	x->v = c->v;
-	saving = pthread_create(&saver, NULL, reprotect_save_maps, x) == 0;
-	if (!saving)
-		reprotect_save_maps(x);
+	pool_call_start(&saver, reprotect_save_maps, x);
 	maps_forget(c->v, c->item);
 	lock_model();
 	rc = rp_swap(c, x, &ch);
@@ -1176,8 +1173,7 @@ static int reprotect_start(struct jobctx *c)
 	unlock_model();
 	if (rc < 0) {
 		rpchain_close(ch);
-		if (saving)
-			pthread_join(saver, NULL);
+		pool_call_wait(&saver);
 		return rc;
 	}
 	for (int i = 0; i < x->n; i++) { /* no cancel can come now: the originals' snapshots go */
@@ -1197,8 +1193,7 @@ static int reprotect_start(struct jobctx *c)
 	unlock_model();
 	if (ch)
 		item_points_refresh(c->v, c->item, ch);
-	if (saving)
-		pthread_join(saver, NULL);
+	pool_call_wait(&saver);
 	logmsg("item %s: reprotected, now %s -> %s", c->item, x->nsrc->name, x->ntgt->name);
 	return 0;
 }
