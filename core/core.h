@@ -155,6 +155,7 @@ struct item_disk_info {
 	uint64_t pending_bytes;   /* written through the mount since the newest point, not shipped */
 	char state[40];
 	uint64_t read_bytes, sent_bytes; /* replication's reads of the source, bytes shipped */
+	int excluded;             /* left out by exclude-disks=: state "excluded", not replicated */
 };
 
 struct item_info {
@@ -186,6 +187,7 @@ struct item_info {
 	char cache_sa[NAME_MAX_];
 	char aset[NAME_MAX_];
 	char target_network[NAME_MAX_];
+	char group[NAME_MAX_];    /* replication group, "" if none */
 	uint64_t bwlimit;
 	/* replication */
 	time_t last_cycle;
@@ -235,11 +237,17 @@ int core_shortcuts(struct strlist *names, struct strlist *vaults);
  * or -ENOENT. */
 int core_shortcut(const char *name, char *vault, size_t len);
 
+/* Replication groups (SPEC 9): a vault's, and the items of one (-ENOENT:
+ * no such group). */
+int core_groups(const char *vault, struct strlist *out);
+int core_group_items(const char *vault, const char *group, struct strlist *out);
+
 /* Recovery points. */
 struct point_info {
 	char id[32];
 	time_t time;
 	int app_consistent;
+	int multi_vm;             /* one instant of the item's whole replication group */
 };
 int core_points(const char *vault, const char *item, struct point_info **pts, int *n);
 int core_point_open(const char *vault, const char *item, const char *point, const char *disk,

@@ -244,13 +244,15 @@ static void probe_regions(void)
 		if (ok != r->available)
 			log_at(ok ? LVL_INFO : LVL_WARN, "region %s is now %s%s%s", r->name,
 			       ok ? "available" : "unavailable", ok ? "" : ": ", ok ? "" : reason);
-		if (ok && !r->available) /* back: cycles that were backing off retry now */
+		if (ok && !r->available) { /* back: cycles that were backing off retry now, jobs too */
 			for (struct vault_rec *v = M.vaults; v; v = v->next)
 				for (struct item_rec *it = v->items; it; it = it->next)
 					if (it->failing) {
 						it->next_cycle = time(NULL);
 						sched_item(v, it);
 					}
+			jobs_wake_parked();
+		}
 		if (!ok && r->available)
 			note_cycles_waiting(r, reason);
 		r->available = ok;

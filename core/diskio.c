@@ -329,6 +329,7 @@ int core_points(const char *vault, const char *item, struct point_info **pts, in
 		snprintf((*pts)[i].id, sizeof((*pts)[i].id), "%s", rp[i].id);
 		(*pts)[i].time = rp[i].time;
 		(*pts)[i].app_consistent = rp[i].app_consistent;
+		(*pts)[i].multi_vm = rp[i].multi_vm;
 	}
 	*n = cnt;
 	free(rp);

@@ -109,7 +109,7 @@ static int failover_startvm(struct jobctx *c)
 
 	lock_model();
 	mapped_vnet(c->v, x->snap.source_region, x->snap.network, vnet, sizeof(vnet));
-	n = item_targets(&x->snap, "", dt);
+	n = vm_targets(&x->snap, "", dt);
 	vm_from_targets(&vi, x->snap.name, x->snap.target_rg, x->snap.target_region, vnet, x->snap.aset, n, dt);
 	rc = vm_put(x->tgt, &vi);
 	it = item_find(c->v, c->item);
@@ -188,6 +188,8 @@ static int crp_build(struct jobctx *c)
 	int n = item_targets(&x->snap, "", dt);
 	int rc = build_from_point(c, x->tgt, x->ch, x->point, n, dt, 10, 90);
 
+	if (rc == 0)
+		rc = build_excluded(c, x->tgt, &x->snap, "");
 	if (rc == 0)
 		logmsg("item %s: the failed-over VM now runs from point %s", c->item, x->point);
 	return rc;

@@ -2,19 +2,22 @@
  * jobs.c - the worker pool and the life of a job.
  *
  * A small pool of threads (as redis's bio.c: a queue per kind of work, each
- * with a condition variable and workers that pop and run) executes two kinds
- * of work: jobs, the operations of SPEC section 4, and replication cycles,
- * which are not jobs.  Each kind has its own queue and threads, so a job that
- * is slow or waits never holds up an item's cycles.  FUSE threads only queue
- * work here; they never run it.
+ * with a condition variable and workers that pop and run) executes three
+ * kinds of work: jobs, the operations of SPEC section 4; replication cycles,
+ * which are not jobs; and short I/O a job hands off and later waits for
+ * (pool_call: reprotect's block maps go out while its records change).  Each
+ * kind has its own queue and threads, so a job that is slow or waits never
+ * holds up an item's cycles, and I/O work, which never waits on a job,
+ * always finds a thread free of jobs: a job that has I/O done beside it
+ * hands it to that queue rather than start a thread of its own.  FUSE
+ * threads only queue work here; they never run it.
  *
  * A job is created NotStarted by a control write (job_submit, model_lock
- * held), becomes InProgress on a worker, runs its type's steps (run_steps;
- * a type not yet made of steps has one run() function), and ends
- * Succeeded, Failed or Cancelled.  Its record (tasks, counters, checkpoint,
- * steps done) is written when it is created, when a step is done (so a job
- * resumed after a crash goes on at its first unfinished step) and when it
- * ends; in between, task changes and every 2 s of data movement mark it
+ * held), becomes InProgress on a worker, runs its type's steps (run_steps)
+ * and ends Succeeded, Failed or Cancelled.  Its record (tasks, counters,
+ * checkpoint, steps done) is written when it is created, when a step is
+ * done (so a job resumed after a crash goes on at its first unfinished
+ * step) and when it ends; in between, task changes and every 2 s of data movement mark it
  * dirty and jobs_flush() writes it within a scheduler tick (or before the
  * next other record of its vault), so the work inside a step does not wait
  * for its record.  Work whose undo a resumed job must know about calls
@@ -51,6 +54,7 @@ struct queue {
 	pthread_cond_t cond;
 	struct work *head, *tail; /* protected by lock */
 	int stopping;             /* protected by lock */
+	int running;              /* has threads and is not stopping; lock */
 	pthread_t *threads;
 	int nthreads;
 };
@@ -58,6 +62,7 @@ struct queue {
 static struct queue queues[WORK_KINDS] = {
 	[WORK_JOB] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
 	[WORK_CYCLE] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
+	[WORK_IO] = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER},
 };
 static volatile int jobs_stopping; /* read without locks: a stop hint */
 static struct job_rec *parked;     /* jobs waiting for a region, by park_next; model_lock */
@@ -84,6 +89,9 @@ static void *worker_main(void *arg)
 	}
 }
 
+/* IO work is waited for: it is refused (-ESHUTDOWN) rather than queued
+ * where no thread would run it, before the pool starts or once it stops.
+ * Other kinds queue anyway: what is queued at a start runs then. */
 int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)(void *))
 {
 	struct queue *q = &queues[kind];
@@ -94,6 +102,11 @@ int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)
 	w->arg = arg;
 	w->drop = drop;
 	pthread_mutex_lock(&q->lock);
+	if (kind == WORK_IO && !q->running) {
+		pthread_mutex_unlock(&q->lock);
+		free(w);
+		return -ESHUTDOWN;
+	}
 	if (q->tail)
 		q->tail->next = w;
 	else
@@ -106,19 +119,26 @@ int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)
 
 static int queue_start(struct queue *q, int n)
 {
+	int rc = 0;
+
 	q->threads = calloc((size_t)n, sizeof(*q->threads));
 	if (!q->threads)
 		return -ENOMEM;
 	q->stopping = 0;
 	for (q->nthreads = 0; q->nthreads < n; q->nthreads++) {
-		int rc = pthread_create(&q->threads[q->nthreads], NULL, worker_main, q);
+		rc = -pthread_create(&q->threads[q->nthreads], NULL, worker_main, q);
 		if (rc)
-			return -rc;
+			break;
 	}
-	return 0;
+	pthread_mutex_lock(&q->lock);
+	q->running = q->nthreads > 0;
+	pthread_mutex_unlock(&q->lock);
+	return rc;
 }
 
-/* Each kind gets n threads: `workers` in the config is per queue. */
+/* Each kind gets n threads: `workers` in the config is per queue.  The IO
+ * queue has as many as the job queue, so every running job can have its
+ * hand-off run at once, never behind another job's. */
 int jobs_start(int n)
 {
 	jobs_stopping = 0;
@@ -157,6 +177,7 @@ static void queue_stop(struct queue *q)
 {
 	pthread_mutex_lock(&q->lock);
 	q->stopping = 1;
+	q->running = 0;
 	pthread_cond_broadcast(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	for (int i = 0; i < q->nthreads; i++)
@@ -166,6 +187,9 @@ static void queue_stop(struct queue *q)
 	q->nthreads = 0;
 }
 
+/* Queued work is dropped (a dropped pool_call runs in its waiter), then the
+ * queues are joined in their order: the IO queue last, so the jobs that run
+ * to their checkpoint meanwhile can still hand off I/O. */
 void jobs_stop(void)
 {
 	jobs_stopping = 1;
@@ -182,6 +206,66 @@ void jobs_stop(void)
 	lock_model();
 	parked = NULL; /* none left but for want of memory: their records are dirty, flushed as InProgress */
 	unlock_model();
+}
+
+/* ---- calls: IO work its submitter waits for ---- */
+
+enum { CALL_QUEUED, CALL_DONE, CALL_BY_WAITER };
+
+/* One lock and condition for every call: a call is short and its waiter
+ * checks its own state.  A leaf: nothing is taken under it. */
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t calls_cond = PTHREAD_COND_INITIALIZER;
+
+/* The last touch of pc by the pool: its waiter may return right after. */
+static void call_settle(struct pool_call *pc, int state)
+{
+	pthread_mutex_lock(&calls_lock);
+	pc->state = state;
+	pthread_cond_broadcast(&calls_cond);
+	pthread_mutex_unlock(&calls_lock);
+}
+
+static void call_run(void *arg)
+{
+	struct pool_call *pc = arg;
+
+	pc->fn(pc->arg);
+	call_settle(pc, CALL_DONE);
+}
+
+/* Dropped unrun at shut-down: its waiter runs it. */
+static void call_drop(void *arg)
+{
+	call_settle(arg, CALL_BY_WAITER);
+}
+
+void pool_call_start(struct pool_call *pc, void (*fn)(void *), void *arg)
+{
+	pc->fn = fn;
+	pc->arg = arg;
+	pc->state = CALL_QUEUED;
+	if (pool_submit(WORK_IO, call_run, pc, call_drop) < 0)
+		pc->state = CALL_BY_WAITER; /* no memory, or no pool: not shared */
+}
+
+void pool_call_wait(struct pool_call *pc)
+{
+	int state;
+
+#ifdef ASRFS_LOCK_DEBUG
+	if (model_locked() || model_writer())
+		model_lock_violation(__func__, "waits for a pool call holding the model's locks");
+#endif
+	pthread_mutex_lock(&calls_lock);
+	while (pc->state == CALL_QUEUED)
+		pthread_cond_wait(&calls_cond, &calls_lock);
+	state = pc->state;
+	pthread_mutex_unlock(&calls_lock);
+	if (state == CALL_BY_WAITER) {
+		pc->fn(pc->arg);
+		pc->state = CALL_DONE;
+	}
 }
 
 /* ---- jobs ---- */
@@ -560,12 +644,13 @@ void job_fail_msg(struct jobctx *c, const char *fmt, ...)
  * waits for it rather than failing: the job stays InProgress, its error and
  * the item's say what it waits for and when it tries again, the task that
  * failed shows InProgress again, and after the wait (5 s, doubling to 60 s)
- * run() goes again, from the job's checkpoint and task states as a job
+ * its steps go again, from the job's checkpoint and steps done as a job
  * resumed after an unmount does (a reprotect that undid its preparation
  * starts its sync over).  The wait holds no worker: the job is parked, and
  * jobs_unpark() queues it again when its time comes, or at once when it is
  * cancelled, the daemon stops or the vault's lease is lost (resume_parked
- * then ends it as a cancel, an unmount or a lost lease ends a run).
+ * then ends it as a cancel, an unmount or a lost lease ends a run), or
+ * when a region comes back (jobs_wake_parked).
  * 1: parked, the worker lets go of it; 0: rc stands. */
 static int park_for_region(struct jobctx *c, int rc)
 {
@@ -575,7 +660,7 @@ static int park_for_region(struct jobctx *c, int rc)
 	int secs;
 
 	if (rc != -EHOSTUNREACH) {
-		j->region_waits = 0; /* only its own worker touches it */
+		j->region_waits = 0; /* only its own worker, or jobs_wake_parked while parked */
 		return 0;
 	}
 	secs = j->region_waits < 4 ? 5 << j->region_waits : 60;
@@ -665,11 +750,15 @@ static void crash_after_step(const struct job_rec *j)
 }
 
 /* model_lock held: job j's row for step i of its type, -1 if the job dropped
- * that task (the step does not apply to it). */
+ * that task (the step does not apply to it).  A task the type does not name
+ * is the job's own row of that number (verify's, one a disk), if it has it. */
 static int step_task(const struct job_rec *j, int i)
 {
-	const char *name = j->type->tasks[j->type->steps[i].task];
+	int task = j->type->steps[i].task;
+	const char *name = j->type->tasks[task];
 
+	if (!name)
+		return task < j->ntasks ? task : -1;
 	for (int k = 0; k < j->ntasks; k++)
 		if (strcmp(j->tasks[k].name, name) == 0)
 			return k;
@@ -712,22 +801,25 @@ static int run_steps(struct jobctx *c)
 	first = c->j->step;
 	unlock_model();
 	for (int i = first; t->steps[i].fn; i++) {
+		char name[sizeof(c->j->tasks[0].name)] = "";
 		int row;
 		lock_model();
 		row = step_task(c->j, i);
-		if (row >= 0)
+		if (row >= 0) {
 			task_set(c->j, row, JOB_IN_PROGRESS);
+			snprintf(name, sizeof(name), "%s", c->j->tasks[row].name);
+		}
 		unlock_model();
 		if (row >= 0 && !begun) {
 			begun = 1;
 			rc = t->begin ? t->begin(c, i) : 0;
 		}
 		if (row >= 0 && rc == 0) {
-			logmsg("job %s: step %d starts (%s)", c->j->id, i + 1, t->tasks[t->steps[i].task]);
+			logmsg("job %s: step %d starts (%s)", c->j->id, i + 1, name);
 			rc = t->steps[i].fn(c);
 		}
 		if (rc < 0) {
-			if (row >= 0 && rc != -ECANCELED)
+			if (row >= 0 && rc != -ECANCELED && rc != -EINPROGRESS) /* a wait (job_wait) comes back */
 				job_task(c, row, JOB_FAILED);
 			break;
 		}
@@ -783,6 +875,23 @@ void jobs_unpark(void)
 	}
 }
 
+/* The parked jobs do not know which region they wait for: each tries
+ * again, and one whose region is still down parks again.  A wait cut short
+ * does not count toward the doubling: the next is as long as it was. */
+void jobs_wake_parked(void)
+{
+	double now = now_mono();
+
+	MODEL_LOCKED();
+	for (struct job_rec *j = parked; j; j = j->park_next)
+		if (j->parked_until > now) {
+			j->parked_until = now;
+			if (j->region_waits > 0)
+				j->region_waits--;
+		}
+	jobs_unpark();
+}
+
 static void job_worker(void *arg)
 {
 	struct job_rec *j = arg;
@@ -798,7 +907,7 @@ static void job_worker(void *arg)
 	unlock_model();
 
 	if (resume_parked(&c, &rc))
-		rc = j->type->steps ? run_steps(&c) : j->type->run(&c);
+		rc = run_steps(&c);
 	if (park_for_region(&c, rc) || park_waiting(&c, rc))
 		return; /* jobs_unpark() queues it again */
 

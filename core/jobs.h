@@ -50,16 +50,40 @@ void jobs_stop(void);
 int jobs_stopping_now(void); /* an unmount is under way (a hint, no lock) */
 /* The worker pool has a queue per kind of work, each with its own threads
  * (`workers` of them each): jobs (and other work that may wait on a
- * region, such as a lease release), and replication cycles (and the reading
+ * region, such as a lease release), replication cycles (and the reading
  * of points that schedules the first ones), so waiting jobs never hold up
- * cycles. */
-enum work_kind { WORK_JOB, WORK_CYCLE, WORK_KINDS };
+ * cycles, and short I/O a job hands off and waits for (pool_call), which
+ * never waits on a job or a region's backoff itself.  The queues stop in
+ * this order, so a job still running at shut-down can hand off I/O. */
+enum work_kind { WORK_JOB, WORK_CYCLE, WORK_IO, WORK_KINDS };
 /* Queue a plain function on the kind's queue.  drop, if not NULL, frees arg
- * should the work be dropped unrun at shut-down. */
+ * should the work be dropped unrun at shut-down.  The IO queue refuses work
+ * (-ESHUTDOWN) while no thread of its runs (before the start, after the
+ * stop). */
 int pool_submit(enum work_kind kind, void (*fn)(void *), void *arg, void (*drop)(void *));
+/* A call run on the IO queue while its caller goes on, then waited for:
+ *	struct pool_call pc;
+ *	pool_call_start(&pc, save, arg);  ... other work ...  pool_call_wait(&pc);
+ * fn(arg) runs exactly once, before pool_call_wait returns: on an IO
+ * thread, or in pool_call_wait itself when it could not be queued (no
+ * memory, the pool stopped) or was dropped unrun at shut-down, so a waiter
+ * never hangs.  fn must not wait on a job or take a lock its waiter holds;
+ * the waiter holds neither of the model's locks in pool_call_wait (debug
+ * builds check).  pc stays the caller's, untouched by the pool once
+ * pool_call_wait returned. */
+struct pool_call {
+	void (*fn)(void *);
+	void *arg;
+	int state; /* jobs.c's: queued, done, or to be run by the waiter */
+};
+void pool_call_start(struct pool_call *pc, void (*fn)(void *), void *arg);
+void pool_call_wait(struct pool_call *pc);
 /* Queue again the jobs parked for a region whose wait is over or that are
  * to stop (model_lock held; the scheduler's tick). */
 void jobs_unpark(void);
+/* A region came back: every parked job tries again now, not at the end of
+ * its wait (model_lock held; the probe). */
+void jobs_wake_parked(void);
 void job_resume_all(void);
 void job_resume_vault(struct vault_rec *v); /* model_lock NOT held; NULL: all */
 

@@ -250,6 +250,19 @@ void key_map(const struct vault_rec *v, const char *item, int disk, char *buf, s
 	snprintf(buf, len, "asr-data/%s/%s/maps/%d", v->name, item, disk);
 }
 
+int item_vm_order(const struct item_rec *it, int order[MAX_DISKS])
+{
+	int n = 0, i = 0, k = 0;
+
+	while ((i < it->ndisks || k < it->nexcl) && n < MAX_DISKS) {
+		if (k < it->nexcl && (i == it->ndisks || it->excl[k].pos <= n))
+			order[n++] = EXCL_OF(k++);
+		else
+			order[n++] = i++;
+	}
+	return n;
+}
+
 /* ---- JSON helpers -------------------------------------------------- */
 
 static const char *js(json_object *o, const char *k)
@@ -425,10 +438,60 @@ int persist_vault(struct vault_rec *v)
 	return put_json(v->region, key, o);
 }
 
+/* An item's excluded disks, "excluded_disks" in item.json: written only
+ * when there are some, so a record without it (an older one included)
+ * means none. */
+static int excl_to_json(const struct item_rec *it, json_object *o)
+{
+	json_object *arr = json_object_new_array();
+
+	if (!arr)
+		return -ENOMEM;
+	for (int i = 0; i < it->nexcl; i++) {
+		const struct item_excl *e = &it->excl[i];
+		json_object *eo = json_object_new_object();
+		if (!eo) {
+			json_object_put(arr);
+			return -ENOMEM;
+		}
+		json_object_object_add(eo, "name", json_object_new_string(e->name));
+		json_object_object_add(eo, "size", json_object_new_int64((int64_t)e->size));
+		json_object_object_add(eo, "managed", json_object_new_boolean(e->managed));
+		json_object_object_add(eo, "src_parent", json_object_new_string(e->src_parent));
+		json_object_object_add(eo, "position", json_object_new_int(e->pos));
+		json_object_array_add(arr, eo);
+	}
+	json_object_object_add(o, "excluded_disks", arr);
+	return 0;
+}
+
+/* The excluded disks of a record; an entry without a name or a position a
+ * VM can have, or past what an item holds, is left out. */
+static void excl_from_json(struct item_rec *it, json_object *o)
+{
+	json_object *arr = ja(o, "excluded_disks");
+	size_t n = arr ? json_object_array_length(arr) : 0;
+
+	for (size_t i = 0; i < n && it->ndisks + it->nexcl < MAX_DISKS; i++) {
+		json_object *eo = json_object_array_get_idx(arr, i);
+		struct item_excl *e = &it->excl[it->nexcl];
+		uint64_t pos = ju(eo, "position");
+		if (!json_object_is_type(eo, json_type_object) || !js(eo, "name")[0] || pos >= MAX_DISKS)
+			continue;
+		JCPY(e->name, eo, "name");
+		e->size = ju(eo, "size");
+		e->managed = (int)ju(eo, "managed");
+		JCPY(e->src_parent, eo, "src_parent");
+		e->pos = (int)pos;
+		it->nexcl++;
+	}
+}
+
 int persist_item(struct vault_rec *v, struct item_rec *it)
 {
 	json_object *o, *disks;
 	char key[512];
+	int rc;
 	MODEL_LOCKED();
 
 	if (v->readonly)
@@ -452,6 +515,8 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 	S("cache_sa", cache_sa); S("aset", aset); S("network", network); S("error", error);
 	S("job", job_id); S("test_failover", test_failover); S("tf_region", tf_region); S("tf_rg", tf_rg);
 	S("resync_why", resync_why);
+	if (it->group[0])
+		S("replication_group", group);
 	U("bwlimit", bwlimit); U("created", created); U("resync_required", resync_required);
 	U("last_app_point_time", last_app_point_time);
 #undef S
@@ -471,6 +536,10 @@ int persist_item(struct vault_rec *v, struct item_rec *it)
 		json_object_array_add(disks, dobj);
 	}
 	json_object_object_add(o, "disks", disks);
+	if (it->nexcl && (rc = excl_to_json(it, o)) < 0) {
+		json_object_put(o);
+		return rc;
+	}
 	key_item(v, it->name, key, sizeof(key));
 	return put_json(v->region, key, o);
 }
@@ -677,6 +746,15 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 	it->created = (time_t)ju(o, "created");
 	it->resync_required = (int)ju(o, "resync_required");
 	JCPY(it->resync_why, o, "resync_why");
+	JCPY(it->group, o, "replication_group"); /* absent: no group */
+	if (it->group[0]) {
+		/* a name the tree could not show (a hand-edited record): no group */
+		char why[ERR_MAX];
+		if (name_generic_ok("replication group", it->group, why, sizeof(why)) < 0) {
+			log_warn("item %s: %s in item.json: the item is in no group", it->name, why);
+			it->group[0] = '\0';
+		}
+	}
 	it->last_app_point_time = (time_t)ju(o, "last_app_point_time");
 	if ((disks = ja(o, "disks")) != NULL) {
 		size_t n = json_object_array_length(disks);
@@ -694,6 +772,7 @@ static int load_item_cb(void *arg, const char *name, int is_dir)
 			JCPY(id->state, d, "state");
 		}
 	}
+	excl_from_json(it, o);
 	json_object_put(o);
 	it->next = v->items;
 	v->items = it;

@@ -102,6 +102,25 @@ struct item_disk {
 	char state[40];
 };
 
+/* A disk of the VM that enable-replication's exclude-disks= left out: not
+ * replicated, tracked, claimed nor in any point (so it is never in
+ * item_rec.disks[], and every replication loop skips it by construction).
+ * A VM made from the item (failover, test failover, failback) gets an empty
+ * disk of its size in its place: pos, its index among the VM's disks. */
+struct item_excl {
+	char name[NAME_MAX_];
+	uint64_t size;
+	int managed;
+	char src_parent[NAME_MAX_];  /* rg (managed) or storage account (vhd) */
+	int pos;
+};
+
+/* The VM's disks of an item in the VM's order, into order[] (returns how
+ * many): i >= 0 is disks[i], a negative one excl[EXCL_OF(i)]. */
+#define EXCL_OF(i) (-1 - (i))
+struct item_rec;
+int item_vm_order(const struct item_rec *it, int order[MAX_DISKS]);
+
 /* The item states of SPEC 7, in its order, from IS_SPEC_FIRST.  IS_NONE is
  * no state: a job type that leaves the item's state as it is, or a job
  * record that knew none before it.  IS_UNKNOWN is an item whose record did
@@ -164,6 +183,7 @@ struct item_rec {
 	char active_region[NAME_MAX_];
 	char vm_rg[NAME_MAX_];       /* the source VM's resource group */
 	char policy[NAME_MAX_];
+	char group[NAME_MAX_];       /* its replication group (SPEC 9), "" if none */
 	char target_rg[NAME_MAX_];
 	char target_sa[NAME_MAX_];
 	char cache_sa[NAME_MAX_];
@@ -175,6 +195,8 @@ struct item_rec {
 	struct job_rec *job;         /* running job or NULL */
 	int ndisks;
 	struct item_disk disks[MAX_DISKS];
+	int nexcl;                   /* disks exclude-disks= left out, by pos */
+	struct item_excl excl[MAX_DISKS];
 	/* replication */
 	int cycle_running;
 	time_t next_cycle;
@@ -411,10 +433,12 @@ struct job_type {
 	enum item_state running_state; /* item state while it runs, IS_NONE: unchanged */
 	enum item_state done_state;    /* on success, IS_NONE: the job sets it */
 	enum item_state failed_state;  /* on failure, IS_NONE: the state before */
-	int (*run)(struct jobctx *ctx);  /* a type without steps: all its work */
-	/* A type with steps: steps[] ends with a NULL fn.  begin, if set, runs
-	 * before the first step of every run (first: its index; a resumed job
-	 * starts past 0) and builds in ctx->data what the steps share from the
+	/* Its work: steps[] ends with a NULL fn; a step's task is its index in
+	 * tasks[], or, past the names there, the job's own row of that number
+	 * (verify: one a disk, made at submission), the step not applying when
+	 * the job has no such row.  begin, if set, runs before the first step
+	 * of every run (first: its index; a resumed job starts past 0) and
+	 * builds in ctx->data what the steps share from the
 	 * item, the inventory and the job's plan; end, if set, runs after the
 	 * last step or the one that failed (rc), undoes what a failure must and
 	 * frees ctx->data.  model_lock NOT held for any of them. */

@@ -37,7 +37,8 @@ static int is_point_word(const char *w)
 {
 	time_t t;
 	return strcmp(w, "latest") == 0 || strcmp(w, "latest-processed") == 0 ||
-	       strcmp(w, "latest-app-consistent") == 0 || parse_time(w, &t) == 0;
+	       strcmp(w, "latest-app-consistent") == 0 || strcmp(w, "latest-multi-vm-processed") == 0 ||
+	       strcmp(w, "latest-multi-vm-app-consistent") == 0 || parse_time(w, &t) == 0;
 }
 
 /* The bare words of a line that takes 'start'. */
@@ -64,14 +65,16 @@ static int parse_point(const struct op_def *op, const struct ctl_line *cl, struc
 	int one = op->shape == ARGS_ONE_POINT;
 
 	if (cl->nbare > 1 || (one && cl->nbare != 1)) {
-		snprintf(why, len, "%s takes %s: latest, latest-processed, latest-app-consistent or a point id", op->name,
+		snprintf(why, len, "%s takes %s: latest, latest-processed, latest-app-consistent, latest-multi-vm-processed, "
+			 "latest-multi-vm-app-consistent or a point id", op->name,
 			 one ? "one recovery point" : "at most one recovery point");
 		return -EINVAL;
 	}
 	snprintf(a->point, sizeof(a->point), "%s", cl->nbare ? cl->bare[0] : "latest");
 	if (!is_point_word(a->point)) {
-		snprintf(why, len, "'%s' is not a recovery point: use latest, latest-processed, "
-			 "latest-app-consistent or an id like 2026-11-24T10:05:00Z", a->point);
+		snprintf(why, len, "'%s' is not a recovery point: use latest, latest-processed, latest-app-consistent, "
+			 "latest-multi-vm-processed, latest-multi-vm-app-consistent or an id like 2026-11-24T10:05:00Z",
+			 a->point);
 		return -EINVAL;
 	}
 	return 0;

@@ -223,11 +223,49 @@ int cancel_only(void *arg, const struct delta_stats *st)
 }
 
 
-/* A point word or id to a point id (model_lock NOT held); -EINVAL: none. */
-int resolve_point(struct rpchain *ch, const char *word, char out[RP_ID_MAX], char *why, size_t len)
+/* Whether every other member of item's replication group that has points
+ * has the multi-vm point id too (model_lock NOT held).  A member without
+ * points (its failover committed, or not enabled yet) does not count. */
+static int group_has_point(struct vault_rec *v, const char *item, const char *id)
+{
+	struct strlist others = {0};
+	struct item_rec *it;
+	int ok = 1, rc = 0;
+
+	lock_model_read();
+	it = item_find(v, item);
+	for (struct item_rec *m = v->items; it && it->group[0] && m && rc == 0; m = m->next)
+		if (m != it && strcmp(m->group, it->group) == 0 && !item_state_in(m->state, IS_NO_CHAIN_SET))
+			rc = sl_add(&others, m->name);
+	unlock_model();
+	if (rc < 0)
+		ok = 0;
+	for (int k = 0; k < others.n && ok; k++) {
+		struct rpchain *ch;
+		struct rp_point *pts = NULL;
+		int n = 0, found = 0;
+		if (item_chain(v, others.v[k], &ch) < 0 || rpchain_list(ch, &pts, &n) < 0 || n == 0) {
+			free(pts);
+			continue;
+		}
+		for (int i = 0; i < n && !found; i++)
+			found = pts[i].multi_vm && strcmp(pts[i].id, id) == 0;
+		ok = found;
+		free(pts);
+	}
+	sl_free(&others);
+	return ok;
+}
+
+/* A point word or id to a point id of item v/item, whose recovery points
+ * are ch (model_lock NOT held); -EINVAL: none.  The multi-vm words name the
+ * newest multi-vm point that every member of the item's group has. */
+int resolve_point(struct vault_rec *v, const char *item, struct rpchain *ch, const char *word,
+		  char out[RP_ID_MAX], char *why, size_t len)
 {
 	struct rp_point *pts = NULL;
 	int n = 0, rc = rpchain_list(ch, &pts, &n);
+	int multi = strncmp(word, "latest-multi-vm-", 16) == 0;
 
 	if (rc < 0) {
 		snprintf(why, len, "cannot list the recovery points: %s", strerror(-rc));
@@ -239,14 +277,17 @@ int resolve_point(struct rpchain *ch, const char *word, char out[RP_ID_MAX], cha
 	} else if (strcmp(word, "latest") == 0 || strcmp(word, "latest-processed") == 0) {
 		snprintf(out, RP_ID_MAX, "%s", pts[n - 1].id);
 		rc = 0;
-	} else if (strcmp(word, "latest-app-consistent") == 0) {
+	} else if (strcmp(word, "latest-app-consistent") == 0 || multi) {
+		int app = strstr(word, "app-consistent") != NULL;
 		for (int i = n - 1; i >= 0 && rc; i--)
-			if (pts[i].app_consistent) {
+			if ((!app || pts[i].app_consistent) &&
+			    (!multi || (pts[i].multi_vm && group_has_point(v, item, pts[i].id)))) {
 				snprintf(out, RP_ID_MAX, "%s", pts[i].id);
 				rc = 0;
 			}
 		if (rc)
-			snprintf(why, len, "there is no app-consistent recovery point");
+			snprintf(why, len, "there is no %s%srecovery point", app ? "app-consistent " : "",
+				 multi ? "multi-vm " : "");
 	} else {
 		for (int i = 0; i < n && rc; i++)
 			if (strcmp(pts[i].id, word) == 0) {
@@ -325,18 +366,66 @@ undo:
 	return rc;
 }
 
-/* The failed-over (or test) disks of an item: named like the source's plus
- * suffix, in the target resource group or storage account. */
+/* A disk of a VM made from the item: named like the source's plus suffix,
+ * in the target resource group or storage account. */
+static void target_of(const struct item_rec *it, int managed, const char *name, uint64_t size, const char *suffix,
+		      struct dtarget *d)
+{
+	d->managed = managed;
+	snprintf(d->parent, sizeof(d->parent), "%s", managed ? it->target_rg : it->target_sa);
+	snprintf(d->name, sizeof(d->name), "%.85s%s", name, suffix);
+	d->size = size;
+}
+
+/* The failed-over (or test) disks of an item that a point holds, in the
+ * point's order. */
 int item_targets(const struct item_rec *it, const char *suffix, struct dtarget *d)
 {
-	for (int i = 0; i < it->ndisks; i++) {
-		const struct item_disk *s = &it->disks[i];
-		d[i].managed = s->replica_managed;
-		snprintf(d[i].parent, sizeof(d[i].parent), "%s", s->replica_managed ? it->target_rg : it->target_sa);
-		snprintf(d[i].name, sizeof(d[i].name), "%.85s%s", s->name, suffix);
-		d[i].size = s->size;
-	}
+	for (int i = 0; i < it->ndisks; i++)
+		target_of(it, it->disks[i].replica_managed, it->disks[i].name, it->disks[i].size, suffix, &d[i]);
 	return it->ndisks;
+}
+
+/* Every disk of the VM made from the item, in the source VM's order: the
+ * replicated ones and, in their places, the excluded ones. */
+int vm_targets(const struct item_rec *it, const char *suffix, struct dtarget *d)
+{
+	int order[MAX_DISKS], n = item_vm_order(it, order);
+
+	for (int k = 0; k < n; k++) {
+		int i = order[k];
+		if (i >= 0)
+			target_of(it, it->disks[i].replica_managed, it->disks[i].name, it->disks[i].size, suffix, &d[k]);
+		else
+			target_of(it, it->excl[EXCL_OF(i)].managed, it->excl[EXCL_OF(i)].name,
+				  it->excl[EXCL_OF(i)].size, suffix, &d[k]);
+	}
+	return n;
+}
+
+/* An excluded disk has no replica and is in no point: the VM made from the
+ * item gets an empty disk (zeros) of its size in its place, made anew
+ * (whatever a disk of that name held goes: a run again after a crash, or
+ * change-recovery-point, finds the one made before).  model_lock NOT held. */
+int build_excluded(struct jobctx *c, struct region *r, const struct item_rec *it, const char *suffix)
+{
+	int rc = 0;
+
+	lock_model();
+	for (int k = 0; k < it->nexcl && rc == 0; k++) {
+		struct dtarget d;
+		target_of(it, it->excl[k].managed, it->excl[k].name, it->excl[k].size, suffix, &d);
+		rc = inv_disk_delete(r, d.managed, d.parent, d.name);
+		if (rc == -ENOENT)
+			rc = 0;
+		if (rc == 0)
+			rc = inv_disk_create(r, d.managed, d.parent, d.name, d.size);
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "cannot create the empty disk %s of excluded disk %s: %s",
+				 d.name, it->excl[k].name, strerror(-rc));
+	}
+	unlock_model();
+	return rc;
 }
 
 /* model_lock held: the target resource group, network, availability set
@@ -352,6 +441,9 @@ int ensure_target(struct region *tgt, const struct item_rec *it, const char *vne
 		rc = inv_aset_ensure(tgt, it->target_rg, it->aset);
 	for (int i = 0; rc == 0 && i < it->ndisks; i++)
 		if (!it->disks[i].replica_managed && it->target_sa[0])
+			rc = inv_sa_ensure(tgt, it->target_sa);
+	for (int k = 0; rc == 0 && k < it->nexcl; k++)
+		if (!it->excl[k].managed && it->target_sa[0])
 			rc = inv_sa_ensure(tgt, it->target_sa);
 	return rc;
 }
@@ -452,7 +544,7 @@ int check_point(struct vault_rec *v, struct item_rec *it, const char *control, c
 	ch = it->chain;
 	unlock_model();
 	if (rc == 0 && ch)
-		rc = resolve_point(ch, word, id, why, sizeof(why));
+		rc = resolve_point(v, name, ch, word, id, why, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "cannot open the recovery points: %s", strerror(rc ? -rc : ENOENT));
 	lock_model();
@@ -511,7 +603,7 @@ int snap_item(struct jobctx *c, struct item_rec *snap, const char *role, struct 
 int pick_point(struct jobctx *c, struct rpchain *ch, const char *word, char point[RP_ID_MAX])
 {
 	char why[300];
-	int rc = resolve_point(ch, word, point, why, sizeof(why));
+	int rc = resolve_point(c->v, c->item, ch, word, point, why, sizeof(why));
 	if (rc < 0)
 		job_fail_msg(c, "%s", why);
 	return rc;
@@ -574,6 +666,8 @@ int build_target(struct jobctx *c, struct region *tgt, const struct item_rec *sn
 	*n = item_targets(snap, test ? "-test" : "", dt);
 	if (rc == 0)
 		rc = build_from_point(c, tgt, ch, point, *n, dt, test ? 5 : 10, 90);
+	if (rc == 0)
+		rc = build_excluded(c, tgt, snap, test ? "-test" : "");
 	return rc;
 }
 

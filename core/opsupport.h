@@ -63,10 +63,13 @@ int mapping_add(struct vault_rec *v, const char *src, const char *vnet, const ch
 void job_drop_task(struct vault_rec *v, struct job_rec *j, const char *name);
 void job_progress(struct jobctx *c, int pct);
 int cancel_only(void *arg, const struct delta_stats *st);
-int resolve_point(struct rpchain *ch, const char *word, char out[RP_ID_MAX], char *why, size_t len);
+int resolve_point(struct vault_rec *v, const char *item, struct rpchain *ch, const char *word,
+		  char out[RP_ID_MAX], char *why, size_t len);
 int build_from_point(struct jobctx *c, struct region *r, struct rpchain *ch, const char *point, int n,
 		     const struct dtarget *d, int pct_from, int pct_to);
 int item_targets(const struct item_rec *it, const char *suffix, struct dtarget *d);
+int vm_targets(const struct item_rec *it, const char *suffix, struct dtarget *d);
+int build_excluded(struct jobctx *c, struct region *r, const struct item_rec *it, const char *suffix);
 int ensure_target(struct region *tgt, const struct item_rec *it, const char *vnet, int with_aset);
 void vm_from_targets(struct vm_info *vi, const char *name, const char *rg, const char *region,
 		     const char *net, const char *aset, int n, const struct dtarget *d);

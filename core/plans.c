@@ -14,11 +14,11 @@
  * tasks are its steps, derived from the plan (edits are refused while it
  * runs): a failover's shutdowns in reverse group order, then per group its
  * pre-actions, the operation on each of its items (each item's own job,
- * submitted together and waited for), its post-actions.  The steps done
- * are counted in the job's `plan` text, written after each step, so a job
- * resumed after a crash goes on at its first unfinished step.  A wait (for
- * the items' jobs, or for `resume` at a manual action) parks the job off
- * the workers (job_wait).
+ * submitted together and waited for), its post-actions.  Its type is a
+ * table of steps, step i being task row i, so jobs.c records each step done
+ * and a job resumed after a crash goes on at its first unfinished step.  A
+ * wait (for the items' jobs, or for `resume` at a manual action) parks the
+ * job off the workers (job_wait).
  */
 #define _GNU_SOURCE
 #include "plans.h"
@@ -41,11 +41,22 @@ extern char **environ;
 
 /* ---- job types: one per operation a plan runs ---- */
 
-static int plan_run(struct jobctx *c);
+static int plan_step(struct jobctx *c);
+
+/* A plan's job has a row of tasks per step, made at submission (its type
+ * names none): step i is row i, run by plan_step. */
+#define PLAN_STEP(i) {.task = (i), .fn = plan_step}
+static const struct job_step plan_job_steps[] = {
+	PLAN_STEP(0),  PLAN_STEP(1),  PLAN_STEP(2),  PLAN_STEP(3),  PLAN_STEP(4),  PLAN_STEP(5),
+	PLAN_STEP(6),  PLAN_STEP(7),  PLAN_STEP(8),  PLAN_STEP(9),  PLAN_STEP(10), PLAN_STEP(11),
+	PLAN_STEP(12), PLAN_STEP(13), PLAN_STEP(14), PLAN_STEP(15), PLAN_STEP(16), {.fn = NULL},
+};
+_Static_assert(sizeof(plan_job_steps) / sizeof(plan_job_steps[0]) == MAX_TASKS + 1,
+	       "a step for every row a job may have");
 
 #define PLAN_TYPE(var, opname, slugtext)                                                                      \
 	static const struct job_type var = {.name = opname " (recovery plan)", .slug = slugtext "-plan",        \
-					    .run = plan_run, .no_item = 1}
+					    .steps = plan_job_steps, .no_item = 1}
 PLAN_TYPE(JT_PLAN_FAILOVER, "Failover", "failover");
 PLAN_TYPE(JT_PLAN_TEST, "Test failover", "test-failover");
 PLAN_TYPE(JT_PLAN_CLEANUP, "Cleanup test failover", "cleanup-test-failover");
@@ -336,11 +347,10 @@ static int plan_steps(const struct plan_rec *p, const char *control, int shutdow
 
 /* ---- the plan's job: its record text ---- */
 
-/* What a plan's job keeps in its `plan` text: the steps done, whether a
- * failover shuts the sources down, the direction it runs in and the
+/* What a plan's job keeps in its `plan` text (the steps done are its
+ * `step`, as any job's): whether a failover shuts the sources down, the direction it runs in and the
  * recovery point each item was given when it started. */
 struct plan_state {
-	int done;
 	int shutdown;
 	char direction[2 * NAME_MAX_ + 8];
 	json_object *points; /* item -> point word or id; owned */
@@ -355,7 +365,6 @@ static int plan_state_read(const struct job_rec *j, struct plan_state *ps)
 		json_object_put(o);
 		return -EBADMSG;
 	}
-	ps->done = jint_of(o, "done");
 	ps->shutdown = jint_of(o, "shutdown");
 	snprintf(ps->direction, sizeof(ps->direction), "%s", jstr_of(o, "direction"));
 	if (json_object_object_get_ex(o, "points", &pts) && json_object_is_type(pts, json_type_object))
@@ -374,7 +383,6 @@ static int plan_state_write(struct job_rec *j, const struct plan_state *ps)
 
 	if (!o)
 		return -ENOMEM;
-	json_object_object_add(o, "done", json_object_new_int(ps->done));
 	json_object_object_add(o, "shutdown", json_object_new_int(ps->shutdown));
 	json_object_object_add(o, "direction", json_object_new_string(ps->direction));
 	json_object_object_add(o, "points", json_object_get(ps->points));
@@ -1147,7 +1155,7 @@ static int run_group_op(struct jobctx *c, const struct plan_op *po, const struct
 			break;
 		}
 		ij = item_job_of(c->v, it, j, op->job);
-		if (!ij && j->tasks[i].state == JOB_NOT_STARTED) {
+		if (!ij) {
 			json_object *pt = NULL;
 			/* the plan's line as written, but a point it picked */
 			snprintf(line, sizeof(line), "%s", j->args);
@@ -1224,112 +1232,91 @@ static int run_manual(struct jobctx *c, int step, const char *task)
 	return job_wait(c, 3600.0);
 }
 
-/* The steps of the plan, from the first one not done. */
-static int plan_run(struct jobctx *c)
+/* Step j->step of the plan's job (every step of its type's table is this
+ * function; a row the job does not have is a step that does not apply). */
+static int plan_step(struct jobctx *c)
 {
 	struct job_rec *j = c->j;
 	struct plan_step *s = calloc(MAX_TASKS, sizeof(*s));
 	const struct plan_op *po = plan_op_of(j->type);
 	struct plan_state ps = {0};
-	int rc = 0;
+	struct plan_rec *p;
+	char path[PLAN_ACTION_MAX], why[ERR_MAX];
+	int rc, n = 0, to, done, manual = 0;
 
 	if (!s)
 		return -ENOMEM;
 	lock_model();
+	done = j->step;
 	rc = plan_state_read(j, &ps);
+	p = plan_find(c->v, j->item);
+	if (p && po)
+		n = plan_steps(p, po->control, ps.shutdown, s);
+	if (p && done < n && n <= MAX_TASKS && (s[done].kind == S_PRE || s[done].kind == S_POST)) {
+		const struct plan_group *pg = &p->groups[s[done].group - 1];
+		const struct plan_action *a = s[done].kind == S_PRE ? pg->pre : pg->post;
+		manual = a[s[done].index].manual;
+		snprintf(path, sizeof(path), "%s", a[s[done].index].text);
+	}
 	unlock_model();
 	if (rc < 0 || !po) {
 		job_fail_msg(c, "the job's record names no state of its plan to go on from");
 		rc = -EBADMSG;
 		goto out;
 	}
-	for (;;) {
-		struct plan_rec *p = NULL;
-		char path[PLAN_ACTION_MAX], why[ERR_MAX];
-		int n, to, manual = 0;
-
-		if (job_cancelled(c)) {
-			lock_model();
-			if ((p = plan_find(c->v, j->item)) != NULL)
-				p->waiting = p->resumed = 0;
-			unlock_model();
-			rc = -ECANCELED;
-			break;
-		}
+	if (!p || n > MAX_TASKS || n != j->ntasks || done >= n) {
+		job_fail_msg(c, "recovery plan %s %s", j->item, p ? "no longer has the steps of its job" : "is gone");
+		rc = p ? -EINVAL : -ENOENT;
+		goto out;
+	}
+	if (job_cancelled(c)) {
+		rc = -ECANCELED;
+		goto out;
+	}
+	to = done + 1;
+	switch (s[done].kind) {
+	case S_SHUTDOWN: {
+		int stopped = 0;
+		struct item_rec *it;
 		lock_model();
-		p = plan_find(c->v, j->item);
-		n = p ? plan_steps(p, po->control, ps.shutdown, s) : 0;
-		if (p && ps.done < n && n <= MAX_TASKS && (s[ps.done].kind == S_PRE || s[ps.done].kind == S_POST)) {
-			const struct plan_group *pg = &p->groups[s[ps.done].group - 1];
-			const struct plan_action *a = s[ps.done].kind == S_PRE ? pg->pre : pg->post;
-			manual = a[s[ps.done].index].manual;
-			snprintf(path, sizeof(path), "%s", a[s[ps.done].index].text);
-		}
+		it = item_find(c->v, p->groups[s[done].group - 1].items[s[done].index]);
+		rc = it ? vm_stop(region_find(it->source_region), it->vm_rg, it->name, &stopped) : -ENOENT;
+		if (rc < 0)
+			snprintf(j->error, sizeof(j->error), "%s: %s", s[done].task, it ? strerror(-rc) : "the item is gone");
 		unlock_model();
-		if (!p) {
-			job_fail_msg(c, "recovery plan %s is gone", j->item);
-			rc = -ENOENT;
+		break;
+	}
+	case S_PRE:
+	case S_POST:
+		if (manual) {
+			rc = run_manual(c, done, s[done].task);
 			break;
 		}
-		if (n > MAX_TASKS || n != j->ntasks) {
-			job_fail_msg(c, "recovery plan %s no longer has the steps of its job", j->item);
-			rc = -EINVAL;
-			break;
-		}
-		if (ps.done >= n)
-			break;
-		to = ps.done + 1;
-		if (s[ps.done].kind != S_OP)
-			job_task(c, ps.done, JOB_IN_PROGRESS);
-		switch (s[ps.done].kind) {
-		case S_SHUTDOWN: {
-			int stopped = 0;
-			lock_model();
-			{
-				struct item_rec *it = item_find(c->v, p->groups[s[ps.done].group - 1].items[s[ps.done].index]);
-				rc = it ? vm_stop(region_find(it->source_region), it->vm_rg, it->name, &stopped) : -ENOENT;
-				if (rc < 0)
-					snprintf(j->error, sizeof(j->error), "%s: %s", s[ps.done].task,
-						 it ? strerror(-rc) : "the item is gone");
-			}
-			unlock_model();
-			break;
-		}
-		case S_PRE:
-		case S_POST:
-			if (manual) {
-				rc = run_manual(c, ps.done, s[ps.done].task);
-				break;
-			}
-			rc = run_script(c, path, s[ps.done].task, j->item, po->control, ps.direction, s[ps.done].group,
-					why, sizeof(why));
-			if (rc < 0)
-				job_fail_msg(c, "%s", why);
-			break;
-		case S_OP:
-			while (to < n && s[to].kind == S_OP && s[to].group == s[ps.done].group)
-				to++;
-			rc = run_group_op(c, po, &ps, s, ps.done, to);
-			break;
-		}
-		if (rc < 0) {
-			if (rc != -EINPROGRESS && rc != -ECANCELED && s[ps.done].kind != S_OP)
-				job_task(c, ps.done, JOB_FAILED);
-			break;
-		}
+		rc = run_script(c, path, s[done].task, j->item, po->control, ps.direction, s[done].group, why,
+				sizeof(why));
+		if (rc < 0)
+			job_fail_msg(c, "%s", why);
+		break;
+	case S_OP:
+		/* the first of a group's items submits them all and waits for
+		 * them all; the others find their item's job done */
+		while (to < n && s[to].kind == S_OP && s[to].group == s[done].group)
+			to++;
+		rc = run_group_op(c, po, &ps, s, done, to);
+		break;
+	}
+	if (rc == 0) {
 		lock_model();
-		for (int i = ps.done; i < to; i++)
-			if (j->tasks[i].state != JOB_SUCCEEDED) {
-				j->tasks[i].state = JOB_SUCCEEDED;
-				j->tasks[i].ended = time(NULL);
-			}
-		ps.done = to;
-		j->progress = n ? ps.done * 100 / n : 100;
-		if (plan_state_write(j, &ps) == 0)
-			persist_job(c->v, j);
+		j->progress = (done + 1) * 100 / n;
 		unlock_model();
 	}
 out:
+	if (rc == -ECANCELED) {
+		lock_model();
+		if ((p = plan_find(c->v, j->item)) != NULL)
+			p->waiting = p->resumed = 0;
+		unlock_model();
+	}
 	json_object_put(ps.points);
 	free(s);
 	return rc;

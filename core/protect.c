@@ -6,7 +6,12 @@
  * availability set, cache storage account), the replica disks
  * "<disk>-ASRReplica", copies every disk in full through the delta engine
  * (compare mode, so a resumed copy skips what already matches), and records
- * the first recovery point.
+ * the first recovery point.  Enable and disable are job types made of
+ * steps (jobs.c's run_steps), one a task, so a resumed job goes on at its
+ * first unfinished task; enable's copy also resumes inside itself from the
+ * job's checkpoint (the disks done, the offset reached), and a cancel is
+ * undone by the enable step it stops (enable_stopped), since only a step
+ * can still make the job fail when the undo cannot finish.
  *
  * A cycle (scheduled by replication_tick, run on the worker pool, never a
  * job) ships what changed on the source since the last point: per disk the
@@ -17,6 +22,10 @@
  * not the newest point's cannot be trusted: that cycle compares source and
  * replica instead (and the item shows "resynchronization required" until it
  * has).
+ *
+ * A replication group's members cycle together (group_work): one instant
+ * for all their disks, one point id on each (docs/BEHAVIOUR.md, "Replication
+ * groups"); the group's cycle replaces the members' own.
  *
  * Exclusivity: an item runs at most one job or one cycle at a time.  The
  * scheduler starts a cycle only when no job is attached; a job waits for a
@@ -576,39 +585,47 @@ static int cycle_fenced(void *arg)
 	return vault_fenced(ta->a->v);
 }
 
-/* One cycle's work; -EAGAIN: it gave the item up to a job before it began
- * (waiting for a freeze hook); force_compare makes it compare source and replica
- * whole whatever the tracking says (resync); jp, when given, reports to a job. */
-static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp, uint64_t *shipped_out,
-		      char *why, size_t whylen)
-{
+/* What one item's cycle needs, filled by cycle_prepare: its data path, its
+ * gates and the conf for sync/cycle.c. */
+struct cycle_prep {
 	struct item_io io;
-	struct item_rec *it;
 	struct gate *gate[MAX_DISKS];
 	struct cycle_disk cd[MAX_DISKS];
-	struct cycle_conf conf = {0};
-	struct cycle_result res;
-	struct thaw_arg ta = {.a = a};
-	char hook_why[200] = "";
-	int rc, app = 0;
-	time_t now = time(NULL);
+	struct cycle_conf conf;
+	struct thaw_arg ta;
+	char hook_why[200];
+	int app;     /* an app-consistent point is due (then: was made frozen) */
+	time_t now;
+};
 
-	*shipped_out = 0;
+/* Everything up to the hooks: the item's regions up, its chain open, its
+ * gates and cycle state; p->conf ready but for app.  force_compare makes
+ * the cycle compare source and replica whole whatever the tracking says
+ * (resync); jp, when given, reports to a job. */
+static int cycle_prepare(struct cycle_arg *a, int force_compare, struct jobprog *jp, struct cycle_prep *p,
+			 char *why, size_t whylen)
+{
+	struct item_rec *it;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->ta.a = a;
+	p->now = time(NULL);
 	lock_model();
 	it = item_find(a->v, a->item);
-	rc = it ? item_io_fill(a->v, it, &io) : -ENOENT;
+	rc = it ? item_io_fill(a->v, it, &p->io) : -ENOENT;
 	if (rc == 0) {
-		app = io.pol.app_frequency_minutes > 0 &&
-		      now - it->last_app_point_time >= (time_t)io.pol.app_frequency_minutes * 60;
+		p->app = p->io.pol.app_frequency_minutes > 0 &&
+			 p->now - it->last_app_point_time >= (time_t)p->io.pol.app_frequency_minutes * 60;
 	}
 	unlock_model();
 	if (rc < 0) {
-		snprintf(why, whylen, "%s", io.src_reason[0] ? io.src_reason : strerror(-rc));
+		snprintf(why, whylen, "%s", p->io.src_reason[0] ? p->io.src_reason : strerror(-rc));
 		return rc;
 	}
-	if (!io.src_avail || !io.tgt_avail) {
-		snprintf(why, whylen, "region %s is unavailable: %s", !io.src_avail ? "source" : "target",
-			 !io.src_avail ? io.src_reason : io.tgt_reason);
+	if (!p->io.src_avail || !p->io.tgt_avail) {
+		snprintf(why, whylen, "region %s is unavailable: %s", !p->io.src_avail ? "source" : "target",
+			 !p->io.src_avail ? p->io.src_reason : p->io.tgt_reason);
 		return -EHOSTUNREACH;
 	}
 	rc = item_open_chain(a->v, it);
@@ -616,68 +633,75 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 		snprintf(why, whylen, "cannot open the recovery points: %s", strerror(-rc));
 		return rc;
 	}
-	memset(cd, 0, sizeof(cd));
-	rc = item_gates(&io, gate, cd);
+	rc = item_gates(&p->io, p->gate, p->cd);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot open the write tracking: %s", strerror(-rc));
 		return rc;
 	}
-	conf.state = item_cycle_state(a->v, a->item, io.ndisks);
-	if (!conf.state)
+	p->conf.state = item_cycle_state(a->v, a->item, p->io.ndisks);
+	if (!p->conf.state)
 		return -ENOMEM;
 	lock_model();
 	it = item_find(a->v, a->item);
-	conf.chain = it ? it->chain : NULL;
+	p->conf.chain = it ? it->chain : NULL;
 	unlock_model();
-	if (!conf.chain)
+	if (!p->conf.chain)
 		return -ENOENT;
-	if (app && !jp) {
-		/* Only a scheduled cycle runs hooks: a job's cycle (failover's
-		 * latest data, resync) never waits for an application.  The
-		 * application is frozen for the instant only. */
-		int hr = run_hook("freeze", a->v->name, a->item, cycle_preempted, a, 0, hook_why, sizeof(hook_why));
-		ta.due = hr != -ENOENT; /* a freeze that ran, even cut short, is thawed */
-		if (hr == -ECANCELED) {
-			snprintf(why, whylen, "%s", hook_why);
-			cycle_thaw(&ta);
-			return -EAGAIN;
-		}
-		app = hr == 0; /* no hook, or it failed: this point is crash-consistent */
-	} else {
-		app = 0;
-	}
-	conf.ndisks = io.ndisks;
-	conf.d = cd;
-	conf.whole = force_compare;
-	conf.flush_maps = jp != NULL; /* a job's cycle leaves the maps current for what follows */
-	conf.app = app;
-	conf.retention_hours = (unsigned)io.pol.retention_hours;
-	conf.bwlimit = io.bwlimit;
+	p->conf.ndisks = p->io.ndisks;
+	p->conf.d = p->cd;
+	p->conf.whole = force_compare;
+	p->conf.flush_maps = jp != NULL; /* a job's cycle leaves the maps current for what follows */
+	p->conf.retention_hours = (unsigned)p->io.pol.retention_hours;
+	p->conf.bwlimit = p->io.bwlimit;
 	if (jp) {
-		conf.progress = job_delta_progress;
-		conf.progress_arg = jp;
-		conf.compared_base = &jp->base_compared;
-		conf.sent_base = &jp->base_transferred;
+		p->conf.progress = job_delta_progress;
+		p->conf.progress_arg = jp;
+		p->conf.compared_base = &jp->base_compared;
+		p->conf.sent_base = &jp->base_transferred;
 	} else {
-		conf.progress = cycle_progress;
-		conf.progress_arg = a->v;
+		p->conf.progress = cycle_progress;
+		p->conf.progress_arg = a->v;
 	}
-	conf.captured = cycle_thaw;
-	conf.fenced = cycle_fenced;
-	conf.arg = &ta;
-	rc = repl_cycle(&conf, &res);
-	cycle_thaw(&ta); /* when the cycle failed before its instant */
-	*shipped_out = res.sent;
+	p->conf.captured = cycle_thaw;
+	p->conf.fenced = cycle_fenced;
+	p->conf.arg = &p->ta;
+	return 0;
+}
+
+/* The freeze hook, for a scheduled cycle whose app-consistent point is due:
+ * the application is frozen for the instant only (p->conf.captured thaws
+ * it).  p->app says whether it froze; -EAGAIN: a job wants the item, the
+ * freeze was cut short and thawed. */
+static int cycle_freeze(struct cycle_arg *a, struct cycle_prep *p, char *why, size_t whylen)
+{
+	int hr = run_hook("freeze", a->v->name, a->item, cycle_preempted, a, 0, p->hook_why, sizeof(p->hook_why));
+	p->ta.due = hr != -ENOENT; /* a freeze that ran, even cut short, is thawed */
+	if (hr == -ECANCELED) {
+		snprintf(why, whylen, "%s", p->hook_why);
+		cycle_thaw(&p->ta);
+		return -EAGAIN;
+	}
+	p->app = hr == 0; /* no hook, or it failed: this point is crash-consistent */
+	return 0;
+}
+
+/* After repl_cycle (rc, res): the item's counters, notes and points. */
+static int cycle_publish(struct cycle_arg *a, struct cycle_prep *p, int rc, const struct cycle_result *res,
+			 uint64_t *shipped_out, char *why, size_t whylen)
+{
+	struct item_rec *it;
+
+	*shipped_out = res->sent;
 	if (rc < 0)
-		snprintf(why, whylen, "%s", res.why[0] ? res.why : strerror(-rc));
-	if (rc < 0 && res.left_open && !vault_fenced(a->v)) {
+		snprintf(why, whylen, "%s", res->why[0] ? res->why : strerror(-rc));
+	if (rc < 0 && res->left_open && !vault_fenced(a->v)) {
 		/* The replicas' region went away mid-cycle: the chain keeps the
 		 * cycle open and would refuse every next one (EBUSY).  Retire it;
 		 * the next cycle opens the catalog afresh, and that open rolls
 		 * the cut-short cycle back, as after a crash. */
 		lock_model();
 		it = item_find(a->v, a->item);
-		if (it && it->chain == conf.chain)
+		if (it && it->chain == p->conf.chain)
 			item_close_chain(it);
 		unlock_model();
 		logmsg("item %s: could not roll the cut-short cycle back now: the next cycle will", a->item);
@@ -685,31 +709,59 @@ static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp
 	lock_model();
 	it = item_find(a->v, a->item);
 	if (it) {
-		for (int i = 0; i < io.ndisks && i < it->ndisks; i++) {
-			it->disk_read[i] += res.disk_read[i];
-			it->disk_sent[i] += res.disk_sent[i];
+		for (int i = 0; i < p->io.ndisks && i < it->ndisks; i++) {
+			it->disk_read[i] += res->disk_read[i];
+			it->disk_sent[i] += res->disk_sent[i];
 		}
 		if (rc == 0) {
-			if (res.whole_why[0]) { /* kept until the next one: an operator looks later */
-				snprintf(it->whole_why, sizeof(it->whole_why), "for point %.32s: %.150s", res.pt.id,
-					 res.whole_why);
+			if (res->whole_why[0]) { /* kept until the next one: an operator looks later */
+				snprintf(it->whole_why, sizeof(it->whole_why), "for point %.32s: %.150s", res->pt.id,
+					 res->whole_why);
 				logmsg("item %s: compared whole %s", a->item, it->whole_why);
 			}
-			if (app)
-				it->last_app_point_time = now;
-			if (ta.why[0])
-				snprintf(it->hook_note, sizeof(it->hook_note), "%s", ta.why);
-			else if (hook_why[0] && !app)
+			if (p->app)
+				it->last_app_point_time = p->now;
+			if (p->ta.why[0])
+				snprintf(it->hook_note, sizeof(it->hook_note), "%s", p->ta.why);
+			else if (p->hook_why[0] && !p->app)
 				snprintf(it->hook_note, sizeof(it->hook_note),
-					 "%.140s: point %.32s is crash-consistent", hook_why, res.pt.id);
-			else if (app)
+					 "%.140s: point %.32s is crash-consistent", p->hook_why, res->pt.id);
+			else if (p->app)
 				it->hook_note[0] = '\0';
 		}
 	}
 	unlock_model();
 	if (rc == 0)
-		item_points_refresh(a->v, a->item, conf.chain);
+		item_points_refresh(a->v, a->item, p->conf.chain);
 	return rc;
+}
+
+/* One cycle's work; -EAGAIN: it gave the item up to a job before it began
+ * (waiting for a freeze hook); force_compare and jp as for cycle_prepare. */
+static int cycle_body(struct cycle_arg *a, int force_compare, struct jobprog *jp, uint64_t *shipped_out,
+		      char *why, size_t whylen)
+{
+	struct cycle_prep p;
+	struct cycle_result res;
+	int rc;
+
+	*shipped_out = 0;
+	rc = cycle_prepare(a, force_compare, jp, &p, why, whylen);
+	if (rc < 0)
+		return rc;
+	/* Only a scheduled cycle runs hooks: a job's cycle (failover's latest
+	 * data, resync) never waits for an application. */
+	if (p.app && !jp) {
+		rc = cycle_freeze(a, &p, why, whylen);
+		if (rc < 0)
+			return rc;
+	} else {
+		p.app = 0;
+	}
+	p.conf.app = p.app;
+	rc = repl_cycle(&p.conf, &res);
+	cycle_thaw(&p.ta); /* when the cycle failed before its instant */
+	return cycle_publish(a, &p, rc, &res, shipped_out, why, whylen);
 }
 
 static void cycle_work(void *arg)
@@ -813,6 +865,127 @@ int points_drop_older(struct vault_rec *v, const char *item)
 	return rc;
 }
 
+/* ---- a replication group's cycle ---- */
+
+/* The members of a group that take part in one of its cycles. */
+struct group_arg {
+	int n;
+	int all;                     /* every member of the group is in it */
+	struct cycle_arg m[];        /* sorted by name: the instant's lock order */
+};
+
+static int by_item_name(const void *x, const void *y)
+{
+	return strcmp(((const struct cycle_arg *)x)->item, ((const struct cycle_arg *)y)->item);
+}
+
+/* One cycle of a whole replication group (SPEC 9): ONE instant for every
+ * disk of every member, each member's point committed with the same id
+ * only once all have shipped (sync/cycle.h, repl_cycle_group).  An
+ * app-consistent point runs every member's freeze before the instant and
+ * thaws them all after it; it is app-consistent only if every freeze
+ * worked.  A member that cannot start (its region down, its chain) is
+ * left out like one that is not Protected; the points are marked multi-vm
+ * only when every member of the group is in them. */
+static void group_work(void *arg)
+{
+	struct group_arg *g = arg;
+	struct cycle_prep *p = calloc((size_t)g->n, sizeof(*p));
+	struct cycle_result *res = calloc((size_t)g->n, sizeof(*res));
+	const struct cycle_conf **confs = calloc((size_t)g->n, sizeof(*confs));
+	int *in = calloc((size_t)g->n, sizeof(*in));
+	char (*why)[300] = calloc((size_t)g->n, sizeof(*why));
+	int rc = -ENOMEM, nin = 0, app = 1;
+
+	if (!p || !res || !confs || !in || !why) {
+		for (int k = 0; k < g->n; k++)
+			cycle_finish(&g->m[k], rc, "out of memory", 0, 0);
+		goto out;
+	}
+	for (int k = 0; k < g->n; k++) {
+		rc = cycle_prepare(&g->m[k], 0, NULL, &p[k], why[k], sizeof(why[k]));
+		in[k] = rc == 0;
+		if (rc < 0)
+			cycle_finish(&g->m[k], rc, why[k], 0, 0);
+		else
+			app &= p[k].app;
+	}
+	/* every member's freeze before the instant, every thaw after it */
+	for (int k = 0; k < g->n && app; k++)
+		if (in[k] && (cycle_freeze(&g->m[k], &p[k], why[k], sizeof(why[k])) < 0 || !p[k].app))
+			app = 0; /* a freeze that failed or was cut short: crash-consistent */
+	for (int k = 0; k < g->n; k++) {
+		if (!in[k])
+			continue;
+		p[k].app = app && p[k].app;
+		p[k].conf.app = p[k].app;
+		confs[nin++] = &p[k].conf;
+	}
+	rc = nin ? repl_cycle_group(nin, confs, res, g->all && nin == g->n) : 0;
+	for (int k = 0, i = 0; k < g->n; k++) {
+		uint64_t shipped = 0;
+		int mrc;
+		if (!in[k])
+			continue;
+		cycle_thaw(&p[k].ta); /* when the cycle failed before its instant */
+		/* a member committed before another's commit failed keeps its point */
+		mrc = rc < 0 && res[i].pt.id[0] ? 0 : rc;
+		log_debug("item %s: group cycle of %d of its group's items%s: point %s, rc %d", g->m[k].item, nin,
+			  g->all && nin == g->n ? " (all)" : "", res[i].pt.id[0] ? res[i].pt.id : "none", rc);
+		mrc = cycle_publish(&g->m[k], &p[k], mrc, &res[i], &shipped, why[k], sizeof(why[k]));
+		cycle_finish(&g->m[k], mrc, why[k], shipped, mrc == 0);
+		i++;
+	}
+out:
+	free(p);
+	free(res);
+	free(confs);
+	free(in);
+	free(why);
+	free(g);
+}
+
+/* The due member it of group it->group starts the group's cycle with every
+ * member that can cycle now (model_lock held); those are claimed
+ * (cycle_running) and their own entries, popped later, are skipped. */
+static void group_start(struct vault_rec *v, struct item_rec *it, time_t now)
+{
+	struct group_arg *g;
+	int n = 0, total = 0;
+
+	for (struct item_rec *m = v->items; m; m = m->next)
+		if (strcmp(m->group, it->group) == 0)
+			total++;
+	g = calloc(1, sizeof(*g) + (size_t)total * sizeof(g->m[0]));
+	if (!g) {
+		sched_put(v, it, now + 1); /* try again next second */
+		return;
+	}
+	for (struct item_rec *m = v->items; m; m = m->next) {
+		if (strcmp(m->group, it->group) != 0)
+			continue;
+		if (m->state != IS_PROTECTED || m->job || m->cycle_running)
+			continue;
+		g->m[n].v = v;
+		snprintf(g->m[n].item, sizeof(g->m[n].item), "%s", m->name);
+		m->cycle_running = 1;
+		n++;
+	}
+	g->n = n;
+	g->all = n == total;
+	qsort(g->m, (size_t)n, sizeof(g->m[0]), by_item_name);
+	if (pool_submit(WORK_CYCLE, group_work, g, free) < 0) {
+		for (int k = 0; k < n; k++) {
+			struct item_rec *m = item_find(v, g->m[k].item);
+			if (m) {
+				m->cycle_running = 0;
+				sched_put(v, m, now + 1);
+			}
+		}
+		free(g);
+	}
+}
+
 void replication_tick(time_t now)
 {
 	struct vault_rec *v;
@@ -828,6 +1001,10 @@ void replication_tick(time_t now)
 			continue;
 		if (now < it->next_cycle) { /* its time moved on since it went in */
 			sched_item(v, it);
+			continue;
+		}
+		if (it->group[0]) { /* the group's cycle replaces its members' own */
+			group_start(v, it, now);
 			continue;
 		}
 		a = calloc(1, sizeof(*a));
@@ -847,189 +1024,50 @@ void replication_tick(time_t now)
 
 /* ---- Enable replication ---- */
 
+/* Its tasks, in the order of JT_ENABLE.tasks: one step each. */
 enum { EN_PREREQ, EN_TARGET, EN_DISKS, EN_COPY, EN_POINT, EN_START };
 
-static int enable_steps(struct jobctx *c)
-{
-	struct item_io io;
+/* What enable's steps share: the item (it stays while its job runs), its
+ * regions, its I/O names and its source disks' gates. */
+struct en_ctx {
 	struct item_rec *it;
+	struct region *src, *tgt;
+	struct item_io io;
 	struct gate *gate[MAX_DISKS];
 	struct cycle_disk cd[MAX_DISKS];
-	struct region *src, *tgt;
-	int rc, ck_disk;
-	uint64_t total = 0, done_cmp = 0, done_xfer = 0, resume_off = 0;
+};
 
-	/* Prerequisites check */
-	job_task(c, EN_PREREQ, JOB_IN_PROGRESS);
+/* Read them into x; the job's error says why they cannot be used.
+ * model_lock NOT held. */
+static int enable_open(struct jobctx *c, struct en_ctx *x)
+{
+	struct item_rec *it;
+	int rc;
+
 	lock_model();
 	it = item_find(c->v, c->item);
-	src = it ? region_find(it->source_region) : NULL;
-	tgt = it ? region_find(it->target_region) : NULL;
-	rc = !it ? -ENOENT : (!region_ok(src) || !region_ok(tgt)) ? -EHOSTUNREACH : 0;
+	x->src = it ? region_find(it->source_region) : NULL;
+	x->tgt = it ? region_find(it->target_region) : NULL;
+	rc = !it ? -ENOENT : (!region_ok(x->src) || !region_ok(x->tgt)) ? -EHOSTUNREACH : item_io_fill(c->v, it, &x->io);
 	if (rc == -EHOSTUNREACH)
 		snprintf(c->j->error, sizeof(c->j->error), "region %s is unavailable",
-			 region_ok(src) ? it->target_region : it->source_region);
+			 region_ok(x->src) ? it->target_region : it->source_region);
 	unlock_model();
-	job_task(c, EN_PREREQ, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
+	x->it = it;
+	return rc;
+}
 
-	/* Creating target resources */
-	job_task(c, EN_TARGET, JOB_IN_PROGRESS);
-	lock_model();
-	it = item_find(c->v, c->item);
-	rc = inv_rg_create(tgt, it->target_rg, NULL);
-	if (rc == -EEXIST)
-		rc = 0;
-	if (rc == 0) {
-		struct mapping_rec *m = mapping_find(c->v, it->source_region, it->network);
-		const char *slash = m ? strchr(m->target, '/') : NULL;
-		rc = inv_net_ensure(tgt, it->target_rg, slash ? slash + 1 : it->network);
-	}
-	if (rc == 0 && it->aset[0])
-		rc = inv_aset_ensure(tgt, it->target_rg, it->aset);
-	if (rc == 0 && it->cache_sa[0])
-		rc = inv_sa_ensure(src, it->cache_sa);
-	if (rc == 0 && it->target_sa[0])
-		rc = inv_sa_ensure(tgt, it->target_sa);
+/* The source disks' gates, their trackers attached (a fresh copy, reset:
+ * they mark every write from here on, and the copy reads all). */
+static int enable_tracking(struct jobctx *c, struct en_ctx *x, int reset)
+{
+	int rc = item_gates(&x->io, x->gate, x->cd);
+
+	for (int i = 0; rc == 0 && reset && i < x->io.ndisks; i++)
+		rc = track_reset(x->cd[i].t);
 	if (rc < 0)
-		snprintf(c->j->error, sizeof(c->j->error), "cannot create target resources: %s", strerror(-rc));
-	unlock_model();
-	job_task(c, EN_TARGET, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
-
-	/* Creating replica disks */
-	job_task(c, EN_DISKS, JOB_IN_PROGRESS);
-	lock_model();
-	it = item_find(c->v, c->item);
-	for (int i = 0; i < it->ndisks && rc == 0; i++) {
-		struct item_disk *d = &it->disks[i];
-		rc = inv_disk_create(tgt, d->replica_managed, d->replica_parent, d->replica, d->size);
-		if (rc == -EEXIST)
-			rc = 0; /* resumed: the copy below makes it right */
-		if (rc < 0)
-			snprintf(c->j->error, sizeof(c->j->error), "cannot create replica disk %s: %s", d->replica,
-				 strerror(-rc));
-		total += d->size;
-	}
-	it->state = IS_INITIAL_REPLICATION_IN_PROGRESS;
-	persist_item(c->v, it);
-	c->j->bytes_total = total;
-	rc = rc ? rc : item_io_fill(c->v, it, &io);
-	ck_disk = c->j->ck_disk;
-	resume_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
-	unlock_model();
-	job_task(c, EN_DISKS, rc ? JOB_FAILED : JOB_SUCCEEDED);
-	if (rc)
-		return rc;
-
-	/* Initial replication.  The disks' trackers mark every write from
-	 * here on (a fresh start forgets older marks: the copy reads all); the
-	 * first point's capture ships what changed while the copy ran. */
-	job_task(c, EN_COPY, JOB_IN_PROGRESS);
-	memset(cd, 0, sizeof(cd));
-	rc = item_gates(&io, gate, cd);
-	for (int i = 0; rc == 0 && ck_disk == 0 && !resume_off && i < io.ndisks; i++)
-		rc = track_reset(cd[i].t);
-	if (rc < 0) {
 		job_fail_msg(c, "cannot start the write tracking: %s", strerror(-rc));
-		return rc;
-	}
-	for (int i = 0; i < ck_disk && i < io.ndisks; i++) {
-		done_cmp += io.size[i];
-	}
-	done_xfer = job_sent(c); /* resumed: what was sent before the checkpoint */
-	for (int i = ck_disk; i < io.ndisks; i++) {
-		struct delta_opts opts = {0};
-		struct delta_stats st;
-		struct jobprog jp = {.c = c, .base_compared = done_cmp, .base_transferred = done_xfer};
-		struct blockmap *m = NULL;
-		rc = blockmap_new(io.size[i], &m);
-		if (rc < 0)
-			return rc;
-		/* Resume inside the disk where the last checkpoint says everything
-		 * before is final.  The map then misses that prefix, so it is not
-		 * kept: a whole compare rebuilds it when one is needed. */
-		if (i == ck_disk && resume_off) {
-			opts.start_offset = resume_off;
-			logmsg("item %s: initial copy of disk %d resumes at %llu bytes", c->item, i,
-			       (unsigned long long)resume_off);
-		}
-		opts.map = m;
-		opts.progress = job_delta_progress;
-		opts.progress_arg = &jp;
-		opts.bwlimit = io.bwlimit;
-		rc = sync_disk(io.src_be, io.src_key[i], io.tgt_be, io.rep_key[i], &opts, &st);
-		if (rc == 0 && !(i == ck_disk && resume_off)) {
-			/* generation 0: the copy's; the first point's cycle folds
-			 * in the pages it ships and names it after that point */
-			m->generation = 0;
-			if (blockmap_save(io.tgt_be, io.map_key[i], m) < 0)
-				logmsg("item %s: cannot save the block map of disk %d", c->item, i);
-		}
-		blockmap_free(m);
-		if (rc < 0) {
-			if (rc != -ECANCELED)
-				job_fail_msg(c, "copying disk %d: %s", i, strerror(-rc));
-			return rc;
-		}
-		done_cmp += io.size[i];
-		done_xfer += st.bytes_transferred;
-		lock_model();
-		it = item_find(c->v, c->item);
-		if (it) {
-			it->disks[i].synced_bytes = io.size[i];
-			snprintf(it->disks[i].state, sizeof(it->disks[i].state), "Protected");
-			persist_item(c->v, it);
-		}
-		c->j->ck_disk = i + 1;
-		c->j->ck_offset = 0;
-		c->j->bytes_transferred = done_xfer; /* saved with the checkpoint */
-		persist_job(c->v, c->j);
-		unlock_model();
-	}
-	job_task(c, EN_COPY, JOB_SUCCEEDED);
-
-	/* Creating the first recovery point: one instant of every disk */
-	job_task(c, EN_POINT, JOB_IN_PROGRESS);
-	rc = item_open_chain(c->v, it);
-	if (rc == 0) {
-		struct rp_point newest;
-		if (rpchain_newest(it->chain, &newest) < 0) { /* else resumed after the point was made */
-			struct cycle_conf conf = {0};
-			struct cycle_result res;
-			conf.ndisks = io.ndisks;
-			conf.d = cd;
-			conf.chain = it->chain;
-			conf.state = item_cycle_state(c->v, c->item, io.ndisks);
-			conf.initial = 1;
-			conf.flush_maps = 1;
-			conf.retention_hours = (unsigned)io.pol.retention_hours;
-			conf.bwlimit = io.bwlimit;
-			rc = conf.state ? repl_cycle(&conf, &res) : -ENOMEM;
-			if (rc < 0 && conf.state)
-				logmsg("item %s: first point: %s", c->item, res.why);
-		}
-	}
-	if (rc < 0) {
-		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
-		return rc;
-	}
-	item_points_refresh(c->v, c->item, it->chain);
-	job_task(c, EN_POINT, JOB_SUCCEEDED);
-
-	/* Starting delta replication */
-	job_task(c, EN_START, JOB_IN_PROGRESS);
-	lock_model();
-	it = item_find(c->v, c->item);
-	if (it) {
-		struct policy_rec *p = policy_find(c->v, it->policy);
-		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
-	}
-	unlock_model();
-	job_task(c, EN_START, JOB_SUCCEEDED);
-	return 0;
+	return rc;
 }
 
 /* A cancelled enable leaves nothing half-made: the replicas, the undo data
@@ -1089,15 +1127,232 @@ static int enable_undo(struct jobctx *c)
 	return rc;
 }
 
-static int enable_run(struct jobctx *c)
+/* A step's rc: one stopped by a cancel (not by an unmount, which leaves
+ * the work for the resumed job) undoes the enable, -ECANCELED when all it
+ * made is gone, -EIO when the item must stay (InitialReplicationFailed,
+ * for a disable).  Any other rc stands. */
+static int enable_stopped(struct jobctx *c, int rc)
 {
-	int rc = enable_steps(c);
-	if (rc == 0 && job_cancelled(c) && !job_shutting_down(c))
-		rc = -ECANCELED; /* cancelled after the copy: undone all the same */
-	if (rc == -ECANCELED && !job_shutting_down(c) && enable_undo(c) < 0)
-		rc = -EIO; /* the item stays, InitialReplicationFailed, for a disable */
+	if (rc != -ECANCELED || job_shutting_down(c))
+		return rc;
+	return enable_undo(c) < 0 ? -EIO : -ECANCELED;
+}
+
+static int enable_begin(struct jobctx *c, int first)
+{
+	struct en_ctx *x = calloc(1, sizeof(*x));
+	int rc = 0;
+
+	if (!x)
+		return -ENOMEM;
+	c->data = x;
+	if (first > EN_PREREQ) /* else the prerequisites step reads it */
+		rc = enable_open(c, x);
+	if (rc == 0 && first > EN_COPY) /* else the copy starts the tracking */
+		rc = enable_tracking(c, x, 0);
 	return rc;
 }
+
+static void enable_end(struct jobctx *c, int rc)
+{
+	(void)rc; /* a cancel was undone by the step it stopped */
+	free(c->data);
+	c->data = NULL;
+}
+
+static int enable_prereq(struct jobctx *c)
+{
+	return enable_open(c, c->data);
+}
+
+/* Creating what exists already finds it there (-EEXIST): safe to repeat. */
+static int enable_target(struct jobctx *c)
+{
+	struct en_ctx *x = c->data;
+	struct item_rec *it = x->it;
+	int rc;
+
+	lock_model();
+	rc = inv_rg_create(x->tgt, it->target_rg, NULL);
+	if (rc == -EEXIST)
+		rc = 0;
+	if (rc == 0) {
+		struct mapping_rec *m = mapping_find(c->v, it->source_region, it->network);
+		const char *slash = m ? strchr(m->target, '/') : NULL;
+		rc = inv_net_ensure(x->tgt, it->target_rg, slash ? slash + 1 : it->network);
+	}
+	if (rc == 0 && it->aset[0])
+		rc = inv_aset_ensure(x->tgt, it->target_rg, it->aset);
+	if (rc == 0 && it->cache_sa[0])
+		rc = inv_sa_ensure(x->src, it->cache_sa);
+	if (rc == 0 && it->target_sa[0])
+		rc = inv_sa_ensure(x->tgt, it->target_sa);
+	if (rc < 0)
+		snprintf(c->j->error, sizeof(c->j->error), "cannot create target resources: %s", strerror(-rc));
+	unlock_model();
+	return rc;
+}
+
+/* A replica made before a crash is there already (-EEXIST): the copy
+ * makes it right. */
+static int enable_disks(struct jobctx *c)
+{
+	struct en_ctx *x = c->data;
+	struct item_rec *it = x->it;
+	uint64_t total = 0;
+	int rc = 0;
+
+	lock_model();
+	for (int i = 0; i < it->ndisks && rc == 0; i++) {
+		struct item_disk *d = &it->disks[i];
+		rc = inv_disk_create(x->tgt, d->replica_managed, d->replica_parent, d->replica, d->size);
+		if (rc == -EEXIST)
+			rc = 0;
+		if (rc < 0)
+			snprintf(c->j->error, sizeof(c->j->error), "cannot create replica disk %s: %s", d->replica,
+				 strerror(-rc));
+		total += d->size;
+	}
+	it->state = IS_INITIAL_REPLICATION_IN_PROGRESS;
+	persist_item(c->v, it);
+	c->j->bytes_total = total;
+	unlock_model();
+	return rc;
+}
+
+/* Initial replication: every disk copied in full, resumable inside itself
+ * from the job's checkpoint (the disks done, the offset reached in the
+ * next).  The disks' trackers mark every write from its start (a fresh
+ * start forgets older marks: the copy reads all); the first point's
+ * capture ships what changed while the copy ran. */
+static int enable_copy(struct jobctx *c)
+{
+	struct en_ctx *x = c->data;
+	struct item_io *io = &x->io;
+	struct item_rec *it;
+	int rc, ck_disk;
+	uint64_t done_cmp = 0, done_xfer = 0, resume_off = 0;
+
+	lock_model_read();
+	ck_disk = c->j->ck_disk;
+	resume_off = c->j->ck_offset & ~(uint64_t)(DELTA_PAGE - 1);
+	unlock_model();
+	rc = enable_tracking(c, x, ck_disk == 0 && !resume_off);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < ck_disk && i < io->ndisks; i++) {
+		done_cmp += io->size[i];
+	}
+	done_xfer = job_sent(c); /* resumed: what was sent before the checkpoint */
+	for (int i = ck_disk; i < io->ndisks; i++) {
+		struct delta_opts opts = {0};
+		struct delta_stats st;
+		struct jobprog jp = {.c = c, .base_compared = done_cmp, .base_transferred = done_xfer};
+		struct blockmap *m = NULL;
+		rc = blockmap_new(io->size[i], &m);
+		if (rc < 0)
+			return rc;
+		/* Resume inside the disk where the last checkpoint says everything
+		 * before is final.  The map then misses that prefix, so it is not
+		 * kept: a whole compare rebuilds it when one is needed. */
+		if (i == ck_disk && resume_off) {
+			opts.start_offset = resume_off;
+			logmsg("item %s: initial copy of disk %d resumes at %llu bytes", c->item, i,
+			       (unsigned long long)resume_off);
+		}
+		opts.map = m;
+		opts.progress = job_delta_progress;
+		opts.progress_arg = &jp;
+		opts.bwlimit = io->bwlimit;
+		rc = sync_disk(io->src_be, io->src_key[i], io->tgt_be, io->rep_key[i], &opts, &st);
+		if (rc == 0 && !(i == ck_disk && resume_off)) {
+			/* generation 0: the copy's; the first point's cycle folds
+			 * in the pages it ships and names it after that point */
+			m->generation = 0;
+			if (blockmap_save(io->tgt_be, io->map_key[i], m) < 0)
+				logmsg("item %s: cannot save the block map of disk %d", c->item, i);
+		}
+		blockmap_free(m);
+		if (rc < 0) {
+			if (rc != -ECANCELED)
+				job_fail_msg(c, "copying disk %d: %s", i, strerror(-rc));
+			return enable_stopped(c, rc);
+		}
+		done_cmp += io->size[i];
+		done_xfer += st.bytes_transferred;
+		lock_model();
+		it = item_find(c->v, c->item);
+		if (it) {
+			it->disks[i].synced_bytes = io->size[i];
+			snprintf(it->disks[i].state, sizeof(it->disks[i].state), "Protected");
+			persist_item(c->v, it);
+		}
+		c->j->ck_disk = i + 1;
+		c->j->ck_offset = 0;
+		c->j->bytes_transferred = done_xfer; /* saved with the checkpoint */
+		persist_job(c->v, c->j);
+		unlock_model();
+	}
+	return 0;
+}
+
+/* Creating the first recovery point: one instant of every disk.  Run again
+ * after a crash, it finds the point made (the chain's newest). */
+static int enable_point(struct jobctx *c)
+{
+	struct en_ctx *x = c->data;
+	struct item_rec *it = x->it;
+	int rc = item_open_chain(c->v, it);
+
+	if (rc == 0) {
+		struct rp_point newest;
+		if (rpchain_newest(it->chain, &newest) < 0) { /* else resumed after the point was made */
+			struct cycle_conf conf = {0};
+			struct cycle_result res;
+			conf.ndisks = x->io.ndisks;
+			conf.d = x->cd;
+			conf.chain = it->chain;
+			conf.state = item_cycle_state(c->v, c->item, x->io.ndisks);
+			conf.initial = 1;
+			conf.flush_maps = 1;
+			conf.retention_hours = (unsigned)x->io.pol.retention_hours;
+			conf.bwlimit = x->io.bwlimit;
+			rc = conf.state ? repl_cycle(&conf, &res) : -ENOMEM;
+			if (rc < 0 && conf.state)
+				logmsg("item %s: first point: %s", c->item, res.why);
+		}
+	}
+	if (rc < 0) {
+		job_fail_msg(c, "cannot create the first recovery point: %s", strerror(-rc));
+		return enable_stopped(c, rc);
+	}
+	item_points_refresh(c->v, c->item, it->chain);
+	return 0;
+}
+
+/* Starting delta replication: the first cycle a period from now.  A cancel
+ * that came after the copy undoes the enable all the same. */
+static int enable_start(struct jobctx *c)
+{
+	struct item_rec *it;
+
+	if (job_cancelled(c) && !job_shutting_down(c))
+		return enable_stopped(c, -ECANCELED);
+	lock_model();
+	it = item_find(c->v, c->item);
+	if (it) {
+		struct policy_rec *p = policy_find(c->v, it->policy);
+		it->next_cycle = time(NULL) + (time_t)(p ? p->info.crash_frequency_seconds : 300);
+	}
+	unlock_model();
+	return 0;
+}
+
+static const struct job_step enable_steps[] = {
+	{EN_PREREQ, enable_prereq}, {EN_TARGET, enable_target}, {EN_DISKS, enable_disks},
+	{EN_COPY, enable_copy},     {EN_POINT, enable_point},   {EN_START, enable_start},
+	{0, NULL},
+};
 
 const struct job_type JT_ENABLE = {
 	.name = "Enable replication",
@@ -1107,7 +1362,9 @@ const struct job_type JT_ENABLE = {
 	.running_state = IS_ENABLING_PROTECTION,
 	.done_state = IS_PROTECTED,
 	.failed_state = IS_INITIAL_REPLICATION_FAILED,
-	.run = enable_run,
+	.steps = enable_steps,
+	.begin = enable_begin,
+	.end = enable_end,
 	.creates_item = 1,
 };
 

@@ -36,6 +36,7 @@ void core_render_item_status(const struct item_info *ii, struct sbuf *out)
 	sb_printf(out, "last-app-consistent-point: %s\n", ii->last_app_point[0] ? ii->last_app_point : "none");
 	sb_printf(out, "recovery-points: %d\n", ii->npoints);
 	sb_printf(out, "policy: %s\n", ii->policy);
+	sb_printf(out, "replication-group: %s\n", ii->group[0] ? ii->group : "none");
 	sb_printf(out, "job: %s%s\n", ii->job[0] ? ii->job : "none", ii->job_running ? " (running)" : "");
 	sb_printf(out, "progress: %d\n", ii->progress);
 	fmt_time(ii->last_cycle, t);
@@ -107,6 +108,7 @@ void core_render_item_json(const struct item_info *ii, const char *allowed, stru
 	jstr(o, "source-region", ii->source_region);
 	jstr(o, "target-region", ii->target_region);
 	jstr(o, "active-region", ii->active_region);
+	json_object_object_add(o, "replication-group", ii->group[0] ? json_object_new_string(ii->group) : NULL);
 	json_object_object_add(o, "rpo-seconds", ii->rpo_valid ? json_object_new_int64(ii->rpo_seconds) : NULL);
 	json_object_object_add(o, "last-recovery-point", ii->last_point[0] ? json_object_new_string(ii->last_point) : NULL);
 	json_object_object_add(o, "last-app-consistent-recovery-point",
@@ -301,6 +303,8 @@ static void disk_series(struct sbuf *out, const char *name, const char *type, co
 	for (int i = 0; i < ni; i++)
 		for (int d = 0; d < items[i].ndisks; d++) {
 			uint64_t v;
+			if (items[i].disks[d].excluded)
+				continue; /* not replicated: no series */
 			memcpy(&v, (const char *)&items[i].disks[d] + field, sizeof(v));
 			item_series(out, name, &items[i]);
 			more_label(out, "disk", items[i].disks[d].name);
@@ -485,6 +489,7 @@ void core_render_readme(struct sbuf *out)
 		"  items/<vm>/                   state, health, rpo-seconds, progress, status, status.json\n"
 		"                                controls: failover commit reprotect resync verify disable cancel ...\n"
 		"    recovery-points/<id>/disks/ read-only disk images of each point\n"
+		"  replication-groups/<g>/items  the items of a replication group (multi-vm points)\n"
 		"  jobs/<id>/                    type, state, progress, tasks, bytes-*, eta-seconds\n"
 		"<vm> -> vaults/<vault>/items/<vm>   a shortcut per replicated item\n"
 		"metrics/asrfs.prom              Prometheus text format\n"

@@ -68,7 +68,7 @@ struct rp_ctx {
 	int n;
 	struct rp_disk d[MAX_DISKS];
 	struct blockmap *maps[MAX_DISKS];
-	struct vault_rec *v; /* for the thread that saves the maps */
+	struct vault_rec *v; /* for the pool call that saves the maps */
 };
 
 static void strip_suffix(const char *in, const char *suffix, char *out, size_t len)
@@ -114,14 +114,17 @@ static int reprotect_plan(struct vault_rec *v, struct rp_ctx *x, const struct op
 	else
 		snprintf(x->net_tgt, sizeof(x->net_tgt), "%s", x->old_vm ? x->old_vi.network : s->network);
 	x->n = s->ndisks;
-	for (int i = 0; i < x->n; i++)
-		if (!s->disks[i].replica_managed) {
+	/* an excluded VHD too: the failback puts its empty disk in that account */
+	for (int i = 0; i < x->n + s->nexcl; i++)
+		if (i < x->n ? !s->disks[i].replica_managed : !s->excl[i - x->n].managed) {
+			const char *orig = i < x->n ? (s->disks[i].managed ? NULL : s->disks[i].src_parent) :
+				s->excl[i - x->n].src_parent;
 			x->any_unmanaged = 1;
 			/* the original account, else "asr" + the recovery VM's account */
 			if (a->tsa[0])
 				snprintf(x->tsa, sizeof(x->tsa), "%s", a->tsa);
-			else if (!s->disks[i].managed && sa_find(x->ntgt, s->disks[i].src_parent))
-				snprintf(x->tsa, sizeof(x->tsa), "%s", s->disks[i].src_parent);
+			else if (orig && sa_find(x->ntgt, orig))
+				snprintf(x->tsa, sizeof(x->tsa), "%s", orig);
 			else {
 				char raw[200];
 				snprintf(raw, sizeof(raw), "asr%s", s->target_sa);
@@ -349,8 +352,8 @@ static int last_cycle_map(struct jobctx *c, struct rp_ctx *x, int i, const char 
 	return 1;
 }
 
-/* Save the new direction's block maps (a thread of reprotect_run's). */
-static void *reprotect_save_maps(void *arg)
+/* Save the new direction's block maps (a pool call of reprotect_start's). */
+static void reprotect_save_maps(void *arg)
 {
 	struct rp_ctx *x = arg;
 
@@ -360,7 +363,6 @@ static void *reprotect_save_maps(void *arg)
 		if (blockmap_save(x->ntgt->be, mkey, x->maps[i]) < 0)
 			logmsg("item %s: cannot save the block map of disk %d", x->snap.name, i);
 	}
-	return NULL;
 }
 
 /* Create the new direction's recovery-point chain with its first point. */
@@ -602,6 +604,43 @@ static void reprotect_finish(struct rp_ctx *x)
 		       strerror(-rc));
 }
 
+#define EXCL_KEPT_SUFFIX "-asrexcluded"
+
+/* model_lock held, the item swapped: the failover back (failback) gives the
+ * VM an empty disk in each excluded disk's place, named like it.  A disk of
+ * that name where it would go (the old primary's own, never copied) is
+ * kept under "<disk>-asrexcluded" rather than overwritten, replacing the
+ * one an earlier reprotect kept there.  Safe to repeat: a disk already set
+ * aside is not there any more. */
+static void set_aside_excluded(struct vault_rec *v, const char *item)
+{
+	struct item_rec *it = item_find(v, item);
+	struct region *r = it ? region_find(it->target_region) : NULL;
+	char parent[NAME_MAX_], name[NAME_MAX_], kept[NAME_MAX_ + 16];
+	int n = it ? it->nexcl : 0, managed, rc;
+
+	for (int k = 0; r && k < n; k++) {
+		/* copied: disk_rename_inv drops model_lock, so look the item up again */
+		managed = it->excl[k].managed;
+		snprintf(parent, sizeof(parent), "%s", managed ? it->target_rg : it->target_sa);
+		snprintf(name, sizeof(name), "%s", it->excl[k].name);
+		snprintf(kept, sizeof(kept), "%.80s" EXCL_KEPT_SUFFIX, name);
+		if (!disk_at(r, managed, parent, name))
+			continue;
+		rc = inv_disk_delete(r, managed, parent, kept);
+		if (rc == 0 || rc == -ENOENT)
+			rc = disk_rename_inv(r, managed, parent, name, parent, kept);
+		if (rc < 0)
+			logmsg("item %s: cannot keep the old disk %s/%s of an excluded disk aside: %s", item, parent,
+			       name, strerror(-rc));
+		else
+			logmsg("item %s: the old disk %s/%s of an excluded disk is kept as %s", item, parent, name, kept);
+		it = item_find(v, item);
+		if (!it)
+			break;
+	}
+}
+
 /* model_lock held: put back the fields a reprotect's swap changes. */
 static void item_take_direction(struct item_rec *to, const struct item_rec *from)
 {
@@ -616,6 +655,8 @@ static void item_take_direction(struct item_rec *to, const struct item_rec *from
 	snprintf(to->network, sizeof(to->network), "%s", from->network);
 	memcpy(to->disks, from->disks, sizeof(to->disks));
 	to->ndisks = from->ndisks;
+	memcpy(to->excl, from->excl, sizeof(to->excl));
+	to->nexcl = from->nexcl;
 	to->resync_required = from->resync_required;
 	snprintf(to->resync_why, sizeof(to->resync_why), "%s", from->resync_why);
 	to->failing = from->failing;
@@ -1035,6 +1076,11 @@ static int rp_swap(struct jobctx *c, struct rp_ctx *x, struct rpchain **ch)
 	snprintf(it->cache_sa, sizeof(it->cache_sa), "%s", x->cache);
 	snprintf(it->aset, sizeof(it->aset), "%s", x->aset);
 	snprintf(it->network, sizeof(it->network), "%s", x->net_src);
+	/* An excluded disk stays excluded: its source is now the failed-over
+	 * VM's empty disk, where the failover made it. */
+	for (int k = 0; k < it->nexcl; k++)
+		snprintf(it->excl[k].src_parent, sizeof(it->excl[k].src_parent), "%s",
+			 it->excl[k].managed ? x->snap.target_rg : x->snap.target_sa);
 	for (int i = 0; i < x->n; i++) {
 		struct item_disk *d = &it->disks[i];
 		d->managed = x->d[i].managed;
@@ -1075,13 +1121,14 @@ static int reprotect_start(struct jobctx *c)
 	struct rpchain *ch = NULL;
 	struct rp_point pt;
 	char rkey[1024];
-	int rc, saving;
-	pthread_t saver;
+	int rc;
+	struct pool_call saver;
 
 	if (r->swapped) {
 		logmsg("job %s: item %s already reads %s: clearing the old place", c->j->id, c->item, r->now);
 		maps_forget(c->v, c->item);
 		lock_model();
+		set_aside_excluded(c->v, c->item);
 		reprotect_finish(x);
 		unlock_model();
 		logmsg("item %s: reprotected, now %s", c->item, r->now);
@@ -1113,21 +1160,20 @@ static int reprotect_start(struct jobctx *c)
 	for (int i = 0; i < x->n; i++)
 		x->maps[i]->generation = pt.seq;
 	x->v = c->v;
-	saving = pthread_create(&saver, NULL, reprotect_save_maps, x) == 0;
-	if (!saving)
-		reprotect_save_maps(x);
+	pool_call_start(&saver, reprotect_save_maps, x);
 	maps_forget(c->v, c->item);
 	lock_model();
 	rc = rp_swap(c, x, &ch);
 	/* Only once the item's record names the new replicas does the old
 	 * place go: the originals copied to -ASRReplica and the old VM. */
-	if (rc == 0)
+	if (rc == 0) {
+		set_aside_excluded(c->v, c->item);
 		reprotect_finish(x);
+	}
 	unlock_model();
 	if (rc < 0) {
 		rpchain_close(ch);
-		if (saving)
-			pthread_join(saver, NULL);
+		pool_call_wait(&saver);
 		return rc;
 	}
 	for (int i = 0; i < x->n; i++) { /* no cancel can come now: the originals' snapshots go */
@@ -1147,8 +1193,7 @@ static int reprotect_start(struct jobctx *c)
 	unlock_model();
 	if (ch)
 		item_points_refresh(c->v, c->item, ch);
-	if (saving)
-		pthread_join(saver, NULL);
+	pool_call_wait(&saver);
 	logmsg("item %s: reprotected, now %s -> %s", c->item, x->nsrc->name, x->ntgt->name);
 	return 0;
 }

@@ -111,7 +111,7 @@ static int tf_start(struct jobctx *c)
 	struct item_rec *it;
 	struct vm_info vi;
 	char vmname[NAME_MAX_ + 8];
-	int rc, n = item_targets(&x->snap, "-test", dt);
+	int rc, n = vm_targets(&x->snap, "-test", dt);
 
 	snprintf(vmname, sizeof(vmname), "%.85s-test", x->snap.name);
 	vm_from_targets(&vi, vmname, x->snap.target_rg, x->snap.target_region, x->vnet, "", n, dt);

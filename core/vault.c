@@ -93,6 +93,40 @@ VAULT_NAMES(core_policies, policies, struct policy_rec, info.name)
 VAULT_NAMES(core_items, items, struct item_rec, name)
 VAULT_NAMES(core_jobs, jobs, struct job_rec, id)
 
+/* A vault's replication groups (group NULL), or the items of one, sorted.
+ * A group is its items' common name: it exists while one of them does. */
+static int group_names(const char *vault, const char *group, struct strlist *out)
+{
+	struct vault_rec *v;
+	int rc;
+	lock_model_read();
+	v = vault_find(vault);
+	rc = v ? 0 : -ENOENT;
+	for (struct item_rec *it = v ? v->items : NULL; it && rc == 0; it = it->next) {
+		if (!it->group[0] || (group && strcmp(it->group, group) != 0))
+			continue;
+		if (group)
+			rc = sl_add(out, it->name);
+		else if (!sl_has(out, it->group))
+			rc = sl_add(out, it->group);
+	}
+	unlock_model();
+	if (rc == 0 && group && out->n == 0)
+		rc = -ENOENT;
+	sl_sort(out);
+	return rc;
+}
+
+int core_groups(const char *vault, struct strlist *out)
+{
+	return group_names(vault, NULL, out);
+}
+
+int core_group_items(const char *vault, const char *group, struct strlist *out)
+{
+	return group_names(vault, group, out);
+}
+
 /* Whether one name is in a vault's list: 1 or 0, -ENOENT with no vault.  A
  * path's lookup asks this, not for the whole list. */
 #define VAULT_HAS(fn, finder)                                                  \
@@ -386,7 +420,7 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	CP(active_region, it->active_region); CP(vm_rg, it->vm_rg);
 	CP(last_point, it->last_point); CP(last_app_point, it->last_app_point);
 	CP(error, it->error); CP(job, it->job_id);
-	CP(policy, it->policy); CP(target_rg, it->target_rg); CP(target_sa, it->target_sa);
+	CP(policy, it->policy); CP(group, it->group); CP(target_rg, it->target_rg); CP(target_sa, it->target_sa);
 	CP(cache_sa, it->cache_sa); CP(aset, it->aset); CP(test_failover, it->test_failover);
 	if (m)
 		snprintf(ii->target_network, sizeof(ii->target_network), "%.90s",
@@ -444,18 +478,29 @@ void item_to_info(struct vault_rec *v, struct item_rec *it, struct item_info *ii
 	}
 	snprintf(ii->hook_note, sizeof(ii->hook_note), "%s", it->hook_note);
 	snprintf(ii->whole_why, sizeof(ii->whole_why), "%s", it->whole_why);
-	ii->ndisks = it->ndisks;
-	for (int i = 0; i < it->ndisks; i++) {
-		struct item_disk_info *d = &ii->disks[i];
-		snprintf(d->name, sizeof(d->name), "%s", it->disks[i].name);
-		d->size = it->disks[i].size;
-		snprintf(d->replica, sizeof(d->replica), "%s", it->disks[i].replica);
-		snprintf(d->replica_region, sizeof(d->replica_region), "%s", it->target_region);
-		d->synced_bytes = it->disks[i].synced_bytes;
-		d->read_bytes = it->disk_read[i];
-		d->sent_bytes = it->disk_sent[i];
-		d->pending_bytes = item_disk_pending_bytes(v, it, i);
-		snprintf(d->state, sizeof(d->state), "%s", it->disks[i].state[0] ? it->disks[i].state : "NotSynced");
+	{
+		int order[MAX_DISKS];
+		ii->ndisks = item_vm_order(it, order);
+		for (int n = 0; n < ii->ndisks; n++) {
+			struct item_disk_info *d = &ii->disks[n];
+			int i = order[n];
+			if (i < 0) { /* left out by exclude-disks= */
+				snprintf(d->name, sizeof(d->name), "%s", it->excl[EXCL_OF(i)].name);
+				d->size = it->excl[EXCL_OF(i)].size;
+				d->excluded = 1;
+				snprintf(d->state, sizeof(d->state), "excluded");
+				continue;
+			}
+			snprintf(d->name, sizeof(d->name), "%s", it->disks[i].name);
+			d->size = it->disks[i].size;
+			snprintf(d->replica, sizeof(d->replica), "%s", it->disks[i].replica);
+			snprintf(d->replica_region, sizeof(d->replica_region), "%s", it->target_region);
+			d->synced_bytes = it->disks[i].synced_bytes;
+			d->read_bytes = it->disk_read[i];
+			d->sent_bytes = it->disk_sent[i];
+			d->pending_bytes = item_disk_pending_bytes(v, it, i);
+			snprintf(d->state, sizeof(d->state), "%s", it->disks[i].state[0] ? it->disks[i].state : "NotSynced");
+		}
 	}
 }
 
@@ -520,6 +565,68 @@ static void replica_name(const char *disk, char *out, size_t len)
 		snprintf(out, len, "%.80s-ASRReplica", disk);
 }
 
+/* Whether an item named name may join replication group g of v with this
+ * source, target and policy (model_lock held): every other member shares
+ * all three (SPEC 9).  -EINVAL with err naming what differs. */
+static int group_fits(struct vault_rec *v, const char *g, const char *name, const char *src, const char *tgt,
+		      const char *pol, char *err, size_t errlen)
+{
+	for (struct item_rec *m = v->items; m; m = m->next) {
+		const char *what = NULL, *theirs = NULL, *ours = NULL;
+		if (strcmp(m->group, g) != 0 || strcmp(m->name, name) == 0)
+			continue;
+		if (strcmp(m->source_region, src) != 0)
+			what = "source region", theirs = m->source_region, ours = src;
+		else if (strcmp(m->target_region, tgt) != 0)
+			what = "target region", theirs = m->target_region, ours = tgt;
+		else if (strcmp(m->policy, pol) != 0)
+			what = "policy", theirs = m->policy, ours = pol;
+		if (what) {
+			snprintf(err, errlen, "replication group %s: its items share one %s: %s is %s, %s would be %s", g,
+				 what, m->name, theirs, name, ours);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int excluded(const struct op_args *a, const char *disk)
+{
+	for (int i = 0; i < a->nexclude; i++)
+		if (strcmp(a->exclude[i], disk) == 0)
+			return 1;
+	return 0;
+}
+
+/* A retry of a failed first copy leaves out the disks the first try did. */
+static int same_excluded(const struct item_rec *old, const struct op_args *a)
+{
+	if (old->nexcl != a->nexclude)
+		return 0;
+	for (int k = 0; k < old->nexcl; k++)
+		if (!excluded(a, old->excl[k].name))
+			return 0;
+	return 1;
+}
+
+/* model_lock held: exclude-disks= names disks of the VM, and not its OS
+ * disk (its first), which Azure Site Recovery never leaves out. */
+static int check_excluded(struct vault_rec *v, const struct vm_rec *vm, const struct op_args *a)
+{
+	for (int k = 0; k < a->nexclude; k++) {
+		int i = 0;
+		while (i < vm->info.ndisks && strcmp(vm->info.disks[i].name, a->exclude[k]) != 0)
+			i++;
+		if (i == vm->info.ndisks)
+			return fail_vault(v, -EINVAL, "exclude-disks=: VM %s/%s has no disk %s", vm->info.rg,
+					  vm->info.name, a->exclude[k]);
+		if (i == 0)
+			return fail_vault(v, -EINVAL, "exclude-disks=: %s is the OS disk of %s/%s: an OS disk "
+					  "cannot be excluded", a->exclude[k], vm->info.rg, vm->info.name);
+	}
+	return 0;
+}
+
 int core_enable_replication(const struct op_def *op, const char *vault, const char *line, size_t len)
 {
 	struct vault_rec *v;
@@ -560,11 +667,6 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	cache = a.cache[0] ? a.cache : NULL;
 	rgname = a.vm_rg;
 	vmname = a.vm;
-	/* SPEC 9's keys are parsed; what they ask is not built yet. */
-	if (a.group[0] || a.nexclude) {
-		rc = fail_vault(v, -EINVAL, "%s is not supported yet", a.group[0] ? "replication-group=" : "exclude-disks=");
-		goto out;
-	}
 	src = region_find(s);
 	tgt = region_find(t);
 	if (!src || !tgt) {
@@ -586,12 +688,18 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 		rc = fail_vault(v, -EINVAL, "no policy '%s' in vault %s", pol, v->name);
 		goto out;
 	}
+	if (a.group[0] && (rc = group_fits(v, a.group, vmname, s, t, pol, err, errlen)) < 0) {
+		logmsg("vault %s: enable-replication of %s/%s refused: %s", v->name, rgname, vmname, err);
+		goto out;
+	}
 	g = rg_find(src, rgname);
 	vm = g ? vm_find(g, vmname) : NULL;
 	if (!vm) {
 		rc = fail_vault(v, -EINVAL, "no VM %s/%s in region %s", rgname, vmname, s);
 		goto out;
 	}
+	if ((rc = check_excluded(v, vm, &a)) < 0)
+		goto out;
 	old = item_find(v, vmname);
 	if (old && (strcmp(old->source_region, s) != 0 || strcmp(old->vm_rg, rgname) != 0)) {
 		/* items are named after their VM: another VM holds the name */
@@ -602,6 +710,12 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	}
 	if (old && (old->state != IS_INITIAL_REPLICATION_FAILED || old->job)) {
 		rc = fail_vault(v, -EEXIST, "%s/%s is already protected by vault %s", rgname, vmname, v->name);
+		goto out;
+	}
+	if (old && !same_excluded(old, &a)) {
+		/* the first try's replicas and claims are of its own set of disks */
+		rc = fail_vault(v, -EINVAL, "exclude-disks=: a retry of %s/%s must leave out the disks its first "
+				"try did (disable it to choose others)", rgname, vmname);
 		goto out;
 	}
 	/* A retry rewrites the failed item: keep it as it was should the claim
@@ -626,6 +740,7 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	snprintf(it->active_region, sizeof(it->active_region), "%s", s);
 	snprintf(it->vm_rg, sizeof(it->vm_rg), "%s", rgname);
 	snprintf(it->policy, sizeof(it->policy), "%s", pol);
+	snprintf(it->group, sizeof(it->group), "%s", a.group);
 	if (trg)
 		snprintf(it->target_rg, sizeof(it->target_rg), "%s", trg);
 	else
@@ -643,10 +758,26 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	}
 	snprintf(it->network, sizeof(it->network), "%s", vm->info.network);
 	it->bwlimit = a.bwlimit;
-	it->ndisks = vm->info.ndisks;
+	it->ndisks = it->nexcl = 0;
 	for (int i = 0; i < vm->info.ndisks; i++) {
 		struct vm_disk_info *vd = &vm->info.disks[i];
-		struct item_disk *d = &it->disks[i];
+		struct item_disk *d;
+		if (!vd->managed) { /* where a failover puts an unmanaged disk, excluded or not */
+			char raw[200];
+			snprintf(raw, sizeof(raw), "%sasr", vd->storage_account);
+			sa_name_sanitize(raw, it->target_sa, sizeof(it->target_sa));
+		}
+		if (excluded(&a, vd->name)) {
+			struct item_excl *e = &it->excl[it->nexcl++];
+			memset(e, 0, sizeof(*e));
+			snprintf(e->name, sizeof(e->name), "%s", vd->name);
+			e->size = vd->size;
+			e->managed = vd->managed;
+			snprintf(e->src_parent, sizeof(e->src_parent), "%s", vd->managed ? rgname : vd->storage_account);
+			e->pos = i;
+			continue;
+		}
+		d = &it->disks[it->ndisks++];
 		memset(d, 0, sizeof(*d));
 		snprintf(d->name, sizeof(d->name), "%s", vd->name);
 		d->size = vd->size;
@@ -655,9 +786,6 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 		snprintf(d->src_parent, sizeof(d->src_parent), "%s", vd->managed ? rgname : vd->storage_account);
 		replica_name(vd->name, d->replica, sizeof(d->replica));
 		if (!vd->managed) {
-			char raw[200];
-			snprintf(raw, sizeof(raw), "%sasr", vd->storage_account);
-			sa_name_sanitize(raw, it->target_sa, sizeof(it->target_sa));
 			snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", it->target_sa);
 		} else {
 			snprintf(d->replica_parent, sizeof(d->replica_parent), "%s", it->target_rg);
@@ -773,6 +901,9 @@ int core_item_setting_set(const char *vault, const char *item, const char *setti
 	if (strcmp(setting, "policy") == 0) {
 		if (!policy_find(v, cl.bare[0]))
 			rc = fail_item(it, -EINVAL, "no policy '%s' in vault %s", cl.bare[0], v->name);
+		else if (it->group[0])
+			rc = group_fits(v, it->group, it->name, it->source_region, it->target_region, cl.bare[0], err,
+					errlen);
 		field = it->policy;
 	} else if (strcmp(setting, "target-resource-group") == 0) {
 		rc = name_rg_ok(cl.bare[0], err, errlen);

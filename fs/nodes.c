@@ -423,7 +423,17 @@ static int ctl_vault(const struct ctx *c, const char *b, size_t n) { return core
 /* Room for the control rows after a directory's fixed files. */
 #define CONTROL_ROWS_MAX 24
 
-static struct attr item_files[12 + CONTROL_ROWS_MAX + 1] = {
+/* The item's replication group: one line, empty if none (SPEC 9). */
+static int show_item_group(const struct ctx *c, struct sbuf *o)
+{
+	struct item_info ii;
+	int rc = core_item_info(c->vault, c->item, &ii);
+	if (rc == 0)
+		sb_printf(o, "%s\n", ii.group);
+	return rc;
+}
+
+static struct attr item_files[13 + CONTROL_ROWS_MAX + 1] = {
 	SHOW("state", show_state),
 	SHOW("health", show_health),
 	SHOW("rpo-seconds", show_rpo_seconds),
@@ -436,6 +446,7 @@ static struct attr item_files[12 + CONTROL_ROWS_MAX + 1] = {
 	LINK("job", show_job_link, has_job),
 	SHOW("status", show_status),
 	SHOW("status.json", show_status_json),
+	SHOW("replication-group", show_item_group),
 	END,
 };
 
@@ -470,6 +481,17 @@ static int list_item_disks(const struct ctx *c, struct strlist *o)
 	int rc = core_item_info(c->vault, c->item, &ii);
 	for (int i = 0; rc == 0 && i < ii.ndisks; i++)
 		rc = sl_add(o, ii.disks[i].name);
+	return rc;
+}
+
+/* a point's disks: the replicated ones only (an excluded disk is in no point) */
+static int list_point_disks(const struct ctx *c, struct strlist *o)
+{
+	struct item_info ii;
+	int rc = core_item_info(c->vault, c->item, &ii);
+	for (int i = 0; rc == 0 && i < ii.ndisks; i++)
+		if (!ii.disks[i].excluded)
+			rc = sl_add(o, ii.disks[i].name);
 	return rc;
 }
 
@@ -585,7 +607,8 @@ static int show_point_type(const struct ctx *c, struct sbuf *o)
 	struct point_info p;
 	int rc = find_point(c, 0, 0, &p);
 	if (rc == 0)
-		sb_puts(o, p.app_consistent ? "app-consistent\n" : "crash-consistent\n");
+		sb_printf(o, "%s%s\n", p.app_consistent ? "app-consistent" : "crash-consistent",
+			  p.multi_vm ? " multi-vm" : "");
 	return rc;
 }
 
@@ -599,7 +622,7 @@ static int open_point_disk(const struct ctx *c, int w, struct core_disk **d)
 }
 
 static const struct attr point_disk_file = DISK(RO, size_point_disk, open_point_disk);
-static const struct dirtype point_disks_dir = {.what = "point disks", .mode = 0555, .list = list_item_disks, .child_file = &point_disk_file, .ctx_off = CTX(disk)};
+static const struct dirtype point_disks_dir = {.what = "point disks", .mode = 0555, .list = list_point_disks, .child_file = &point_disk_file, .ctx_off = CTX(disk)};
 static const struct attr point_files[] = {
 	SHOW("time", show_point_time),
 	SHOW("type", show_point_type),
@@ -725,8 +748,8 @@ static int rmdir_plan_group(const struct ctx *c, const char *n) { return core_pl
 static int show_plan_file(const struct ctx *c, struct sbuf *o) { return core_plan_show(c->vault, c->plan, c->file, o); }
 static int show_plan_job(const struct ctx *c, struct sbuf *o) { return core_plan_show(c->vault, c->plan, "job", o); }
 static int ctl_plan(const struct ctx *c, const char *b, size_t n) { return core_plan_control(c->vault, c->plan, c->file, b, n); }
-static int show_group_file(const struct ctx *c, struct sbuf *o) { return core_plan_group_show(c->vault, c->plan, c->group, c->file, o); }
-static int store_group_file(const struct ctx *c, const char *b, size_t n) { return core_plan_group_store(c->vault, c->plan, c->group, c->file, b, n); }
+static int show_group_file(const struct ctx *c, struct sbuf *o) { return core_plan_group_show(c->vault, c->plan, c->bootgroup, c->file, o); }
+static int store_group_file(const struct ctx *c, const char *b, size_t n) { return core_plan_group_store(c->vault, c->plan, c->bootgroup, c->file, b, n); }
 
 static int has_plan_job(const struct ctx *c)
 {
@@ -743,7 +766,7 @@ static const struct attr plan_group_files[] = {
 	END,
 };
 static const struct dirtype plan_group_dir = {.what = "boot group", .mode = 0755, .files = plan_group_files};
-static const struct dirtype plan_groups_dir = {.what = "groups", .mode = 0755, .list = list_plan_groups, .child_dir = &plan_group_dir, .ctx_off = CTX(group), .mkdir = mkdir_plan_group, .rmdir = rmdir_plan_group};
+static const struct dirtype plan_groups_dir = {.what = "groups", .mode = 0755, .list = list_plan_groups, .child_dir = &plan_group_dir, .ctx_off = CTX(bootgroup), .mkdir = mkdir_plan_group, .rmdir = rmdir_plan_group};
 static const struct attr plan_files[] = {
 	SHOW("state", show_plan_file),
 	SHOW("allowed-operations", show_plan_file),
@@ -763,6 +786,23 @@ static const struct subdir plan_subdirs[] = {{.name = "groups", .type = &plan_gr
 static const struct dirtype plan_dir = {.what = "recovery plan", .mode = 0755, .files = plan_files, .subdirs = plan_subdirs};
 static const struct dirtype plans_dir = {.what = "recovery-plans", .mode = 0755, .list = list_plans, .child_dir = &plan_dir, .ctx_off = CTX(plan), .mkdir = mkdir_plan, .rmdir = rmdir_plan};
 
+/* replication groups: a directory per group while it has items */
+static int list_groups(const struct ctx *c, struct strlist *o) { return core_groups(c->vault, o); }
+
+static int show_group_items(const struct ctx *c, struct sbuf *o)
+{
+	struct strlist items = {0};
+	int rc = core_group_items(c->vault, c->group, &items);
+	for (int i = 0; rc == 0 && i < items.n; i++)
+		sb_printf(o, "%s\n", items.v[i]);
+	sl_free(&items);
+	return rc;
+}
+
+static const struct attr group_files[] = {SHOW("items", show_group_items), END};
+static const struct dirtype group_dir = {.what = "replication group", .mode = 0555, .files = group_files};
+static const struct dirtype groups_dir = {.what = "replication-groups", .mode = 0555, .list = list_groups, .child_dir = &group_dir, .ctx_off = CTX(group)};
+
 static struct attr vault_files[3 + CONTROL_ROWS_MAX + 1] = {
 	SHOW("region", show_vault_region),
 	SHOW("mode", show_vault_mode),
@@ -770,7 +810,8 @@ static struct attr vault_files[3 + CONTROL_ROWS_MAX + 1] = {
 	END,
 };
 static const struct subdir vault_subdirs[] = {
-	{.name = "policies", .type = &policies_dir}, {.name = "network-mappings", .type = &mappings_dir}, {.name = "items", .type = &items_dir}, {.name = "jobs", .type = &jobs_dir}, {.name = "recovery-plans", .type = &plans_dir}, {.name = NULL},
+	{.name = "policies", .type = &policies_dir}, {.name = "network-mappings", .type = &mappings_dir}, {.name = "items", .type = &items_dir}, {.name = "jobs", .type = &jobs_dir},
+	{.name = "replication-groups", .type = &groups_dir}, {.name = "recovery-plans", .type = &plans_dir}, {.name = NULL},
 };
 static const struct dirtype vault_dir = {.what = "vault", .mode = 0555, .files = vault_files, .subdirs = vault_subdirs};
 static const struct dirtype vaults_dir = {.what = "vaults", .mode = 0555, .list = list_vaults, .child_dir = &vault_dir, .ctx_off = CTX(vault)};

@@ -22,7 +22,8 @@ struct ctx {
 	const char *region, *rg, *vm, *disk, *sa, *aset, *net;
 	const char *vault, *policy, *srcregion, *vnet, *item, *point, *job;
 	const char *shortcut;
-	const char *plan, *group; /* a recovery plan and its boot group */
+	const char *group;  /* a vault's replication group */
+	const char *plan, *bootgroup; /* a recovery plan and its boot group */
 	const char *file;   /* the file itself, once the walk reaches one */
 };
 

@@ -118,14 +118,26 @@ static void chunk_done(void *arg, uint64_t first, unsigned n, const unsigned cha
 			dr->oom = 1;
 }
 
-/* Step 2: the instant.  Returns 0 with every disk captured, or -errno with
- * none. */
-static int take_instant(const struct cycle_conf *c, struct disk_run *dr, struct cycle_result *r)
+/* One item's part of a cycle. */
+struct run {
+	const struct cycle_conf *c;
+	struct cycle_result *r;
+	struct disk_run dr[MAXD];
+	struct rp_cycle *cy;
+	struct rp_point newest;
+	int have_newest;
+};
+
+/* Step 2 for one item, its disks' instant locks held: every disk captured
+ * at instant t, or -errno with none. */
+static int capture_disks(struct run *u, time_t t)
 {
+	const struct cycle_conf *c = u->c;
+	struct cycle_result *r = u->r;
+	struct disk_run *dr = u->dr;
 	int rc = 0, n = 0;
-	for (int i = 0; i < c->ndisks; i++)
-		pthread_rwlock_wrlock(c->d[i].instant);
-	r->instant = time(NULL);
+
+	r->instant = t;
 	for (; n < c->ndisks && rc == 0; n++) {
 		char why[160];
 		int whole = c->whole;
@@ -155,14 +167,46 @@ static int take_instant(const struct cycle_conf *c, struct disk_run *dr, struct 
 		if (rc == 0)
 			dr[n].whole = track_cap_whole(dr[n].cap);
 	}
-	for (int i = c->ndisks - 1; i >= 0; i--)
-		pthread_rwlock_unlock(c->d[i].instant);
 	if (rc < 0) {
 		for (int i = 0; i < n - 1; i++)
 			track_cap_abort(dr[i].cap);
 		for (int i = 0; i < c->ndisks; i++)
 			dr[i].cap = NULL;
 		snprintf(r->why, sizeof(r->why), "cannot capture disk %d: %s", n - 1, strerror(-rc));
+	}
+	return rc;
+}
+
+/* Step 2 for n items together: ONE instant.  Every disk's instant lock is
+ * taken exclusively in a fixed order (the items in the order given, the
+ * disks of each in their order: a single item's cycle takes its disks in
+ * the same order, and two cycles never share an item), so two cycles never
+ * wait on each other.  0 with every disk of every item captured, or -errno
+ * with none. */
+static int take_instant(struct run *u, int n)
+{
+	time_t t;
+	int rc = 0, done = 0;
+
+	for (int k = 0; k < n; k++)
+		for (int i = 0; i < u[k].c->ndisks; i++)
+			pthread_rwlock_wrlock(u[k].c->d[i].instant);
+	t = time(NULL);
+	for (; done < n && rc == 0; done++)
+		rc = capture_disks(&u[done], t);
+	for (int k = n - 1; k >= 0; k--)
+		for (int i = u[k].c->ndisks - 1; i >= 0; i--)
+			pthread_rwlock_unlock(u[k].c->d[i].instant);
+	if (rc < 0) {
+		/* the failed item let its captures go; the ones before it do now */
+		for (int k = 0; k < done - 1; k++)
+			for (int i = 0; i < u[k].c->ndisks; i++) {
+				track_cap_abort(u[k].dr[i].cap);
+				u[k].dr[i].cap = NULL;
+			}
+		for (int k = 0; k < n; k++)
+			if (k != done - 1)
+				snprintf(u[k].r->why, sizeof(u[k].r->why), "another member: %.250s", u[done - 1].r->why);
 	}
 	return rc;
 }
@@ -204,19 +248,20 @@ static void maps_fold(const struct cycle_conf *c, int i, uint64_t seq, const cha
 	pending_drop(p);
 }
 
-int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
+/* Step 1 for one item: nothing open on failure. */
+static int run_begin(struct run *u)
 {
-	struct disk_run dr[MAXD];
-	struct rp_cycle *cy = NULL;
-	struct rp_point newest;
-	int have_newest, rc;
+	const struct cycle_conf *c = u->c;
+	struct cycle_result *r = u->r;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
-	memset(dr, 0, sizeof(dr));
+	memset(u->dr, 0, sizeof(u->dr));
+	u->cy = NULL;
 	if (c->ndisks < 1 || c->ndisks > MAXD || !c->state)
 		return -EINVAL;
-	have_newest = !c->initial && rpchain_newest(c->chain, &newest) == 0;
-	if (!c->initial && !have_newest) {
+	u->have_newest = !c->initial && rpchain_newest(c->chain, &u->newest) == 0;
+	if (!c->initial && !u->have_newest) {
 		snprintf(r->why, sizeof(r->why), "the item has no recovery point to replicate from");
 		return -ENOENT;
 	}
@@ -225,24 +270,30 @@ int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
 		struct rp_point *pts = NULL;
 		int npts = 0;
 		const char *prev = "";
-		if (have_newest && rpchain_list(c->chain, &pts, &npts) == 0 && npts >= 2)
+		if (u->have_newest && rpchain_list(c->chain, &pts, &npts) == 0 && npts >= 2)
 			prev = pts[npts - 2].id;
 		for (int i = 0; i < c->ndisks; i++)
-			(void)track_validate(c->d[i].t, have_newest ? newest.id : "", prev);
+			(void)track_validate(c->d[i].t, u->have_newest ? u->newest.id : "", prev);
 		free(pts);
 	}
 	if (!c->initial) {
-		rc = rpchain_begin(c->chain, &cy);
+		rc = rpchain_begin(c->chain, &u->cy);
 		if (rc < 0) {
+			u->cy = NULL;
 			snprintf(r->why, sizeof(r->why), "cannot start a recovery point: %s", strerror(-rc));
 			return rc;
 		}
 	}
-	rc = take_instant(c, dr, r);
-	if (c->captured)
-		c->captured(c->arg);
-	if (rc < 0)
-		goto abort;
+	return 0;
+}
+
+/* Step 4 for one item: every disk through the engine. */
+static int run_ship(struct run *u)
+{
+	const struct cycle_conf *c = u->c;
+	struct cycle_result *r = u->r;
+	struct disk_run *dr = u->dr;
+	int rc = 0;
 
 	for (int i = 0; i < c->ndisks && rc == 0; i++) {
 		struct delta_opts opts = {0};
@@ -265,14 +316,14 @@ int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
 			opts.map = dr[i].map;
 			r->whole = 1;
 		} else if (rc == 0 && dr[i].whole) {
-			rc = whole_map(c, i, &newest, have_newest, size, &dr[i].map, &trusted);
+			rc = whole_map(c, i, &u->newest, u->have_newest, size, &dr[i].map, &trusted);
 			opts.map = dr[i].map;
 			opts.map_trusted = trusted;
 			r->whole = 1;
 		} else {
 			opts.pages = &pages;
 		}
-		opts.undo = cy ? rp_cycle_undo(cy, i) : NULL;
+		opts.undo = u->cy ? rp_cycle_undo(u->cy, i) : NULL;
 		opts.bwlimit = c->bwlimit;
 		opts.progress = c->progress;
 		opts.progress_arg = c->progress_arg;
@@ -299,30 +350,46 @@ int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
 		if (rc < 0)
 			snprintf(r->why, sizeof(r->why), "disk %d: %s", i, strerror(-rc));
 	}
-	if (rc == 0 && c->fenced && c->fenced(c->arg))
-		rc = -ECANCELED;
-	if (rc == -ECANCELED && c->fenced && c->fenced(c->arg)) {
-		/* Write nothing more, not even the roll-back: the undo data is
-		 * durable and whoever manages the vault next rolls it back.  The
-		 * trackers keep every page (the files hold them too). */
-		snprintf(r->why, sizeof(r->why), "the vault's lease was lost: cycle left for the next manager to roll back");
-		r->left_open = 1;
-		for (int i = 0; i < c->ndisks; i++) {
-			track_cap_abort(dr[i].cap);
-			blockmap_free(dr[i].map);
-			pending_drop(&dr[i].fresh);
-			pending_drop(&c->state->p[i]);
-		}
+	return rc;
+}
+
+static int run_fenced(const struct run *u)
+{
+	return u->c->fenced && u->c->fenced(u->c->arg);
+}
+
+/* Fenced: write nothing more, not even the roll-back.  The undo data is
+ * durable and whoever manages the vault next rolls it back.  The trackers
+ * keep every page (the files hold them too). */
+static void run_leave_open(struct run *u)
+{
+	const struct cycle_conf *c = u->c;
+	snprintf(u->r->why, sizeof(u->r->why),
+		 "the vault's lease was lost: cycle left for the next manager to roll back");
+	u->r->left_open = 1;
+	for (int i = 0; i < c->ndisks; i++) {
+		track_cap_abort(u->dr[i].cap);
+		blockmap_free(u->dr[i].map);
+		pending_drop(&u->dr[i].fresh);
+		pending_drop(&c->state->p[i]);
+	}
+}
+
+/* Step 5 for one item: its point at time t.  On failure the cycle is still
+ * open (the caller aborts it). */
+static int run_commit(struct run *u, time_t t, int flags)
+{
+	const struct cycle_conf *c = u->c;
+	struct cycle_result *r = u->r;
+	struct disk_run *dr = u->dr;
+	int rc;
+
+	rc = c->initial ? rpchain_add_initial(c->chain, t, flags, &r->pt) : rpchain_commit(u->cy, t, flags, &r->pt);
+	if (rc < 0) {
+		snprintf(r->why, sizeof(r->why), "cannot commit the recovery point: %s", strerror(-rc));
 		return rc;
 	}
-	if (rc == 0) {
-		rc = c->initial ? rpchain_add_initial(c->chain, r->instant, c->app, &r->pt)
-				: rpchain_commit(cy, r->instant, c->app, &r->pt);
-		if (rc < 0)
-			snprintf(r->why, sizeof(r->why), "cannot commit the recovery point: %s", strerror(-rc));
-	}
-	if (rc < 0)
-		goto abort;
+	u->cy = NULL;
 
 	/* The point is durable: the trackers forget its pages, the maps move on. */
 	for (int i = 0; i < c->ndisks; i++) {
@@ -344,7 +411,7 @@ int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
 		}
 		if (!p->n && !p->valid) {
 			p->valid = 1;
-			p->from_seq = c->initial ? 0 : newest.seq;
+			p->from_seq = c->initial ? 0 : u->newest.seq;
 		}
 		for (size_t k = 0; k < dr[i].fresh.n; k++)
 			if (pending_add(p, dr[i].fresh.e[k].page, &dr[i].fresh.e[k].h) < 0)
@@ -358,18 +425,135 @@ int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
 	}
 	(void)rpchain_prune(c->chain, r->instant, c->retention_hours);
 	return 0;
+}
 
-abort:
-	/* Back to the newest point; every page goes back to its tracker.  The
-	 * kept map entries may describe pages the abort undid: drop them. */
-	if (cy && rpchain_abort(cy) < 0)
-		r->left_open = 1; /* the chain could not roll back now: its next open does */
+/* Back to the newest point; every page goes back to its tracker.  The kept
+ * map entries may describe pages the abort undid: drop them. */
+static void run_abort(struct run *u)
+{
+	const struct cycle_conf *c = u->c;
+	if (u->cy && rpchain_abort(u->cy) < 0)
+		u->r->left_open = 1; /* the chain could not roll back now: its next open does */
+	u->cy = NULL;
 	for (int i = 0; i < c->ndisks; i++) {
-		if (dr[i].cap)
-			track_cap_abort(dr[i].cap);
-		blockmap_free(dr[i].map);
-		pending_drop(&dr[i].fresh);
+		if (u->dr[i].cap)
+			track_cap_abort(u->dr[i].cap);
+		u->dr[i].cap = NULL;
+		blockmap_free(u->dr[i].map);
+		u->dr[i].map = NULL;
+		pending_drop(&u->dr[i].fresh);
 		pending_drop(&c->state->p[i]);
 	}
+}
+
+/* The others learn why item bad failed. */
+static void others_why(struct run *u, int n, int bad)
+{
+	for (int k = 0; k < n; k++)
+		if (k != bad && !u[k].r->why[0])
+			snprintf(u[k].r->why, sizeof(u[k].r->why), "another member: %.250s", u[bad].r->why);
+}
+
+/* The first time from t on that no item's chain has a point at: its id
+ * (the time's) is then free in every chain. */
+static time_t common_time(struct run *u, int n, time_t t)
+{
+	for (int again = 1; again;) {
+		again = 0;
+		for (int k = 0; k < n && !again; k++) {
+			struct rp_point *pts = NULL;
+			int np = 0;
+			if (rpchain_list(u[k].c->chain, &pts, &np) == 0)
+				for (int i = 0; i < np; i++)
+					if (pts[i].time == t)
+						again = 1;
+			free(pts);
+			if (again)
+				t++;
+		}
+	}
+	return t;
+}
+
+static int cycles(int n, const struct cycle_conf *const *c, struct cycle_result *r, int multi_vm)
+{
+	struct run *u;
+	int rc = 0, k, begun;
+	time_t t;
+
+	if (n < 1)
+		return -EINVAL;
+	u = calloc((size_t)n, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	for (k = 0; k < n; k++) {
+		u[k].c = c[k];
+		u[k].r = &r[k];
+		memset(&r[k], 0, sizeof(r[k]));
+	}
+	for (begun = 0; begun < n && rc == 0; begun++)
+		rc = run_begin(&u[begun]);
+	if (rc < 0) {
+		/* the one that failed opened nothing; the ones before it let go */
+		others_why(u, n, begun - 1);
+		for (k = 0; k < begun - 1; k++)
+			if (u[k].cy && rpchain_abort(u[k].cy) < 0)
+				u[k].r->left_open = 1;
+		goto out;
+	}
+	rc = take_instant(u, n);
+	for (k = 0; k < n; k++)
+		if (c[k]->captured)
+			c[k]->captured(c[k]->arg);
+	if (rc < 0)
+		goto abort;
+	for (k = 0; k < n && rc == 0; k++)
+		rc = run_ship(&u[k]);
+	if (rc < 0)
+		others_why(u, n, k - 1);
+	for (k = 0; k < n && rc == 0; k++)
+		if (run_fenced(&u[k]))
+			rc = -ECANCELED;
+	if (rc == -ECANCELED) {
+		int fenced = 0;
+		for (k = 0; k < n; k++)
+			fenced |= run_fenced(&u[k]);
+		if (fenced) {
+			for (k = 0; k < n; k++)
+				run_leave_open(&u[k]);
+			goto out;
+		}
+	}
+	if (rc < 0)
+		goto abort;
+	/* every item shipped: only now does any commit */
+	t = n > 1 ? common_time(u, n, u[0].r->instant) : u[0].r->instant;
+	for (k = 0; k < n; k++) {
+		rc = run_commit(&u[k], t, (c[k]->app ? RP_APP : 0) | (multi_vm ? RP_MULTI_VM : 0));
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0) {
+		/* the ones committed keep their point; the rest roll back */
+		others_why(u, n, k);
+		for (; k < n; k++)
+			run_abort(&u[k]);
+	}
+	goto out;
+abort:
+	for (k = 0; k < n; k++)
+		run_abort(&u[k]);
+out:
+	free(u);
 	return rc;
+}
+
+int repl_cycle(const struct cycle_conf *c, struct cycle_result *r)
+{
+	return cycles(1, &c, r, 0);
+}
+
+int repl_cycle_group(int n, const struct cycle_conf *const *c, struct cycle_result *r, int multi_vm)
+{
+	return cycles(n, c, r, multi_vm);
 }

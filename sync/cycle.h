@@ -18,7 +18,9 @@
  *   5. the point committed at the instant's time, the trackers told,
  *      retention applied.
  * Any failure rolls the chain back to its newest point and gives the pages
- * back to the trackers: nothing is lost, nothing half-made shows.
+ * back to the trackers: nothing is lost, nothing half-made shows.  A
+ * replication group's cycle (repl_cycle_group) is the same steps for
+ * several items, with one instant for all of them.
  *
  * Block maps (blockmap.h) stay out of memory: a pages-mode cycle keeps the
  * new entries of the pages it shipped in the item's cycle state (bounded)
@@ -85,5 +87,18 @@ struct cycle_result {
 
 /* 0 with a point made, or -errno with why set. */
 int repl_cycle(const struct cycle_conf *c, struct cycle_result *r);
+
+/* A replication group's cycle: the n items' cycles with ONE instant.  Every
+ * disk's instant lock of every item is taken together, in a fixed order
+ * (the items as given, which the caller sorts by name, each one's disks in
+ * order), the trackers captured, the locks let go; then each item's
+ * captured(), each item ships, and only when all have shipped is each
+ * item's point committed, all with the same time and so the same id (the
+ * first second from the instant on that no item's chain has used yet).
+ * multi_vm marks the points RP_MULTI_VM.  A failure before the commits
+ * rolls every item back (r[i].why says which failed); a commit that fails
+ * leaves the items before it committed and rolls back it and the rest
+ * (r[i].pt.id[0] says who has the point).  0 when every item has it. */
+int repl_cycle_group(int n, const struct cycle_conf *const *c, struct cycle_result *r, int multi_vm);
 
 #endif

@@ -9,6 +9,7 @@
  * The catalog (one record, meta backend):
  *     {"version":1,"next_seq":N,"points":[{"id":"2026-11-24T10:05:00Z",
  *      "time":<unix s>,"seq":S,"app_consistent":false,"sizes":[bytes,...]}]}
+ *     and "multi_vm":true on a replication group's point (absent: false).
  *     points oldest first, seq increasing, all seq < next_seq.
  *     A mode other than undo writes its version and "mode":<name> (no
  *     "mode" means an undo chain), "cycle":<bool> if it marks a running
@@ -211,6 +212,8 @@ static int parse_catalog(struct rpchain *c, const char *text)
 		    !json_object_is_type(v, json_type_boolean))
 			goto out;
 		p->p.app_consistent = json_object_get_boolean(v);
+		p->p.multi_vm = json_object_object_get_ex(o, "multi_vm", &v) &&
+				json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 		if (!json_object_object_get_ex(o, "sizes", &sz) || !json_object_is_type(sz, json_type_array) ||
 		    json_object_array_length(sz) != (size_t)c->ndisks)
 			goto out;
@@ -274,6 +277,8 @@ static int add_point_json(const struct rpchain *c, struct json_object *arr, cons
 		rc = rp_add_field(o, "seq", json_object_new_int64((int64_t)p->p.seq));
 	if (rc == 0)
 		rc = rp_add_field(o, "app_consistent", json_object_new_boolean(p->p.app_consistent));
+	if (rc == 0 && p->p.multi_vm)
+		rc = rp_add_field(o, "multi_vm", json_object_new_boolean(1));
 	if (rc == 0)
 		rc = rp_add_field(o, "sizes", sz);
 	sz = NULL;
@@ -573,7 +578,7 @@ int rpchain_disk_size(struct rpchain *c, const char *point_id, int disk, uint64_
 /* Build the next point (id from t, sizes from the synced replicas), each
  * disk taken by the mode (empty undos, or a new snapshot of every replica).
  * Caller holds op. */
-static int new_point(struct rpchain *c, time_t t, int app_consistent, struct pt *p)
+static int new_point(struct rpchain *c, time_t t, int flags, struct pt *p)
 {
 	int rc = 0;
 
@@ -607,7 +612,8 @@ static int new_point(struct rpchain *c, time_t t, int app_consistent, struct pt 
 	pthread_mutex_unlock(&c->lock);
 	p->p.time = t;
 	p->p.seq = c->next_seq;
-	p->p.app_consistent = app_consistent ? 1 : 0;
+	p->p.app_consistent = (flags & RP_APP) != 0;
+	p->p.multi_vm = (flags & RP_MULTI_VM) != 0;
 out:
 	if (rc < 0)
 		rp_pt_free(c, p);
@@ -650,7 +656,7 @@ out:
 	return rc;
 }
 
-int rpchain_add_initial(struct rpchain *c, time_t t, int app_consistent, struct rp_point *out)
+int rpchain_add_initial(struct rpchain *c, time_t t, int flags, struct rp_point *out)
 {
 	struct pt p;
 	int rc;
@@ -663,7 +669,7 @@ int rpchain_add_initial(struct rpchain *c, time_t t, int app_consistent, struct 
 		rc = -EEXIST;
 		goto out;
 	}
-	rc = new_point(c, t, app_consistent, &p);
+	rc = new_point(c, t, flags, &p);
 	if (rc == 0)
 		rc = append_point(c, &p, out);
 out:
@@ -715,7 +721,7 @@ const struct delta_undo *rp_cycle_undo(struct rp_cycle *cy, int disk)
 	return cy->c->mode->sink(cy, disk);
 }
 
-int rpchain_commit(struct rp_cycle *cy, time_t t, int app_consistent, struct rp_point *out)
+int rpchain_commit(struct rp_cycle *cy, time_t t, int flags, struct rp_point *out)
 {
 	struct rpchain *c = cy->c;
 	struct pt p;
@@ -725,7 +731,7 @@ int rpchain_commit(struct rp_cycle *cy, time_t t, int app_consistent, struct rp_
 	if (c->mode->pre_commit)
 		rc = c->mode->pre_commit(cy);
 	if (rc == 0)
-		rc = new_point(c, t, app_consistent, &p);
+		rc = new_point(c, t, flags, &p);
 	if (rc == 0)
 		rc = append_point(c, &p, out);
 	if (rc == 0) {

@@ -71,7 +71,12 @@ struct rp_point {
 	time_t time;
 	uint64_t seq;       /* increasing, never reused */
 	int app_consistent;
+	int multi_vm;       /* one instant with the other members of a replication group */
 };
+
+/* The flags of a new point (rpchain_add_initial, rpchain_commit). */
+#define RP_APP 1      /* app-consistent */
+#define RP_MULTI_VM 2 /* multi-vm: one instant of a whole replication group */
 
 struct rpchain;
 struct rp_cycle;
@@ -108,13 +113,13 @@ int rpchain_list(struct rpchain *c, struct rp_point **pts, int *n);
 int rpchain_newest(struct rpchain *c, struct rp_point *out); /* -ENOENT when none */
 
 /* First point, after the initial copy: no undo data, the replicas are it. */
-int rpchain_add_initial(struct rpchain *c, time_t t, int app_consistent, struct rp_point *out);
+int rpchain_add_initial(struct rpchain *c, time_t t, int flags, struct rp_point *out); /* RP_* */
 
 /* A cycle: undo sinks per disk for delta_sync (NULL in snapshot mode: the
  * engine writes the replica directly), then commit or abort. */
 int rpchain_begin(struct rpchain *c, struct rp_cycle **out);
 const struct delta_undo *rp_cycle_undo(struct rp_cycle *cy, int disk);
-int rpchain_commit(struct rp_cycle *cy, time_t t, int app_consistent, struct rp_point *out);
+int rpchain_commit(struct rp_cycle *cy, time_t t, int flags, struct rp_point *out); /* RP_* */
 int rpchain_abort(struct rp_cycle *cy); /* restores the newest point, nothing half-applied */
 
 /* A read-only chain (another process owns it) in undo mode reads its

@@ -8,7 +8,9 @@
 # jobs than workers).  web01's points must keep coming meanwhile.  An unmount
 # while they wait checkpoints them (they stay InProgress and resume at the
 # next mount, which finds eastus back: they succeed and their items go.
-# A cancel ends a wait at once.
+# A cancel ends a wait at once.  A region's return ends a wait at once too:
+# b4's disable, waiting 20 s or more for its next try, goes on as soon as
+# the probe finds eastus back.
 . "$(dirname "$0")/lib.sh"
 cat >"$WORK/conf.json" <<JSON
 {"regions": [
@@ -78,4 +80,26 @@ check "web01 is still Protected" file_is "$(V)/items/web01/state" Protected
 check "... b4 too" file_is "$(V)/items/b4/state" Protected
 p=$(latest_point web01)
 check "web01's points keep coming" wait_new_point web01 "$p" 15
+
+# The region's return wakes a parked job: it does not sit out its wait
+# (5 s doubling: the third is 20 s).
+mv "$STATE/regions/eastus" "$WORK/eastus.away"
+check "eastus goes away again" wait_for 5 grep -q "^unavailable" "$MNT/regions/eastus/status"
+expect_errno "disable b4 with eastus gone: accepted" 0 "$(V)/items/b4/disable" start
+bj=$(V)/jobs/$(basename "$(readlink "$(V)/items/b4/job")")
+# long_wait: the job's "next try in N s" is 20 s or more away.
+long_wait() {
+	local n
+	n=$(sed -n 's/^waiting for an unavailable region (next try in \([0-9]*\) s).*/\1/p' "$bj/error")
+	[ -n "$n" ] && [ "$n" -ge 20 ]
+}
+check "b4's disable waits, its next try 20 s or more away" wait_for 40 long_wait
+mv "$WORK/eastus.away" "$STATE/regions/eastus"
+t0=$SECONDS
+wait_for 40 file_is "$bj/state" Succeeded
+took=$((SECONDS - t0))
+ended_soon() { file_is "$bj/state" Succeeded && [ "$took" -le 8 ]; }
+check "eastus back: the disable succeeds within 8 s, not after its wait (took $took s)" ended_soon
+check "... its wait's error cleared" file_is "$bj/error" ""
+check "... b4 is gone" test ! -e "$(V)/items/b4"
 finish

@@ -133,8 +133,14 @@ static void test_parse_points(void)
 	struct op_args a;
 
 	T_EQ_INT(parse("failover", "start\n", &a), -EINVAL);
-	T_EQ_STR(why, "'start' is not a recovery point: use latest, latest-processed, latest-app-consistent "
-		      "or an id like 2026-11-24T10:05:00Z");
+	T_EQ_STR(why, "'start' is not a recovery point: use latest, latest-processed, latest-app-consistent, "
+		      "latest-multi-vm-processed, latest-multi-vm-app-consistent or an id like 2026-11-24T10:05:00Z");
+	T_EQ_INT(parse("failover", "latest-multi-vm-processed", &a), 0);
+	T_EQ_STR(a.point, "latest-multi-vm-processed");
+	T_EQ_INT(parse("test-failover", "latest-multi-vm-app-consistent", &a), 0);
+	T_EQ_STR(a.point, "latest-multi-vm-app-consistent");
+	T_EQ_INT(parse("change-recovery-point", "latest-multi-vm-app-consistent", &a), 0);
+	T_EQ_INT(parse("failover", "latest-multi-vm", &a), -EINVAL);
 	T_EQ_INT(parse("failover", "shutdown=yes", &a), 0);
 	T_EQ_STR(a.point, "latest");
 	T_EQ_INT(a.shutdown, 1);
@@ -144,8 +150,8 @@ static void test_parse_points(void)
 	T_EQ_INT(parse("failover", "latest shutdown=maybe", &a), -EINVAL);
 	T_EQ_STR(why, "shutdown= takes yes or no");
 	T_EQ_INT(parse("failover", "latest latest", &a), -EINVAL);
-	T_EQ_STR(why, "failover takes at most one recovery point: latest, latest-processed, latest-app-consistent "
-		      "or a point id");
+	T_EQ_STR(why, "failover takes at most one recovery point: latest, latest-processed, latest-app-consistent, "
+		      "latest-multi-vm-processed, latest-multi-vm-app-consistent or a point id");
 	T_EQ_INT(parse("failover", "latest network=v", &a), -EINVAL);
 	T_EQ_STR(why, "unknown key 'network'");
 	T_EQ_INT(parse("change-recovery-point", "network=v", &a), -EINVAL);

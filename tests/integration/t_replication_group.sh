@@ -1,0 +1,190 @@
+#!/bin/bash
+# t_replication_group.sh - replication groups (SPEC 9): three VMs web, app
+# and db in one group share each recovery point, taken at ONE instant for
+# every disk of every member.  A writer puts numbered records in order
+# round-robin across the three VMs' disks (record k on disk k mod 3 at
+# offset (k/3)*512) while group cycles run; in every multi-vm point the
+# records present across the three images must be a prefix of that order.
+# Also: mixed policy or regions refused with EINVAL, the group's directory
+# lists the members and goes with the last one, app-consistent group points
+# freeze every member before the instant and thaw them all after it, and
+# failover latest-multi-vm-processed picks the same point on every member.
+. "$(dirname "$0")/lib.sh"
+mkdir -p "$STATE/hooks"
+cat >"$STATE/hooks/freeze" <<SH
+#!/bin/sh
+echo "freeze \$2" >>"$WORK/hooks.log"
+SH
+cat >"$STATE/hooks/thaw" <<SH
+#!/bin/sh
+echo "thaw \$2" >>"$WORK/hooks.log"
+SH
+chmod +x "$STATE/hooks/freeze" "$STATE/hooks/thaw"
+asrfs_start || { not_ok "mount"; finish; }
+G="$(V)/replication-groups/app3"
+POL="$(V)/policies/24-hour-retention-policy"
+for vm in web app db; do
+	create_vm westeurope rg1 "$vm" "$vm-os:2M"
+done
+fast_policy 1
+# all three join at once: a point made while the group had fewer members
+# is multi-vm for the members it had then (docs/BEHAVIOUR.md)
+# all_reach STATE: every member's state reaches STATE
+all_reach() {
+	local vm
+	for vm in web app db; do
+		check "$vm reaches $1" wait_for 60 file_is "$(V)/items/$vm/state" "$1"
+	done
+}
+for vm in web app db; do
+	echo "vm=rg1/$vm source=westeurope target=northeurope replication-group=app3" >"$(V)/enable-replication"
+done
+all_reach Protected
+check "replication-group file names the group" file_is "$(V)/items/web/replication-group" app3
+check "replication-group file is read-only" test "$(stat -c %a "$(V)/items/db/replication-group")" = 444
+check "status shows the group" grep -qx "replication-group: app3" "$(V)/items/app/status"
+check "status.json shows the group" test "$(jq -r '."replication-group"' "$(V)/items/app/status.json")" = app3
+check "group lists its members" test "$(tr '\n' ' ' <"$G/items")" = "app db web "
+check "replication-groups lists the group" test "$(entries "$(V)/replication-groups")" = app3
+
+# --- refusals: a member differs in policy or regions
+create_vm westeurope rg1 other "other-os:1M"
+create_vm northeurope rg9 back "back-os:1M"
+mkdir "$(V)/policies/slow"
+expect_errno "another policy than the group's: EINVAL" EINVAL "$(V)/enable-replication" \
+	"vm=rg1/other source=westeurope target=northeurope policy=slow replication-group=app3"
+check "the refusal names the policy" grep -q "policy" "$(V)/error"
+expect_errno "other regions than the group's: EINVAL" EINVAL "$(V)/enable-replication" \
+	"vm=rg9/back source=northeurope target=westeurope replication-group=app3"
+check "the refusal names the source region" grep -q "source region" "$(V)/error"
+check "no item made by the refusals" test ! -e "$(V)/items/other" -a ! -e "$(V)/items/back"
+expect_errno "a member's policy changed away from the group's: EINVAL" EINVAL "$(V)/items/web/settings/policy" slow
+check "its policy is unchanged" file_is "$(V)/items/web/settings/policy" 24-hour-retention-policy
+
+# --- the group is in the items' records: a remount keeps it
+asrfs_stop
+asrfs_start || { not_ok "remount"; finish; }
+check "after a remount the group still lists its members" test "$(tr '\n' ' ' <"$G/items")" = "app db web "
+check "after a remount db is still in app3" file_is "$(V)/items/db/replication-group" app3
+
+# --- records in order across the three disks while group cycles run
+echo 1 >"$POL/app-consistent-frequency-minutes"
+python3 - "$(WD rg1 web-os)" "$(WD rg1 app-os)" "$(WD rg1 db-os)" "$WORK/stop" <<'PY' &
+import os, sys, time
+fds = [os.open(p, os.O_WRONLY) for p in sys.argv[1:4]]
+k = 0
+while not os.path.exists(sys.argv[4]) and k < 3 * 4096:
+    os.pwrite(fds[k % 3], (b"%015d\n" % k).ljust(512, b"r"), (k // 3) * 512)
+    k += 1
+    time.sleep(0.001)
+print("writer wrote", k, "records")
+PY
+writer=$!
+sleep 7
+touch "$WORK/stop"
+wait $writer
+echo 3600 >"$POL/crash-consistent-frequency-seconds"
+sleep 3 # a cycle under way ends
+
+python3 - "$(V)/items" "$WORK/stop" <<'PY' >"$WORK/check.out"
+import os, sys
+items = sys.argv[1]
+members = ["web", "app", "db"]
+def typ(vm, p):
+    with open(os.path.join(items, vm, "recovery-points", p, "type")) as f:
+        return f.read().strip()
+def present(p):
+    have = set()
+    for i, vm in enumerate(members):
+        with open(os.path.join(items, vm, "recovery-points", p, "disks", vm + "-os"), "rb") as f:
+            data = f.read()
+        for slot in range(len(data) // 512):
+            rec = data[slot * 512:slot * 512 + 16]
+            if rec[15:16] == b"\n" and rec[:15].isdigit():
+                k = int(rec[:15])
+                if k == slot * 3 + i:
+                    have.add(k)
+    return have
+pts = sorted(p for p in os.listdir(os.path.join(items, "web", "recovery-points")) if not p.startswith("latest"))
+multi = bad = partial = app = 0
+for p in pts:
+    t = typ("web", p)
+    if "multi-vm" not in t:
+        continue
+    multi += 1
+    for vm in members[1:]:
+        if not os.path.isdir(os.path.join(items, vm, "recovery-points", p)) or typ(vm, p) != t:
+            print("point %s: %s has no such multi-vm point" % (p, vm))
+            bad += 1
+    if t.startswith("app-consistent"):
+        app += 1
+    have = present(p)
+    n = max(have) + 1 if have else 0
+    missing = [k for k in range(n) if k not in have]
+    if missing:
+        print("point %s: record %d present, %d records before it missing (first %d)" % (p, n - 1, len(missing), missing[0]))
+        bad += 1
+    if n > 0 and missing == [] and n < 3 * 4096:
+        partial += 1
+print("multi", multi, "bad", bad, "partial", partial, "app", app)
+PY
+cat "$WORK/check.out"
+res=$(tail -1 "$WORK/check.out")
+multi=$(echo "$res" | awk '{print $2}') bad=$(echo "$res" | awk '{print $4}')
+partial=$(echo "$res" | awk '{print $6}') app=$(echo "$res" | awk '{print $8}')
+check "multi-vm points were taken while writing ($multi, $partial mid-write)" test "${partial:-0}" -ge 3
+check "every multi-vm point is on every member, one instant for all disks" test "${bad:-1}" -eq 0
+check "an app-consistent multi-vm point was made" test "${app:-0}" -ge 1
+# the app-consistent group point: three freezes, then three thaws
+check "every member frozen before the capture, all thawed after" \
+	test "$(head -6 "$WORK/hooks.log" | awk '{print $1}' | tr '\n' ' ')" = "freeze freeze freeze thaw thaw thaw "
+check "the freezes name every member" test "$(head -3 "$WORK/hooks.log" | awk '{print $2}' | sort | tr '\n' ' ')" = "app db web "
+
+# --- failover words
+check "other protected without a group" protect rg1 other
+expect_errno "latest-multi-vm-processed with no group point: EINVAL" EINVAL "$(V)/items/other/failover" latest-multi-vm-processed
+check "the refusal says there is no multi-vm point" grep -q "no multi-vm recovery point" "$(V)/items/other/error"
+# db fails over first; web and app go on without it: their points then are
+# one instant still but not multi-vm, and the multi-vm words pass over them
+echo 1 >"$POL/crash-consistent-frequency-seconds"
+echo latest-multi-vm-processed >"$(V)/items/db/failover"
+check "db failed over" wait_for 60 file_is "$(V)/items/db/state" FailedOver
+before=$(latest_point web)
+check "web and app go on without db" wait_new_point web "$before" 15
+solo=$(latest_point web)
+check "a point without every member is not multi-vm ($solo)" \
+	test -n "$solo" -a "$(grep -c multi-vm "$(V)/items/web/recovery-points/$solo/type")" -eq 0
+check "app has that point too" test -d "$(V)/items/app/recovery-points/$solo"
+echo 3600 >"$POL/crash-consistent-frequency-seconds"
+sleep 3 # a cycle under way ends
+for vm in web app; do
+	echo latest-multi-vm-processed >"$(V)/items/$vm/failover"
+done
+all_reach FailedOver
+pw=$(sed -n 's/.*item web: failed over to .* from point //p' "$LOG" | tail -1)
+pa=$(sed -n 's/.*item app: failed over to .* from point //p' "$LOG" | tail -1)
+pd=$(sed -n 's/.*item db: failed over to .* from point //p' "$LOG" | tail -1)
+check "every member failed over to one point ($pw $pa $pd)" test -n "$pw" -a "$pw" = "$pa" -a "$pw" = "$pd"
+check "that point is multi-vm" grep -q "multi-vm" "$(V)/items/db/recovery-points/$pw/type"
+for vm in web app db; do
+	check "$vm's failed-over disk holds the point" cmp -s "$(ND rg1-asr "$vm-os")" "$(V)/items/$vm/recovery-points/$pw/disks/$vm-os"
+done
+
+app_pt=$(readlink "$(V)/items/web/recovery-points/latest-app-consistent")
+echo latest-multi-vm-app-consistent >"$(V)/items/web/change-recovery-point"
+check "change-recovery-point latest-multi-vm-app-consistent done" \
+	wait_for 60 grep -q "item web: the failed-over VM now runs from point $app_pt" "$LOG"
+check "web's failed-over disk holds the app-consistent group point" \
+	wait_for 30 cmp -s "$(ND rg1-asr web-os)" "$(V)/items/web/recovery-points/$app_pt/disks/web-os"
+
+# --- the group goes with its last member
+for vm in web app; do
+	echo start >"$(V)/items/$vm/disable"
+	check "$vm disabled" wait_for 60 test ! -e "$(V)/items/$vm"
+done
+check "the group keeps its last member" test "$(cat "$G/items")" = db
+echo start >"$(V)/items/db/disable"
+check "db disabled" wait_for 60 test ! -e "$(V)/items/db"
+check "the group is gone with its last member" test ! -e "$G"
+check "no group left in the vault" test -z "$(entries "$(V)/replication-groups")"
+finish
