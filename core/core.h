@@ -26,7 +26,9 @@
 #define NAME_MAX_ 96
 #define ERR_MAX 512
 #define MAX_DISKS 16
-#define MAX_TASKS (MAX_DISKS + 1) /* a verify: its first, then one per disk */
+/* A job's rows of tasks: a verify's first and one per disk; a recovery
+ * plan's one per step (shut-downs, actions and items of seven groups). */
+#define MAX_TASKS 64
 #define TASK_NAME_MAX 128
 
 struct core_opts {

@@ -46,10 +46,12 @@ static int plan_step(struct jobctx *c);
 /* A plan's job has a row of tasks per step, made at submission (its type
  * names none): step i is row i, run by plan_step. */
 #define PLAN_STEP(i) {.task = (i), .fn = plan_step}
+#define PLAN_STEP8(i)                                                                                          \
+	PLAN_STEP(i), PLAN_STEP(i + 1), PLAN_STEP(i + 2), PLAN_STEP(i + 3), PLAN_STEP(i + 4), PLAN_STEP(i + 5), \
+		PLAN_STEP(i + 6), PLAN_STEP(i + 7)
 static const struct job_step plan_job_steps[] = {
-	PLAN_STEP(0),  PLAN_STEP(1),  PLAN_STEP(2),  PLAN_STEP(3),  PLAN_STEP(4),  PLAN_STEP(5),
-	PLAN_STEP(6),  PLAN_STEP(7),  PLAN_STEP(8),  PLAN_STEP(9),  PLAN_STEP(10), PLAN_STEP(11),
-	PLAN_STEP(12), PLAN_STEP(13), PLAN_STEP(14), PLAN_STEP(15), PLAN_STEP(16), {.fn = NULL},
+	PLAN_STEP8(0),  PLAN_STEP8(8),  PLAN_STEP8(16), PLAN_STEP8(24),
+	PLAN_STEP8(32), PLAN_STEP8(40), PLAN_STEP8(48), PLAN_STEP8(56), {.fn = NULL},
 };
 _Static_assert(sizeof(plan_job_steps) / sizeof(plan_job_steps[0]) == MAX_TASKS + 1,
 	       "a step for every row a job may have");
@@ -402,16 +404,24 @@ static int plan_state_write(struct job_rec *j, const struct plan_state *ps)
  * `latest` (each item's own job ships its newest data, after the plan shut
  * the sources down, and makes that point); `latest-processed` and
  * `latest-app-consistent` become the item's newest such point now; an id
- * stays itself.  Members of one replication group are to get the same
- * multi-VM point: replication groups extend this function (the
- * `latest-multi-vm-*` words are passed on, for the item's own rules).
+ * stays itself.  A member of a replication group of two or more (a group
+ * of one makes no multi-VM points) gets, whatever the word,
+ * the group's newest multi-VM point (app-consistent for the app words), so
+ * that every member fails over to one instant: the word stays a
+ * `latest-multi-vm-*` word here, and plan_pick_group_points() makes it an
+ * id at the job's first step past the shut-downs, for all members at once.
  * 0, or -errno with why. */
-static int plan_pick_point(const struct item_rec *it, const char *word, char *out, size_t len, char *why,
-			   size_t wlen)
+static int plan_pick_point(struct vault_rec *v, const struct item_rec *it, const char *word, char *out, size_t len,
+			   char *why, size_t wlen)
 {
 	const char *id = word;
+	int others = 0;
 
-	if (strcmp(word, "latest-processed") == 0)
+	for (const struct item_rec *m = v->items; it->group[0] && m; m = m->next)
+		others += m != it && strcmp(m->group, it->group) == 0;
+	if (others && strncmp(word, "latest", 6) == 0)
+		id = strstr(word, "app-consistent") ? "latest-multi-vm-app-consistent" : "latest-multi-vm-processed";
+	else if (strcmp(word, "latest-processed") == 0)
 		id = it->last_point;
 	else if (strcmp(word, "latest-app-consistent") == 0)
 		id = it->last_app_point;
@@ -421,6 +431,49 @@ static int plan_pick_point(const struct item_rec *it, const char *word, char *ou
 	}
 	snprintf(out, len, "%s", id);
 	return 0;
+}
+
+/* The points plan_pick_point left as multi-VM words, made ids, all at one
+ * time (model_lock NOT held): the newest multi-VM point every member of
+ * the item's group holds.  Saved in the job's record before any item
+ * fails over, so a resumed job uses the same ids.  0, or -errno with the
+ * job's error set. */
+static int plan_pick_group_points(struct jobctx *c, struct plan_state *ps)
+{
+	struct strlist names = {0}, words = {0};
+	int rc = 0;
+
+	json_object_object_foreach(ps->points, name, val)
+	{
+		const char *w = json_object_get_string(val);
+		if (strncmp(w, "latest-multi-vm-", 16) == 0 && (sl_add(&names, name) < 0 || sl_add(&words, w) < 0))
+			rc = -ENOMEM;
+	}
+	for (int i = 0; i < names.n && rc == 0; i++) {
+		struct rpchain *ch;
+		char id[RP_ID_MAX], why[ERR_MAX];
+		rc = item_chain(c->v, names.v[i], &ch);
+		if (rc == 0)
+			rc = resolve_point(c->v, names.v[i], ch, words.v[i], id, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "cannot read its recovery points: %s", strerror(-rc));
+		if (rc < 0)
+			job_fail_msg(c, "%s: %s", names.v[i], why);
+		else
+			json_object_object_add(ps->points, names.v[i], json_object_new_string(id));
+	}
+	if (rc == 0 && names.n) {
+		lock_model();
+		rc = plan_state_write(c->j, ps);
+		unlock_model();
+		if (rc == 0)
+			job_save(c);
+		else
+			job_fail_msg(c, "cannot keep the points picked: %s", strerror(-rc));
+	}
+	sl_free(&names);
+	sl_free(&words);
+	return rc;
 }
 
 /* ---- the tree ---- */
@@ -971,7 +1024,7 @@ static int plan_start(struct vault_rec *v, struct plan_rec *p, const struct plan
 			}
 			if (!a.point[0])
 				continue;
-			rc = plan_pick_point(it, a.point, point, sizeof(point), why, sizeof(why));
+			rc = plan_pick_point(v, it, a.point, point, sizeof(point), why, sizeof(why));
 			if (rc < 0) {
 				rc = fail_plan(p, rc, "%s refused: %s", po->control, why);
 				goto out;
@@ -1274,6 +1327,8 @@ static int plan_step(struct jobctx *c)
 		goto out;
 	}
 	to = done + 1;
+	if (s[done].kind != S_SHUTDOWN && (rc = plan_pick_group_points(c, &ps)) < 0)
+		goto out;
 	switch (s[done].kind) {
 	case S_SHUTDOWN: {
 		int stopped = 0;
