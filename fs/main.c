@@ -461,6 +461,7 @@ out:
 	metrics_end();
 	if (mounted)
 		fuse_unmount(f);
+	asr_close_all();
 	if (started)
 		core_stop();
 	if (f)

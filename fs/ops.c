@@ -192,7 +192,37 @@ struct fh {
 	int written;          /* a write came (accepted or not): the only one */
 	int wants_line;       /* opened to write a control or setting */
 	char pending_path[1024];
+	struct fh *prev, *next; /* the open handles; protected by open_lock */
 };
+
+/* Every handle open now.  A process may still hold a file when the mount
+ * goes (a lazy unmount, a killed daemon's successor): the kernel then sends
+ * no release, and asr_close_all() closes what is left before core stops. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fh *open_list; /* protected by open_lock */
+
+static void fh_link(struct fh *h)
+{
+	pthread_mutex_lock(&open_lock);
+	h->next = open_list;
+	if (open_list)
+		open_list->prev = h;
+	open_list = h;
+	pthread_mutex_unlock(&open_lock);
+}
+
+static void fh_unlink(struct fh *h)
+{
+	pthread_mutex_lock(&open_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		open_list = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+	pthread_mutex_unlock(&open_lock);
+}
 
 static int render(const struct node *n, char **buf, size_t *len)
 {
@@ -363,6 +393,7 @@ static int asr_open(const char *path, struct fuse_file_info *fi)
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->fh = (uint64_t)(uintptr_t)h;
+	fh_link(h);
 	return 0;
 fail:
 	free(h->buf);
@@ -415,6 +446,7 @@ static int asr_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	}
 	fi->direct_io = 1;
 	fi->fh = (uint64_t)(uintptr_t)h;
+	fh_link(h);
 	return 0;
 }
 
@@ -488,16 +520,37 @@ static int asr_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return size ? refuse(&n, path, "", -EINVAL, "truncated to a size other than 0: it takes one line, written") : 0;
 }
 
-static int asr_release(const char *path, struct fuse_file_info *fi)
+static void fh_free(struct fh *h)
 {
-	struct fh *h = FH(fi);
-	(void)path;
 	if (h->pending_path[0])
 		pending_del(h->pending_path);
 	core_disk_close(h->disk);
 	free(h->buf);
 	free(h);
+}
+
+static int asr_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fh *h = FH(fi);
+	(void)path;
+	fh_unlink(h);
+	fh_free(h);
 	return 0;
+}
+
+void asr_close_all(void)
+{
+	struct fh *h;
+
+	pthread_mutex_lock(&open_lock);
+	h = open_list;
+	open_list = NULL;
+	pthread_mutex_unlock(&open_lock);
+	while (h) {
+		struct fh *next = h->next;
+		fh_free(h);
+		h = next;
+	}
 }
 
 /* Does process pid still hold a descriptor on path (below this mount)?  A

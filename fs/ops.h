@@ -8,5 +8,8 @@
 
 struct fuse_operations;
 extern const struct fuse_operations asrfs_ops;
+/* After the loop ends, before core stops: close the handles no release
+ * came for (files still open when the mount went). */
+void asr_close_all(void);
 
 #endif
