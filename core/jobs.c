@@ -957,8 +957,12 @@ static void job_worker(void *arg)
 	}
 	log_at(j->state == JOB_FAILED ? LVL_WARN : LVL_INFO, "job %s %s%s%s", j->id, job_state_name(j->state),
 	       j->error[0] ? ": " : "", j->error);
-	/* The job's end is saved before the item's: a crash between the two
+	/* Readers see the job's end and the item's outcome together (the
+	 * record writes below drop model_lock, never the writer lock). The
+	 * job's end is saved before the item's: a crash between the two
 	 * leaves an item that job_resume_vault settles from the job. */
+	if (it)
+		job_outcome_to_item(j, it);
 	persist_job(c.v, j);
 	j->held = 0;
 	if (it)

@@ -21,15 +21,18 @@
 #include <time.h>
 #include <unistd.h>
 
-static int faulty(int fd, int writing)
+enum { OP_READ, OP_WRITE, OP_RECORD };
+
+static int faulty(int fd, int op)
 {
+	static const char *const names[] = {"read", "write", "record"};
 	const char *pat = getenv("ASRFS_EIO_PATH"), *sw = getenv("ASRFS_EIO_SWITCH"), *ops = getenv("ASRFS_EIO_OPS");
 	char link[64], path[PATH_MAX];
 	ssize_t n;
 
 	if (!pat || !*pat || !sw || access(sw, F_OK) != 0)
 		return 0;
-	if (ops && *ops && strcmp(ops, writing ? "write" : "read") != 0)
+	if (ops && *ops ? strcmp(ops, names[op]) != 0 : op == OP_RECORD)
 		return 0;
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, path, sizeof(path) - 1);
@@ -58,6 +61,7 @@ static int fail_or_wait(void)
 typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
 typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
 typedef int (*fallocate_fn)(int, int, off_t, off_t);
+typedef ssize_t (*write_fn)(int, const void *, size_t);
 
 /* The next definition of a symbol: libc's. */
 #define REAL(name, type)                                  \
@@ -68,7 +72,7 @@ typedef int (*fallocate_fn)(int, int, off_t, off_t);
 ssize_t pread64(int fd, void *buf, size_t len, off_t off)
 {
 	REAL(pread64, pread_fn);
-	if (faulty(fd, 0) && fail_or_wait()) {
+	if (faulty(fd, OP_READ) && fail_or_wait()) {
 		errno = EIO;
 		return -1;
 	}
@@ -78,7 +82,7 @@ ssize_t pread64(int fd, void *buf, size_t len, off_t off)
 ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
 {
 	REAL(pwrite64, pwrite_fn);
-	if (faulty(fd, 1) && fail_or_wait()) {
+	if (faulty(fd, OP_WRITE) && fail_or_wait()) {
 		errno = EIO;
 		return -1;
 	}
@@ -88,9 +92,19 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
 int fallocate64(int fd, int mode, off_t off, off_t len)
 {
 	REAL(fallocate64, fallocate_fn);
-	if (faulty(fd, 1) && fail_or_wait()) {
+	if (faulty(fd, OP_WRITE) && fail_or_wait()) {
 		errno = EIO;
 		return -1;
 	}
 	return real_fallocate64(fd, mode, off, len);
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+	REAL(write, write_fn);
+	if (faulty(fd, OP_RECORD) && fail_or_wait()) {
+		errno = EIO;
+		return -1;
+	}
+	return real_write(fd, buf, len);
 }
