@@ -303,7 +303,6 @@ struct plan_rec {
 	char error[ERR_MAX];
 	char damaged[ERR_MAX];       /* its record did not parse: why; never written then */
 	int waiting;                 /* its job waits at a manual action: step + 1; 0: not */
-	int resumed;                 /* `resume` was written for that wait */
 	struct plan_rec *next;
 };
 

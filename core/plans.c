@@ -350,12 +350,16 @@ static int plan_steps(const struct plan_rec *p, const char *control, int shutdow
 /* ---- the plan's job: its record text ---- */
 
 /* What a plan's job keeps in its `plan` text (the steps done are its
- * `step`, as any job's): whether a failover shuts the sources down, the direction it runs in and the
- * recovery point each item was given when it started. */
+ * `step`, as any job's): whether a failover shuts the sources down, the
+ * direction it runs in, the recovery point each item was given when it
+ * started, and the manual action the operator resumed (saved before
+ * `resume` returns, so a job resumed after a crash does not wait there
+ * again). */
 struct plan_state {
 	int shutdown;
 	char direction[2 * NAME_MAX_ + 8];
 	json_object *points; /* item -> point word or id; owned */
+	int resumed;         /* `resume` written at the wait of step resumed - 1; 0: none */
 };
 
 static int plan_state_read(const struct job_rec *j, struct plan_state *ps)
@@ -368,6 +372,7 @@ static int plan_state_read(const struct job_rec *j, struct plan_state *ps)
 		return -EBADMSG;
 	}
 	ps->shutdown = jint_of(o, "shutdown");
+	ps->resumed = jint_of(o, "resumed");
 	snprintf(ps->direction, sizeof(ps->direction), "%s", jstr_of(o, "direction"));
 	if (json_object_object_get_ex(o, "points", &pts) && json_object_is_type(pts, json_type_object))
 		ps->points = json_object_get(pts);
@@ -388,6 +393,8 @@ static int plan_state_write(struct job_rec *j, const struct plan_state *ps)
 	json_object_object_add(o, "shutdown", json_object_new_int(ps->shutdown));
 	json_object_object_add(o, "direction", json_object_new_string(ps->direction));
 	json_object_object_add(o, "points", json_object_get(ps->points));
+	if (ps->resumed)
+		json_object_object_add(o, "resumed", json_object_new_int(ps->resumed));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (!s || strlen(s) >= sizeof(j->plan)) {
 		json_object_put(o);
@@ -397,6 +404,28 @@ static int plan_state_write(struct job_rec *j, const struct plan_state *ps)
 	json_object_put(o);
 	j->dirty = 1;
 	return 0;
+}
+
+/* model_lock held: `resume` at p's wait, saved in job j's record before
+ * the write returns.  A write refused (the record could not be saved)
+ * leaves the job's record text as it was. */
+static int plan_save_resume(struct vault_rec *v, const struct plan_rec *p, struct job_rec *j)
+{
+	char before[sizeof(j->plan)];
+	struct plan_state ps;
+	int rc = plan_state_read(j, &ps);
+
+	if (rc < 0)
+		return rc;
+	memcpy(before, j->plan, sizeof(before));
+	ps.resumed = p->waiting;
+	rc = plan_state_write(j, &ps);
+	if (rc == 0)
+		rc = persist_job(v, j);
+	if (rc < 0)
+		memcpy(j->plan, before, sizeof(before));
+	json_object_put(ps.points);
+	return rc;
 }
 
 /* The recovery point item it fails over (or test-fails over) to, chosen
@@ -1050,7 +1079,7 @@ static int plan_start(struct vault_rec *v, struct plan_rec *p, const struct plan
 		persist_job(v, j); /* else its first run picks again */
 	snprintf(p->job_id, sizeof(p->job_id), "%s", j->id);
 	p->error[0] = '\0';
-	p->waiting = p->resumed = 0;
+	p->waiting = 0;
 	if (persist_plan(v, p) < 0)
 		log_warn("recovery plan %s: cannot save its job link %s", p->name, j->id);
 	logmsg("recovery plan %s: job %s queued", p->name, j->id);
@@ -1115,7 +1144,11 @@ int core_plan_control(const char *vault, const char *plan, const char *control, 
 			rc = fail_plan(p, -EPERM, "job %s is not waiting for a manual action", j->id);
 			goto out;
 		}
-		p->resumed = 1;
+		rc = plan_save_resume(v, p, j);
+		if (rc < 0) {
+			rc = fail_plan(p, rc, "cannot save the resume in job %s: %s", j->id, strerror(-rc));
+			goto out;
+		}
 		job_wake(j);
 		logmsg("recovery plan %s: resumed by the operator", p->name);
 	} else {
@@ -1256,21 +1289,25 @@ static int run_group_op(struct jobctx *c, const struct plan_op *po, const struct
 }
 
 /* A manual action: wait for `resume` (the task Waiting, the job's error
- * saying what to do).  0 once resumed; -EINPROGRESS while waiting. */
+ * saying what to do).  0 once resumed (now, or before a crash: the job's
+ * record says so); -EINPROGRESS while waiting. */
 static int run_manual(struct jobctx *c, int step, const char *task)
 {
+	struct plan_state ps;
 	struct plan_rec *p = NULL;
 	int resumed = 0;
 
 	lock_model();
 	p = plan_find(c->v, c->j->item);
-	if (p && p->waiting == step + 1 && p->resumed) {
-		p->waiting = p->resumed = 0;
-		resumed = 1;
+	if (p && plan_state_read(c->j, &ps) == 0) {
+		resumed = ps.resumed == step + 1;
+		json_object_put(ps.points);
+	}
+	if (p && resumed) {
+		p->waiting = 0;
 		c->j->error[0] = '\0';
 	} else if (p) {
 		p->waiting = step + 1;
-		p->resumed = 0;
 		snprintf(c->j->error, sizeof(c->j->error),
 			 "waiting at %s: do it, then write start to vaults/%s/recovery-plans/%s/resume", task,
 			 c->v->name, p->name);
@@ -1369,7 +1406,7 @@ out:
 	if (rc == -ECANCELED) {
 		lock_model();
 		if ((p = plan_find(c->v, j->item)) != NULL)
-			p->waiting = p->resumed = 0;
+			p->waiting = 0;
 		unlock_model();
 	}
 	json_object_put(ps.points);

@@ -8,7 +8,9 @@
 # post-action until `resume`; test failover and its cleanup; commit;
 # reprotect; failback of the whole plan; a failing script that stops the
 # plan at its step; and a kill -9 while the job waits at a manual action,
-# after which the job resumes at that step and `resume` finishes it.
+# after which the job resumes at that step; a crash inside `resume` just
+# before its record is written (the job waits again) and just after (the
+# job goes on by itself).
 . "$(dirname "$0")/lib.sh"
 
 asrfs_start || { not_ok "mount"; finish; }
@@ -203,8 +205,42 @@ check "after the remount the job is InProgress" file_is "$(V)/jobs/$JOB/state" I
 check "it waits at the manual action again" wait_for 30 task_is "$JOB" "$MANUAL" Waiting
 check "the steps before kept Succeeded" test "$(grep -c '^Succeeded ' "$(V)/jobs/$JOB/tasks")" -eq 7
 check "an item's own control is still EBUSY" test "$("$ERRNO_WRITE" "$(V)/items/db/commit" start)" = EBUSY
-expect_errno "resume" 0 "$P/resume" start
-check "the job Succeeded" wait_for 30 file_is "$(V)/jobs/$JOB/state" Succeeded
+
+# --- a crash in `resume`: killed just before, then just after, its one
+# record write (the job's, saying it was resumed) by the backends' crash
+# points, counted only while $WORK/arm exists.  Unsaved, the resume never
+# returned and the job waits again; saved, the job goes on by itself.
+# resume_crash WHEN: mount with the crash point, wait, arm, resume; GOT is
+# the resume's outcome and the counted writes.
+resume_crash() {
+	GOT="(not reached)"
+	asrfs_stop
+	rm -f "$WORK/arm" "$WORK/trace"
+	export ASRFS_CRASH_ARM=$WORK/arm ASRFS_CRASH_TRACE=$WORK/trace "ASRFS_CRASH_$1=1"
+	asrfs_start
+	unset ASRFS_CRASH_ARM ASRFS_CRASH_TRACE "ASRFS_CRASH_$1"
+	if wait_for 30 task_is "$JOB" "$MANUAL" Waiting; then
+		sleep 2 # the job's record is flushed within a tick of its wait
+		touch "$WORK/arm"
+		GOT="$("$ERRNO_WRITE" "$P/resume" start) $(cut -d' ' -f2,3 "$WORK/trace" | tr '\n' ' ')"
+		wait_for 10 sh -c "! kill -0 $ASRFS_PID" || GOT="$GOT(alive)"
+	fi
+	asrfs_kill
+	rm -f "$WORK/arm"
+	asrfs_start
+}
+resume_crash BEFORE
+got=$GOT
+check "killed before its record: resume fails ($got)" test "${got%% *}" != 0
+check "its one write is the job's record" test "${got#* }" = "rec_put vaults/asr-vault/jobs/$JOB.json "
+check "the unsaved resume: the job waits at the manual action again" wait_for 30 task_is "$JOB" "$MANUAL" Waiting
+check "its job InProgress" file_is "$(V)/jobs/$JOB/state" InProgress
+resume_crash AFTER
+got=$GOT
+check "killed after its record: resume fails ($got)" test "${got%% *}" != 0
+check "its one write is the job's record" test "${got#* }" = "rec_put vaults/asr-vault/jobs/$JOB.json "
+check "the saved resume: the job Succeeded without another" wait_for 30 file_is "$(V)/jobs/$JOB/state" Succeeded
+check "its manual action Succeeded" task_is "$JOB" "$MANUAL" Succeeded
 check "every item FailedOver" test "$(states)" = "FailedOver FailedOver FailedOver "
 
 # --- the plan after a remount; rmdir
