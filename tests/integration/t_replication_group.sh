@@ -69,16 +69,8 @@ check "after a remount db is still in app3" file_is "$(V)/items/db/replication-g
 
 # --- records in order across the three disks while group cycles run
 echo 1 >"$POL/app-consistent-frequency-minutes"
-python3 - "$(WD rg1 web-os)" "$(WD rg1 app-os)" "$(WD rg1 db-os)" "$WORK/stop" <<'PY' &
-import os, sys, time
-fds = [os.open(p, os.O_WRONLY) for p in sys.argv[1:4]]
-k = 0
-while not os.path.exists(sys.argv[4]) and k < 3 * 4096:
-    os.pwrite(fds[k % 3], (b"%015d\n" % k).ljust(512, b"r"), (k // 3) * 512)
-    k += 1
-    time.sleep(0.001)
-print("writer wrote", k, "records")
-PY
+"$(dirname "$0")/group_records.py" write "$WORK/stop" $((3 * 4096)) \
+	"$(WD rg1 web-os)" "$(WD rg1 app-os)" "$(WD rg1 db-os)" &
 writer=$!
 sleep 7
 touch "$WORK/stop"
@@ -86,48 +78,7 @@ wait $writer
 echo 3600 >"$POL/crash-consistent-frequency-seconds"
 sleep 3 # a cycle under way ends
 
-python3 - "$(V)/items" "$WORK/stop" <<'PY' >"$WORK/check.out"
-import os, sys
-items = sys.argv[1]
-members = ["web", "app", "db"]
-def typ(vm, p):
-    with open(os.path.join(items, vm, "recovery-points", p, "type")) as f:
-        return f.read().strip()
-def present(p):
-    have = set()
-    for i, vm in enumerate(members):
-        with open(os.path.join(items, vm, "recovery-points", p, "disks", vm + "-os"), "rb") as f:
-            data = f.read()
-        for slot in range(len(data) // 512):
-            rec = data[slot * 512:slot * 512 + 16]
-            if rec[15:16] == b"\n" and rec[:15].isdigit():
-                k = int(rec[:15])
-                if k == slot * 3 + i:
-                    have.add(k)
-    return have
-pts = sorted(p for p in os.listdir(os.path.join(items, "web", "recovery-points")) if not p.startswith("latest"))
-multi = bad = partial = app = 0
-for p in pts:
-    t = typ("web", p)
-    if "multi-vm" not in t:
-        continue
-    multi += 1
-    for vm in members[1:]:
-        if not os.path.isdir(os.path.join(items, vm, "recovery-points", p)) or typ(vm, p) != t:
-            print("point %s: %s has no such multi-vm point" % (p, vm))
-            bad += 1
-    if t.startswith("app-consistent"):
-        app += 1
-    have = present(p)
-    n = max(have) + 1 if have else 0
-    missing = [k for k in range(n) if k not in have]
-    if missing:
-        print("point %s: record %d present, %d records before it missing (first %d)" % (p, n - 1, len(missing), missing[0]))
-        bad += 1
-    if n > 0 and missing == [] and n < 3 * 4096:
-        partial += 1
-print("multi", multi, "bad", bad, "partial", partial, "app", app)
-PY
+"$(dirname "$0")/group_records.py" check "$(V)/items" $((3 * 4096)) web app db >"$WORK/check.out"
 cat "$WORK/check.out"
 res=$(tail -1 "$WORK/check.out")
 multi=$(echo "$res" | awk '{print $2}') bad=$(echo "$res" | awk '{print $4}')
