@@ -279,6 +279,8 @@ static double now_mono(void)
 
 static void job_worker(void *arg);
 static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j);
+static int job_item_outcome(struct vault_rec *v, struct item_rec *it, const struct job_rec *j);
+static void job_item_records(struct vault_rec *v, struct item_rec *it, int gone);
 
 /* model_lock held: the item job j runs on, NULL if none (a recovery
  * plan's job runs on none: its "item" names the plan). */
@@ -897,7 +899,7 @@ static void job_worker(void *arg)
 	struct job_rec *j = arg;
 	struct jobctx c = {.v = j->vault, .j = j};
 	struct item_rec *it;
-	int rc;
+	int rc, gone;
 
 	lock_model();
 	snprintf(c.item, sizeof(c.item), "%s", j->item);
@@ -957,35 +959,46 @@ static void job_worker(void *arg)
 	}
 	log_at(j->state == JOB_FAILED ? LVL_WARN : LVL_INFO, "job %s %s%s%s", j->id, job_state_name(j->state),
 	       j->error[0] ? ": " : "", j->error);
-	/* Readers see the job's end and the item's outcome together (the
-	 * record writes below drop model_lock, never the writer lock). The
-	 * job's end is saved before the item's: a crash between the two
-	 * leaves an item that job_resume_vault settles from the job. */
-	if (it)
-		job_outcome_to_item(j, it);
+	/* Readers see the job's end and all of the item's outcome together
+	 * (the record writes below drop model_lock, never the writer lock):
+	 * its state, no running job, gone when the job removes it.  The job's
+	 * end is saved before the item's: a crash between the two leaves an
+	 * item that job_resume_vault settles from the job. */
+	gone = it ? job_item_outcome(c.v, it, j) : 0;
 	persist_job(c.v, j);
 	j->held = 0;
 	if (it)
-		job_settle_item(c.v, it, j);
+		job_item_records(c.v, it, gone);
 	unlock_model();
 }
 
-/* model_lock held: the item after its job j ended: its state, error, and
- * record; a disabled item is removed and freed. */
-static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j)
+/* model_lock held: item it as readers see it once its job j has ended:
+ * no job running, its state and error, and out of the vault's list when
+ * the job removes it (a disable; a cancelled enable, which has removed
+ * what it made: drop_item; a cancel that could not ends Failed).
+ * 1: taken out of the list; job_item_records() then frees it. */
+static int job_item_outcome(struct vault_rec *v, struct item_rec *it, const struct job_rec *j)
 {
+	struct item_rec **pp;
+
 	it->job = NULL;
 	job_outcome_to_item(j, it);
-	/* A cancelled enable has removed what it made (drop_item; a cancel
-	 * that could not ends Failed), also when found ended after a crash. */
-	if ((j->state == JOB_SUCCEEDED && j->type->removes_item) ||
-	    (j->state == JOB_CANCELLED && (j->drop_item || j->type->creates_item))) {
-		struct item_rec **pp;
-		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
-			;
-		if (*pp)
-			*pp = it->next;
-		vault_lists_changed(v);
+	if (!(j->state == JOB_SUCCEEDED && j->type->removes_item) &&
+	    !(j->state == JOB_CANCELLED && (j->drop_item || j->type->creates_item)))
+		return 0;
+	for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = it->next;
+	vault_lists_changed(v);
+	return 1;
+}
+
+/* model_lock held: item it's records after job_item_outcome(): saved, or
+ * (gone) removed, and the item freed. */
+static void job_item_records(struct vault_rec *v, struct item_rec *it, int gone)
+{
+	if (gone) {
 		unpersist_item(v, it);
 		item_close_chain(it); /* the graveyard is model_lock's */
 		sched_remove(it);
@@ -995,4 +1008,10 @@ static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job
 	}
 	persist_item(v, it);
 	sched_item(v, it); /* it may cycle again */
+}
+
+/* model_lock held: the item after its job j ended, found so after a crash. */
+static void job_settle_item(struct vault_rec *v, struct item_rec *it, struct job_rec *j)
+{
+	job_item_records(v, it, job_item_outcome(v, it, j));
 }

@@ -814,28 +814,23 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 		if (rc < 0)
 			goto undo;
 	}
-	if (!old) {
-		it->next = v->items;
-		v->items = it;
-		vault_lists_changed(v);
-	}
 	it->state = IS_ENABLING_PROTECTION;
 	/* job_submit saves the item after its job, never before: a crash in
 	 * between leaves a job that fails as "nothing was changed", not an
-	 * item in EnablingProtection that no job will ever finish. */
+	 * item in EnablingProtection that no job will ever finish.  A new
+	 * item joins the vault's list only then, so no reader finds it with
+	 * no job (its records are written with model_lock dropped). */
 	rc = job_submit(v, it, &JT_ENABLE, args, NULL);
 	if (rc < 0) {
-		struct item_rec **pp;
-		for (pp = &v->items; *pp && *pp != it; pp = &(*pp)->next)
-			;
-		if (*pp && !old) {
-			*pp = it->next;
-			vault_lists_changed(v);
-		}
 		if (!old)
 			unpersist_item(v, it);
 		fail_vault(v, rc, "cannot start enable replication: %s", strerror(-rc));
 		goto undo;
+	}
+	if (!old) {
+		it->next = v->items;
+		v->items = it;
+		vault_lists_changed(v);
 	}
 	v->error[0] = '\0';
 	goto out;

@@ -2,7 +2,8 @@
 # t_job_end.sh - a job's end and its item's outcome are seen together.
 # A job's record is written with model_lock dropped (readers go on), so a
 # reader must never find the job ended while its item still reads the
-# operation's running state.  An LD_PRELOAD shim makes every write of the
+# operation's running state, still shows a job running, or (a disable)
+# is still there.  An LD_PRELOAD shim makes every write of the
 # vault's job records slow (1 s each), which holds that window open; the
 # test reads the job's state and then the item's, in a tight loop, until
 # the job has ended.  (t_io_errors once read a failed job's item as still
@@ -15,34 +16,51 @@ export ASRFS_EIO_OPS=record ASRFS_EIO_DELAY_MS=1000
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 asrfs_start || exit 1
 unset LD_PRELOAD
-create_vm westeurope rg1 web01 web01-os:4M
-scribble "$(WD rg1 web01-os)" 64 0
-protect rg1 web01 || { not_ok "protect"; finish; }
-I=$(V)/items/web01
+for vm in web01 web02; do
+	create_vm westeurope rg1 $vm $vm-os:4M
+	scribble "$(WD rg1 $vm-os)" 64 0
+	protect rg1 $vm || { not_ok "protect $vm"; finish; }
+done
 
-# watch OP DONE_STATE: wait for OP's job, then read the job's state and the
-# item's until the job has ended; print what the item read when it had.
+# watch VM OP: wait for VM's OP job, then read the job's state, and after
+# it what the item shows, until the job has ended; prints
+# "<job state>|<item state>|<allowed-operations>|<job-running>" as read
+# then ("gone" for an item no longer there).
 watch() {
-	local op=$1 j s st="" _
+	local vm=$1 op=$2 I id="" s st al run _
+	I=$(V)/items/$vm
 	for _ in $(seq 1 3000); do
-		j=$(readlink "$I/job")
-		case $j in *"-$op-web01") ;; *) sleep 0.01; continue ;; esac
-		s=$(cat "$I/job/state" 2>/dev/null)
-		st=$(cat "$I/state" 2>/dev/null)
-		case $s in Succeeded | Failed | Cancelled) echo "$s $st"; return 0 ;; esac
+		if [ -z "$id" ]; then
+			id=$(basename "$(readlink "$I/job")")
+			case $id in *"-$op-$vm") ;; *) id="" sleep 0.01; continue ;; esac
+		fi
+		s=$(cat "$(V)/jobs/$id/state" 2>/dev/null)
+		st=$(cat "$I/state" 2>/dev/null || echo gone)
+		al=$(tr '\n' ' ' <"$I/allowed-operations" 2>/dev/null)
+		run=$(jq -r '."job-running"' "$I/status.json" 2>/dev/null)
+		case $s in Succeeded | Failed | Cancelled) echo "$s|$st|$al|$run"; return 0 ;; esac
 		sleep 0.01
 	done
-	echo "timeout $st"
+	echo "timeout|$st|$al|$run"
+}
+# ended GOT ITEM_STATE: the job Succeeded, the item reads ITEM_STATE, and
+# it shows no job running (not just `cancel` allowed; job-running false).
+ended() {
+	local s st al run
+	IFS='|' read -r s st al run <<<"$1"
+	[ "$s" = Succeeded ] && [ "$st" = "$2" ] && [ "$al" != "cancel " ] && [ "$run" = false ]
 }
 
+I=$(V)/items/web01
 touch "$WORK/slow"
 echo latest >"$I/failover"
-got=$(watch failover)
-check "failover ends (read: $got)" test "${got%% *}" = Succeeded
-check "when its job reads Succeeded, the item reads FailedOver (read: $got)" test "$got" = "Succeeded FailedOver"
+got=$(watch web01 failover)
+check "failover's job Succeeded: the item reads FailedOver, no job running ($got)" ended "$got" FailedOver
 echo start >"$I/commit"
-got=$(watch commit)
-check "commit ends (read: $got)" test "${got%% *}" = Succeeded
-check "when its job reads Succeeded, the item reads FailoverCommitted (read: $got)" test "$got" = "Succeeded FailoverCommitted"
+got=$(watch web01 commit)
+check "commit's job Succeeded: the item reads FailoverCommitted, no job running ($got)" ended "$got" FailoverCommitted
+echo start >"$(V)/items/web02/disable"
+got=$(watch web02 disable)
+check "disable's job Succeeded: the item is gone ($got)" test "${got%%|*}|$(cut -d'|' -f2 <<<"$got")" = "Succeeded|gone"
 rm -f "$WORK/slow"
 finish

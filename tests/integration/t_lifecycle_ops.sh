@@ -26,6 +26,8 @@ wait_new_point web01 "$p"
 p=$(latest_point web01)
 echo "$p network=isolated" >"$I/test-failover"
 check "test failover done" wait_for 30 grep -q "^test-failover: Succeeded" "$I/status"
+# status says Succeeded at the step that made the test VM; its job ends after
+check "its job Succeeded" wait_for 30 file_is "$I/job/state" Succeeded
 check "test VM exists in the target region" file_is "$NE/rg1-asr/vms/web01-test/power" running
 check "test VM on the isolated network" file_is "$NE/rg1-asr/vms/web01-test/network" isolated
 check "test disk = the point's image" cmp -s "$I/recovery-points/$p/disks/web01-os" "$NE/rg1-asr/disks/web01-os-test"
@@ -36,6 +38,7 @@ scribble "$WE/rg1/disks/web01-os" 10 100
 q=$(latest_point web01)
 check "new points keep appearing during the test" wait_new_point web01 "$q"
 echo "notes=drill passed" >"$I/cleanup-test-failover"
+check "the cleanup's job Succeeded" wait_for 30 file_is "$I/job/state" Succeeded
 check "cleanup removes the test VM" wait_for 20 test ! -e "$NE/rg1-asr/vms/web01-test"
 check "cleanup removes the test disks" test ! -e "$NE/rg1-asr/disks/web01-os-test"
 check "status shows no test failover" wait_for 5 grep -q "^test-failover: none" "$I/status"
