@@ -65,7 +65,8 @@ jobs=${jobs% "$cj"}
 # resume at the next mount, which finds eastus back.
 t0=$(date +%s)
 asrfs_stop
-check "the unmount does not wait for the parked jobs" test $(($(date +%s) - t0)) -lt 10
+dt=$(($(date +%s) - t0))
+check "the unmount does not wait for the parked jobs (took $dt s)" test "$dt" -lt 10
 mv "$WORK/eastus.away" "$STATE/regions/eastus"
 asrfs_start --config "$WORK/conf.json" || { not_ok "remount"; finish; }
 check "eastus available again" wait_for 10 file_is "$MNT/regions/eastus/status" available
