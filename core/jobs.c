@@ -371,10 +371,10 @@ int job_submit_plan(struct vault_rec *v, const char *plan, const struct job_type
 }
 
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
-	       struct job_rec **out)
+	       const char *const *tasks, struct job_rec **out)
 {
 	struct job_rec *j;
-	int rc = job_new(v, it->name, t, args, t->tasks, &j);
+	int rc = job_new(v, it->name, t, args, tasks ? tasks : t->tasks, &j);
 
 	if (rc < 0)
 		return rc;

@@ -13,9 +13,11 @@ struct jobctx {
 	char item[NAME_MAX_];
 	void *data; /* the type's state across its steps (begin/end) */
 };
-/* Create, persist and queue a job on item (model_lock held). */
+/* Create, persist and queue a job on item (model_lock held), with the
+ * tasks given (NULL-terminated; NULL: its type's).  Its first record holds
+ * them all: a job resumed after a crash never runs one not asked for. */
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
-	       struct job_rec **out);
+	       const char *const *tasks, struct job_rec **out);
 /* A recovery plan's job (a no_item type) on plan, with its own tasks
  * (NULL-terminated): created, persisted and queued (model_lock held). */
 int job_submit_plan(struct vault_rec *v, const char *plan, const struct job_type *t, const char *args,

@@ -37,10 +37,29 @@ static void line_of(const struct ctl_line *cl, char *out, size_t len)
 		used += (size_t)snprintf(out + used, len - used, "%s%s=%s", used ? " " : "", cl->key[i], cl->val[i]);
 }
 
+/* The tasks of t's job for this line (out: NULL-terminated): a failover
+ * has no shutdown unless asked, and no last sync unless it goes to
+ * `latest` with its source up. */
+static void job_tasks(const struct job_type *t, const struct item_rec *it, const struct op_args *a,
+		      const char **out)
+{
+	const struct region *src = region_find(it->source_region);
+	int sync = strcmp(a->point, "latest") == 0 && src && src->available, n = 0;
+
+	for (int i = 0; i < MAX_TASKS && t->tasks[i]; i++) {
+		if (t == &JT_FAILOVER && ((!a->shutdown && strcmp(t->tasks[i], T_SHUTDOWN) == 0) ||
+					  (!sync && strcmp(t->tasks[i], T_SYNCLAST) == 0)))
+			continue;
+		out[n++] = t->tasks[i];
+	}
+	out[n] = NULL;
+}
+
 int lifecycle_prepare(const struct op_def *op, struct vault_rec *v, struct item_rec *it, struct ctl_line *cl,
 		      const struct op_args *a, const char *line)
 {
 	const struct job_type *t = op->job;
+	const char *tasks[MAX_TASKS + 1];
 	const char *name = op->name;
 	struct job_rec *j = NULL;
 	char why[ERR_MAX], args[512];
@@ -65,16 +84,10 @@ int lifecycle_prepare(const struct op_def *op, struct vault_rec *v, struct item_
 		return rc;
 	(void)line; /* the job keeps the parsed words, as one canonical line */
 	line_of(cl, args, sizeof(args));
-	rc = job_submit(v, it, t, args, &j);
+	job_tasks(t, it, a, tasks);
+	rc = job_submit(v, it, t, args, tasks, &j);
 	if (rc < 0)
 		return fail_item(it, rc, "cannot start %s: %s", name, strerror(-rc));
-	if (t == &JT_FAILOVER) {
-		struct region *src = region_find(it->source_region);
-		if (!a->shutdown)
-			job_drop_task(v, j, T_SHUTDOWN);
-		if (strcmp(a->point, "latest") != 0 || !src || !src->available)
-			job_drop_task(v, j, T_SYNCLAST);
-	}
 	if (t == &JT_VERIFY)
 		verify_tasks(it, j);
 	it->error[0] = '\0';

@@ -21,7 +21,7 @@ static int disable_prepare(const struct op_def *op, struct vault_rec *v, struct 
 			   const struct op_args *a, const char *line)
 {
 	struct backend *be = v->region->be;
-	int rc = job_submit(v, it, op->job, line, NULL);
+	int rc = job_submit(v, it, op->job, line, NULL, NULL);
 
 	(void)cl;
 	(void)a;
@@ -29,7 +29,7 @@ static int disable_prepare(const struct op_def *op, struct vault_rec *v, struct 
 	 * writing its records: spend the region's reserve on it, once. */
 	if (rc == -ENOSPC && be->ops->reserve_release && be->ops->reserve_release(be) == 0) {
 		logmsg("region %s is full: its reserved space is given to disable %s", v->region->name, it->name);
-		rc = job_submit(v, it, op->job, line, NULL);
+		rc = job_submit(v, it, op->job, line, NULL, NULL);
 	}
 	return rc;
 }

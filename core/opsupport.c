@@ -196,19 +196,6 @@ int mapping_add(struct vault_rec *v, const char *src, const char *vnet, const ch
 
 /* ---- job helpers ---- */
 
-/* model_lock held: remove a task that does not apply from a new job. */
-void job_drop_task(struct vault_rec *v, struct job_rec *j, const char *name)
-{
-	for (int i = 0; i < j->ntasks; i++) {
-		if (strcmp(j->tasks[i].name, name) != 0)
-			continue;
-		memmove(&j->tasks[i], &j->tasks[i + 1], sizeof(j->tasks[0]) * (size_t)(j->ntasks - i - 1));
-		j->ntasks--;
-		persist_job(v, j);
-		return;
-	}
-}
-
 void job_progress(struct jobctx *c, int pct)
 {
 	lock_model();

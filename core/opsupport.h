@@ -60,7 +60,6 @@ struct disk_rec *disk_at(struct region *r, int managed, const char *parent, cons
 int disk_rename_inv(struct region *r, int managed, const char *fparent, const char *fname,
 		    const char *tparent, const char *tname);
 int mapping_add(struct vault_rec *v, const char *src, const char *vnet, const char *target);
-void job_drop_task(struct vault_rec *v, struct job_rec *j, const char *name);
 void job_progress(struct jobctx *c, int pct);
 int cancel_only(void *arg, const struct delta_stats *st);
 int resolve_point(struct vault_rec *v, const char *item, struct rpchain *ch, const char *word,

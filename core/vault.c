@@ -820,7 +820,7 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	 * item in EnablingProtection that no job will ever finish.  A new
 	 * item joins the vault's list only then, so no reader finds it with
 	 * no job (its records are written with model_lock dropped). */
-	rc = job_submit(v, it, &JT_ENABLE, args, NULL);
+	rc = job_submit(v, it, &JT_ENABLE, args, NULL, NULL);
 	if (rc < 0) {
 		if (!old)
 			unpersist_item(v, it);

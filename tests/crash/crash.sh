@@ -27,7 +27,8 @@
 #        its `job` link names the operation's job;
 #      - the source's disks never changed; after success the replicas equal
 #        the source as of the newest point and a failed-over VM's disks equal
-#        the point it was made from;
+#        the point it was made from, and its source VM still runs (the
+#        control asked no shutdown);
 #      - every earlier point's images read the same (commit and disable
 #        delete points by design);
 #      - no `-ASRReplica` disk exists that no item names.
@@ -378,7 +379,11 @@ after_success() {
 			local vm
 			if [ "$1" = failover ]; then vm=$(ND rg1-asr $d); else vm=$(WD rg1 $d); fi
 			cmp -s "$vm" "$I/recovery-points/$p/disks/$d" || { echo "failed-over $d differs from point $p"; return 1; }
-		done ;;
+		done
+		# `latest` asks for no shutdown: a resumed job must not do one
+		if [ "$1" = failover ]; then d="$(R westeurope)/resource-groups/rg1"; else d="$(R northeurope)/resource-groups/rg1-asr"; fi
+		[ "$(cat "$d/vms/web01/power")" = running ] ||
+			{ echo "the source VM was shut down, which the control did not ask"; return 1; } ;;
 	commit) [ -z "$(entries "$I/recovery-points" | grep -v '^latest')" ] || { echo "points left after commit"; return 1; } ;;
 	disable)
 		[ ! -e "$I" ] || { echo "item still there"; return 1; } ;;
@@ -553,11 +558,14 @@ check_outcome() {
 
 # ---- per operation -------------------------------------------------------
 
-# sample W: the kill points of the short mode, a fixed spread over 1..W.
+# sample W: the kill points of the short mode, a fixed spread over 1..W,
+# and 3: a job's submission is three writes (the vault's counter, the job,
+# the item that links to it), and a job resumed from there once ran a task
+# its control had not asked for (a failover's shutdown).
 sample() {
 	local w=$1
 	[ "$w" -ge 1 ] || return 0
-	printf '%s\n' 1 $(((w + 1) / 2)) "$w" | sort -nu
+	printf '%s\n' 1 3 $(((w + 1) / 2)) "$w" | awk -v w="$w" '$1 <= w' | sort -nu
 }
 
 # small_sample OP: issue 14's operations, slower, get a smaller sampled set.
