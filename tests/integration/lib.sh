@@ -178,3 +178,37 @@ wait_new_point() {
 	local item=$1 after=$2
 	wait_for "${3:-30}" sh -c "p=\$(readlink '$(V)/items/$item/recovery-points/latest'); [ -n \"\$p\" ] && [ \"\$p\" '>' '$after' ]"
 }
+
+# group_enable GROUP VM...: enable replication of rg1/VM (westeurope ->
+# northeurope) in replication group GROUP for each VM at once, then check
+# that each reaches Protected.
+group_enable() {
+	local g=$1 vm
+	shift
+	for vm in "$@"; do
+		echo "vm=rg1/$vm source=westeurope target=northeurope replication-group=$g" >"$(V)/enable-replication"
+	done
+	for vm in "$@"; do
+		check "$vm reaches Protected" wait_for 90 file_is "$(V)/items/$vm/state" Protected
+	done
+}
+
+# failed_over_from VM: the point VM's newest failover was made from (the
+# daemon's log says it).
+failed_over_from() { sed -n "s/.*item $1: failed over to .* from point //p" "$LOG" | tail -1; }
+
+# one_failover_point VM...: every VM failed over from one multi-vm point,
+# and each one's failed-over disk <vm>-os (in northeurope's rg1-asr) holds
+# it; POINT is that point.
+one_failover_point() {
+	local vm all=()
+	POINT=$(failed_over_from "$1")
+	for vm in "$@"; do all+=("$(failed_over_from "$vm")"); done
+	check "every member failed over to one point (${all[*]})" \
+		test -n "$POINT" -a "$(printf '%s\n' "${all[@]}" | sort -u)" = "$POINT"
+	check "that point is multi-vm" grep -q multi-vm "$(V)/items/$1/recovery-points/$POINT/type"
+	for vm in "$@"; do
+		check "$vm's failed-over disk holds the point" \
+			cmp -s "$(ND rg1-asr "$vm-os")" "$(V)/items/$vm/recovery-points/$POINT/disks/$vm-os"
+	done
+}

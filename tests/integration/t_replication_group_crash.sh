@@ -12,12 +12,7 @@ for vm in web app db; do
 	create_vm westeurope rg1 "$vm" "$vm-os:1M"
 done
 fast_policy 2
-for vm in web app db; do
-	echo "vm=rg1/$vm source=westeurope target=northeurope replication-group=g" >"$(V)/enable-replication"
-done
-for vm in web app db; do
-	check "$vm protected" wait_for 60 file_is "$(V)/items/$vm/state" Protected
-done
+group_enable g web app db
 # one_multi VM: the newest multi-vm point of VM
 one_multi() {
 	local p
