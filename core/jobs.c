@@ -373,23 +373,28 @@ int job_submit_plan(struct vault_rec *v, const char *plan, const struct job_type
 int job_submit(struct vault_rec *v, struct item_rec *it, const struct job_type *t, const char *args,
 	       const char *const *tasks, struct job_rec **out)
 {
+	char prev_id[sizeof(it->job_id)];
 	struct job_rec *j;
 	int rc = job_new(v, it->name, t, args, tasks ? tasks : t->tasks, &j);
 
 	if (rc < 0)
 		return rc;
 	j->prev_state = it->state;
+	snprintf(prev_id, sizeof(prev_id), "%s", it->job_id);
 	item_link_job(it, j);
 	rc = persist_item(v, it);
 	if (rc < 0) {
-		/* Refused: the job must not run later from its stored record. */
+		/* Refused: the item as it was (before the job's record is
+		 * written: readers see both at once), and the job must not run
+		 * later from its stored record. */
+		it->job = NULL;
+		it->state = j->prev_state;
+		snprintf(it->job_id, sizeof(it->job_id), "%s", prev_id);
 		j->state = JOB_FAILED;
 		j->ended = time(NULL);
 		snprintf(j->error, sizeof(j->error), "cannot save item %s: %s", it->name, strerror(-rc));
 		if (persist_job(v, j) < 0)
 			j->dirty = 1; /* jobs_flush tries again: a stored NotStarted would resume */
-		it->job = NULL;
-		it->state = j->prev_state;
 		return rc;
 	}
 	rc = pool_submit(WORK_JOB, job_worker, j, NULL);
