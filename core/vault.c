@@ -801,8 +801,6 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 		rc = protection_claim(v, it->name, refs, n, err, errlen);
 		if (rc < 0) {
 			logmsg("vault %s: enable-replication of %s/%s refused: %s", v->name, rgname, vmname, err);
-			if (old)
-				*old = *saved;
 			goto undo;
 		}
 	}
@@ -814,12 +812,15 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 		if (rc < 0)
 			goto undo;
 	}
-	it->state = IS_ENABLING_PROTECTION;
 	/* job_submit saves the item after its job, never before: a crash in
 	 * between leaves a job that fails as "nothing was changed", not an
 	 * item in EnablingProtection that no job will ever finish.  A new
-	 * item joins the vault's list only then, so no reader finds it with
-	 * no job (its records are written with model_lock dropped). */
+	 * item joins the vault's list only then, and an old one (a retry)
+	 * turns EnablingProtection only as its job links to it, so no reader
+	 * finds either with no job (records are written with model_lock
+	 * dropped). */
+	if (!old)
+		it->state = IS_ENABLING_PROTECTION;
 	rc = job_submit(v, it, &JT_ENABLE, args, NULL, NULL);
 	if (rc < 0) {
 		if (!old)
@@ -835,7 +836,9 @@ int core_enable_replication(const struct op_def *op, const char *vault, const ch
 	v->error[0] = '\0';
 	goto out;
 undo:
-	if (!old) {
+	if (old) {
+		*old = *saved; /* a retry refused leaves the item as it was */
+	} else {
 		protection_release_item(v, it);
 		sched_remove(it);
 		cycle_state_free(it->cs);
