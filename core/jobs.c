@@ -719,6 +719,15 @@ int job_wait(struct jobctx *c, double seconds)
 	return -EINPROGRESS;
 }
 
+int job_wait_at(struct jobctx *c, int task, double seconds)
+{
+	MODEL_LOCKED();
+	task_set(c->j, task, JOB_WAITING);
+	persist_job(c->v, c->j);
+	c->j->parked_until = now_mono() + seconds;
+	return -EINPROGRESS;
+}
+
 void job_wake(struct job_rec *j)
 {
 	MODEL_LOCKED();

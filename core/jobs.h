@@ -26,6 +26,11 @@ int job_submit_plan(struct vault_rec *v, const char *plan, const struct job_type
  * no worker, and runs again after seconds, at job_wake(j) (model_lock
  * held), or at once to stop (cancel, unmount). */
 int job_wait(struct jobctx *c, double seconds);
+/* The same for a wait the job's own record must show (model_lock held,
+ * kept across the record's write): task row `task` Waiting and the record
+ * written in one writer's turn with the wait, so a job_wake() can come
+ * only before it all (the caller sees why not to wait) or after. */
+int job_wait_at(struct jobctx *c, int task, double seconds);
 void job_wake(struct job_rec *j);
 void job_task(struct jobctx *c, int task, int state);     /* takes model_lock */
 void job_save(struct jobctx *c);                            /* takes model_lock: write its record now */

@@ -1290,12 +1290,14 @@ static int run_group_op(struct jobctx *c, const struct plan_op *po, const struct
 
 /* A manual action: wait for `resume` (the task Waiting, the job's error
  * saying what to do).  0 once resumed (now, or before a crash: the job's
- * record says so); -EINPROGRESS while waiting. */
+ * record says so); -EINPROGRESS while waiting.  One writer's turn from
+ * the check to the wait: a `resume` comes before it (and is seen) or
+ * after (and wakes the wait), never in between. */
 static int run_manual(struct jobctx *c, int step, const char *task)
 {
 	struct plan_state ps;
-	struct plan_rec *p = NULL;
-	int resumed = 0;
+	struct plan_rec *p;
+	int resumed = 0, rc = 0;
 
 	lock_model();
 	p = plan_find(c->v, c->j->item);
@@ -1303,23 +1305,20 @@ static int run_manual(struct jobctx *c, int step, const char *task)
 		resumed = ps.resumed == step + 1;
 		json_object_put(ps.points);
 	}
-	if (p && resumed) {
+	if (!p) {
+		rc = -ENOENT;
+	} else if (resumed) {
 		p->waiting = 0;
 		c->j->error[0] = '\0';
-	} else if (p) {
+	} else {
 		p->waiting = step + 1;
 		snprintf(c->j->error, sizeof(c->j->error),
 			 "waiting at %s: do it, then write start to vaults/%s/recovery-plans/%s/resume", task,
 			 c->v->name, p->name);
+		rc = job_wait_at(c, step, 3600.0);
 	}
 	unlock_model();
-	if (!p)
-		return -ENOENT;
-	if (resumed)
-		return 0;
-	job_task(c, step, JOB_WAITING);
-	job_save(c);
-	return job_wait(c, 3600.0);
+	return rc;
 }
 
 /* Step j->step of the plan's job (every step of its type's table is this
