@@ -233,7 +233,10 @@ resume_crash BEFORE
 got=$GOT
 check "killed before its record: resume fails ($got)" test "${got%% *}" != 0
 check "its one write is the job's record" test "${got#* }" = "rec_put vaults/asr-vault/jobs/$JOB.json "
-check "the unsaved resume: the job waits at the manual action again" wait_for 30 task_is "$JOB" "$MANUAL" Waiting
+# (the task reads Waiting from the record at once; status says `waiting:`
+# only once the job has run again and stopped at the action)
+check "the unsaved resume: the job waits at the manual action again" wait_for 30 grep -q "^waiting: " "$P/status"
+check "... that action" task_is "$JOB" "$MANUAL" Waiting
 check "its job InProgress" file_is "$(V)/jobs/$JOB/state" InProgress
 resume_crash AFTER
 got=$GOT
