@@ -143,6 +143,17 @@ void item_points_refresh(struct vault_rec *v, const char *name, struct rpchain *
 	free(pts);
 }
 
+/* model_lock held: whether it is (still) one of v's items.  A caller that
+ * found it under an earlier hold of the lock may hold a pointer to an item
+ * freed since (a job that ended removed it): it is compared, never read. */
+static int item_listed(const struct vault_rec *v, const struct item_rec *it)
+{
+	for (const struct item_rec *p = v->items; p; p = p->next)
+		if (p == it)
+			return 1;
+	return 0;
+}
+
 int item_open_chain(struct vault_rec *v, struct item_rec *it)
 {
 	struct item_io io;
@@ -152,6 +163,10 @@ int item_open_chain(struct vault_rec *v, struct item_rec *it)
 	int rc, readonly;
 
 	lock_model();
+	if (!item_listed(v, it)) {
+		unlock_model();
+		return -ENOENT;
+	}
 	if (it->chain) {
 		unlock_model();
 		return 0;
